@@ -1,0 +1,62 @@
+-- sensor-ingest schema for PostgreSQL.
+-- Applied by the agent at every startup (under an advisory lock, so several agents can
+-- start together); every statement is idempotent.
+
+-- The ledger: one row per attempt outcome. At most one 'loaded' row per content hash is
+-- what makes a file's content load exactly once, whatever its name.
+CREATE TABLE IF NOT EXISTS ingest_files (
+    id              uuid PRIMARY KEY,
+    file_name       text        NOT NULL,
+    content_hash    text        NOT NULL,          -- BLAKE3, hex
+    size_bytes      bigint      NOT NULL,
+    status          text        NOT NULL CHECK (status IN ('loaded', 'quarantined', 'duplicate')),
+    row_count       bigint      NOT NULL DEFAULT 0, -- rows loaded (loaded) or read (quarantined)
+    rejected_rows   bigint      NOT NULL DEFAULT 0,
+    error_summary   text,
+    duplicate_of    uuid        REFERENCES ingest_files (id),
+    first_timestamp timestamptz,
+    last_timestamp  timestamptz,
+    started_at      timestamptz NOT NULL,
+    finished_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    archived_as     text,                          -- name in processed/ or quarantine/
+    archived_at     timestamptz,
+    agent           text        NOT NULL           -- host:pid that wrote the row
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ingest_files_one_load_per_hash
+    ON ingest_files (content_hash) WHERE status = 'loaded';
+CREATE INDEX IF NOT EXISTS ingest_files_hash ON ingest_files (content_hash);
+CREATE INDEX IF NOT EXISTS ingest_files_finished ON ingest_files (finished_at);
+
+-- One row per valid CSV row: canonical values as read, derived values beside them,
+-- other columns in `extra`, and lineage (file, physical line, ingest time).
+CREATE TABLE IF NOT EXISTS sensor_readings (
+    file_id          uuid             NOT NULL REFERENCES ingest_files (id),
+    line             bigint           NOT NULL,  -- physical line in the file; header = 1
+    ts               timestamptz      NOT NULL,
+    sensor_id        text             NOT NULL,
+    temperature      double precision,           -- °C
+    humidity         double precision,           -- %RH
+    pressure         double precision,           -- hPa
+    temperature_k    double precision,
+    temperature_norm double precision,           -- (value - min) / (max - min) of the configured range
+    humidity_norm    double precision,
+    pressure_norm    double precision,
+    extra            jsonb,
+    ingested_at      timestamptz      NOT NULL DEFAULT now(),  -- the load transaction's time
+    PRIMARY KEY (file_id, line)
+);
+CREATE INDEX IF NOT EXISTS sensor_readings_sensor_ts ON sensor_readings (sensor_id, ts);
+CREATE INDEX IF NOT EXISTS sensor_readings_ts ON sensor_readings (ts);
+
+-- One row per loaded file and measured column present in it.
+CREATE TABLE IF NOT EXISTS file_metrics (
+    file_id      uuid             NOT NULL REFERENCES ingest_files (id),
+    column_name  text             NOT NULL,
+    value_count  bigint           NOT NULL,  -- non-null values
+    null_count   bigint           NOT NULL,
+    min_value    double precision,
+    max_value    double precision,
+    mean_value   double precision,
+    stddev_value double precision,           -- sample standard deviation (n - 1)
+    PRIMARY KEY (file_id, column_name)
+);

@@ -1,0 +1,275 @@
+//! The agent: ties the watcher to a bounded pool of workers (`run`), or processes the
+//! files present and exits (`once`).
+//!
+//! The watcher sends ready paths into a bounded channel; the dispatcher gives each path
+//! to a worker when a permit of the `WORKERS` semaphore is free and no other worker has
+//! the same path. On shutdown the dispatcher stops taking paths, workers waiting to
+//! retry stop waiting, and files being loaded finish (or roll back) before `run`
+//! returns.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::archive;
+use crate::config::Settings;
+use crate::pipeline::{Outcome, Pipeline, ProcessError, RetryLimit};
+use crate::sink::{ErrorClass, SinkError, Store};
+use crate::watch::{self, WatchConfig, WatchError};
+
+/// Paths waiting for a worker.
+const QUEUE_CAPACITY: usize = 256;
+
+/// Why the agent could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("cannot create folder {}: {source}", path.display())]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the database refused the agent ({0}); check DATABASE_URL / DB_* settings")]
+    DatabaseRefused(#[source] SinkError),
+    #[error("could not prepare the database: {0}")]
+    Database(#[source] SinkError),
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    #[error("cannot list the data folder: {0}")]
+    Scan(#[source] std::io::Error),
+}
+
+/// Creates the three folders if needed and applies the schema, retrying while the
+/// database is unreachable (up to `limit`), but failing at once when it refuses the
+/// agent (bad password, missing database, no privilege).
+pub async fn prepare(
+    settings: &Settings,
+    pipeline: &Pipeline,
+    limit: RetryLimit,
+    shutdown: &CancellationToken,
+) -> Result<(), AgentError> {
+    use backon::Retryable;
+    for dir in [
+        &settings.data_folder,
+        &settings.processed_folder,
+        &settings.quarantine_folder,
+    ] {
+        archive::ensure_dir(dir).map_err(|source| AgentError::Folder {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let store = pipeline.store().clone();
+    let result = (|| async { store.prepare().await })
+        .retry(pipeline.backoff(limit))
+        .when(|e| e.class == ErrorClass::Transient && !shutdown.is_cancelled())
+        .notify(|e, delay| {
+            warn!(error = %e, next_delay_ms = delay.as_millis() as u64,
+                database = %store.describe(), "database not reachable yet; retrying");
+        })
+        .await;
+    match result {
+        Ok(()) => {
+            info!(database = %store.describe(), "database ready");
+            Ok(())
+        }
+        Err(e) if e.class == ErrorClass::Refused => Err(AgentError::DatabaseRefused(e)),
+        Err(e) => Err(AgentError::Database(e)),
+    }
+}
+
+/// Watches the data folder and processes files until `shutdown` is cancelled.
+pub async fn run(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    shutdown: CancellationToken,
+) -> Result<(), AgentError> {
+    let pipeline = Pipeline::new(settings, store);
+    prepare(settings, &pipeline, RetryLimit::Forever, &shutdown).await?;
+    if shutdown.is_cancelled() {
+        return Ok(());
+    }
+
+    let (tx, mut rx) = mpsc::channel::<PathBuf>(QUEUE_CAPACITY);
+    let watch_config = WatchConfig {
+        folder: settings.data_folder.clone(),
+        pattern: settings.file_pattern.clone(),
+        settle: settings.settle,
+        rescan_interval: settings.monitor_interval,
+    };
+    let watcher_token = shutdown.child_token();
+    let mut watcher = tokio::spawn(watch::watch(watch_config, tx, watcher_token.clone()));
+    info!(folder = %settings.data_folder.display(), pattern = %settings.file_pattern,
+        workers = settings.workers, "watching for files");
+
+    let permits = Arc::new(Semaphore::new(settings.workers));
+    let in_flight: Arc<Mutex<HashSet<PathBuf>>> = Arc::default();
+    let mut workers = JoinSet::new();
+    let result = loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break Ok(()),
+            done = &mut watcher => {
+                // The watcher only returns by itself when it could not start.
+                break match done {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(AgentError::Watch(e)),
+                    Err(e) => Err(AgentError::Scan(std::io::Error::other(e.to_string()))),
+                };
+            }
+            Some(finished) = workers.join_next(), if !workers.is_empty() => {
+                if let Err(e) = finished {
+                    error!(error = %e, "a worker stopped unexpectedly");
+                }
+            }
+            path = rx.recv() => {
+                let Some(path) = path else { break Ok(()) };
+                let Some(claim) = InFlight::claim(&in_flight, &path) else { continue };
+                let permit = tokio::select! {
+                    p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+                    _ = shutdown.cancelled() => break Ok(()),
+                };
+                let (pipeline, token) = (pipeline.clone(), shutdown.clone());
+                workers.spawn(async move {
+                    let _claim = claim;
+                    let _permit = permit;
+                    let _ = pipeline.process(&path, RetryLimit::Forever, &token).await;
+                });
+            }
+        }
+    };
+    watcher_token.cancel();
+    if !workers.is_empty() {
+        info!(
+            in_flight = workers.len(),
+            "shutting down; letting files in progress finish"
+        );
+    }
+    while let Some(finished) = workers.join_next().await {
+        if let Err(e) = finished {
+            error!(error = %e, "a worker stopped unexpectedly");
+        }
+    }
+    if !watcher.is_finished() {
+        let _ = watcher.await;
+    }
+    info!("stopped");
+    result
+}
+
+/// Marks a path as taken by a worker until dropped.
+struct InFlight {
+    set: Arc<Mutex<HashSet<PathBuf>>>,
+    path: PathBuf,
+}
+
+impl InFlight {
+    fn claim(set: &Arc<Mutex<HashSet<PathBuf>>>, path: &Path) -> Option<Self> {
+        let mut guard = set.lock().unwrap_or_else(|e| e.into_inner());
+        guard.insert(path.to_owned()).then(|| InFlight {
+            set: set.clone(),
+            path: path.to_owned(),
+        })
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut guard = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        guard.remove(&self.path);
+    }
+}
+
+/// What `once` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub loaded: usize,
+    pub rows: u64,
+    pub duplicates: usize,
+    pub recovered: usize,
+    pub quarantined: usize,
+    pub skipped: usize,
+    /// Files left in the data folder because they could not be processed.
+    pub failed: usize,
+}
+
+impl Summary {
+    /// True when every file was loaded, recognised as already loaded, or skipped.
+    pub fn all_loaded(&self) -> bool {
+        self.quarantined == 0 && self.failed == 0
+    }
+
+    fn add(&mut self, result: &Result<Outcome, ProcessError>) {
+        match result {
+            Ok(Outcome::Loaded { rows, .. }) => {
+                self.loaded += 1;
+                self.rows += rows;
+            }
+            Ok(Outcome::Duplicate { .. }) => self.duplicates += 1,
+            Ok(Outcome::Recovered { .. }) => self.recovered += 1,
+            Ok(Outcome::Quarantined { .. }) => self.quarantined += 1,
+            Ok(Outcome::Skipped { .. }) => self.skipped += 1,
+            Err(_) => self.failed += 1,
+        }
+    }
+}
+
+/// Processes every settled file in the data folder with up to `WORKERS` in parallel,
+/// then returns. Transient failures are retried `retries` times per file.
+pub async fn once(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    retries: usize,
+    shutdown: CancellationToken,
+) -> Result<Summary, AgentError> {
+    let pipeline = Pipeline::new(settings, store);
+    let limit = RetryLimit::Times(retries);
+    prepare(settings, &pipeline, limit, &shutdown).await?;
+    let watch_config = WatchConfig {
+        folder: settings.data_folder.clone(),
+        pattern: settings.file_pattern.clone(),
+        settle: settings.settle,
+        rescan_interval: settings.monitor_interval,
+    };
+    let files = watch::settled_files(&watch_config)
+        .await
+        .map_err(AgentError::Scan)?;
+    info!(files = files.len(), folder = %settings.data_folder.display(), "processing files present");
+    let permits = Arc::new(Semaphore::new(settings.workers));
+    let mut workers = JoinSet::new();
+    for path in files {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            _ = shutdown.cancelled() => break,
+        };
+        let (pipeline, token) = (pipeline.clone(), shutdown.clone());
+        workers.spawn(async move {
+            let _permit = permit;
+            pipeline.process(&path, limit, &token).await
+        });
+    }
+    let mut summary = Summary::default();
+    while let Some(done) = workers.join_next().await {
+        match done {
+            Ok(result) => summary.add(&result),
+            Err(e) => {
+                error!(error = %e, "a worker stopped unexpectedly");
+                summary.failed += 1;
+            }
+        }
+    }
+    info!(
+        loaded = summary.loaded,
+        rows = summary.rows,
+        duplicates = summary.duplicates,
+        recovered = summary.recovered,
+        quarantined = summary.quarantined,
+        failed = summary.failed,
+        "done"
+    );
+    Ok(summary)
+}

@@ -1,0 +1,223 @@
+//! Archive stage: moves a finished file out of the data folder, never overwriting
+//! anything, and writes the quarantine report next to a quarantined file.
+//!
+//! Moves are one atomic `renameat2(RENAME_NOREPLACE)` on the same filesystem. Across
+//! filesystems the file is copied to a hidden temporary name, fsynced, linked into
+//! place without overwriting, and only then removed from the data folder.
+//!
+//! Directory entries are not fsynced after a same-filesystem rename: if a power cut
+//! undoes the rename, the file reappears in the data folder, is recognised by its
+//! content hash (already committed) and archived again, so nothing is lost or doubled.
+
+use std::ffi::CString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::read::ContentHash;
+use crate::report::QuarantineReport;
+
+/// A file could not be archived; it stays where it was.
+#[derive(Debug, thiserror::Error)]
+#[error("could not move {file} into {}: {source}", dir.display())]
+pub struct ArchiveError {
+    pub file: String,
+    pub dir: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+/// Creates `dir` (and parents) if missing.
+pub fn ensure_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)
+}
+
+/// Moves `src` into `dir` as `name`, or as `stem.HASH.ext` (then `stem.HASH.N.ext`)
+/// when that name is taken. Returns the name used.
+pub fn move_into(
+    src: &Path,
+    dir: &Path,
+    name: &str,
+    hash: &ContentHash,
+) -> Result<String, ArchiveError> {
+    let fail = |source| ArchiveError {
+        file: name.to_owned(),
+        dir: dir.to_owned(),
+        source,
+    };
+    for candidate in candidates(name, hash) {
+        match move_no_clobber(src, &dir.join(&candidate)) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    Err(fail(io::Error::other("no free name left")))
+}
+
+/// Writes `report` as `NAME.error.json`, then moves `src` to `NAME`, with `NAME` chosen
+/// so that neither overwrites anything. Returns the name used.
+pub fn quarantine(
+    src: &Path,
+    dir: &Path,
+    report: &mut QuarantineReport,
+    hash: &ContentHash,
+) -> Result<String, ArchiveError> {
+    let fail = |source| ArchiveError {
+        file: report.file.clone(),
+        dir: dir.to_owned(),
+        source,
+    };
+    for candidate in candidates(&report.file, hash) {
+        let report_path = dir.join(format!("{candidate}.error.json"));
+        let target = dir.join(&candidate);
+        if target.symlink_metadata().is_ok() {
+            continue;
+        }
+        report.quarantined_as = candidate.clone();
+        let json = serde_json::to_vec_pretty(&*report).map_err(|e| fail(e.into()))?;
+        match write_new(&report_path, &json) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(fail(e)),
+        }
+        match move_no_clobber(src, &target) {
+            Ok(()) => return Ok(candidate),
+            Err(e) => {
+                let _ = fs::remove_file(&report_path);
+                if e.kind() != io::ErrorKind::AlreadyExists {
+                    return Err(fail(e));
+                }
+            }
+        }
+    }
+    Err(fail(io::Error::other("no free name left")))
+}
+
+/// `name`, then `stem.HASH12.ext`, then `stem.HASH12.2.ext` … up to a bound.
+fn candidates<'a>(name: &'a str, hash: &'a ContentHash) -> impl Iterator<Item = String> + 'a {
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        _ => (name, ""),
+    };
+    std::iter::once(name.to_owned())
+        .chain(std::iter::once(format!("{stem}.{}{ext}", hash.short())))
+        .chain((2..1000).map(move |n| format!("{stem}.{}.{n}{ext}", hash.short())))
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+fn cstring(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::other("path contains NUL"))
+}
+
+/// Renames `src` to `dst`, failing with `AlreadyExists` instead of replacing `dst`.
+pub fn move_no_clobber(src: &Path, dst: &Path) -> io::Result<()> {
+    let (s, d) = (cstring(src)?, cstring(dst)?);
+    // SAFETY: both arguments are valid NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            s.as_ptr(),
+            libc::AT_FDCWD,
+            d.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        // The filesystem has no RENAME_NOREPLACE: a hard link is just as exclusive.
+        Some(libc::EINVAL) | Some(libc::ENOSYS) => {
+            fs::hard_link(src, dst)?;
+            fs::remove_file(src)
+        }
+        Some(libc::EXDEV) => copy_across(src, dst),
+        _ => Err(e),
+    }
+}
+
+/// Copy to a hidden temporary file beside `dst`, fsync, link into place, then delete
+/// the temporary and the source.
+fn copy_across(src: &Path, dst: &Path) -> io::Result<()> {
+    let dir = dst.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".sensor-ingest-{}.tmp", uuid::Uuid::now_v7()));
+    let result = (|| {
+        let mut from = File::open(src)?;
+        let mut to = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        io::copy(&mut from, &mut to)?;
+        to.sync_all()?;
+        fs::hard_link(&tmp, dst)?;
+        File::open(dir)?.sync_all()
+    })();
+    let _ = fs::remove_file(&tmp);
+    result?;
+    fs::remove_file(src)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(text: &str) -> ContentHash {
+        ContentHash::of_reader(text.as_bytes()).unwrap().0
+    }
+
+    #[test]
+    fn a_taken_name_gets_the_hash_then_a_counter() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src_dir, dst) = (dir.path().join("in"), dir.path().join("out"));
+        ensure_dir(&src_dir).unwrap();
+        ensure_dir(&dst).unwrap();
+        let h = hash("x");
+        let mut names = Vec::new();
+        for content in ["one", "two", "three"] {
+            let src = src_dir.join("a.csv");
+            fs::write(&src, content).unwrap();
+            names.push(move_into(&src, &dst, "a.csv", &h).unwrap());
+            assert!(!src.exists());
+        }
+        let short = h.short();
+        assert_eq!(
+            names,
+            vec![
+                "a.csv".to_owned(),
+                format!("a.{short}.csv"),
+                format!("a.{short}.2.csv")
+            ]
+        );
+        assert_eq!(fs::read_to_string(dst.join("a.csv")).unwrap(), "one");
+        assert_eq!(fs::read_to_string(dst.join(&names[2])).unwrap(), "three");
+    }
+
+    #[test]
+    fn move_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, "a").unwrap();
+        fs::write(&b, "b").unwrap();
+        let e = move_no_clobber(&a, &b).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read_to_string(&b).unwrap(), "b");
+        assert!(a.exists());
+    }
+
+    #[test]
+    fn copy_across_keeps_bytes_and_removes_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, b"\x00\xffdata").unwrap();
+        copy_across(&a, &b).unwrap();
+        assert_eq!(fs::read(&b).unwrap(), b"\x00\xffdata");
+        assert!(!a.exists());
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+    }
+}

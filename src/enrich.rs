@@ -1,0 +1,57 @@
+//! Enrich stage: derived values and lineage for a valid [`Reading`]. Original values
+//! are kept as read; derived ones sit beside them.
+
+use crate::config::Ranges;
+use crate::validate::Reading;
+
+/// Kelvin offset of the Celsius scale.
+pub const KELVIN_OFFSET: f64 = 273.15;
+
+/// A valid reading with its derived columns. Lineage (file id, line, ingest time) is the
+/// file's id, `reading.line`, and the load transaction's time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnrichedRow {
+    pub reading: Reading,
+    pub temperature_k: Option<f64>,
+    /// `(value - min) / (max - min)` over the configured range: 0..=1 for accepted values,
+    /// comparable across files.
+    pub temperature_norm: Option<f64>,
+    pub humidity_norm: Option<f64>,
+    pub pressure_norm: Option<f64>,
+}
+
+/// Adds the derived columns to `reading`.
+pub fn enrich(reading: Reading, ranges: &Ranges) -> EnrichedRow {
+    EnrichedRow {
+        temperature_k: reading.temperature.map(|c| c + KELVIN_OFFSET),
+        temperature_norm: reading.temperature.map(|v| ranges.temperature.normalize(v)),
+        humidity_norm: reading.humidity.map(|v| ranges.humidity.normalize(v)),
+        pressure_norm: reading.pressure.map(|v| ranges.pressure.normalize(v)),
+        reading,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+
+    #[test]
+    fn derived_values_use_the_configured_ranges() {
+        let reading = Reading {
+            line: 2,
+            timestamp: DateTime::UNIX_EPOCH,
+            sensor_id: "s".into(),
+            temperature: Some(5.0),
+            humidity: Some(25.0),
+            pressure: None,
+            extra: None,
+        };
+        let row = enrich(reading.clone(), &Ranges::default());
+        assert_eq!(row.reading, reading, "originals are untouched");
+        assert!((row.temperature_k.unwrap() - 278.15).abs() < 1e-12);
+        assert!((row.temperature_norm.unwrap() - 0.5).abs() < 1e-12);
+        assert!((row.humidity_norm.unwrap() - 0.25).abs() < 1e-12);
+        assert_eq!(row.pressure_norm, None);
+    }
+}

@@ -1,0 +1,696 @@
+//! The pipeline: takes one file through read → validate → enrich → stats → sink →
+//! archive, and decides its outcome.
+//!
+//! Order of events for one attempt:
+//! 1. open the file (regular files only, never following a symlink) and hash it;
+//! 2. if its content is already loaded, archive it as a duplicate (or, when the ledger
+//!    says this very file was loaded but never archived, finish that archive);
+//! 3. stream it: a blocking task reads, validates, enriches and summarises, sending
+//!    row batches through a bounded channel to the sink, which COPYs them inside one
+//!    transaction; the reader ends the stream with Commit only if every row was valid
+//!    and the bytes still hash to what step 1 saw;
+//! 4. after the commit, move the file to `processed/`; after a rejection, write the
+//!    ledger row, the report, and move the file to `quarantine/`.
+//!
+//! A database that cannot be reached fails the attempt with a transient error; the
+//! file stays in the data folder and [`Pipeline::process`] retries it with capped,
+//! jittered exponential backoff.
+
+use std::fs::File;
+use std::io::{self, Read, Seek};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, error, info, info_span, warn};
+use uuid::Uuid;
+
+use crate::archive::{self, ArchiveError};
+use crate::config::{Ranges, Settings, SourceTimezone};
+use crate::enrich::{EnrichedRow, enrich};
+use crate::read::{ContentHash, CsvSource, FileError};
+use crate::report::{MAX_REPORTED_ERRORS, QuarantineReport, ReportedError};
+use crate::sink::{
+    EntryStatus, FileAttempt, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError, Store,
+};
+use crate::stats::FileStats;
+use crate::validate::{RowError, Validator};
+
+/// Rows per batch sent from the reader to the sink.
+const BATCH_ROWS: usize = 2048;
+/// Batches in flight between reader and sink: bounds memory whatever the file size.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// How one file ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Committed and moved to `processed/`.
+    Loaded {
+        id: Uuid,
+        rows: u64,
+        archived_as: String,
+    },
+    /// The same content was loaded before (under any name); moved to `processed/`.
+    Duplicate {
+        id: Uuid,
+        of: Uuid,
+        archived_as: String,
+    },
+    /// Loaded by an earlier run that stopped before moving it; now moved.
+    Recovered { id: Uuid, archived_as: String },
+    /// Rejected; moved to `quarantine/` beside its report.
+    Quarantined {
+        id: Uuid,
+        reason: String,
+        archived_as: String,
+    },
+    /// Not a file to process (gone, or not a regular file); nothing was done.
+    Skipped { reason: &'static str },
+}
+
+/// An attempt that did not reach an outcome; the file is still in the data folder.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("database unavailable: {0}")]
+    Database(#[from] SinkError),
+    #[error("cannot read {file}: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{file} changed while it was being read")]
+    Changed { file: String },
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error("internal error while reading {file}: {message}")]
+    Internal { file: String, message: String },
+}
+
+impl ProcessError {
+    /// Worth retrying soon with backoff. Read and archive failures are left to the next
+    /// rescan instead: they need a person or a writer to finish first.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ProcessError::Database(e) => e.is_transient(),
+            ProcessError::Changed { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// How long [`Pipeline::process`] keeps retrying transient failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryLimit {
+    /// Until the agent shuts down.
+    Forever,
+    /// At most this many retries after the first attempt.
+    Times(usize),
+}
+
+/// Everything needed to process files; cheap to share between workers.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    store: Arc<dyn Store>,
+    ranges: Ranges,
+    tz: SourceTimezone,
+    processed: PathBuf,
+    quarantine: PathBuf,
+    retry_max_delay: Duration,
+}
+
+impl Pipeline {
+    pub fn new(settings: &Settings, store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            ranges: settings.ranges,
+            tz: settings.source_timezone,
+            processed: settings.processed_folder.clone(),
+            quarantine: settings.quarantine_folder.clone(),
+            retry_max_delay: settings.retry_max_delay,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The backoff used for database retries. backon's jitter adds up to 100 % of the
+    /// delay, so the exponential part is capped at half of `RETRY_MAX_DELAY` to keep
+    /// every wait within it.
+    pub fn backoff(&self, limit: RetryLimit) -> ExponentialBuilder {
+        let cap = self.retry_max_delay / 2;
+        let b = ExponentialBuilder::default()
+            .with_min_delay(cap.min(Duration::from_millis(250)))
+            .with_max_delay(cap)
+            .with_jitter();
+        match limit {
+            RetryLimit::Forever => b.without_max_times(),
+            RetryLimit::Times(n) => b.with_max_times(n),
+        }
+    }
+
+    /// Processes one file, retrying transient failures until it reaches an outcome,
+    /// `limit` is exhausted, or `shutdown` is cancelled during a wait. Logs one line
+    /// with the outcome.
+    pub async fn process(
+        &self,
+        path: &Path,
+        limit: RetryLimit,
+        shutdown: &CancellationToken,
+    ) -> Result<Outcome, ProcessError> {
+        let name = display_name(path);
+        let span = info_span!("file", name = %name);
+        let started = Instant::now();
+        let attempts = AtomicU32::new(1);
+        let sleep_token = shutdown.clone();
+        let result = (|| self.attempt(path))
+            .retry(self.backoff(limit))
+            .sleep(move |d| {
+                let token = sleep_token.clone();
+                async move {
+                    tokio::select! {
+                        _ = tokio::time::sleep(d) => {}
+                        _ = token.cancelled() => {}
+                    }
+                }
+            })
+            .when(|e| e.is_transient() && !shutdown.is_cancelled())
+            .notify(|e, delay| {
+                let attempt = attempts.fetch_add(1, Ordering::Relaxed);
+                warn!(attempt, next_delay_ms = delay.as_millis() as u64, error = %e,
+                    "attempt failed; the file stays in the data folder and is retried");
+            })
+            .instrument(span.clone())
+            .await;
+        let _enter = span.enter();
+        log_outcome(&result, started.elapsed());
+        result
+    }
+
+    /// One attempt at one file, without retries.
+    pub async fn attempt(&self, path: &Path) -> Result<Outcome, ProcessError> {
+        let name = display_name(path);
+        let started_at = Utc::now();
+        let owned = path.to_owned();
+        let opened = tokio::task::spawn_blocking(move || open_and_hash(&owned))
+            .await
+            .map_err(|e| internal(&name, e))?
+            .map_err(|source| ProcessError::Read {
+                file: name.clone(),
+                source,
+            })?;
+        let (file, hash, size) = match opened {
+            Opened::File { file, hash, size } => (file, hash, size),
+            Opened::Skip(reason) => return Ok(Outcome::Skipped { reason }),
+        };
+        let attempt = FileAttempt {
+            id: Uuid::now_v7(),
+            file_name: name.clone(),
+            hash,
+            size,
+            started_at,
+        };
+        if let Some(loaded) = self.store.find_loaded(&attempt.hash).await? {
+            return self.already_loaded(path, attempt, loaded).await;
+        }
+
+        let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
+        let (ranges, tz, expected) = (self.ranges, self.tz, attempt.hash.clone());
+        let reader =
+            tokio::task::spawn_blocking(move || stream_to_sink(file, ranges, tz, &expected, &tx));
+        let loaded = self.store.load(&attempt, rx).await;
+        let report = reader.await.map_err(|e| internal(&name, e))?;
+
+        match loaded {
+            Ok(LoadOutcome::Committed { rows }) => {
+                let archived_as = self.archive(path, &self.processed, &attempt).await?;
+                self.note_archived(attempt.id, &archived_as).await;
+                Ok(Outcome::Loaded {
+                    id: attempt.id,
+                    rows,
+                    archived_as,
+                })
+            }
+            Ok(LoadOutcome::AlreadyLoaded(loaded)) => {
+                self.already_loaded(path, attempt, loaded).await
+            }
+            Ok(LoadOutcome::Aborted) => match report.verdict() {
+                Verdict::Valid => Err(internal(&name, "the sink rolled back a valid file")),
+                Verdict::Unreadable(source) => Err(ProcessError::Read { file: name, source }),
+                Verdict::Changed => Err(ProcessError::Changed { file: name }),
+                Verdict::Interrupted => Err(internal(&name, "the row stream stopped early")),
+                Verdict::Invalid => self.quarantine(path, attempt, &report, None).await,
+            },
+            Err(e) if e.is_transient() => Err(e.into()),
+            Err(e) => {
+                let message = e.to_string();
+                self.quarantine(path, attempt, &report, Some(message)).await
+            }
+        }
+    }
+
+    async fn already_loaded(
+        &self,
+        path: &Path,
+        attempt: FileAttempt,
+        loaded: LoadedFile,
+    ) -> Result<Outcome, ProcessError> {
+        if loaded.file_name == attempt.file_name && loaded.archived_as.is_none() {
+            // The commit happened but the move did not (crash, or processed/ unwritable).
+            let archived_as = self.archive(path, &self.processed, &attempt).await?;
+            self.note_archived(loaded.id, &archived_as).await;
+            return Ok(Outcome::Recovered {
+                id: loaded.id,
+                archived_as,
+            });
+        }
+        self.store
+            .record(&LedgerEntry {
+                attempt: attempt.clone(),
+                status: EntryStatus::Duplicate,
+                rows_read: 0,
+                rejected_rows: 0,
+                error_summary: Some(format!("same content as {}", loaded.file_name)),
+                duplicate_of: Some(loaded.id),
+            })
+            .await?;
+        let archived_as = self.archive(path, &self.processed, &attempt).await?;
+        self.note_archived(attempt.id, &archived_as).await;
+        Ok(Outcome::Duplicate {
+            id: attempt.id,
+            of: loaded.id,
+            archived_as,
+        })
+    }
+
+    async fn quarantine(
+        &self,
+        path: &Path,
+        attempt: FileAttempt,
+        read: &ReadReport,
+        database_error: Option<String>,
+    ) -> Result<Outcome, ProcessError> {
+        let mut report = read.quarantine_report(&attempt, database_error);
+        self.store
+            .record(&LedgerEntry {
+                attempt: attempt.clone(),
+                status: EntryStatus::Quarantined,
+                rows_read: report.rows_read,
+                rejected_rows: report.invalid_rows,
+                error_summary: Some(report.reason.clone()),
+                duplicate_of: None,
+            })
+            .await?;
+        let (src, dir, hash) = (
+            path.to_owned(),
+            self.quarantine.clone(),
+            attempt.hash.clone(),
+        );
+        let reason = report.reason.clone();
+        let archived_as = tokio::task::spawn_blocking(move || {
+            archive::quarantine(&src, &dir, &mut report, &hash)
+        })
+        .await
+        .map_err(|e| internal(&attempt.file_name, e))??;
+        self.note_archived(attempt.id, &archived_as).await;
+        Ok(Outcome::Quarantined {
+            id: attempt.id,
+            reason,
+            archived_as,
+        })
+    }
+
+    async fn archive(
+        &self,
+        path: &Path,
+        dir: &Path,
+        attempt: &FileAttempt,
+    ) -> Result<String, ProcessError> {
+        let (src, dir, name, hash) = (
+            path.to_owned(),
+            dir.to_owned(),
+            attempt.file_name.clone(),
+            attempt.hash.clone(),
+        );
+        tokio::task::spawn_blocking(move || archive::move_into(&src, &dir, &name, &hash))
+            .await
+            .map_err(|e| internal(&attempt.file_name, e))?
+            .map_err(ProcessError::from)
+    }
+
+    /// Best effort: the archive name is for people; exactly-once does not depend on it.
+    async fn note_archived(&self, id: Uuid, archived_as: &str) {
+        if let Err(e) = self.store.mark_archived(id, archived_as).await {
+            warn!(error = %e, "could not record the archive name in the ledger");
+        }
+    }
+}
+
+fn internal(file: &str, e: impl std::fmt::Display) -> ProcessError {
+    ProcessError::Internal {
+        file: file.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+fn log_outcome(result: &Result<Outcome, ProcessError>, elapsed: Duration) {
+    let ms = elapsed.as_millis() as u64;
+    match result {
+        Ok(Outcome::Loaded {
+            rows, archived_as, ..
+        }) => {
+            let rows_per_s = (*rows as f64 / elapsed.as_secs_f64().max(1e-6)).round() as u64;
+            info!(outcome = "loaded", rows, duration_ms = ms, rows_per_s, archived_as = %archived_as,
+                "file loaded");
+        }
+        Ok(Outcome::Duplicate {
+            of, archived_as, ..
+        }) => {
+            info!(outcome = "duplicate", duplicate_of = %of, duration_ms = ms, archived_as = %archived_as,
+                "content already loaded; file archived without loading");
+        }
+        Ok(Outcome::Recovered { archived_as, .. }) => {
+            info!(outcome = "recovered", duration_ms = ms, archived_as = %archived_as,
+                "file was loaded by an earlier run; archived now");
+        }
+        Ok(Outcome::Quarantined {
+            reason,
+            archived_as,
+            ..
+        }) => {
+            warn!(outcome = "quarantined", reason = %reason, duration_ms = ms, archived_as = %archived_as,
+                "file quarantined");
+        }
+        Ok(Outcome::Skipped { reason }) => {
+            info!(outcome = "skipped", reason, "file skipped");
+        }
+        Err(e) => {
+            error!(outcome = "failed", error = %e, duration_ms = ms,
+                "file not processed; it stays in the data folder and is tried again at the next scan");
+        }
+    }
+}
+
+/// The file's own name, for logs, reports and the ledger.
+pub fn display_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+enum Opened {
+    File {
+        file: File,
+        hash: ContentHash,
+        size: u64,
+    },
+    Skip(&'static str),
+}
+
+/// Opens a regular file without following symlinks or blocking on a FIFO, and hashes it.
+fn open_and_hash(path: &Path) -> io::Result<Opened> {
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Opened::Skip("file vanished")),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Ok(Opened::Skip("symbolic link"));
+        }
+        Err(e) => return Err(e),
+    };
+    if !file.metadata()?.is_file() {
+        return Ok(Opened::Skip("not a regular file"));
+    }
+    let (hash, size) = ContentHash::of_reader(&file)?;
+    let mut file = file;
+    file.rewind()?;
+    Ok(Opened::File { file, hash, size })
+}
+
+/// What the reader saw in one pass over a file.
+#[derive(Debug)]
+pub struct ReadReport {
+    pub file_error: Option<FileError>,
+    pub rows_read: u64,
+    pub invalid_rows: u64,
+    pub errors_total: u64,
+    /// The first [`MAX_REPORTED_ERRORS`] row errors.
+    pub errors: Vec<RowError>,
+    pub stats: Option<FileStats>,
+    /// Hash and size of the bytes read, when the pass reached the end.
+    pub content: Option<(ContentHash, u64)>,
+    /// The hash differs from the one the attempt started with.
+    pub changed: bool,
+    /// The consumer stopped taking rows (the sink failed).
+    pub interrupted: bool,
+}
+
+enum Verdict {
+    Valid,
+    Invalid,
+    Unreadable(io::Error),
+    Changed,
+    Interrupted,
+}
+
+impl ReadReport {
+    fn verdict(&self) -> Verdict {
+        match &self.file_error {
+            Some(FileError::Io(e)) => Verdict::Unreadable(io::Error::new(e.kind(), e.to_string())),
+            Some(_) => Verdict::Invalid,
+            None if self.interrupted => Verdict::Interrupted,
+            None if self.changed => Verdict::Changed,
+            None if self.invalid_rows > 0 => Verdict::Invalid,
+            None => Verdict::Valid,
+        }
+    }
+
+    /// True when nothing is wrong with the file's content.
+    pub fn is_valid(&self) -> bool {
+        self.file_error.is_none() && self.invalid_rows == 0
+    }
+
+    /// One sentence describing the problem, and its rule.
+    pub fn reason(&self) -> (String, String) {
+        if let Some(e) = &self.file_error {
+            let at = e.line().map(|l| format!(" (line {l})")).unwrap_or_default();
+            return (format!("{e}{at}"), e.rule().to_owned());
+        }
+        let first = self.errors.first();
+        let rule = match first {
+            Some(first) if self.errors.iter().all(|e| e.rule == first.rule) => first.rule.as_str(),
+            Some(_) => "invalid_rows",
+            None => "valid",
+        };
+        let noun = if self.invalid_rows == 1 {
+            "row"
+        } else {
+            "rows"
+        };
+        let example = first
+            .map(|e| {
+                let column = if e.column.is_empty() {
+                    String::new()
+                } else {
+                    format!(", column {}", e.column)
+                };
+                format!("; first at line {}{column}: {}", e.line, e.message)
+            })
+            .unwrap_or_default();
+        (
+            format!(
+                "{} invalid {noun} of {}{example}",
+                self.invalid_rows, self.rows_read
+            ),
+            rule.to_owned(),
+        )
+    }
+
+    fn quarantine_report(
+        &self,
+        attempt: &FileAttempt,
+        database_error: Option<String>,
+    ) -> QuarantineReport {
+        let (reason, rule, errors) = match (&database_error, &self.file_error) {
+            (Some(db), _) => (
+                format!("the database refused the file's data: {db}"),
+                "database_rejected".to_owned(),
+                vec![ReportedError {
+                    line: None,
+                    column: String::new(),
+                    value: String::new(),
+                    rule: "database_rejected".to_owned(),
+                    message: db.clone(),
+                }],
+            ),
+            (None, Some(e)) => {
+                let (reason, rule) = self.reason();
+                let mut errors = vec![ReportedError {
+                    line: e.line(),
+                    column: String::new(),
+                    value: String::new(),
+                    rule: rule.clone(),
+                    message: e.to_string(),
+                }];
+                errors.extend(self.errors.iter().map(ReportedError::from));
+                (reason, rule, errors)
+            }
+            (None, None) => {
+                let (reason, rule) = self.reason();
+                (
+                    reason,
+                    rule,
+                    self.errors.iter().map(ReportedError::from).collect(),
+                )
+            }
+        };
+        let errors_total = self.errors_total + u64::from(self.file_error.is_some());
+        QuarantineReport {
+            file: attempt.file_name.clone(),
+            quarantined_as: attempt.file_name.clone(),
+            content_hash: attempt.hash.to_string(),
+            size_bytes: attempt.size,
+            quarantined_at: Utc::now(),
+            ledger_id: attempt.id,
+            reason,
+            rule,
+            rows_read: self.rows_read,
+            invalid_rows: self.invalid_rows,
+            errors_truncated: errors_total > errors.len() as u64,
+            errors_total,
+            errors,
+        }
+    }
+}
+
+/// Reads `input` in one pass: validates, enriches and summarises every row, handing
+/// each valid row to `on_row` until the first invalid one (after that rows are only
+/// checked, so the report lists every problem). `on_row` returns false to stop early.
+pub fn read_rows(
+    input: impl Read,
+    ranges: Ranges,
+    tz: SourceTimezone,
+    mut on_row: impl FnMut(EnrichedRow) -> bool,
+) -> ReadReport {
+    let mut report = ReadReport {
+        file_error: None,
+        rows_read: 0,
+        invalid_rows: 0,
+        errors_total: 0,
+        errors: Vec::new(),
+        stats: None,
+        content: None,
+        changed: false,
+        interrupted: false,
+    };
+    let mut source = match CsvSource::new(input) {
+        Ok(s) => s,
+        Err(e) => {
+            report.file_error = Some(e);
+            return report;
+        }
+    };
+    let layout = source.layout().clone();
+    let validator = Validator::new(&layout, ranges, tz);
+    let mut stats = FileStats::new(&layout);
+    loop {
+        let (line, record) = match source.next_record() {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
+            Err(e) => {
+                report.file_error = Some(e);
+                return report;
+            }
+        };
+        report.rows_read += 1;
+        match validator.validate(line, record) {
+            Ok(reading) => {
+                if report.invalid_rows == 0 {
+                    stats.push(&reading);
+                    if !on_row(enrich(reading, &ranges)) {
+                        report.interrupted = true;
+                        return report;
+                    }
+                }
+            }
+            Err(errors) => {
+                report.invalid_rows += 1;
+                report.errors_total += errors.len() as u64;
+                let room = MAX_REPORTED_ERRORS.saturating_sub(report.errors.len());
+                report.errors.extend(errors.into_iter().take(room));
+            }
+        }
+    }
+    match source.finish() {
+        Ok(content) => report.content = Some(content),
+        Err(e) => report.file_error = Some(e),
+    }
+    report.stats = Some(stats);
+    report
+}
+
+/// The reader task of one attempt: [`read_rows`] into the sink's channel, then the
+/// end message that decides commit or rollback.
+fn stream_to_sink(
+    file: File,
+    ranges: Ranges,
+    tz: SourceTimezone,
+    expected: &ContentHash,
+    tx: &mpsc::Sender<LoadMsg>,
+) -> ReadReport {
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut report = read_rows(
+        io::BufReader::with_capacity(256 * 1024, file),
+        ranges,
+        tz,
+        |row| {
+            batch.push(row);
+            if batch.len() == BATCH_ROWS {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+                return tx.blocking_send(LoadMsg::Rows(full)).is_ok();
+            }
+            true
+        },
+    );
+    report.changed = report
+        .content
+        .as_ref()
+        .is_some_and(|(hash, _)| hash != expected);
+    let end = match (&report.stats, report.verdict()) {
+        (Some(stats), Verdict::Valid) => {
+            if !batch.is_empty() && tx.blocking_send(LoadMsg::Rows(batch)).is_err() {
+                report.interrupted = true;
+                return report;
+            }
+            LoadMsg::Commit(Box::new(stats.clone()))
+        }
+        _ => LoadMsg::Abort,
+    };
+    // A closed channel means the sink already gave up; its error tells why.
+    let _ = tx.blocking_send(end);
+    report
+}
+
+/// Validates a file without loading it (the `check` command).
+pub fn check_file(path: &Path, ranges: Ranges, tz: SourceTimezone) -> io::Result<ReadReport> {
+    let file = match open_and_hash(path)? {
+        Opened::File { file, .. } => file,
+        Opened::Skip(reason) => return Err(io::Error::other(reason)),
+    };
+    Ok(read_rows(
+        io::BufReader::with_capacity(256 * 1024, file),
+        ranges,
+        tz,
+        |_| true,
+    ))
+}

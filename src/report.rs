@@ -1,0 +1,62 @@
+//! The quarantine report: what was wrong with a file, in a form both a person and a
+//! script can read. Written as `quarantine/NAME.error.json` before the file is moved.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::validate::RowError;
+
+/// Row errors listed in one report; the total is always given.
+pub const MAX_REPORTED_ERRORS: usize = 1000;
+
+/// Everything known about why a file was quarantined.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct QuarantineReport {
+    /// The file's own name when it was dropped (never a path).
+    pub file: String,
+    /// Its name inside the quarantine folder (differs when the name was taken).
+    pub quarantined_as: String,
+    pub content_hash: String,
+    pub size_bytes: u64,
+    pub quarantined_at: DateTime<Utc>,
+    /// The ledger row of this attempt.
+    pub ledger_id: Uuid,
+    /// One sentence for a person.
+    pub reason: String,
+    /// Machine-readable cause: a row rule name when rows were invalid, a whole-file rule
+    /// (`field_count`, `missing_column`, …), or `database_rejected`.
+    pub rule: String,
+    /// Data rows read before the verdict.
+    pub rows_read: u64,
+    pub invalid_rows: u64,
+    /// Every broken rule counted, including those beyond the listed ones.
+    pub errors_total: u64,
+    pub errors_truncated: bool,
+    /// The first [`MAX_REPORTED_ERRORS`] problems, in file order.
+    pub errors: Vec<ReportedError>,
+}
+
+/// One problem, positioned.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReportedError {
+    /// Physical line (header = 1); absent for problems of the whole file.
+    pub line: Option<u64>,
+    /// Header name of the column; empty for row- or file-level problems.
+    pub column: String,
+    pub value: String,
+    pub rule: String,
+    pub message: String,
+}
+
+impl From<&RowError> for ReportedError {
+    fn from(e: &RowError) -> Self {
+        Self {
+            line: Some(e.line),
+            column: e.column.clone(),
+            value: e.value.clone(),
+            rule: e.rule.as_str().to_owned(),
+            message: e.message.clone(),
+        }
+    }
+}

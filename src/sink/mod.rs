@@ -1,0 +1,146 @@
+//! Sink stage: the one boundary between the pipeline and a database.
+//!
+//! A backend implements [`Store`]. The pipeline streams a file's rows to
+//! [`Store::load`] and ends the stream with [`LoadMsg::Commit`] or [`LoadMsg::Abort`];
+//! the backend guarantees that the ledger row, every reading and the metrics commit in
+//! one transaction, or none of them does. Errors are [`SinkError`]s that already know
+//! whether trying again later can succeed.
+
+pub mod postgres;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::enrich::EnrichedRow;
+use crate::read::ContentHash;
+use crate::stats::FileStats;
+
+/// The identity of one attempt at one file.
+#[derive(Debug, Clone)]
+pub struct FileAttempt {
+    /// New for every attempt; becomes the ledger id (and the readings' `file_id`).
+    pub id: Uuid,
+    pub file_name: String,
+    pub hash: ContentHash,
+    pub size: u64,
+    pub started_at: DateTime<Utc>,
+}
+
+/// What the pipeline sends to [`Store::load`], in order: row batches, then one end.
+#[derive(Debug)]
+pub enum LoadMsg {
+    Rows(Vec<EnrichedRow>),
+    /// Every row was valid and sent: write metrics and the ledger row, then commit.
+    Commit(Box<FileStats>),
+    /// Nothing may be kept: roll back.
+    Abort,
+}
+
+/// How a call to [`Store::load`] ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadOutcome {
+    /// Committed with this many readings.
+    Committed { rows: u64 },
+    /// Rolled back on the pipeline's request (or because the row stream ended early).
+    Aborted,
+    /// The same content has a `loaded` ledger row already (another worker or agent won
+    /// the race); nothing was written.
+    AlreadyLoaded(LoadedFile),
+}
+
+/// A ledger row with status `loaded`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedFile {
+    pub id: Uuid,
+    pub file_name: String,
+    pub archived_as: Option<String>,
+}
+
+/// Status of a ledger row that carries no readings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryStatus {
+    Quarantined,
+    Duplicate,
+}
+
+impl EntryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryStatus::Quarantined => "quarantined",
+            EntryStatus::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// A ledger row for an attempt that loaded nothing.
+#[derive(Debug, Clone)]
+pub struct LedgerEntry {
+    pub attempt: FileAttempt,
+    pub status: EntryStatus,
+    /// Rows read before the verdict (quarantined files).
+    pub rows_read: u64,
+    pub rejected_rows: u64,
+    pub error_summary: Option<String>,
+    pub duplicate_of: Option<Uuid>,
+}
+
+/// Whether a failed database call may succeed later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The database is unreachable, overloaded, restarting, or the transaction lost a
+    /// race (serialization failure, deadlock): retry with backoff; never quarantine.
+    Transient,
+    /// The database refused the agent itself (authentication, missing database, no
+    /// privilege): fatal at startup; while running, retried like `Transient` because
+    /// the file is not at fault.
+    Refused,
+    /// The database refused the file's data (bad value, constraint): quarantine.
+    Data,
+}
+
+/// A database failure, classified.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {source}")]
+pub struct SinkError {
+    pub class: ErrorClass,
+    /// What the sink was doing, e.g. "copying readings".
+    pub context: &'static str,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl SinkError {
+    pub fn is_transient(&self) -> bool {
+        self.class != ErrorClass::Data
+    }
+}
+
+/// A database the pipeline can load files into.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Where the data goes, safe to log (no password).
+    fn describe(&self) -> String;
+
+    /// Creates the schema if needed. Safe to call from several agents at once.
+    async fn prepare(&self) -> Result<(), SinkError>;
+
+    /// The `loaded` ledger row for this content, if any.
+    async fn find_loaded(&self, hash: &ContentHash) -> Result<Option<LoadedFile>, SinkError>;
+
+    /// Loads one file in one transaction: claims its content hash in the ledger, takes
+    /// every row from `rows`, and commits only on [`LoadMsg::Commit`]. If `rows` closes
+    /// without an end message, rolls back.
+    async fn load(
+        &self,
+        attempt: &FileAttempt,
+        rows: mpsc::Receiver<LoadMsg>,
+    ) -> Result<LoadOutcome, SinkError>;
+
+    /// Writes a ledger row for an attempt that loaded nothing.
+    async fn record(&self, entry: &LedgerEntry) -> Result<(), SinkError>;
+
+    /// Notes where the file of ledger row `id` was archived.
+    async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError>;
+}

@@ -1,0 +1,435 @@
+//! PostgreSQL backend: readings stream in through `COPY … FROM STDIN` inside the same
+//! transaction as the ledger row and the metrics.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Connection, Executor, Row};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::{
+    ErrorClass, FileAttempt, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError, Store,
+};
+use crate::config::DatabaseSettings;
+use crate::enrich::EnrichedRow;
+use crate::read::ContentHash;
+use crate::stats::FileStats;
+
+/// The schema, applied idempotently by [`Store::prepare`].
+pub const SCHEMA: &str = include_str!("../../script.sql");
+
+/// Any fixed number: all agents take this advisory lock while applying the schema.
+const SCHEMA_LOCK: i64 = 0x5e_4503_1e57;
+
+const COPY_READINGS: &str = "COPY sensor_readings (file_id, line, ts, sensor_id, temperature, \
+    humidity, pressure, temperature_k, temperature_norm, humidity_norm, pressure_norm, extra) \
+    FROM STDIN";
+
+/// Bytes gathered before one COPY message is sent.
+const COPY_CHUNK: usize = 256 * 1024;
+
+/// A PostgreSQL database reached through a small pool.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    target: String,
+    agent: String,
+}
+
+impl PgStore {
+    /// A store with up to `connections` connections. Nothing is connected until first
+    /// use. The pool gives up on a connection after a few seconds so that the agent's
+    /// retry policy, not the pool, decides how long to keep trying.
+    pub fn new(settings: &DatabaseSettings, connections: u32) -> Self {
+        let pool = PgPoolOptions::new()
+            .max_connections(connections.max(1))
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_lazy_with(settings.connect_options().clone());
+        Self {
+            pool,
+            target: settings.to_string(),
+            agent: agent_name(),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// `host:pid`, recorded with every ledger row.
+pub fn agent_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it
+    // when the name fits, and we stop at the first NUL or at the end.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let host = if rc == 0 {
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "unknown-host".to_owned()
+    };
+    format!("{host}:{}", std::process::id())
+}
+
+/// Sorts a driver error into transient or data.
+///
+/// Only errors the file's content can cause are `Data`: SQLSTATE classes 22 (data
+/// exception), 23 (integrity constraint) and 54 (program limit, e.g. a row too large).
+/// Class 28 (authorization), 3D000 (no such database) and 42501 (privilege) are
+/// `Refused`. Everything else — connection loss, pool timeout, class 08, 40001, 40P01,
+/// 53xxx, 57P01–57P03, a missing table — is not the file's fault and is `Transient`,
+/// so a good file is never quarantined for the database's state.
+pub fn classify(e: &sqlx::Error) -> ErrorClass {
+    match e {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some(code) if code.starts_with("22") || code.starts_with("23") => ErrorClass::Data,
+            Some(code) if code.starts_with("54") => ErrorClass::Data,
+            Some(code) if code.starts_with("28") || code == "3D000" || code == "42501" => {
+                ErrorClass::Refused
+            }
+            _ => ErrorClass::Transient,
+        },
+        sqlx::Error::Encode(_) => ErrorClass::Data,
+        _ => ErrorClass::Transient,
+    }
+}
+
+fn err(context: &'static str) -> impl FnOnce(sqlx::Error) -> SinkError {
+    move |e| SinkError {
+        class: classify(&e),
+        context,
+        source: Box::new(e),
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn describe(&self) -> String {
+        self.target.clone()
+    }
+
+    async fn prepare(&self) -> Result<(), SinkError> {
+        let mut conn = self.pool.acquire().await.map_err(err("connecting"))?;
+        let mut tx = conn.begin().await.map_err(err("starting schema setup"))?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SCHEMA_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(err("locking schema setup"))?;
+        tx.execute(sqlx::raw_sql(SCHEMA))
+            .await
+            .map_err(err("applying script.sql"))?;
+        tx.commit().await.map_err(err("committing schema"))?;
+        Ok(())
+    }
+
+    async fn find_loaded(&self, hash: &ContentHash) -> Result<Option<LoadedFile>, SinkError> {
+        let row = sqlx::query(
+            "SELECT id, file_name, archived_as FROM ingest_files \
+             WHERE content_hash = $1 AND status = 'loaded'",
+        )
+        .bind(hash.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err("looking up the content hash"))?;
+        Ok(row.map(|r| LoadedFile {
+            id: r.get(0),
+            file_name: r.get(1),
+            archived_as: r.get(2),
+        }))
+    }
+
+    async fn load(
+        &self,
+        attempt: &FileAttempt,
+        mut rows: mpsc::Receiver<LoadMsg>,
+    ) -> Result<LoadOutcome, SinkError> {
+        let mut tx = self.pool.begin().await.map_err(err("starting the load"))?;
+
+        // Claiming the hash first makes a concurrent load of the same content wait here
+        // and then fail on the unique index, before either copies a row.
+        let claim = sqlx::query(
+            "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
+             started_at, agent) VALUES ($1, $2, $3, $4, 'loaded', $5, $6)",
+        )
+        .bind(attempt.id)
+        .bind(&attempt.file_name)
+        .bind(attempt.hash.as_str())
+        .bind(attempt.size as i64)
+        .bind(attempt.started_at)
+        .bind(&self.agent)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = claim {
+            if is_unique_violation(&e) {
+                drop(tx);
+                if let Some(loaded) = self.find_loaded(&attempt.hash).await? {
+                    return Ok(LoadOutcome::AlreadyLoaded(loaded));
+                }
+                // The winner rolled back in between: let the retry policy try again.
+                return Err(SinkError {
+                    class: ErrorClass::Transient,
+                    context: "claiming the content hash",
+                    source: Box::new(e),
+                });
+            }
+            return Err(err("claiming the content hash")(e));
+        }
+
+        let mut copy = tx
+            .copy_in_raw(COPY_READINGS)
+            .await
+            .map_err(err("starting COPY"))?;
+        let file_id = attempt.id.hyphenated().to_string();
+        let mut buf = Vec::with_capacity(COPY_CHUNK + 4096);
+        let stats = loop {
+            match rows.recv().await {
+                Some(LoadMsg::Rows(batch)) => {
+                    for row in &batch {
+                        encode_row(&mut buf, &file_id, row);
+                        if buf.len() >= COPY_CHUNK {
+                            copy.send(buf.as_slice())
+                                .await
+                                .map_err(err("copying readings"))?;
+                            buf.clear();
+                        }
+                    }
+                }
+                Some(LoadMsg::Commit(stats)) => break stats,
+                Some(LoadMsg::Abort) | None => {
+                    // Rolling back is all that matters; the abort's own reply is noise.
+                    let _ = copy.abort("file rejected by sensor-ingest").await;
+                    let _ = tx.rollback().await;
+                    return Ok(LoadOutcome::Aborted);
+                }
+            }
+        };
+        if !buf.is_empty() {
+            copy.send(buf.as_slice())
+                .await
+                .map_err(err("copying readings"))?;
+        }
+        let copied = copy.finish().await.map_err(err("copying readings"))?;
+
+        insert_metrics(&mut tx, attempt.id, &stats).await?;
+        sqlx::query(
+            "UPDATE ingest_files SET row_count = $2, first_timestamp = $3, last_timestamp = $4, \
+             finished_at = clock_timestamp() WHERE id = $1",
+        )
+        .bind(attempt.id)
+        .bind(copied as i64)
+        .bind(stats.first_timestamp)
+        .bind(stats.last_timestamp)
+        .execute(&mut *tx)
+        .await
+        .map_err(err("completing the ledger row"))?;
+        tx.commit().await.map_err(err("committing"))?;
+        Ok(LoadOutcome::Committed { rows: copied })
+    }
+
+    async fn record(&self, entry: &LedgerEntry) -> Result<(), SinkError> {
+        let a = &entry.attempt;
+        sqlx::query(
+            "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
+             row_count, rejected_rows, error_summary, duplicate_of, started_at, agent) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(a.id)
+        .bind(&a.file_name)
+        .bind(a.hash.as_str())
+        .bind(a.size as i64)
+        .bind(entry.status.as_str())
+        .bind(entry.rows_read as i64)
+        .bind(entry.rejected_rows as i64)
+        .bind(&entry.error_summary)
+        .bind(entry.duplicate_of)
+        .bind(a.started_at)
+        .bind(&self.agent)
+        .execute(&self.pool)
+        .await
+        .map_err(err("writing the ledger row"))?;
+        Ok(())
+    }
+
+    async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError> {
+        sqlx::query(
+            "UPDATE ingest_files SET archived_as = $2, archived_at = clock_timestamp() \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(archived_as)
+        .execute(&self.pool)
+        .await
+        .map_err(err("recording the archive name"))?;
+        Ok(())
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+async fn insert_metrics(
+    tx: &mut sqlx::PgConnection,
+    file_id: Uuid,
+    stats: &FileStats,
+) -> Result<(), SinkError> {
+    let columns: Vec<_> = stats.columns().collect();
+    if columns.is_empty() {
+        return Ok(());
+    }
+    let mut q = sqlx::QueryBuilder::new(
+        "INSERT INTO file_metrics (file_id, column_name, value_count, null_count, min_value, \
+         max_value, mean_value, stddev_value) ",
+    );
+    q.push_values(columns, |mut b, (name, c)| {
+        b.push_bind(file_id)
+            .push_bind(name)
+            .push_bind(c.count as i64)
+            .push_bind(c.nulls as i64)
+            .push_bind(c.min)
+            .push_bind(c.max)
+            .push_bind(c.mean())
+            .push_bind(c.stddev());
+    });
+    q.build()
+        .execute(tx)
+        .await
+        .map_err(err("writing file metrics"))?;
+    Ok(())
+}
+
+/// Appends one row in COPY text format.
+fn encode_row(buf: &mut Vec<u8>, file_id: &str, row: &EnrichedRow) {
+    let r = &row.reading;
+    buf.extend_from_slice(file_id.as_bytes());
+    buf.push(b'\t');
+    buf.extend_from_slice(itoa(r.line, &mut [0u8; 20]));
+    buf.push(b'\t');
+    encode_timestamp(buf, r.timestamp);
+    buf.push(b'\t');
+    encode_text(buf, &r.sensor_id);
+    for v in [
+        r.temperature,
+        r.humidity,
+        r.pressure,
+        row.temperature_k,
+        row.temperature_norm,
+        row.humidity_norm,
+        row.pressure_norm,
+    ] {
+        buf.push(b'\t');
+        match v {
+            Some(v) => buf.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes()),
+            None => buf.extend_from_slice(b"\\N"),
+        }
+    }
+    buf.push(b'\t');
+    match &r.extra {
+        Some(json) => encode_text(buf, json),
+        None => buf.extend_from_slice(b"\\N"),
+    }
+    buf.push(b'\n');
+}
+
+/// COPY text format: backslash, tab, newline and carriage return are escaped.
+fn encode_text(buf: &mut Vec<u8>, s: &str) {
+    for &b in s.as_bytes() {
+        match b {
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            _ => buf.push(b),
+        }
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff+00`, written directly: chrono's formatter is several
+/// times slower and this runs once per row.
+fn encode_timestamp(buf: &mut Vec<u8>, t: DateTime<Utc>) {
+    let d = t.date_naive();
+    let tm = t.time();
+    // Leap-second nanos (>= 1e9) cannot come out of the validator.
+    let micros = (tm.nanosecond() % 1_000_000_000) / 1000;
+    let mut digits = |v: u32, width: u32, sep: &[u8]| {
+        for p in (0..width).rev() {
+            buf.push(b'0' + (v / 10u32.pow(p) % 10) as u8);
+        }
+        buf.extend_from_slice(sep);
+    };
+    digits(d.year() as u32, 4, b"-");
+    digits(d.month(), 2, b"-");
+    digits(d.day(), 2, b" ");
+    digits(tm.hour(), 2, b":");
+    digits(tm.minute(), 2, b":");
+    digits(tm.second(), 2, b".");
+    digits(micros, 6, b"+00");
+}
+
+fn itoa(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::Reading;
+
+    #[test]
+    fn rows_encode_in_copy_text_format() {
+        let row = EnrichedRow {
+            reading: Reading {
+                line: 42,
+                timestamp: "2024-05-01T12:00:00.5Z".parse().unwrap(),
+                sensor_id: "a\\b\tc".into(),
+                temperature: Some(21.5),
+                humidity: None,
+                pressure: None,
+                extra: Some(r#"{"note":"x\ny"}"#.into()),
+            },
+            temperature_k: Some(294.65),
+            temperature_norm: Some(0.65),
+            humidity_norm: None,
+            pressure_norm: None,
+        };
+        let mut buf = Vec::new();
+        encode_row(&mut buf, "id", &row);
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "id\t42\t2024-05-01 12:00:00.500000+00\ta\\\\b\\tc\t21.5\t\\N\t\\N\t294.65\t0.65\
+             \t\\N\t\\N\t{\"note\":\"x\\\\ny\"}\n"
+        );
+    }
+
+    #[test]
+    fn timestamps_pad_every_field() {
+        let mut buf = Vec::new();
+        encode_timestamp(&mut buf, "0001-02-03T04:05:06.000007Z".parse().unwrap());
+        assert_eq!(buf, b"0001-02-03 04:05:06.000007+00");
+    }
+
+    #[test]
+    fn database_errors_are_classified_by_sqlstate_class() {
+        assert_eq!(
+            classify(&sqlx::Error::Io(
+                std::io::ErrorKind::ConnectionRefused.into()
+            )),
+            ErrorClass::Transient
+        );
+        assert_eq!(classify(&sqlx::Error::PoolTimedOut), ErrorClass::Transient);
+    }
+}

@@ -1,0 +1,546 @@
+//! The pipeline against a real PostgreSQL database: one fresh database and one set of
+//! temp folders per test.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{CutProxy, TestEnv, files_in};
+use sensor_ingest::pipeline::{Outcome, Pipeline, RetryLimit};
+use sensor_ingest::report::QuarantineReport;
+use sensor_ingest::sink::Store;
+use sensor_ingest::sink::postgres::PgStore;
+use sqlx::Row;
+use tokio_util::sync::CancellationToken;
+
+const VALID: &str = "\u{feff}Timestamp,Device,Temp,RH,Pressure,room\r\n\
+2024-05-01T12:00:00Z,s-1,21.5,40,1013.25,kitchen\r\n\
+2024-05-01 12:01:00,s-1,22.5,,1013.5,kitchen\r\n\
+1714565000,s-2,-10,55.5,,\"hall, north\"\r\n\
+2024-05-01T12:05:00+02:00,s-2,0,60,1000,";
+
+macro_rules! env_or_skip {
+    ($e:expr) => {
+        match $e.await {
+            Some(env) => env,
+            None => return,
+        }
+    };
+}
+
+#[tokio::test]
+async fn a_valid_file_lands_with_exact_rows_derived_values_and_stats() {
+    let env = env_or_skip!(TestEnv::new());
+    let pipeline = env.pipeline().await;
+    env.drop_file("valid.csv", VALID);
+
+    let outcome = env.process(&pipeline, "valid.csv").await.unwrap();
+    let Outcome::Loaded {
+        id,
+        rows,
+        archived_as,
+    } = outcome
+    else {
+        panic!("expected Loaded, got {outcome:?}")
+    };
+    assert_eq!(rows, 4);
+    assert_eq!(archived_as, "valid.csv");
+    assert_eq!(files_in(&env.data()), Vec::<String>::new());
+    assert_eq!(files_in(&env.processed()), vec!["valid.csv"]);
+    assert_eq!(
+        std::fs::read(env.processed().join("valid.csv")).unwrap(),
+        VALID.as_bytes(),
+        "archived bytes are untouched"
+    );
+
+    let db = &env.db;
+    assert_eq!(db.count("SELECT count(*) FROM sensor_readings").await, 4);
+    let r = sqlx::query(
+        "SELECT line, ts, sensor_id, temperature, humidity, pressure, temperature_k, \
+         temperature_norm, humidity_norm, pressure_norm, extra, file_id, ingested_at \
+         FROM sensor_readings ORDER BY line",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let lines: Vec<i64> = r.iter().map(|r| r.get("line")).collect();
+    assert_eq!(lines, vec![2, 3, 4, 5], "physical lines, header = 1");
+    let first = &r[0];
+    assert_eq!(first.get::<String, _>("sensor_id"), "s-1");
+    assert_eq!(first.get::<f64, _>("temperature"), 21.5);
+    assert!((first.get::<f64, _>("temperature_k") - 294.65).abs() < 1e-9);
+    assert!((first.get::<f64, _>("temperature_norm") - (21.5 + 50.0) / 110.0).abs() < 1e-12);
+    assert!((first.get::<f64, _>("humidity_norm") - 0.4).abs() < 1e-12);
+    assert!((first.get::<f64, _>("pressure_norm") - (1013.25 - 800.0) / 300.0).abs() < 1e-12);
+    assert_eq!(first.get::<uuid::Uuid, _>("file_id"), id);
+    assert_eq!(
+        first.get::<serde_json::Value, _>("extra"),
+        serde_json::json!({"room": "kitchen"})
+    );
+    assert_eq!(
+        r[1].get::<Option<f64>, _>("humidity"),
+        None,
+        "empty cell is NULL"
+    );
+    assert_eq!(
+        r[2].get::<chrono::DateTime<chrono::Utc>, _>("ts")
+            .to_rfc3339(),
+        "2024-05-01T12:03:20+00:00",
+        "epoch seconds"
+    );
+    assert_eq!(
+        r[3].get::<chrono::DateTime<chrono::Utc>, _>("ts")
+            .to_rfc3339(),
+        "2024-05-01T10:05:00+00:00",
+        "offset applied"
+    );
+    assert_eq!(
+        r[2].get::<serde_json::Value, _>("extra"),
+        serde_json::json!({"room": "hall, north"})
+    );
+    assert_eq!(
+        r[3].get::<serde_json::Value, _>("extra"),
+        serde_json::json!({"room": null})
+    );
+
+    let ledger = sqlx::query(
+        "SELECT status, row_count, file_name, size_bytes, archived_as, first_timestamp, \
+         last_timestamp FROM ingest_files",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0].get::<String, _>("status"), "loaded");
+    assert_eq!(ledger[0].get::<i64, _>("row_count"), 4);
+    assert_eq!(ledger[0].get::<i64, _>("size_bytes"), VALID.len() as i64);
+    assert_eq!(
+        ledger[0].get::<Option<String>, _>("archived_as").as_deref(),
+        Some("valid.csv")
+    );
+    assert_eq!(
+        ledger[0]
+            .get::<chrono::DateTime<chrono::Utc>, _>("first_timestamp")
+            .to_rfc3339(),
+        "2024-05-01T10:05:00+00:00"
+    );
+    assert_eq!(
+        ledger[0]
+            .get::<chrono::DateTime<chrono::Utc>, _>("last_timestamp")
+            .to_rfc3339(),
+        "2024-05-01T12:03:20+00:00"
+    );
+
+    let metrics = sqlx::query(
+        "SELECT column_name, value_count, null_count, min_value, max_value, mean_value, \
+         stddev_value FROM file_metrics ORDER BY column_name",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let m = |name: &str| {
+        metrics
+            .iter()
+            .find(|r| r.get::<String, _>("column_name") == name)
+            .unwrap()
+    };
+    let t = m("temperature");
+    assert_eq!(t.get::<i64, _>("value_count"), 4);
+    assert_eq!(t.get::<i64, _>("null_count"), 0);
+    assert_eq!(t.get::<f64, _>("min_value"), -10.0);
+    assert_eq!(t.get::<f64, _>("max_value"), 22.5);
+    assert!((t.get::<f64, _>("mean_value") - 8.5).abs() < 1e-12);
+    // Sample std of 21.5, 22.5, -10, 0.
+    let expected_sd = {
+        let v = [21.5f64, 22.5, -10.0, 0.0];
+        let mean = 8.5;
+        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 3.0).sqrt()
+    };
+    assert!((t.get::<f64, _>("stddev_value") - expected_sd).abs() < 1e-12);
+    let h = m("humidity");
+    assert_eq!(
+        (
+            h.get::<i64, _>("value_count"),
+            h.get::<i64, _>("null_count")
+        ),
+        (3, 1)
+    );
+    let p = m("pressure");
+    assert_eq!(
+        (
+            p.get::<i64, _>("value_count"),
+            p.get::<i64, _>("null_count")
+        ),
+        (3, 1)
+    );
+    assert_eq!(metrics.len(), 3);
+}
+
+#[tokio::test]
+async fn an_invalid_file_is_quarantined_with_every_bad_line_and_loads_nothing() {
+    let env = env_or_skip!(TestEnv::new());
+    let pipeline = env.pipeline().await;
+    let content = "ts,sensor_id,temperature,humidity\n\
+        2024-05-01T00:00:00Z,a,20,50\n\
+        2024-05-01T00:01:00Z,a,abc,50\n\
+        2024-05-01T00:02:00Z,a,21,50\n\
+        2024-02-30T00:03:00Z,,21,150\n\
+        2024-05-01T00:04:00Z,a,,\n";
+    env.drop_file("bad.csv", content);
+
+    let outcome = env.process(&pipeline, "bad.csv").await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Quarantined { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(files_in(&env.data()), Vec::<String>::new());
+    assert_eq!(
+        files_in(&env.quarantine()),
+        vec!["bad.csv", "bad.csv.error.json"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.quarantine().join("bad.csv")).unwrap(),
+        content,
+        "quarantined bytes are untouched"
+    );
+
+    let report: QuarantineReport = serde_json::from_slice(
+        &std::fs::read(env.quarantine().join("bad.csv.error.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report.file, "bad.csv");
+    assert_eq!(report.rows_read, 5);
+    assert_eq!(report.invalid_rows, 3);
+    assert_eq!(report.errors_total, 5);
+    assert!(!report.errors_truncated);
+    assert_eq!(report.rule, "invalid_rows");
+    let got: Vec<(Option<u64>, &str, &str, &str)> = report
+        .errors
+        .iter()
+        .map(|e| (e.line, e.column.as_str(), e.value.as_str(), e.rule.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some(3), "temperature", "abc", "not_a_number"),
+            (Some(5), "ts", "2024-02-30T00:03:00Z", "invalid_timestamp"),
+            (Some(5), "sensor_id", "", "missing_value"),
+            (Some(5), "humidity", "150", "out_of_range"),
+            (Some(6), "", "", "no_measurement"),
+        ]
+    );
+    assert!(
+        report.reason.starts_with("3 invalid rows of 5"),
+        "{}",
+        report.reason
+    );
+
+    let db = &env.db;
+    assert_eq!(db.count("SELECT count(*) FROM sensor_readings").await, 0);
+    assert_eq!(db.count("SELECT count(*) FROM file_metrics").await, 0);
+    let row = sqlx::query(
+        "SELECT status, rejected_rows, row_count, error_summary, archived_as FROM ingest_files",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(row.get::<String, _>("status"), "quarantined");
+    assert_eq!(row.get::<i64, _>("rejected_rows"), 3);
+    assert_eq!(row.get::<i64, _>("row_count"), 5);
+    assert_eq!(
+        row.get::<Option<String>, _>("archived_as").as_deref(),
+        Some("bad.csv")
+    );
+}
+
+#[tokio::test]
+async fn whole_file_errors_are_quarantined_with_their_line() {
+    let env = env_or_skip!(TestEnv::new());
+    let pipeline = env.pipeline().await;
+    let cases = [
+        (
+            "ragged.csv",
+            "ts,id,t\n1,a,1\n2,b,2,extra\n",
+            "field_count",
+            Some(3),
+        ),
+        ("empty.csv", "", "empty_file", None),
+        ("header_only.csv", "ts,id,t\n", "header_only", Some(1)),
+        ("no_sensor.csv", "ts,t\n1,1\n", "missing_column", Some(1)),
+        (
+            "no_measure.csv",
+            "ts,id,room\n1,a,b\n",
+            "no_measurement_column",
+            Some(1),
+        ),
+    ];
+    for (name, content, rule, line) in cases {
+        env.drop_file(name, content);
+        let outcome = env.process(&pipeline, name).await.unwrap();
+        assert!(
+            matches!(outcome, Outcome::Quarantined { .. }),
+            "{name}: {outcome:?}"
+        );
+        let report: QuarantineReport = serde_json::from_slice(
+            &std::fs::read(env.quarantine().join(format!("{name}.error.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(report.rule, rule, "{name}");
+        assert_eq!(report.errors[0].line, line, "{name}");
+        assert_eq!(
+            std::fs::read(env.quarantine().join(name)).unwrap(),
+            content.as_bytes()
+        );
+    }
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        0
+    );
+    assert_eq!(
+        env.db
+            .count("SELECT count(*) FROM ingest_files WHERE status = 'quarantined'")
+            .await,
+        5
+    );
+}
+
+#[tokio::test]
+async fn redropped_content_is_not_loaded_twice_whatever_its_name() {
+    let env = env_or_skip!(TestEnv::new());
+    let pipeline = env.pipeline().await;
+    env.drop_file("a.csv", VALID);
+    let first = env.process(&pipeline, "a.csv").await.unwrap();
+    let Outcome::Loaded { id: first_id, .. } = first else {
+        panic!("{first:?}")
+    };
+
+    env.drop_file("b.csv", VALID);
+    let second = env.process(&pipeline, "b.csv").await.unwrap();
+    assert!(
+        matches!(second, Outcome::Duplicate { of, .. } if of == first_id),
+        "{second:?}"
+    );
+    env.drop_file("a.csv", VALID);
+    let third = env.process(&pipeline, "a.csv").await.unwrap();
+    assert!(matches!(third, Outcome::Duplicate { .. }), "{third:?}");
+
+    let db = &env.db;
+    assert_eq!(db.count("SELECT count(*) FROM sensor_readings").await, 4);
+    assert_eq!(
+        db.count("SELECT count(*) FROM ingest_files WHERE status = 'loaded'")
+            .await,
+        1
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM ingest_files WHERE status = 'duplicate'")
+            .await,
+        2
+    );
+    let processed = files_in(&env.processed());
+    assert_eq!(processed.len(), 3, "{processed:?}");
+    assert!(files_in(&env.data()).is_empty());
+}
+
+#[tokio::test]
+async fn same_name_with_new_content_is_loaded_and_overwrites_nothing() {
+    let env = env_or_skip!(TestEnv::new());
+    let pipeline = env.pipeline().await;
+    let one = "ts,id,t\n2024-01-01T00:00:00Z,a,1\n";
+    let two = "ts,id,t\n2024-01-01T00:00:00Z,a,2\n2024-01-01T00:01:00Z,a,3\n";
+    env.drop_file("same.csv", one);
+    assert!(matches!(
+        env.process(&pipeline, "same.csv").await.unwrap(),
+        Outcome::Loaded { rows: 1, .. }
+    ));
+    env.drop_file("same.csv", two);
+    let outcome = env.process(&pipeline, "same.csv").await.unwrap();
+    let Outcome::Loaded {
+        rows: 2,
+        archived_as,
+        ..
+    } = outcome
+    else {
+        panic!("{outcome:?}")
+    };
+    assert_ne!(archived_as, "same.csv");
+    assert_eq!(
+        std::fs::read_to_string(env.processed().join("same.csv")).unwrap(),
+        one
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.processed().join(&archived_as)).unwrap(),
+        two
+    );
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        3
+    );
+
+    // A quarantined name clash keeps both files and both reports.
+    for _ in 0..2 {
+        env.drop_file(
+            "same.csv",
+            format!("ts,id,t\n{},a,x\n", uuid::Uuid::now_v7()),
+        );
+        assert!(matches!(
+            env.process(&pipeline, "same.csv").await.unwrap(),
+            Outcome::Quarantined { .. }
+        ));
+    }
+    assert_eq!(files_in(&env.quarantine()).len(), 4);
+}
+
+#[tokio::test]
+async fn a_commit_without_its_move_is_finished_on_the_next_attempt_not_reloaded() {
+    let env = env_or_skip!(TestEnv::new());
+    let pipeline = env.pipeline().await;
+    env.drop_file("late.csv", VALID);
+    // Make the move fail after the commit: processed/ is replaced by a plain file.
+    let processed = env.processed();
+    std::fs::remove_dir(&processed).unwrap();
+    std::fs::write(&processed, "not a folder").unwrap();
+    let err = env.process(&pipeline, "late.csv").await.unwrap_err();
+    assert!(
+        !err.is_transient(),
+        "archive failures wait for the next scan: {err}"
+    );
+    assert_eq!(
+        files_in(&env.data()),
+        vec!["late.csv"],
+        "the file stays in data/"
+    );
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        4
+    );
+
+    std::fs::remove_file(&processed).unwrap();
+    std::fs::create_dir(&processed).unwrap();
+    let outcome = env.process(&pipeline, "late.csv").await.unwrap();
+    assert!(matches!(outcome, Outcome::Recovered { .. }), "{outcome:?}");
+    assert_eq!(files_in(&env.processed()), vec!["late.csv"]);
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        4
+    );
+    assert_eq!(env.db.count("SELECT count(*) FROM ingest_files").await, 1);
+}
+
+#[tokio::test]
+async fn two_workers_racing_on_the_same_content_load_it_once() {
+    let env = env_or_skip!(TestEnv::new());
+    let pipeline = env.pipeline().await;
+    let big: String = std::iter::once("ts,id,t\n".to_owned())
+        .chain((0..20_000).map(|i| format!("{},s{},{}\n", 1_700_000_000 + i, i % 7, i % 50)))
+        .collect();
+    env.drop_file("x.csv", &big);
+    env.drop_file("y.csv", &big);
+    let (a, b) = tokio::join!(
+        env.process(&pipeline, "x.csv"),
+        env.process(&pipeline, "y.csv")
+    );
+    let outcomes = [a.unwrap(), b.unwrap()];
+    let loaded = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Loaded { .. }))
+        .count();
+    let duplicates = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Duplicate { .. }))
+        .count();
+    assert_eq!((loaded, duplicates), (1, 1), "{outcomes:?}");
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        20_000
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_database_delays_the_file_but_never_quarantines_it() {
+    let env = env_or_skip!(TestEnv::new());
+    // Schema first, directly; then the agent's view of the database goes through a
+    // proxy that starts cut.
+    env.pipeline().await;
+    let proxy = CutProxy::start(false).await;
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(PgStore::new(&proxy.settings_for(&env.db), 2));
+    let pipeline = Pipeline::new(&env.settings, store);
+    env.drop_file("wait.csv", VALID);
+
+    let path = env.data().join("wait.csv");
+    let token = CancellationToken::new();
+    let task = {
+        let (pipeline, token, path) = (pipeline.clone(), token.clone(), path.clone());
+        tokio::spawn(async move { pipeline.process(&path, RetryLimit::Forever, &token).await })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !task.is_finished(),
+        "still retrying while the database is down"
+    );
+    assert!(path.exists(), "the file waits in data/");
+    assert!(files_in(&env.quarantine()).is_empty());
+
+    proxy.set_up(true);
+    let outcome = tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("loaded soon after the database is back")
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(outcome, Outcome::Loaded { rows: 4, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        4
+    );
+    assert_eq!(env.db.count("SELECT count(*) FROM ingest_files").await, 1);
+    assert!(files_in(&env.quarantine()).is_empty());
+}
+
+#[tokio::test]
+async fn a_connection_cut_mid_load_rolls_back_and_the_retry_loads_once() {
+    let env = env_or_skip!(TestEnv::new());
+    env.pipeline().await;
+    let proxy = CutProxy::start(true).await;
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(PgStore::new(&proxy.settings_for(&env.db), 2));
+    let pipeline = Pipeline::new(&env.settings, store);
+    let big: String = std::iter::once("ts,id,t\n".to_owned())
+        .chain((0..300_000).map(|i| format!("{},s{},{}\n", 1_700_000_000 + i, i % 7, i % 50)))
+        .collect();
+    env.drop_file("big.csv", &big);
+    let path = env.data().join("big.csv");
+    let token = CancellationToken::new();
+    let task = {
+        let (pipeline, token, path) = (pipeline.clone(), token.clone(), path.clone());
+        tokio::spawn(async move { pipeline.process(&path, RetryLimit::Forever, &token).await })
+    };
+    // Cut as soon as the load has started, then restore.
+    let started = common::eventually(Duration::from_secs(20), async || {
+        env.db
+            .count("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY sensor_readings%'")
+            .await
+            > 0
+    })
+    .await;
+    assert!(started, "the COPY started");
+    proxy.set_up(false);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.set_up(true);
+    let outcome = tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(outcome, Outcome::Loaded { rows: 300_000, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        300_000
+    );
+    assert_eq!(env.db.count("SELECT count(*) FROM ingest_files").await, 1);
+}
