@@ -431,10 +431,34 @@ fn open_and_hash(path: &Path) -> io::Result<Opened> {
     if !file.metadata()?.is_file() {
         return Ok(Opened::Skip("not a regular file"));
     }
+    if open_for_writing_elsewhere(&file) {
+        // Its close will fire an event (or the next rescan will find it).
+        return Ok(Opened::Skip("still open for writing by another process"));
+    }
     let (hash, size) = ContentHash::of_reader(&file)?;
     let mut file = file;
     file.rewind()?;
     Ok(Opened::File { file, hash, size })
+}
+
+/// True when another process has `file` open for writing, as far as the kernel can
+/// tell us: a read lease cannot be taken on a file open for writing (`EAGAIN`). This
+/// catches writers the watcher never saw, such as one that was already writing when
+/// the agent started. Where leases are unavailable (not the owner and no
+/// CAP_LEASE, or a filesystem without leases) it answers false and the settle rule
+/// alone applies.
+fn open_for_writing_elsewhere(file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a file descriptor we own; F_SETLEASE takes an int argument.
+    let rc = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) };
+    if rc == 0 {
+        // Release at once: holding it would make a writer's open() wait for us.
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
+        return false;
+    }
+    io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN)
 }
 
 /// What the reader saw in one pass over a file.
@@ -693,4 +717,52 @@ pub fn check_file(path: &Path, ranges: Ranges, tz: SourceTimezone) -> io::Result
         tz,
         |_| true,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_file_open_for_writing_is_not_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("busy.csv");
+        let mut writer = File::create(&path).unwrap();
+        writer.write_all(b"ts,id,t\n").unwrap();
+        assert!(matches!(
+            open_and_hash(&path).unwrap(),
+            Opened::Skip("still open for writing by another process")
+        ));
+        drop(writer);
+        assert!(matches!(
+            open_and_hash(&path).unwrap(),
+            Opened::File { size: 8, .. }
+        ));
+    }
+
+    #[test]
+    fn symlinks_and_fifos_are_never_opened_as_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("t.csv");
+        std::fs::write(&target, "ts,id,t\n").unwrap();
+        let link = dir.path().join("l.csv");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(matches!(
+            open_and_hash(&link).unwrap(),
+            Opened::Skip("symbolic link")
+        ));
+        let fifo = dir.path().join("f.csv");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(matches!(
+            open_and_hash(&fifo).unwrap(),
+            Opened::Skip("not a regular file")
+        ));
+        assert!(matches!(
+            open_and_hash(&dir.path().join("gone.csv")).unwrap(),
+            Opened::Skip("file vanished")
+        ));
+    }
 }

@@ -520,7 +520,7 @@ async fn a_connection_cut_mid_load_rolls_back_and_the_retry_loads_once() {
     // Cut as soon as the load has started, then restore.
     let started = common::eventually(Duration::from_secs(20), async || {
         env.db
-            .count("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY sensor_readings%'")
+            .count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY sensor_readings%'")
             .await
             > 0
     })
@@ -543,4 +543,47 @@ async fn a_connection_cut_mid_load_rolls_back_and_the_retry_loads_once() {
         300_000
     );
     assert_eq!(env.db.count("SELECT count(*) FROM ingest_files").await, 1);
+}
+
+#[tokio::test]
+async fn loads_over_tls_with_sslmode_require() {
+    let env = env_or_skip!(TestEnv::new());
+    let ssl: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&env.db.pool)
+        .await
+        .unwrap();
+    if ssl != "on" {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI's PostgreSQL must have ssl = on"
+        );
+        eprintln!("SKIPPED: this PostgreSQL server has ssl = off");
+        return;
+    }
+    let options = env
+        .db
+        .settings
+        .connect_options()
+        .clone()
+        .ssl_mode(sqlx::postgres::PgSslMode::Require)
+        .application_name("sensor-ingest-tls-test");
+    let settings = sensor_ingest::config::DatabaseSettings::from_options(options);
+    assert!(settings.to_string().ends_with("sslmode=require"));
+    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(PgStore::new(&settings, 1));
+    store.prepare().await.unwrap();
+    let pipeline = Pipeline::new(&env.settings, store);
+    env.drop_file("tls.csv", VALID);
+    let outcome = env.process(&pipeline, "tls.csv").await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Loaded { rows: 4, .. }),
+        "{outcome:?}"
+    );
+    let encrypted = env
+        .db
+        .count(
+            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+             WHERE application_name = 'sensor-ingest-tls-test' AND ssl",
+        )
+        .await;
+    assert_eq!(encrypted, 1, "the agent's connection is encrypted");
 }

@@ -1,0 +1,423 @@
+//! The real binary, as an operator runs it: `run` with signals, `once`, `check`,
+//! configuration errors, and secrets kept out of every output.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{TestEnv, eventually, files_in};
+
+macro_rules! env_or_skip {
+    ($e:expr) => {
+        match $e.await {
+            Some(env) => env,
+            None => return,
+        }
+    };
+}
+
+const PASSWORD: &str = "Tr1cky-Pa55word";
+
+/// A URL for the test database, carrying a password the trust-auth server ignores, so
+/// tests can check it never leaks.
+fn database_url(env: &TestEnv) -> String {
+    let admin = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
+    let (server, _) = base.rsplit_once('/').expect("URL has a database path");
+    let server = if server.contains('@') {
+        server.to_owned()
+    } else {
+        server.replacen("://", "://postgres@", 1)
+    };
+    // Put our password in the userinfo unless the URL already has one.
+    let (scheme_user, host) = server.rsplit_once('@').unwrap();
+    let with_password = if scheme_user.split("://").nth(1).unwrap_or("").contains(':') {
+        server.clone()
+    } else {
+        format!("{scheme_user}:{PASSWORD}@{host}")
+    };
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    format!("{with_password}/{}{query}", env.db.name)
+}
+
+fn command(env: &TestEnv, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sensor-ingest"));
+    cmd.args(args)
+        .current_dir(env.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url(env))
+        .env("DATA_FOLDER", env.data())
+        .env("PROCESSED_FOLDER", env.processed())
+        .env("QUARANTINE_FOLDER", env.quarantine())
+        .env("LOG_DIR", env.dir.path().join("logs"))
+        .env("SETTLE_MS", "100")
+        .env("MONITOR_INTERVAL", "1")
+        .env("RETRY_MAX_DELAY", "1")
+        .env("WORKERS", "2")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn run_to_end(mut cmd: Command) -> Output {
+    cmd.output().expect("the binary runs")
+}
+
+/// Starts `run` with stderr captured to a file (read with [`log_text`]).
+fn spawn_run(env: &TestEnv) -> Child {
+    let log = std::fs::File::create(env.dir.path().join("stderr.log")).unwrap();
+    command(env, &["run"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("the agent starts")
+}
+
+/// Everything the agent wrote: its stderr and its log files.
+fn log_text(env: &TestEnv) -> String {
+    let mut text = std::fs::read_to_string(env.dir.path().join("stderr.log")).unwrap_or_default();
+    if let Ok(dir) = std::fs::read_dir(env.dir.path().join("logs")) {
+        for entry in dir {
+            text.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
+        }
+    }
+    text
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: sending a signal to our own child process.
+    let rc = unsafe { libc::kill(child.id() as i32, sig) };
+    assert_eq!(rc, 0, "signal delivered");
+}
+
+/// Waits for the child to exit, killing it after `timeout`.
+async fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("the agent did not exit within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn rows_csv(n: usize) -> String {
+    let mut s = String::from("timestamp,sensor_id,temperature,humidity,pressure\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "{},s{},{}.5,{},{}\n",
+            1_700_000_000 + i,
+            i % 50,
+            i % 40,
+            i % 100,
+            950 + i % 100
+        ));
+    }
+    s
+}
+
+async fn wait_for_file(dir: &Path, name: &str) -> bool {
+    let path = dir.join(name);
+    eventually(Duration::from_secs(30), async || path.exists()).await
+}
+
+#[tokio::test]
+async fn run_loads_dropped_files_and_exits_0_on_sigterm() {
+    let env = env_or_skip!(TestEnv::new());
+    let mut agent = spawn_run(&env);
+    env.drop_file("first.csv", rows_csv(10));
+    assert!(
+        wait_for_file(&env.processed(), "first.csv").await,
+        "{}",
+        log_text(&env)
+    );
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        10
+    );
+
+    signal(&agent, libc::SIGTERM);
+    let status = wait_exit(&mut agent, Duration::from_secs(20)).await;
+    assert_eq!(status.code(), Some(0));
+    let log = log_text(&env);
+    assert!(log.contains("file loaded"), "{log}");
+    assert!(log.contains("rows_per_s"), "{log}");
+    assert!(!log.contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn a_file_written_slowly_is_not_read_before_it_is_complete() {
+    let env = env_or_skip!(TestEnv::new());
+    let mut agent = spawn_run(&env);
+    let content = rows_csv(500);
+    let lines: Vec<&str> = content.split_inclusive('\n').collect();
+    {
+        // Written in place, in pieces, with pauses longer than SETTLE_MS and than a
+        // rescan interval: only the close may release it.
+        let mut f = std::fs::File::create(env.data().join("slow.csv")).unwrap();
+        for chunk in lines.chunks(100) {
+            f.write_all(chunk.concat().as_bytes()).unwrap();
+            f.flush().unwrap();
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            assert!(
+                env.data().join("slow.csv").exists(),
+                "taken before it was complete"
+            );
+        }
+    }
+    assert!(
+        wait_for_file(&env.processed(), "slow.csv").await,
+        "{}",
+        log_text(&env)
+    );
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        500
+    );
+    assert_eq!(env.db.count("SELECT count(*) FROM ingest_files").await, 1);
+    assert!(files_in(&env.quarantine()).is_empty());
+    signal(&agent, libc::SIGTERM);
+    assert_eq!(
+        wait_exit(&mut agent, Duration::from_secs(20)).await.code(),
+        Some(0)
+    );
+}
+
+/// SIGTERM while a large file is being copied: the agent lets it finish (all rows,
+/// file archived) and exits 0. A second signal stops at once and the transaction
+/// rolls back (no row, file still waiting). Either way: all or nothing.
+#[tokio::test]
+async fn sigterm_during_a_load_leaves_all_or_nothing() {
+    for signals in [1, 2] {
+        let env = env_or_skip!(TestEnv::new());
+        let mut agent = spawn_run(&env);
+        let rows = 300_000;
+        env.drop_file("big.csv", rows_csv(rows));
+        let copying = eventually(Duration::from_secs(30), async || {
+            env.db
+                .count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY sensor_readings%'")
+                .await
+                > 0
+        })
+        .await;
+        assert!(copying, "the load started: {}", log_text(&env));
+        signal(&agent, libc::SIGTERM);
+        if signals == 2 {
+            // As an operator would: signal again after the agent acknowledged the
+            // first (tokio merges signals that arrive before the first is handled).
+            let acknowledged = eventually(Duration::from_secs(10), async || {
+                log_text(&env).contains("shutdown requested")
+            })
+            .await;
+            assert!(acknowledged, "{}", log_text(&env));
+            signal(&agent, libc::SIGTERM);
+        }
+        let status = wait_exit(&mut agent, Duration::from_secs(60)).await;
+        // The server notices the closed connection and rolls back; give it a moment.
+        let settled = eventually(Duration::from_secs(10), async || {
+            env.db
+                .count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY sensor_readings%' AND state = 'active'")
+                .await
+                == 0
+        })
+        .await;
+        assert!(settled);
+        let loaded = env.db.count("SELECT count(*) FROM sensor_readings").await;
+        let ledger = env.db.count("SELECT count(*) FROM ingest_files").await;
+        let in_data = env.data().join("big.csv").exists();
+        let in_processed = env.processed().join("big.csv").exists();
+        if signals == 1 {
+            assert_eq!(status.code(), Some(0), "{}", log_text(&env));
+            assert_eq!(
+                (loaded, ledger),
+                (rows as i64, 1),
+                "the file in progress finished"
+            );
+            assert!(in_processed && !in_data);
+        } else {
+            assert_eq!(status.code(), Some(130), "{}", log_text(&env));
+            assert!(
+                (loaded == 0 && ledger == 0 && in_data) || (loaded == rows as i64 && ledger == 1),
+                "all or nothing: rows={loaded} ledger={ledger} in_data={in_data}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn once_exits_0_when_all_load_and_1_when_one_is_quarantined() {
+    let env = env_or_skip!(TestEnv::new());
+    env.drop_file("a.csv", rows_csv(5));
+    env.drop_file("b.csv", rows_csv(7));
+    let out = run_to_end(command(&env, &["once"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(files_in(&env.processed()), vec!["a.csv", "b.csv"]);
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        12
+    );
+
+    env.drop_file(
+        "c.csv",
+        "timestamp,sensor_id,temperature\n2024-01-01T00:00:00Z,x,hot\n",
+    );
+    env.drop_file("d.csv", rows_csv(3));
+    let out = run_to_end(command(&env, &["once"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        files_in(&env.quarantine()),
+        vec!["c.csv", "c.csv.error.json"]
+    );
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        15
+    );
+}
+
+#[tokio::test]
+async fn once_with_the_database_down_exits_1_and_keeps_the_file_waiting() {
+    let env = env_or_skip!(TestEnv::new());
+    env.drop_file("a.csv", rows_csv(5));
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = run_to_end({
+        let mut cmd = command(&env, &["once", "--retries", "1"]);
+        cmd.env(
+            "DATABASE_URL",
+            format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/nowhere"),
+        );
+        cmd
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("database"), "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    assert_eq!(files_in(&env.data()), vec!["a.csv"]);
+    assert!(files_in(&env.quarantine()).is_empty());
+}
+
+#[tokio::test]
+async fn check_reports_every_problem_without_loading() {
+    let env = env_or_skip!(TestEnv::new());
+    let good = env.dir.path().join("good.csv");
+    let bad = env.dir.path().join("bad.csv");
+    std::fs::write(&good, rows_csv(3)).unwrap();
+    std::fs::write(
+        &bad,
+        "timestamp,sensor_id,temperature\n2024-01-01T00:00:00Z,x,1\n2024-13-01T00:00:00Z,x,1\n2024-01-01T00:00:00Z,,99\n",
+    )
+    .unwrap();
+    let out = run_to_end(command(&env, &["check", good.to_str().unwrap()]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok"));
+
+    let out = run_to_end(command(
+        &env,
+        &[
+            "check",
+            "--json",
+            good.to_str().unwrap(),
+            bad.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["valid"], true);
+    assert_eq!(json[1]["valid"], false);
+    assert_eq!(json[1]["invalid_rows"], 2);
+    let errors: Vec<(u64, String)> = json[1]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["line"].as_u64().unwrap(),
+                e["rule"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            (3, "invalid_timestamp".to_owned()),
+            (4, "missing_value".to_owned()),
+            (4, "out_of_range".to_owned())
+        ]
+    );
+    // Nothing was loaded, nothing moved, no schema even.
+    assert_eq!(
+        env.db
+            .count("SELECT count(*) FROM information_schema.tables WHERE table_name = 'sensor_readings'")
+            .await,
+        0
+    );
+    assert!(bad.exists() && good.exists());
+}
+
+#[tokio::test]
+async fn a_bad_setting_stops_with_exit_code_2_naming_it() {
+    let env = env_or_skip!(TestEnv::new());
+    let cases = [
+        ("SOURCE_TIMEZONE", "Mars/Olympus"),
+        ("WORKERS", "0"),
+        ("MONITOR_INTERVAL", "soon"),
+        ("LOG_FORMAT", "xml"),
+        ("TEMPERATURE_MAX", "-100"),
+        (
+            "DATABASE_URL",
+            "postgres://me:Tr1cky-Pa55word@host:notaport/db",
+        ),
+    ];
+    for (var, value) in cases {
+        let mut cmd = command(&env, &["once"]);
+        cmd.env(var, value);
+        let out = run_to_end(cmd);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}: {stderr}");
+        assert!(stderr.contains(var), "{var}: {stderr}");
+        assert!(stderr.contains("expected"), "{var}: {stderr}");
+        assert!(!stderr.contains(PASSWORD), "{var}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn the_password_never_appears_in_output_logs_reports_or_help() {
+    let env = env_or_skip!(TestEnv::new());
+    env.drop_file("good.csv", rows_csv(5));
+    env.drop_file("bad.csv", "timestamp,sensor_id,temperature\nnope,x,1\n");
+    let mut cmd = command(&env, &["once"]);
+    cmd.env("LOG_LEVEL", "trace");
+    let out = run_to_end(cmd);
+    assert_eq!(out.status.code(), Some(1));
+    let mut everything = String::from_utf8_lossy(&out.stderr).into_owned();
+    everything.push_str(&String::from_utf8_lossy(&out.stdout));
+    everything.push_str(&log_text(&env));
+    everything
+        .push_str(&std::fs::read_to_string(env.quarantine().join("bad.csv.error.json")).unwrap());
+    let help = run_to_end(command(&env, &["--help"]));
+    assert_eq!(help.status.code(), Some(0));
+    everything.push_str(&String::from_utf8_lossy(&help.stdout));
+    assert!(everything.contains("good.csv"), "the outputs were captured");
+    assert!(!everything.contains(PASSWORD));
+}
