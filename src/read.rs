@@ -83,6 +83,16 @@ impl Canonical {
     }
 }
 
+/// A column that is not canonical.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extra {
+    pub index: usize,
+    /// The header name, or `column_N` (1-based) for a column without one.
+    pub name: String,
+    /// The header had no name: empty cells are left out of `extra`.
+    pub unnamed: bool,
+}
+
 /// Where each column of a file sits, decided once from its header.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -91,8 +101,8 @@ pub struct Layout {
     pub temperature: Option<usize>,
     pub humidity: Option<usize>,
     pub pressure: Option<usize>,
-    /// Non-canonical columns: index and header name, kept per row as JSON.
-    pub extras: Vec<(usize, String)>,
+    /// Non-canonical columns, kept per row as JSON.
+    pub extras: Vec<Extra>,
     /// The header as written, trimmed.
     pub headers: Vec<String>,
 }
@@ -111,12 +121,17 @@ impl Layout {
             let name = std::str::from_utf8(field).map_err(|_| FileError::HeaderNotUtf8)?;
             headers.push(name.trim().to_owned());
         }
+        // Spreadsheet exports often end every line with a comma: a column without a
+        // name is kept as `column_N`, and only where a row has a value.
+        let unnamed: Vec<bool> = headers.iter().map(String::is_empty).collect();
+        for (i, h) in headers.iter_mut().enumerate() {
+            if h.is_empty() {
+                *h = format!("column_{}", i + 1);
+            }
+        }
         let mut slots: [Option<usize>; 5] = [None; 5];
         let mut extras = Vec::new();
         for (i, name) in headers.iter().enumerate() {
-            if name.is_empty() {
-                return Err(FileError::EmptyHeaderName { column: i + 1 });
-            }
             if let Some(j) = headers[..i]
                 .iter()
                 .position(|h| h.eq_ignore_ascii_case(name))
@@ -127,7 +142,7 @@ impl Layout {
                     second: i + 1,
                 });
             }
-            match Canonical::from_header(name) {
+            match Canonical::from_header(name).filter(|_| !unnamed[i]) {
                 Some(c) => {
                     let slot = &mut slots[c as usize];
                     if let Some(j) = *slot {
@@ -139,7 +154,11 @@ impl Layout {
                     }
                     *slot = Some(i);
                 }
-                None => extras.push((i, name.clone())),
+                None => extras.push(Extra {
+                    index: i,
+                    name: name.clone(),
+                    unnamed: unnamed[i],
+                }),
             }
         }
         let required = |c: Canonical| {
@@ -179,8 +198,6 @@ pub enum FileError {
     HeaderOnly,
     #[error("the header is not valid UTF-8")]
     HeaderNotUtf8,
-    #[error("header column {column} has no name")]
-    EmptyHeaderName { column: usize },
     #[error("header name {name:?} appears twice (columns {first} and {second})")]
     DuplicateHeader {
         name: String,
@@ -224,7 +241,6 @@ impl FileError {
             FileError::Empty => "empty_file",
             FileError::HeaderOnly => "header_only",
             FileError::HeaderNotUtf8 => "invalid_utf8",
-            FileError::EmptyHeaderName { .. } => "empty_header_name",
             FileError::DuplicateHeader { .. } => "duplicate_header",
             FileError::AmbiguousColumn { .. } => "ambiguous_column",
             FileError::MissingColumn { .. } => "missing_column",
@@ -405,7 +421,14 @@ mod tests {
             ),
             (0, 1, Some(2), Some(3), Some(4))
         );
-        assert_eq!(l.extras, vec![(5, "room".to_owned())]);
+        assert_eq!(
+            l.extras,
+            vec![Extra {
+                index: 5,
+                name: "room".to_owned(),
+                unnamed: false
+            }]
+        );
     }
 
     #[test]
@@ -429,6 +452,18 @@ mod tests {
         let text = b"ts,id,t,note\n1,a,1,\"two\nlines\"\n2,b,2,x\n";
         let rows = lines(text).unwrap();
         assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), vec![2, 4]);
+    }
+
+    #[test]
+    fn unnamed_columns_become_column_n() {
+        let src = source(b"ts,id,t,,\n").unwrap();
+        let names: Vec<_> = src
+            .layout()
+            .extras
+            .iter()
+            .map(|e| (e.name.as_str(), e.unnamed))
+            .collect();
+        assert_eq!(names, vec![("column_4", true), ("column_5", true)]);
     }
 
     #[test]

@@ -2,8 +2,6 @@
 //! rule it breaks. Downstream stages take a `Reading` as proof that the row is valid
 //! and never check it again.
 
-use std::fmt::Write as _;
-
 use chrono::{DateTime, Utc};
 use csv::ByteRecord;
 use serde::Serialize;
@@ -89,7 +87,7 @@ impl<'a> Validator<'a> {
         let extra_keys = layout
             .extras
             .iter()
-            .map(|(_, name)| serde_json::to_string(name).expect("strings always serialize"))
+            .map(|e| serde_json::to_string(&e.name).expect("strings always serialize"))
             .collect();
         Self {
             layout,
@@ -251,35 +249,45 @@ impl<'a> Validator<'a> {
         let mut json = String::with_capacity(64);
         let mut ok = true;
         json.push('{');
-        for (n, ((index, _), key)) in self.layout.extras.iter().zip(&self.extra_keys).enumerate() {
-            let raw = &record[*index];
-            if n > 0 {
-                json.push(',');
-            }
-            json.push_str(key);
-            json.push(':');
-            match text(raw) {
-                Ok("") => json.push_str("null"),
+        for (extra, key) in self.layout.extras.iter().zip(&self.extra_keys) {
+            let raw = &record[extra.index];
+            let value = match text(raw) {
+                Ok("") if extra.unnamed => continue,
+                Ok("") => "null".to_owned(),
                 // PostgreSQL's json types cannot hold U+0000.
                 Ok(s) if s.contains('\0') => {
                     fail(
-                        *index,
+                        extra.index,
                         raw,
                         Rule::ControlCharacter,
                         "contains a NUL byte".into(),
                     );
                     ok = false;
+                    continue;
                 }
-                Ok(s) => {
-                    let _ = write!(json, "{}", serde_json::Value::from(s));
-                }
+                Ok(s) => serde_json::Value::from(s).to_string(),
                 Err(()) => {
-                    fail(*index, raw, Rule::InvalidUtf8, "is not valid UTF-8".into());
+                    fail(
+                        extra.index,
+                        raw,
+                        Rule::InvalidUtf8,
+                        "is not valid UTF-8".into(),
+                    );
                     ok = false;
+                    continue;
                 }
+            };
+            if json.len() > 1 {
+                json.push(',');
             }
+            json.push_str(key);
+            json.push(':');
+            json.push_str(&value);
         }
         json.push('}');
+        if json == "{}" {
+            return ok.then_some(None);
+        }
         ok.then_some(Some(json))
     }
 }
@@ -477,6 +485,23 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(r.extra.as_deref().unwrap()).unwrap();
         assert_eq!(v["a \"q\""], "x\"y\\z");
         assert!(v["b"].is_null());
+    }
+
+    #[test]
+    fn trailing_empty_columns_add_nothing() {
+        assert_eq!(
+            check("ts,id,temp,,", &["0", "s", "1", "", ""])
+                .unwrap()
+                .extra,
+            None
+        );
+        assert_eq!(
+            check("ts,id,temp,", &["0", "s", "1", "x"])
+                .unwrap()
+                .extra
+                .as_deref(),
+            Some(r#"{"column_4":"x"}"#)
+        );
     }
 
     #[test]
