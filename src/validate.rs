@@ -99,95 +99,41 @@ impl<'a> Validator<'a> {
 
     /// Checks every rule on `record` (found at `line`), reporting all that fail.
     pub fn validate(&self, line: u64, record: &ByteRecord) -> Result<Reading, Vec<RowError>> {
-        let mut errors = Vec::new();
         let l = self.layout;
-        let mut fail = |index: usize, raw: &[u8], rule: Rule, message: String| {
-            errors.push(RowError {
-                line,
-                column: l.header(index).to_owned(),
-                value: shorten(String::from_utf8_lossy(raw).trim()),
-                rule,
-                message,
+        let mut errs = RowErrors {
+            line,
+            layout: l,
+            errors: Vec::new(),
+        };
+
+        let timestamp = errs
+            .required(l.timestamp, &record[l.timestamp], "timestamp")
+            .and_then(|s| match parse_timestamp(s, self.tz) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    let (rule, message) = timestamp_message(e);
+                    errs.fail(l.timestamp, &record[l.timestamp], rule, message);
+                    None
+                }
             });
-        };
 
-        let timestamp = {
-            let raw = &record[l.timestamp];
-            match text(raw) {
-                Err(()) => {
-                    fail(
-                        l.timestamp,
-                        raw,
-                        Rule::InvalidUtf8,
-                        "is not valid UTF-8".into(),
-                    );
-                    None
-                }
-                Ok("") => {
-                    fail(
-                        l.timestamp,
-                        raw,
-                        Rule::MissingValue,
-                        "timestamp is empty".into(),
-                    );
-                    None
-                }
-                Ok(s) => match parse_timestamp(s, self.tz) {
-                    Ok(t) => Some(t),
-                    Err(e) => {
-                        let (rule, message) = timestamp_message(e);
-                        fail(l.timestamp, raw, rule, message);
-                        None
-                    }
-                },
+        let raw = &record[l.sensor_id];
+        let sensor_id = errs.required(l.sensor_id, raw, "sensor id").and_then(|s| {
+            if s.chars().any(char::is_control) {
+                let message = "sensor id contains a control character".to_owned();
+                errs.fail(l.sensor_id, raw, Rule::ControlCharacter, message);
+                None
+            } else if s.len() > MAX_SENSOR_ID_BYTES {
+                let message = format!(
+                    "sensor id is {} bytes long, more than the {MAX_SENSOR_ID_BYTES} allowed",
+                    s.len()
+                );
+                errs.fail(l.sensor_id, raw, Rule::TooLong, message);
+                None
+            } else {
+                Some(s.to_owned())
             }
-        };
-
-        let sensor_id = {
-            let raw = &record[l.sensor_id];
-            match text(raw) {
-                Err(()) => {
-                    fail(
-                        l.sensor_id,
-                        raw,
-                        Rule::InvalidUtf8,
-                        "is not valid UTF-8".into(),
-                    );
-                    None
-                }
-                Ok("") => {
-                    fail(
-                        l.sensor_id,
-                        raw,
-                        Rule::MissingValue,
-                        "sensor id is empty".into(),
-                    );
-                    None
-                }
-                Ok(s) if s.chars().any(char::is_control) => {
-                    fail(
-                        l.sensor_id,
-                        raw,
-                        Rule::ControlCharacter,
-                        "sensor id contains a control character".into(),
-                    );
-                    None
-                }
-                Ok(s) if s.len() > MAX_SENSOR_ID_BYTES => {
-                    fail(
-                        l.sensor_id,
-                        raw,
-                        Rule::TooLong,
-                        format!(
-                            "sensor id is {} bytes long, more than the {MAX_SENSOR_ID_BYTES} allowed",
-                            s.len()
-                        ),
-                    );
-                    None
-                }
-                Ok(s) => Some(s.to_owned()),
-            }
-        };
+        });
 
         let mut measure = |index: Option<usize>, range: Range, unit: &str, name: &str| {
             let index = index?;
@@ -196,7 +142,7 @@ impl<'a> Validator<'a> {
                 Ok(v) => v,
                 Err(rule) => {
                     let message = measure_message(rule, raw, range, unit, name);
-                    fail(index, raw, rule, message);
+                    errs.fail(index, raw, rule, message);
                     None
                 }
             }
@@ -206,14 +152,14 @@ impl<'a> Validator<'a> {
         let humidity = measure(l.humidity, r.humidity, "%RH", "HUMIDITY");
         let pressure = measure(l.pressure, r.pressure, "hPa", "PRESSURE");
 
-        let extra = self.extras(record, &mut fail);
+        let extra = self.extras(record, &mut errs);
 
         let all_measures_empty = [l.temperature, l.humidity, l.pressure]
             .into_iter()
             .flatten()
             .all(|i| text(&record[i]).is_ok_and(str::is_empty));
         if all_measures_empty {
-            errors.push(RowError {
+            errs.errors.push(RowError {
                 line,
                 column: String::new(),
                 value: String::new(),
@@ -223,26 +169,24 @@ impl<'a> Validator<'a> {
         }
 
         match (timestamp, sensor_id, extra) {
-            (Some(timestamp), Some(sensor_id), Some(extra)) if errors.is_empty() => Ok(Reading {
-                line,
-                timestamp,
-                sensor_id,
-                temperature,
-                humidity,
-                pressure,
-                extra,
-            }),
-            _ => Err(errors),
+            (Some(timestamp), Some(sensor_id), Some(extra)) if errs.errors.is_empty() => {
+                Ok(Reading {
+                    line,
+                    timestamp,
+                    sensor_id,
+                    temperature,
+                    humidity,
+                    pressure,
+                    extra,
+                })
+            }
+            _ => Err(errs.errors),
         }
     }
 
     /// The extra columns as a JSON object; `Some(None)` when the file has none and
-    /// `None` when a cell is unusable (reported through `fail`).
-    fn extras(
-        &self,
-        record: &ByteRecord,
-        fail: &mut impl FnMut(usize, &[u8], Rule, String),
-    ) -> Option<Option<String>> {
+    /// `None` when a cell is unusable (reported in `errs`).
+    fn extras(&self, record: &ByteRecord, errs: &mut RowErrors) -> Option<Option<String>> {
         if self.layout.extras.is_empty() {
             return Some(None);
         }
@@ -256,7 +200,7 @@ impl<'a> Validator<'a> {
                 Ok("") => "null".to_owned(),
                 // PostgreSQL's json types cannot hold U+0000.
                 Ok(s) if s.contains('\0') => {
-                    fail(
+                    errs.fail(
                         extra.index,
                         raw,
                         Rule::ControlCharacter,
@@ -267,7 +211,7 @@ impl<'a> Validator<'a> {
                 }
                 Ok(s) => serde_json::Value::from(s).to_string(),
                 Err(()) => {
-                    fail(
+                    errs.fail(
                         extra.index,
                         raw,
                         Rule::InvalidUtf8,
@@ -289,6 +233,40 @@ impl<'a> Validator<'a> {
             return ok.then_some(None);
         }
         ok.then_some(Some(json))
+    }
+}
+
+/// The errors of one row, positioned as they are found.
+struct RowErrors<'a> {
+    line: u64,
+    layout: &'a Layout,
+    errors: Vec<RowError>,
+}
+
+impl RowErrors<'_> {
+    fn fail(&mut self, index: usize, raw: &[u8], rule: Rule, message: String) {
+        self.errors.push(RowError {
+            line: self.line,
+            column: self.layout.header(index).to_owned(),
+            value: shorten(String::from_utf8_lossy(raw).trim()),
+            rule,
+            message,
+        });
+    }
+
+    /// The trimmed text of a required cell; an empty or non-UTF-8 cell is reported.
+    fn required<'r>(&mut self, index: usize, raw: &'r [u8], what: &str) -> Option<&'r str> {
+        match text(raw) {
+            Ok("") => {
+                self.fail(index, raw, Rule::MissingValue, format!("{what} is empty"));
+                None
+            }
+            Ok(s) => Some(s),
+            Err(()) => {
+                self.fail(index, raw, Rule::InvalidUtf8, "is not valid UTF-8".into());
+                None
+            }
+        }
     }
 }
 

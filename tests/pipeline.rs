@@ -6,12 +6,11 @@ mod common;
 use std::time::Duration;
 
 use common::{CutProxy, TestEnv, files_in};
-use sensor_ingest::pipeline::{Outcome, Pipeline, RetryLimit};
+use sensor_ingest::pipeline::{Outcome, Pipeline};
 use sensor_ingest::report::QuarantineReport;
 use sensor_ingest::sink::Store;
 use sensor_ingest::sink::postgres::PgStore;
 use sqlx::Row;
-use tokio_util::sync::CancellationToken;
 
 const VALID: &str = "\u{feff}Timestamp,Device,Temp,RH,Pressure,room\r\n\
 2024-05-01T12:00:00Z,s-1,21.5,40,1013.25,kitchen\r\n\
@@ -458,21 +457,11 @@ async fn two_workers_racing_on_the_same_content_load_it_once() {
 #[tokio::test]
 async fn an_unreachable_database_delays_the_file_but_never_quarantines_it() {
     let env = env_or_skip!(TestEnv::new());
-    // Schema first, directly; then the agent's view of the database goes through a
-    // proxy that starts cut.
-    env.pipeline().await;
     let proxy = CutProxy::start(false).await;
-    let store: std::sync::Arc<dyn Store> =
-        std::sync::Arc::new(PgStore::new(&proxy.settings_for(&env.db), 2));
-    let pipeline = Pipeline::new(&env.settings, store);
+    let pipeline = env.pipeline_via(&proxy).await;
     env.drop_file("wait.csv", VALID);
-
     let path = env.data().join("wait.csv");
-    let token = CancellationToken::new();
-    let task = {
-        let (pipeline, token, path) = (pipeline.clone(), token.clone(), path.clone());
-        tokio::spawn(async move { pipeline.process(&path, RetryLimit::Forever, &token).await })
-    };
+    let task = env.spawn_process(&pipeline, "wait.csv");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
         !task.is_finished(),
@@ -502,21 +491,13 @@ async fn an_unreachable_database_delays_the_file_but_never_quarantines_it() {
 #[tokio::test]
 async fn a_connection_cut_mid_load_rolls_back_and_the_retry_loads_once() {
     let env = env_or_skip!(TestEnv::new());
-    env.pipeline().await;
     let proxy = CutProxy::start(true).await;
-    let store: std::sync::Arc<dyn Store> =
-        std::sync::Arc::new(PgStore::new(&proxy.settings_for(&env.db), 2));
-    let pipeline = Pipeline::new(&env.settings, store);
+    let pipeline = env.pipeline_via(&proxy).await;
     let big: String = std::iter::once("ts,id,t\n".to_owned())
         .chain((0..300_000).map(|i| format!("{},s{},{}\n", 1_700_000_000 + i, i % 7, i % 50)))
         .collect();
     env.drop_file("big.csv", &big);
-    let path = env.data().join("big.csv");
-    let token = CancellationToken::new();
-    let task = {
-        let (pipeline, token, path) = (pipeline.clone(), token.clone(), path.clone());
-        tokio::spawn(async move { pipeline.process(&path, RetryLimit::Forever, &token).await })
-    };
+    let task = env.spawn_process(&pipeline, "big.csv");
     // Cut as soon as the load has started, then restore.
     let started = common::eventually(Duration::from_secs(20), async || {
         env.db

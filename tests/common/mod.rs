@@ -173,6 +173,28 @@ impl TestEnv {
         Pipeline::new(&self.settings, store)
     }
 
+    /// A pipeline that reaches this env's database through `proxy`; the schema is
+    /// applied directly first, so only the pipeline's own traffic crosses the proxy.
+    pub async fn pipeline_via(&self, proxy: &CutProxy) -> Pipeline {
+        self.pipeline().await;
+        let store: Arc<dyn Store> = Arc::new(PgStore::new(&proxy.settings_for(&self.db), 2));
+        Pipeline::new(&self.settings, store)
+    }
+
+    /// Processes `name` in a task, retrying until it reaches an outcome.
+    pub fn spawn_process(
+        &self,
+        pipeline: &Pipeline,
+        name: &str,
+    ) -> tokio::task::JoinHandle<Result<Outcome, ProcessError>> {
+        let (pipeline, path) = (pipeline.clone(), self.data().join(name));
+        tokio::spawn(async move {
+            pipeline
+                .process(&path, RetryLimit::Forever, &CancellationToken::new())
+                .await
+        })
+    }
+
     /// Writes `content` into the data folder the way a careful producer does: to a
     /// temp name elsewhere, then renamed in.
     pub fn drop_file(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
