@@ -421,3 +421,24 @@ async fn the_password_never_appears_in_output_logs_reports_or_help() {
     assert!(everything.contains("good.csv"), "the outputs were captured");
     assert!(!everything.contains(PASSWORD));
 }
+
+#[tokio::test]
+async fn a_database_that_refuses_the_agent_stops_it_at_once() {
+    let env = env_or_skip!(TestEnv::new());
+    env.drop_file("a.csv", rows_csv(5));
+    let url = database_url(&env).replace(&env.db.name, "no_such_database_here");
+    let started = std::time::Instant::now();
+    let out = run_to_end({
+        // With unlimited retries: only the refusal can end it quickly.
+        let mut cmd = command(&env, &["run"]);
+        cmd.env("DATABASE_URL", url);
+        cmd
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(stderr.contains("no_such_database_here"), "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(files_in(&env.data()), vec!["a.csv"]);
+}
