@@ -76,11 +76,26 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            error!("{e:#}");
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, leaving out a cause whose text the message
+/// already contains (most of ours and the driver's include their cause).
+fn report(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 enum Mode {
@@ -90,6 +105,14 @@ enum Mode {
 
 fn serve(settings: Settings, mode: Mode) -> anyhow::Result<ExitCode> {
     let _guard = telemetry::init(&settings.log)?;
+    // From here on, failures go through the log (console and file), once.
+    serve_logged(settings, mode).or_else(|e| {
+        error!("{}", report(&e));
+        Ok(ExitCode::FAILURE)
+    })
+}
+
+fn serve_logged(settings: Settings, mode: Mode) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

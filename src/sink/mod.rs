@@ -102,13 +102,13 @@ pub enum ErrorClass {
 
 /// A database failure, classified.
 #[derive(Debug, thiserror::Error)]
-#[error("{context}: {source}")]
+#[error("{context}: {detail}")]
 pub struct SinkError {
     pub class: ErrorClass,
     /// What the sink was doing, e.g. "copying readings".
     pub context: &'static str,
-    #[source]
-    pub source: Box<dyn std::error::Error + Send + Sync>,
+    /// The driver's or the server's message (with its SQLSTATE when there is one).
+    pub detail: String,
 }
 
 impl SinkError {

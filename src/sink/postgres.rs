@@ -103,7 +103,19 @@ fn err(context: &'static str) -> impl FnOnce(sqlx::Error) -> SinkError {
     move |e| SinkError {
         class: classify(&e),
         context,
-        source: Box::new(e),
+        detail: describe(&e),
+    }
+}
+
+/// The server's own message and SQLSTATE for database errors (sqlx's display adds
+/// wrapper text and the server's C source line); the driver's message otherwise.
+fn describe(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => format!("{} (SQLSTATE {code})", db.message()),
+            None => db.message().to_owned(),
+        },
+        other => other.to_string(),
     }
 }
 
@@ -175,7 +187,7 @@ impl Store for PgStore {
                 return Err(SinkError {
                     class: ErrorClass::Transient,
                     context: "claiming the content hash",
-                    source: Box::new(e),
+                    detail: describe(&e),
                 });
             }
             return Err(err("claiming the content hash")(e));
