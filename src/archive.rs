@@ -28,27 +28,61 @@ pub struct ArchiveError {
     pub source: io::Error,
 }
 
+/// Which file a path named when it was opened (device and inode). The pipeline reads
+/// through its open descriptor, so before moving a path it checks that the path still
+/// names the file it read: a producer may have renamed a new file over the old name
+/// meanwhile, and that file must wait for its own turn, not be archived unread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileIdentity {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileIdentity {
+    pub fn of(meta: &fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+
+    /// True when `path` still names this file.
+    fn is_at(self, path: &Path) -> io::Result<bool> {
+        match fs::symlink_metadata(path) {
+            Ok(meta) => Ok(Self::of(&meta) == self),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// Creates `dir` (and parents) if missing.
 pub fn ensure_dir(dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)
 }
 
 /// Moves `src` into `dir` as `name`, or as `stem.HASH.ext` (then `stem.HASH.N.ext`)
-/// when that name is taken. Returns the name used.
+/// when that name is taken. Returns the name used, or `None` (nothing moved) when
+/// `src` no longer names the file `read`.
 pub fn move_into(
     src: &Path,
+    read: FileIdentity,
     dir: &Path,
     name: &str,
     hash: &ContentHash,
-) -> Result<String, ArchiveError> {
+) -> Result<Option<String>, ArchiveError> {
     let fail = |source| ArchiveError {
         file: name.to_owned(),
         dir: dir.to_owned(),
         source,
     };
+    if !read.is_at(src).map_err(fail)? {
+        return Ok(None);
+    }
     for candidate in candidates(name, hash) {
         match move_no_clobber(src, &dir.join(&candidate)) {
-            Ok(()) => return Ok(candidate),
+            Ok(()) => return Ok(Some(candidate)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(fail(e)),
         }
@@ -57,18 +91,23 @@ pub fn move_into(
 }
 
 /// Writes `report` as `NAME.error.json`, then moves `src` to `NAME`, with `NAME` chosen
-/// so that neither overwrites anything. Returns the name used.
+/// so that neither overwrites anything. Returns the name used, or `None` (nothing
+/// written or moved) when `src` no longer names the file `read`.
 pub fn quarantine(
     src: &Path,
+    read: FileIdentity,
     dir: &Path,
     report: &mut QuarantineReport,
     hash: &ContentHash,
-) -> Result<String, ArchiveError> {
+) -> Result<Option<String>, ArchiveError> {
     let fail = |source| ArchiveError {
         file: report.file.clone(),
         dir: dir.to_owned(),
         source,
     };
+    if !read.is_at(src).map_err(fail)? {
+        return Ok(None);
+    }
     for candidate in candidates(&report.file, hash) {
         let report_path = dir.join(format!("{candidate}.error.json"));
         let target = dir.join(&candidate);
@@ -83,7 +122,7 @@ pub fn quarantine(
             Err(e) => return Err(fail(e)),
         }
         match move_no_clobber(src, &target) {
-            Ok(()) => return Ok(candidate),
+            Ok(()) => return Ok(Some(candidate)),
             Err(e) => {
                 let _ = fs::remove_file(&report_path);
                 if e.kind() != io::ErrorKind::AlreadyExists {
@@ -181,7 +220,8 @@ mod tests {
         for content in ["one", "two", "three"] {
             let src = src_dir.join("a.csv");
             fs::write(&src, content).unwrap();
-            names.push(move_into(&src, &dst, "a.csv", &h).unwrap());
+            let id = FileIdentity::of(&fs::metadata(&src).unwrap());
+            names.push(move_into(&src, id, &dst, "a.csv", &h).unwrap().unwrap());
             assert!(!src.exists());
         }
         let short = h.short();
@@ -195,6 +235,29 @@ mod tests {
         );
         assert_eq!(fs::read_to_string(dst.join("a.csv")).unwrap(), "one");
         assert_eq!(fs::read_to_string(dst.join(&names[2])).unwrap(), "three");
+    }
+
+    #[test]
+    fn a_file_replaced_under_the_same_name_is_not_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("a.csv");
+        fs::write(&src, "read").unwrap();
+        let read = FileIdentity::of(&fs::metadata(&src).unwrap());
+        let newer = dir.path().join("incoming");
+        fs::write(&newer, "newer").unwrap();
+        fs::rename(&newer, &src).unwrap();
+        let out = dir.path().join("out");
+        ensure_dir(&out).unwrap();
+        assert_eq!(
+            move_into(&src, read, &out, "a.csv", &hash("read")).unwrap(),
+            None
+        );
+        assert_eq!(
+            fs::read_to_string(&src).unwrap(),
+            "newer",
+            "left for its own turn"
+        );
+        assert!(fs::read_dir(&out).unwrap().next().is_none());
     }
 
     #[test]

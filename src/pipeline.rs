@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 use uuid::Uuid;
 
-use crate::archive::{self, ArchiveError};
+use crate::archive::{self, ArchiveError, FileIdentity};
 use crate::config::{Ranges, Settings, SourceTimezone};
 use crate::enrich::{EnrichedRow, enrich};
 use crate::read::{ContentHash, CsvSource, FileError};
@@ -47,6 +47,11 @@ const BATCH_ROWS: usize = 2048;
 /// Batches in flight between reader and sink: bounds memory whatever the file size.
 const BATCHES_IN_FLIGHT: usize = 4;
 
+/// The name a file was archived under, or `None` when another file had been renamed
+/// over its name in the data folder meanwhile: the outcome concerns the content that
+/// was read, and the newcomer is left for its own turn.
+pub type Archived = Option<String>;
+
 /// How one file ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -54,21 +59,21 @@ pub enum Outcome {
     Loaded {
         id: Uuid,
         rows: u64,
-        archived_as: String,
+        archived_as: Archived,
     },
     /// The same content was loaded before (under any name); moved to `processed/`.
     Duplicate {
         id: Uuid,
         of: Uuid,
-        archived_as: String,
+        archived_as: Archived,
     },
     /// Loaded by an earlier run that stopped before moving it; now moved.
-    Recovered { id: Uuid, archived_as: String },
+    Recovered { id: Uuid, archived_as: Archived },
     /// Rejected; moved to `quarantine/` beside its report.
     Quarantined {
         id: Uuid,
         reason: String,
-        archived_as: String,
+        archived_as: Archived,
     },
     /// Not a file to process (gone, or not a regular file); nothing was done.
     Skipped { reason: &'static str },
@@ -206,8 +211,13 @@ impl Pipeline {
                 file: name.clone(),
                 source,
             })?;
-        let (file, hash, size) = match opened {
-            Opened::File { file, hash, size } => (file, hash, size),
+        let (file, hash, size, read) = match opened {
+            Opened::File {
+                file,
+                hash,
+                size,
+                identity,
+            } => (file, hash, size, identity),
             Opened::Skip(reason) => return Ok(Outcome::Skipped { reason }),
         };
         let attempt = FileAttempt {
@@ -218,7 +228,7 @@ impl Pipeline {
             started_at,
         };
         if let Some(loaded) = self.store.find_loaded(&attempt.hash).await? {
-            return self.already_loaded(path, attempt, loaded).await;
+            return self.already_loaded(path, read, attempt, loaded).await;
         }
 
         let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
@@ -230,7 +240,7 @@ impl Pipeline {
 
         match loaded {
             Ok(LoadOutcome::Committed { rows }) => {
-                let archived_as = self.archive(path, &self.processed, &attempt).await?;
+                let archived_as = self.archive(path, read, &self.processed, &attempt).await?;
                 self.note_archived(attempt.id, &archived_as).await;
                 Ok(Outcome::Loaded {
                     id: attempt.id,
@@ -239,19 +249,20 @@ impl Pipeline {
                 })
             }
             Ok(LoadOutcome::AlreadyLoaded(loaded)) => {
-                self.already_loaded(path, attempt, loaded).await
+                self.already_loaded(path, read, attempt, loaded).await
             }
             Ok(LoadOutcome::Aborted) => match report.verdict() {
                 Verdict::Valid => Err(internal(&name, "the sink rolled back a valid file")),
                 Verdict::Unreadable(source) => Err(ProcessError::Read { file: name, source }),
                 Verdict::Changed => Err(ProcessError::Changed { file: name }),
                 Verdict::Interrupted => Err(internal(&name, "the row stream stopped early")),
-                Verdict::Invalid => self.quarantine(path, attempt, &report, None).await,
+                Verdict::Invalid => self.quarantine(path, read, attempt, &report, None).await,
             },
             Err(e) if e.is_transient() => Err(e.into()),
             Err(e) => {
                 let message = e.to_string();
-                self.quarantine(path, attempt, &report, Some(message)).await
+                self.quarantine(path, read, attempt, &report, Some(message))
+                    .await
             }
         }
     }
@@ -259,12 +270,13 @@ impl Pipeline {
     async fn already_loaded(
         &self,
         path: &Path,
+        read: FileIdentity,
         attempt: FileAttempt,
         loaded: LoadedFile,
     ) -> Result<Outcome, ProcessError> {
         if loaded.file_name == attempt.file_name && loaded.archived_as.is_none() {
             // The commit happened but the move did not (crash, or processed/ unwritable).
-            let archived_as = self.archive(path, &self.processed, &attempt).await?;
+            let archived_as = self.archive(path, read, &self.processed, &attempt).await?;
             self.note_archived(loaded.id, &archived_as).await;
             return Ok(Outcome::Recovered {
                 id: loaded.id,
@@ -281,7 +293,7 @@ impl Pipeline {
                 duplicate_of: Some(loaded.id),
             })
             .await?;
-        let archived_as = self.archive(path, &self.processed, &attempt).await?;
+        let archived_as = self.archive(path, read, &self.processed, &attempt).await?;
         self.note_archived(attempt.id, &archived_as).await;
         Ok(Outcome::Duplicate {
             id: attempt.id,
@@ -293,11 +305,12 @@ impl Pipeline {
     async fn quarantine(
         &self,
         path: &Path,
+        read: FileIdentity,
         attempt: FileAttempt,
-        read: &ReadReport,
+        seen: &ReadReport,
         database_error: Option<String>,
     ) -> Result<Outcome, ProcessError> {
-        let mut report = read.quarantine_report(&attempt, database_error);
+        let mut report = seen.quarantine_report(&attempt, database_error);
         self.store
             .record(&LedgerEntry {
                 attempt: attempt.clone(),
@@ -315,7 +328,7 @@ impl Pipeline {
         );
         let reason = report.reason.clone();
         let archived_as = tokio::task::spawn_blocking(move || {
-            archive::quarantine(&src, &dir, &mut report, &hash)
+            archive::quarantine(&src, read, &dir, &mut report, &hash)
         })
         .await
         .map_err(|e| internal(&attempt.file_name, e))??;
@@ -330,23 +343,31 @@ impl Pipeline {
     async fn archive(
         &self,
         path: &Path,
+        read: FileIdentity,
         dir: &Path,
         attempt: &FileAttempt,
-    ) -> Result<String, ProcessError> {
+    ) -> Result<Archived, ProcessError> {
         let (src, dir, name, hash) = (
             path.to_owned(),
             dir.to_owned(),
             attempt.file_name.clone(),
             attempt.hash.clone(),
         );
-        tokio::task::spawn_blocking(move || archive::move_into(&src, &dir, &name, &hash))
+        tokio::task::spawn_blocking(move || archive::move_into(&src, read, &dir, &name, &hash))
             .await
             .map_err(|e| internal(&attempt.file_name, e))?
             .map_err(ProcessError::from)
     }
 
     /// Best effort: the archive name is for people; exactly-once does not depend on it.
-    async fn note_archived(&self, id: Uuid, archived_as: &str) {
+    async fn note_archived(&self, id: Uuid, archived_as: &Archived) {
+        let Some(archived_as) = archived_as else {
+            warn!(
+                "another file was renamed over this one's name while it was processed; \
+                   the content read is accounted for, the new file waits for its own turn"
+            );
+            return;
+        };
         if let Err(e) = self.store.mark_archived(id, archived_as).await {
             warn!(error = %e, "could not record the archive name in the ledger");
         }
@@ -367,25 +388,35 @@ fn log_outcome(result: &Result<Outcome, ProcessError>, elapsed: Duration) {
             rows, archived_as, ..
         }) => {
             let rows_per_s = (*rows as f64 / elapsed.as_secs_f64().max(1e-6)).round() as u64;
-            info!(outcome = "loaded", rows, duration_ms = ms, rows_per_s, archived_as = %archived_as,
-                "file loaded");
+            info!(
+                outcome = "loaded",
+                rows,
+                duration_ms = ms,
+                rows_per_s,
+                archived_as = archived_as.as_deref().unwrap_or("(replaced)"),
+                "file loaded"
+            );
         }
         Ok(Outcome::Duplicate {
             of, archived_as, ..
         }) => {
-            info!(outcome = "duplicate", duplicate_of = %of, duration_ms = ms, archived_as = %archived_as,
+            info!(outcome = "duplicate", duplicate_of = %of, duration_ms = ms, archived_as = archived_as.as_deref().unwrap_or("(replaced)"),
                 "content already loaded; file archived without loading");
         }
         Ok(Outcome::Recovered { archived_as, .. }) => {
-            info!(outcome = "recovered", duration_ms = ms, archived_as = %archived_as,
-                "file was loaded by an earlier run; archived now");
+            info!(
+                outcome = "recovered",
+                duration_ms = ms,
+                archived_as = archived_as.as_deref().unwrap_or("(replaced)"),
+                "file was loaded by an earlier run; archived now"
+            );
         }
         Ok(Outcome::Quarantined {
             reason,
             archived_as,
             ..
         }) => {
-            warn!(outcome = "quarantined", reason = %reason, duration_ms = ms, archived_as = %archived_as,
+            warn!(outcome = "quarantined", reason = %reason, duration_ms = ms, archived_as = archived_as.as_deref().unwrap_or("(replaced)"),
                 "file quarantined");
         }
         Ok(Outcome::Skipped { reason }) => {
@@ -410,6 +441,7 @@ enum Opened {
         file: File,
         hash: ContentHash,
         size: u64,
+        identity: FileIdentity,
     },
     Skip(&'static str),
 }
@@ -428,9 +460,11 @@ fn open_and_hash(path: &Path) -> io::Result<Opened> {
         }
         Err(e) => return Err(e),
     };
-    if !file.metadata()?.is_file() {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Ok(Opened::Skip("not a regular file"));
     }
+    let identity = FileIdentity::of(&meta);
     if open_for_writing_elsewhere(&file) {
         // Its close will fire an event (or the next rescan will find it).
         return Ok(Opened::Skip("still open for writing by another process"));
@@ -438,7 +472,12 @@ fn open_and_hash(path: &Path) -> io::Result<Opened> {
     let (hash, size) = ContentHash::of_reader(&file)?;
     let mut file = file;
     file.rewind()?;
-    Ok(Opened::File { file, hash, size })
+    Ok(Opened::File {
+        file,
+        hash,
+        size,
+        identity,
+    })
 }
 
 /// True when another process has `file` open for writing, as far as the kernel can

@@ -43,7 +43,7 @@ async fn a_valid_file_lands_with_exact_rows_derived_values_and_stats() {
         panic!("expected Loaded, got {outcome:?}")
     };
     assert_eq!(rows, 4);
-    assert_eq!(archived_as, "valid.csv");
+    assert_eq!(archived_as.as_deref(), Some("valid.csv"));
     assert_eq!(files_in(&env.data()), Vec::<String>::new());
     assert_eq!(files_in(&env.processed()), vec!["valid.csv"]);
     assert_eq!(
@@ -361,6 +361,7 @@ async fn same_name_with_new_content_is_loaded_and_overwrites_nothing() {
     else {
         panic!("{outcome:?}")
     };
+    let archived_as = archived_as.expect("archived");
     assert_ne!(archived_as, "same.csv");
     assert_eq!(
         std::fs::read_to_string(env.processed().join("same.csv")).unwrap(),
@@ -567,4 +568,104 @@ async fn loads_over_tls_with_sslmode_require() {
         )
         .await;
     assert_eq!(encrypted, 1, "the agent's connection is encrypted");
+}
+
+/// A store that renames a new file over the one being loaded, in the middle of the
+/// load, the way a producer re-delivering under the same name might.
+#[derive(Debug)]
+struct ReplacingStore {
+    inner: std::sync::Arc<dyn Store>,
+    path: std::path::PathBuf,
+    newer: String,
+}
+
+#[async_trait::async_trait]
+impl Store for ReplacingStore {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn prepare(&self) -> Result<(), sensor_ingest::sink::SinkError> {
+        self.inner.prepare().await
+    }
+    async fn find_loaded(
+        &self,
+        hash: &sensor_ingest::read::ContentHash,
+    ) -> Result<Option<sensor_ingest::sink::LoadedFile>, sensor_ingest::sink::SinkError> {
+        self.inner.find_loaded(hash).await
+    }
+    async fn load(
+        &self,
+        attempt: &sensor_ingest::sink::FileAttempt,
+        rows: tokio::sync::mpsc::Receiver<sensor_ingest::sink::LoadMsg>,
+    ) -> Result<sensor_ingest::sink::LoadOutcome, sensor_ingest::sink::SinkError> {
+        let incoming = self.path.with_extension("incoming");
+        std::fs::write(&incoming, &self.newer).unwrap();
+        std::fs::rename(&incoming, &self.path).unwrap();
+        self.inner.load(attempt, rows).await
+    }
+    async fn record(
+        &self,
+        entry: &sensor_ingest::sink::LedgerEntry,
+    ) -> Result<(), sensor_ingest::sink::SinkError> {
+        self.inner.record(entry).await
+    }
+    async fn mark_archived(
+        &self,
+        id: uuid::Uuid,
+        archived_as: &str,
+    ) -> Result<(), sensor_ingest::sink::SinkError> {
+        self.inner.mark_archived(id, archived_as).await
+    }
+}
+
+#[tokio::test]
+async fn a_file_renamed_over_one_being_loaded_is_not_archived_unread() {
+    let env = env_or_skip!(TestEnv::new());
+    env.pipeline().await;
+    let newer = "ts,id,t\n2024-01-01T00:00:00Z,new,1\n2024-01-01T00:01:00Z,new,2\n";
+    for (name, content) in [
+        ("ok.csv", VALID),
+        ("bad.csv", "ts,id,t\n2024-01-01T00:00:00Z,old,x\n"),
+    ] {
+        let path = env.drop_file(name, content);
+        let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(ReplacingStore {
+            inner: env.store(),
+            path: path.clone(),
+            newer: newer.replace("new", name),
+        });
+        let pipeline = Pipeline::new(&env.settings, store);
+        let outcome = env.process(&pipeline, name).await.unwrap();
+        let archived = match &outcome {
+            Outcome::Loaded { archived_as, .. } | Outcome::Quarantined { archived_as, .. } => {
+                archived_as
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(archived, &None, "{name}: nothing was moved");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            newer.replace("new", name),
+            "{name}: the newcomer waits in data/"
+        );
+    }
+    assert!(files_in(&env.processed()).is_empty());
+    assert!(files_in(&env.quarantine()).is_empty());
+    // The content that was read is accounted for; the newcomers load on their own turn.
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        4
+    );
+    let pipeline = env.pipeline().await;
+    for name in ["ok.csv", "bad.csv"] {
+        let outcome = env.process(&pipeline, name).await.unwrap();
+        assert!(
+            matches!(outcome, Outcome::Loaded { rows: 2, .. }),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        8
+    );
+    assert_eq!(files_in(&env.processed()), vec!["bad.csv", "ok.csv"]);
 }
