@@ -363,8 +363,9 @@ impl Pipeline {
     async fn note_archived(&self, id: Uuid, archived_as: &Archived) {
         let Some(archived_as) = archived_as else {
             warn!(
-                "another file was renamed over this one's name while it was processed; \
-                   the content read is accounted for, the new file waits for its own turn"
+                "the file's name no longer points at the file that was read (replaced or \
+                 removed meanwhile); the content read is accounted for, and a new file \
+                 under that name waits for its own turn"
             );
             return;
         };
