@@ -171,7 +171,7 @@ impl Pipeline {
         shutdown: &CancellationToken,
     ) -> Result<Outcome, ProcessError> {
         let name = display_name(path);
-        let span = info_span!("file", name = %name);
+        let span = info_span!("file", file = %name);
         let started = Instant::now();
         let attempts = AtomicU32::new(1);
         let sleep_token = shutdown.clone();
