@@ -447,31 +447,37 @@ enum Opened {
     Skip(&'static str),
 }
 
-/// Opens a regular file without following symlinks or blocking on a FIFO, and hashes it.
-fn open_and_hash(path: &Path) -> io::Result<Opened> {
+/// Opens a regular file without following symlinks or blocking on a FIFO. `Ok(Err)`
+/// says why the path is not a data file.
+fn open_regular(path: &Path) -> io::Result<Result<(File, FileIdentity), &'static str>> {
     let file = match std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
     {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Opened::Skip("file vanished")),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Ok(Opened::Skip("symbolic link"));
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err("file vanished")),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(Err("symbolic link")),
         Err(e) => return Err(e),
     };
     let meta = file.metadata()?;
     if !meta.is_file() {
-        return Ok(Opened::Skip("not a regular file"));
+        return Ok(Err("not a regular file"));
     }
-    let identity = FileIdentity::of(&meta);
+    Ok(Ok((file, FileIdentity::of(&meta))))
+}
+
+/// Opens a data file that no one is still writing, and hashes it.
+fn open_and_hash(path: &Path) -> io::Result<Opened> {
+    let (mut file, identity) = match open_regular(path)? {
+        Ok(opened) => opened,
+        Err(reason) => return Ok(Opened::Skip(reason)),
+    };
     if open_for_writing_elsewhere(&file) {
         // Its close will fire an event (or the next rescan will find it).
         return Ok(Opened::Skip("still open for writing by another process"));
     }
     let (hash, size) = ContentHash::of_reader(&file)?;
-    let mut file = file;
     file.rewind()?;
     Ok(Opened::File {
         file,
@@ -747,10 +753,7 @@ fn stream_to_sink(
 
 /// Validates a file without loading it (the `check` command).
 pub fn check_file(path: &Path, ranges: Ranges, tz: SourceTimezone) -> io::Result<ReadReport> {
-    let file = match open_and_hash(path)? {
-        Opened::File { file, .. } => file,
-        Opened::Skip(reason) => return Err(io::Error::other(reason)),
-    };
+    let (file, _) = open_regular(path)?.map_err(io::Error::other)?;
     Ok(read_rows(
         io::BufReader::with_capacity(256 * 1024, file),
         ranges,
