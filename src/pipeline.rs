@@ -394,21 +394,21 @@ fn log_outcome(result: &Result<Outcome, ProcessError>, elapsed: Duration) {
                 rows,
                 duration_ms = ms,
                 rows_per_s,
-                archived_as = archived_as.as_deref().unwrap_or("(replaced)"),
+                archived_as = shown(archived_as),
                 "file loaded"
             );
         }
         Ok(Outcome::Duplicate {
             of, archived_as, ..
         }) => {
-            info!(outcome = "duplicate", duplicate_of = %of, duration_ms = ms, archived_as = archived_as.as_deref().unwrap_or("(replaced)"),
+            info!(outcome = "duplicate", duplicate_of = %of, duration_ms = ms, archived_as = shown(archived_as),
                 "content already loaded; file archived without loading");
         }
         Ok(Outcome::Recovered { archived_as, .. }) => {
             info!(
                 outcome = "recovered",
                 duration_ms = ms,
-                archived_as = archived_as.as_deref().unwrap_or("(replaced)"),
+                archived_as = shown(archived_as),
                 "file was loaded by an earlier run; archived now"
             );
         }
@@ -417,7 +417,7 @@ fn log_outcome(result: &Result<Outcome, ProcessError>, elapsed: Duration) {
             archived_as,
             ..
         }) => {
-            warn!(outcome = "quarantined", reason = %reason, duration_ms = ms, archived_as = archived_as.as_deref().unwrap_or("(replaced)"),
+            warn!(outcome = "quarantined", reason = %reason, duration_ms = ms, archived_as = shown(archived_as),
                 "file quarantined");
         }
         Ok(Outcome::Skipped { reason }) => {
@@ -428,6 +428,11 @@ fn log_outcome(result: &Result<Outcome, ProcessError>, elapsed: Duration) {
                 "file not processed; it stays in the data folder and is tried again at the next scan");
         }
     }
+}
+
+/// An archive name for logs.
+fn shown(archived_as: &Archived) -> &str {
+    archived_as.as_deref().unwrap_or("(replaced)")
 }
 
 /// The file's own name, for logs, reports and the ledger.

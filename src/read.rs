@@ -142,7 +142,7 @@ impl Layout {
                     second: i + 1,
                 });
             }
-            match Canonical::from_header(name).filter(|_| !unnamed[i]) {
+            match Canonical::from_header(name) {
                 Some(c) => {
                     let slot = &mut slots[c as usize];
                     if let Some(j) = *slot {
