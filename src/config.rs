@@ -6,7 +6,7 @@
 //! kept inside [`DatabaseSettings`], whose `Debug` and `Display` never show it.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -218,19 +218,129 @@ impl fmt::Display for FilePattern {
     }
 }
 
+/// Where the agent stores what it loads: the embedded SQLite file by default, or a
+/// PostgreSQL server.
+#[derive(Debug, Clone)]
+pub enum DatabaseSettings {
+    Postgres(Box<PostgresSettings>),
+    Sqlite(SqliteSettings),
+}
+
+/// The SQLite file used when no database is configured.
+pub const DEFAULT_SQLITE_PATH: &str = "./sensor-ingest.db";
+
+/// Variables that, when any is set, select PostgreSQL without a `DATABASE_URL`.
+const DB_VARS: [&str; 6] = [
+    "DB_HOST",
+    "DB_PORT",
+    "DB_NAME",
+    "DB_USER",
+    "DB_PASSWORD",
+    "DB_SSLMODE",
+];
+
+impl DatabaseSettings {
+    /// Parses `DATABASE_URL`: `postgres://…`, `postgresql://…`, `sqlite://PATH` or
+    /// `sqlite:PATH`. Errors never repeat the password.
+    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
+        if url.starts_with("sqlite:") {
+            SqliteSettings::from_url(url).map(Self::Sqlite)
+        } else {
+            PostgresSettings::from_url(url).map(|p| Self::Postgres(Box::new(p)))
+        }
+    }
+
+    /// PostgreSQL reached with these options.
+    pub fn postgres(options: PgConnectOptions) -> Self {
+        Self::Postgres(Box::new(PostgresSettings::from_options(options)))
+    }
+
+    /// An SQLite file at `path`.
+    pub fn sqlite(path: impl Into<PathBuf>) -> Self {
+        Self::Sqlite(SqliteSettings::new(path.into(), false))
+    }
+
+    /// True when nothing was configured and the agent fell back to
+    /// [`DEFAULT_SQLITE_PATH`].
+    pub fn is_default(&self) -> bool {
+        matches!(self, Self::Sqlite(s) if s.is_default)
+    }
+}
+
+impl fmt::Display for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Postgres(p) => p.fmt(f),
+            Self::Sqlite(s) => s.fmt(f),
+        }
+    }
+}
+
+/// An SQLite database file. Displayed as `sqlite://PATH`.
+#[derive(Debug, Clone)]
+pub struct SqliteSettings {
+    path: PathBuf,
+    is_default: bool,
+}
+
+impl SqliteSettings {
+    fn new(path: PathBuf, is_default: bool) -> Self {
+        Self { path, is_default }
+    }
+
+    /// Accepts `sqlite://PATH` and `sqlite:PATH` (`sqlite:///abs/path` for an absolute
+    /// one). In-memory databases are refused: every load would vanish at exit.
+    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
+        let expected = "sqlite://PATH such as sqlite://./sensor-ingest.db or \
+                        sqlite:///var/lib/sensor-ingest/ingest.db";
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or_default();
+        if rest.contains('?') {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                url,
+                format!(
+                    "{expected}, without ?parameters (the agent sets WAL, synchronous=FULL and a busy timeout itself)"
+                ),
+            ));
+        }
+        if rest.is_empty() || rest == ":memory:" {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                url,
+                format!("{expected} (a file: an in-memory database would lose every load at exit)"),
+            ));
+        }
+        Ok(Self::new(PathBuf::from(rest), false))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl fmt::Display for SqliteSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sqlite://{}", self.path.display())
+    }
+}
+
 /// How to reach PostgreSQL. `Debug` and `Display` show the target with the password
 /// redacted; the options themselves are only handed to the database driver.
 #[derive(Clone)]
-pub struct DatabaseSettings {
+pub struct PostgresSettings {
     options: PgConnectOptions,
     redacted: String,
 }
 
-impl DatabaseSettings {
+impl PostgresSettings {
     /// Parses a `postgres://` URL. Errors never repeat the password.
     pub fn from_url(url: &str) -> Result<Self, ConfigError> {
         let redacted_input = redact_url(url);
-        let expected = "a URL such as postgres://user:password@host:5432/dbname?sslmode=require";
+        let expected = "a URL such as postgres://user:password@host:5432/dbname?sslmode=require \
+                        or sqlite://./sensor-ingest.db";
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(ConfigError::new("DATABASE_URL", &redacted_input, expected));
         }
@@ -268,15 +378,15 @@ impl DatabaseSettings {
     }
 }
 
-impl fmt::Debug for DatabaseSettings {
+impl fmt::Debug for PostgresSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("DatabaseSettings")
+        f.debug_tuple("PostgresSettings")
             .field(&self.redacted)
             .finish()
     }
 }
 
-impl fmt::Display for DatabaseSettings {
+impl fmt::Display for PostgresSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted)
     }
@@ -462,10 +572,21 @@ impl Env<'_> {
         if let Some(url) = self.value("DATABASE_URL") {
             return DatabaseSettings::from_url(&url).unwrap_or_else(|e| {
                 self.errors.push(e);
-                DatabaseSettings::from_options(PgConnectOptions::new_without_pgpass())
+                DatabaseSettings::sqlite(DEFAULT_SQLITE_PATH)
             });
         }
-        // The seed projects' DB_* variables; unset ones fall back to a local server.
+        if DB_VARS
+            .iter()
+            .any(|v| (self.get)(v).is_some_and(|v| !v.is_empty()))
+        {
+            return DatabaseSettings::Postgres(Box::new(self.postgres_parts()));
+        }
+        DatabaseSettings::Sqlite(SqliteSettings::new(DEFAULT_SQLITE_PATH.into(), true))
+    }
+
+    /// PostgreSQL from the seed projects' `DB_*` variables; unset ones fall back to a
+    /// local server.
+    fn postgres_parts(&mut self) -> PostgresSettings {
         let host = self
             .value("DB_HOST")
             .unwrap_or_else(|| "localhost".to_owned());
@@ -494,7 +615,7 @@ impl Env<'_> {
         if let Some(password) = (self.get)("DB_PASSWORD").filter(|p| !p.is_empty()) {
             options = options.password(&password);
         }
-        DatabaseSettings::from_options(options)
+        PostgresSettings::from_options(options)
     }
 
     fn ranges(&mut self) -> Ranges {
@@ -676,5 +797,53 @@ mod tests {
         );
         assert_eq!(parse_duration("2m", 1), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("soon", 1), None);
+    }
+
+    #[test]
+    fn no_database_settings_mean_the_embedded_sqlite_file() {
+        let s = settings(&[]).unwrap();
+        assert!(s.database.is_default());
+        assert_eq!(s.database.to_string(), "sqlite://./sensor-ingest.db");
+    }
+
+    #[test]
+    fn any_db_variable_selects_postgres() {
+        for var in DB_VARS {
+            let value = if var == "DB_PORT" { "5433" } else { "x" };
+            let value = if var == "DB_SSLMODE" {
+                "require"
+            } else {
+                value
+            };
+            let s = settings(&[(var, value)]).unwrap();
+            assert!(
+                matches!(s.database, DatabaseSettings::Postgres(_)),
+                "{var}: {}",
+                s.database
+            );
+        }
+        // Set but empty counts as unset, as everywhere else.
+        assert!(settings(&[("DB_HOST", "")]).unwrap().database.is_default());
+    }
+
+    #[test]
+    fn sqlite_urls_name_a_file() {
+        for (url, shown) in [
+            ("sqlite://./x.db", "sqlite://./x.db"),
+            ("sqlite://data/x.db", "sqlite://data/x.db"),
+            ("sqlite:///var/lib/x.db", "sqlite:///var/lib/x.db"),
+            ("sqlite:x.db", "sqlite://x.db"),
+        ] {
+            let s = settings(&[("DATABASE_URL", url)]).unwrap();
+            assert!(!s.database.is_default(), "{url}");
+            assert_eq!(s.database.to_string(), shown);
+        }
+        for url in ["sqlite::memory:", "sqlite://", "sqlite://x.db?mode=ro"] {
+            let errors = settings(&[("DATABASE_URL", url)]).unwrap_err();
+            assert_eq!(errors[0].var, "DATABASE_URL", "{url}");
+        }
+        // DATABASE_URL wins over DB_* variables.
+        let s = settings(&[("DATABASE_URL", "sqlite://y.db"), ("DB_HOST", "h")]).unwrap();
+        assert_eq!(s.database.to_string(), "sqlite://y.db");
     }
 }

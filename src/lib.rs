@@ -11,8 +11,9 @@
 //!   into positioned row errors;
 //! - [`enrich`]: Kelvin, range-normalised columns;
 //! - [`stats`]: per-column count, nulls, min, max, mean, standard deviation (Welford);
-//! - [`sink`]: the database boundary ([`sink::Store`]) and its PostgreSQL backend,
-//!   loading ledger row, readings and metrics in one transaction;
+//! - [`sink`]: the database boundary ([`sink::Store`]) and its two backends,
+//!   [`sink::sqlite`] (the embedded default) and [`sink::postgres`], each loading ledger
+//!   row, readings and metrics in one transaction;
 //! - [`archive`] (with [`report`]): moves the file to `processed/`, or to `quarantine/`
 //!   beside a JSON report of every problem.
 //!

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -13,8 +12,7 @@ use tracing::{error, info, warn};
 use sensor_ingest::config::{LogSettings, Settings};
 use sensor_ingest::pipeline::check_file;
 use sensor_ingest::report::ReportedError;
-use sensor_ingest::sink::Store;
-use sensor_ingest::sink::postgres::PgStore;
+use sensor_ingest::sink;
 use sensor_ingest::{agent, telemetry};
 
 /// Watches a folder for sensor CSV exports, validates and enriches every row, and
@@ -120,11 +118,17 @@ fn serve_logged(settings: Settings, mode: Mode) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(watch_signals(shutdown.clone()));
-        let store: Arc<dyn Store> = Arc::new(PgStore::new(
-            &settings.database,
-            settings.workers as u32 + 2,
-        ));
-        info!(version = env!("CARGO_PKG_VERSION"), database = %store.describe(), "sensor-ingest starting");
+        let store = sink::open(&settings.database, settings.workers as u32 + 2);
+        if settings.database.is_default() {
+            info!(
+                version = env!("CARGO_PKG_VERSION"),
+                database = %store.describe(),
+                "sensor-ingest starting on the embedded SQLite store (no DATABASE_URL or DB_* \
+                 set; DATABASE_URL=postgres://… selects PostgreSQL)"
+            );
+        } else {
+            info!(version = env!("CARGO_PKG_VERSION"), database = %store.describe(), "sensor-ingest starting");
+        }
         match mode {
             Mode::Run => {
                 agent::run(&settings, store, shutdown).await?;

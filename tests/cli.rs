@@ -1,5 +1,7 @@
 //! The real binary, as an operator runs it: `run` with signals, `once`, `check`,
-//! configuration errors, and secrets kept out of every output.
+//! configuration errors, the embedded default, and secrets kept out of every output.
+//! Tests about the agent's behaviour run on both backends; tests about PostgreSQL's
+//! connection (outage, refusal, password) run on it alone.
 
 mod common;
 
@@ -8,7 +10,8 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{TestEnv, eventually, files_in};
+use common::{Backend, TestEnv, TestStore, eventually, files_in};
+use rstest::rstest;
 
 macro_rules! env_or_skip {
     ($e:expr) => {
@@ -21,9 +24,13 @@ macro_rules! env_or_skip {
 
 const PASSWORD: &str = "Tr1cky-Pa55word";
 
-/// A URL for the test database, carrying a password the trust-auth server ignores, so
-/// tests can check it never leaks.
+/// A URL for the test database. On PostgreSQL it carries a password the trust-auth
+/// server ignores, so tests can check it never leaks.
 fn database_url(env: &TestEnv) -> String {
+    let db = match &env.db {
+        TestStore::Sqlite(db) => return format!("sqlite://{}", db.path.display()),
+        TestStore::Postgres(db) => db,
+    };
     let admin = std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
@@ -45,7 +52,7 @@ fn database_url(env: &TestEnv) -> String {
     } else {
         format!("?{query}")
     };
-    format!("{with_password}/{}{query}", env.db.name)
+    format!("{with_password}/{}{query}", db.name)
 }
 
 fn command(env: &TestEnv, args: &[&str]) -> Command {
@@ -128,14 +135,36 @@ fn rows_csv(n: usize) -> String {
     s
 }
 
+/// Whether a load is writing readings right now: a COPY in PostgreSQL, or SQLite's
+/// write-ahead log past the size the schema alone gives it.
+async fn load_in_progress(env: &TestEnv) -> bool {
+    match &env.db {
+        TestStore::Postgres(db) => {
+            db.count(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND query LIKE 'COPY sensor_readings%'",
+            )
+            .await
+                > 0
+        }
+        TestStore::Sqlite(db) => {
+            let wal = db.path.with_extension("db-wal");
+            std::fs::metadata(wal).is_ok_and(|m| m.len() > 2 << 20)
+        }
+    }
+}
+
 async fn wait_for_file(dir: &Path, name: &str) -> bool {
     let path = dir.join(name);
     eventually(Duration::from_secs(30), async || path.exists()).await
 }
 
+#[rstest]
 #[tokio::test]
-async fn run_loads_dropped_files_and_exits_0_on_sigterm() {
-    let env = env_or_skip!(TestEnv::new());
+async fn run_loads_dropped_files_and_exits_0_on_sigterm(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(TestEnv::new(backend));
     let mut agent = spawn_run(&env);
     env.drop_file("first.csv", rows_csv(10));
     assert!(
@@ -159,7 +188,7 @@ async fn run_loads_dropped_files_and_exits_0_on_sigterm() {
 
 #[tokio::test]
 async fn a_file_written_slowly_is_not_read_before_it_is_complete() {
-    let env = env_or_skip!(TestEnv::new());
+    let env = env_or_skip!(TestEnv::new(Backend::Sqlite));
     let mut agent = spawn_run(&env);
     let content = rows_csv(500);
     let lines: Vec<&str> = content.split_inclusive('\n').collect();
@@ -198,18 +227,18 @@ async fn a_file_written_slowly_is_not_read_before_it_is_complete() {
 /// SIGTERM while a large file is being copied: the agent lets it finish (all rows,
 /// file archived) and exits 0. A second signal stops at once and the transaction
 /// rolls back (no row, file still waiting). Either way: all or nothing.
+#[rstest]
 #[tokio::test]
-async fn sigterm_during_a_load_leaves_all_or_nothing() {
+async fn sigterm_during_a_load_leaves_all_or_nothing(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
     for signals in [1, 2] {
-        let env = env_or_skip!(TestEnv::new());
+        let env = env_or_skip!(TestEnv::new(backend));
         let mut agent = spawn_run(&env);
         let rows = 300_000;
         env.drop_file("big.csv", rows_csv(rows));
         let copying = eventually(Duration::from_secs(30), async || {
-            env.db
-                .count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY sensor_readings%'")
-                .await
-                > 0
+            load_in_progress(&env).await
         })
         .await;
         assert!(copying, "the load started: {}", log_text(&env));
@@ -225,15 +254,17 @@ async fn sigterm_during_a_load_leaves_all_or_nothing() {
             signal(&agent, libc::SIGTERM);
         }
         let status = wait_exit(&mut agent, Duration::from_secs(60)).await;
-        // The server notices the closed connection and rolls back; give it a moment.
-        let settled = eventually(Duration::from_secs(10), async || {
-            env.db
-                .count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY sensor_readings%' AND state = 'active'")
-                .await
-                == 0
-        })
-        .await;
-        assert!(settled);
+        // PostgreSQL notices the closed connection and rolls back; give it a moment.
+        // (SQLite ignores the uncommitted WAL frames when the file is next opened.)
+        if let TestStore::Postgres(db) = &env.db {
+            let settled = eventually(Duration::from_secs(10), async || {
+                db.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY sensor_readings%' AND state = 'active'")
+                    .await
+                    == 0
+            })
+            .await;
+            assert!(settled);
+        }
         let loaded = env.db.count("SELECT count(*) FROM sensor_readings").await;
         let ledger = env.db.count("SELECT count(*) FROM ingest_files").await;
         let in_data = env.data().join("big.csv").exists();
@@ -256,9 +287,12 @@ async fn sigterm_during_a_load_leaves_all_or_nothing() {
     }
 }
 
+#[rstest]
 #[tokio::test]
-async fn once_exits_0_when_all_load_and_1_when_one_is_quarantined() {
-    let env = env_or_skip!(TestEnv::new());
+async fn once_exits_0_when_all_load_and_1_when_one_is_quarantined(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(TestEnv::new(backend));
     env.drop_file("a.csv", rows_csv(5));
     env.drop_file("b.csv", rows_csv(7));
     let out = run_to_end(command(&env, &["once"]));
@@ -293,7 +327,7 @@ async fn once_exits_0_when_all_load_and_1_when_one_is_quarantined() {
 
 #[tokio::test]
 async fn once_with_the_database_down_exits_1_and_keeps_the_file_waiting() {
-    let env = env_or_skip!(TestEnv::new());
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
     env.drop_file("a.csv", rows_csv(5));
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -319,7 +353,7 @@ async fn once_with_the_database_down_exits_1_and_keeps_the_file_waiting() {
 
 #[tokio::test]
 async fn check_reports_every_problem_without_loading() {
-    let env = env_or_skip!(TestEnv::new());
+    let env = env_or_skip!(TestEnv::new(Backend::Sqlite));
     let good = env.dir.path().join("good.csv");
     let bad = env.dir.path().join("bad.csv");
     std::fs::write(&good, rows_csv(3)).unwrap();
@@ -365,19 +399,17 @@ async fn check_reports_every_problem_without_loading() {
             (4, "out_of_range".to_owned())
         ]
     );
-    // Nothing was loaded, nothing moved, no schema even.
-    assert_eq!(
-        env.db
-            .count("SELECT count(*) FROM information_schema.tables WHERE table_name = 'sensor_readings'")
-            .await,
-        0
-    );
+    // Nothing was loaded, nothing moved, no database even.
+    let TestStore::Sqlite(db) = &env.db else {
+        unreachable!()
+    };
+    assert!(!db.path.exists(), "check opened no database");
     assert!(bad.exists() && good.exists());
 }
 
 #[tokio::test]
 async fn a_bad_setting_stops_with_exit_code_2_naming_it() {
-    let env = env_or_skip!(TestEnv::new());
+    let env = env_or_skip!(TestEnv::new(Backend::Sqlite));
     let cases = [
         ("SOURCE_TIMEZONE", "Mars/Olympus"),
         ("WORKERS", "0"),
@@ -403,7 +435,7 @@ async fn a_bad_setting_stops_with_exit_code_2_naming_it() {
 
 #[tokio::test]
 async fn the_password_never_appears_in_output_logs_reports_or_help() {
-    let env = env_or_skip!(TestEnv::new());
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
     env.drop_file("good.csv", rows_csv(5));
     env.drop_file("bad.csv", "timestamp,sensor_id,temperature\nnope,x,1\n");
     let mut cmd = command(&env, &["once"]);
@@ -424,9 +456,9 @@ async fn the_password_never_appears_in_output_logs_reports_or_help() {
 
 #[tokio::test]
 async fn a_database_that_refuses_the_agent_stops_it_at_once() {
-    let env = env_or_skip!(TestEnv::new());
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
     env.drop_file("a.csv", rows_csv(5));
-    let url = database_url(&env).replace(&env.db.name, "no_such_database_here");
+    let url = database_url(&env).replace(&env.db.pg().name, "no_such_database_here");
     let started = std::time::Instant::now();
     let out = run_to_end({
         // With unlimited retries: only the refusal can end it quickly.
@@ -439,6 +471,60 @@ async fn a_database_that_refuses_the_agent_stops_it_at_once() {
     assert!(stderr.contains("refused"), "{stderr}");
     assert!(stderr.contains("no_such_database_here"), "{stderr}");
     assert!(!stderr.contains(PASSWORD), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(files_in(&env.data()), vec!["a.csv"]);
+}
+
+#[tokio::test]
+async fn with_no_database_configured_it_runs_on_sqlite_in_the_working_folder() {
+    let env = env_or_skip!(TestEnv::new(Backend::Sqlite));
+    env.drop_file("a.csv", rows_csv(5));
+    let mut cmd = command(&env, &["once"]);
+    cmd.env_remove("DATABASE_URL");
+    let out = run_to_end(cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("embedded SQLite store").count(),
+        1,
+        "one startup line says where the data goes: {stderr}"
+    );
+    assert!(stderr.contains("sqlite://./sensor-ingest.db"), "{stderr}");
+    assert!(env.dir.path().join("sensor-ingest.db").exists());
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        5
+    );
+    assert_eq!(files_in(&env.processed()), vec!["a.csv"]);
+
+    // Any DB_* variable selects PostgreSQL instead, as the seed projects' settings did.
+    let mut cmd = command(&env, &["once", "--retries", "0"]);
+    cmd.env_remove("DATABASE_URL").env("DB_PORT", "1");
+    let out = run_to_end(cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("postgres://postgres@localhost:1/"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("embedded SQLite"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_sqlite_file_that_is_not_a_database_stops_the_agent_at_once() {
+    let env = env_or_skip!(TestEnv::new(Backend::Sqlite));
+    env.drop_file("a.csv", rows_csv(5));
+    let path = env.dir.path().join("notes.db");
+    std::fs::write(&path, "these are notes, not a database\n".repeat(200)).unwrap();
+    let started = std::time::Instant::now();
+    let out = run_to_end({
+        let mut cmd = command(&env, &["run"]);
+        cmd.env("DATABASE_URL", format!("sqlite://{}", path.display()));
+        cmd
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(stderr.contains("notes.db"), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(files_in(&env.data()), vec!["a.csv"]);
 }

@@ -1,16 +1,15 @@
-//! The pipeline against a real PostgreSQL database: one fresh database and one set of
-//! temp folders per test.
+//! The pipeline against real databases: each test runs on both backends (SQLite and
+//! PostgreSQL) unless it is about one of them, with a fresh database and temp folders.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{CutProxy, TestEnv, files_in};
+use common::{Backend, CutProxy, TestEnv, files_in};
+use rstest::rstest;
 use sensor_ingest::pipeline::{Outcome, Pipeline};
 use sensor_ingest::report::QuarantineReport;
-use sensor_ingest::sink::Store;
-use sensor_ingest::sink::postgres::PgStore;
-use sqlx::Row;
+use sensor_ingest::sink::{self, Store};
 
 const VALID: &str = "\u{feff}Timestamp,Device,Temp,RH,Pressure,room\r\n\
 2024-05-01T12:00:00Z,s-1,21.5,40,1013.25,kitchen\r\n\
@@ -27,9 +26,12 @@ macro_rules! env_or_skip {
     };
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_valid_file_lands_with_exact_rows_derived_values_and_stats() {
-    let env = env_or_skip!(TestEnv::new());
+async fn a_valid_file_lands_with_exact_rows_derived_values_and_stats(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(TestEnv::new(backend));
     let pipeline = env.pipeline().await;
     env.drop_file("valid.csv", VALID);
 
@@ -53,131 +55,94 @@ async fn a_valid_file_lands_with_exact_rows_derived_values_and_stats() {
     );
 
     let db = &env.db;
-    assert_eq!(db.count("SELECT count(*) FROM sensor_readings").await, 4);
-    let r = sqlx::query(
-        "SELECT line, ts, sensor_id, temperature, humidity, pressure, temperature_k, \
-         temperature_norm, humidity_norm, pressure_norm, extra, file_id, ingested_at \
-         FROM sensor_readings ORDER BY line",
-    )
-    .fetch_all(&db.pool)
-    .await
-    .unwrap();
-    let lines: Vec<i64> = r.iter().map(|r| r.get("line")).collect();
+    let r = db.readings().await;
+    let lines: Vec<i64> = r.iter().map(|r| r.line).collect();
     assert_eq!(lines, vec![2, 3, 4, 5], "physical lines, header = 1");
     let first = &r[0];
-    assert_eq!(first.get::<String, _>("sensor_id"), "s-1");
-    assert_eq!(first.get::<f64, _>("temperature"), 21.5);
-    assert!((first.get::<f64, _>("temperature_k") - 294.65).abs() < 1e-9);
-    assert!((first.get::<f64, _>("temperature_norm") - (21.5 + 50.0) / 110.0).abs() < 1e-12);
-    assert!((first.get::<f64, _>("humidity_norm") - 0.4).abs() < 1e-12);
-    assert!((first.get::<f64, _>("pressure_norm") - (1013.25 - 800.0) / 300.0).abs() < 1e-12);
-    assert_eq!(first.get::<uuid::Uuid, _>("file_id"), id);
+    assert_eq!(first.sensor_id, "s-1");
+    assert_eq!(first.temperature, Some(21.5));
+    assert!((first.temperature_k.unwrap() - 294.65).abs() < 1e-9);
+    assert!((first.temperature_norm.unwrap() - (21.5 + 50.0) / 110.0).abs() < 1e-12);
+    assert!((first.humidity_norm.unwrap() - 0.4).abs() < 1e-12);
+    assert!((first.pressure_norm.unwrap() - (1013.25 - 800.0) / 300.0).abs() < 1e-12);
+    assert!(r.iter().all(|row| row.file_id == id));
+    assert!(
+        r.iter().all(|row| row.ingested_at == first.ingested_at),
+        "one load, one ingest time"
+    );
+    assert_eq!(first.extra, Some(serde_json::json!({"room": "kitchen"})));
+    assert_eq!(r[1].humidity, None, "empty cell is NULL");
     assert_eq!(
-        first.get::<serde_json::Value, _>("extra"),
-        serde_json::json!({"room": "kitchen"})
+        r[0].ts.to_rfc3339(),
+        "2024-05-01T12:00:00+00:00",
+        "RFC 3339 with Z"
     );
     assert_eq!(
-        r[1].get::<Option<f64>, _>("humidity"),
-        None,
-        "empty cell is NULL"
+        r[1].ts.to_rfc3339(),
+        "2024-05-01T12:01:00+00:00",
+        "no offset: the source time zone (UTC)"
     );
     assert_eq!(
-        r[2].get::<chrono::DateTime<chrono::Utc>, _>("ts")
-            .to_rfc3339(),
+        r[2].ts.to_rfc3339(),
         "2024-05-01T12:03:20+00:00",
         "epoch seconds"
     );
     assert_eq!(
-        r[3].get::<chrono::DateTime<chrono::Utc>, _>("ts")
-            .to_rfc3339(),
+        r[3].ts.to_rfc3339(),
         "2024-05-01T10:05:00+00:00",
         "offset applied"
     );
-    assert_eq!(
-        r[2].get::<serde_json::Value, _>("extra"),
-        serde_json::json!({"room": "hall, north"})
-    );
-    assert_eq!(
-        r[3].get::<serde_json::Value, _>("extra"),
-        serde_json::json!({"room": null})
-    );
+    assert_eq!(r[2].extra, Some(serde_json::json!({"room": "hall, north"})));
+    assert_eq!(r[3].extra, Some(serde_json::json!({"room": null})));
 
-    let ledger = sqlx::query(
-        "SELECT status, row_count, file_name, size_bytes, archived_as, first_timestamp, \
-         last_timestamp FROM ingest_files",
-    )
-    .fetch_all(&db.pool)
-    .await
-    .unwrap();
+    let ledger = db.ledger().await;
     assert_eq!(ledger.len(), 1);
-    assert_eq!(ledger[0].get::<String, _>("status"), "loaded");
-    assert_eq!(ledger[0].get::<i64, _>("row_count"), 4);
-    assert_eq!(ledger[0].get::<i64, _>("size_bytes"), VALID.len() as i64);
+    let entry = &ledger[0];
+    assert_eq!(entry.id, id);
+    assert_eq!(entry.status, "loaded");
+    assert_eq!(entry.row_count, 4);
+    assert_eq!(entry.size_bytes, VALID.len() as i64);
     assert_eq!(
-        ledger[0].get::<Option<String>, _>("archived_as").as_deref(),
-        Some("valid.csv")
+        entry.content_hash,
+        blake3::hash(VALID.as_bytes()).to_hex().as_str()
     );
+    assert_eq!(entry.archived_as.as_deref(), Some("valid.csv"));
     assert_eq!(
-        ledger[0]
-            .get::<chrono::DateTime<chrono::Utc>, _>("first_timestamp")
-            .to_rfc3339(),
+        entry.first_timestamp.unwrap().to_rfc3339(),
         "2024-05-01T10:05:00+00:00"
     );
     assert_eq!(
-        ledger[0]
-            .get::<chrono::DateTime<chrono::Utc>, _>("last_timestamp")
-            .to_rfc3339(),
+        entry.last_timestamp.unwrap().to_rfc3339(),
         "2024-05-01T12:03:20+00:00"
     );
 
-    let metrics = sqlx::query(
-        "SELECT column_name, value_count, null_count, min_value, max_value, mean_value, \
-         stddev_value FROM file_metrics ORDER BY column_name",
-    )
-    .fetch_all(&db.pool)
-    .await
-    .unwrap();
-    let m = |name: &str| {
-        metrics
-            .iter()
-            .find(|r| r.get::<String, _>("column_name") == name)
-            .unwrap()
-    };
+    let metrics = db.metrics().await;
+    let m = |name: &str| metrics.iter().find(|r| r.column_name == name).unwrap();
     let t = m("temperature");
-    assert_eq!(t.get::<i64, _>("value_count"), 4);
-    assert_eq!(t.get::<i64, _>("null_count"), 0);
-    assert_eq!(t.get::<f64, _>("min_value"), -10.0);
-    assert_eq!(t.get::<f64, _>("max_value"), 22.5);
-    assert!((t.get::<f64, _>("mean_value") - 8.5).abs() < 1e-12);
+    assert_eq!((t.value_count, t.null_count), (4, 0));
+    assert_eq!((t.min_value, t.max_value), (Some(-10.0), Some(22.5)));
+    assert!((t.mean_value.unwrap() - 8.5).abs() < 1e-12);
     // Sample std of 21.5, 22.5, -10, 0.
     let expected_sd = {
         let v = [21.5f64, 22.5, -10.0, 0.0];
         let mean = 8.5;
         (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 3.0).sqrt()
     };
-    assert!((t.get::<f64, _>("stddev_value") - expected_sd).abs() < 1e-12);
+    assert!((t.stddev_value.unwrap() - expected_sd).abs() < 1e-12);
     let h = m("humidity");
-    assert_eq!(
-        (
-            h.get::<i64, _>("value_count"),
-            h.get::<i64, _>("null_count")
-        ),
-        (3, 1)
-    );
+    assert_eq!((h.value_count, h.null_count), (3, 1));
     let p = m("pressure");
-    assert_eq!(
-        (
-            p.get::<i64, _>("value_count"),
-            p.get::<i64, _>("null_count")
-        ),
-        (3, 1)
-    );
+    assert_eq!((p.value_count, p.null_count), (3, 1));
+    assert!(metrics.iter().all(|m| m.file_id == id));
     assert_eq!(metrics.len(), 3);
 }
 
+#[rstest]
 #[tokio::test]
-async fn an_invalid_file_is_quarantined_with_every_bad_line_and_loads_nothing() {
-    let env = env_or_skip!(TestEnv::new());
+async fn an_invalid_file_is_quarantined_with_every_bad_line_and_loads_nothing(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(TestEnv::new(backend));
     let pipeline = env.pipeline().await;
     let content = "ts,sensor_id,temperature,humidity\n\
         2024-05-01T00:00:00Z,a,20,50\n\
@@ -237,24 +202,28 @@ async fn an_invalid_file_is_quarantined_with_every_bad_line_and_loads_nothing() 
     let db = &env.db;
     assert_eq!(db.count("SELECT count(*) FROM sensor_readings").await, 0);
     assert_eq!(db.count("SELECT count(*) FROM file_metrics").await, 0);
-    let row = sqlx::query(
-        "SELECT status, rejected_rows, row_count, error_summary, archived_as FROM ingest_files",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
-    assert_eq!(row.get::<String, _>("status"), "quarantined");
-    assert_eq!(row.get::<i64, _>("rejected_rows"), 3);
-    assert_eq!(row.get::<i64, _>("row_count"), 5);
-    assert_eq!(
-        row.get::<Option<String>, _>("archived_as").as_deref(),
-        Some("bad.csv")
+    let ledger = db.ledger().await;
+    assert_eq!(ledger.len(), 1);
+    let row = &ledger[0];
+    assert_eq!(row.status, "quarantined");
+    assert_eq!(row.rejected_rows, 3);
+    assert_eq!(row.row_count, 5);
+    assert!(
+        row.error_summary
+            .as_deref()
+            .is_some_and(|s| s.starts_with("3 invalid rows of 5")),
+        "{:?}",
+        row.error_summary
     );
+    assert_eq!(row.archived_as.as_deref(), Some("bad.csv"));
 }
 
+#[rstest]
 #[tokio::test]
-async fn whole_file_errors_are_quarantined_with_their_line() {
-    let env = env_or_skip!(TestEnv::new());
+async fn whole_file_errors_are_quarantined_with_their_line(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(TestEnv::new(backend));
     let pipeline = env.pipeline().await;
     let cases = [
         (
@@ -303,9 +272,12 @@ async fn whole_file_errors_are_quarantined_with_their_line() {
     );
 }
 
+#[rstest]
 #[tokio::test]
-async fn redropped_content_is_not_loaded_twice_whatever_its_name() {
-    let env = env_or_skip!(TestEnv::new());
+async fn redropped_content_is_not_loaded_twice_whatever_its_name(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(TestEnv::new(backend));
     let pipeline = env.pipeline().await;
     env.drop_file("a.csv", VALID);
     let first = env.process(&pipeline, "a.csv").await.unwrap();
@@ -340,9 +312,12 @@ async fn redropped_content_is_not_loaded_twice_whatever_its_name() {
     assert!(files_in(&env.data()).is_empty());
 }
 
+#[rstest]
 #[tokio::test]
-async fn same_name_with_new_content_is_loaded_and_overwrites_nothing() {
-    let env = env_or_skip!(TestEnv::new());
+async fn same_name_with_new_content_is_loaded_and_overwrites_nothing(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(TestEnv::new(backend));
     let pipeline = env.pipeline().await;
     let one = "ts,id,t\n2024-01-01T00:00:00Z,a,1\n";
     let two = "ts,id,t\n2024-01-01T00:00:00Z,a,2\n2024-01-01T00:01:00Z,a,3\n";
@@ -390,9 +365,12 @@ async fn same_name_with_new_content_is_loaded_and_overwrites_nothing() {
     assert_eq!(files_in(&env.quarantine()).len(), 4);
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_commit_without_its_move_is_finished_on_the_next_attempt_not_reloaded() {
-    let env = env_or_skip!(TestEnv::new());
+async fn a_commit_without_its_move_is_finished_on_the_next_attempt_not_reloaded(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(TestEnv::new(backend));
     let pipeline = env.pipeline().await;
     env.drop_file("late.csv", VALID);
     // Make the move fail after the commit: processed/ is replaced by a plain file.
@@ -426,9 +404,12 @@ async fn a_commit_without_its_move_is_finished_on_the_next_attempt_not_reloaded(
     assert_eq!(env.db.count("SELECT count(*) FROM ingest_files").await, 1);
 }
 
+#[rstest]
 #[tokio::test]
-async fn two_workers_racing_on_the_same_content_load_it_once() {
-    let env = env_or_skip!(TestEnv::new());
+async fn two_workers_racing_on_the_same_content_load_it_once(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(TestEnv::new(backend));
     let pipeline = env.pipeline().await;
     let big: String = std::iter::once("ts,id,t\n".to_owned())
         .chain((0..20_000).map(|i| format!("{},s{},{}\n", 1_700_000_000 + i, i % 7, i % 50)))
@@ -457,7 +438,7 @@ async fn two_workers_racing_on_the_same_content_load_it_once() {
 
 #[tokio::test]
 async fn an_unreachable_database_delays_the_file_but_never_quarantines_it() {
-    let env = env_or_skip!(TestEnv::new());
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
     let proxy = CutProxy::start(false).await;
     let pipeline = env.pipeline_via(&proxy).await;
     env.drop_file("wait.csv", VALID);
@@ -491,7 +472,7 @@ async fn an_unreachable_database_delays_the_file_but_never_quarantines_it() {
 
 #[tokio::test]
 async fn a_connection_cut_mid_load_rolls_back_and_the_retry_loads_once() {
-    let env = env_or_skip!(TestEnv::new());
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
     let proxy = CutProxy::start(true).await;
     let pipeline = env.pipeline_via(&proxy).await;
     let big: String = std::iter::once("ts,id,t\n".to_owned())
@@ -529,9 +510,9 @@ async fn a_connection_cut_mid_load_rolls_back_and_the_retry_loads_once() {
 
 #[tokio::test]
 async fn loads_over_tls_with_sslmode_require() {
-    let env = env_or_skip!(TestEnv::new());
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
     let ssl: String = sqlx::query_scalar("SHOW ssl")
-        .fetch_one(&env.db.pool)
+        .fetch_one(&env.db.pg().pool)
         .await
         .unwrap();
     if ssl != "on" {
@@ -544,14 +525,14 @@ async fn loads_over_tls_with_sslmode_require() {
     }
     let options = env
         .db
-        .settings
-        .connect_options()
+        .pg()
+        .options
         .clone()
         .ssl_mode(sqlx::postgres::PgSslMode::Require)
         .application_name("sensor-ingest-tls-test");
-    let settings = sensor_ingest::config::DatabaseSettings::from_options(options);
+    let settings = sensor_ingest::config::DatabaseSettings::postgres(options);
     assert!(settings.to_string().ends_with("sslmode=require"));
-    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(PgStore::new(&settings, 1));
+    let store = sink::open(&settings, 1);
     store.prepare().await.unwrap();
     let pipeline = Pipeline::new(&env.settings, store);
     env.drop_file("tls.csv", VALID);
@@ -618,9 +599,12 @@ impl Store for ReplacingStore {
     }
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_file_renamed_over_one_being_loaded_is_not_archived_unread() {
-    let env = env_or_skip!(TestEnv::new());
+async fn a_file_renamed_over_one_being_loaded_is_not_archived_unread(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(TestEnv::new(backend));
     env.pipeline().await;
     let newer = "ts,id,t\n2024-01-01T00:00:00Z,new,1\n2024-01-01T00:01:00Z,new,2\n";
     for (name, content) in [
@@ -668,4 +652,52 @@ async fn a_file_renamed_over_one_being_loaded_is_not_archived_unread() {
         8
     );
     assert_eq!(files_in(&env.processed()), vec!["bad.csv", "ok.csv"]);
+}
+
+/// Another process holding SQLite's write lock (the `sqlite3` shell in a transaction,
+/// say) outlasts the busy timeout: the load fails with `SQLITE_BUSY`, which is
+/// transient, so the file waits and loads once the lock is released.
+#[tokio::test]
+async fn a_locked_sqlite_database_delays_the_file_but_never_quarantines_it() {
+    let env = env_or_skip!(TestEnv::new(Backend::Sqlite));
+    let pipeline = env.pipeline().await;
+    let common::TestStore::Sqlite(db) = &env.db else {
+        unreachable!()
+    };
+    let mut holder = db.pool.acquire().await.unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+
+    env.drop_file("wait.csv", VALID);
+    let task = env.spawn_process(&pipeline, "wait.csv");
+    // Longer than the store's 5 s busy timeout, so at least one attempt fails.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert!(!task.is_finished(), "still waiting for the lock");
+    assert!(
+        env.data().join("wait.csv").exists(),
+        "the file waits in data/"
+    );
+    assert!(files_in(&env.quarantine()).is_empty());
+
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    drop(holder);
+    let outcome = tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("loaded soon after the lock is released")
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(outcome, Outcome::Loaded { rows: 4, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        4
+    );
+    assert_eq!(env.db.count("SELECT count(*) FROM ingest_files").await, 1);
 }

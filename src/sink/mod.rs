@@ -7,12 +7,16 @@
 //! whether trying again later can succeed.
 
 pub mod postgres;
+pub mod sqlite;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::config::DatabaseSettings;
 use crate::enrich::EnrichedRow;
 use crate::read::ContentHash;
 use crate::stats::FileStats;
@@ -143,4 +147,28 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Notes where the file of ledger row `id` was archived.
     async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError>;
+}
+
+/// The store for `settings`, with up to `connections` connections. Nothing is opened
+/// until first use; [`Store::prepare`] is the first use.
+pub fn open(settings: &DatabaseSettings, connections: u32) -> Arc<dyn Store> {
+    match settings {
+        DatabaseSettings::Postgres(pg) => Arc::new(postgres::PgStore::new(pg, connections)),
+        DatabaseSettings::Sqlite(file) => Arc::new(sqlite::SqliteStore::new(file, connections)),
+    }
+}
+
+/// `host:pid`, recorded with every ledger row.
+pub fn agent_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it
+    // when the name fits, and we stop at the first NUL or at the end.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let host = if rc == 0 {
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "unknown-host".to_owned()
+    };
+    format!("{host}:{}", std::process::id())
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Datelike, Timelike, Utc};
+
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, Row};
 use tokio::sync::mpsc;
@@ -12,8 +12,9 @@ use uuid::Uuid;
 
 use super::{
     ErrorClass, FileAttempt, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError, Store,
+    agent_name,
 };
-use crate::config::DatabaseSettings;
+use crate::config::PostgresSettings;
 use crate::enrich::EnrichedRow;
 use crate::read::ContentHash;
 use crate::stats::FileStats;
@@ -43,7 +44,7 @@ impl PgStore {
     /// A store with up to `connections` connections. Nothing is connected until first
     /// use. The pool gives up on a connection after a few seconds so that the agent's
     /// retry policy, not the pool, decides how long to keep trying.
-    pub fn new(settings: &DatabaseSettings, connections: u32) -> Self {
+    pub fn new(settings: &PostgresSettings, connections: u32) -> Self {
         let pool = PgPoolOptions::new()
             .max_connections(connections.max(1))
             .min_connections(0)
@@ -59,21 +60,6 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
-}
-
-/// `host:pid`, recorded with every ledger row.
-pub fn agent_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it
-    // when the name fits, and we stop at the first NUL or at the end.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    let host = if rc == 0 {
-        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    } else {
-        "unknown-host".to_owned()
-    };
-    format!("{host}:{}", std::process::id())
 }
 
 /// Sorts a driver error into transient or data.
@@ -323,7 +309,7 @@ fn encode_row(buf: &mut Vec<u8>, file_id: &str, row: &EnrichedRow) {
     buf.push(b'\t');
     buf.extend_from_slice(itoa(r.line, &mut [0u8; 20]));
     buf.push(b'\t');
-    encode_timestamp(buf, r.timestamp);
+    crate::timestamp::write_utc(buf, r.timestamp);
     buf.push(b'\t');
     encode_text(buf, &r.sensor_id);
     for v in [
@@ -360,28 +346,6 @@ fn encode_text(buf: &mut Vec<u8>, s: &str) {
             _ => buf.push(b),
         }
     }
-}
-
-/// `YYYY-MM-DD HH:MM:SS.ffffff+00`, written directly: chrono's formatter is several
-/// times slower and this runs once per row.
-fn encode_timestamp(buf: &mut Vec<u8>, t: DateTime<Utc>) {
-    let d = t.date_naive();
-    let tm = t.time();
-    // Leap-second nanos (>= 1e9) cannot come out of the validator.
-    let micros = (tm.nanosecond() % 1_000_000_000) / 1000;
-    let mut digits = |v: u32, width: u32, sep: &[u8]| {
-        for p in (0..width).rev() {
-            buf.push(b'0' + (v / 10u32.pow(p) % 10) as u8);
-        }
-        buf.extend_from_slice(sep);
-    };
-    digits(d.year() as u32, 4, b"-");
-    digits(d.month(), 2, b"-");
-    digits(d.day(), 2, b" ");
-    digits(tm.hour(), 2, b":");
-    digits(tm.minute(), 2, b":");
-    digits(tm.second(), 2, b".");
-    digits(micros, 6, b"+00");
 }
 
 fn itoa(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
@@ -422,16 +386,9 @@ mod tests {
         encode_row(&mut buf, "id", &row);
         assert_eq!(
             String::from_utf8(buf).unwrap(),
-            "id\t42\t2024-05-01 12:00:00.500000+00\ta\\\\b\\tc\t21.5\t\\N\t\\N\t294.65\t0.65\
+            "id\t42\t2024-05-01T12:00:00.500000Z\ta\\\\b\\tc\t21.5\t\\N\t\\N\t294.65\t0.65\
              \t\\N\t\\N\t{\"note\":\"x\\\\ny\"}\n"
         );
-    }
-
-    #[test]
-    fn timestamps_pad_every_field() {
-        let mut buf = Vec::new();
-        encode_timestamp(&mut buf, "0001-02-03T04:05:06.000007Z".parse().unwrap());
-        assert_eq!(buf, b"0001-02-03 04:05:06.000007+00");
     }
 
     #[test]

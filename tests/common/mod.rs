@@ -1,9 +1,15 @@
-//! Shared test helpers: a fresh PostgreSQL database per test, temp folders, and a TCP
-//! proxy that can cut the database off.
+//! Shared test helpers: a fresh database per test on either backend, temp folders, and
+//! a TCP proxy that can cut PostgreSQL off.
 //!
-//! The server is `TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
-//! When it cannot be reached, tests that need it are skipped with a message — unless
-//! `CI` or `SENSOR_INGEST_REQUIRE_POSTGRES` is set, in which case they fail.
+//! Tests that hold for both backends take a [`Backend`] (see `rstest`'s `#[values]` in
+//! the test files) and read the database back through [`TestStore`], which decodes
+//! both schemas into the same plain rows.
+//!
+//! SQLite needs nothing: each test gets a file in its temp folder. The PostgreSQL server
+//! is `TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`); each
+//! test creates its own database there. When the server cannot be reached, PostgreSQL
+//! tests are skipped with a message — unless `CI` or `SENSOR_INGEST_REQUIRE_POSTGRES` is
+//! set, in which case they fail.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -13,14 +19,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sensor_ingest::config::{DatabaseSettings, Settings};
 use sensor_ingest::pipeline::{Outcome, Pipeline, ProcessError, RetryLimit};
-use sensor_ingest::sink::Store;
-use sensor_ingest::sink::postgres::PgStore;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection};
+use sensor_ingest::sink::{self, Store};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection, Row};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 pub fn admin_options() -> PgConnectOptions {
     let url = std::env::var("TEST_DATABASE_URL")
@@ -37,6 +45,7 @@ fn postgres_required() -> bool {
 /// A database created for one test and dropped afterwards.
 pub struct TestDb {
     pub name: String,
+    pub options: PgConnectOptions,
     pub settings: DatabaseSettings,
     pub pool: PgPool,
 }
@@ -76,13 +85,14 @@ impl TestDb {
             .expect("connect to test database");
         Some(Self {
             name,
-            settings: DatabaseSettings::from_options(options),
+            settings: DatabaseSettings::postgres(options.clone()),
+            options,
             pool,
         })
     }
 
-    pub async fn count(&self, sql: &'static str) -> i64 {
-        sqlx::query_scalar::<_, i64>(sql)
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_owned()))
             .fetch_one(&self.pool)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -114,22 +124,290 @@ impl Drop for TestDb {
     }
 }
 
+/// The database behind a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// A fresh SQLite file in the test's temp folder.
+pub struct TestSqlite {
+    pub path: PathBuf,
+    pub pool: SqlitePool,
+}
+
+/// The test's database, on either backend, read back independently of the code under
+/// test.
+pub enum TestStore {
+    Postgres(Box<TestDb>),
+    Sqlite(TestSqlite),
+}
+
+/// One row of `sensor_readings`, decoded the same way from either backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadingRow {
+    pub file_id: Uuid,
+    pub line: i64,
+    pub ts: DateTime<Utc>,
+    pub sensor_id: String,
+    pub temperature: Option<f64>,
+    pub humidity: Option<f64>,
+    pub pressure: Option<f64>,
+    pub temperature_k: Option<f64>,
+    pub temperature_norm: Option<f64>,
+    pub humidity_norm: Option<f64>,
+    pub pressure_norm: Option<f64>,
+    pub extra: Option<serde_json::Value>,
+    pub ingested_at: DateTime<Utc>,
+}
+
+/// One row of `ingest_files`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerRow {
+    pub id: Uuid,
+    pub file_name: String,
+    pub content_hash: String,
+    pub size_bytes: i64,
+    pub status: String,
+    pub row_count: i64,
+    pub rejected_rows: i64,
+    pub error_summary: Option<String>,
+    pub duplicate_of: Option<Uuid>,
+    pub first_timestamp: Option<DateTime<Utc>>,
+    pub last_timestamp: Option<DateTime<Utc>>,
+    pub archived_as: Option<String>,
+}
+
+/// One row of `file_metrics`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricRow {
+    pub file_id: Uuid,
+    pub column_name: String,
+    pub value_count: i64,
+    pub null_count: i64,
+    pub min_value: Option<f64>,
+    pub max_value: Option<f64>,
+    pub mean_value: Option<f64>,
+    pub stddev_value: Option<f64>,
+}
+
+const READINGS: &str = "SELECT file_id, line, ts, sensor_id, temperature, humidity, pressure, \
+    temperature_k, temperature_norm, humidity_norm, pressure_norm, extra, ingested_at \
+    FROM sensor_readings ORDER BY ingested_at, file_id, line";
+const LEDGER: &str = "SELECT id, file_name, content_hash, size_bytes, status, row_count, \
+    rejected_rows, error_summary, duplicate_of, first_timestamp, last_timestamp, archived_as \
+    FROM ingest_files ORDER BY started_at, id";
+const METRICS: &str = "SELECT file_id, column_name, value_count, null_count, min_value, \
+    max_value, mean_value, stddev_value FROM file_metrics ORDER BY file_id, column_name";
+
+fn sqlite_time(text: Option<String>) -> Option<DateTime<Utc>> {
+    text.map(|t| {
+        DateTime::parse_from_rfc3339(&t)
+            .unwrap_or_else(|e| panic!("SQLite time {t:?} is not RFC 3339: {e}"))
+            .to_utc()
+    })
+}
+
+fn sqlite_uuid(text: Option<String>) -> Option<Uuid> {
+    text.map(|t| Uuid::parse_str(&t).unwrap_or_else(|e| panic!("{t:?} is not a UUID: {e}")))
+}
+
+impl TestStore {
+    pub async fn create(backend: Backend, dir: &Path) -> Option<Self> {
+        match backend {
+            Backend::Postgres => TestDb::create()
+                .await
+                .map(|db| Self::Postgres(Box::new(db))),
+            Backend::Sqlite => {
+                let path = dir.join("sensor-ingest.db");
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(2)
+                    .connect_lazy_with(SqliteConnectOptions::new().filename(&path));
+                Some(Self::Sqlite(TestSqlite { path, pool }))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Postgres(_) => Backend::Postgres,
+            Self::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// What the agent is configured with to reach this database.
+    pub fn settings(&self) -> DatabaseSettings {
+        match self {
+            Self::Postgres(db) => db.settings.clone(),
+            Self::Sqlite(db) => DatabaseSettings::sqlite(&db.path),
+        }
+    }
+
+    /// The PostgreSQL database, for tests that only make sense there.
+    pub fn pg(&self) -> &TestDb {
+        match self {
+            Self::Postgres(db) => db,
+            Self::Sqlite(_) => panic!("this test needs the PostgreSQL backend"),
+        }
+    }
+
+    /// The single integer `sql` returns; `sql` must be valid on both backends.
+    pub async fn count(&self, sql: &str) -> i64 {
+        match self {
+            Self::Postgres(db) => db.count(sql).await,
+            Self::Sqlite(db) => sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_owned()))
+                .fetch_one(&db.pool)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+        }
+    }
+
+    /// Every reading, in load order then line order.
+    pub async fn readings(&self) -> Vec<ReadingRow> {
+        match self {
+            Self::Postgres(db) => {
+                let rows: Vec<PgRow> = sqlx::query(READINGS).fetch_all(&db.pool).await.unwrap();
+                rows.iter()
+                    .map(|r| ReadingRow {
+                        file_id: r.get("file_id"),
+                        line: r.get("line"),
+                        ts: r.get("ts"),
+                        sensor_id: r.get("sensor_id"),
+                        temperature: r.get("temperature"),
+                        humidity: r.get("humidity"),
+                        pressure: r.get("pressure"),
+                        temperature_k: r.get("temperature_k"),
+                        temperature_norm: r.get("temperature_norm"),
+                        humidity_norm: r.get("humidity_norm"),
+                        pressure_norm: r.get("pressure_norm"),
+                        extra: r.get("extra"),
+                        ingested_at: r.get("ingested_at"),
+                    })
+                    .collect()
+            }
+            Self::Sqlite(db) => {
+                let rows: Vec<SqliteRow> = sqlx::query(READINGS).fetch_all(&db.pool).await.unwrap();
+                rows.iter()
+                    .map(|r| ReadingRow {
+                        file_id: sqlite_uuid(r.get("file_id")).unwrap(),
+                        line: r.get("line"),
+                        ts: sqlite_time(r.get("ts")).unwrap(),
+                        sensor_id: r.get("sensor_id"),
+                        temperature: r.get("temperature"),
+                        humidity: r.get("humidity"),
+                        pressure: r.get("pressure"),
+                        temperature_k: r.get("temperature_k"),
+                        temperature_norm: r.get("temperature_norm"),
+                        humidity_norm: r.get("humidity_norm"),
+                        pressure_norm: r.get("pressure_norm"),
+                        extra: r
+                            .get::<Option<String>, _>("extra")
+                            .map(|j| serde_json::from_str(&j).expect("extra is JSON")),
+                        ingested_at: sqlite_time(r.get("ingested_at")).unwrap(),
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Every ledger row, oldest attempt first.
+    pub async fn ledger(&self) -> Vec<LedgerRow> {
+        match self {
+            Self::Postgres(db) => {
+                let rows: Vec<PgRow> = sqlx::query(LEDGER).fetch_all(&db.pool).await.unwrap();
+                rows.iter()
+                    .map(|r| LedgerRow {
+                        id: r.get("id"),
+                        file_name: r.get("file_name"),
+                        content_hash: r.get("content_hash"),
+                        size_bytes: r.get("size_bytes"),
+                        status: r.get("status"),
+                        row_count: r.get("row_count"),
+                        rejected_rows: r.get("rejected_rows"),
+                        error_summary: r.get("error_summary"),
+                        duplicate_of: r.get("duplicate_of"),
+                        first_timestamp: r.get("first_timestamp"),
+                        last_timestamp: r.get("last_timestamp"),
+                        archived_as: r.get("archived_as"),
+                    })
+                    .collect()
+            }
+            Self::Sqlite(db) => {
+                let rows: Vec<SqliteRow> = sqlx::query(LEDGER).fetch_all(&db.pool).await.unwrap();
+                rows.iter()
+                    .map(|r| LedgerRow {
+                        id: sqlite_uuid(r.get("id")).unwrap(),
+                        file_name: r.get("file_name"),
+                        content_hash: r.get("content_hash"),
+                        size_bytes: r.get("size_bytes"),
+                        status: r.get("status"),
+                        row_count: r.get("row_count"),
+                        rejected_rows: r.get("rejected_rows"),
+                        error_summary: r.get("error_summary"),
+                        duplicate_of: sqlite_uuid(r.get("duplicate_of")),
+                        first_timestamp: sqlite_time(r.get("first_timestamp")),
+                        last_timestamp: sqlite_time(r.get("last_timestamp")),
+                        archived_as: r.get("archived_as"),
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Every metrics row.
+    pub async fn metrics(&self) -> Vec<MetricRow> {
+        match self {
+            Self::Postgres(db) => {
+                let rows: Vec<PgRow> = sqlx::query(METRICS).fetch_all(&db.pool).await.unwrap();
+                rows.iter()
+                    .map(|r| MetricRow {
+                        file_id: r.get("file_id"),
+                        column_name: r.get("column_name"),
+                        value_count: r.get("value_count"),
+                        null_count: r.get("null_count"),
+                        min_value: r.get("min_value"),
+                        max_value: r.get("max_value"),
+                        mean_value: r.get("mean_value"),
+                        stddev_value: r.get("stddev_value"),
+                    })
+                    .collect()
+            }
+            Self::Sqlite(db) => {
+                let rows: Vec<SqliteRow> = sqlx::query(METRICS).fetch_all(&db.pool).await.unwrap();
+                rows.iter()
+                    .map(|r| MetricRow {
+                        file_id: sqlite_uuid(r.get("file_id")).unwrap(),
+                        column_name: r.get("column_name"),
+                        value_count: r.get("value_count"),
+                        null_count: r.get("null_count"),
+                        min_value: r.get("min_value"),
+                        max_value: r.get("max_value"),
+                        mean_value: r.get("mean_value"),
+                        stddev_value: r.get("stddev_value"),
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
 /// Temp folders plus a fresh database, and settings pointing at both.
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
-    pub db: TestDb,
+    pub db: TestStore,
     pub settings: Settings,
 }
 
 impl TestEnv {
-    pub async fn new() -> Option<Self> {
-        Self::with_vars(&[]).await
+    pub async fn new(backend: Backend) -> Option<Self> {
+        Self::with_vars(backend, &[]).await
     }
 
     /// `vars` override settings as environment variables would.
-    pub async fn with_vars(vars: &[(&str, &str)]) -> Option<Self> {
-        let db = TestDb::create().await?;
+    pub async fn with_vars(backend: Backend, vars: &[(&str, &str)]) -> Option<Self> {
         let dir = tempfile::tempdir().expect("temp dir");
+        let db = TestStore::create(backend, dir.path()).await?;
         let mut map: HashMap<String, String> = HashMap::new();
         for (k, sub) in [
             ("DATA_FOLDER", "data"),
@@ -148,7 +426,7 @@ impl TestEnv {
         }
         let mut settings =
             Settings::from_lookup(|k| map.get(k).cloned()).expect("test settings are valid");
-        settings.database = db.settings.clone();
+        settings.database = db.settings();
         Some(Self { dir, db, settings })
     }
 
@@ -163,7 +441,7 @@ impl TestEnv {
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
-        Arc::new(PgStore::new(&self.settings.database, 4))
+        sink::open(&self.settings.database, 4)
     }
 
     /// A pipeline on this env's database, with the schema applied.
@@ -177,7 +455,7 @@ impl TestEnv {
     /// applied directly first, so only the pipeline's own traffic crosses the proxy.
     pub async fn pipeline_via(&self, proxy: &CutProxy) -> Pipeline {
         self.pipeline().await;
-        let store: Arc<dyn Store> = Arc::new(PgStore::new(&proxy.settings_for(&self.db), 2));
+        let store = sink::open(&proxy.settings_for(self.db.pg()), 2);
         Pipeline::new(&self.settings, store)
     }
 
@@ -286,7 +564,7 @@ impl CutProxy {
 
     /// The test database, reached through this proxy.
     pub fn settings_for(&self, db: &TestDb) -> DatabaseSettings {
-        DatabaseSettings::from_options(
+        DatabaseSettings::postgres(
             admin_options()
                 .host("127.0.0.1")
                 .port(self.port)

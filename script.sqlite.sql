@@ -1,0 +1,68 @@
+-- sensor-ingest schema for SQLite, the embedded store. It mirrors script.sql (the
+-- PostgreSQL schema) table for table and column for column; only the types differ:
+--   uuid        -> TEXT, hyphenated
+--   timestamptz -> TEXT, UTC as YYYY-MM-DDTHH:MM:SS.ffffffZ (fixed width, so it sorts in
+--                  time order and SQLite's date functions read it)
+--   jsonb       -> TEXT holding JSON (query it with json_extract)
+--   double precision -> REAL, bigint -> INTEGER
+-- Applied by the agent at every startup inside one write transaction; every statement
+-- is idempotent.
+
+-- The ledger: one row per attempt outcome. At most one 'loaded' row per content hash is
+-- what makes a file's content load exactly once, whatever its name.
+CREATE TABLE IF NOT EXISTS ingest_files (
+    id              TEXT    PRIMARY KEY,
+    file_name       TEXT    NOT NULL,
+    content_hash    TEXT    NOT NULL,          -- BLAKE3, hex
+    size_bytes      INTEGER NOT NULL,
+    status          TEXT    NOT NULL CHECK (status IN ('loaded', 'quarantined', 'duplicate')),
+    row_count       INTEGER NOT NULL DEFAULT 0, -- rows loaded (loaded) or read (quarantined)
+    rejected_rows   INTEGER NOT NULL DEFAULT 0,
+    error_summary   TEXT,
+    duplicate_of    TEXT    REFERENCES ingest_files (id),
+    first_timestamp TEXT,
+    last_timestamp  TEXT,
+    started_at      TEXT    NOT NULL,
+    finished_at     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    archived_as     TEXT,                      -- name in processed/ or quarantine/
+    archived_at     TEXT,
+    agent           TEXT    NOT NULL           -- host:pid that wrote the row
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ingest_files_one_load_per_hash
+    ON ingest_files (content_hash) WHERE status = 'loaded';
+CREATE INDEX IF NOT EXISTS ingest_files_hash ON ingest_files (content_hash);
+CREATE INDEX IF NOT EXISTS ingest_files_finished ON ingest_files (finished_at);
+
+-- One row per valid CSV row: canonical values as read, derived values beside them,
+-- other columns in `extra`, and lineage (file, physical line, ingest time).
+CREATE TABLE IF NOT EXISTS sensor_readings (
+    file_id          TEXT    NOT NULL REFERENCES ingest_files (id),
+    line             INTEGER NOT NULL,  -- physical line in the file; header = 1
+    ts               TEXT    NOT NULL,
+    sensor_id        TEXT    NOT NULL,
+    temperature      REAL,              -- °C
+    humidity         REAL,              -- %RH
+    pressure         REAL,              -- hPa
+    temperature_k    REAL,
+    temperature_norm REAL,              -- (value - min) / (max - min) of the configured range
+    humidity_norm    REAL,
+    pressure_norm    REAL,
+    extra            TEXT,              -- JSON object
+    ingested_at      TEXT    NOT NULL,  -- the load transaction's time
+    PRIMARY KEY (file_id, line)
+);
+CREATE INDEX IF NOT EXISTS sensor_readings_sensor_ts ON sensor_readings (sensor_id, ts);
+CREATE INDEX IF NOT EXISTS sensor_readings_ts ON sensor_readings (ts);
+
+-- One row per loaded file and measured column present in it.
+CREATE TABLE IF NOT EXISTS file_metrics (
+    file_id      TEXT    NOT NULL REFERENCES ingest_files (id),
+    column_name  TEXT    NOT NULL,
+    value_count  INTEGER NOT NULL,  -- non-null values
+    null_count   INTEGER NOT NULL,
+    min_value    REAL,
+    max_value    REAL,
+    mean_value   REAL,
+    stddev_value REAL,              -- sample standard deviation (n - 1)
+    PRIMARY KEY (file_id, column_name)
+);
