@@ -701,3 +701,65 @@ async fn a_locked_sqlite_database_delays_the_file_but_never_quarantines_it() {
     );
     assert_eq!(env.db.count("SELECT count(*) FROM ingest_files").await, 1);
 }
+
+/// A file larger than one row batch takes the streaming path (COPY on PostgreSQL,
+/// chunked INSERTs on SQLite); a small one goes in as a single statement. Both must
+/// store exactly what was read, including text that needs escaping and empty cells.
+#[rstest]
+#[tokio::test]
+async fn every_row_of_a_multi_batch_file_is_stored_exactly(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(TestEnv::new(backend));
+    let pipeline = env.pipeline().await;
+    let notes = [
+        "tab\there",
+        "back\\slash",
+        "quote \"q\"",
+        "naïve ☃",
+        "",
+        "line\\nfeed",
+    ];
+    let rows = 5_000;
+    let mut csv = String::from("ts,sensor_id,temperature,humidity,note\n");
+    for i in 0..rows {
+        let humidity = if i % 3 == 0 {
+            String::new()
+        } else {
+            format!("{}", i % 100)
+        };
+        let note = notes[i % notes.len()].replace('"', "\"\"");
+        csv.push_str(&format!(
+            "{},s\\{}é,{}.25,{humidity},\"{note}\"\n",
+            1_700_000_000 + i,
+            i % 13,
+            i % 40
+        ));
+    }
+    env.drop_file("many.csv", &csv);
+    let outcome = env.process(&pipeline, "many.csv").await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Loaded { rows: 5_000, .. }),
+        "{outcome:?}"
+    );
+    let got = env.db.readings().await;
+    assert_eq!(got.len(), rows);
+    for (i, r) in got.iter().enumerate() {
+        assert_eq!(r.line, i as i64 + 2);
+        assert_eq!(r.ts.timestamp(), 1_700_000_000 + i as i64);
+        assert_eq!(r.sensor_id, format!("s\\{}é", i % 13), "line {}", r.line);
+        assert_eq!(r.temperature, Some((i % 40) as f64 + 0.25));
+        let humidity = (i % 3 != 0).then_some((i % 100) as f64);
+        assert_eq!(r.humidity, humidity, "line {}", r.line);
+        assert_eq!(r.pressure, None);
+        let note = notes[i % notes.len()];
+        assert_eq!(
+            r.extra,
+            Some(
+                serde_json::json!({ "note": if note.is_empty() { serde_json::Value::Null } else { note.into() } })
+            ),
+            "line {}",
+            r.line
+        );
+    }
+}
