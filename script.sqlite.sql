@@ -35,8 +35,10 @@ CREATE INDEX IF NOT EXISTS ingest_files_finished ON ingest_files (finished_at);
 
 -- One row per valid CSV row: canonical values as read, derived values beside them,
 -- other columns in `extra`, and lineage (file, physical line, ingest time).
+-- file_id refers to ingest_files(id); as in script.sql it is not declared a foreign
+-- key, because readings are only written in the transaction of their ledger row.
 CREATE TABLE IF NOT EXISTS sensor_readings (
-    file_id          TEXT    NOT NULL REFERENCES ingest_files (id),
+    file_id          TEXT    NOT NULL,
     line             INTEGER NOT NULL,  -- physical line in the file; header = 1
     ts               TEXT    NOT NULL,
     sensor_id        TEXT    NOT NULL,
@@ -52,6 +54,7 @@ CREATE TABLE IF NOT EXISTS sensor_readings (
     PRIMARY KEY (file_id, line)
 );
 CREATE INDEX IF NOT EXISTS sensor_readings_sensor_ts ON sensor_readings (sensor_id, ts);
+-- A B-tree where PostgreSQL has a BRIN index (SQLite has no BRIN).
 CREATE INDEX IF NOT EXISTS sensor_readings_ts ON sensor_readings (ts);
 
 -- One row per loaded file and measured column present in it.
