@@ -128,6 +128,7 @@ pub struct Pipeline {
     processed: PathBuf,
     quarantine: PathBuf,
     retry_max_delay: Duration,
+    max_file_bytes: Option<u64>,
 }
 
 impl Pipeline {
@@ -139,6 +140,7 @@ impl Pipeline {
             processed: settings.processed_folder.clone(),
             quarantine: settings.quarantine_folder.clone(),
             retry_max_delay: settings.retry_max_delay,
+            max_file_bytes: settings.max_file_bytes,
         }
     }
 
@@ -204,7 +206,8 @@ impl Pipeline {
         let name = display_name(path);
         let started_at = Utc::now();
         let owned = path.to_owned();
-        let opened = tokio::task::spawn_blocking(move || open_and_hash(&owned))
+        let max = self.max_file_bytes;
+        let opened = tokio::task::spawn_blocking(move || open_and_hash(&owned, max))
             .await
             .map_err(|e| internal(&name, e))?
             .map_err(|source| ProcessError::Read {
@@ -219,6 +222,11 @@ impl Pipeline {
                 identity,
             } => (file, hash, size, identity),
             Opened::Skip(reason) => return Ok(Outcome::Skipped { reason }),
+            Opened::TooLarge {
+                size,
+                limit,
+                identity,
+            } => return self.too_large(path, identity, name, started_at, size, limit).await,
         };
         let attempt = FileAttempt {
             id: Uuid::now_v7(),
@@ -265,6 +273,39 @@ impl Pipeline {
                     .await
             }
         }
+    }
+
+    /// Quarantines a file over `MAX_FILE_BYTES` without reading a byte of it. Having no
+    /// content hash, its ledger row and report carry a stand-in (`unread-…`).
+    async fn too_large(
+        &self,
+        path: &Path,
+        read: FileIdentity,
+        name: String,
+        started_at: chrono::DateTime<Utc>,
+        size: u64,
+        limit: u64,
+    ) -> Result<Outcome, ProcessError> {
+        let id = Uuid::now_v7();
+        let attempt = FileAttempt {
+            id,
+            hash: ContentHash::unread(&format!("{name}:{size}:{id}")),
+            file_name: name,
+            size,
+            started_at,
+        };
+        let report = ReadReport {
+            file_error: Some(FileError::FileTooLarge { size, limit }),
+            rows_read: 0,
+            invalid_rows: 0,
+            errors_total: 0,
+            errors: Vec::new(),
+            stats: None,
+            content: None,
+            changed: false,
+            interrupted: false,
+        };
+        self.quarantine(path, read, attempt, &report, None).await
     }
 
     async fn already_loaded(
@@ -450,6 +491,12 @@ enum Opened {
         identity: FileIdentity,
     },
     Skip(&'static str),
+    /// Over `MAX_FILE_BYTES`: not read at all.
+    TooLarge {
+        size: u64,
+        limit: u64,
+        identity: FileIdentity,
+    },
 }
 
 /// Opens a regular file without following symlinks or blocking on a FIFO. `Ok(Err)`
@@ -472,8 +519,9 @@ fn open_regular(path: &Path) -> io::Result<Result<(File, FileIdentity), &'static
     Ok(Ok((file, FileIdentity::of(&meta))))
 }
 
-/// Opens a data file that no one is still writing, and hashes it.
-fn open_and_hash(path: &Path) -> io::Result<Opened> {
+/// Opens a data file that no one is still writing, and hashes it unless it is larger
+/// than `max_bytes`.
+fn open_and_hash(path: &Path, max_bytes: Option<u64>) -> io::Result<Opened> {
     let (mut file, identity) = match open_regular(path)? {
         Ok(opened) => opened,
         Err(reason) => return Ok(Opened::Skip(reason)),
@@ -481,6 +529,14 @@ fn open_and_hash(path: &Path) -> io::Result<Opened> {
     if open_for_writing_elsewhere(&file) {
         // Its close will fire an event (or the next rescan will find it).
         return Ok(Opened::Skip("still open for writing by another process"));
+    }
+    let size = file.metadata()?.len();
+    if let Some(limit) = max_bytes.filter(|limit| size > *limit) {
+        return Ok(Opened::TooLarge {
+            size,
+            limit,
+            identity,
+        });
     }
     let (hash, size) = ContentHash::of_reader(&file)?;
     file.rewind()?;
@@ -779,12 +835,12 @@ mod tests {
         let mut writer = File::create(&path).unwrap();
         writer.write_all(b"ts,id,t\n").unwrap();
         assert!(matches!(
-            open_and_hash(&path).unwrap(),
+            open_and_hash(&path, None).unwrap(),
             Opened::Skip("still open for writing by another process")
         ));
         drop(writer);
         assert!(matches!(
-            open_and_hash(&path).unwrap(),
+            open_and_hash(&path, None).unwrap(),
             Opened::File { size: 8, .. }
         ));
     }
@@ -797,7 +853,7 @@ mod tests {
         let link = dir.path().join("l.csv");
         std::os::unix::fs::symlink(&target, &link).unwrap();
         assert!(matches!(
-            open_and_hash(&link).unwrap(),
+            open_and_hash(&link, None).unwrap(),
             Opened::Skip("symbolic link")
         ));
         let fifo = dir.path().join("f.csv");
@@ -805,11 +861,11 @@ mod tests {
         // SAFETY: valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         assert!(matches!(
-            open_and_hash(&fifo).unwrap(),
+            open_and_hash(&fifo, None).unwrap(),
             Opened::Skip("not a regular file")
         ));
         assert!(matches!(
-            open_and_hash(&dir.path().join("gone.csv")).unwrap(),
+            open_and_hash(&dir.path().join("gone.csv"), None).unwrap(),
             Opened::Skip("file vanished")
         ));
     }

@@ -29,6 +29,14 @@ impl ContentHash {
         Ok((Self::from_hasher(&hasher), size))
     }
 
+    /// A stand-in for a file that was deliberately not read (larger than
+    /// `MAX_FILE_BYTES`): `unread-` and 57 hex digits derived from `key`. It has the
+    /// length of a digest but can never equal one, so it never matches loaded content.
+    pub fn unread(key: &str) -> Self {
+        let digest = blake3::hash(key.as_bytes()).to_hex();
+        Self(format!("unread-{}", &digest[..57]))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -195,6 +203,8 @@ impl Layout {
 pub enum FileError {
     #[error("the file is empty")]
     Empty,
+    #[error("the file is {size} bytes, more than MAX_FILE_BYTES={limit}; it was not read")]
+    FileTooLarge { size: u64, limit: u64 },
     #[error("the file has a header but no data rows")]
     HeaderOnly,
     #[error("the header is not valid UTF-8")]
@@ -241,6 +251,7 @@ impl FileError {
     pub fn rule(&self) -> &'static str {
         match self {
             FileError::Empty => "empty_file",
+            FileError::FileTooLarge { .. } => "file_too_large",
             FileError::HeaderOnly => "header_only",
             FileError::HeaderNotUtf8 => "invalid_utf8",
             FileError::DuplicateHeader { .. } => "duplicate_header",
@@ -259,7 +270,7 @@ impl FileError {
             FileError::FieldCount { line, .. } | FileError::RecordTooLarge { line, .. } => {
                 Some(*line)
             }
-            FileError::Empty | FileError::Io(_) => None,
+            FileError::Empty | FileError::FileTooLarge { .. } | FileError::Io(_) => None,
             _ => Some(1),
         }
     }
