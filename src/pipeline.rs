@@ -239,6 +239,12 @@ impl Pipeline {
             return self.already_loaded(path, read, attempt, loaded).await;
         }
 
+        // A second handle on the open file: after the commit it tells whether a producer
+        // appended to the file after the reader reached its end.
+        let after = file.try_clone().map_err(|source| ProcessError::Read {
+            file: name.clone(),
+            source,
+        })?;
         let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
         let (ranges, tz, expected) = (self.ranges, self.tz, attempt.hash.clone());
         let reader =
@@ -248,6 +254,12 @@ impl Pipeline {
 
         match loaded {
             Ok(LoadOutcome::Committed { rows }) => {
+                let read_bytes = report.content.as_ref().map_or(attempt.size, |c| c.1);
+                if after.metadata().is_ok_and(|m| m.len() != read_bytes) {
+                    return self
+                        .grew_after_load(path, read, &attempt, read_bytes, after)
+                        .await;
+                }
                 let archived_as = self.archive(path, read, &self.processed, &attempt).await?;
                 self.note_archived(attempt.id, &archived_as).await;
                 Ok(Outcome::Loaded {
@@ -294,17 +306,45 @@ impl Pipeline {
             size,
             started_at,
         };
-        let report = ReadReport {
-            file_error: Some(FileError::FileTooLarge { size, limit }),
-            rows_read: 0,
-            invalid_rows: 0,
-            errors_total: 0,
-            errors: Vec::new(),
-            stats: None,
-            content: None,
-            changed: false,
-            interrupted: false,
+        let report = ReadReport::whole_file(FileError::FileTooLarge { size, limit });
+        self.quarantine(path, read, attempt, &report, None).await
+    }
+
+    /// The file grew after the reader reached its end, and the rows read are committed.
+    /// Archiving it in processed/ would hide the rows added, and another attempt would
+    /// load the committed ones twice: it is quarantined for a person to split, with a
+    /// report saying how many bytes were loaded.
+    async fn grew_after_load(
+        &self,
+        path: &Path,
+        read: FileIdentity,
+        loaded: &FileAttempt,
+        loaded_bytes: u64,
+        mut file: File,
+    ) -> Result<Outcome, ProcessError> {
+        let name = loaded.file_name.clone();
+        let (hash, size) = tokio::task::spawn_blocking(move || {
+            file.rewind()?;
+            ContentHash::of_reader(&file)
+        })
+        .await
+        .map_err(|e| internal(&name, e))?
+        .map_err(|source| ProcessError::Read {
+            file: name.clone(),
+            source,
+        })?;
+        let attempt = FileAttempt {
+            id: Uuid::now_v7(),
+            file_name: name,
+            hash,
+            size,
+            started_at: Utc::now(),
         };
+        let report = ReadReport::whole_file(FileError::GrewAfterLoad {
+            loaded_bytes,
+            size,
+            ledger_id: loaded.id,
+        });
         self.quarantine(path, read, attempt, &report, None).await
     }
 
@@ -595,6 +635,21 @@ enum Verdict {
 }
 
 impl ReadReport {
+    /// The report of a file judged as a whole, without reading rows.
+    fn whole_file(e: FileError) -> Self {
+        Self {
+            file_error: Some(e),
+            rows_read: 0,
+            invalid_rows: 0,
+            errors_total: 0,
+            errors: Vec::new(),
+            stats: None,
+            content: None,
+            changed: false,
+            interrupted: false,
+        }
+    }
+
     fn verdict(&self) -> Verdict {
         match &self.file_error {
             Some(FileError::Io(e)) => Verdict::Unreadable(io::Error::new(e.kind(), e.to_string())),

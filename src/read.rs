@@ -205,6 +205,17 @@ pub enum FileError {
     Empty,
     #[error("the file is {size} bytes, more than MAX_FILE_BYTES={limit}; it was not read")]
     FileTooLarge { size: u64, limit: u64 },
+    /// Written to after it was handed over: its first `loaded_bytes` were loaded.
+    #[error(
+        "the file grew from {loaded_bytes} to {size} bytes after its rows were loaded (ledger \
+         id {ledger_id}); the bytes after the first {loaded_bytes} were not loaded: move them \
+         into a new file with the header"
+    )]
+    GrewAfterLoad {
+        loaded_bytes: u64,
+        size: u64,
+        ledger_id: uuid::Uuid,
+    },
     #[error("the file has a header but no data rows")]
     HeaderOnly,
     #[error("the header is not valid UTF-8")]
@@ -252,6 +263,7 @@ impl FileError {
         match self {
             FileError::Empty => "empty_file",
             FileError::FileTooLarge { .. } => "file_too_large",
+            FileError::GrewAfterLoad { .. } => "grew_after_load",
             FileError::HeaderOnly => "header_only",
             FileError::HeaderNotUtf8 => "invalid_utf8",
             FileError::DuplicateHeader { .. } => "duplicate_header",
@@ -270,7 +282,10 @@ impl FileError {
             FileError::FieldCount { line, .. } | FileError::RecordTooLarge { line, .. } => {
                 Some(*line)
             }
-            FileError::Empty | FileError::FileTooLarge { .. } | FileError::Io(_) => None,
+            FileError::Empty
+            | FileError::FileTooLarge { .. }
+            | FileError::GrewAfterLoad { .. }
+            | FileError::Io(_) => None,
             _ => Some(1),
         }
     }
