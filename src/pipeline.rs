@@ -226,7 +226,11 @@ impl Pipeline {
                 size,
                 limit,
                 identity,
-            } => return self.too_large(path, identity, name, started_at, size, limit).await,
+            } => {
+                return self
+                    .too_large(path, identity, name, started_at, size, limit)
+                    .await;
+            }
         };
         let attempt = FileAttempt {
             id: Uuid::now_v7(),

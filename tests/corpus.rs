@@ -87,7 +87,13 @@ fn timezone(expect: &Value) -> SourceTimezone {
 }
 
 /// Runs one case; returns what did not match.
-async fn run_case(env: &TestEnv, pipeline: &Pipeline, name: &str, bytes: &[u8], expect: &Value) -> Vec<String> {
+async fn run_case(
+    env: &TestEnv,
+    pipeline: &Pipeline,
+    name: &str,
+    bytes: &[u8],
+    expect: &Value,
+) -> Vec<String> {
     let mut problems = Vec::new();
     env.drop_file(name, bytes);
     let outcome = env.process(pipeline, name).await;
@@ -243,9 +249,7 @@ async fn every_corpus_case_ends_as_expected_and_the_next_file_still_loads() {
         }
         // Whatever came before, a good file right after it still loads.
         let next = format!("next-after-{name}");
-        let good = format!(
-            "timestamp,sensor_id,temperature\n2024-05-01T12:00:00Z,{name},1\n"
-        );
+        let good = format!("timestamp,sensor_id,temperature\n2024-05-01T12:00:00Z,{name},1\n");
         env.drop_file(&next, &good);
         match env.process(&base, &next).await {
             Ok(Outcome::Loaded { rows: 1, .. }) => {}

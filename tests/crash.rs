@@ -9,9 +9,9 @@
 //! - `CRASH_FILES` (default 200) and `CRASH_KILLS` (default 20);
 //! - `CRASH_MAX_DELAY_MS` (default 700): longest wait between a start and its kill.
 
-mod common;
 #[path = "support/binary.rs"]
 mod binary;
+mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -287,17 +287,15 @@ async fn verify(
                 .get(hash)
                 .unwrap_or_else(|| panic!("{name} holds bytes never delivered (seed {seed})"));
             assert_eq!(
-                e.valid, valid,
+                e.valid,
+                valid,
                 "{name}: a {} file ended in the wrong folder (seed {seed})",
                 if e.valid { "valid" } else { "invalid" }
             );
             *found.entry(hash.clone()).or_default() += 1;
         }
     }
-    assert_eq!(
-        found, want,
-        "files lost or doubled on disk (seed {seed})"
-    );
+    assert_eq!(found, want, "files lost or doubled on disk (seed {seed})");
 
     // 3. Reports and quarantined files come in pairs.
     for name in entries(&env.quarantine()) {
@@ -391,7 +389,10 @@ async fn verify(
                         && r.get::<String, _>("status") == "quarantined"
                 })
                 .count();
-            assert!(n >= 1, "quarantined content has no ledger row (seed {seed})");
+            assert!(
+                n >= 1,
+                "quarantined content has no ledger row (seed {seed})"
+            );
         }
     }
     // Duplicates point at the loaded row of the same content.
@@ -428,7 +429,11 @@ async fn verify(
         assert!((t - e.temperature_sum).abs() < 1e-6, "seed {seed}");
         rows_found += n;
     }
-    assert_eq!(per_file.len(), loaded_ids.len(), "a loaded file has no rows");
+    assert_eq!(
+        per_file.len(),
+        loaded_ids.len(),
+        "a loaded file has no rows"
+    );
     let rows_expected: i64 = loaded_ids
         .keys()
         .map(|h| expected[h].lines.len() as i64)

@@ -2,9 +2,9 @@
 //! cannot be read, and a processed/ folder that refuses the move. The agent never
 //! blocks, never loses a file, and never loads one twice.
 
-mod common;
 #[path = "support/binary.rs"]
 mod binary;
+mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -64,22 +64,40 @@ async fn directories_fifos_and_symlinks_never_block_or_leak_into_the_agent() {
         std::fs::create_dir(data.join(format!("dir{suffix}.csv"))).unwrap();
         mkfifo(&data.join(format!("fifo{suffix}.csv")));
         std::os::unix::fs::symlink(&secret, data.join(format!("link{suffix}.csv"))).unwrap();
-        std::os::unix::fs::symlink("/nonexistent/x.csv", data.join(format!("dangling{suffix}.csv")))
-            .unwrap();
+        std::os::unix::fs::symlink(
+            "/nonexistent/x.csv",
+            data.join(format!("dangling{suffix}.csv")),
+        )
+        .unwrap();
     };
     plant("");
     let log = env.dir.path().join("agent.log");
     let staging = env.dir.path().join("staging");
     let mut agent = spawn_logged(command(&env, &["run"]), &log);
 
-    assert!(deliver(&staging, &data, "good-1.csv", csv("g1", 5).as_bytes()));
+    assert!(deliver(
+        &staging,
+        &data,
+        "good-1.csv",
+        csv("g1", 5).as_bytes()
+    ));
     wait_processed(&env, "good-1.csv", &log).await;
     plant("-2");
-    assert!(deliver(&staging, &data, "good-2.csv", csv("g2", 5).as_bytes()));
+    assert!(deliver(
+        &staging,
+        &data,
+        "good-2.csv",
+        csv("g2", 5).as_bytes()
+    ));
     wait_processed(&env, "good-2.csv", &log).await;
     // Let a few rescans (MONITOR_INTERVAL=1s) walk past them, then one more file.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(deliver(&staging, &data, "good-3.csv", csv("g3", 5).as_bytes()));
+    assert!(deliver(
+        &staging,
+        &data,
+        "good-3.csv",
+        csv("g3", 5).as_bytes()
+    ));
     wait_processed(&env, "good-3.csv", &log).await;
     stop(&mut agent, &log).await;
 
@@ -150,13 +168,23 @@ async fn a_file_gone_before_it_is_opened_is_skipped_and_churn_loses_nothing() {
     let data = env.data();
     for i in 0..40 {
         let name = format!("churn-{i}.csv");
-        assert!(deliver(&staging, &data, &name, csv(&format!("c{i}"), 3).as_bytes()));
+        assert!(deliver(
+            &staging,
+            &data,
+            &name,
+            csv(&format!("c{i}"), 3).as_bytes()
+        ));
         if i % 3 != 0 {
             tokio::time::sleep(Duration::from_millis(i % 7)).await;
         }
         let _ = std::fs::remove_file(data.join(&name));
     }
-    assert!(deliver(&staging, &data, "after.csv", csv("after", 4).as_bytes()));
+    assert!(deliver(
+        &staging,
+        &data,
+        "after.csv",
+        csv("after", 4).as_bytes()
+    ));
     wait_processed(&env, "after.csv", &log).await;
     stop(&mut agent, &log).await;
 
@@ -173,7 +201,11 @@ async fn a_file_gone_before_it_is_opened_is_skipped_and_churn_loses_nothing() {
     // agent read it through its open descriptor); the ledger then records no archive
     // name. Every other loaded file is in processed/ under its name.
     let archived: Vec<&String> = loaded.iter().filter_map(|l| l.1.as_ref()).collect();
-    assert_eq!(archived.len(), processed.len(), "{loaded:?} vs {processed:?}");
+    assert_eq!(
+        archived.len(),
+        processed.len(),
+        "{loaded:?} vs {processed:?}"
+    );
     for (name, archived_as, rows) in &loaded {
         match archived_as {
             Some(a) => assert!(a == name && processed.contains(name), "{name}"),
@@ -275,9 +307,10 @@ fn unprivileged(env: &TestEnv, cmd: &mut std::process::Command) -> bool {
     }
     // The binary must be reachable by that user.
     let exe = Path::new(env!("CARGO_BIN_EXE_sensor-ingest"));
-    let reachable = exe.ancestors().skip(1).all(|a| {
-        std::fs::metadata(a).is_ok_and(|m| m.permissions().mode() & 0o001 != 0)
-    });
+    let reachable = exe
+        .ancestors()
+        .skip(1)
+        .all(|a| std::fs::metadata(a).is_ok_and(|m| m.permissions().mode() & 0o001 != 0));
     if !reachable {
         return false;
     }
@@ -321,7 +354,11 @@ async fn an_unreadable_file_waits_without_blocking_others_and_loads_once_readabl
     assert!(tried, "{}", read_log(&log));
     assert!(locked.exists());
     assert!(entries(&env.quarantine()).is_empty());
-    assert!(read_log(&log).contains("Permission denied"), "{}", read_log(&log));
+    assert!(
+        read_log(&log).contains("Permission denied"),
+        "{}",
+        read_log(&log)
+    );
 
     // Readable again: the next rescan loads it, once.
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -345,7 +382,12 @@ async fn an_unwritable_processed_folder_keeps_the_file_until_it_can_move_and_loa
     let log = env.dir.path().join("agent.log");
     let staging = env.dir.path().join("staging");
     let mut agent = spawn_logged(command(&env, &["run"]), &log);
-    assert!(deliver(&staging, &env.data(), "first.csv", csv("first", 2).as_bytes()));
+    assert!(deliver(
+        &staging,
+        &env.data(),
+        "first.csv",
+        csv("first", 2).as_bytes()
+    ));
     wait_processed(&env, "first.csv", &log).await;
 
     // Permissions do not stop root, so make processed/ impossible to move into for
@@ -355,7 +397,12 @@ async fn an_unwritable_processed_folder_keeps_the_file_until_it_can_move_and_loa
     std::fs::rename(&processed, &aside).unwrap();
     std::fs::write(&processed, "not a folder").unwrap();
 
-    assert!(deliver(&staging, &env.data(), "stuck.csv", csv("stuck", 7).as_bytes()));
+    assert!(deliver(
+        &staging,
+        &env.data(),
+        "stuck.csv",
+        csv("stuck", 7).as_bytes()
+    ));
     // Loaded (committed), but the move fails: the file stays in data/.
     let committed = eventually(Duration::from_secs(30), async || {
         env.db
@@ -388,12 +435,16 @@ async fn an_unwritable_processed_folder_keeps_the_file_until_it_can_move_and_loa
             .await,
         7
     );
-    let ledger: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT status, archived_as FROM ingest_files WHERE file_name = 'stuck.csv'")
-            .fetch_all(&env.db.pool)
-            .await
-            .unwrap();
-    assert_eq!(ledger, vec![("loaded".to_owned(), Some("stuck.csv".to_owned()))]);
+    let ledger: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT status, archived_as FROM ingest_files WHERE file_name = 'stuck.csv'",
+    )
+    .fetch_all(&env.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        ledger,
+        vec![("loaded".to_owned(), Some("stuck.csv".to_owned()))]
+    );
 }
 
 /// A store that, the moment a load commits, appends rows to the file being loaded: a
@@ -478,7 +529,10 @@ async fn a_file_appended_after_its_rows_were_committed_is_neither_hidden_nor_rel
         "the rows read are loaded, once"
     );
     assert!(entries(&env.data()).is_empty());
-    assert!(entries(&env.processed()).is_empty(), "not archived as loaded");
+    assert!(
+        entries(&env.processed()).is_empty(),
+        "not archived as loaded"
+    );
     assert_eq!(
         std::fs::read_to_string(env.quarantine().join("late.csv")).unwrap(),
         format!("{first}{tail}")

@@ -3,9 +3,9 @@
 //! quarantined for it, everything loads exactly once afterwards, the retries are
 //! logged with growing delays, and the agent sleeps rather than spins while it waits.
 
-mod common;
 #[path = "support/binary.rs"]
 mod binary;
+mod common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -64,7 +64,12 @@ async fn an_outage_delays_files_without_quarantine_spinning_or_double_loads() {
     let mut agent = spawn_logged(cmd, &log);
     let pid = agent.id();
 
-    assert!(deliver(&staging, &env.data(), "before.csv", rows_csv(0, 20).as_bytes()));
+    assert!(deliver(
+        &staging,
+        &env.data(),
+        "before.csv",
+        rows_csv(0, 20).as_bytes()
+    ));
     let loaded = eventually(Duration::from_secs(30), async || {
         env.processed().join("before.csv").exists()
     })
@@ -77,7 +82,12 @@ async fn an_outage_delays_files_without_quarantine_spinning_or_double_loads() {
     let during = 6;
     for i in 1..=during {
         let name = format!("during-{i}.csv");
-        assert!(deliver(&staging, &env.data(), &name, rows_csv(i, 50 * i).as_bytes()));
+        assert!(deliver(
+            &staging,
+            &env.data(),
+            &name,
+            rows_csv(i, 50 * i).as_bytes()
+        ));
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
     // Long enough for a file to reach its fourth retry (waits of ~0.25, 0.5, 1, 2 s
@@ -89,7 +99,11 @@ async fn an_outage_delays_files_without_quarantine_spinning_or_double_loads() {
     // Measure CPU over a window long enough to mean something.
     tokio::time::sleep_until((wall_before + Duration::from_secs(6)).into()).await;
     let (cpu, wall) = (cpu_time(pid) - cpu_before, wall_before.elapsed());
-    assert!(retried, "no file reached its 4th retry:\n{}", read_log(&log));
+    assert!(
+        retried,
+        "no file reached its 4th retry:\n{}",
+        read_log(&log)
+    );
     assert_eq!(
         entries(&env.data()).len(),
         during,
@@ -159,7 +173,11 @@ async fn an_outage_delays_files_without_quarantine_spinning_or_double_loads() {
     for (file, seq) in &by_file {
         assert!(file.starts_with("during-"), "{file} retried: {seq:?}");
         let attempts: Vec<u64> = seq.iter().map(|s| s.0).collect();
-        assert_eq!(attempts, (1..=seq.len() as u64).collect::<Vec<_>>(), "{file}");
+        assert_eq!(
+            attempts,
+            (1..=seq.len() as u64).collect::<Vec<_>>(),
+            "{file}"
+        );
         let delays: Vec<u64> = seq.iter().map(|s| s.1).collect();
         assert!(delays.iter().all(|d| *d <= 4000), "{file}: {delays:?}");
         // Jitter adds up to 100 %: waits 1–4 fall in [250,500), [500,1000),

@@ -20,13 +20,19 @@ fn read_any(bytes: &[u8], tz: SourceTimezone) {
     for e in &report.errors {
         assert!(e.line >= 2 && e.line <= physical_lines, "{e:?}");
     }
-    assert!(loaded_lines.windows(2).all(|w| w[0] < w[1]), "{loaded_lines:?}");
+    assert!(
+        loaded_lines.windows(2).all(|w| w[0] < w[1]),
+        "{loaded_lines:?}"
+    );
     assert!(loaded_lines.iter().all(|l| *l >= 2 && *l <= physical_lines));
     if let Some(FileError::Io(e)) = &report.file_error {
         panic!("an in-memory read cannot fail with I/O: {e}");
     }
     if report.is_valid() {
-        let (hash, size) = report.content.as_ref().expect("a valid read reaches the end");
+        let (hash, size) = report
+            .content
+            .as_ref()
+            .expect("a valid read reaches the end");
         assert_eq!(*size, bytes.len() as u64);
         assert_eq!(hash.as_str().len(), 64);
     }
@@ -65,7 +71,10 @@ fn csv_text() -> impl Strategy<Value = Vec<u8>> {
         1..7,
     );
     let rows = prop::collection::vec(prop::collection::vec(cell(), 0..8), 0..12);
-    let ends = prop::collection::vec(prop_oneof![Just("\n"), Just("\r\n"), Just("\n\n"), Just("")], 13);
+    let ends = prop::collection::vec(
+        prop_oneof![Just("\n"), Just("\r\n"), Just("\n\n"), Just("")],
+        13,
+    );
     (header, rows, ends, any::<bool>()).prop_map(|(header, rows, ends, bom)| {
         let mut out = Vec::new();
         if bom {

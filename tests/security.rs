@@ -2,9 +2,9 @@
 //! could read it; reports name files by their own name only, whatever the name; and
 //! MAX_FILE_BYTES quarantines an oversized file without reading it.
 
-mod common;
 #[path = "support/binary.rs"]
 mod binary;
+mod common;
 
 use std::process::Stdio;
 
@@ -17,7 +17,9 @@ const GOOD: &str = "timestamp,sensor_id,temperature\n2024-05-01T12:00:00Z,s-1,21
 const BAD: &str = "timestamp,sensor_id,temperature\n2024-05-01T12:00:00Z,s-1,hot\n";
 
 fn report(env: &TestEnv, quarantined_as: &str) -> QuarantineReport {
-    let path = env.quarantine().join(format!("{quarantined_as}.error.json"));
+    let path = env
+        .quarantine()
+        .join(format!("{quarantined_as}.error.json"));
     serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
 }
 
@@ -67,7 +69,10 @@ async fn an_oversized_file_is_quarantined_unread_with_a_clear_reason() {
             .await,
         1
     );
-    assert_eq!(env.db.count("SELECT count(*) FROM sensor_readings").await, 0);
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        0
+    );
 
     // A file of exactly the limit is read and loaded as usual.
     let outcome = env.process(&pipeline, "at-limit.csv").await.unwrap();
