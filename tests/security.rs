@@ -180,13 +180,25 @@ async fn the_db_password_variable_never_leaks() {
     let Some(env) = TestEnv::new().await else {
         return;
     };
+    // A role whose password is the canary, so the password is really used whether the
+    // server trusts local connections or checks passwords (as on a fresh CI server).
+    let role = format!("canary_{}", uuid::Uuid::now_v7().simple());
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN PASSWORD '{PASSWORD}'"),
+        format!("GRANT CREATE, USAGE ON SCHEMA public TO {role}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&env.db.pool)
+            .await
+            .unwrap();
+    }
     let admin = common::admin_options();
     let db_vars = |cmd: &mut std::process::Command, port: u16| {
         cmd.env_remove("DATABASE_URL")
             .env("DB_HOST", admin.get_host())
             .env("DB_PORT", port.to_string())
             .env("DB_NAME", &env.db.name)
-            .env("DB_USER", admin.get_username())
+            .env("DB_USER", &role)
             .env("DB_PASSWORD", PASSWORD);
     };
     let mut everything = String::new();
@@ -250,6 +262,13 @@ async fn the_db_password_variable_never_leaks() {
             ));
         }
     }
+    assert_eq!(
+        env.db
+            .count("SELECT count(*) FROM ingest_files WHERE status = 'loaded'")
+            .await,
+        1,
+        "the agent really worked with the canary password"
+    );
     let ledger: Vec<String> = sqlx::query_scalar(
         "SELECT concat_ws(' ', file_name, error_summary, archived_as, agent) FROM ingest_files",
     )
@@ -269,6 +288,12 @@ async fn the_db_password_variable_never_leaks() {
         &closed.to_string(),
     ] {
         assert!(everything.contains(expected), "{expected} missing");
+    }
+    for sql in [format!("DROP OWNED BY {role}"), format!("DROP ROLE {role}")] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&env.db.pool)
+            .await
+            .unwrap();
     }
     assert!(
         !everything.contains(PASSWORD),
