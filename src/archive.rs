@@ -80,7 +80,7 @@ pub fn move_into(
     if !read.is_at(src).map_err(fail)? {
         return Ok(None);
     }
-    for candidate in candidates(name, hash) {
+    for candidate in candidates(name, hash, NAME_MAX) {
         match move_no_clobber(src, &dir.join(&candidate)) {
             Ok(()) => return Ok(Some(candidate)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -108,8 +108,8 @@ pub fn quarantine(
     if !read.is_at(src).map_err(fail)? {
         return Ok(None);
     }
-    for candidate in candidates(&report.file, hash) {
-        let report_path = dir.join(format!("{candidate}.error.json"));
+    for candidate in candidates(&report.file, hash, NAME_MAX - REPORT_SUFFIX.len()) {
+        let report_path = dir.join(format!("{candidate}{REPORT_SUFFIX}"));
         let target = dir.join(&candidate);
         if target.symlink_metadata().is_ok() {
             continue;
@@ -118,7 +118,11 @@ pub fn quarantine(
         let json = serde_json::to_vec_pretty(&*report).map_err(|e| fail(e.into()))?;
         match write_new(&report_path, &json) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            // A report without its file is what an attempt interrupted between writing
+            // the report and moving the file leaves behind: this attempt takes its place.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                replace(&report_path, &json).map_err(fail)?
+            }
             Err(e) => return Err(fail(e)),
         }
         match move_no_clobber(src, &target) {
@@ -134,21 +138,54 @@ pub fn quarantine(
     Err(fail(io::Error::other("no free name left")))
 }
 
-/// `name`, then `stem.HASH12.ext`, then `stem.HASH12.2.ext` … up to a bound.
-fn candidates<'a>(name: &'a str, hash: &'a ContentHash) -> impl Iterator<Item = String> + 'a {
+/// Longest file name (in bytes) that Linux filesystems accept.
+const NAME_MAX: usize = 255;
+/// Appended to a quarantined file's name for its report.
+const REPORT_SUFFIX: &str = ".error.json";
+
+/// `name`, then `stem.HASH12.ext`, then `stem.HASH12.2.ext` … up to a bound. Every
+/// candidate fits in `max_len` bytes: when it would not, the stem is shortened (at a
+/// character boundary), so a name near the filesystem's limit still gets its hash
+/// suffix, or its `.error.json` report.
+fn candidates<'a>(
+    name: &'a str,
+    hash: &'a ContentHash,
+    max_len: usize,
+) -> impl Iterator<Item = String> + 'a {
     let (stem, ext) = match name.rfind('.') {
-        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        // A long "extension" is part of the name, not a type.
+        Some(i) if i > 0 && name.len() - i <= 16 => (&name[..i], &name[i..]),
         _ => (name, ""),
     };
-    std::iter::once(name.to_owned())
-        .chain(std::iter::once(format!("{stem}.{}{ext}", hash.short())))
-        .chain((2..1000).map(move |n| format!("{stem}.{}.{n}{ext}", hash.short())))
+    let fit = move |tail: String| {
+        let room = max_len.saturating_sub(tail.len());
+        let mut cut = stem.len().min(room);
+        while !stem.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}{tail}", &stem[..cut])
+    };
+    std::iter::once(fit(ext.to_owned()))
+        .chain(std::iter::once(fit(format!(".{}{ext}", hash.short()))))
+        .chain((2..1000).map(move |n| fit(format!(".{}.{n}{ext}", hash.short()))))
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
     f.write_all(bytes)?;
     f.sync_all()
+}
+
+/// Writes `bytes` to a hidden temporary file beside `path`, then renames it over `path`,
+/// so `path` is never seen half written.
+fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".sensor-ingest-{}.tmp", uuid::Uuid::now_v7()));
+    let result = write_new(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }
 
 fn cstring(p: &Path) -> io::Result<CString> {
@@ -258,6 +295,77 @@ mod tests {
             "left for its own turn"
         );
         assert!(fs::read_dir(&out).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn a_report_left_without_its_file_is_replaced_not_orphaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, q) = (dir.path().join("data"), dir.path().join("q"));
+        ensure_dir(&data).unwrap();
+        ensure_dir(&q).unwrap();
+        // An earlier attempt wrote the report (here: half of it) and died before the move.
+        fs::write(q.join("bad.csv.error.json"), "{\"file\": \"bad.cs").unwrap();
+        let src = data.join("bad.csv");
+        fs::write(&src, "bytes").unwrap();
+        let read = FileIdentity::of(&fs::metadata(&src).unwrap());
+        let mut report = QuarantineReport {
+            file: "bad.csv".into(),
+            quarantined_as: String::new(),
+            content_hash: hash("bytes").to_string(),
+            size_bytes: 5,
+            quarantined_at: chrono::Utc::now(),
+            ledger_id: uuid::Uuid::now_v7(),
+            reason: "r".into(),
+            rule: "empty_file".into(),
+            rows_read: 0,
+            invalid_rows: 0,
+            errors_total: 1,
+            errors_truncated: false,
+            errors: Vec::new(),
+        };
+        let name = quarantine(&src, read, &q, &mut report, &hash("bytes")).unwrap();
+        assert_eq!(name.as_deref(), Some("bad.csv"));
+        let written: QuarantineReport =
+            serde_json::from_slice(&fs::read(q.join("bad.csv.error.json")).unwrap()).unwrap();
+        assert_eq!(written, report);
+        let mut names: Vec<_> = fs::read_dir(&q)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["bad.csv", "bad.csv.error.json"]);
+    }
+
+    #[test]
+    fn names_near_the_limit_still_get_a_suffix_and_a_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, out) = (dir.path().join("data"), dir.path().join("out"));
+        ensure_dir(&data).unwrap();
+        ensure_dir(&out).unwrap();
+        // 251 bytes: 'é' is two bytes, so a cut must respect character boundaries.
+        let name = format!("{}.csv", "é".repeat(123) + "a");
+        assert_eq!(name.len(), 251);
+        let h = hash("x");
+        let mut moved = Vec::new();
+        for _ in 0..3 {
+            let src = data.join(&name);
+            fs::write(&src, "content").unwrap();
+            let id = FileIdentity::of(&fs::metadata(&src).unwrap());
+            moved.push(move_into(&src, id, &out, &name, &h).unwrap().unwrap());
+        }
+        assert_eq!(moved[0], name, "a name that fits is kept as it is");
+        for m in &moved {
+            assert!(m.len() <= NAME_MAX && m.ends_with(".csv"), "{m}");
+            assert!(out.join(m).exists());
+        }
+        assert!(moved[1].contains(h.short()) && moved[2].ends_with(".2.csv"));
+        let q: Vec<String> = candidates(&name, &h, NAME_MAX - REPORT_SUFFIX.len())
+            .take(3)
+            .collect();
+        assert!(q.iter().all(|c| c.len() + REPORT_SUFFIX.len() <= NAME_MAX));
+        assert!(q.iter().all(|c| c.ends_with(".csv")));
+        let long_ext = format!("a.{}", "x".repeat(253));
+        assert!(candidates(&long_ext, &h, NAME_MAX).all(|c| c.len() <= NAME_MAX));
     }
 
     #[test]

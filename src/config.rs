@@ -53,6 +53,8 @@ pub struct Settings {
     pub source_timezone: SourceTimezone,
     /// Upper bound of the exponential backoff between database retries.
     pub retry_max_delay: Duration,
+    /// Files larger than this are quarantined without being read; `None`: no limit.
+    pub max_file_bytes: Option<u64>,
     pub log: LogSettings,
 }
 
@@ -521,6 +523,19 @@ impl Env<'_> {
             "a positive duration in seconds such as 30, or 500ms, 2m",
             |v| parse_duration(v, 1000).filter(|d| !d.is_zero()),
         );
+        let max_file_bytes = self.parse(
+            "MAX_FILE_BYTES",
+            None,
+            "a size such as 104857600, 500MB or 2GiB (units B, KB, MB, GB, TB, KiB, MiB, GiB, \
+             TiB), or off",
+            |v| {
+                if v.eq_ignore_ascii_case("off") {
+                    Some(None)
+                } else {
+                    parse_size(v).filter(|n| *n > 0).map(Some)
+                }
+            },
+        );
         let log = LogSettings {
             // An explicitly empty LOG_DIR turns the log file off.
             dir: match (self.get)("LOG_DIR") {
@@ -564,6 +579,7 @@ impl Env<'_> {
             ranges,
             source_timezone,
             retry_max_delay,
+            max_file_bytes,
             log,
         }
     }
@@ -643,6 +659,29 @@ impl Env<'_> {
 }
 
 /// A duration as a number in `default_unit_ms` units, or with a suffix `ms`, `s`, `m`, `h`.
+/// A byte count: plain digits, or digits and a unit (`KB`, `MB`, `GB`, `TB` are powers of
+/// 1000; `KiB`, `MiB`, `GiB`, `TiB` powers of 1024; `B` is bytes), case-insensitive, an
+/// optional space between.
+pub fn parse_size(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (digits, unit) = v.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
 pub fn parse_duration(v: &str, default_unit_ms: u64) -> Option<Duration> {
     let v = v.trim();
     let split = v
@@ -782,6 +821,28 @@ mod tests {
             assert!(!p.matches(name), "{name}");
         }
         assert!(FilePattern::new("a/*.csv").is_none());
+    }
+
+    #[test]
+    fn max_file_bytes_is_off_by_default_and_takes_sizes() {
+        assert_eq!(settings(&[]).unwrap().max_file_bytes, None);
+        for (value, bytes) in [
+            ("1048576", Some(1_048_576)),
+            ("100MB", Some(100_000_000)),
+            ("100 mb", Some(100_000_000)),
+            ("1GiB", Some(1 << 30)),
+            ("2kib", Some(2048)),
+            ("512B", Some(512)),
+            ("off", None),
+        ] {
+            let s = settings(&[("MAX_FILE_BYTES", value)]).unwrap();
+            assert_eq!(s.max_file_bytes, bytes, "{value}");
+        }
+        for bad in ["0", "-1", "1.5GB", "10 parsecs", "MB", "99999999999TB"] {
+            let errors = settings(&[("MAX_FILE_BYTES", bad)]).unwrap_err();
+            assert_eq!(errors[0].var, "MAX_FILE_BYTES", "{bad}");
+            assert!(errors[0].expected.contains("GiB"));
+        }
     }
 
     #[test]

@@ -128,6 +128,7 @@ pub struct Pipeline {
     processed: PathBuf,
     quarantine: PathBuf,
     retry_max_delay: Duration,
+    max_file_bytes: Option<u64>,
 }
 
 impl Pipeline {
@@ -139,6 +140,7 @@ impl Pipeline {
             processed: settings.processed_folder.clone(),
             quarantine: settings.quarantine_folder.clone(),
             retry_max_delay: settings.retry_max_delay,
+            max_file_bytes: settings.max_file_bytes,
         }
     }
 
@@ -204,7 +206,8 @@ impl Pipeline {
         let name = display_name(path);
         let started_at = Utc::now();
         let owned = path.to_owned();
-        let opened = tokio::task::spawn_blocking(move || open_and_hash(&owned))
+        let max = self.max_file_bytes;
+        let opened = tokio::task::spawn_blocking(move || open_and_hash(&owned, max))
             .await
             .map_err(|e| internal(&name, e))?
             .map_err(|source| ProcessError::Read {
@@ -219,6 +222,15 @@ impl Pipeline {
                 identity,
             } => (file, hash, size, identity),
             Opened::Skip(reason) => return Ok(Outcome::Skipped { reason }),
+            Opened::TooLarge {
+                size,
+                limit,
+                identity,
+            } => {
+                return self
+                    .too_large(path, identity, name, started_at, size, limit)
+                    .await;
+            }
         };
         let attempt = FileAttempt {
             id: Uuid::now_v7(),
@@ -231,6 +243,12 @@ impl Pipeline {
             return self.already_loaded(path, read, attempt, loaded).await;
         }
 
+        // A second handle on the open file: after the commit it tells whether a producer
+        // appended to the file after the reader reached its end.
+        let after = file.try_clone().map_err(|source| ProcessError::Read {
+            file: name.clone(),
+            source,
+        })?;
         let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
         let (ranges, tz, expected) = (self.ranges, self.tz, attempt.hash.clone());
         let reader =
@@ -240,6 +258,12 @@ impl Pipeline {
 
         match loaded {
             Ok(LoadOutcome::Committed { rows }) => {
+                let read_bytes = report.content.as_ref().map_or(attempt.size, |c| c.1);
+                if after.metadata().is_ok_and(|m| m.len() != read_bytes) {
+                    return self
+                        .grew_after_load(path, read, &attempt, read_bytes, after)
+                        .await;
+                }
                 let archived_as = self.archive(path, read, &self.processed, &attempt).await?;
                 self.note_archived(attempt.id, &archived_as).await;
                 Ok(Outcome::Loaded {
@@ -265,6 +289,67 @@ impl Pipeline {
                     .await
             }
         }
+    }
+
+    /// Quarantines a file over `MAX_FILE_BYTES` without reading a byte of it. Having no
+    /// content hash, its ledger row and report carry a stand-in (`unread-…`).
+    async fn too_large(
+        &self,
+        path: &Path,
+        read: FileIdentity,
+        name: String,
+        started_at: chrono::DateTime<Utc>,
+        size: u64,
+        limit: u64,
+    ) -> Result<Outcome, ProcessError> {
+        let id = Uuid::now_v7();
+        let attempt = FileAttempt {
+            id,
+            hash: ContentHash::unread(&format!("{name}:{size}:{id}")),
+            file_name: name,
+            size,
+            started_at,
+        };
+        let report = ReadReport::whole_file(FileError::FileTooLarge { size, limit });
+        self.quarantine(path, read, attempt, &report, None).await
+    }
+
+    /// The file grew after the reader reached its end, and the rows read are committed.
+    /// Archiving it in processed/ would hide the rows added, and another attempt would
+    /// load the committed ones twice: it is quarantined for a person to split, with a
+    /// report saying how many bytes were loaded.
+    async fn grew_after_load(
+        &self,
+        path: &Path,
+        read: FileIdentity,
+        loaded: &FileAttempt,
+        loaded_bytes: u64,
+        mut file: File,
+    ) -> Result<Outcome, ProcessError> {
+        let name = loaded.file_name.clone();
+        let (hash, size) = tokio::task::spawn_blocking(move || {
+            file.rewind()?;
+            ContentHash::of_reader(&file)
+        })
+        .await
+        .map_err(|e| internal(&name, e))?
+        .map_err(|source| ProcessError::Read {
+            file: name.clone(),
+            source,
+        })?;
+        let attempt = FileAttempt {
+            id: Uuid::now_v7(),
+            file_name: name,
+            hash,
+            size,
+            started_at: Utc::now(),
+        };
+        let report = ReadReport::whole_file(FileError::GrewAfterLoad {
+            loaded_bytes,
+            size,
+            ledger_id: loaded.id,
+        });
+        self.quarantine(path, read, attempt, &report, None).await
     }
 
     async fn already_loaded(
@@ -450,6 +535,12 @@ enum Opened {
         identity: FileIdentity,
     },
     Skip(&'static str),
+    /// Over `MAX_FILE_BYTES`: not read at all.
+    TooLarge {
+        size: u64,
+        limit: u64,
+        identity: FileIdentity,
+    },
 }
 
 /// Opens a regular file without following symlinks or blocking on a FIFO. `Ok(Err)`
@@ -472,8 +563,9 @@ fn open_regular(path: &Path) -> io::Result<Result<(File, FileIdentity), &'static
     Ok(Ok((file, FileIdentity::of(&meta))))
 }
 
-/// Opens a data file that no one is still writing, and hashes it.
-fn open_and_hash(path: &Path) -> io::Result<Opened> {
+/// Opens a data file that no one is still writing, and hashes it unless it is larger
+/// than `max_bytes`.
+fn open_and_hash(path: &Path, max_bytes: Option<u64>) -> io::Result<Opened> {
     let (mut file, identity) = match open_regular(path)? {
         Ok(opened) => opened,
         Err(reason) => return Ok(Opened::Skip(reason)),
@@ -481,6 +573,14 @@ fn open_and_hash(path: &Path) -> io::Result<Opened> {
     if open_for_writing_elsewhere(&file) {
         // Its close will fire an event (or the next rescan will find it).
         return Ok(Opened::Skip("still open for writing by another process"));
+    }
+    let size = file.metadata()?.len();
+    if let Some(limit) = max_bytes.filter(|limit| size > *limit) {
+        return Ok(Opened::TooLarge {
+            size,
+            limit,
+            identity,
+        });
     }
     let (hash, size) = ContentHash::of_reader(&file)?;
     file.rewind()?;
@@ -539,6 +639,21 @@ enum Verdict {
 }
 
 impl ReadReport {
+    /// The report of a file judged as a whole, without reading rows.
+    fn whole_file(e: FileError) -> Self {
+        Self {
+            file_error: Some(e),
+            rows_read: 0,
+            invalid_rows: 0,
+            errors_total: 0,
+            errors: Vec::new(),
+            stats: None,
+            content: None,
+            changed: false,
+            interrupted: false,
+        }
+    }
+
     fn verdict(&self) -> Verdict {
         match &self.file_error {
             Some(FileError::Io(e)) => Verdict::Unreadable(io::Error::new(e.kind(), e.to_string())),
@@ -779,12 +894,12 @@ mod tests {
         let mut writer = File::create(&path).unwrap();
         writer.write_all(b"ts,id,t\n").unwrap();
         assert!(matches!(
-            open_and_hash(&path).unwrap(),
+            open_and_hash(&path, None).unwrap(),
             Opened::Skip("still open for writing by another process")
         ));
         drop(writer);
         assert!(matches!(
-            open_and_hash(&path).unwrap(),
+            open_and_hash(&path, None).unwrap(),
             Opened::File { size: 8, .. }
         ));
     }
@@ -797,7 +912,7 @@ mod tests {
         let link = dir.path().join("l.csv");
         std::os::unix::fs::symlink(&target, &link).unwrap();
         assert!(matches!(
-            open_and_hash(&link).unwrap(),
+            open_and_hash(&link, None).unwrap(),
             Opened::Skip("symbolic link")
         ));
         let fifo = dir.path().join("f.csv");
@@ -805,11 +920,11 @@ mod tests {
         // SAFETY: valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         assert!(matches!(
-            open_and_hash(&fifo).unwrap(),
+            open_and_hash(&fifo, None).unwrap(),
             Opened::Skip("not a regular file")
         ));
         assert!(matches!(
-            open_and_hash(&dir.path().join("gone.csv")).unwrap(),
+            open_and_hash(&dir.path().join("gone.csv"), None).unwrap(),
             Opened::Skip("file vanished")
         ));
     }

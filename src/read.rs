@@ -6,6 +6,7 @@
 //! so the content hash describes exactly the bytes that were read. Whole-file problems
 //! are [`FileError`]s; per-row problems belong to [`crate::validate`].
 
+use std::collections::VecDeque;
 use std::io::{self, Read};
 
 use csv::ByteRecord;
@@ -26,6 +27,14 @@ impl ContentHash {
         let mut hasher = blake3::Hasher::new();
         let size = io::copy(&mut reader, &mut hasher)?;
         Ok((Self::from_hasher(&hasher), size))
+    }
+
+    /// A stand-in for a file that was deliberately not read (larger than
+    /// `MAX_FILE_BYTES`): `unread-` and 57 hex digits derived from `key`. It has the
+    /// length of a digest but can never equal one, so it never matches loaded content.
+    pub fn unread(key: &str) -> Self {
+        let digest = blake3::hash(key.as_bytes()).to_hex();
+        Self(format!("unread-{}", &digest[..57]))
     }
 
     pub fn as_str(&self) -> &str {
@@ -194,6 +203,19 @@ impl Layout {
 pub enum FileError {
     #[error("the file is empty")]
     Empty,
+    #[error("the file is {size} bytes, more than MAX_FILE_BYTES={limit}; it was not read")]
+    FileTooLarge { size: u64, limit: u64 },
+    /// Written to after it was handed over: its first `loaded_bytes` were loaded.
+    #[error(
+        "the file grew from {loaded_bytes} to {size} bytes after its rows were loaded (ledger \
+         id {ledger_id}); the bytes after the first {loaded_bytes} were not loaded: move them \
+         into a new file with the header"
+    )]
+    GrewAfterLoad {
+        loaded_bytes: u64,
+        size: u64,
+        ledger_id: uuid::Uuid,
+    },
     #[error("the file has a header but no data rows")]
     HeaderOnly,
     #[error("the header is not valid UTF-8")]
@@ -223,7 +245,8 @@ pub enum FileError {
         expected: usize,
         found: usize,
     },
-    #[error("line {line} is a record of {size} bytes, more than the {limit} allowed")]
+    /// `size` is a lower bound when the record was cut off while being read.
+    #[error("line {line} is a record of at least {size} bytes, more than the {limit} allowed")]
     RecordTooLarge {
         line: u64,
         size: usize,
@@ -239,6 +262,8 @@ impl FileError {
     pub fn rule(&self) -> &'static str {
         match self {
             FileError::Empty => "empty_file",
+            FileError::FileTooLarge { .. } => "file_too_large",
+            FileError::GrewAfterLoad { .. } => "grew_after_load",
             FileError::HeaderOnly => "header_only",
             FileError::HeaderNotUtf8 => "invalid_utf8",
             FileError::DuplicateHeader { .. } => "duplicate_header",
@@ -257,7 +282,10 @@ impl FileError {
             FileError::FieldCount { line, .. } | FileError::RecordTooLarge { line, .. } => {
                 Some(*line)
             }
-            FileError::Empty | FileError::Io(_) => None,
+            FileError::Empty
+            | FileError::FileTooLarge { .. }
+            | FileError::GrewAfterLoad { .. }
+            | FileError::Io(_) => None,
             _ => Some(1),
         }
     }
@@ -276,7 +304,14 @@ impl From<csv::Error> for FileError {
 /// it bounds the memory one record can take.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
+/// Bytes the CSV parser reads ahead of the record it is building.
+const READ_BUFFER: usize = 256 * 1024;
+
 /// Streams the records of one CSV file, hashing its bytes on the way.
+///
+/// Memory is bounded whatever the input: the reader under the parser refuses to hand
+/// out more than [`MAX_RECORD_BYTES`] plus one buffer past the start of the record being
+/// parsed, so a 10 MB field costs about 1.3 MB, not 10 MB.
 pub struct CsvSource<R: Read> {
     reader: csv::Reader<HashingReader<R>>,
     layout: Layout,
@@ -294,17 +329,17 @@ impl<R: Read> CsvSource<R> {
             // `\r\n` counts towards the next record and every line number is one short.
             // The `\r` left at the end of the last field is trimmed like other whitespace.
             .terminator(csv::Terminator::Any(b'\n'))
-            .buffer_capacity(256 * 1024)
+            .buffer_capacity(READ_BUFFER)
             .from_reader(HashingReader::new(inner));
-        let mut header = ByteRecord::new();
-        if !reader.read_byte_record(&mut header)? {
+        let mut record = ByteRecord::new();
+        if read_record(&mut reader, &mut record)?.is_none() {
             return Err(FileError::Empty);
         }
-        let layout = Layout::from_header(&header)?;
+        let layout = Layout::from_header(&record)?;
         Ok(Self {
             reader,
             layout,
-            record: header,
+            record,
             rows: 0,
         })
     }
@@ -316,22 +351,21 @@ impl<R: Read> CsvSource<R> {
     /// The next data record and its physical line number (header = line 1), or `None` at
     /// the end. A file without data rows ends with [`FileError::HeaderOnly`].
     pub fn next_record(&mut self) -> Result<Option<(u64, &ByteRecord)>, FileError> {
-        loop {
-            if !self.reader.read_byte_record(&mut self.record)? {
+        let line = loop {
+            let Some(line) = read_record(&mut self.reader, &mut self.record)? else {
                 return if self.rows == 0 {
                     Err(FileError::HeaderOnly)
                 } else {
                     Ok(None)
                 };
-            }
+            };
             // A blank CRLF line reads as one field holding `\r`.
             let blank = self.record.len() == 1 && self.record[0].trim_ascii().is_empty();
             if !blank {
-                break;
+                break line;
             }
-        }
+        };
         self.rows += 1;
-        let line = self.record.position().map_or(0, |p| p.line());
         if self.record.len() != self.layout.headers.len() {
             return Err(FileError::FieldCount {
                 line,
@@ -354,16 +388,49 @@ impl<R: Read> CsvSource<R> {
     /// content hash and byte count.
     pub fn finish(self) -> Result<(ContentHash, u64), FileError> {
         let mut inner = self.reader.into_inner();
+        inner.stop_tracking();
         io::copy(&mut inner, &mut io::sink()).map_err(FileError::Io)?;
         Ok((ContentHash::from_hasher(&inner.hasher), inner.bytes))
     }
 }
 
-/// A reader that feeds every byte it yields to a BLAKE3 hasher.
+/// Reads one record into `record`; returns its physical line, or `None` at the end.
+fn read_record<R: Read>(
+    reader: &mut csv::Reader<HashingReader<R>>,
+    record: &mut ByteRecord,
+) -> Result<Option<u64>, FileError> {
+    let start = reader.position().byte();
+    reader.get_mut().record_start = start;
+    match reader.read_byte_record(record) {
+        Ok(true) => Ok(Some(reader.get_mut().line_at(start))),
+        Ok(false) => Ok(None),
+        Err(_) if reader.get_ref().cut_off => Err(FileError::RecordTooLarge {
+            line: reader.get_mut().line_at(start),
+            size: MAX_RECORD_BYTES + 1,
+            limit: MAX_RECORD_BYTES,
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The reader under the CSV parser: feeds every byte it yields to a BLAKE3 hasher,
+/// remembers where the newlines are so records get their true physical line (csv's own
+/// count goes wrong after blank lines, which it skips silently), and stops handing out
+/// bytes once the record being parsed has outgrown [`MAX_RECORD_BYTES`].
 struct HashingReader<R> {
     inner: R,
     hasher: blake3::Hasher,
     bytes: u64,
+    /// Offset where the record being parsed starts (blank lines before it included).
+    record_start: u64,
+    /// Set when a read was refused because the current record is too large.
+    cut_off: bool,
+    /// Newlines not yet behind a record start, as runs `(first offset, length)`: a
+    /// flood of blank lines is one entry.
+    newline_runs: VecDeque<(u64, u64)>,
+    /// Newlines already behind a record start.
+    newlines_passed: u64,
+    tracking: bool,
 }
 
 impl<R> HashingReader<R> {
@@ -372,14 +439,73 @@ impl<R> HashingReader<R> {
             inner,
             hasher: blake3::Hasher::new(),
             bytes: 0,
+            record_start: 0,
+            cut_off: false,
+            newline_runs: VecDeque::new(),
+            newlines_passed: 0,
+            tracking: true,
         }
+    }
+
+    /// The physical line (1-based) of the first byte after `start` that is not a
+    /// newline: where a record that csv began reading at `start` really starts, blank
+    /// lines skipped. Calls must come with non-decreasing `start`.
+    fn line_at(&mut self, start: u64) -> u64 {
+        while let Some(&(first, len)) = self.newline_runs.front() {
+            if first + len <= start {
+                self.newlines_passed += len;
+                self.newline_runs.pop_front();
+            } else if first <= start {
+                // The run holds the previous record's terminator and the blank lines
+                // after it; the record starts after the whole run.
+                self.newlines_passed += len;
+                self.newline_runs.pop_front();
+                break;
+            } else {
+                break;
+            }
+        }
+        self.newlines_passed + 1
+    }
+
+    /// Where the current record's own bytes begin: after any blank lines at its start.
+    fn content_start(&self) -> u64 {
+        let start = self.record_start;
+        self.newline_runs
+            .iter()
+            .take_while(|(first, _)| *first <= start)
+            .find(|(first, len)| start < first + len)
+            .map_or(start, |(first, len)| first + len)
+    }
+
+    fn stop_tracking(&mut self) {
+        self.tracking = false;
+        self.newline_runs.clear();
     }
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.tracking {
+            // What the parser has consumed of this record is at least what was read
+            // minus one buffer: past the limit, the record is too large for sure.
+            let limit = (MAX_RECORD_BYTES + READ_BUFFER) as u64;
+            if self.bytes.saturating_sub(self.content_start()) > limit {
+                self.cut_off = true;
+                return Err(io::Error::other("record too large"));
+            }
+        }
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        if self.tracking {
+            for (i, _) in buf[..n].iter().enumerate().filter(|(_, b)| **b == b'\n') {
+                let at = self.bytes + i as u64;
+                match self.newline_runs.back_mut() {
+                    Some((first, len)) if *first + *len == at => *len += 1,
+                    _ => self.newline_runs.push_back((at, 1)),
+                }
+            }
+        }
         self.bytes += n as u64;
         Ok(n)
     }
@@ -503,6 +629,98 @@ mod tests {
                 expected: 3,
                 found: 2
             })
+        ));
+    }
+
+    #[test]
+    fn blank_lines_keep_line_numbers_physical() {
+        let numbers = |text: &[u8]| -> Vec<u64> {
+            lines(text).unwrap().into_iter().map(|(l, _)| l).collect()
+        };
+        assert_eq!(numbers(b"ts,id,t\n1,a,1\n\n2,b,2\n"), vec![2, 4]);
+        assert_eq!(numbers(b"ts,id,t\n\n1,a,1\n2,b,2\n"), vec![3, 4]);
+        assert_eq!(
+            numbers(b"ts,id,t\n1,a,1\n\n\n\n2,b,2\n3,c,3\n\n"),
+            vec![2, 6, 7]
+        );
+        assert_eq!(numbers(b"\n\nts,id,t\n1,a,\"x\n\ny\"\n\n2,b,2"), vec![4, 8]);
+        // Megabytes of blank lines are not one huge record.
+        let mut flood = b"ts,id,t\n".to_vec();
+        flood.extend(std::iter::repeat_n(b'\n', 3 << 20));
+        flood.extend_from_slice(b"1,a,1\n");
+        assert_eq!(numbers(&flood), vec![(3 << 20) + 2]);
+    }
+
+    /// Serves `head` and then `x` up to 32 MiB, counting what it served.
+    struct Endless {
+        served: std::rc::Rc<std::cell::Cell<u64>>,
+        head: &'static [u8],
+    }
+
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = if self.served.get() >= 32 << 20 {
+                0
+            } else if self.head.is_empty() {
+                buf.fill(b'x');
+                buf.len()
+            } else {
+                let n = self.head.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.head[..n]);
+                self.head = &self.head[n..];
+                n
+            };
+            self.served.set(self.served.get() + n as u64);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn an_endless_record_stops_after_the_limit_not_at_the_end_of_memory() {
+        for head in [&b"ts,id,t\n1,a,\""[..], b"ts,id,t\n1,a,", b"ts,id,"] {
+            let served = std::rc::Rc::new(std::cell::Cell::new(0));
+            let endless = Endless {
+                served: served.clone(),
+                head,
+            };
+            let result = CsvSource::new(endless).and_then(|mut src| {
+                while src.next_record()?.is_some() {}
+                Ok(())
+            });
+            let line = if head.ends_with(b"\n") || head.len() > 8 {
+                2
+            } else {
+                1
+            };
+            assert!(
+                matches!(result, Err(FileError::RecordTooLarge { line: l, .. }) if l == line),
+                "{result:?}"
+            );
+            assert!(
+                served.get() < 2 * MAX_RECORD_BYTES as u64,
+                "read {} bytes for one record",
+                served.get()
+            );
+        }
+    }
+
+    #[test]
+    fn a_record_just_over_the_limit_is_too_large_and_one_under_is_fine() {
+        let file = |field: usize| {
+            let mut text = b"ts,id,t,note\n1,a,1,".to_vec();
+            text.extend(std::iter::repeat_n(b'n', field));
+            text.extend_from_slice(b"\n2,b,2,x\n");
+            text
+        };
+        let ok = lines(&file(MAX_RECORD_BYTES - 10)).unwrap();
+        assert_eq!(ok.iter().map(|r| r.0).collect::<Vec<_>>(), vec![2, 3]);
+        assert!(matches!(
+            lines(&file(MAX_RECORD_BYTES + 1)),
+            Err(FileError::RecordTooLarge { line: 2, .. })
+        ));
+        assert!(matches!(
+            lines(&file(10 * MAX_RECORD_BYTES)),
+            Err(FileError::RecordTooLarge { line: 2, .. })
         ));
     }
 

@@ -1,0 +1,460 @@
+//! Crash safety: the real binary, SIGKILLed at seeded-random moments while a stream of
+//! files arrives, restarted each time. At the end nothing is lost, nothing is half
+//! moved, every loaded file's rows are in the database exactly once, and the ledger
+//! agrees with the folders.
+//!
+//! Sizes come from the environment so that `scripts/crash-soak` can run a long soak
+//! with the same test:
+//! - `CRASH_SEED`: the RNG seed (printed at the start; set it to replay a failure);
+//! - `CRASH_FILES` (default 200) and `CRASH_KILLS` (default 20);
+//! - `CRASH_MAX_DELAY_MS` (default 700): longest wait between a start and its kill.
+
+#[path = "support/binary.rs"]
+mod binary;
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use binary::{command, deliver, entries, read_log, signal, spawn_logged, wait_exit};
+use common::{Backend, TestEnv, eventually};
+use sensor_ingest::read::ContentHash;
+use sqlx::Row;
+
+/// splitmix64: small, seedable, good enough to pick sizes and moments.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `lo..=hi`.
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+fn env_u64(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// What one distinct content must end up as.
+#[derive(Debug, Clone)]
+struct Expected {
+    valid: bool,
+    /// Physical line of every data row (valid contents only).
+    lines: Vec<i64>,
+    temperature_sum: f64,
+}
+
+/// One file's content: `rows` rows unique to `index`, an optional blank line, and for
+/// an invalid file one bad temperature.
+fn make_content(index: u64, rows: u64, rng: &mut Rng, valid: bool) -> (Vec<u8>, Expected) {
+    let mut text = String::from("timestamp,sensor_id,temperature,humidity,pressure\n");
+    let blank_at = rng.chance(15).then(|| rng.range(0, rows - 1));
+    let bad_at = (!valid).then(|| rng.range(0, rows - 1));
+    let mut line = 1i64;
+    let mut lines = Vec::new();
+    let mut temperature_sum = 0.0;
+    for j in 0..rows {
+        if blank_at == Some(j) {
+            text.push('\n');
+            line += 1;
+        }
+        line += 1;
+        let t = (j % 40) as f64 + 0.25;
+        let temperature = if bad_at == Some(j) {
+            "hot".to_owned()
+        } else {
+            format!("{t}")
+        };
+        text.push_str(&format!(
+            "{},c{index}-s{},{temperature},{},{}\n",
+            1_600_000_000 + index * 1_000_000 + j,
+            j % 7,
+            j % 100,
+            900 + j % 200
+        ));
+        lines.push(line);
+        temperature_sum += t;
+    }
+    (
+        text.into_bytes(),
+        Expected {
+            valid,
+            lines,
+            temperature_sum,
+        },
+    )
+}
+
+fn hash_of(bytes: &[u8]) -> String {
+    ContentHash::of_reader(bytes).unwrap().0.to_string()
+}
+
+/// Content hash of every regular file in `dir`, by name (reports left out).
+fn hashes_in(dir: &Path) -> BTreeMap<String, String> {
+    entries(dir)
+        .into_iter()
+        .filter(|n| !n.ends_with(".error.json"))
+        .map(|n| {
+            let h = hash_of(&std::fs::read(dir.join(&n)).unwrap());
+            (n, h)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_loses_nothing_and_loads_nothing_twice() {
+    let Some(env) = TestEnv::new(Backend::Postgres).await else {
+        return;
+    };
+    let seed = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    let n_files = env_u64("CRASH_FILES", 200);
+    let kills = env_u64("CRASH_KILLS", 20);
+    let max_delay = env_u64("CRASH_MAX_DELAY_MS", 700);
+    eprintln!(
+        "crash harness: CRASH_SEED={seed} CRASH_FILES={n_files} CRASH_KILLS={kills} \
+         CRASH_MAX_DELAY_MS={max_delay} (set CRASH_SEED to replay)"
+    );
+    let mut rng = Rng(seed);
+    let started = Instant::now();
+    let log = env.dir.path().join("agent.log");
+    let staging = env.dir.path().join("staging");
+
+    // Plan every file up front: new valid content, new invalid content, or the exact
+    // bytes of an earlier file; a fresh name or one used before.
+    let mut contents: Vec<Vec<u8>> = Vec::new();
+    let mut expected: HashMap<String, Expected> = HashMap::new();
+    let mut plan: Vec<(String, usize)> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for i in 0..n_files {
+        let roll = rng.range(0, 99);
+        let index = if roll < 20 && !contents.is_empty() {
+            rng.range(0, contents.len() as u64 - 1) as usize
+        } else {
+            let valid = roll >= 35;
+            let rows = if rng.chance(6) {
+                rng.range(5_000, 20_000)
+            } else {
+                rng.range(1, 60)
+            };
+            let (bytes, exp) = make_content(i, rows, &mut rng, valid);
+            expected.insert(hash_of(&bytes), exp);
+            contents.push(bytes);
+            contents.len() - 1
+        };
+        let name = if !names.is_empty() && rng.chance(25) {
+            names[rng.range(0, names.len() as u64 - 1) as usize].clone()
+        } else {
+            format!("f{i:04}.csv")
+        };
+        names.push(name.clone());
+        plan.push((name, index));
+    }
+
+    // Feed the plan in `kills + 1` slices; the agent is killed after each slice but
+    // the last, at a random moment.
+    let mut delivered: Vec<(String, usize)> = Vec::new();
+    let slices = kills + 1;
+    let mut fed = 0usize;
+    for round in 0..slices {
+        let mut agent = spawn_logged(command(&env, &["run"]), &log);
+        let end = ((round + 1) * n_files / slices) as usize;
+        let kill_at = Instant::now() + Duration::from_millis(rng.range(0, max_delay));
+        while fed < end {
+            let (name, index) = &plan[fed];
+            let mut name = name.clone();
+            // A name still waiting in data/ is not reused: the producer would replace
+            // an undelivered file, which no agent can account for.
+            if !deliver(&staging, &env.data(), &name, &contents[*index]) {
+                name = format!("f{fed:04}-again.csv");
+                assert!(deliver(&staging, &env.data(), &name, &contents[*index]));
+            }
+            delivered.push((name, *index));
+            fed += 1;
+            if rng.chance(30) {
+                tokio::time::sleep(Duration::from_millis(rng.range(0, 15))).await;
+            }
+        }
+        if round + 1 == slices {
+            let drained = eventually(Duration::from_secs(90), async || {
+                entries(&env.data()).is_empty()
+            })
+            .await;
+            assert!(
+                drained,
+                "data/ still holds {:?} (seed {seed})\n{}",
+                entries(&env.data()),
+                read_log(&log)
+            );
+            signal(&agent, libc::SIGTERM);
+            let status = wait_exit(&mut agent, Duration::from_secs(30)).await;
+            assert_eq!(status.code(), Some(0), "seed {seed}");
+        } else {
+            tokio::time::sleep_until(kill_at.into()).await;
+            signal(&agent, libc::SIGKILL);
+            wait_exit(&mut agent, Duration::from_secs(10)).await;
+        }
+    }
+    let elapsed = started.elapsed();
+
+    let tally = verify(&env, &delivered, &contents, &expected, seed).await;
+    println!(
+        "crash soak tallies: seed={seed} kills={kills} files={} distinct_contents={} \
+         valid_contents={} invalid_contents={} rows_expected={} rows_found={} \
+         duplicate_rows_found={} processed_files={} quarantined_files={} \
+         ledger_loaded={} ledger_duplicate={} ledger_quarantined={} elapsed={:.1}s",
+        delivered.len(),
+        contents.len(),
+        expected.values().filter(|e| e.valid).count(),
+        expected.values().filter(|e| !e.valid).count(),
+        tally.rows_expected,
+        tally.rows_found,
+        tally.duplicate_rows,
+        tally.processed,
+        tally.quarantined,
+        tally.ledger["loaded"],
+        tally.ledger["duplicate"],
+        tally.ledger["quarantined"],
+        elapsed.as_secs_f64()
+    );
+}
+
+struct Tally {
+    rows_expected: i64,
+    rows_found: i64,
+    duplicate_rows: i64,
+    processed: usize,
+    quarantined: usize,
+    ledger: HashMap<&'static str, i64>,
+}
+
+/// Checks every promise; panics with the seed on the first one broken.
+async fn verify(
+    env: &TestEnv,
+    delivered: &[(String, usize)],
+    contents: &[Vec<u8>],
+    expected: &HashMap<String, Expected>,
+    seed: u64,
+) -> Tally {
+    let pool = &env.db.pg().pool;
+    // 1. The data folder is empty: nothing left behind, no temp files.
+    assert_eq!(entries(&env.data()), Vec::<String>::new(), "seed {seed}");
+    for dir in [env.processed(), env.quarantine()] {
+        let hidden: Vec<String> = entries(&dir)
+            .into_iter()
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(
+            hidden.is_empty(),
+            "temp leftovers in {}: {hidden:?}",
+            dir.display()
+        );
+    }
+
+    // 2. Every delivered file is in exactly one of processed/ or quarantine/, with its
+    // bytes: the multiset of contents on disk equals the multiset delivered.
+    let processed = hashes_in(&env.processed());
+    let quarantined = hashes_in(&env.quarantine());
+    let mut want: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, index) in delivered {
+        *want.entry(hash_of(&contents[*index])).or_default() += 1;
+    }
+    let mut found: BTreeMap<String, usize> = BTreeMap::new();
+    for (folder, valid) in [(&processed, true), (&quarantined, false)] {
+        for (name, hash) in folder {
+            let e = expected
+                .get(hash)
+                .unwrap_or_else(|| panic!("{name} holds bytes never delivered (seed {seed})"));
+            assert_eq!(
+                e.valid,
+                valid,
+                "{name}: a {} file ended in the wrong folder (seed {seed})",
+                if e.valid { "valid" } else { "invalid" }
+            );
+            *found.entry(hash.clone()).or_default() += 1;
+        }
+    }
+    assert_eq!(found, want, "files lost or doubled on disk (seed {seed})");
+
+    // 3. Reports and quarantined files come in pairs.
+    for name in entries(&env.quarantine()) {
+        if let Some(file) = name.strip_suffix(".error.json") {
+            assert!(
+                quarantined.contains_key(file),
+                "report {name} without its file (seed {seed})"
+            );
+            let report: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(env.quarantine().join(&name)).unwrap())
+                    .unwrap();
+            assert_eq!(report["content_hash"], quarantined[file].as_str());
+            assert_eq!(report["quarantined_as"], file);
+            assert_eq!(report["rule"], "not_a_number", "{name}");
+        } else {
+            assert!(
+                entries(&env.quarantine()).contains(&format!("{name}.error.json")),
+                "quarantined {name} has no report (seed {seed})"
+            );
+        }
+    }
+
+    // 4. The ledger: one 'loaded' row per valid content delivered, none for invalid
+    // contents; its rows are exactly the file's rows.
+    let ledger = sqlx::query(
+        "SELECT id, content_hash, status, row_count, archived_as, duplicate_of FROM ingest_files",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut by_status: HashMap<&'static str, i64> =
+        [("loaded", 0), ("duplicate", 0), ("quarantined", 0)].into();
+    let mut loaded_ids: HashMap<String, uuid::Uuid> = HashMap::new();
+    for row in &ledger {
+        let status: String = row.get("status");
+        let hash: String = row.get("content_hash");
+        let key = match status.as_str() {
+            "loaded" => "loaded",
+            "duplicate" => "duplicate",
+            _ => "quarantined",
+        };
+        *by_status.get_mut(key).unwrap() += 1;
+        let e = expected
+            .get(&hash)
+            .unwrap_or_else(|| panic!("ledger row for unknown content {hash} (seed {seed})"));
+        match key {
+            "loaded" => {
+                assert!(e.valid, "invalid content loaded (seed {seed})");
+                assert!(
+                    loaded_ids.insert(hash.clone(), row.get("id")).is_none(),
+                    "content loaded twice (seed {seed})"
+                );
+                assert_eq!(row.get::<i64, _>("row_count"), e.lines.len() as i64);
+            }
+            "duplicate" => {
+                assert!(e.valid);
+                let of: Option<uuid::Uuid> = row.get("duplicate_of");
+                assert!(of.is_some());
+            }
+            _ => assert!(!e.valid, "a valid content was quarantined (seed {seed})"),
+        }
+        // A recorded archive name points at a file with this very content.
+        if let Some(name) = row.get::<Option<String>, _>("archived_as") {
+            let dir = if key == "quarantined" {
+                &quarantined
+            } else {
+                &processed
+            };
+            assert_eq!(
+                dir.get(&name),
+                Some(&hash),
+                "ledger says {status} content is archived as {name} (seed {seed})"
+            );
+        }
+    }
+    let delivered_hashes: HashSet<&String> = want.keys().collect();
+    for (hash, e) in expected {
+        if !delivered_hashes.contains(hash) {
+            continue;
+        }
+        if e.valid {
+            assert!(
+                loaded_ids.contains_key(hash),
+                "valid content never loaded (seed {seed})"
+            );
+        } else {
+            let n = ledger
+                .iter()
+                .filter(|r| {
+                    r.get::<String, _>("content_hash") == *hash
+                        && r.get::<String, _>("status") == "quarantined"
+                })
+                .count();
+            assert!(
+                n >= 1,
+                "quarantined content has no ledger row (seed {seed})"
+            );
+        }
+    }
+    // Duplicates point at the loaded row of the same content.
+    for row in &ledger {
+        if let Some(of) = row.get::<Option<uuid::Uuid>, _>("duplicate_of") {
+            let hash: String = row.get("content_hash");
+            assert_eq!(loaded_ids.get(&hash), Some(&of), "seed {seed}");
+        }
+    }
+
+    // 5. Rows: per loaded file exactly its lines and values; no stray rows.
+    let per_file = sqlx::query(
+        "SELECT file_id, count(*) AS n, sum(line)::bigint AS lines, \
+         count(DISTINCT line) AS distinct_lines, sum(temperature) AS t \
+         FROM sensor_readings GROUP BY file_id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let hash_of_id: HashMap<uuid::Uuid, &String> =
+        loaded_ids.iter().map(|(h, id)| (*id, h)).collect();
+    let mut rows_found = 0i64;
+    for row in &per_file {
+        let id: uuid::Uuid = row.get("file_id");
+        let hash = hash_of_id
+            .get(&id)
+            .unwrap_or_else(|| panic!("rows for a file that is not loaded (seed {seed})"));
+        let e = &expected[*hash];
+        let n: i64 = row.get("n");
+        assert_eq!(n, e.lines.len() as i64, "row count of {hash} (seed {seed})");
+        assert_eq!(row.get::<i64, _>("distinct_lines"), n);
+        assert_eq!(row.get::<i64, _>("lines"), e.lines.iter().sum::<i64>());
+        let t: f64 = row.get("t");
+        assert!((t - e.temperature_sum).abs() < 1e-6, "seed {seed}");
+        rows_found += n;
+    }
+    assert_eq!(
+        per_file.len(),
+        loaded_ids.len(),
+        "a loaded file has no rows"
+    );
+    let rows_expected: i64 = loaded_ids
+        .keys()
+        .map(|h| expected[h].lines.len() as i64)
+        .sum();
+    // Every content's sensor ids and timestamps are its own: a row loaded twice under
+    // two file ids shows up here.
+    let duplicate_rows: i64 = sqlx::query_scalar(
+        "SELECT count(*) - count(DISTINCT (sensor_id, ts)) FROM sensor_readings",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(duplicate_rows, 0, "rows loaded twice (seed {seed})");
+    assert_eq!(rows_found, rows_expected, "seed {seed}");
+
+    Tally {
+        rows_expected,
+        rows_found,
+        duplicate_rows,
+        processed: processed.len(),
+        quarantined: quarantined.len(),
+        ledger: by_status,
+    }
+}
