@@ -41,13 +41,17 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// A store with up to `connections` connections. Nothing is connected until first
-    /// use. The pool gives up on a connection after a few seconds so that the agent's
-    /// retry policy, not the pool, decides how long to keep trying.
+    /// A store with `connections` connections. Nothing is connected until first use;
+    /// [`Store::prepare`] then opens them all, and the pool keeps them open (replacing
+    /// expired ones in the background), so no file waits for a connection to be set
+    /// up — that costs tens of milliseconds (TLS negotiation, and sqlx 0.9 leaves
+    /// Nagle's algorithm on). The pool gives up on a connection after a few seconds so
+    /// that the agent's retry policy, not the pool, decides how long to keep trying.
     pub fn new(settings: &PostgresSettings, connections: u32) -> Self {
+        let connections = connections.max(1);
         let pool = PgPoolOptions::new()
-            .max_connections(connections.max(1))
-            .min_connections(0)
+            .max_connections(connections)
+            .min_connections(connections)
             .acquire_timeout(Duration::from_secs(3))
             .connect_lazy_with(settings.connect_options().clone());
         Self {
@@ -123,6 +127,12 @@ impl Store for PgStore {
             .await
             .map_err(err("applying script.sql"))?;
         tx.commit().await.map_err(err("committing schema"))?;
+        drop(conn);
+        // Open the rest of the pool now rather than on the first files' time.
+        let mut warm = Vec::with_capacity(self.pool.options().get_max_connections() as usize);
+        while warm.len() < warm.capacity() {
+            warm.push(self.pool.acquire().await.map_err(err("connecting"))?);
+        }
         Ok(())
     }
 
