@@ -27,6 +27,7 @@ pub mod archive;
 pub mod config;
 pub mod enrich;
 pub mod pipeline;
+pub mod quarantine;
 pub mod read;
 pub mod report;
 pub mod sink;

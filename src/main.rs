@@ -47,6 +47,52 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Review the quarantine folder: list, show, retry, purge.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum QuarantineCommand {
+    /// Quarantined files, newest first: when, why, bad rows, attempts so far.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A file's full report, the offending lines quoted from it, and what to do.
+    Show {
+        /// Its name in the quarantine folder (or a path to it, or its report).
+        file: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move files back into DATA_FOLDER under the name they were dropped with; each
+    /// report is kept in QUARANTINE_FOLDER/.attempts/.
+    Retry {
+        /// Names in the quarantine folder.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        files: Vec<String>,
+        /// Every quarantined file.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete files quarantined longer ago than --older-than, with their reports and
+    /// earlier reports. Asks first on a terminal; otherwise needs --yes.
+    Purge {
+        /// An age: 30d, 2w, 12h (a bare number is days).
+        #[arg(long, value_parser = parse_age)]
+        older_than: std::time::Duration,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+fn parse_age(v: &str) -> Result<std::time::Duration, String> {
+    sensor_ingest::quarantine::parse_age(v)
+        .ok_or_else(|| format!("{v:?} is not an age such as 30d, 2w or 12h"))
 }
 
 fn main() -> ExitCode {
@@ -70,6 +116,7 @@ fn main() -> ExitCode {
         Command::Check { files, json } => check(&settings, &files, json),
         Command::Run => serve(settings, Mode::Run),
         Command::Once { retries } => serve(settings, Mode::Once { retries }),
+        Command::Quarantine(cmd) => quarantine(&settings, cmd),
     };
     match result {
         Ok(code) => code,
@@ -247,4 +294,146 @@ fn check(settings: &Settings, files: &[PathBuf], json: bool) -> anyhow::Result<E
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Logging for the operator commands: warnings and errors on the console only, so
+/// their output stays readable.
+fn quiet_logs(settings: &Settings) -> anyhow::Result<telemetry::TelemetryGuard> {
+    Ok(telemetry::init(&LogSettings {
+        dir: None,
+        level: "warn".to_owned(),
+        ..settings.log.clone()
+    })?)
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(f)
+}
+
+/// The ledger, schema applied, for the operator commands.
+async fn open_store(settings: &Settings) -> anyhow::Result<std::sync::Arc<dyn sink::Store>> {
+    let store = sink::open(&settings.database, 2);
+    store
+        .prepare()
+        .await
+        .with_context(|| format!("opening the database {}", store.describe()))?;
+    Ok(store)
+}
+
+fn quarantine(settings: &Settings, cmd: QuarantineCommand) -> anyhow::Result<ExitCode> {
+    use sensor_ingest::quarantine as q;
+    let _guard = quiet_logs(settings)?;
+    let dir = &settings.quarantine_folder;
+    match cmd {
+        QuarantineCommand::List { json } => block_on(async {
+            let store = open_store(settings).await;
+            let (rows, ledger_error) = match &store {
+                Ok(store) => q::list(dir, Some(store.as_ref())).await?,
+                Err(_) => q::list(dir, None).await?,
+            };
+            if let Err(e) = &store {
+                eprintln!("warning: attempts unknown: {}", report(e));
+            } else if let Some(e) = ledger_error {
+                eprintln!("warning: attempts unknown: {e}");
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", q::format_list(&rows));
+            }
+            Ok(ExitCode::SUCCESS)
+        }),
+        QuarantineCommand::Show { file, json } => block_on(async {
+            let entry = q::find(dir, &file)?;
+            let mut details = q::details(dir, entry)?;
+            if let Some(r) = &details.entry.report {
+                match open_store(settings).await {
+                    Ok(store) => details.history = store.history(&r.content_hash, &r.file).await?,
+                    Err(e) => eprintln!("warning: no ledger history: {}", report(&e)),
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&details)?);
+            } else {
+                print!("{}", q::format_details(&details));
+            }
+            Ok(ExitCode::SUCCESS)
+        }),
+        QuarantineCommand::Retry { files, all } => {
+            let entries = if all {
+                q::entries(dir)?.into_iter().filter(|e| e.has_file).collect()
+            } else {
+                files
+                    .iter()
+                    .map(|f| q::find(dir, f))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            if entries.is_empty() {
+                println!("Nothing to retry: the quarantine folder has no files.");
+            }
+            let mut failed = false;
+            for entry in &entries {
+                match q::retry(dir, &settings.data_folder, entry) {
+                    Ok(done) => {
+                        let kept = done
+                            .report_kept_as
+                            .map(|r| format!("; report kept as {}", dir.join(r).display()))
+                            .unwrap_or_default();
+                        println!("retrying {} as {}{kept}", done.name, done.moved_to.display());
+                    }
+                    Err(e) => {
+                        failed = true;
+                        eprintln!("error: {}: {e}", entry.name);
+                    }
+                }
+            }
+            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        QuarantineCommand::Purge { older_than, yes } => {
+            use std::io::{BufRead, IsTerminal, Write};
+            let age = chrono::Duration::from_std(older_than).context("age out of range")?;
+            let plan = q::purge_plan(dir, chrono::Utc::now() - age)?;
+            if plan.is_empty() {
+                println!("Nothing quarantined before that; nothing to purge.");
+                return Ok(ExitCode::SUCCESS);
+            }
+            for e in &plan.entries {
+                println!(
+                    "  {}  {}",
+                    e.quarantined_at.format("%Y-%m-%d %H:%M"),
+                    e.name
+                );
+            }
+            if !plan.earlier_reports.is_empty() {
+                println!("  and {} earlier reports", plan.earlier_reports.len());
+            }
+            if !yes {
+                if !std::io::stdin().is_terminal() {
+                    eprintln!(
+                        "error: refusing to purge without confirmation: stdin is not a \
+                         terminal; add --yes"
+                    );
+                    return Ok(ExitCode::from(2));
+                }
+                print!(
+                    "Delete these {} quarantined files and their reports? [y/N] ",
+                    plan.entries.len()
+                );
+                std::io::stdout().flush()?;
+                let mut answer = String::new();
+                std::io::stdin().lock().read_line(&mut answer)?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+                    println!("Nothing deleted.");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            let removed = q::purge(dir, &plan)?;
+            println!("Deleted {removed} files. The ledger keeps their history.");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
