@@ -32,6 +32,7 @@ pub mod read;
 pub mod report;
 pub mod sink;
 pub mod stats;
+pub mod status;
 pub mod telemetry;
 pub mod timestamp;
 pub mod validate;

@@ -47,6 +47,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What the agent has been doing: files waiting, loaded, quarantined, duplicates in
+    /// the last hour and day, last file loaded, throughput, and the database.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Review the quarantine folder: list, show, retry, purge.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
@@ -117,6 +124,7 @@ fn main() -> ExitCode {
         Command::Run => serve(settings, Mode::Run),
         Command::Once { retries } => serve(settings, Mode::Once { retries }),
         Command::Quarantine(cmd) => quarantine(&settings, cmd),
+        Command::Status { json } => status(&settings, json),
     };
     match result {
         Ok(code) => code,
@@ -436,4 +444,19 @@ fn quarantine(settings: &Settings, cmd: QuarantineCommand) -> anyhow::Result<Exi
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn status(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
+    use sensor_ingest::status;
+    let _guard = quiet_logs(settings)?;
+    block_on(async {
+        let store = open_store(settings).await?;
+        let s = status::collect(settings, store.as_ref(), chrono::Utc::now()).await?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&s)?);
+        } else {
+            print!("{}", status::format(&s));
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
