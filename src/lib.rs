@@ -30,6 +30,7 @@ pub mod pipeline;
 pub mod quarantine;
 pub mod read;
 pub mod report;
+pub mod simulate;
 pub mod sink;
 pub mod stats;
 pub mod status;

@@ -54,6 +54,37 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write realistic sensor CSV files into DATA_FOLDER (atomically), the same for a
+    /// given seed: a round of --files files every --interval until Ctrl-C, or one
+    /// round with --once.
+    Simulate {
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+        sensors: u32,
+        /// Files per round.
+        #[arg(long, default_value_t = 10)]
+        files: u32,
+        /// Data rows per file.
+        #[arg(long, default_value_t = 1000)]
+        rows: u32,
+        /// Time between rounds: 5s, 500ms, 1m.
+        #[arg(long, default_value = "5s", value_parser = parse_interval)]
+        interval: std::time::Duration,
+        /// Share of rows replaced by rows the validator rejects, 0 to 1.
+        #[arg(long, default_value_t = 0.01, value_parser = parse_rate)]
+        bad_rate: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Time between two readings of one sensor.
+        #[arg(long, default_value = "1m", value_parser = parse_interval)]
+        sample_every: std::time::Duration,
+        /// Time of the first reading (RFC 3339); fixed by default so a seed always
+        /// gives the same files.
+        #[arg(long)]
+        start: Option<chrono::DateTime<chrono::Utc>>,
+        /// Write one round and exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// Review the quarantine folder: list, show, retry, purge.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
@@ -97,6 +128,19 @@ enum QuarantineCommand {
     },
 }
 
+fn parse_interval(v: &str) -> Result<std::time::Duration, String> {
+    sensor_ingest::config::parse_duration(v, 1000)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{v:?} is not a duration such as 5s, 500ms or 1m"))
+}
+
+fn parse_rate(v: &str) -> Result<f64, String> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|r| (0.0..=1.0).contains(r))
+        .ok_or_else(|| format!("{v:?} is not a share from 0 to 1 such as 0.01"))
+}
+
 fn parse_age(v: &str) -> Result<std::time::Duration, String> {
     sensor_ingest::quarantine::parse_age(v)
         .ok_or_else(|| format!("{v:?} is not an age such as 30d, 2w or 12h"))
@@ -125,6 +169,31 @@ fn main() -> ExitCode {
         Command::Once { retries } => serve(settings, Mode::Once { retries }),
         Command::Quarantine(cmd) => quarantine(&settings, cmd),
         Command::Status { json } => status(&settings, json),
+        Command::Simulate {
+            sensors,
+            files,
+            rows,
+            interval,
+            bad_rate,
+            seed,
+            sample_every,
+            start,
+            once,
+        } => simulate(
+            &settings,
+            sensor_ingest::simulate::SimOptions {
+                sensors,
+                files,
+                rows,
+                bad_rate,
+                seed,
+                start: start.unwrap_or_else(sensor_ingest::simulate::default_start),
+                sample_every,
+                ranges: settings.ranges,
+            },
+            interval,
+            once,
+        ),
     };
     match result {
         Ok(code) => code,
@@ -373,7 +442,10 @@ fn quarantine(settings: &Settings, cmd: QuarantineCommand) -> anyhow::Result<Exi
         }),
         QuarantineCommand::Retry { files, all } => {
             let entries = if all {
-                q::entries(dir)?.into_iter().filter(|e| e.has_file).collect()
+                q::entries(dir)?
+                    .into_iter()
+                    .filter(|e| e.has_file)
+                    .collect()
             } else {
                 files
                     .iter()
@@ -391,7 +463,11 @@ fn quarantine(settings: &Settings, cmd: QuarantineCommand) -> anyhow::Result<Exi
                             .report_kept_as
                             .map(|r| format!("; report kept as {}", dir.join(r).display()))
                             .unwrap_or_default();
-                        println!("retrying {} as {}{kept}", done.name, done.moved_to.display());
+                        println!(
+                            "retrying {} as {}{kept}",
+                            done.name,
+                            done.moved_to.display()
+                        );
                     }
                     Err(e) => {
                         failed = true;
@@ -399,7 +475,11 @@ fn quarantine(settings: &Settings, cmd: QuarantineCommand) -> anyhow::Result<Exi
                     }
                 }
             }
-            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         QuarantineCommand::Purge { older_than, yes } => {
             use std::io::{BufRead, IsTerminal, Write};
@@ -457,6 +537,46 @@ fn status(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
         } else {
             print!("{}", status::format(&s));
         }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn simulate(
+    settings: &Settings,
+    options: sensor_ingest::simulate::SimOptions,
+    interval: std::time::Duration,
+    once: bool,
+) -> anyhow::Result<ExitCode> {
+    use sensor_ingest::simulate::{self, Simulator, Written};
+    let _guard = quiet_logs(settings)?;
+    let dir = settings.data_folder.clone();
+    let report = |written: &[Written]| {
+        for w in written {
+            if w.created {
+                println!(
+                    "wrote {} ({} rows, {} invalid)",
+                    w.path.display(),
+                    w.rows,
+                    w.bad_lines.len()
+                );
+            } else {
+                println!("kept {} (already there)", w.path.display());
+            }
+        }
+    };
+    let mut sim = Simulator::new(options);
+    if once {
+        report(&simulate::write_round(&mut sim, &dir)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    block_on(async {
+        let shutdown = CancellationToken::new();
+        let token = shutdown.clone();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            token.cancel();
+        });
+        simulate::run(sim, &dir, interval, shutdown, report).await?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -120,7 +120,12 @@ pub fn entries(dir: &Path) -> Result<Vec<Entry>, QuarantineError> {
     }
     let mut out = Vec::new();
     for name in files.union(&reports) {
-        out.push(load_entry(dir, name, files.contains(name), reports.contains(name))?);
+        out.push(load_entry(
+            dir,
+            name,
+            files.contains(name),
+            reports.contains(name),
+        )?);
     }
     out.sort_by(|a, b| {
         b.quarantined_at
@@ -146,7 +151,9 @@ fn load_entry(
         None => {
             let path = dir.join(name);
             let meta = fs::metadata(&path).map_err(io_err(&path))?;
-            meta.modified().map(DateTime::<Utc>::from).unwrap_or_default()
+            meta.modified()
+                .map(DateTime::<Utc>::from)
+                .unwrap_or_default()
         }
     };
     Ok(Entry {
@@ -190,10 +197,7 @@ pub async fn attempts(store: &dyn Store, entry: &Entry) -> Result<u64, Quarantin
         return Ok(1);
     };
     let history = store.history(&report.content_hash, &report.file).await?;
-    let n = history
-        .iter()
-        .filter(|r| r.status == "quarantined")
-        .count() as u64;
+    let n = history.iter().filter(|r| r.status == "quarantined").count() as u64;
     Ok(n.max(1))
 }
 
@@ -837,6 +841,9 @@ mod tests {
     #[test]
     fn quoted_lines_are_cut_and_escaped() {
         assert_eq!(printable(b"a,b\tc\r"), "a,b\\tc");
-        assert_eq!(printable(&[b'x'; 300]).chars().count(), MAX_QUOTED_CHARS + 1);
+        assert_eq!(
+            printable(&[b'x'; 300]).chars().count(),
+            MAX_QUOTED_CHARS + 1
+        );
     }
 }

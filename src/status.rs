@@ -60,7 +60,11 @@ pub struct Status {
 }
 
 /// Lists the data files waiting in `folder`.
-pub fn waiting(folder: &Path, pattern: &FilePattern, now: SystemTime) -> Result<Waiting, StatusError> {
+pub fn waiting(
+    folder: &Path,
+    pattern: &FilePattern,
+    now: SystemTime,
+) -> Result<Waiting, StatusError> {
     let found = watch::scan(folder, pattern).map_err(|source| StatusError::Folder {
         path: folder.to_owned(),
         source,
@@ -72,10 +76,8 @@ pub fn waiting(folder: &Path, pattern: &FilePattern, now: SystemTime) -> Result<
         files: found.len(),
         bytes: found.iter().map(|c| c.size).sum(),
         oldest: oldest.map(|c| crate::pipeline::display_name(&c.path)),
-        oldest_age_seconds: oldest.map(|c| {
-            now.duration_since(c.mtime)
-                .map_or(0.0, |d| d.as_secs_f64())
-        }),
+        oldest_age_seconds: oldest
+            .map(|c| now.duration_since(c.mtime).map_or(0.0, |d| d.as_secs_f64())),
     })
 }
 
@@ -147,14 +149,14 @@ pub fn format(s: &Status) -> String {
     }
     let _ = writeln!(out, "quarantine    {} files", s.quarantine_entries);
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "              {:>14} {:>14}",
-        "last hour", "last day"
-    );
+    let _ = writeln!(out, "              {:>14} {:>14}", "last hour", "last day");
     let rows = [
         ("loaded", s.last_hour.loaded, s.last_day.loaded),
-        ("quarantined", s.last_hour.quarantined, s.last_day.quarantined),
+        (
+            "quarantined",
+            s.last_hour.quarantined,
+            s.last_day.quarantined,
+        ),
         ("duplicate", s.last_hour.duplicate, s.last_day.duplicate),
     ];
     for (label, hour, day) in rows {

@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::{
-    Activity, ErrorClass, FileAttempt, LedgerEntry, LedgerRecord, LoadMsg, LoadOutcome,
-    LoadedFile, SinkError, StatusTotals, Store, agent_name,
+    Activity, ErrorClass, FileAttempt, LedgerEntry, LedgerRecord, LoadMsg, LoadOutcome, LoadedFile,
+    SinkError, StatusTotals, Store, agent_name,
 };
 use crate::config::PostgresSettings;
 use crate::enrich::EnrichedRow;

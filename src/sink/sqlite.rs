@@ -20,17 +20,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Executor, Row, Sqlite, SqliteConnection};
 use tokio::sync::{Mutex, mpsc};
 use uuid::Uuid;
 
 use super::{
-    Activity, ErrorClass, FileAttempt, LedgerEntry, LedgerRecord, LoadMsg, LoadOutcome,
-    LoadedFile, SinkError, StatusTotals, Store, agent_name,
+    Activity, ErrorClass, FileAttempt, LedgerEntry, LedgerRecord, LoadMsg, LoadOutcome, LoadedFile,
+    SinkError, StatusTotals, Store, agent_name,
 };
 use crate::config::SqliteSettings;
 use crate::enrich::EnrichedRow;
