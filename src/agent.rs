@@ -18,6 +18,7 @@ use tracing::{error, info, warn};
 
 use crate::archive;
 use crate::config::Settings;
+use crate::metrics::Metrics;
 use crate::pipeline::{Outcome, Pipeline, ProcessError, RetryLimit};
 use crate::sink::{ErrorClass, SinkError, Store};
 use crate::watch::{self, WatchConfig, WatchError};
@@ -89,7 +90,20 @@ pub async fn run(
     store: Arc<dyn Store>,
     shutdown: CancellationToken,
 ) -> Result<(), AgentError> {
-    let pipeline = Pipeline::new(settings, store);
+    run_with_metrics(settings, store, shutdown, None).await
+}
+
+/// [`run`], counting what happens into `metrics` when given.
+pub async fn run_with_metrics(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    shutdown: CancellationToken,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<(), AgentError> {
+    let mut pipeline = Pipeline::new(settings, store);
+    if let Some(m) = metrics {
+        pipeline = pipeline.with_metrics(m);
+    }
     prepare(settings, &pipeline, RetryLimit::Forever, &shutdown).await?;
     if shutdown.is_cancelled() {
         return Ok(());

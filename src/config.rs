@@ -54,6 +54,8 @@ pub struct Settings {
     /// Upper bound of the exponential backoff between database retries.
     pub retry_max_delay: Duration,
     pub log: LogSettings,
+    /// Where `run` serves `/metrics`, `/healthz` and `/readyz`; `None` serves nothing.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Logging destinations and format.
@@ -552,6 +554,12 @@ impl Env<'_> {
                 |v| v.parse().ok().filter(|n| *n >= 1),
             ),
         };
+        let metrics_addr = self.parse(
+            "METRICS_ADDR",
+            None,
+            "an address and port such as 127.0.0.1:9187 or 0.0.0.0:9187 (empty: no endpoint)",
+            |v| v.parse().ok().map(Some),
+        );
         Settings {
             database,
             data_folder,
@@ -565,6 +573,7 @@ impl Env<'_> {
             source_timezone,
             retry_max_delay,
             log,
+            metrics_addr,
         }
     }
 
@@ -703,6 +712,19 @@ mod tests {
         assert!(
             msg.contains("WORKERS") && msg.contains("\"many\"") && msg.contains("whole number")
         );
+    }
+
+    #[test]
+    fn metrics_addr_is_optional_and_checked() {
+        assert_eq!(settings(&[]).unwrap().metrics_addr, None);
+        assert_eq!(
+            settings(&[("METRICS_ADDR", "127.0.0.1:9187")])
+                .unwrap()
+                .metrics_addr,
+            Some("127.0.0.1:9187".parse().unwrap())
+        );
+        let errors = settings(&[("METRICS_ADDR", "localhost")]).unwrap_err();
+        assert_eq!(errors[0].var, "METRICS_ADDR");
     }
 
     #[test]

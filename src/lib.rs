@@ -26,6 +26,7 @@ pub mod agent;
 pub mod archive;
 pub mod config;
 pub mod enrich;
+pub mod metrics;
 pub mod pipeline;
 pub mod quarantine;
 pub mod read;

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -10,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use sensor_ingest::config::{LogSettings, Settings};
+use sensor_ingest::metrics::Metrics;
 use sensor_ingest::pipeline::check_file;
 use sensor_ingest::report::ReportedError;
 use sensor_ingest::sink;
@@ -255,7 +257,27 @@ fn serve_logged(settings: Settings, mode: Mode) -> anyhow::Result<ExitCode> {
         }
         match mode {
             Mode::Run => {
-                agent::run(&settings, store, shutdown).await?;
+                let metrics = match settings.metrics_addr {
+                    Some(addr) => {
+                        let metrics = Arc::new(Metrics::new());
+                        let server = sensor_ingest::metrics::serve(
+                            addr,
+                            &settings,
+                            store.clone(),
+                            metrics.clone(),
+                            shutdown.clone(),
+                        )
+                        .await?;
+                        tokio::spawn(async move {
+                            if let Ok(Err(e)) = server.await {
+                                error!("{e}");
+                            }
+                        });
+                        Some(metrics)
+                    }
+                    None => None,
+                };
+                agent::run_with_metrics(&settings, store, shutdown, metrics).await?;
                 Ok(ExitCode::SUCCESS)
             }
             Mode::Once { retries } => {
