@@ -28,6 +28,7 @@ pub mod config;
 pub mod enrich;
 pub mod metrics;
 pub mod pipeline;
+pub mod progress;
 pub mod quarantine;
 pub mod read;
 pub mod report;

@@ -281,7 +281,10 @@ fn serve_logged(settings: Settings, mode: Mode) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Mode::Once { retries } => {
-                let summary = agent::once(&settings, store, retries, shutdown).await?;
+                let progress = sensor_ingest::progress::Progress::auto();
+                let summary =
+                    agent::once_with_progress(&settings, store, retries, shutdown, &progress)
+                        .await?;
                 Ok(if summary.all_loaded() {
                     ExitCode::SUCCESS
                 } else {
