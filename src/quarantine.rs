@@ -674,7 +674,10 @@ pub fn purge_plan(dir: &Path, cutoff: DateTime<Utc>) -> Result<PurgePlan, Quaran
 pub fn purge(dir: &Path, plan: &PurgePlan) -> Result<usize, QuarantineError> {
     let mut removed = 0;
     let mut remove = |path: PathBuf| match fs::remove_file(&path) {
-        Ok(()) => Ok(removed += 1),
+        Ok(()) => {
+            removed += 1;
+            Ok(())
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_err(&path)(e)),
     };

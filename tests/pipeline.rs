@@ -597,6 +597,27 @@ impl Store for ReplacingStore {
     ) -> Result<(), sensor_ingest::sink::SinkError> {
         self.inner.mark_archived(id, archived_as).await
     }
+    async fn ping(&self) -> Result<(), sensor_ingest::sink::SinkError> {
+        self.inner.ping().await
+    }
+    async fn activity_since(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<sensor_ingest::sink::Activity, sensor_ingest::sink::SinkError> {
+        self.inner.activity_since(since).await
+    }
+    async fn last_loaded(
+        &self,
+    ) -> Result<Option<sensor_ingest::sink::LedgerRecord>, sensor_ingest::sink::SinkError> {
+        self.inner.last_loaded().await
+    }
+    async fn history(
+        &self,
+        content_hash: &str,
+        file_name: &str,
+    ) -> Result<Vec<sensor_ingest::sink::LedgerRecord>, sensor_ingest::sink::SinkError> {
+        self.inner.history(content_hash, file_name).await
+    }
 }
 
 #[rstest]
