@@ -286,6 +286,54 @@ async fn purge_deletes_only_old_entries_and_asks_first() {
     assert_eq!(out.status.code(), Some(2), "a bad age is a usage error");
 }
 
+/// A pseudo-terminal: the child gets the slave side as stdin, the test writes the
+/// operator's answer to the master side.
+fn pty() -> (std::fs::File, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two new descriptors into the given ints; the name, termios
+    // and winsize arguments may be null.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors are new and owned by nothing else.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::os::fd::OwnedFd::from_raw_fd(slave),
+        )
+    }
+}
+
+#[tokio::test]
+async fn purge_on_a_terminal_deletes_only_after_yes() {
+    use std::io::Write;
+    let env = env_or_skip!(TestEnv::new(Backend::Sqlite));
+    env.drop_file("old.csv", BAD);
+    assert_eq!(run(&env, &["once"]).status.code(), Some(1));
+    for (answer, code, left) in [("n\n", 1, 2), ("y\n", 0, 0)] {
+        let (mut master, slave) = pty();
+        let child = command(&env, &["quarantine", "purge", "--older-than", "0d"])
+            .stdin(Stdio::from(slave))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        master.write_all(answer.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(stdout(&out).contains("[y/N]"), "{}", both(&out));
+        assert_eq!(out.status.code(), Some(code), "{}", both(&out));
+        assert_eq!(files_in(&env.quarantine()).len(), left, "after {answer:?}");
+    }
+}
+
 #[rstest]
 #[tokio::test]
 async fn status_agrees_with_what_was_loaded(
@@ -503,6 +551,61 @@ async fn simulated_files_are_reproducible_and_fail_check_only_on_the_intended_ro
     assert!(
         stderr.contains("progress files_done=2 files_total=2 rows=600"),
         "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn simulate_keeps_writing_rounds_until_interrupted() {
+    let env = env_or_skip!(TestEnv::new(Backend::Sqlite));
+    let mut child = command(
+        &env,
+        &[
+            "simulate",
+            "--sensors",
+            "3",
+            "--files",
+            "2",
+            "--rows",
+            "20",
+            "--interval",
+            "100ms",
+            "--seed",
+            "5",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let rounds = eventually(Duration::from_secs(30), async || {
+        files_in(&env.data())
+            .iter()
+            .filter(|n| n.ends_with(".csv"))
+            .count()
+            >= 6
+    })
+    .await;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert!(rounds, "three rounds written: {:?}", files_in(&env.data()));
+    assert_eq!(status.code(), Some(0));
+    let names = files_in(&env.data());
+    assert!(
+        names[..6]
+            == [
+                "sim-5-000000.csv",
+                "sim-5-000001.csv",
+                "sim-5-000002.csv",
+                "sim-5-000003.csv",
+                "sim-5-000004.csv",
+                "sim-5-000005.csv"
+            ],
+        "{names:?}"
+    );
+    assert!(
+        names.iter().all(|n| !n.starts_with('.')),
+        "no temporary left: {names:?}"
     );
 }
 
