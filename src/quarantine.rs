@@ -275,25 +275,49 @@ pub fn details(dir: &Path, entry: Entry) -> Result<Details, QuarantineError> {
     })
 }
 
+/// Bytes kept of one quoted line: enough for any real CSV row, and a file whose "line"
+/// is a gigabyte-long field is not read into memory.
+const MAX_QUOTED_BYTES: usize = 4096;
+
 /// The physical lines numbered in `wanted` (header = 1), without their line ending,
-/// control characters escaped, cut to [`MAX_QUOTED_CHARS`].
+/// control characters escaped, cut to [`MAX_QUOTED_CHARS`]. Reads no further than the
+/// last wanted line and keeps at most [`MAX_QUOTED_BYTES`] of each.
 fn quote_lines(path: &Path, wanted: &BTreeSet<u64>) -> io::Result<BTreeMap<u64, String>> {
     let mut out = BTreeMap::new();
     let Some(&last) = wanted.last() else {
         return Ok(out);
     };
-    let reader = io::BufReader::new(fs::File::open(path)?);
-    for (i, line) in reader.split(b'\n').enumerate() {
-        let n = i as u64 + 1;
-        if n > last {
-            break;
+    let mut reader = io::BufReader::new(fs::File::open(path)?);
+    let (mut n, mut line) = (1u64, Vec::new());
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            if wanted.contains(&n) && !line.is_empty() {
+                out.insert(n, printable(&line));
+            }
+            return Ok(out);
         }
-        let line = line?;
+        let (chunk, ends_line) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..i], true),
+            None => (buf, false),
+        };
         if wanted.contains(&n) {
-            out.insert(n, printable(&line));
+            let room = MAX_QUOTED_BYTES.saturating_sub(line.len());
+            line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+        let used = chunk.len() + usize::from(ends_line);
+        reader.consume(used);
+        if ends_line {
+            if wanted.contains(&n) {
+                out.insert(n, printable(&line));
+            }
+            line.clear();
+            n += 1;
+            if n > last {
+                return Ok(out);
+            }
         }
     }
-    Ok(out)
 }
 
 fn printable(bytes: &[u8]) -> String {
@@ -726,6 +750,8 @@ pub fn short_reason(rule: &str) -> &'static str {
         "ambiguous_column" => "ambiguous column",
         "field_count" => "wrong field count",
         "record_too_large" => "record too large",
+        "file_too_large" => "file too large",
+        "grew_after_load" => "grew after load",
         "database_rejected" => "database refused",
         _ => "other",
     }
@@ -792,6 +818,15 @@ pub fn advice(rule: &str) -> &'static str {
             "A record is over 1 MiB, usually an unbalanced quote that swallows the rest \
              of the file; fix the quoting."
         }
+        "file_too_large" => {
+            "The file is larger than MAX_FILE_BYTES and was not read. Split it into \
+             smaller files (keeping the header in each), or raise MAX_FILE_BYTES."
+        }
+        "grew_after_load" => {
+            "A producer appended to the file after its rows were loaded; those rows stay \
+             loaded, once. Move the bytes after the loaded ones (the report says how many) \
+             into a new file with the header, drop that, and purge this one."
+        }
         "database_rejected" => {
             "The database refused a value the validator accepted; the message says \
              which. Fix the value, or report it as a bug."
@@ -834,11 +869,32 @@ mod tests {
             "ambiguous_column",
             "field_count",
             "record_too_large",
+            "file_too_large",
+            "grew_after_load",
             "database_rejected",
         ] {
             assert_ne!(short_reason(rule), "other", "{rule}");
             assert_ne!(advice(rule), advice("something else"), "{rule}");
         }
+    }
+
+    #[test]
+    fn only_the_wanted_lines_are_quoted_and_each_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.csv");
+        let mut content = b"h1,h2\r\na,1\nb,2\n".to_vec();
+        content.extend(std::iter::repeat_n(b'x', 100_000));
+        fs::write(&path, &content).unwrap();
+        let wanted = BTreeSet::from([1, 3, 4, 9]);
+        let lines = quote_lines(&path, &wanted).unwrap();
+        assert_eq!(lines[&1], "h1,h2");
+        assert_eq!(lines[&3], "b,2");
+        assert_eq!(
+            lines[&4].chars().count(),
+            MAX_QUOTED_CHARS + 1,
+            "cut, unterminated"
+        );
+        assert!(!lines.contains_key(&2) && !lines.contains_key(&9));
     }
 
     #[test]
