@@ -101,11 +101,16 @@ impl Entry {
 }
 
 /// Every entry of the quarantine folder `dir`, newest first. Hidden names (such as
-/// [`ATTEMPTS_DIR`]) and sub-folders are not entries.
+/// [`ATTEMPTS_DIR`]) and sub-folders are not entries; a folder not created yet has none.
 pub fn entries(dir: &Path) -> Result<Vec<Entry>, QuarantineError> {
     let mut files: BTreeSet<String> = BTreeSet::new();
     let mut reports: BTreeSet<String> = BTreeSet::new();
-    for item in fs::read_dir(dir).map_err(io_err(dir))? {
+    let listing = match fs::read_dir(dir) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(dir)(e)),
+    };
+    for item in listing {
         let item = item.map_err(io_err(dir))?;
         let Some(name) = item.file_name().to_str().map(str::to_owned) else {
             continue;
@@ -596,6 +601,7 @@ pub fn retry(dir: &Path, data_dir: &Path, entry: &Entry) -> Result<Retried, Quar
             name: entry.name.clone(),
         });
     }
+    archive::ensure_dir(data_dir).map_err(io_err(data_dir))?;
     let target = data_dir.join(&entry.original_name);
     if target.symlink_metadata().is_ok() {
         return Err(QuarantineError::NameTaken {

@@ -65,10 +65,17 @@ pub fn waiting(
     pattern: &FilePattern,
     now: SystemTime,
 ) -> Result<Waiting, StatusError> {
-    let found = watch::scan(folder, pattern).map_err(|source| StatusError::Folder {
-        path: folder.to_owned(),
-        source,
-    })?;
+    let found = match watch::scan(folder, pattern) {
+        Ok(found) => found,
+        // Not created yet (the agent creates it at startup): nothing waits.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(source) => {
+            return Err(StatusError::Folder {
+                path: folder.to_owned(),
+                source,
+            });
+        }
+    };
     // scan() sorts oldest first.
     let oldest = found.first();
     Ok(Waiting {
@@ -88,15 +95,7 @@ pub async fn collect(
     now: DateTime<Utc>,
 ) -> Result<Status, StatusError> {
     let waiting = waiting(&settings.data_folder, &settings.file_pattern, now.into())?;
-    let quarantine_entries = match quarantine::entries(&settings.quarantine_folder) {
-        Ok(e) => e.len(),
-        Err(quarantine::QuarantineError::Io { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            0
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let quarantine_entries = quarantine::entries(&settings.quarantine_folder)?.len();
     let last_hour = store.activity_since(now - TimeDelta::hours(1)).await?;
     let last_day = store.activity_since(now - TimeDelta::days(1)).await?;
     let last_loaded = store.last_loaded().await?;
