@@ -76,9 +76,10 @@ impl Progress {
         Self::new(Mode::Off)
     }
 
-    /// A bar when stderr is a terminal, log lines otherwise.
+    /// A bar when stderr is a terminal a bar can be drawn on, log lines otherwise
+    /// (indicatif also declines a terminal without `TERM` or with `TERM=dumb`).
     pub fn auto() -> Self {
-        if io::stderr().is_terminal() {
+        if io::stderr().is_terminal() && !ProgressDrawTarget::stderr().is_hidden() {
             Self::new(Mode::Bar(ProgressBar::hidden()))
         } else {
             Self::new(Mode::Log)

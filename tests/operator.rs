@@ -291,15 +291,21 @@ async fn purge_deletes_only_old_entries_and_asks_first() {
 fn pty() -> (std::fs::File, std::os::fd::OwnedFd) {
     use std::os::fd::FromRawFd;
     let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty writes two new descriptors into the given ints; the name, termios
-    // and winsize arguments may be null.
+    let size = libc::winsize {
+        ws_row: 30,
+        ws_col: 120,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty writes two new descriptors into the given ints and reads the
+    // winsize; the name and termios arguments may be null.
     let rc = unsafe {
         libc::openpty(
             &mut master,
             &mut slave,
             std::ptr::null_mut(),
             std::ptr::null(),
-            std::ptr::null(),
+            &size,
         )
     };
     assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
@@ -332,6 +338,54 @@ async fn purge_on_a_terminal_deletes_only_after_yes() {
         assert_eq!(out.status.code(), Some(code), "{}", both(&out));
         assert_eq!(files_in(&env.quarantine()).len(), left, "after {answer:?}");
     }
+}
+
+#[tokio::test]
+async fn once_draws_a_progress_bar_on_a_terminal() {
+    let env = env_or_skip!(TestEnv::new(Backend::Sqlite));
+    for i in 0..3 {
+        env.drop_file(&format!("f{i}.csv"), rows_csv(2000, i * 10_000));
+    }
+    let (mut master, slave) = pty();
+    let mut child = command(&env, &["once"])
+        .env("TERM", "xterm")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .unwrap();
+    // Read the terminal in a thread: it ends with EIO once the child has exited.
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let status = child.wait().unwrap();
+    let screen = reader.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{screen}");
+    assert!(screen.contains("/3 files, "), "{screen}");
+    assert!(
+        screen.contains("rows/s") && screen.contains("ETA"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("progress files_done"),
+        "a terminal gets the bar, not progress lines: {screen}"
+    );
+    assert!(
+        screen.contains("file loaded"),
+        "log lines show above the bar: {screen}"
+    );
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        6000
+    );
 }
 
 #[rstest]
