@@ -125,6 +125,15 @@ pub fn human_age(seconds: f64) -> String {
     }
 }
 
+/// `1 file`, `2 files`.
+fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The status as text for a terminal.
 pub fn format(s: &Status) -> String {
     let mut out = String::new();
@@ -134,8 +143,8 @@ pub fn format(s: &Status) -> String {
         (Some(name), Some(age)) => {
             let _ = writeln!(
                 out,
-                "waiting       {} files ({} bytes) in {}; oldest {} ({} ago)",
-                w.files,
+                "waiting       {} ({} bytes) in {}; oldest {} ({} ago)",
+                count(w.files as u64, "file"),
                 w.bytes,
                 w.folder.display(),
                 name,
@@ -146,7 +155,11 @@ pub fn format(s: &Status) -> String {
             let _ = writeln!(out, "waiting       none in {}", w.folder.display());
         }
     }
-    let _ = writeln!(out, "quarantine    {} files", s.quarantine_entries);
+    let _ = writeln!(
+        out,
+        "quarantine    {}",
+        count(s.quarantine_entries as u64, "file")
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "              {:>14} {:>14}", "last hour", "last day");
     let rows = [
@@ -162,16 +175,16 @@ pub fn format(s: &Status) -> String {
         let _ = writeln!(
             out,
             "{label:<13} {:>14} {:>14}",
-            format!("{} files", hour.files),
-            format!("{} files", day.files)
+            count(hour.files, "file"),
+            count(day.files, "file")
         );
         if label != "duplicate" {
             let _ = writeln!(
                 out,
                 "{:<13} {:>14} {:>14}",
                 "",
-                format!("{} rows", hour.rows),
-                format!("{} rows", day.rows)
+                count(hour.rows, "row"),
+                count(day.rows, "row")
             );
         }
     }

@@ -435,7 +435,7 @@ async fn status_agrees_with_what_was_loaded(
     let out = run(&env, &["status"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
-    assert!(text.contains("waiting       1 files"), "{text}");
+    assert!(text.contains("waiting       1 file (74 bytes)"), "{text}");
     assert!(text.contains("oldest waiting.csv (2h 0m ago)"), "{text}");
     assert!(text.contains("12 rows"), "{text}");
     let expected_db = match &env.db {
