@@ -71,6 +71,9 @@ pub async fn prepare(
         .retry(pipeline.backoff(limit))
         .when(|e| e.class == ErrorClass::Transient && !shutdown.is_cancelled())
         .notify(|e, delay| {
+            if let Some(m) = pipeline.metrics() {
+                m.database_retry();
+            }
             warn!(error = %e, next_delay_ms = delay.as_millis() as u64,
                 database = %store.describe(), "database not reachable yet; retrying");
         })

@@ -153,6 +153,11 @@ impl Pipeline {
         self
     }
 
+    /// Where this pipeline counts what happens, if anywhere.
+    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.as_ref()
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }

@@ -774,7 +774,8 @@ async fn metrics_and_health_answer_over_http(
 #[tokio::test]
 async fn readyz_says_503_while_the_database_is_unreachable() {
     let env = env_or_skip!(TestEnv::new(Backend::Postgres));
-    let proxy = CutProxy::start(true).await;
+    // Down from the start: the endpoint is up before the database is.
+    let proxy = CutProxy::start(false).await;
     let port = free_port();
     let mut cmd = command(&env, &[]);
     let o = common::admin_options();
@@ -788,6 +789,28 @@ async fn readyz_says_503_while_the_database_is_unreachable() {
         ),
     );
     let agent = spawn_run(cmd, port);
+    let mut text = String::new();
+    let retried = eventually(Duration::from_secs(30), async || {
+        text = http_get(port, "/metrics")
+            .await
+            .map(|r| r.1)
+            .unwrap_or_default();
+        text.lines()
+            .find_map(|l| l.strip_prefix("sensor_ingest_database_retries_total "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n >= 1)
+    })
+    .await;
+    assert!(retried, "startup retries are counted: {text}");
+    let (code, body) = http_get(port, "/readyz").await.unwrap();
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(
+        http_get(port, "/healthz").await.map(|r| r.0),
+        Some(200),
+        "alive while waiting for the database"
+    );
+
+    proxy.set_up(true);
     let ready = eventually(Duration::from_secs(30), async || {
         http_get(port, "/readyz")
             .await
