@@ -74,13 +74,19 @@ pub struct Entry {
     /// False when only the report is left.
     pub has_file: bool,
     pub report: Option<QuarantineReport>,
+    /// Why the report beside the file could not be read, when it could not.
+    pub report_error: Option<String>,
 }
 
 impl Entry {
     /// The reason in a few words, for a table.
     pub fn short_reason(&self) -> String {
         let Some(r) = &self.report else {
-            return "no report".to_owned();
+            return if self.report_error.is_some() {
+                "unreadable report".to_owned()
+            } else {
+                "no report".to_owned()
+            };
         };
         if r.rule != "invalid_rows" {
             return short_reason(&r.rule).to_owned();
@@ -146,15 +152,23 @@ fn load_entry(
     has_file: bool,
     has_report: bool,
 ) -> Result<Entry, QuarantineError> {
-    let report = if has_report {
-        Some(read_report(&dir.join(format!("{name}{REPORT_SUFFIX}")))?)
+    // A damaged report must not hide the other entries: keep its error instead.
+    let (report, report_error) = if has_report {
+        match read_report(&dir.join(format!("{name}{REPORT_SUFFIX}"))) {
+            Ok(r) => (Some(r), None),
+            Err(e) => (None, Some(e.to_string())),
+        }
     } else {
-        None
+        (None, None)
     };
     let quarantined_at = match &report {
         Some(r) => r.quarantined_at,
         None => {
-            let path = dir.join(name);
+            let path = if has_file {
+                dir.join(name)
+            } else {
+                dir.join(format!("{name}{REPORT_SUFFIX}"))
+            };
             let meta = fs::metadata(&path).map_err(io_err(&path))?;
             meta.modified()
                 .map(DateTime::<Utc>::from)
@@ -169,6 +183,7 @@ fn load_entry(
         quarantined_at,
         has_file,
         report,
+        report_error,
     })
 }
 
@@ -487,10 +502,20 @@ pub fn format_details(d: &Details) -> String {
         let _ = writeln!(out, "  file          gone (only the report is left)");
     }
     let Some(r) = &e.report else {
+        match &e.report_error {
+            Some(error) => {
+                let _ = writeln!(out, "  report        unreadable: {error}");
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  no report     the file has no {REPORT_SUFFIX} beside it"
+                );
+            }
+        }
         let _ = writeln!(
             out,
-            "  no report     the file has no {REPORT_SUFFIX} beside it; run \
-             `sensor-ingest check` on it to see its problems"
+            "\nRun `sensor-ingest check` on the file to see its problems."
         );
         return out;
     };
@@ -844,6 +869,30 @@ pub fn advice(rule: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_damaged_report_does_not_hide_the_other_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a.csv"), "x").unwrap();
+        fs::write(dir.path().join("a.csv.error.json"), "{not json").unwrap();
+        fs::write(dir.path().join("b.csv"), "x").unwrap();
+        fs::create_dir(dir.path().join(ATTEMPTS_DIR)).unwrap();
+        let found = entries(dir.path()).unwrap();
+        let names: Vec<&str> = found.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names.len(), 2);
+        assert!(names.contains(&"a.csv") && names.contains(&"b.csv"));
+        let a = found.iter().find(|e| e.name == "a.csv").unwrap();
+        assert_eq!(a.short_reason(), "unreadable report");
+        assert!(
+            a.report_error
+                .as_deref()
+                .unwrap()
+                .contains("not a readable")
+        );
+        let b = found.iter().find(|e| e.name == "b.csv").unwrap();
+        assert_eq!(b.short_reason(), "no report");
+        assert!(format_details(&details(dir.path(), a.clone()).unwrap()).contains("unreadable"));
+    }
 
     #[test]
     fn ages_accept_days_weeks_and_smaller_units() {
