@@ -611,26 +611,28 @@ async fn simulated_files_are_reproducible_and_fail_check_only_on_the_intended_ro
 #[tokio::test]
 async fn simulate_keeps_writing_rounds_until_interrupted() {
     let env = env_or_skip!(TestEnv::new(Backend::Sqlite));
-    let mut child = command(
-        &env,
-        &[
-            "simulate",
-            "--sensors",
-            "3",
-            "--files",
-            "2",
-            "--rows",
-            "20",
-            "--interval",
-            "100ms",
-            "--seed",
-            "5",
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
+    let mut child = Running(
+        command(
+            &env,
+            &[
+                "simulate",
+                "--sensors",
+                "3",
+                "--files",
+                "2",
+                "--rows",
+                "20",
+                "--interval",
+                "100ms",
+                "--seed",
+                "5",
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
     let rounds = eventually(Duration::from_secs(30), async || {
         files_in(&env.data())
             .iter()
@@ -640,8 +642,8 @@ async fn simulate_keeps_writing_rounds_until_interrupted() {
     })
     .await;
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    let status = child.0.wait().unwrap();
     assert!(rounds, "three rounds written: {:?}", files_in(&env.data()));
     assert_eq!(status.code(), Some(0));
     let names = files_in(&env.data());
@@ -693,19 +695,32 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn_run(mut cmd: Command, port: u16) -> Child {
-    cmd.arg("run")
-        .env("METRICS_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the agent starts")
+/// A running agent, killed when the test ends, even by a failed assertion.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
-fn stop(mut child: Child) {
+fn spawn_run(mut cmd: Command, port: u16) -> Running {
+    Running(
+        cmd.arg("run")
+            .env("METRICS_ADDR", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the agent starts"),
+    )
+}
+
+/// Stops the agent as a supervisor would, and checks it exits cleanly.
+fn stop(mut agent: Running) {
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let _ = child.wait();
+    unsafe { libc::kill(agent.0.id() as i32, libc::SIGTERM) };
+    assert_eq!(agent.0.wait().unwrap().code(), Some(0), "clean stop");
 }
 
 #[rstest]
@@ -818,6 +833,13 @@ async fn readyz_says_503_while_the_database_is_unreachable() {
     })
     .await;
     assert!(ready);
+    // Past startup: a file loads.
+    env.drop_file("a.csv", rows_csv(3, 0));
+    let loaded = eventually(Duration::from_secs(30), async || {
+        env.processed().join("a.csv").exists()
+    })
+    .await;
+    assert!(loaded);
 
     proxy.set_up(false);
     let mut last = None;
