@@ -68,3 +68,43 @@ CREATE TABLE IF NOT EXISTS file_metrics (
     stddev_value double precision,           -- sample standard deviation (n - 1)
     PRIMARY KEY (file_id, column_name)
 );
+
+-- Gold layer: per sensor and UTC hour / UTC day, the count, min, max and mean of each
+-- measure (NULL cells are left out of that measure's figures; `readings` counts rows).
+CREATE OR REPLACE VIEW sensor_hourly AS
+SELECT sensor_id,
+       date_trunc('hour', ts, 'UTC') AS hour,
+       count(*)           AS readings,
+       count(temperature) AS temperature_count,
+       min(temperature)   AS temperature_min,
+       max(temperature)   AS temperature_max,
+       avg(temperature)   AS temperature_mean,
+       count(humidity)    AS humidity_count,
+       min(humidity)      AS humidity_min,
+       max(humidity)      AS humidity_max,
+       avg(humidity)      AS humidity_mean,
+       count(pressure)    AS pressure_count,
+       min(pressure)      AS pressure_min,
+       max(pressure)      AS pressure_max,
+       avg(pressure)      AS pressure_mean
+FROM sensor_readings
+GROUP BY sensor_id, date_trunc('hour', ts, 'UTC');
+
+CREATE OR REPLACE VIEW sensor_daily AS
+SELECT sensor_id,
+       date_trunc('day', ts, 'UTC') AS day,
+       count(*)           AS readings,
+       count(temperature) AS temperature_count,
+       min(temperature)   AS temperature_min,
+       max(temperature)   AS temperature_max,
+       avg(temperature)   AS temperature_mean,
+       count(humidity)    AS humidity_count,
+       min(humidity)      AS humidity_min,
+       max(humidity)      AS humidity_max,
+       avg(humidity)      AS humidity_mean,
+       count(pressure)    AS pressure_count,
+       min(pressure)      AS pressure_min,
+       max(pressure)      AS pressure_max,
+       avg(pressure)      AS pressure_mean
+FROM sensor_readings
+GROUP BY sensor_id, date_trunc('day', ts, 'UTC');

@@ -69,3 +69,45 @@ CREATE TABLE IF NOT EXISTS file_metrics (
     stddev_value REAL,              -- sample standard deviation (n - 1)
     PRIMARY KEY (file_id, column_name)
 );
+
+-- Gold layer: per sensor and UTC hour / UTC day, the count, min, max and mean of each
+-- measure (NULL cells are left out of that measure's figures; `readings` counts rows).
+-- Periods are the same fixed-width UTC text as `ts`, truncated: hour
+-- 2024-05-01T12:00:00.000000Z, day 2024-05-01T00:00:00.000000Z.
+CREATE VIEW IF NOT EXISTS sensor_hourly AS
+SELECT sensor_id,
+       substr(ts, 1, 13) || ':00:00.000000Z' AS hour,
+       count(*)           AS readings,
+       count(temperature) AS temperature_count,
+       min(temperature)   AS temperature_min,
+       max(temperature)   AS temperature_max,
+       avg(temperature)   AS temperature_mean,
+       count(humidity)    AS humidity_count,
+       min(humidity)      AS humidity_min,
+       max(humidity)      AS humidity_max,
+       avg(humidity)      AS humidity_mean,
+       count(pressure)    AS pressure_count,
+       min(pressure)      AS pressure_min,
+       max(pressure)      AS pressure_max,
+       avg(pressure)      AS pressure_mean
+FROM sensor_readings
+GROUP BY sensor_id, substr(ts, 1, 13);
+
+CREATE VIEW IF NOT EXISTS sensor_daily AS
+SELECT sensor_id,
+       substr(ts, 1, 10) || 'T00:00:00.000000Z' AS day,
+       count(*)           AS readings,
+       count(temperature) AS temperature_count,
+       min(temperature)   AS temperature_min,
+       max(temperature)   AS temperature_max,
+       avg(temperature)   AS temperature_mean,
+       count(humidity)    AS humidity_count,
+       min(humidity)      AS humidity_min,
+       max(humidity)      AS humidity_max,
+       avg(humidity)      AS humidity_mean,
+       count(pressure)    AS pressure_count,
+       min(pressure)      AS pressure_min,
+       max(pressure)      AS pressure_max,
+       avg(pressure)      AS pressure_mean
+FROM sensor_readings
+GROUP BY sensor_id, substr(ts, 1, 10);

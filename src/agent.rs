@@ -18,7 +18,9 @@ use tracing::{error, info, warn};
 
 use crate::archive;
 use crate::config::Settings;
+use crate::metrics::Metrics;
 use crate::pipeline::{Outcome, Pipeline, ProcessError, RetryLimit};
+use crate::progress::Progress;
 use crate::sink::{ErrorClass, SinkError, Store};
 use crate::watch::{self, WatchConfig, WatchError};
 
@@ -69,6 +71,9 @@ pub async fn prepare(
         .retry(pipeline.backoff(limit))
         .when(|e| e.class == ErrorClass::Transient && !shutdown.is_cancelled())
         .notify(|e, delay| {
+            if let Some(m) = pipeline.metrics() {
+                m.database_retry();
+            }
             warn!(error = %e, next_delay_ms = delay.as_millis() as u64,
                 database = %store.describe(), "database not reachable yet; retrying");
         })
@@ -89,7 +94,20 @@ pub async fn run(
     store: Arc<dyn Store>,
     shutdown: CancellationToken,
 ) -> Result<(), AgentError> {
-    let pipeline = Pipeline::new(settings, store);
+    run_with_metrics(settings, store, shutdown, None).await
+}
+
+/// [`run`], counting what happens into `metrics` when given.
+pub async fn run_with_metrics(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    shutdown: CancellationToken,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<(), AgentError> {
+    let mut pipeline = Pipeline::new(settings, store);
+    if let Some(m) = metrics {
+        pipeline = pipeline.with_metrics(m);
+    }
     prepare(settings, &pipeline, RetryLimit::Forever, &shutdown).await?;
     if shutdown.is_cancelled() {
         return Ok(());
@@ -226,6 +244,17 @@ pub async fn once(
     retries: usize,
     shutdown: CancellationToken,
 ) -> Result<Summary, AgentError> {
+    once_with_progress(settings, store, retries, shutdown, &Progress::off()).await
+}
+
+/// [`once`], reporting progress (files, rows, bytes) to `progress`.
+pub async fn once_with_progress(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    retries: usize,
+    shutdown: CancellationToken,
+    progress: &Progress,
+) -> Result<Summary, AgentError> {
     let pipeline = Pipeline::new(settings, store);
     let limit = RetryLimit::Times(retries);
     prepare(settings, &pipeline, limit, &shutdown).await?;
@@ -239,29 +268,44 @@ pub async fn once(
         .await
         .map_err(AgentError::Scan)?;
     info!(files = files.len(), folder = %settings.data_folder.display(), "processing files present");
+    let sizes: Vec<u64> = files
+        .iter()
+        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .collect();
+    progress.start(files.len(), sizes.iter().sum());
     let permits = Arc::new(Semaphore::new(settings.workers));
     let mut workers = JoinSet::new();
-    for path in files {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-            _ = shutdown.cancelled() => break,
-        };
-        let (pipeline, token) = (pipeline.clone(), shutdown.clone());
-        workers.spawn(async move {
-            let _permit = permit;
-            pipeline.process(&path, limit, &token).await
-        });
-    }
     let mut summary = Summary::default();
-    while let Some(done) = workers.join_next().await {
-        match done {
-            Ok(result) => summary.add(&result),
+    let mut record =
+        |done: Result<(u64, Result<Outcome, ProcessError>), tokio::task::JoinError>| match done {
+            Ok((size, result)) => {
+                progress.file_done(size, &result);
+                summary.add(&result);
+            }
             Err(e) => {
                 error!(error = %e, "a worker stopped unexpectedly");
                 summary.failed += 1;
             }
-        }
+        };
+    'spawn: for (path, size) in files.into_iter().zip(sizes) {
+        let permit = loop {
+            tokio::select! {
+                p = permits.clone().acquire_owned() => break p.expect("the semaphore is never closed"),
+                // Count files as they finish, so progress moves while others wait.
+                Some(done) = workers.join_next(), if !workers.is_empty() => record(done),
+                _ = shutdown.cancelled() => break 'spawn,
+            }
+        };
+        let (pipeline, token) = (pipeline.clone(), shutdown.clone());
+        workers.spawn(async move {
+            let _permit = permit;
+            (size, pipeline.process(&path, limit, &token).await)
+        });
     }
+    while let Some(done) = workers.join_next().await {
+        record(done);
+    }
+    progress.finish();
     info!(
         loaded = summary.loaded,
         rows = summary.rows,

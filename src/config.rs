@@ -56,6 +56,8 @@ pub struct Settings {
     /// Files larger than this are quarantined without being read; `None`: no limit.
     pub max_file_bytes: Option<u64>,
     pub log: LogSettings,
+    /// Where `run` serves `/metrics`, `/healthz` and `/readyz`; `None` serves nothing.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Logging destinations and format.
@@ -573,6 +575,12 @@ impl Env<'_> {
                 |v| v.parse().ok().filter(|n| *n >= 1),
             ),
         };
+        let metrics_addr = self.parse(
+            "METRICS_ADDR",
+            None,
+            "an address and port such as 127.0.0.1:9187 or 0.0.0.0:9187 (empty: no endpoint)",
+            |v| v.parse().ok().map(Some),
+        );
         Settings {
             database,
             data_folder,
@@ -587,6 +595,7 @@ impl Env<'_> {
             retry_max_delay,
             max_file_bytes,
             log,
+            metrics_addr,
         }
     }
 
@@ -748,6 +757,19 @@ mod tests {
         assert!(
             msg.contains("WORKERS") && msg.contains("\"many\"") && msg.contains("whole number")
         );
+    }
+
+    #[test]
+    fn metrics_addr_is_optional_and_checked() {
+        assert_eq!(settings(&[]).unwrap().metrics_addr, None);
+        assert_eq!(
+            settings(&[("METRICS_ADDR", "127.0.0.1:9187")])
+                .unwrap()
+                .metrics_addr,
+            Some("127.0.0.1:9187".parse().unwrap())
+        );
+        let errors = settings(&[("METRICS_ADDR", "localhost")]).unwrap_err();
+        assert_eq!(errors[0].var, "METRICS_ADDR");
     }
 
     #[test]

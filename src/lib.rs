@@ -21,16 +21,26 @@
 //! failures; [`agent`] runs the watcher and a bounded pool of workers (`run`) or
 //! processes what is present and exits (`once`). [`config`] reads and validates the
 //! settings; [`telemetry`] sets up logging.
+//!
+//! Operator tools, one module each: [`quarantine`] (list, show, retry, purge the
+//! quarantine folder), [`status`] (what the agent has been doing, from the ledger and
+//! the folders), [`simulate`] (deterministic test data), [`metrics`] (`/metrics`,
+//! `/healthz`, `/readyz` for `run`) and [`progress`] (`once`'s progress bar or lines).
 
 pub mod agent;
 pub mod archive;
 pub mod config;
 pub mod enrich;
+pub mod metrics;
 pub mod pipeline;
+pub mod progress;
+pub mod quarantine;
 pub mod read;
 pub mod report;
+pub mod simulate;
 pub mod sink;
 pub mod stats;
+pub mod status;
 pub mod telemetry;
 pub mod timestamp;
 pub mod validate;

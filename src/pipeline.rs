@@ -34,6 +34,7 @@ use uuid::Uuid;
 use crate::archive::{self, ArchiveError, FileIdentity};
 use crate::config::{Ranges, Settings, SourceTimezone};
 use crate::enrich::{EnrichedRow, enrich};
+use crate::metrics::Metrics;
 use crate::read::{ContentHash, CsvSource, FileError};
 use crate::report::{MAX_REPORTED_ERRORS, QuarantineReport, ReportedError};
 use crate::sink::{
@@ -129,6 +130,8 @@ pub struct Pipeline {
     quarantine: PathBuf,
     retry_max_delay: Duration,
     max_file_bytes: Option<u64>,
+    /// Where outcomes, retries and bytes are counted, when metrics are served.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Pipeline {
@@ -141,7 +144,20 @@ impl Pipeline {
             quarantine: settings.quarantine_folder.clone(),
             retry_max_delay: settings.retry_max_delay,
             max_file_bytes: settings.max_file_bytes,
+            metrics: None,
         }
+    }
+
+    /// Records outcomes, rows, database retries, bytes read and drop-to-commit
+    /// latency into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Where this pipeline counts what happens, if anywhere.
+    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.as_ref()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -175,6 +191,8 @@ impl Pipeline {
         let name = display_name(path);
         let span = info_span!("file", file = %name);
         let started = Instant::now();
+        // A rename into the folder sets ctime, a write sets both: ctime is arrival.
+        let arrived = self.metrics.as_ref().and_then(|_| arrival_time(path));
         let attempts = AtomicU32::new(1);
         let sleep_token = shutdown.clone();
         let result = (|| self.attempt(path))
@@ -191,6 +209,9 @@ impl Pipeline {
             .when(|e| e.is_transient() && !shutdown.is_cancelled())
             .notify(|e, delay| {
                 let attempt = attempts.fetch_add(1, Ordering::Relaxed);
+                if let (Some(m), ProcessError::Database(_)) = (&self.metrics, e) {
+                    m.database_retry();
+                }
                 warn!(attempt, next_delay_ms = delay.as_millis() as u64, error = %e,
                     "attempt failed; the file stays in the data folder and is retried");
             })
@@ -198,6 +219,9 @@ impl Pipeline {
             .await;
         let _enter = span.enter();
         log_outcome(&result, started.elapsed());
+        if let Some(m) = &self.metrics {
+            record_outcome(m, &result, arrived);
+        }
         result
     }
 
@@ -232,6 +256,9 @@ impl Pipeline {
                     .await;
             }
         };
+        if let Some(m) = &self.metrics {
+            m.bytes_read(size);
+        }
         let attempt = FileAttempt {
             id: Uuid::now_v7(),
             file_name: name.clone(),
@@ -396,6 +423,9 @@ impl Pipeline {
         database_error: Option<String>,
     ) -> Result<Outcome, ProcessError> {
         let mut report = seen.quarantine_report(&attempt, database_error);
+        if let Some(m) = &self.metrics {
+            m.rows_rejected(report.invalid_rows);
+        }
         self.store
             .record(&LedgerEntry {
                 attempt: attempt.clone(),
@@ -458,6 +488,37 @@ impl Pipeline {
             warn!(error = %e, "could not record the archive name in the ledger");
         }
     }
+}
+
+/// When the file at `path` arrived in the data folder, as far as its inode tells.
+fn arrival_time(path: &Path) -> Option<std::time::SystemTime> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let secs = u64::try_from(meta.ctime()).ok()?;
+    let nanos = u32::try_from(meta.ctime_nsec()).ok()?;
+    Some(std::time::UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+fn record_outcome(
+    m: &Metrics,
+    result: &Result<Outcome, ProcessError>,
+    arrived: Option<std::time::SystemTime>,
+) {
+    let outcome = match result {
+        Ok(Outcome::Loaded { rows, .. }) => {
+            m.rows_loaded(*rows);
+            if let Some(arrived) = arrived {
+                m.committed(arrived);
+            }
+            "loaded"
+        }
+        Ok(Outcome::Duplicate { .. }) => "duplicate",
+        Ok(Outcome::Recovered { .. }) => "recovered",
+        Ok(Outcome::Quarantined { .. }) => "quarantined",
+        Ok(Outcome::Skipped { .. }) => "skipped",
+        Err(_) => "failed",
+    };
+    m.file(outcome);
 }
 
 fn internal(file: &str, e: impl std::fmt::Display) -> ProcessError {

@@ -447,61 +447,6 @@ async fn an_unwritable_processed_folder_keeps_the_file_until_it_can_move_and_loa
     );
 }
 
-/// A store that, the moment a load commits, appends rows to the file being loaded: a
-/// producer writing to a file after the reader reached its end, before the move.
-#[derive(Debug)]
-struct AppendAfterCommit {
-    inner: std::sync::Arc<dyn sensor_ingest::sink::Store>,
-    path: std::path::PathBuf,
-    tail: String,
-}
-
-#[async_trait::async_trait]
-impl sensor_ingest::sink::Store for AppendAfterCommit {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    async fn prepare(&self) -> Result<(), sensor_ingest::sink::SinkError> {
-        self.inner.prepare().await
-    }
-    async fn find_loaded(
-        &self,
-        hash: &sensor_ingest::read::ContentHash,
-    ) -> Result<Option<sensor_ingest::sink::LoadedFile>, sensor_ingest::sink::SinkError> {
-        self.inner.find_loaded(hash).await
-    }
-    async fn load(
-        &self,
-        attempt: &sensor_ingest::sink::FileAttempt,
-        rows: tokio::sync::mpsc::Receiver<sensor_ingest::sink::LoadMsg>,
-    ) -> Result<sensor_ingest::sink::LoadOutcome, sensor_ingest::sink::SinkError> {
-        let outcome = self.inner.load(attempt, rows).await;
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .unwrap();
-        f.write_all(self.tail.as_bytes()).unwrap();
-        outcome
-    }
-    async fn record(
-        &self,
-        entry: &sensor_ingest::sink::LedgerEntry,
-    ) -> Result<(), sensor_ingest::sink::SinkError> {
-        self.inner.record(entry).await
-    }
-    async fn mark_archived(
-        &self,
-        id: uuid::Uuid,
-        archived_as: &str,
-    ) -> Result<(), sensor_ingest::sink::SinkError> {
-        self.inner.mark_archived(id, archived_as).await
-    }
-}
-
-/// Appended after the rows were read and committed: the rows read are loaded once, the
-/// file is not archived as if it were all loaded, and it is not loaded again either; it
-/// waits in quarantine with a report saying how much was loaded.
 #[tokio::test]
 async fn a_file_appended_after_its_rows_were_committed_is_neither_hidden_nor_reloaded() {
     let Some(env) = TestEnv::new(Backend::Postgres).await else {
@@ -511,12 +456,19 @@ async fn a_file_appended_after_its_rows_were_committed_is_neither_hidden_nor_rel
     let first = csv("early", 5);
     let tail = "1800000000,late,1.5\n1800000001,late,2.5\n";
     let path = env.drop_file("late.csv", &first);
-    let store: std::sync::Arc<dyn sensor_ingest::sink::Store> =
-        std::sync::Arc::new(AppendAfterCommit {
-            inner: env.store(),
-            path: path.clone(),
-            tail: tail.to_owned(),
-        });
+    // The moment the load commits, a producer appends rows to the file being loaded,
+    // after the reader reached its end and before the move.
+    let mut store = common::HookedStore::new(env.store());
+    let target = path.clone();
+    store.after_load = Box::new(move || {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&target)
+            .unwrap();
+        f.write_all(tail.as_bytes()).unwrap();
+    });
+    let store: std::sync::Arc<dyn sensor_ingest::sink::Store> = std::sync::Arc::new(store);
     let pipeline = sensor_ingest::pipeline::Pipeline::new(&env.settings, store);
     let outcome = env.process(&pipeline, "late.csv").await.unwrap();
     assert!(

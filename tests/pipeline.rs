@@ -551,54 +551,6 @@ async fn loads_over_tls_with_sslmode_require() {
     assert_eq!(encrypted, 1, "the agent's connection is encrypted");
 }
 
-/// A store that renames a new file over the one being loaded, in the middle of the
-/// load, the way a producer re-delivering under the same name might.
-#[derive(Debug)]
-struct ReplacingStore {
-    inner: std::sync::Arc<dyn Store>,
-    path: std::path::PathBuf,
-    newer: String,
-}
-
-#[async_trait::async_trait]
-impl Store for ReplacingStore {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    async fn prepare(&self) -> Result<(), sensor_ingest::sink::SinkError> {
-        self.inner.prepare().await
-    }
-    async fn find_loaded(
-        &self,
-        hash: &sensor_ingest::read::ContentHash,
-    ) -> Result<Option<sensor_ingest::sink::LoadedFile>, sensor_ingest::sink::SinkError> {
-        self.inner.find_loaded(hash).await
-    }
-    async fn load(
-        &self,
-        attempt: &sensor_ingest::sink::FileAttempt,
-        rows: tokio::sync::mpsc::Receiver<sensor_ingest::sink::LoadMsg>,
-    ) -> Result<sensor_ingest::sink::LoadOutcome, sensor_ingest::sink::SinkError> {
-        let incoming = self.path.with_extension("incoming");
-        std::fs::write(&incoming, &self.newer).unwrap();
-        std::fs::rename(&incoming, &self.path).unwrap();
-        self.inner.load(attempt, rows).await
-    }
-    async fn record(
-        &self,
-        entry: &sensor_ingest::sink::LedgerEntry,
-    ) -> Result<(), sensor_ingest::sink::SinkError> {
-        self.inner.record(entry).await
-    }
-    async fn mark_archived(
-        &self,
-        id: uuid::Uuid,
-        archived_as: &str,
-    ) -> Result<(), sensor_ingest::sink::SinkError> {
-        self.inner.mark_archived(id, archived_as).await
-    }
-}
-
 #[rstest]
 #[tokio::test]
 async fn a_file_renamed_over_one_being_loaded_is_not_archived_unread(
@@ -612,11 +564,16 @@ async fn a_file_renamed_over_one_being_loaded_is_not_archived_unread(
         ("bad.csv", "ts,id,t\n2024-01-01T00:00:00Z,old,x\n"),
     ] {
         let path = env.drop_file(name, content);
-        let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(ReplacingStore {
-            inner: env.store(),
-            path: path.clone(),
-            newer: newer.replace("new", name),
+        // Mid-load, a producer renames a new file over the one being loaded, the way
+        // one re-delivering under the same name might.
+        let mut store = common::HookedStore::new(env.store());
+        let (target, replacement) = (path.clone(), newer.replace("new", name));
+        store.before_load = Box::new(move || {
+            let incoming = target.with_extension("incoming");
+            std::fs::write(&incoming, &replacement).unwrap();
+            std::fs::rename(&incoming, &target).unwrap();
         });
+        let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(store);
         let pipeline = Pipeline::new(&env.settings, store);
         let outcome = env.process(&pipeline, name).await.unwrap();
         let archived = match &outcome {

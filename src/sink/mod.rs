@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -90,6 +91,58 @@ pub struct LedgerEntry {
     pub duplicate_of: Option<Uuid>,
 }
 
+/// One ledger row as the operator tools (`status`, `quarantine`) read it back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LedgerRecord {
+    pub id: Uuid,
+    pub file_name: String,
+    pub content_hash: String,
+    /// `loaded`, `quarantined` or `duplicate`.
+    pub status: String,
+    /// Rows loaded (`loaded`) or read before the verdict (`quarantined`).
+    pub row_count: u64,
+    pub rejected_rows: u64,
+    pub error_summary: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub archived_as: Option<String>,
+}
+
+/// Files and rows of one ledger status over a period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StatusTotals {
+    pub files: u64,
+    /// Rows loaded (`loaded`) or read (`quarantined`); 0 for duplicates.
+    pub rows: u64,
+    pub rejected_rows: u64,
+}
+
+/// What the ledger recorded as finished since some moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Activity {
+    pub loaded: StatusTotals,
+    pub quarantined: StatusTotals,
+    pub duplicate: StatusTotals,
+    /// Time spent loading the `loaded` files (sum of each file's start-to-commit time),
+    /// in seconds: rows / this is the agent's throughput while it was busy.
+    pub load_seconds: f64,
+}
+
+impl Activity {
+    /// Adds one `GROUP BY status` row; unknown statuses are ignored.
+    fn add(&mut self, status: &str, totals: StatusTotals, seconds: f64) {
+        match status {
+            "loaded" => {
+                self.loaded = totals;
+                self.load_seconds = seconds;
+            }
+            "quarantined" => self.quarantined = totals,
+            "duplicate" => self.duplicate = totals,
+            _ => {}
+        }
+    }
+}
+
 /// Whether a failed database call may succeed later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -147,6 +200,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Notes where the file of ledger row `id` was archived.
     async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError>;
+
+    /// Succeeds when the database answers a trivial query (readiness checks).
+    async fn ping(&self) -> Result<(), SinkError>;
+
+    /// Files and rows per status among ledger rows finished at or after `since`.
+    async fn activity_since(&self, since: DateTime<Utc>) -> Result<Activity, SinkError>;
+
+    /// The most recently finished `loaded` ledger row.
+    async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError>;
+
+    /// Every ledger row with this content hash or this file name, oldest first: all
+    /// attempts at one piece of content, and what else was dropped under its name.
+    async fn history(
+        &self,
+        content_hash: &str,
+        file_name: &str,
+    ) -> Result<Vec<LedgerRecord>, SinkError>;
 }
 
 /// The store for `settings`, with up to `connections` connections. Nothing is opened

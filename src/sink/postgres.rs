@@ -4,15 +4,15 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Executor, Row};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::{
-    ErrorClass, FileAttempt, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError, Store,
-    agent_name,
+    Activity, ErrorClass, FileAttempt, LedgerEntry, LedgerRecord, LoadMsg, LoadOutcome, LoadedFile,
+    SinkError, StatusTotals, Store, agent_name,
 };
 use crate::config::PostgresSettings;
 use crate::enrich::EnrichedRow;
@@ -293,6 +293,84 @@ impl Store for PgStore {
         .await
         .map_err(err("recording the archive name"))?;
         Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), SinkError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(err("checking the database"))?;
+        Ok(())
+    }
+
+    async fn activity_since(&self, since: DateTime<Utc>) -> Result<Activity, SinkError> {
+        let rows = sqlx::query(
+            "SELECT status, count(*), coalesce(sum(row_count), 0)::bigint, \
+             coalesce(sum(rejected_rows), 0)::bigint, \
+             coalesce(sum(extract(epoch FROM finished_at - started_at)), 0)::float8 \
+             FROM ingest_files WHERE finished_at >= $1 GROUP BY status",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err("summarising the ledger"))?;
+        let mut activity = Activity::default();
+        for r in rows {
+            let status: String = r.get(0);
+            let totals = StatusTotals {
+                files: r.get::<i64, _>(1).max(0) as u64,
+                rows: r.get::<i64, _>(2).max(0) as u64,
+                rejected_rows: r.get::<i64, _>(3).max(0) as u64,
+            };
+            activity.add(&status, totals, r.get::<f64, _>(4).max(0.0));
+        }
+        Ok(activity)
+    }
+
+    async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError> {
+        let row = sqlx::query(
+            "SELECT id, file_name, content_hash, status, row_count, rejected_rows, \
+             error_summary, started_at, finished_at, archived_as FROM ingest_files \
+             WHERE status = 'loaded' ORDER BY finished_at DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err("reading the last loaded file"))?;
+        Ok(row.as_ref().map(ledger_record))
+    }
+
+    async fn history(
+        &self,
+        content_hash: &str,
+        file_name: &str,
+    ) -> Result<Vec<LedgerRecord>, SinkError> {
+        let rows = sqlx::query(
+            "SELECT id, file_name, content_hash, status, row_count, rejected_rows, \
+             error_summary, started_at, finished_at, archived_as FROM ingest_files \
+             WHERE content_hash = $1 OR file_name = $2 ORDER BY started_at, finished_at",
+        )
+        .bind(content_hash)
+        .bind(file_name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err("reading the ledger history"))?;
+        Ok(rows.iter().map(ledger_record).collect())
+    }
+}
+
+/// Reads the columns listed by `last_loaded` and `history`, in that order.
+fn ledger_record(r: &PgRow) -> LedgerRecord {
+    LedgerRecord {
+        id: r.get(0),
+        file_name: r.get(1),
+        content_hash: r.get(2),
+        status: r.get(3),
+        row_count: r.get::<i64, _>(4).max(0) as u64,
+        rejected_rows: r.get::<i64, _>(5).max(0) as u64,
+        error_summary: r.get(6),
+        started_at: r.get(7),
+        finished_at: r.get(8),
+        archived_as: r.get(9),
     }
 }
 

@@ -20,18 +20,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use libsqlite3_sys as ffi;
+use sqlx::sqlite::SqliteRow;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Executor, Row, Sqlite, SqliteConnection};
+use sqlx::{AssertSqlSafe, Executor, Row, Sqlite, SqliteConnection};
 use tokio::sync::{Mutex, mpsc};
 use uuid::Uuid;
 
 use super::{
-    ErrorClass, FileAttempt, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError, Store,
-    agent_name,
+    Activity, ErrorClass, FileAttempt, LedgerEntry, LedgerRecord, LoadMsg, LoadOutcome, LoadedFile,
+    SinkError, StatusTotals, Store, agent_name,
 };
 use crate::config::SqliteSettings;
 use crate::enrich::EnrichedRow;
@@ -294,6 +295,97 @@ impl Store for SqliteStore {
             .map_err(err("recording the archive name"))?;
         Ok(())
     }
+
+    async fn ping(&self) -> Result<(), SinkError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(err("checking the database"))?;
+        Ok(())
+    }
+
+    async fn activity_since(&self, since: DateTime<Utc>) -> Result<Activity, SinkError> {
+        // Times are fixed-width UTC text, so text order is time order.
+        let rows = sqlx::query(
+            "SELECT status, count(*), coalesce(sum(row_count), 0), \
+             coalesce(sum(rejected_rows), 0), \
+             total((julianday(finished_at) - julianday(started_at)) * 86400.0) \
+             FROM ingest_files WHERE finished_at >= ? GROUP BY status",
+        )
+        .bind(format_utc(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err("summarising the ledger"))?;
+        let mut activity = Activity::default();
+        for r in rows {
+            let status: String = r.get(0);
+            let totals = StatusTotals {
+                files: r.get::<i64, _>(1).max(0) as u64,
+                rows: r.get::<i64, _>(2).max(0) as u64,
+                rejected_rows: r.get::<i64, _>(3).max(0) as u64,
+            };
+            activity.add(&status, totals, r.get::<f64, _>(4).max(0.0));
+        }
+        Ok(activity)
+    }
+
+    async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM ingest_files WHERE status = 'loaded' \
+             ORDER BY finished_at DESC LIMIT 1"
+        )))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err("reading the last loaded file"))?;
+        row.as_ref().map(ledger_record).transpose()
+    }
+
+    async fn history(
+        &self,
+        content_hash: &str,
+        file_name: &str,
+    ) -> Result<Vec<LedgerRecord>, SinkError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM ingest_files \
+             WHERE content_hash = ? OR file_name = ? ORDER BY started_at, finished_at"
+        )))
+        .bind(content_hash)
+        .bind(file_name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err("reading the ledger history"))?;
+        rows.iter().map(ledger_record).collect()
+    }
+}
+
+/// Columns of a [`LedgerRecord`], in the order [`ledger_record`] reads them.
+const RECORD_COLUMNS: &str = "id, file_name, content_hash, status, row_count, rejected_rows, \
+    error_summary, started_at, finished_at, archived_as";
+
+fn ledger_record(r: &SqliteRow) -> Result<LedgerRecord, SinkError> {
+    Ok(LedgerRecord {
+        id: parse_id(r.get(0))?,
+        file_name: r.get(1),
+        content_hash: r.get(2),
+        status: r.get(3),
+        row_count: r.get::<i64, _>(4).max(0) as u64,
+        rejected_rows: r.get::<i64, _>(5).max(0) as u64,
+        error_summary: r.get(6),
+        started_at: parse_time(r.get(7))?,
+        finished_at: parse_time(r.get(8))?,
+        archived_as: r.get(9),
+    })
+}
+
+/// Reads the schema's fixed-width UTC text (any RFC 3339 text, in fact).
+fn parse_time(text: String) -> Result<DateTime<Utc>, SinkError> {
+    DateTime::parse_from_rfc3339(&text)
+        .map(|t| t.to_utc())
+        .map_err(|e| SinkError {
+            class: ErrorClass::Refused,
+            context: "reading the ledger",
+            detail: format!("time {text:?} is not RFC 3339: {e}"),
+        })
 }
 
 fn parse_id(text: String) -> Result<Uuid, SinkError> {

@@ -592,3 +592,81 @@ pub async fn eventually(timeout: Duration, mut f: impl AsyncFnMut() -> bool) -> 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A hook run by [`HookedStore`] around a load.
+pub type LoadHook = Box<dyn Fn() + Send + Sync>;
+
+/// A store that runs hooks just before and just after each load and otherwise passes
+/// every call to `inner`: how tests make a producer act at the worst moment.
+pub struct HookedStore {
+    pub inner: Arc<dyn Store>,
+    pub before_load: LoadHook,
+    pub after_load: LoadHook,
+}
+
+impl HookedStore {
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            before_load: Box::new(|| {}),
+            after_load: Box::new(|| {}),
+        }
+    }
+}
+
+impl std::fmt::Debug for HookedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("HookedStore").field(&self.inner).finish()
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for HookedStore {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn prepare(&self) -> Result<(), sink::SinkError> {
+        self.inner.prepare().await
+    }
+    async fn find_loaded(
+        &self,
+        hash: &sensor_ingest::read::ContentHash,
+    ) -> Result<Option<sink::LoadedFile>, sink::SinkError> {
+        self.inner.find_loaded(hash).await
+    }
+    async fn load(
+        &self,
+        attempt: &sink::FileAttempt,
+        rows: tokio::sync::mpsc::Receiver<sink::LoadMsg>,
+    ) -> Result<sink::LoadOutcome, sink::SinkError> {
+        (self.before_load)();
+        let outcome = self.inner.load(attempt, rows).await;
+        (self.after_load)();
+        outcome
+    }
+    async fn record(&self, entry: &sink::LedgerEntry) -> Result<(), sink::SinkError> {
+        self.inner.record(entry).await
+    }
+    async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), sink::SinkError> {
+        self.inner.mark_archived(id, archived_as).await
+    }
+    async fn ping(&self) -> Result<(), sink::SinkError> {
+        self.inner.ping().await
+    }
+    async fn activity_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<sink::Activity, sink::SinkError> {
+        self.inner.activity_since(since).await
+    }
+    async fn last_loaded(&self) -> Result<Option<sink::LedgerRecord>, sink::SinkError> {
+        self.inner.last_loaded().await
+    }
+    async fn history(
+        &self,
+        content_hash: &str,
+        file_name: &str,
+    ) -> Result<Vec<sink::LedgerRecord>, sink::SinkError> {
+        self.inner.history(content_hash, file_name).await
+    }
+}
