@@ -3,6 +3,8 @@
 //! Tests about the agent's behaviour run on both backends; tests about PostgreSQL's
 //! connection (outage, refusal, password) run on it alone.
 
+#[path = "support/binary.rs"]
+mod binary;
 mod common;
 
 use std::io::Write;
@@ -10,6 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use binary::{PASSWORD, signal, wait_exit};
 use common::{Backend, TestEnv, TestStore, eventually, files_in};
 use rstest::rstest;
 
@@ -22,55 +25,10 @@ macro_rules! env_or_skip {
     };
 }
 
-const PASSWORD: &str = "Tr1cky-Pa55word";
-
-/// A URL for the test database. On PostgreSQL it carries a password the trust-auth
-/// server ignores, so tests can check it never leaks.
-fn database_url(env: &TestEnv) -> String {
-    let db = match &env.db {
-        TestStore::Sqlite(db) => return format!("sqlite://{}", db.path.display()),
-        TestStore::Postgres(db) => db,
-    };
-    let admin = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
-    let (server, _) = base.rsplit_once('/').expect("URL has a database path");
-    let server = if server.contains('@') {
-        server.to_owned()
-    } else {
-        server.replacen("://", "://postgres@", 1)
-    };
-    // Put our password in the userinfo unless the URL already has one.
-    let (scheme_user, host) = server.rsplit_once('@').unwrap();
-    let with_password = if scheme_user.split("://").nth(1).unwrap_or("").contains(':') {
-        server.clone()
-    } else {
-        format!("{scheme_user}:{PASSWORD}@{host}")
-    };
-    let query = if query.is_empty() {
-        String::new()
-    } else {
-        format!("?{query}")
-    };
-    format!("{with_password}/{}{query}", db.name)
-}
-
+/// The binary for `env`, with its log files in the temp folder (read by [`log_text`]).
 fn command(env: &TestEnv, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sensor-ingest"));
-    cmd.args(args)
-        .current_dir(env.dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url(env))
-        .env("DATA_FOLDER", env.data())
-        .env("PROCESSED_FOLDER", env.processed())
-        .env("QUARANTINE_FOLDER", env.quarantine())
-        .env("LOG_DIR", env.dir.path().join("logs"))
-        .env("SETTLE_MS", "100")
-        .env("MONITOR_INTERVAL", "1")
-        .env("RETRY_MAX_DELAY", "1")
-        .env("WORKERS", "2")
-        .stdin(Stdio::null());
+    let mut cmd = binary::command(env, args);
+    cmd.env("LOG_DIR", env.dir.path().join("logs"));
     cmd
 }
 
@@ -97,27 +55,6 @@ fn log_text(env: &TestEnv) -> String {
         }
     }
     text
-}
-
-fn signal(child: &Child, sig: i32) {
-    // SAFETY: sending a signal to our own child process.
-    let rc = unsafe { libc::kill(child.id() as i32, sig) };
-    assert_eq!(rc, 0, "signal delivered");
-}
-
-/// Waits for the child to exit, killing it after `timeout`.
-async fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("the agent did not exit within {timeout:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn rows_csv(n: usize) -> String {
@@ -410,16 +347,14 @@ async fn check_reports_every_problem_without_loading() {
 #[tokio::test]
 async fn a_bad_setting_stops_with_exit_code_2_naming_it() {
     let env = env_or_skip!(TestEnv::new(Backend::Sqlite));
+    let bad_url = format!("postgres://me:{PASSWORD}@host:notaport/db");
     let cases = [
         ("SOURCE_TIMEZONE", "Mars/Olympus"),
         ("WORKERS", "0"),
         ("MONITOR_INTERVAL", "soon"),
         ("LOG_FORMAT", "xml"),
         ("TEMPERATURE_MAX", "-100"),
-        (
-            "DATABASE_URL",
-            "postgres://me:Tr1cky-Pa55word@host:notaport/db",
-        ),
+        ("DATABASE_URL", bad_url.as_str()),
     ];
     for (var, value) in cases {
         let mut cmd = command(&env, &["once"]);
@@ -458,7 +393,7 @@ async fn the_password_never_appears_in_output_logs_reports_or_help() {
 async fn a_database_that_refuses_the_agent_stops_it_at_once() {
     let env = env_or_skip!(TestEnv::new(Backend::Postgres));
     env.drop_file("a.csv", rows_csv(5));
-    let url = database_url(&env).replace(&env.db.pg().name, "no_such_database_here");
+    let url = binary::agent_database_url(&env).replace(&env.db.pg().name, "no_such_database_here");
     let started = std::time::Instant::now();
     let out = run_to_end({
         // With unlimited retries: only the refusal can end it quickly.

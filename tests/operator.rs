@@ -2,11 +2,14 @@
 //! database: `quarantine list/show/retry/purge`, `status`, `simulate`, the gold-layer
 //! views, `once`'s progress lines, and `run`'s `/metrics`, `/healthz` and `/readyz`.
 
+#[path = "support/binary.rs"]
+mod binary;
 mod common;
 
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
+use binary::{PASSWORD, command};
 use common::{Backend, CutProxy, TestEnv, TestStore, eventually, files_in};
 use rstest::rstest;
 use sensor_ingest::simulate::{SimOptions, Simulator, default_start};
@@ -18,45 +21,6 @@ macro_rules! env_or_skip {
             None => return,
         }
     };
-}
-
-const PASSWORD: &str = "Op3rator-Secret";
-
-/// A URL for the test database; on PostgreSQL with a password the trust-auth server
-/// ignores, so tests can check it never shows.
-fn database_url(env: &TestEnv) -> String {
-    match &env.db {
-        TestStore::Sqlite(db) => format!("sqlite://{}", db.path.display()),
-        TestStore::Postgres(db) => {
-            let o = common::admin_options();
-            format!(
-                "postgres://{}:{PASSWORD}@{}:{}/{}",
-                o.get_username(),
-                o.get_host(),
-                o.get_port(),
-                db.name
-            )
-        }
-    }
-}
-
-fn command(env: &TestEnv, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sensor-ingest"));
-    cmd.args(args)
-        .current_dir(env.dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url(env))
-        .env("DATA_FOLDER", env.data())
-        .env("PROCESSED_FOLDER", env.processed())
-        .env("QUARANTINE_FOLDER", env.quarantine())
-        .env("LOG_DIR", "")
-        .env("SETTLE_MS", "100")
-        .env("MONITOR_INTERVAL", "1")
-        .env("RETRY_MAX_DELAY", "1")
-        .env("WORKERS", "2")
-        .stdin(Stdio::null());
-    cmd
 }
 
 fn run(env: &TestEnv, args: &[&str]) -> Output {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{TestDb, TestEnv};
+use crate::common::{TestDb, TestEnv, TestStore};
 
 /// A password the trust-auth test server ignores, put into every URL the binary gets
 /// so tests can check it never leaks.
@@ -39,6 +39,15 @@ pub fn database_url(db: &TestDb, host_port: Option<(&str, u16)>) -> String {
     format!("{scheme}://{userinfo}@{host}/{}{query}", db.name)
 }
 
+/// What the agent is given as `DATABASE_URL` for `env`: the SQLite file, or the
+/// PostgreSQL database with [`PASSWORD`] in it.
+pub fn agent_database_url(env: &TestEnv) -> String {
+    match &env.db {
+        TestStore::Sqlite(db) => format!("sqlite://{}", db.path.display()),
+        TestStore::Postgres(db) => database_url(db, None),
+    }
+}
+
 /// The binary with a clean environment pointing at `env`'s folders and database.
 /// Console logs only (LOG_DIR empty), fast settle and rescan, short retry cap.
 pub fn command(env: &TestEnv, args: &[&str]) -> Command {
@@ -47,7 +56,7 @@ pub fn command(env: &TestEnv, args: &[&str]) -> Command {
         .current_dir(env.dir.path())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url(env.db.pg(), None))
+        .env("DATABASE_URL", agent_database_url(env))
         .env("DATA_FOLDER", env.data())
         .env("PROCESSED_FOLDER", env.processed())
         .env("QUARANTINE_FOLDER", env.quarantine())
