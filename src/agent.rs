@@ -67,17 +67,25 @@ pub async fn prepare(
         })?;
     }
     let store = pipeline.store().clone();
-    let result = (|| async { store.prepare().await })
+    let retrying = (|| async { store.prepare().await })
         .retry(pipeline.backoff(limit))
-        .when(|e| e.class == ErrorClass::Transient && !shutdown.is_cancelled())
+        .when(|e| e.class == ErrorClass::Transient)
         .notify(|e, delay| {
             if let Some(m) = pipeline.metrics() {
                 m.database_retry();
             }
             warn!(error = %e, next_delay_ms = delay.as_millis() as u64,
                 database = %store.describe(), "database not reachable yet; retrying");
-        })
-        .await;
+        });
+    let result = tokio::select! {
+        result = retrying => result,
+        // A stop requested while waiting for the database is a clean stop: nothing was
+        // taken yet (an unfinished schema transaction rolls back).
+        _ = shutdown.cancelled() => {
+            info!("stopped before the database was ready");
+            return Ok(());
+        }
+    };
     match result {
         Ok(()) => {
             info!(database = %store.describe(), "database ready");
@@ -258,6 +266,9 @@ pub async fn once_with_progress(
     let pipeline = Pipeline::new(settings, store);
     let limit = RetryLimit::Times(retries);
     prepare(settings, &pipeline, limit, &shutdown).await?;
+    if shutdown.is_cancelled() {
+        return Ok(Summary::default());
+    }
     let watch_config = WatchConfig {
         folder: settings.data_folder.clone(),
         pattern: settings.file_pattern.clone(),

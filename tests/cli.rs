@@ -463,3 +463,36 @@ async fn an_sqlite_file_that_is_not_a_database_stops_the_agent_at_once() {
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(files_in(&env.data()), vec!["a.csv"]);
 }
+
+#[tokio::test]
+async fn sigterm_while_waiting_for_the_database_stops_cleanly() {
+    let env = env_or_skip!(TestEnv::new(Backend::Sqlite));
+    env.drop_file("a.csv", rows_csv(5));
+    // A port nothing listens on: the agent keeps retrying its startup.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(env.dir.path().join("stderr.log")).unwrap();
+    let mut agent = command(&env, &["run"])
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/nowhere"),
+        )
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("the agent starts");
+    let waiting = eventually(Duration::from_secs(30), async || {
+        log_text(&env).contains("database not reachable yet")
+    })
+    .await;
+    assert!(waiting, "{}", log_text(&env));
+    signal(&agent, libc::SIGTERM);
+    let status = wait_exit(&mut agent, Duration::from_secs(10)).await;
+    let log = log_text(&env);
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(!log.contains("ERROR"), "{log}");
+    assert_eq!(files_in(&env.data()), vec!["a.csv"], "nothing was taken");
+}
