@@ -18,7 +18,8 @@ use sensor_ingest::sink;
 use sensor_ingest::{agent, telemetry};
 
 /// Watches a folder for sensor CSV exports, validates and enriches every row, and
-/// loads each file into PostgreSQL exactly once.
+/// loads each file exactly once into a database: an embedded SQLite file by default,
+/// or PostgreSQL.
 ///
 /// Settings come from the environment and from a `.env` file in the working
 /// directory (see .env.example); the environment wins.
