@@ -66,6 +66,17 @@ pub async fn prepare(
             source,
         })?;
     }
+    // A kill in the middle of writing a report or a cross-filesystem copy leaves a
+    // hidden temporary file behind; clear those no running writer holds.
+    for dir in [&settings.processed_folder, &settings.quarantine_folder] {
+        match archive::remove_orphaned_temps(dir) {
+            Ok(0) => {}
+            Ok(n) => {
+                info!(folder = %dir.display(), removed = n, "removed temporary files left by an interrupted run")
+            }
+            Err(e) => warn!(folder = %dir.display(), error = %e, "could not clear temporary files"),
+        }
+    }
     let store = pipeline.store().clone();
     let retrying = (|| async { store.prepare().await })
         .retry(pipeline.backoff(limit))

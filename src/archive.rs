@@ -13,6 +13,7 @@ use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::read::ContentHash;
@@ -176,15 +177,78 @@ fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
     f.sync_all()
 }
 
+/// Prefix and suffix of the hidden temporary files the agent writes in `processed/` and
+/// `quarantine/` before renaming them into place.
+const TEMP_PREFIX: &str = ".sensor-ingest-";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// Creates a hidden temporary file in `dir` and locks it (`flock`) for as long as the
+/// returned `File` is open. The lock tells [`remove_orphaned_temps`] that its writer is
+/// alive; the kernel drops it when the writer exits, even on SIGKILL.
+fn create_temp(dir: &Path) -> io::Result<(PathBuf, File)> {
+    let path = dir.join(format!(
+        "{TEMP_PREFIX}{}{TEMP_SUFFIX}",
+        uuid::Uuid::now_v7()
+    ));
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    lock(&file, libc::LOCK_EX)?;
+    Ok((path, file))
+}
+
+fn lock(file: &File, how: libc::c_int) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor owned by `file`, alive for the call.
+    if unsafe { libc::flock(file.as_raw_fd(), how | libc::LOCK_NB) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Deletes the temporary files that an agent killed mid-write left in `dir`: those
+/// whose lock nobody holds. A temporary file another running agent is writing is
+/// locked, and kept. Returns how many were deleted.
+pub fn remove_orphaned_temps(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+        else {
+            continue;
+        };
+        if lock(&file, libc::LOCK_EX).is_ok() {
+            fs::remove_file(&path)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Writes `bytes` to a hidden temporary file beside `path`, then renames it over `path`,
 /// so `path` is never seen half written.
 fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".sensor-ingest-{}.tmp", uuid::Uuid::now_v7()));
-    let result = write_new(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
+    let (tmp, mut file) = create_temp(dir)?;
+    let result = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
+    drop(file);
     result
 }
 
@@ -224,16 +288,16 @@ pub fn move_no_clobber(src: &Path, dst: &Path) -> io::Result<()> {
 /// the temporary and the source.
 fn copy_across(src: &Path, dst: &Path) -> io::Result<()> {
     let dir = dst.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".sensor-ingest-{}.tmp", uuid::Uuid::now_v7()));
+    let (tmp, mut to) = create_temp(dir)?;
     let result = (|| {
         let mut from = File::open(src)?;
-        let mut to = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         io::copy(&mut from, &mut to)?;
         to.sync_all()?;
         fs::hard_link(&tmp, dst)?;
         File::open(dir)?.sync_all()
     })();
     let _ = fs::remove_file(&tmp);
+    drop(to);
     result?;
     fs::remove_file(src)
 }
@@ -390,5 +454,22 @@ mod tests {
         assert!(!a.exists());
         let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn only_unlocked_temporary_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // One left by a killed writer (no lock), one being written (locked), and
+        // files that are not ours.
+        let orphan = dir.path().join(".sensor-ingest-0000.tmp");
+        std::fs::write(&orphan, b"half a report").unwrap();
+        let (live, _held) = create_temp(dir.path()).unwrap();
+        for other in [".other.tmp", "x.csv", ".sensor-ingest-x.csv"] {
+            std::fs::write(dir.path().join(other), b"keep").unwrap();
+        }
+        assert_eq!(remove_orphaned_temps(dir.path()).unwrap(), 1);
+        assert!(!orphan.exists());
+        assert!(live.exists(), "a temp file whose writer is alive is kept");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
     }
 }
