@@ -720,3 +720,57 @@ async fn every_row_of_a_multi_batch_file_is_stored_exactly(
         );
     }
 }
+
+/// A DBA owns the tables and grants the agent only what loading needs: the agent
+/// cannot apply script.sql (indexes and migrations need ownership) but must still
+/// start and load; without those grants it is refused at startup.
+#[tokio::test]
+async fn tables_owned_by_someone_else_are_used_as_they_are() {
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
+    env.pipeline().await; // The owner applies the schema.
+    let db = env.db.pg();
+    let role = format!("loader_{}", uuid::Uuid::now_v7().simple());
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT USAGE, CREATE ON SCHEMA public TO {role}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    let as_loader =
+        sensor_ingest::config::DatabaseSettings::postgres(db.options.clone().username(&role));
+
+    let refused = sink::open(&as_loader, 2).prepare().await.unwrap_err();
+    assert_eq!(
+        refused.class,
+        sensor_ingest::sink::ErrorClass::Refused,
+        "{refused}"
+    );
+
+    for sql in [
+        format!("GRANT SELECT, INSERT, UPDATE ON ingest_files TO {role}"),
+        format!("GRANT SELECT, INSERT ON sensor_readings, file_metrics TO {role}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    let store = sink::open(&as_loader, 2);
+    store.prepare().await.expect("usable tables are enough");
+    let pipeline = Pipeline::new(&env.settings, store);
+    env.drop_file("granted.csv", VALID);
+    let outcome = env.process(&pipeline, "granted.csv").await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Loaded { rows: 4, .. }),
+        "{outcome:?}"
+    );
+    drop(pipeline);
+    for sql in [format!("DROP OWNED BY {role}"), format!("DROP ROLE {role}")] {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&db.pool)
+            .await;
+    }
+}

@@ -64,6 +64,21 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// Whether the three tables exist and grant the agent what loading needs.
+    async fn tables_usable(&self, conn: &mut sqlx::PgConnection) -> Result<bool, SinkError> {
+        sqlx::query_scalar(
+            "SELECT coalesce(bool_and(has_table_privilege(c.oid, p.privileges)), false) \
+                    AND count(c.oid) = 3 \
+             FROM (VALUES ('ingest_files', 'SELECT, INSERT, UPDATE'), \
+                          ('sensor_readings', 'SELECT, INSERT'), \
+                          ('file_metrics', 'SELECT, INSERT')) AS p (name, privileges) \
+             LEFT JOIN pg_class c ON c.oid = to_regclass(p.name)",
+        )
+        .fetch_one(conn)
+        .await
+        .map_err(err("checking table privileges"))
+    }
 }
 
 /// Sorts a driver error into transient or data.
@@ -123,15 +138,35 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(err("locking schema setup"))?;
-        tx.execute(sqlx::raw_sql(SCHEMA))
-            .await
-            .map_err(err("applying script.sql"))?;
-        tx.commit().await.map_err(err("committing schema"))?;
+        match tx.execute(sqlx::raw_sql(SCHEMA)).await {
+            Ok(_) => tx.commit().await.map_err(err("committing schema"))?,
+            // Creating indexes and migrating need ownership. Where a DBA owns the tables
+            // and granted the agent only what loading needs, use them as they are.
+            Err(e) if sqlstate(&e).as_deref() == Some("42501") => {
+                drop(tx);
+                if !self.tables_usable(&mut conn).await? {
+                    return Err(err("applying script.sql")(e));
+                }
+                tracing::warn!(error = %describe(&e),
+                    "not the owner of the tables: using them as they are, without applying \
+                     script.sql (its indexes, views and migrations are the owner's to apply)");
+            }
+            Err(e) => return Err(err("applying script.sql")(e)),
+        }
         drop(conn);
-        // Open the rest of the pool now rather than on the first files' time.
-        let mut warm = Vec::with_capacity(self.pool.options().get_max_connections() as usize);
-        while warm.len() < warm.capacity() {
-            warm.push(self.pool.acquire().await.map_err(err("connecting"))?);
+        // Open the rest of the pool now rather than on the first files' time. Best
+        // effort: a server short of connections slows the agent down, it does not stop it.
+        let wanted = self.pool.options().get_max_connections() as usize;
+        let mut warm = Vec::with_capacity(wanted);
+        while warm.len() < wanted {
+            match self.pool.acquire().await {
+                Ok(conn) => warm.push(conn),
+                Err(e) => {
+                    tracing::warn!(opened = warm.len(), wanted, error = %describe(&e),
+                        "could not open every database connection; continuing with fewer");
+                    break;
+                }
+            }
         }
         Ok(())
     }
@@ -397,6 +432,13 @@ impl PgStore {
         .map_err(err("completing the ledger row"))?;
         tx.commit().await.map_err(err("committing"))?;
         Ok(LoadOutcome::Committed { rows })
+    }
+}
+
+fn sqlstate(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
     }
 }
 
