@@ -408,11 +408,13 @@ async fn a_commit_without_its_move_is_finished_on_the_next_attempt_not_reloaded(
 #[tokio::test]
 async fn two_workers_racing_on_the_same_content_load_it_once(
     #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    // One batch (a single statement on PostgreSQL) and many (COPY).
+    #[values(100, 20_000)] rows: usize,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     let pipeline = env.pipeline().await;
     let big: String = std::iter::once("ts,id,t\n".to_owned())
-        .chain((0..20_000).map(|i| format!("{},s{},{}\n", 1_700_000_000 + i, i % 7, i % 50)))
+        .chain((0..rows).map(|i| format!("{},s{},{}\n", 1_700_000_000 + i, i % 7, i % 50)))
         .collect();
     env.drop_file("x.csv", &big);
     env.drop_file("y.csv", &big);
@@ -432,7 +434,7 @@ async fn two_workers_racing_on_the_same_content_load_it_once(
     assert_eq!((loaded, duplicates), (1, 1), "{outcomes:?}");
     assert_eq!(
         env.db.count("SELECT count(*) FROM sensor_readings").await,
-        20_000
+        rows as i64
     );
 }
 
