@@ -728,10 +728,11 @@ async fn every_row_of_a_multi_batch_file_is_stored_exactly(
 /// start and load; without those grants it is refused at startup.
 #[tokio::test]
 async fn tables_owned_by_someone_else_are_used_as_they_are() {
+    let role = common::TempRole::new("loader");
     let env = env_or_skip!(TestEnv::new(Backend::Postgres));
     env.pipeline().await; // The owner applies the schema.
     let db = env.db.pg();
-    let role = format!("loader_{}", uuid::Uuid::now_v7().simple());
+    let role = &role.name;
     for sql in [
         format!("CREATE ROLE {role} LOGIN"),
         format!("GRANT USAGE, CREATE ON SCHEMA public TO {role}"),
@@ -742,7 +743,7 @@ async fn tables_owned_by_someone_else_are_used_as_they_are() {
             .unwrap();
     }
     let as_loader =
-        sensor_ingest::config::DatabaseSettings::postgres(db.options.clone().username(&role));
+        sensor_ingest::config::DatabaseSettings::postgres(db.options.clone().username(role));
 
     let refused = sink::open(&as_loader, 2).prepare().await.unwrap_err();
     assert_eq!(
@@ -769,10 +770,4 @@ async fn tables_owned_by_someone_else_are_used_as_they_are() {
         matches!(outcome, Outcome::Loaded { rows: 4, .. }),
         "{outcome:?}"
     );
-    drop(pipeline);
-    for sql in [format!("DROP OWNED BY {role}"), format!("DROP ROLE {role}")] {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(&db.pool)
-            .await;
-    }
 }

@@ -670,3 +670,38 @@ impl Store for HookedStore {
         self.inner.history(content_hash, file_name).await
     }
 }
+
+/// A role name for one test, dropped (if created) when this guard goes. Declare it
+/// before the test's [`TestEnv`]: guards drop in reverse order, so the test database
+/// and the role's privileges in it are gone by then, even when the test failed.
+pub struct TempRole {
+    pub name: String,
+}
+
+impl TempRole {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            name: format!("{prefix}_{}", Uuid::now_v7().simple()),
+        }
+    }
+}
+
+impl Drop for TempRole {
+    fn drop(&mut self) {
+        let sql = format!("DROP ROLE IF EXISTS {}", self.name);
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok(mut conn) = admin_options().connect().await
+                    && let Err(e) = sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await
+                {
+                    eprintln!("could not drop a test role: {e}");
+                }
+            });
+        })
+        .join();
+    }
+}
