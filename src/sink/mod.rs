@@ -128,18 +128,59 @@ pub struct Activity {
     pub load_seconds: f64,
 }
 
+/// One `GROUP BY status` row of the ledger: status, files, rows, rejected rows, and
+/// the seconds spent on them.
+pub(crate) type ActivityRow = (String, i64, i64, i64, f64);
+
 impl Activity {
-    /// Adds one `GROUP BY status` row; unknown statuses are ignored.
-    fn add(&mut self, status: &str, totals: StatusTotals, seconds: f64) {
-        match status {
-            "loaded" => {
-                self.loaded = totals;
-                self.load_seconds = seconds;
+    /// Folds the `GROUP BY status` rows both backends return; unknown statuses are
+    /// ignored.
+    pub(crate) fn from_rows(rows: impl IntoIterator<Item = ActivityRow>) -> Self {
+        let mut activity = Self::default();
+        for (status, files, rows, rejected, seconds) in rows {
+            let totals = StatusTotals {
+                files: files.max(0) as u64,
+                rows: rows.max(0) as u64,
+                rejected_rows: rejected.max(0) as u64,
+            };
+            match status.as_str() {
+                "loaded" => {
+                    activity.loaded = totals;
+                    activity.load_seconds = seconds.max(0.0);
+                }
+                "quarantined" => activity.quarantined = totals,
+                "duplicate" => activity.duplicate = totals,
+                _ => {}
             }
-            "quarantined" => self.quarantined = totals,
-            "duplicate" => self.duplicate = totals,
-            _ => {}
         }
+        activity
+    }
+}
+
+/// A driver error as a [`SinkError`] of `class`: the database's own message with its
+/// code (`code_name` says which kind: "SQLSTATE", "SQLite code"), the driver's message
+/// otherwise. sqlx's display adds wrapper text and the server's C source line.
+pub(crate) fn sink_error(
+    e: &sqlx::Error,
+    class: ErrorClass,
+    context: &'static str,
+    code_name: &str,
+) -> SinkError {
+    SinkError {
+        class,
+        context,
+        detail: describe_sqlx(e, code_name),
+    }
+}
+
+/// See [`sink_error`].
+pub(crate) fn describe_sqlx(e: &sqlx::Error, code_name: &str) -> String {
+    match e {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => format!("{} ({code_name} {code})", db.message()),
+            None => db.message().to_owned(),
+        },
+        other => other.to_string(),
     }
 }
 

@@ -1,5 +1,7 @@
-//! PostgreSQL backend: readings stream in through `COPY … FROM STDIN` inside the same
-//! transaction as the ledger row and the metrics.
+//! PostgreSQL backend. A file whose rows fit in one batch is loaded by one statement
+//! (ledger row, readings from `unnest` arrays, metrics); a larger one streams its
+//! readings through binary `COPY … FROM STDIN` inside the transaction that claims its
+//! ledger row and writes its metrics.
 
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use uuid::Uuid;
 
 use super::{
     Activity, ErrorClass, FileAttempt, LedgerEntry, LedgerRecord, LoadMsg, LoadOutcome, LoadedFile,
-    SinkError, StatusTotals, Store, agent_name,
+    SinkError, Store, agent_name,
 };
 use crate::config::PostgresSettings;
 use crate::enrich::EnrichedRow;
@@ -105,23 +107,11 @@ pub fn classify(e: &sqlx::Error) -> ErrorClass {
 }
 
 fn err(context: &'static str) -> impl FnOnce(sqlx::Error) -> SinkError {
-    move |e| SinkError {
-        class: classify(&e),
-        context,
-        detail: describe(&e),
-    }
+    move |e| super::sink_error(&e, classify(&e), context, "SQLSTATE")
 }
 
-/// The server's own message and SQLSTATE for database errors (sqlx's display adds
-/// wrapper text and the server's C source line); the driver's message otherwise.
 fn describe(e: &sqlx::Error) -> String {
-    match e {
-        sqlx::Error::Database(db) => match db.code() {
-            Some(code) => format!("{} (SQLSTATE {code})", db.message()),
-            None => db.message().to_owned(),
-        },
-        other => other.to_string(),
-    }
+    super::describe_sqlx(e, "SQLSTATE")
 }
 
 #[async_trait]
@@ -320,7 +310,7 @@ impl Store for PgStore {
     }
 
     async fn activity_since(&self, since: DateTime<Utc>) -> Result<Activity, SinkError> {
-        let rows = sqlx::query(
+        let rows: Vec<super::ActivityRow> = sqlx::query_as(
             "SELECT status, count(*), coalesce(sum(row_count), 0)::bigint, \
              coalesce(sum(rejected_rows), 0)::bigint, \
              coalesce(sum(extract(epoch FROM finished_at - started_at)), 0)::float8 \
@@ -330,17 +320,7 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(err("summarising the ledger"))?;
-        let mut activity = Activity::default();
-        for r in rows {
-            let status: String = r.get(0);
-            let totals = StatusTotals {
-                files: r.get::<i64, _>(1).max(0) as u64,
-                rows: r.get::<i64, _>(2).max(0) as u64,
-                rejected_rows: r.get::<i64, _>(3).max(0) as u64,
-            };
-            activity.add(&status, totals, r.get::<f64, _>(4).max(0.0));
-        }
-        Ok(activity)
+        Ok(Activity::from_rows(rows))
     }
 
     async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError> {

@@ -32,7 +32,7 @@ use uuid::Uuid;
 
 use super::{
     Activity, ErrorClass, FileAttempt, LedgerEntry, LedgerRecord, LoadMsg, LoadOutcome, LoadedFile,
-    SinkError, StatusTotals, Store, agent_name,
+    SinkError, Store, agent_name,
 };
 use crate::config::SqliteSettings;
 use crate::enrich::EnrichedRow;
@@ -122,22 +122,11 @@ fn classify_code(code: i32) -> ErrorClass {
 }
 
 fn err(context: &'static str) -> impl FnOnce(sqlx::Error) -> SinkError {
-    move |e| SinkError {
-        class: classify(&e),
-        context,
-        detail: describe(&e),
-    }
+    move |e| super::sink_error(&e, classify(&e), context, "SQLite code")
 }
 
-/// SQLite's own message and result code for database errors; the driver's otherwise.
 fn describe(e: &sqlx::Error) -> String {
-    match e {
-        sqlx::Error::Database(db) => match db.code() {
-            Some(code) => format!("{} (SQLite code {code})", db.message()),
-            None => db.message().to_owned(),
-        },
-        other => other.to_string(),
-    }
+    super::describe_sqlx(e, "SQLite code")
 }
 
 #[async_trait]
@@ -306,7 +295,7 @@ impl Store for SqliteStore {
 
     async fn activity_since(&self, since: DateTime<Utc>) -> Result<Activity, SinkError> {
         // Times are fixed-width UTC text, so text order is time order.
-        let rows = sqlx::query(
+        let rows: Vec<super::ActivityRow> = sqlx::query_as(
             "SELECT status, count(*), coalesce(sum(row_count), 0), \
              coalesce(sum(rejected_rows), 0), \
              total((julianday(finished_at) - julianday(started_at)) * 86400.0) \
@@ -316,17 +305,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(err("summarising the ledger"))?;
-        let mut activity = Activity::default();
-        for r in rows {
-            let status: String = r.get(0);
-            let totals = StatusTotals {
-                files: r.get::<i64, _>(1).max(0) as u64,
-                rows: r.get::<i64, _>(2).max(0) as u64,
-                rejected_rows: r.get::<i64, _>(3).max(0) as u64,
-            };
-            activity.add(&status, totals, r.get::<f64, _>(4).max(0.0));
-        }
-        Ok(activity)
+        Ok(Activity::from_rows(rows))
     }
 
     async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError> {
