@@ -272,31 +272,54 @@ async fn whole_file_errors_are_quarantined_with_their_line(
     );
 }
 
+/// A valid CSV of about `bytes` bytes, and its row count.
+fn sized_csv(bytes: usize) -> (String, i64) {
+    let mut csv = String::from("timestamp,sensor_id,temperature,humidity,pressure\n");
+    let mut rows = 0;
+    while csv.len() < bytes {
+        csv.push_str(&format!(
+            "{},s-{},21.5,40,1013.25\n",
+            1_700_000_000 + rows,
+            rows % 7
+        ));
+        rows += 1;
+    }
+    (csv, rows)
+}
+
+/// Small files skip the lookup by hash and rely on the load refusing known content;
+/// files over 1 MiB are looked up first. Both must end as duplicates.
 #[rstest]
 #[tokio::test]
 async fn redropped_content_is_not_loaded_twice_whatever_its_name(
     #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(false, true)] large: bool,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     let pipeline = env.pipeline().await;
-    env.drop_file("a.csv", VALID);
+    let (content, rows) = if large {
+        sized_csv(1_200_000)
+    } else {
+        (VALID.to_string(), 4)
+    };
+    env.drop_file("a.csv", &content);
     let first = env.process(&pipeline, "a.csv").await.unwrap();
     let Outcome::Loaded { id: first_id, .. } = first else {
         panic!("{first:?}")
     };
 
-    env.drop_file("b.csv", VALID);
+    env.drop_file("b.csv", &content);
     let second = env.process(&pipeline, "b.csv").await.unwrap();
     assert!(
         matches!(second, Outcome::Duplicate { of, .. } if of == first_id),
         "{second:?}"
     );
-    env.drop_file("a.csv", VALID);
+    env.drop_file("a.csv", &content);
     let third = env.process(&pipeline, "a.csv").await.unwrap();
     assert!(matches!(third, Outcome::Duplicate { .. }), "{third:?}");
 
     let db = &env.db;
-    assert_eq!(db.count("SELECT count(*) FROM sensor_readings").await, 4);
+    assert_eq!(db.count("SELECT count(*) FROM sensor_readings").await, rows);
     assert_eq!(
         db.count("SELECT count(*) FROM ingest_files WHERE status = 'loaded'")
             .await,
@@ -310,6 +333,48 @@ async fn redropped_content_is_not_loaded_twice_whatever_its_name(
     let processed = files_in(&env.processed());
     assert_eq!(processed.len(), 3, "{processed:?}");
     assert!(files_in(&env.data()).is_empty());
+}
+
+/// Content loaded under the rules of its day is a duplicate when dropped again after
+/// the rules changed to reject it: it is not quarantined, and nothing is loaded twice.
+#[rstest]
+#[tokio::test]
+async fn loaded_content_stays_a_duplicate_after_the_rules_change(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(TestEnv::new(backend));
+    let pipeline = env.pipeline().await;
+    env.drop_file("a.csv", VALID);
+    let Outcome::Loaded { id: first_id, .. } = env.process(&pipeline, "a.csv").await.unwrap()
+    else {
+        panic!("the file should load under the default ranges")
+    };
+
+    let mut strict = env.settings.clone();
+    strict.ranges.temperature.max = 0.5;
+    let strict = Pipeline::new(&strict, env.store());
+    env.drop_file("b.csv", VALID);
+    let again = env.process(&strict, "b.csv").await.unwrap();
+    assert!(
+        matches!(again, Outcome::Duplicate { of, .. } if of == first_id),
+        "{again:?}"
+    );
+    // The same rules do reject new content of that kind.
+    env.drop_file("c.csv", VALID.replace("s-2", "s-3"));
+    let rejected = env.process(&strict, "c.csv").await.unwrap();
+    assert!(
+        matches!(rejected, Outcome::Quarantined { .. }),
+        "{rejected:?}"
+    );
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        4
+    );
+    assert!(
+        files_in(&env.quarantine())
+            .iter()
+            .all(|f| f.starts_with("c.csv"))
+    );
 }
 
 #[rstest]

@@ -289,9 +289,15 @@ impl Store for PgStore {
     }
 
     async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError> {
+        // Committed without waiting for the WAL flush (`synchronous_commit = off` for this
+        // transaction only): the name is for people, and waiting for a second fsync per
+        // file cost small files 7% of their throughput. A server crash within ~0.6 s may
+        // forget the name; exactly-once does not rest on it (the rows and the `loaded`
+        // row were committed synchronously before the move). Visible at once either way.
         sqlx::query(
-            "UPDATE ingest_files SET archived_as = $2, archived_at = clock_timestamp() \
-             WHERE id = $1",
+            "WITH no_wait AS (SELECT set_config('synchronous_commit', 'off', true)) \
+             UPDATE ingest_files SET archived_as = $2, archived_at = clock_timestamp() \
+             FROM no_wait WHERE id = $1",
         )
         .bind(id)
         .bind(archived_as)
