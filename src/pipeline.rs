@@ -314,23 +314,36 @@ impl Pipeline {
                 Verdict::Changed => Err(ProcessError::Changed { file: name }),
                 Verdict::Interrupted => Err(internal(&name, "the row stream stopped early")),
                 Verdict::Invalid => {
-                    // Content loaded before is a duplicate whatever the rules say now
-                    // (ranges may have changed since): it never reaches quarantine.
-                    if !looked_up
-                        && let Some(loaded) = self.store.find_loaded(&attempt.hash).await?
-                    {
-                        return self.already_loaded(path, read, attempt, loaded).await;
-                    }
-                    self.quarantine(path, read, attempt, &report, None).await
+                    self.refuse(path, read, attempt, &report, None, looked_up)
+                        .await
                 }
             },
             Err(e) if e.is_transient() => Err(e.into()),
             Err(e) => {
                 let message = e.to_string();
-                self.quarantine(path, read, attempt, &report, Some(message))
+                self.refuse(path, read, attempt, &report, Some(message), looked_up)
                     .await
             }
         }
+    }
+
+    /// Quarantines a file the rules or the database refused, unless its content was
+    /// loaded before: that is a duplicate whatever the rules say now (ranges may have
+    /// changed since). `looked_up`: the content hash was looked up before reading.
+    async fn refuse(
+        &self,
+        path: &Path,
+        read: FileIdentity,
+        attempt: FileAttempt,
+        report: &ReadReport,
+        database_error: Option<String>,
+        looked_up: bool,
+    ) -> Result<Outcome, ProcessError> {
+        if !looked_up && let Some(loaded) = self.store.find_loaded(&attempt.hash).await? {
+            return self.already_loaded(path, read, attempt, loaded).await;
+        }
+        self.quarantine(path, read, attempt, report, database_error)
+            .await
     }
 
     /// Quarantines a file over `MAX_FILE_BYTES` without reading a byte of it. Having no
