@@ -28,8 +28,10 @@ use tracing::{debug, info, warn};
 
 use crate::config::FilePattern;
 
-/// Capacity of the queue between notify's thread and the watch loop.
-const EVENT_QUEUE: usize = 1024;
+/// Capacity of the queue between notify's thread and the watch loop: half the kernel's
+/// default inotify queue (16,384 events), about 1 MB at most. With 1,024, a backlog of
+/// 2,000 files renamed in at once overflowed it and cost a rescan of the folder.
+const EVENT_QUEUE: usize = 8192;
 /// Events applied in one go before the loop sends what became ready.
 const EVENT_BATCH: usize = 256;
 /// A write mark this old means the close event was missed; the file is judged by settling.
@@ -276,6 +278,16 @@ impl Runner {
                 }
                 _ = rescan.tick() => self.rescan(ScanKind::Periodic).await,
                 () = sleep_until_opt(recheck_at), if recheck_at.is_some() => self.recheck().await,
+                // Room downstream for files made ready by events: flushed below.
+                // (The slot is released at once: the watcher is the queue's only sender.)
+                open = has_room(&self.out), if !self.tracker.ready.is_empty() => {
+                    if open {
+                        ControlFlow::Continue(())
+                    } else {
+                        info!("the file queue was closed; stopping the watcher");
+                        ControlFlow::Break(())
+                    }
+                }
             };
             if step.is_break() || self.flush_ready().await.is_break() {
                 break;
@@ -323,7 +335,10 @@ impl Runner {
         }
     }
 
-    /// Sends the files made ready by events, waiting for room downstream.
+    /// Sends the files made ready by events while there is room downstream. It never
+    /// waits for room: the loop does, while it goes on draining events. Waiting here
+    /// stalled the event queue whenever the workers were busy, so a burst of files
+    /// overflowed it and each overflow cost a rescan and a settle wait.
     async fn flush_ready(&mut self) -> ControlFlow<()> {
         while let Some(path) = self.tracker.ready.pop_front() {
             // Opened for writing again after the close that queued it: wait for the next close.
@@ -333,16 +348,20 @@ impl Runner {
             if !is_regular_file(&path).await {
                 continue;
             }
-            debug!(file = %file_name(&path), trigger = "event", "file is ready");
-            tokio::select! {
-                biased;
-                () = self.shutdown.cancelled() => return ControlFlow::Break(()),
-                sent = self.out.send(path.clone()) => if sent.is_err() {
+            match self.out.try_send(path.clone()) {
+                Ok(()) => {
+                    debug!(file = %file_name(&path), trigger = "event", "file is ready");
+                    self.tracker.mark_sent(&path);
+                }
+                Err(TrySendError::Full(_)) => {
+                    self.tracker.ready.push_front(path);
+                    break;
+                }
+                Err(TrySendError::Closed(_)) => {
                     info!("the file queue was closed; stopping the watcher");
                     return ControlFlow::Break(());
-                },
+                }
             }
-            self.tracker.mark_sent(&path);
         }
         ControlFlow::Continue(())
     }
@@ -404,8 +423,9 @@ impl Runner {
         self.send_scanned(ready)
     }
 
-    /// Offers settled scanned files without waiting: a full queue downstream leaves them
-    /// waiting for the next recheck instead of stalling the event loop.
+    /// Offers settled scanned files without waiting: with the queue downstream full they
+    /// join the files made ready by events, sent as soon as there is room (waiting for
+    /// the next recheck instead cost a settle period each time a burst filled the queue).
     fn send_scanned(&mut self, ready: Vec<Candidate>) -> ControlFlow<()> {
         let mut deferred = 0usize;
         for c in ready {
@@ -416,7 +436,8 @@ impl Runner {
                 }
                 Err(TrySendError::Full(_)) => {
                     deferred += 1;
-                    self.tracker.keep_pending(c, Instant::now());
+                    self.tracker.pending.remove(&c.path);
+                    self.tracker.ready.push_back(c.path);
                 }
                 Err(TrySendError::Closed(_)) => {
                     info!("the file queue was closed; stopping the watcher");
@@ -427,7 +448,7 @@ impl Runner {
         if deferred > 0 {
             debug!(
                 files = deferred,
-                "the file queue is full; will offer these files again shortly"
+                "the file queue is full; these files go as soon as there is room"
             );
         }
         self.arm_recheck();
@@ -441,6 +462,11 @@ impl Runner {
             self.recheck_at = Some(Instant::now() + self.cfg.settle.max(MIN_TICK));
         }
     }
+}
+
+/// Waits until `out` has room for one path; false if it was closed.
+async fn has_room(out: &mpsc::Sender<PathBuf>) -> bool {
+    out.reserve().await.is_ok()
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
@@ -484,6 +510,52 @@ fn observe(
     }
 }
 
+/// Paths waiting to be sent, in arrival order, each once. The set makes "already
+/// queued?" constant-time: with a burst of thousands of files, scanning the queue for
+/// each event made the watch loop fall behind its events (and the overflow cost a
+/// rescan).
+#[derive(Debug, Default)]
+struct ReadyQueue {
+    order: VecDeque<PathBuf>,
+    queued: HashSet<PathBuf>,
+}
+
+impl ReadyQueue {
+    /// Queues `path` at the back unless it is queued already.
+    fn push_back(&mut self, path: PathBuf) {
+        if self.queued.insert(path.clone()) {
+            self.order.push_back(path);
+        }
+    }
+
+    /// Puts back at the front a path just popped.
+    fn push_front(&mut self, path: PathBuf) {
+        if self.queued.insert(path.clone()) {
+            self.order.push_front(path);
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<PathBuf> {
+        let path = self.order.pop_front()?;
+        self.queued.remove(&path);
+        Some(path)
+    }
+
+    fn contains(&self, path: &Path) -> bool {
+        self.queued.contains(path)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    #[cfg(test)]
+    fn clear(&mut self) {
+        self.order.clear();
+        self.queued.clear();
+    }
+}
+
 /// What the watcher knows about the files of the folder; no I/O, so tests drive it directly.
 struct Tracker {
     /// The folder as configured: sent paths are `folder/name`, as `scan` builds them.
@@ -499,7 +571,7 @@ struct Tracker {
     /// Files sent in the current rescan cycle; scans skip them until the next cycle.
     sent: HashSet<PathBuf>,
     /// Files made ready by events, in arrival order, not yet sent.
-    ready: VecDeque<PathBuf>,
+    ready: ReadyQueue,
     /// The last rename-to event, so the Both event that follows it does not queue twice.
     last_rename_to: Option<(usize, PathBuf)>,
 }
@@ -514,7 +586,7 @@ impl Tracker {
             writing: HashMap::new(),
             pending: HashMap::new(),
             sent: HashSet::new(),
-            ready: VecDeque::new(),
+            ready: ReadyQueue::default(),
             last_rename_to: None,
         }
     }
@@ -594,9 +666,7 @@ impl Tracker {
         };
         self.writing.remove(&path);
         self.pending.remove(&path);
-        if !self.ready.contains(&path) {
-            self.ready.push_back(path);
-        }
+        self.ready.push_back(path);
     }
 
     /// The file left the folder (removed or renamed away).
@@ -646,15 +716,6 @@ impl Tracker {
     fn mark_sent(&mut self, path: &Path) {
         self.pending.remove(path);
         self.sent.insert(path.to_path_buf());
-    }
-
-    /// A settled file that could not be sent: keep it for the next recheck.
-    fn keep_pending(&mut self, c: Candidate, now: Instant) {
-        self.pending.entry(c.path).or_insert(Observation {
-            size: c.size,
-            mtime: c.mtime,
-            since: now,
-        });
     }
 
     /// A periodic rescan starts a new cycle: files still present are offered again.
@@ -984,6 +1045,74 @@ mod tests {
         assert!(matches!(result, Ok(Ok(Ok(())))), "{result:?}");
     }
 
+    /// Receives `n` names from `rx`, each within WAIT.
+    async fn receive(rx: &mut mpsc::Receiver<PathBuf>, n: usize) -> Vec<String> {
+        let mut names = Vec::with_capacity(n);
+        for _ in 0..n {
+            match timeout(WAIT, rx.recv()).await {
+                Ok(Some(path)) => names.push(name_of(&path)),
+                other => panic!("only {} of {n} files sent ({other:?})", names.len()),
+            }
+        }
+        names
+    }
+
+    /// Settled files found by a scan while the queue downstream is full go as soon as
+    /// there is room, not a settle period later (30 s here, longer than WAIT).
+    #[tokio::test]
+    async fn scanned_files_beyond_a_full_queue_go_as_soon_as_there_is_room() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for i in 0..5 {
+            write_aged(
+                &dir.path().join(format!("old-{i}.csv")),
+                b"x\n",
+                Duration::from_secs(3600 - i),
+            );
+        }
+        let (tx, mut rx) = mpsc::channel(1);
+        let shutdown = CancellationToken::new();
+        let cfg = config(dir.path(), Duration::from_secs(30), SLOW_RESCAN);
+        let task = tokio::spawn(watch(cfg, tx, shutdown.clone()));
+
+        let names = receive(&mut rx, 5).await;
+        assert_eq!(
+            names,
+            (0..5).map(|i| format!("old-{i}.csv")).collect::<Vec<_>>()
+        );
+        shutdown.cancel();
+        let result = timeout(WAIT, task).await;
+        assert!(matches!(result, Ok(Ok(Ok(())))), "{result:?}");
+    }
+
+    /// A backlog renamed in while nobody takes files (a queue of one, workers busy)
+    /// must neither stall the event loop nor overflow its queue: every file is sent
+    /// once there is room, with none left to a rescan and a settle wait (30 s here).
+    #[tokio::test]
+    async fn a_burst_renamed_in_while_the_queue_is_full_is_sent_without_a_settle_wait() {
+        const FILES: usize = 1_500;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let elsewhere = tempfile::tempdir().expect("tempdir");
+        write_aged(&dir.path().join(SYNC), b"sync\n", Duration::from_secs(3600));
+        let (tx, mut rx) = mpsc::channel(1);
+        let shutdown = CancellationToken::new();
+        let cfg = config(dir.path(), Duration::from_secs(30), SLOW_RESCAN);
+        let task = tokio::spawn(watch(cfg, tx, shutdown.clone()));
+        assert_eq!(receive(&mut rx, 1).await, [SYNC]);
+
+        for i in 0..FILES {
+            let outside = elsewhere.path().join(format!("b-{i:04}.csv"));
+            write_file(&outside, b"a,b\n1,2\n");
+            fs::rename(&outside, dir.path().join(format!("b-{i:04}.csv"))).expect("rename in");
+        }
+        let mut names = receive(&mut rx, FILES).await;
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), FILES, "a file was sent twice");
+        shutdown.cancel();
+        let result = timeout(WAIT, task).await;
+        assert!(matches!(result, Ok(Ok(Ok(())))), "{result:?}");
+    }
+
     #[tokio::test]
     async fn periodic_rescan_offers_files_still_present_again() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1157,7 +1286,7 @@ mod tests {
         assert!(t.ready.is_empty());
         assert!(t.writing.contains_key(Path::new("/data/x.csv")));
         t.on_event(&event(close_write(), &["/data/x.csv"]), now);
-        assert_eq!(t.ready, [PathBuf::from("/data/x.csv")]);
+        assert_eq!(t.ready.order, [PathBuf::from("/data/x.csv")]);
         assert!(t.writing.is_empty());
     }
 
@@ -1189,11 +1318,11 @@ mod tests {
         )
         .set_tracker(7);
         t.on_event(&to, now);
-        assert_eq!(t.ready, [PathBuf::from("/data/x.csv")]);
+        assert_eq!(t.ready.order, [PathBuf::from("/data/x.csv")]);
         // The loop may send between the two events of one rename.
         t.ready.clear();
         t.on_event(&both, now);
-        assert!(t.ready.is_empty(), "queued twice: {:?}", t.ready);
+        assert!(t.ready.is_empty(), "queued twice: {:?}", t.ready.order);
 
         // A Both event on its own (other backends) still queues its destination.
         let mut t = tracker();
@@ -1202,7 +1331,7 @@ mod tests {
             &event(rename(RenameMode::Both), &["/data/a.csv", "/data/b.csv"]),
             now,
         );
-        assert_eq!(t.ready, [PathBuf::from("/data/b.csv")]);
+        assert_eq!(t.ready.order, [PathBuf::from("/data/b.csv")]);
         assert!(t.writing.is_empty(), "the source's write mark is cleared");
     }
 
