@@ -702,7 +702,7 @@ fn open_for_writing_elsewhere(file: &File) -> bool {
 }
 
 /// What the reader saw in one pass over a file.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ReadReport {
     pub file_error: Option<FileError>,
     pub rows_read: u64,
@@ -732,14 +732,7 @@ impl ReadReport {
     fn whole_file(e: FileError) -> Self {
         Self {
             file_error: Some(e),
-            rows_read: 0,
-            invalid_rows: 0,
-            errors_total: 0,
-            errors: Vec::new(),
-            stats: None,
-            content: None,
-            changed: false,
-            interrupted: false,
+            ..Self::default()
         }
     }
 
@@ -861,17 +854,7 @@ pub fn read_rows(
     tz: SourceTimezone,
     mut on_row: impl FnMut(EnrichedRow) -> bool,
 ) -> ReadReport {
-    let mut report = ReadReport {
-        file_error: None,
-        rows_read: 0,
-        invalid_rows: 0,
-        errors_total: 0,
-        errors: Vec::new(),
-        stats: None,
-        content: None,
-        changed: false,
-        interrupted: false,
-    };
+    let mut report = ReadReport::default();
     let mut source = match CsvSource::new(input) {
         Ok(s) => s,
         Err(e) => {
