@@ -380,7 +380,7 @@ mod tests {
             quarantined_at: chrono::Utc::now(),
             ledger_id: uuid::Uuid::now_v7(),
             reason: "r".into(),
-            rule: "empty_file".into(),
+            rule: crate::rule::Rule::EmptyFile,
             rows_read: 0,
             invalid_rows: 0,
             errors_total: 1,

@@ -37,6 +37,7 @@ pub mod progress;
 pub mod quarantine;
 pub mod read;
 pub mod report;
+pub mod rule;
 pub mod simulate;
 pub mod sink;
 pub mod stats;

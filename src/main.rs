@@ -13,7 +13,6 @@ use tracing::{error, info, warn};
 use sensor_ingest::config::{LogSettings, Settings};
 use sensor_ingest::metrics::Metrics;
 use sensor_ingest::pipeline::check_file;
-use sensor_ingest::report::ReportedError;
 use sensor_ingest::sink;
 use sensor_ingest::{agent, telemetry};
 
@@ -334,40 +333,29 @@ fn check(settings: &Settings, files: &[PathBuf], json: bool) -> anyhow::Result<E
         match check_file(path, settings.ranges, settings.source_timezone) {
             Ok(report) => {
                 all_valid &= report.is_valid();
-                let (reason, rule) = report.reason();
+                let (reason, rule) = report.reason().unzip();
                 if json {
-                    let mut errors: Vec<ReportedError> = Vec::new();
-                    if let Some(e) = &report.file_error {
-                        errors.push(ReportedError {
-                            line: e.line(),
-                            column: String::new(),
-                            value: String::new(),
-                            rule: e.rule().to_owned(),
-                            message: e.to_string(),
-                        });
-                    }
-                    errors.extend(report.errors.iter().map(ReportedError::from));
                     results.push(serde_json::json!({
                         "file": shown,
                         "valid": report.is_valid(),
                         "rows_read": report.rows_read,
                         "invalid_rows": report.invalid_rows,
-                        "errors_total": report.errors_total + u64::from(report.file_error.is_some()),
-                        "reason": if report.is_valid() { None } else { Some(reason) },
-                        "rule": if report.is_valid() { None } else { Some(rule) },
-                        "errors": errors,
+                        "errors_total": report.problems_total(),
+                        "reason": reason,
+                        "rule": rule,
+                        "errors": report.reported_errors(),
                     }));
                 } else if report.is_valid() {
                     println!("ok       {shown}: {} rows", report.rows_read);
                 } else {
-                    println!("INVALID  {shown}: {reason}");
+                    println!("INVALID  {shown}: {}", reason.unwrap_or_default());
                     for e in &report.errors {
                         let column = if e.column.is_empty() { "-" } else { &e.column };
                         println!(
                             "  line {:>6}  {column:<12} {:<24} {}: {}",
                             e.line,
                             format!("{:?}", e.value),
-                            e.rule.as_str(),
+                            e.rule.name(),
                             e.message
                         );
                     }

@@ -37,6 +37,7 @@ use crate::enrich::{EnrichedRow, enrich};
 use crate::metrics::Metrics;
 use crate::read::{ContentHash, CsvSource, FileError};
 use crate::report::{MAX_REPORTED_ERRORS, QuarantineReport, ReportedError};
+use crate::rule::Rule;
 use crate::sink::{
     EntryStatus, FileAttempt, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError, Store,
 };
@@ -342,8 +343,11 @@ impl Pipeline {
         if !looked_up && let Some(loaded) = self.store.find_loaded(&attempt.hash).await? {
             return self.already_loaded(path, read, attempt, loaded).await;
         }
-        self.quarantine(path, read, attempt, report, database_error)
-            .await
+        let refusal = match database_error {
+            Some(message) => Refusal::Database { report, message },
+            None => Refusal::Read(report),
+        };
+        self.quarantine(path, read, attempt, refusal).await
     }
 
     /// Quarantines a file over `MAX_FILE_BYTES` without reading a byte of it. Having no
@@ -365,8 +369,8 @@ impl Pipeline {
             size,
             started_at,
         };
-        let report = ReadReport::whole_file(FileError::FileTooLarge { size, limit });
-        self.quarantine(path, read, attempt, &report, None).await
+        let refusal = Refusal::Decision(Decision::TooLarge { size, limit });
+        self.quarantine(path, read, attempt, refusal).await
     }
 
     /// The file grew after the reader reached its end, and the rows read are committed.
@@ -399,12 +403,12 @@ impl Pipeline {
             size,
             started_at: Utc::now(),
         };
-        let report = ReadReport::whole_file(FileError::GrewAfterLoad {
+        let refusal = Refusal::Decision(Decision::GrewAfterLoad {
             loaded_bytes,
             size,
             ledger_id: loaded.id,
         });
-        self.quarantine(path, read, attempt, &report, None).await
+        self.quarantine(path, read, attempt, refusal).await
     }
 
     async fn already_loaded(
@@ -447,10 +451,9 @@ impl Pipeline {
         path: &Path,
         read: FileIdentity,
         attempt: FileAttempt,
-        seen: &ReadReport,
-        database_error: Option<String>,
+        refusal: Refusal<'_>,
     ) -> Result<Outcome, ProcessError> {
-        let mut report = seen.quarantine_report(&attempt, database_error);
+        let mut report = refusal.quarantine_report(&attempt);
         if let Some(m) = &self.metrics {
             m.rows_rejected(report.invalid_rows);
         }
@@ -728,14 +731,6 @@ enum Verdict {
 }
 
 impl ReadReport {
-    /// The report of a file judged as a whole, without reading rows.
-    fn whole_file(e: FileError) -> Self {
-        Self {
-            file_error: Some(e),
-            ..Self::default()
-        }
-    }
-
     fn verdict(&self) -> Verdict {
         match &self.file_error {
             Some(FileError::Io(e)) => Verdict::Unreadable(io::Error::new(e.kind(), e.to_string())),
@@ -752,81 +747,142 @@ impl ReadReport {
         self.file_error.is_none() && self.invalid_rows == 0
     }
 
-    /// One sentence describing the problem, and its rule.
-    pub fn reason(&self) -> (String, String) {
+    /// One sentence describing the problem, and its rule; `None` for a valid file.
+    pub fn reason(&self) -> Option<(String, Rule)> {
         if let Some(e) = &self.file_error {
             let at = e.line().map(|l| format!(" (line {l})")).unwrap_or_default();
-            return (format!("{e}{at}"), e.rule().to_owned());
+            return Some((format!("{e}{at}"), e.rule()));
         }
-        let first = self.errors.first();
-        let rule = match first {
-            Some(first) if self.errors.iter().all(|e| e.rule == first.rule) => first.rule.as_str(),
-            Some(_) => "invalid_rows",
-            None => "valid",
+        let first = self.errors.first()?;
+        let rule = if self.errors.iter().all(|e| e.rule == first.rule) {
+            first.rule
+        } else {
+            Rule::InvalidRows
         };
         let noun = if self.invalid_rows == 1 {
             "row"
         } else {
             "rows"
         };
-        let example = first
-            .map(|e| {
-                let column = if e.column.is_empty() {
-                    String::new()
-                } else {
-                    format!(", column {}", e.column)
-                };
-                format!("; first at line {}{column}: {}", e.line, e.message)
-            })
-            .unwrap_or_default();
-        (
+        let column = if first.column.is_empty() {
+            String::new()
+        } else {
+            format!(", column {}", first.column)
+        };
+        Some((
             format!(
-                "{} invalid {noun} of {}{example}",
-                self.invalid_rows, self.rows_read
+                "{} invalid {noun} of {}; first at line {}{column}: {}",
+                self.invalid_rows, self.rows_read, first.line, first.message
             ),
-            rule.to_owned(),
-        )
+            rule,
+        ))
     }
 
-    fn quarantine_report(
-        &self,
-        attempt: &FileAttempt,
-        database_error: Option<String>,
-    ) -> QuarantineReport {
-        let (reason, rule, errors) = match (&database_error, &self.file_error) {
-            (Some(db), _) => (
-                format!("the database refused the file's data: {db}"),
-                "database_rejected".to_owned(),
+    /// Every problem found, whole-file problem first, as reported.
+    pub fn reported_errors(&self) -> Vec<ReportedError> {
+        let whole = self.file_error.as_ref().map(|e| ReportedError {
+            line: e.line(),
+            column: String::new(),
+            value: String::new(),
+            rule: e.rule(),
+            message: e.to_string(),
+        });
+        whole
+            .into_iter()
+            .chain(self.errors.iter().map(ReportedError::from))
+            .collect()
+    }
+
+    /// Problems counted, including those beyond the listed ones.
+    pub fn problems_total(&self) -> u64 {
+        self.errors_total + u64::from(self.file_error.is_some())
+    }
+}
+
+/// A decision of the pipeline about a whole file: not something wrong with what was
+/// read, but a reason not to read it, or not to archive it as loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum Decision {
+    #[error("the file is {size} bytes, more than MAX_FILE_BYTES={limit}; it was not read")]
+    TooLarge { size: u64, limit: u64 },
+    /// Written to after it was handed over: its first `loaded_bytes` were loaded.
+    #[error(
+        "the file grew from {loaded_bytes} to {size} bytes after its rows were loaded (ledger \
+         id {ledger_id}); the bytes after the first {loaded_bytes} were not loaded: move them \
+         into a new file with the header"
+    )]
+    GrewAfterLoad {
+        loaded_bytes: u64,
+        size: u64,
+        ledger_id: Uuid,
+    },
+}
+
+impl Decision {
+    pub fn rule(&self) -> Rule {
+        match self {
+            Decision::TooLarge { .. } => Rule::FileTooLarge,
+            Decision::GrewAfterLoad { .. } => Rule::GrewAfterLoad,
+        }
+    }
+}
+
+/// Why a file goes to quarantine.
+pub enum Refusal<'a> {
+    /// Its content broke rules.
+    Read(&'a ReadReport),
+    /// The database refused data the validator accepted.
+    Database {
+        report: &'a ReadReport,
+        message: String,
+    },
+    /// The pipeline decided so.
+    Decision(Decision),
+}
+
+impl Refusal<'_> {
+    fn quarantine_report(&self, attempt: &FileAttempt) -> QuarantineReport {
+        let empty = ReadReport::default();
+        let (reason, rule, errors, errors_total, seen) = match self {
+            Refusal::Database { report, message } => (
+                format!("the database refused the file's data: {message}"),
+                Rule::DatabaseRejected,
                 vec![ReportedError {
                     line: None,
                     column: String::new(),
                     value: String::new(),
-                    rule: "database_rejected".to_owned(),
-                    message: db.clone(),
+                    rule: Rule::DatabaseRejected,
+                    message: message.clone(),
                 }],
+                1,
+                *report,
             ),
-            (None, Some(e)) => {
-                let (reason, rule) = self.reason();
-                let mut errors = vec![ReportedError {
-                    line: e.line(),
+            Refusal::Decision(d) => (
+                d.to_string(),
+                d.rule(),
+                vec![ReportedError {
+                    line: None,
                     column: String::new(),
                     value: String::new(),
-                    rule: rule.clone(),
-                    message: e.to_string(),
-                }];
-                errors.extend(self.errors.iter().map(ReportedError::from));
-                (reason, rule, errors)
-            }
-            (None, None) => {
-                let (reason, rule) = self.reason();
+                    rule: d.rule(),
+                    message: d.to_string(),
+                }],
+                1,
+                &empty,
+            ),
+            Refusal::Read(report) => {
+                let (reason, rule) = report
+                    .reason()
+                    .unwrap_or_else(|| ("no problem found".to_owned(), Rule::InvalidRows));
                 (
                     reason,
                     rule,
-                    self.errors.iter().map(ReportedError::from).collect(),
+                    report.reported_errors(),
+                    report.problems_total(),
+                    *report,
                 )
             }
         };
-        let errors_total = self.errors_total + u64::from(self.file_error.is_some());
         QuarantineReport {
             file: attempt.file_name.clone(),
             quarantined_as: attempt.file_name.clone(),
@@ -836,8 +892,8 @@ impl ReadReport {
             ledger_id: attempt.id,
             reason,
             rule,
-            rows_read: self.rows_read,
-            invalid_rows: self.invalid_rows,
+            rows_read: seen.rows_read,
+            invalid_rows: seen.invalid_rows,
             errors_truncated: errors_total > errors.len() as u64,
             errors_total,
             errors,

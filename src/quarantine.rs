@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::archive;
 use crate::report::QuarantineReport;
+use crate::rule::Rule;
 use crate::sink::{LedgerRecord, SinkError, Store};
 
 /// Suffix of a quarantine report beside its file.
@@ -88,13 +89,13 @@ impl Entry {
                 "no report".to_owned()
             };
         };
-        if r.rule != "invalid_rows" {
-            return short_reason(&r.rule).to_owned();
+        if r.rule != Rule::InvalidRows {
+            return r.rule.short_reason().to_owned();
         }
         // Several rules: name each, most frequent first.
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for e in &r.errors {
-            *counts.entry(short_reason(&e.rule)).or_default() += 1;
+            *counts.entry(e.rule.short_reason()).or_default() += 1;
         }
         let mut rules: Vec<(&str, usize)> = counts.into_iter().collect();
         rules.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
@@ -241,7 +242,7 @@ pub struct Details {
 /// What to do about one rule.
 #[derive(Debug, Clone, Serialize)]
 pub struct Advice {
-    pub rule: String,
+    pub rule: Rule,
     pub count: u64,
     pub advice: &'static str,
 }
@@ -253,13 +254,13 @@ const MAX_QUOTED_CHARS: usize = 200;
 /// and earlier reports. `history` is left empty for the caller to fill from the ledger.
 pub fn details(dir: &Path, entry: Entry) -> Result<Details, QuarantineError> {
     let mut wanted: BTreeSet<u64> = BTreeSet::new();
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut counts: BTreeMap<Rule, u64> = BTreeMap::new();
     if let Some(r) = &entry.report {
         for e in &r.errors {
             if let Some(l) = e.line {
                 wanted.insert(l);
             }
-            *counts.entry(e.rule.clone()).or_default() += 1;
+            *counts.entry(e.rule).or_default() += 1;
         }
     }
     wanted.insert(1);
@@ -279,7 +280,7 @@ pub fn details(dir: &Path, entry: Entry) -> Result<Details, QuarantineError> {
     let advice = counts
         .into_iter()
         .map(|(rule, count)| Advice {
-            advice: advice(&rule),
+            advice: rule.advice(),
             rule,
             count,
         })
@@ -394,7 +395,7 @@ pub struct Listed {
     pub original_name: String,
     pub quarantined_at: DateTime<Utc>,
     pub reason: String,
-    pub rule: Option<String>,
+    pub rule: Option<Rule>,
     pub invalid_rows: Option<u64>,
     pub rows_read: Option<u64>,
     /// Times this content or name was quarantined, per the ledger; `None` when the
@@ -431,7 +432,7 @@ pub async fn list(
             original_name: entry.original_name.clone(),
             quarantined_at: entry.quarantined_at,
             reason: entry.short_reason(),
-            rule: entry.report.as_ref().map(|r| r.rule.clone()),
+            rule: entry.report.as_ref().map(|r| r.rule),
             invalid_rows: entry.invalid_rows(),
             rows_read: entry.report.as_ref().map(|r| r.rows_read),
             attempts,
@@ -759,113 +760,6 @@ pub fn parse_age(v: &str) -> Option<Duration> {
     crate::config::parse_duration(v, day)
 }
 
-/// A rule's reason in a few words, for tables.
-pub fn short_reason(rule: &str) -> &'static str {
-    match rule {
-        "missing_value" => "missing value",
-        "invalid_timestamp" => "bad timestamp",
-        "nonexistent_local_time" => "time in DST gap",
-        "not_a_number" => "not a number",
-        "not_finite" => "not finite",
-        "out_of_range" => "out of range",
-        "no_measurement" => "no measurement",
-        "control_character" => "control character",
-        "too_long" => "sensor id too long",
-        "invalid_utf8" => "not UTF-8",
-        "invalid_rows" => "several row problems",
-        "empty_file" => "empty file",
-        "header_only" => "header only",
-        "missing_column" => "missing column",
-        "no_measurement_column" => "no measurement column",
-        "duplicate_header" => "duplicate header",
-        "ambiguous_column" => "ambiguous column",
-        "field_count" => "wrong field count",
-        "record_too_large" => "record too large",
-        "file_too_large" => "file too large",
-        "grew_after_load" => "grew after load",
-        "database_rejected" => "database refused",
-        _ => "other",
-    }
-}
-
-/// What an operator can do about a rule.
-pub fn advice(rule: &str) -> &'static str {
-    match rule {
-        "missing_value" => {
-            "Every row needs a timestamp and a sensor id. Fill them in from the source, \
-             or delete rows that cannot be attributed."
-        }
-        "invalid_timestamp" => {
-            "Write times as RFC 3339 (2024-05-01T12:00:00Z), ISO 8601 without offset \
-             (read in SOURCE_TIMEZONE), day-first with - or ., or Unix epoch seconds. \
-             Dates with / are refused as ambiguous; check for impossible dates and 24:00."
-        }
-        "nonexistent_local_time" => {
-            "The local time falls in a daylight-saving gap of SOURCE_TIMEZONE. Export \
-             with an offset or in UTC, or set SOURCE_TIMEZONE to the zone the device \
-             really used."
-        }
-        "not_a_number" => {
-            "A measurement cell is not a decimal number. Use a dot as decimal separator \
-             and no thousands separator (21.5, not 21,5); leave the cell empty when \
-             there is no value."
-        }
-        "not_finite" => {
-            "NaN, inf or overflowing numbers are refused. Leave the cell empty when the \
-             sensor had no value."
-        }
-        "out_of_range" => {
-            "The value is outside the accepted range (TEMPERATURE_*, HUMIDITY_*, \
-             PRESSURE_* settings). Check the unit (°C, %RH, hPa) and the sensor; widen \
-             the range only if such values are real."
-        }
-        "no_measurement" => {
-            "Every measurement cell of the row is empty. Remove the row, or fill in at \
-             least one value."
-        }
-        "control_character" | "invalid_utf8" => {
-            "The file has bytes that are not text: re-export it as UTF-8 and remove NUL \
-             or control characters from sensor ids."
-        }
-        "too_long" => "A sensor id is over 256 bytes: the export is probably broken.",
-        "empty_file" => "The file is empty: re-export it, or purge it.",
-        "header_only" => "The file has a header and no data: nothing to load; purge it.",
-        "missing_column" => {
-            "A required column (timestamp or sensor id) is missing or named in a way \
-             not recognised; rename the header (see the README's accepted names)."
-        }
-        "no_measurement_column" => {
-            "No temperature, humidity or pressure column was recognised; rename the \
-             header (temperature/temp/t, humidity/rh/hum, pressure/p/press)."
-        }
-        "duplicate_header" | "ambiguous_column" => {
-            "Two header names mean the same column; remove or rename one of them."
-        }
-        "field_count" => {
-            "A line has a different number of fields than the header: look for an \
-             unquoted comma inside a value, a missing field, or a truncated last line."
-        }
-        "record_too_large" => {
-            "A record is over 1 MiB, usually an unbalanced quote that swallows the rest \
-             of the file; fix the quoting."
-        }
-        "file_too_large" => {
-            "The file is larger than MAX_FILE_BYTES and was not read. Split it into \
-             smaller files (keeping the header in each), or raise MAX_FILE_BYTES."
-        }
-        "grew_after_load" => {
-            "A producer appended to the file after its rows were loaded; those rows stay \
-             loaded, once. Move the bytes after the loaded ones (the report says how many) \
-             into a new file with the header, drop that, and purge this one."
-        }
-        "database_rejected" => {
-            "The database refused a value the validator accepted; the message says \
-             which. Fix the value, or report it as a bug."
-        }
-        _ => "See the message; fix the file, then retry it.",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -901,36 +795,6 @@ mod tests {
         assert_eq!(parse_age("7"), Some(Duration::from_secs(7 * 86_400)));
         assert_eq!(parse_age("12h"), Some(Duration::from_secs(12 * 3600)));
         assert_eq!(parse_age("soon"), None);
-    }
-
-    #[test]
-    fn every_reported_rule_has_its_own_words_and_advice() {
-        for rule in [
-            "missing_value",
-            "invalid_timestamp",
-            "nonexistent_local_time",
-            "not_a_number",
-            "not_finite",
-            "out_of_range",
-            "no_measurement",
-            "control_character",
-            "too_long",
-            "invalid_utf8",
-            "empty_file",
-            "header_only",
-            "missing_column",
-            "no_measurement_column",
-            "duplicate_header",
-            "ambiguous_column",
-            "field_count",
-            "record_too_large",
-            "file_too_large",
-            "grew_after_load",
-            "database_rejected",
-        ] {
-            assert_ne!(short_reason(rule), "other", "{rule}");
-            assert_ne!(advice(rule), advice("something else"), "{rule}");
-        }
     }
 
     #[test]

@@ -12,6 +12,8 @@ use std::io::{self, Read};
 use csv::ByteRecord;
 use serde::Serialize;
 
+use crate::rule::Rule;
+
 /// Hex BLAKE3 digest of a file's bytes: the identity used for exactly-once.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
@@ -203,19 +205,6 @@ impl Layout {
 pub enum FileError {
     #[error("the file is empty")]
     Empty,
-    #[error("the file is {size} bytes, more than MAX_FILE_BYTES={limit}; it was not read")]
-    FileTooLarge { size: u64, limit: u64 },
-    /// Written to after it was handed over: its first `loaded_bytes` were loaded.
-    #[error(
-        "the file grew from {loaded_bytes} to {size} bytes after its rows were loaded (ledger \
-         id {ledger_id}); the bytes after the first {loaded_bytes} were not loaded: move them \
-         into a new file with the header"
-    )]
-    GrewAfterLoad {
-        loaded_bytes: u64,
-        size: u64,
-        ledger_id: uuid::Uuid,
-    },
     #[error("the file has a header but no data rows")]
     HeaderOnly,
     #[error("the header is not valid UTF-8")]
@@ -258,21 +247,19 @@ pub enum FileError {
 }
 
 impl FileError {
-    /// The short machine-readable rule name used in quarantine reports.
-    pub fn rule(&self) -> &'static str {
+    /// The rule this problem breaks.
+    pub fn rule(&self) -> Rule {
         match self {
-            FileError::Empty => "empty_file",
-            FileError::FileTooLarge { .. } => "file_too_large",
-            FileError::GrewAfterLoad { .. } => "grew_after_load",
-            FileError::HeaderOnly => "header_only",
-            FileError::HeaderNotUtf8 => "invalid_utf8",
-            FileError::DuplicateHeader { .. } => "duplicate_header",
-            FileError::AmbiguousColumn { .. } => "ambiguous_column",
-            FileError::MissingColumn { .. } => "missing_column",
-            FileError::NoMeasurementColumn { .. } => "no_measurement_column",
-            FileError::FieldCount { .. } => "field_count",
-            FileError::RecordTooLarge { .. } => "record_too_large",
-            FileError::Io(_) => "io",
+            FileError::Empty => Rule::EmptyFile,
+            FileError::HeaderOnly => Rule::HeaderOnly,
+            FileError::HeaderNotUtf8 => Rule::InvalidUtf8,
+            FileError::DuplicateHeader { .. } => Rule::DuplicateHeader,
+            FileError::AmbiguousColumn { .. } => Rule::AmbiguousColumn,
+            FileError::MissingColumn { .. } => Rule::MissingColumn,
+            FileError::NoMeasurementColumn { .. } => Rule::NoMeasurementColumn,
+            FileError::FieldCount { .. } => Rule::FieldCount,
+            FileError::RecordTooLarge { .. } => Rule::RecordTooLarge,
+            FileError::Io(_) => Rule::Io,
         }
     }
 
@@ -282,10 +269,7 @@ impl FileError {
             FileError::FieldCount { line, .. } | FileError::RecordTooLarge { line, .. } => {
                 Some(*line)
             }
-            FileError::Empty
-            | FileError::FileTooLarge { .. }
-            | FileError::GrewAfterLoad { .. }
-            | FileError::Io(_) => None,
+            FileError::Empty | FileError::Io(_) => None,
             _ => Some(1),
         }
     }

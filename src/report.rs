@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::rule::Rule;
 use crate::validate::RowError;
 
 /// Row errors listed in one report; the total is always given.
@@ -24,9 +25,10 @@ pub struct QuarantineReport {
     pub ledger_id: Uuid,
     /// One sentence for a person.
     pub reason: String,
-    /// Machine-readable cause: a row rule name when rows were invalid, a whole-file rule
-    /// (`field_count`, `missing_column`, …), or `database_rejected`.
-    pub rule: String,
+    /// Machine-readable cause: a row rule when rows were invalid (`invalid_rows` when
+    /// they broke several), a whole-file rule (`field_count`, `missing_column`, …), a
+    /// decision of the pipeline (`file_too_large`), or `database_rejected`.
+    pub rule: Rule,
     /// Data rows read before the verdict.
     pub rows_read: u64,
     pub invalid_rows: u64,
@@ -45,7 +47,7 @@ pub struct ReportedError {
     /// Header name of the column; empty for row- or file-level problems.
     pub column: String,
     pub value: String,
-    pub rule: String,
+    pub rule: Rule,
     pub message: String,
 }
 
@@ -55,7 +57,7 @@ impl From<&RowError> for ReportedError {
             line: Some(e.line),
             column: e.column.clone(),
             value: e.value.clone(),
-            rule: e.rule.as_str().to_owned(),
+            rule: e.rule,
             message: e.message.clone(),
         }
     }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::config::{Range, Ranges, SourceTimezone};
 use crate::read::Layout;
+use crate::rule::Rule;
 use crate::timestamp::{TimestampError, parse_timestamp};
 
 /// Longest sensor id accepted, in bytes: ids are indexed, and an id this long is a
@@ -27,39 +28,6 @@ pub struct Reading {
     /// The non-canonical columns as a JSON object (`null` for empty cells), or `None`
     /// when the file has none.
     pub extra: Option<String>,
-}
-
-/// The rule a cell or row broke, as written in quarantine reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Rule {
-    MissingValue,
-    InvalidTimestamp,
-    NonexistentLocalTime,
-    NotANumber,
-    NotFinite,
-    OutOfRange,
-    NoMeasurement,
-    InvalidUtf8,
-    ControlCharacter,
-    TooLong,
-}
-
-impl Rule {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rule::MissingValue => "missing_value",
-            Rule::InvalidTimestamp => "invalid_timestamp",
-            Rule::NonexistentLocalTime => "nonexistent_local_time",
-            Rule::NotANumber => "not_a_number",
-            Rule::NotFinite => "not_finite",
-            Rule::OutOfRange => "out_of_range",
-            Rule::NoMeasurement => "no_measurement",
-            Rule::InvalidUtf8 => "invalid_utf8",
-            Rule::ControlCharacter => "control_character",
-            Rule::TooLong => "too_long",
-        }
-    }
 }
 
 /// One broken rule in one row, with its position.
@@ -305,7 +273,7 @@ fn measure_message(rule: Rule, raw: &[u8], range: Range, unit: &str, var: &str) 
         ),
         Rule::NotANumber => format!("{s:?} is not a number"),
         Rule::InvalidUtf8 => "is not valid UTF-8".to_owned(),
-        other => other.as_str().to_owned(),
+        other => other.name().to_owned(),
     }
 }
 

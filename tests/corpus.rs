@@ -192,7 +192,7 @@ fn check_quarantine(env: &TestEnv, name: &str, bytes: &[u8], expect: &Value) -> 
     let got: Vec<(Option<u64>, String, String)> = report
         .errors
         .iter()
-        .map(|e| (e.line, e.column.clone(), e.rule.clone()))
+        .map(|e| (e.line, e.column.clone(), e.rule.name().to_owned()))
         .collect();
     let want: Vec<(Option<u64>, String, String)> = expect["errors"]
         .as_array()

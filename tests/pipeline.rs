@@ -181,7 +181,7 @@ async fn an_invalid_file_is_quarantined_with_every_bad_line_and_loads_nothing(
     let got: Vec<(Option<u64>, &str, &str, &str)> = report
         .errors
         .iter()
-        .map(|e| (e.line, e.column.as_str(), e.value.as_str(), e.rule.as_str()))
+        .map(|e| (e.line, e.column.as_str(), e.value.as_str(), e.rule.name()))
         .collect();
     assert_eq!(
         got,

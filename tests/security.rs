@@ -57,7 +57,7 @@ async fn an_oversized_file_is_quarantined_unread_with_a_clear_reason() {
     );
     assert_eq!(r.errors.len(), 1);
     assert_eq!(
-        (r.errors[0].line, r.errors[0].rule.as_str()),
+        (r.errors[0].line, r.errors[0].rule.name()),
         (None, "file_too_large")
     );
     assert_eq!(

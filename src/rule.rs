@@ -1,0 +1,215 @@
+//! The one list of rules: every reason a row or a file can be refused, with its
+//! machine-readable name (as written in quarantine reports and `check --json`), a few
+//! words for tables, and advice for the person who fixes the file.
+//!
+//! Adding a rule is adding a variant here: the compiler then asks for its name, its
+//! short reason and its advice, and the report, `check`, `quarantine list/show` and the
+//! metrics pick it up.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+macro_rules! rules {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal, $short:literal, $advice:expr;)*) => {
+        /// A rule a cell, a row, or a whole file broke; or a decision of the pipeline
+        /// about a file ([`Rule::FileTooLarge`], [`Rule::GrewAfterLoad`]).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Rule {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Rule {
+            /// Every rule, in the order they are declared.
+            pub const ALL: &'static [Rule] = &[$(Rule::$variant,)*];
+
+            /// The machine-readable name, as written in reports.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Rule::$variant => $name,)*
+                }
+            }
+
+            /// The reason in a few words, for tables.
+            pub fn short_reason(self) -> &'static str {
+                match self {
+                    $(Rule::$variant => $short,)*
+                }
+            }
+
+            /// What a person can do about it.
+            pub fn advice(self) -> &'static str {
+                match self {
+                    $(Rule::$variant => $advice,)*
+                }
+            }
+        }
+    };
+}
+
+const NOT_TEXT: &str = "The file has bytes that are not text: re-export it as UTF-8 and remove \
+     NUL or control characters from sensor ids.";
+const TWO_NAMES: &str = "Two header names mean the same column; remove or rename one of them.";
+
+rules! {
+    // Cells and rows.
+    /// A required cell (timestamp, sensor id) is empty.
+    MissingValue = "missing_value", "missing value",
+        "Every row needs a timestamp and a sensor id. Fill them in from the source, or \
+         delete rows that cannot be attributed.";
+    /// The timestamp cell is not a time in any accepted form.
+    InvalidTimestamp = "invalid_timestamp", "bad timestamp",
+        "Write times as RFC 3339 (2024-05-01T12:00:00Z), ISO 8601 without offset (read in \
+         SOURCE_TIMEZONE), day-first with - or ., or Unix epoch seconds. Dates with / are \
+         refused as ambiguous; check for impossible dates and 24:00.";
+    /// A local time inside a daylight-saving gap.
+    NonexistentLocalTime = "nonexistent_local_time", "time in DST gap",
+        "The local time falls in a daylight-saving gap of SOURCE_TIMEZONE. Export with an \
+         offset or in UTC, or set SOURCE_TIMEZONE to the zone the device really used.";
+    /// A measurement cell is not a number.
+    NotANumber = "not_a_number", "not a number",
+        "A measurement cell is not a decimal number. Use a dot as decimal separator and no \
+         thousands separator (21.5, not 21,5); leave the cell empty when there is no value.";
+    /// NaN, infinity, or a number too large for a double.
+    NotFinite = "not_finite", "not finite",
+        "NaN, inf or overflowing numbers are refused. Leave the cell empty when the sensor \
+         had no value.";
+    /// A measurement outside its configured range.
+    OutOfRange = "out_of_range", "out of range",
+        "The value is outside the accepted range (TEMPERATURE_*, HUMIDITY_*, PRESSURE_* \
+         settings). Check the unit (°C, %RH, hPa) and the sensor; widen the range only if \
+         such values are real.";
+    /// Every measurement cell of the row is empty.
+    NoMeasurement = "no_measurement", "no measurement",
+        "Every measurement cell of the row is empty. Remove the row, or fill in at least \
+         one value.";
+    /// A cell (or the header) is not UTF-8.
+    InvalidUtf8 = "invalid_utf8", "not UTF-8", NOT_TEXT;
+    /// A sensor id with a control character, or a NUL byte in any cell.
+    ControlCharacter = "control_character", "control character", NOT_TEXT;
+    /// A sensor id over 256 bytes.
+    TooLong = "too_long", "sensor id too long",
+        "A sensor id is over 256 bytes: the export is probably broken.";
+    /// Rows broke different rules; the report lists each.
+    InvalidRows = "invalid_rows", "several row problems",
+        "Several rules were broken: see each problem's own rule and advice.";
+
+    // The whole file.
+    /// Zero bytes.
+    EmptyFile = "empty_file", "empty file", "The file is empty: re-export it, or purge it.";
+    /// A header and no data rows.
+    HeaderOnly = "header_only", "header only",
+        "The file has a header and no data: nothing to load; purge it.";
+    /// No timestamp or sensor id column.
+    MissingColumn = "missing_column", "missing column",
+        "A required column (timestamp or sensor id) is missing or named in a way not \
+         recognised; rename the header (see the README's accepted names).";
+    /// No temperature, humidity or pressure column.
+    NoMeasurementColumn = "no_measurement_column", "no measurement column",
+        "No temperature, humidity or pressure column was recognised; rename the header \
+         (temperature/temp/t, humidity/rh/hum, pressure/p/press).";
+    /// A header name appears twice.
+    DuplicateHeader = "duplicate_header", "duplicate header", TWO_NAMES;
+    /// Two header names stand for the same canonical column.
+    AmbiguousColumn = "ambiguous_column", "ambiguous column", TWO_NAMES;
+    /// A line with another number of fields than the header.
+    FieldCount = "field_count", "wrong field count",
+        "A line has a different number of fields than the header: look for an unquoted \
+         comma inside a value, a missing field, or a truncated last line.";
+    /// A record over 1 MiB.
+    RecordTooLarge = "record_too_large", "record too large",
+        "A record is over 1 MiB, usually an unbalanced quote that swallows the rest of the \
+         file; fix the quoting.";
+    /// The file could not be read (never quarantined: the file is tried again).
+    Io = "io", "unreadable",
+        "The file could not be read: check its permissions and the disk, then retry.";
+
+    // Decisions of the pipeline and of the database.
+    /// Over `MAX_FILE_BYTES`: quarantined unread.
+    FileTooLarge = "file_too_large", "file too large",
+        "The file is larger than MAX_FILE_BYTES and was not read. Split it into smaller \
+         files (keeping the header in each), or raise MAX_FILE_BYTES.";
+    /// Appended to after its rows were committed.
+    GrewAfterLoad = "grew_after_load", "grew after load",
+        "A producer appended to the file after its rows were loaded; those rows stay \
+         loaded, once. Move the bytes after the loaded ones (the report says how many) into \
+         a new file with the header, drop that, and purge this one.";
+    /// The database refused a value the validator accepted.
+    DatabaseRejected = "database_rejected", "database refused",
+        "The database refused a value the validator accepted; the message says which. Fix \
+         the value, or report it as a bug.";
+}
+
+impl Rule {
+    /// The rule named `name`, as written in reports.
+    pub fn from_name(name: &str) -> Option<Rule> {
+        Rule::ALL.iter().copied().find(|r| r.name() == name)
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Compares with a rule's name, as written in a report.
+impl PartialEq<&str> for Rule {
+    fn eq(&self, name: &&str) -> bool {
+        self.name() == *name
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Rule {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Rule::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown rule {name:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn names_are_unique_snake_case_and_round_trip() {
+        let mut seen = HashSet::new();
+        for &rule in Rule::ALL {
+            let name = rule.name();
+            assert!(seen.insert(name), "{name} twice");
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{name}"
+            );
+            assert_eq!(Rule::from_name(name), Some(rule));
+            let json = serde_json::to_string(&rule).unwrap();
+            assert_eq!(json, format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<Rule>(&json).unwrap(), rule);
+        }
+        assert_eq!(Rule::from_name("something else"), None);
+        assert!(serde_json::from_str::<Rule>("\"something else\"").is_err());
+    }
+
+    #[test]
+    fn every_rule_has_its_own_words_and_advice() {
+        let shorts: HashSet<_> = Rule::ALL.iter().map(|r| r.short_reason()).collect();
+        assert_eq!(
+            shorts.len(),
+            Rule::ALL.len(),
+            "two rules share a short reason"
+        );
+        for &rule in Rule::ALL {
+            assert!(rule.advice().len() > 20, "{rule}: advice too thin");
+        }
+    }
+}
