@@ -19,7 +19,7 @@ use tracing::{error, info, warn};
 use crate::archive;
 use crate::config::Settings;
 use crate::metrics::Metrics;
-use crate::pipeline::{Outcome, Pipeline, ProcessError, RetryLimit};
+use crate::pipeline::{Outcome, Pipeline, ProcessError, RetryLimit, RetryPolicy};
 use crate::progress::Progress;
 use crate::sink::{ErrorClass, SinkError, Store};
 use crate::watch::{self, WatchConfig, WatchError};
@@ -79,7 +79,7 @@ pub async fn prepare(
     }
     let store = pipeline.store().clone();
     let retrying = (|| async { store.prepare().await })
-        .retry(pipeline.backoff(limit))
+        .retry(RetryPolicy::new(settings.retry_max_delay).backoff(limit))
         .when(|e| e.class == ErrorClass::Transient)
         .notify(|e, delay| {
             if let Some(m) = pipeline.metrics() {

@@ -31,6 +31,7 @@ pub mod agent;
 pub mod archive;
 pub mod config;
 pub mod enrich;
+pub mod intake;
 pub mod metrics;
 pub mod pipeline;
 pub mod progress;

@@ -82,7 +82,7 @@ pub fn waiting(
         folder: folder.to_owned(),
         files: found.len(),
         bytes: found.iter().map(|c| c.size).sum(),
-        oldest: oldest.map(|c| crate::pipeline::display_name(&c.path)),
+        oldest: oldest.map(|c| crate::intake::display_name(&c.path)),
         oldest_age_seconds: oldest
             .map(|c| now.duration_since(c.mtime).map_or(0.0, |d| d.as_secs_f64())),
     })

@@ -1,0 +1,177 @@
+//! Intake: how the agent takes hold of a file in the data folder before anything is
+//! read. Only regular files are opened, never through a symbolic link and never
+//! blocking on a FIFO; a file someone still has open for writing is left for later;
+//! the content hash is taken here, before the claim in the ledger.
+//!
+//! The watcher asks [`regular_file`] before it hands a path over, and the pipeline
+//! opens with [`open_and_hash`], so both agree on what a data file is.
+
+use std::fs::{File, Metadata};
+use std::io::{self, Seek};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use crate::archive::FileIdentity;
+use crate::read::ContentHash;
+
+/// The file's own name, for logs, reports and the ledger.
+pub fn display_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// What is at a path in the data folder, looked at without following a symbolic link.
+#[derive(Debug)]
+pub enum Found {
+    Regular(Metadata),
+    /// A directory, a link, a FIFO, a socket or a device: never data.
+    NotRegular,
+    Gone,
+}
+
+/// Looks at `path` without opening it or following a link.
+pub fn look(path: &Path) -> io::Result<Found> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(Found::Regular(meta)),
+        Ok(_) => Ok(Found::NotRegular),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Found::Gone),
+        Err(e) => Err(e),
+    }
+}
+
+/// What [`open_and_hash`] found at a path.
+pub enum Opened {
+    /// A data file, hashed, positioned at its start.
+    File {
+        file: File,
+        hash: ContentHash,
+        size: u64,
+        identity: FileIdentity,
+    },
+    /// Not a data file (gone, a link, a FIFO…), or still being written: why.
+    Skip(&'static str),
+    /// Over `MAX_FILE_BYTES`: not read at all.
+    TooLarge {
+        size: u64,
+        limit: u64,
+        identity: FileIdentity,
+    },
+}
+
+/// Opens a regular file without following symlinks or blocking on a FIFO. `Ok(Err)`
+/// says why the path is not a data file.
+pub fn open_regular(path: &Path) -> io::Result<Result<(File, FileIdentity), &'static str>> {
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err("file vanished")),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(Err("symbolic link")),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok(Err("not a regular file"));
+    }
+    Ok(Ok((file, FileIdentity::of(&meta))))
+}
+
+/// Opens a data file that no one is still writing, and hashes it unless it is larger
+/// than `max_bytes`.
+pub fn open_and_hash(path: &Path, max_bytes: Option<u64>) -> io::Result<Opened> {
+    let (mut file, identity) = match open_regular(path)? {
+        Ok(opened) => opened,
+        Err(reason) => return Ok(Opened::Skip(reason)),
+    };
+    if open_for_writing_elsewhere(&file) {
+        // Its close will fire an event (or the next rescan will find it).
+        return Ok(Opened::Skip("still open for writing by another process"));
+    }
+    let size = file.metadata()?.len();
+    if let Some(limit) = max_bytes.filter(|limit| size > *limit) {
+        return Ok(Opened::TooLarge {
+            size,
+            limit,
+            identity,
+        });
+    }
+    let (hash, size) = ContentHash::of_reader(&file)?;
+    file.rewind()?;
+    Ok(Opened::File {
+        file,
+        hash,
+        size,
+        identity,
+    })
+}
+
+/// True when another process has `file` open for writing, as far as the kernel can
+/// tell us: a read lease cannot be taken on a file open for writing (`EAGAIN`). This
+/// catches writers the watcher never saw, such as one that was already writing when
+/// the agent started. Where leases are unavailable (not the owner and no
+/// CAP_LEASE, or a filesystem without leases) it answers false and the settle rule
+/// alone applies.
+fn open_for_writing_elsewhere(file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a file descriptor we own; F_SETLEASE takes an int argument.
+    let rc = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) };
+    if rc == 0 {
+        // Release at once: holding it would make a writer's open() wait for us.
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
+        return false;
+    }
+    io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_file_open_for_writing_is_not_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("busy.csv");
+        let mut writer = File::create(&path).unwrap();
+        writer.write_all(b"ts,id,t\n").unwrap();
+        assert!(matches!(
+            open_and_hash(&path, None).unwrap(),
+            Opened::Skip("still open for writing by another process")
+        ));
+        drop(writer);
+        assert!(matches!(
+            open_and_hash(&path, None).unwrap(),
+            Opened::File { size: 8, .. }
+        ));
+    }
+
+    #[test]
+    fn symlinks_and_fifos_are_never_opened_as_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("t.csv");
+        std::fs::write(&target, "ts,id,t\n").unwrap();
+        let link = dir.path().join("l.csv");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(matches!(
+            open_and_hash(&link, None).unwrap(),
+            Opened::Skip("symbolic link")
+        ));
+        let fifo = dir.path().join("f.csv");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(matches!(
+            open_and_hash(&fifo, None).unwrap(),
+            Opened::Skip("not a regular file")
+        ));
+        assert!(matches!(
+            open_and_hash(&dir.path().join("gone.csv"), None).unwrap(),
+            Opened::Skip("file vanished")
+        ));
+    }
+}

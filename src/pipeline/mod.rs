@@ -1,0 +1,309 @@
+//! The pipeline: takes one file through read → validate → enrich → stats → sink →
+//! archive, and decides its outcome.
+//!
+//! Order of events for one attempt:
+//! 1. open the file (regular files only, never following a symlink) and hash it;
+//! 2. if its content is already loaded, archive it as a duplicate (or, when the ledger
+//!    says this very file was loaded but never archived, finish that archive);
+//! 3. stream it: a blocking task reads, validates, enriches and summarises, sending
+//!    row batches through a bounded channel to the sink, which COPYs them inside one
+//!    transaction; the reader ends the stream with Commit only if every row was valid
+//!    and the bytes still hash to what step 1 saw;
+//! 4. after the commit, move the file to `processed/`; after a rejection, write the
+//!    ledger row, the report, and move the file to `quarantine/`.
+//!
+//! A database that cannot be reached fails the attempt with a transient error; the
+//! file stays in the data folder and [`Pipeline::process`] retries it with capped,
+//! jittered exponential backoff.
+//!
+//! The rooms: this file holds the attempt and its outcome types; [`outcome`] the
+//! handlers that end an attempt (archive, duplicate, quarantine…); [`inspect`] the
+//! reading pass; [`refusal`] why a file is quarantined and its report; [`retry`] the
+//! backoff; [`observe`] the log line and metrics of an outcome. Opening and hashing a
+//! file is [`crate::intake`]'s.
+
+mod inspect;
+mod observe;
+mod outcome;
+mod refusal;
+mod retry;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
+
+use backon::Retryable;
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info_span, warn};
+use uuid::Uuid;
+
+use self::inspect::{BATCHES_IN_FLIGHT, Verdict, stream_to_sink};
+pub use self::inspect::{ReadReport, check_file, read_rows};
+use self::outcome::Job;
+pub use self::refusal::{Decision, Refusal};
+pub use self::retry::{RetryLimit, RetryPolicy, sleep_unless_cancelled};
+use crate::archive::ArchiveError;
+use crate::config::{Ranges, Settings, SourceTimezone};
+use crate::intake::{self, Opened, display_name};
+use crate::metrics::Metrics;
+use crate::sink::{FileAttempt, LoadOutcome, SinkError, Store};
+
+/// Files up to this size go straight to the load, which refuses content loaded already
+/// (the unique index on the hash) and then says by whom: for small files the separate
+/// lookup first was a round trip and a statement per file, about a tenth of their
+/// throughput. Larger files are looked up first so that a duplicate is not read twice.
+const LOOKUP_FIRST_ABOVE_BYTES: u64 = 1 << 20;
+
+/// The name a file was archived under, or `None` when another file had been renamed
+/// over its name in the data folder meanwhile: the outcome concerns the content that
+/// was read, and the newcomer is left for its own turn.
+pub type Archived = Option<String>;
+
+/// How one file ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Committed and moved to `processed/`.
+    Loaded {
+        id: Uuid,
+        rows: u64,
+        archived_as: Archived,
+    },
+    /// The same content was loaded before (under any name); moved to `processed/`.
+    Duplicate {
+        id: Uuid,
+        of: Uuid,
+        archived_as: Archived,
+    },
+    /// Loaded by an earlier run that stopped before moving it; now moved.
+    Recovered { id: Uuid, archived_as: Archived },
+    /// Rejected; moved to `quarantine/` beside its report.
+    Quarantined {
+        id: Uuid,
+        reason: String,
+        archived_as: Archived,
+    },
+    /// Not a file to process (gone, or not a regular file); nothing was done.
+    Skipped { reason: &'static str },
+}
+
+/// An attempt that did not reach an outcome; the file is still in the data folder.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("database unavailable: {0}")]
+    Database(#[from] SinkError),
+    #[error("cannot read {file}: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{file} changed while it was being read")]
+    Changed { file: String },
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error("internal error while reading {file}: {message}")]
+    Internal { file: String, message: String },
+}
+
+impl ProcessError {
+    /// Worth retrying soon with backoff. Read and archive failures are left to the next
+    /// rescan instead: they need a person or a writer to finish first.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ProcessError::Database(e) => e.is_transient(),
+            ProcessError::Changed { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Everything needed to process files; cheap to share between workers.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    store: Arc<dyn Store>,
+    ranges: Ranges,
+    tz: SourceTimezone,
+    processed: PathBuf,
+    quarantine: PathBuf,
+    retry: RetryPolicy,
+    max_file_bytes: Option<u64>,
+    /// Where outcomes, retries and bytes are counted, when metrics are served.
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl Pipeline {
+    pub fn new(settings: &Settings, store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            ranges: settings.ranges,
+            tz: settings.source_timezone,
+            processed: settings.processed_folder.clone(),
+            quarantine: settings.quarantine_folder.clone(),
+            retry: RetryPolicy::new(settings.retry_max_delay),
+            max_file_bytes: settings.max_file_bytes,
+            metrics: None,
+        }
+    }
+
+    /// Records outcomes, rows, database retries, bytes read and drop-to-commit
+    /// latency into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Where this pipeline counts what happens, if anywhere.
+    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.as_ref()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Processes one file, retrying transient failures until it reaches an outcome,
+    /// `limit` is exhausted, or `shutdown` is cancelled during a wait. Logs one line
+    /// with the outcome.
+    pub async fn process(
+        &self,
+        path: &Path,
+        limit: RetryLimit,
+        shutdown: &CancellationToken,
+    ) -> Result<Outcome, ProcessError> {
+        let name = display_name(path);
+        let span = info_span!("file", file = %name);
+        let started = Instant::now();
+        let arrived = self
+            .metrics
+            .as_ref()
+            .and_then(|_| observe::arrival_time(path));
+        let attempts = AtomicU32::new(1);
+        let result = (|| self.attempt(path))
+            .retry(self.retry.backoff(limit))
+            .sleep(sleep_unless_cancelled(shutdown))
+            .when(|e| e.is_transient() && !shutdown.is_cancelled())
+            .notify(|e, delay| {
+                let attempt = attempts.fetch_add(1, Ordering::Relaxed);
+                if let (Some(m), ProcessError::Database(_)) = (&self.metrics, e) {
+                    m.database_retry();
+                }
+                warn!(attempt, next_delay_ms = delay.as_millis() as u64, error = %e,
+                    "attempt failed; the file stays in the data folder and is retried");
+            })
+            .instrument(span.clone())
+            .await;
+        let _enter = span.enter();
+        observe::log_outcome(&result, started.elapsed());
+        if let Some(m) = &self.metrics {
+            observe::record_outcome(m, &result, arrived);
+        }
+        result
+    }
+
+    /// One attempt at one file, without retries.
+    pub async fn attempt(&self, path: &Path) -> Result<Outcome, ProcessError> {
+        let name = display_name(path);
+        let started_at = Utc::now();
+        let owned = path.to_owned();
+        let max = self.max_file_bytes;
+        let opened = tokio::task::spawn_blocking(move || intake::open_and_hash(&owned, max))
+            .await
+            .map_err(|e| internal(&name, e))?
+            .map_err(|source| ProcessError::Read {
+                file: name.clone(),
+                source,
+            })?;
+        let (file, hash, size, read) = match opened {
+            Opened::File {
+                file,
+                hash,
+                size,
+                identity,
+            } => (file, hash, size, identity),
+            Opened::Skip(reason) => return Ok(Outcome::Skipped { reason }),
+            Opened::TooLarge {
+                size,
+                limit,
+                identity,
+            } => {
+                return self
+                    .too_large(path, identity, name, started_at, size, limit)
+                    .await;
+            }
+        };
+        if let Some(m) = &self.metrics {
+            m.bytes_read(size);
+        }
+        let job = Job {
+            path,
+            read,
+            attempt: FileAttempt {
+                id: Uuid::now_v7(),
+                file_name: name.clone(),
+                hash,
+                size,
+                started_at,
+            },
+        };
+        let looked_up = job.attempt.size > LOOKUP_FIRST_ABOVE_BYTES;
+        if looked_up && let Some(loaded) = self.store.find_loaded(&job.attempt.hash).await? {
+            return self.already_loaded(job, loaded).await;
+        }
+
+        // A second handle on the open file: after the commit it tells whether a producer
+        // appended to the file after the reader reached its end.
+        let after = file.try_clone().map_err(|source| ProcessError::Read {
+            file: name.clone(),
+            source,
+        })?;
+        let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
+        let (ranges, tz, expected) = (self.ranges, self.tz, job.attempt.hash.clone());
+        let reader =
+            tokio::task::spawn_blocking(move || stream_to_sink(file, ranges, tz, &expected, &tx));
+        let loaded = self.store.load(&job.attempt, rx).await;
+        let report = reader.await.map_err(|e| internal(&name, e))?;
+
+        match loaded {
+            Ok(LoadOutcome::Committed { rows }) => {
+                let read_bytes = report.content.as_ref().map_or(job.attempt.size, |c| c.1);
+                if after.metadata().is_ok_and(|m| m.len() != read_bytes) {
+                    return self.grew_after_load(job, read_bytes, after).await;
+                }
+                let archived_as = self.archive(&job, &self.processed).await?;
+                self.note_archived(job.attempt.id, &archived_as).await;
+                Ok(Outcome::Loaded {
+                    id: job.attempt.id,
+                    rows,
+                    archived_as,
+                })
+            }
+            Ok(LoadOutcome::AlreadyLoaded(loaded)) => self.already_loaded(job, loaded).await,
+            Ok(LoadOutcome::Aborted) => match report.verdict() {
+                Verdict::Valid => Err(internal(&name, "the sink rolled back a valid file")),
+                Verdict::Unreadable(source) => Err(ProcessError::Read { file: name, source }),
+                Verdict::Changed => Err(ProcessError::Changed { file: name }),
+                Verdict::Interrupted => Err(internal(&name, "the row stream stopped early")),
+                Verdict::Invalid => self.refuse(job, Refusal::Read(&report), looked_up).await,
+            },
+            Err(e) if e.is_transient() => Err(e.into()),
+            Err(e) => {
+                let refusal = Refusal::Database {
+                    report: &report,
+                    message: e.to_string(),
+                };
+                self.refuse(job, refusal, looked_up).await
+            }
+        }
+    }
+}
+
+fn internal(file: &str, e: impl std::fmt::Display) -> ProcessError {
+    ProcessError::Internal {
+        file: file.to_owned(),
+        message: e.to_string(),
+    }
+}

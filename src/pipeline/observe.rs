@@ -1,0 +1,93 @@
+//! Observing outcomes: one log line per file, and the metrics of what happened.
+
+use std::time::{Duration, SystemTime};
+
+use tracing::{error, info, warn};
+
+use super::{Archived, Outcome, ProcessError};
+use crate::metrics::Metrics;
+
+/// When the file at `path` arrived in the data folder, as far as its inode tells: a
+/// rename into the folder sets ctime, a write sets both.
+pub(super) fn arrival_time(path: &std::path::Path) -> Option<SystemTime> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let secs = u64::try_from(meta.ctime()).ok()?;
+    let nanos = u32::try_from(meta.ctime_nsec()).ok()?;
+    Some(std::time::UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+pub(super) fn record_outcome(
+    m: &Metrics,
+    result: &Result<Outcome, ProcessError>,
+    arrived: Option<SystemTime>,
+) {
+    let outcome = match result {
+        Ok(Outcome::Loaded { rows, .. }) => {
+            m.rows_loaded(*rows);
+            if let Some(arrived) = arrived {
+                m.committed(arrived);
+            }
+            "loaded"
+        }
+        Ok(Outcome::Duplicate { .. }) => "duplicate",
+        Ok(Outcome::Recovered { .. }) => "recovered",
+        Ok(Outcome::Quarantined { .. }) => "quarantined",
+        Ok(Outcome::Skipped { .. }) => "skipped",
+        Err(_) => "failed",
+    };
+    m.file(outcome);
+}
+
+pub(super) fn log_outcome(result: &Result<Outcome, ProcessError>, elapsed: Duration) {
+    let ms = elapsed.as_millis() as u64;
+    match result {
+        Ok(Outcome::Loaded {
+            rows, archived_as, ..
+        }) => {
+            let rows_per_s = (*rows as f64 / elapsed.as_secs_f64().max(1e-6)).round() as u64;
+            info!(
+                outcome = "loaded",
+                rows,
+                duration_ms = ms,
+                rows_per_s,
+                archived_as = shown(archived_as),
+                "file loaded"
+            );
+        }
+        Ok(Outcome::Duplicate {
+            of, archived_as, ..
+        }) => {
+            info!(outcome = "duplicate", duplicate_of = %of, duration_ms = ms, archived_as = shown(archived_as),
+                "content already loaded; file archived without loading");
+        }
+        Ok(Outcome::Recovered { archived_as, .. }) => {
+            info!(
+                outcome = "recovered",
+                duration_ms = ms,
+                archived_as = shown(archived_as),
+                "file was loaded by an earlier run; archived now"
+            );
+        }
+        Ok(Outcome::Quarantined {
+            reason,
+            archived_as,
+            ..
+        }) => {
+            warn!(outcome = "quarantined", reason = %reason, duration_ms = ms, archived_as = shown(archived_as),
+                "file quarantined");
+        }
+        Ok(Outcome::Skipped { reason }) => {
+            info!(outcome = "skipped", reason, "file skipped");
+        }
+        Err(e) => {
+            error!(outcome = "failed", error = %e, duration_ms = ms,
+                "file not processed; it stays in the data folder and is tried again at the next scan");
+        }
+    }
+}
+
+/// An archive name for logs.
+fn shown(archived_as: &Archived) -> &str {
+    archived_as.as_deref().unwrap_or("(replaced)")
+}

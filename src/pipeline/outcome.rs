@@ -1,0 +1,225 @@
+//! The handlers that end an attempt: archive a loaded file, finish one an earlier run
+//! loaded, record a duplicate, refuse and quarantine. Each takes the [`Job`]: where the
+//! file is, which file was read there, and its ledger attempt.
+
+use std::fs::File;
+use std::io::Seek;
+use std::path::Path;
+
+use chrono::Utc;
+use tracing::warn;
+use uuid::Uuid;
+
+use super::{Archived, Decision, Outcome, Pipeline, ProcessError, Refusal, internal};
+use crate::archive::{self, FileIdentity};
+use crate::read::ContentHash;
+use crate::sink::{EntryStatus, FileAttempt, LedgerEntry, LoadedFile};
+
+/// One file on its way to an outcome.
+pub(super) struct Job<'a> {
+    /// Its path in the data folder.
+    pub path: &'a Path,
+    /// The file that was opened and read there; only it may be moved.
+    pub read: FileIdentity,
+    /// Its ledger row.
+    pub attempt: FileAttempt,
+}
+
+impl Pipeline {
+    /// Quarantines a file the rules or the database refused, unless its content was
+    /// loaded before: that is a duplicate whatever the rules say now (ranges may have
+    /// changed since). `looked_up`: the content hash was looked up before reading.
+    pub(super) async fn refuse(
+        &self,
+        job: Job<'_>,
+        refusal: Refusal<'_>,
+        looked_up: bool,
+    ) -> Result<Outcome, ProcessError> {
+        if !looked_up && let Some(loaded) = self.store.find_loaded(&job.attempt.hash).await? {
+            return self.already_loaded(job, loaded).await;
+        }
+        self.quarantine(job, refusal).await
+    }
+
+    /// Quarantines a file over `MAX_FILE_BYTES` without reading a byte of it. Having no
+    /// content hash, its ledger row and report carry a stand-in (`unread-…`).
+    pub(super) async fn too_large(
+        &self,
+        path: &Path,
+        read: FileIdentity,
+        name: String,
+        started_at: chrono::DateTime<Utc>,
+        size: u64,
+        limit: u64,
+    ) -> Result<Outcome, ProcessError> {
+        let id = Uuid::now_v7();
+        let attempt = FileAttempt {
+            id,
+            hash: ContentHash::unread(&format!("{name}:{size}:{id}")),
+            file_name: name,
+            size,
+            started_at,
+        };
+        let job = Job {
+            path,
+            read,
+            attempt,
+        };
+        let refusal = Refusal::Decision(Decision::TooLarge { size, limit });
+        self.quarantine(job, refusal).await
+    }
+
+    /// The file grew after the reader reached its end, and the rows read are committed.
+    /// Archiving it in processed/ would hide the rows added, and another attempt would
+    /// load the committed ones twice: it is quarantined for a person to split, with a
+    /// report saying how many bytes were loaded.
+    pub(super) async fn grew_after_load(
+        &self,
+        loaded: Job<'_>,
+        loaded_bytes: u64,
+        mut file: File,
+    ) -> Result<Outcome, ProcessError> {
+        let name = loaded.attempt.file_name.clone();
+        let (hash, size) = tokio::task::spawn_blocking(move || {
+            file.rewind()?;
+            ContentHash::of_reader(&file)
+        })
+        .await
+        .map_err(|e| internal(&name, e))?
+        .map_err(|source| ProcessError::Read {
+            file: name.clone(),
+            source,
+        })?;
+        let refusal = Refusal::Decision(Decision::GrewAfterLoad {
+            loaded_bytes,
+            size,
+            ledger_id: loaded.attempt.id,
+        });
+        let job = Job {
+            path: loaded.path,
+            read: loaded.read,
+            attempt: FileAttempt {
+                id: Uuid::now_v7(),
+                file_name: name,
+                hash,
+                size,
+                started_at: Utc::now(),
+            },
+        };
+        self.quarantine(job, refusal).await
+    }
+
+    /// The content is in the ledger as loaded: either this very file, loaded by a run
+    /// that stopped before moving it (finish the move), or a duplicate.
+    pub(super) async fn already_loaded(
+        &self,
+        job: Job<'_>,
+        loaded: LoadedFile,
+    ) -> Result<Outcome, ProcessError> {
+        if loaded.file_name == job.attempt.file_name && loaded.archived_as.is_none() {
+            // The commit happened but the move did not (crash, or processed/ unwritable).
+            let archived_as = self.archive(&job, &self.processed).await?;
+            self.note_archived(loaded.id, &archived_as).await;
+            return Ok(Outcome::Recovered {
+                id: loaded.id,
+                archived_as,
+            });
+        }
+        self.store
+            .record(&LedgerEntry {
+                attempt: job.attempt.clone(),
+                status: EntryStatus::Duplicate,
+                rows_read: 0,
+                rejected_rows: 0,
+                error_summary: Some(format!("same content as {}", loaded.file_name)),
+                duplicate_of: Some(loaded.id),
+            })
+            .await?;
+        let archived_as = self.archive(&job, &self.processed).await?;
+        self.note_archived(job.attempt.id, &archived_as).await;
+        Ok(Outcome::Duplicate {
+            id: job.attempt.id,
+            of: loaded.id,
+            archived_as,
+        })
+    }
+
+    /// Records the refusal in the ledger, then writes the report and moves the file to
+    /// `quarantine/`.
+    pub(super) async fn quarantine(
+        &self,
+        job: Job<'_>,
+        refusal: Refusal<'_>,
+    ) -> Result<Outcome, ProcessError> {
+        let Job {
+            path,
+            read,
+            attempt,
+        } = job;
+        let mut report = refusal.quarantine_report(&attempt);
+        if let Some(m) = &self.metrics {
+            m.rows_rejected(report.invalid_rows);
+        }
+        self.store
+            .record(&LedgerEntry {
+                attempt: attempt.clone(),
+                status: EntryStatus::Quarantined,
+                rows_read: report.rows_read,
+                rejected_rows: report.invalid_rows,
+                error_summary: Some(report.reason.clone()),
+                duplicate_of: None,
+            })
+            .await?;
+        let (src, dir, hash) = (
+            path.to_owned(),
+            self.quarantine.clone(),
+            attempt.hash.clone(),
+        );
+        let reason = report.reason.clone();
+        let archived_as = tokio::task::spawn_blocking(move || {
+            archive::quarantine(&src, read, &dir, &mut report, &hash)
+        })
+        .await
+        .map_err(|e| internal(&attempt.file_name, e))??;
+        self.note_archived(attempt.id, &archived_as).await;
+        Ok(Outcome::Quarantined {
+            id: attempt.id,
+            reason,
+            archived_as,
+        })
+    }
+
+    /// Moves the file that was read into `dir` (never overwriting).
+    pub(super) async fn archive(
+        &self,
+        job: &Job<'_>,
+        dir: &Path,
+    ) -> Result<Archived, ProcessError> {
+        let (src, read, dir, name, hash) = (
+            job.path.to_owned(),
+            job.read,
+            dir.to_owned(),
+            job.attempt.file_name.clone(),
+            job.attempt.hash.clone(),
+        );
+        tokio::task::spawn_blocking(move || archive::move_into(&src, read, &dir, &name, &hash))
+            .await
+            .map_err(|e| internal(&job.attempt.file_name, e))?
+            .map_err(ProcessError::from)
+    }
+
+    /// Best effort: the archive name is for people; exactly-once does not depend on it.
+    pub(super) async fn note_archived(&self, id: Uuid, archived_as: &Archived) {
+        let Some(archived_as) = archived_as else {
+            warn!(
+                "the file's name no longer points at the file that was read (replaced or \
+                 removed meanwhile); the content read is accounted for, and a new file \
+                 under that name waits for its own turn"
+            );
+            return;
+        };
+        if let Err(e) = self.store.mark_archived(id, archived_as).await {
+            warn!(error = %e, "could not record the archive name in the ledger");
+        }
+    }
+}
