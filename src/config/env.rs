@@ -1,0 +1,295 @@
+//! Reading the settings from environment variables: each value is trimmed, parsed and
+//! checked, and every problem is collected so that all of them are reported at once.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+use super::database::{DB_VARS, DEFAULT_SQLITE_PATH};
+use super::{
+    ConfigError, DatabaseSettings, FilePattern, LogFormat, LogSettings, PostgresSettings, Range,
+    Ranges, Settings, SourceTimezone, SqliteSettings, parse_duration, parse_size,
+};
+
+/// Reads variables through `get` and collects every problem in `errors`; a bad value is
+/// replaced by its default so that reading goes on and later problems are found too.
+pub(super) struct Env<'a> {
+    pub(super) get: &'a dyn Fn(&str) -> Option<String>,
+    pub(super) errors: &'a mut Vec<ConfigError>,
+}
+
+impl Env<'_> {
+    /// The trimmed value, or `None` when unset or empty.
+    fn value(&self, var: &str) -> Option<String> {
+        (self.get)(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn parse<T>(
+        &mut self,
+        var: &'static str,
+        default: T,
+        expected: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> T {
+        match self.value(var) {
+            None => default,
+            Some(v) => parse(&v).unwrap_or_else(|| {
+                self.errors.push(ConfigError::new(var, &v, expected));
+                default
+            }),
+        }
+    }
+
+    fn path(&mut self, var: &'static str, default: &str) -> PathBuf {
+        PathBuf::from(self.value(var).unwrap_or_else(|| default.to_owned()))
+    }
+
+    /// Reads every setting, always in the same order, so that errors come in that order.
+    pub(super) fn read(mut self) -> Settings {
+        let database = self.database();
+        let data_folder = self.path("DATA_FOLDER", "./data");
+        let processed_folder = self.path("PROCESSED_FOLDER", "./processed");
+        let quarantine_folder = self.path("QUARANTINE_FOLDER", "./quarantine");
+        let monitor_interval = self.parse(
+            "MONITOR_INTERVAL",
+            Duration::from_secs(5),
+            "a positive duration in seconds such as 5, 0.5 or 500ms",
+            |v| parse_duration(v, 1000).filter(|d| !d.is_zero()),
+        );
+        let settle = self.parse(
+            "SETTLE_MS",
+            Duration::from_millis(500),
+            "a duration in milliseconds such as 500, or 2s",
+            |v| parse_duration(v, 1),
+        );
+        let file_pattern = self.parse(
+            "FILE_PATTERN",
+            FilePattern::new("*.csv").expect("default pattern is valid"),
+            "a file-name glob such as *.csv or sensors_*.csv",
+            FilePattern::new,
+        );
+        let workers = self.workers();
+        let ranges = self.ranges();
+        let source_timezone = self.parse(
+            "SOURCE_TIMEZONE",
+            SourceTimezone::default(),
+            "UTC, a fixed offset such as +02:00, or an IANA name such as Europe/Berlin",
+            |v| v.parse().ok(),
+        );
+        let retry_max_delay = self.parse(
+            "RETRY_MAX_DELAY",
+            Duration::from_secs(30),
+            "a positive duration in seconds such as 30, or 500ms, 2m",
+            |v| parse_duration(v, 1000).filter(|d| !d.is_zero()),
+        );
+        let max_file_bytes = self.max_file_bytes();
+        let log = self.log();
+        let metrics_addr = self.parse(
+            "METRICS_ADDR",
+            None,
+            "an address and port such as 127.0.0.1:9187 or 0.0.0.0:9187 (empty: no endpoint)",
+            |v| v.parse().ok().map(Some),
+        );
+        Settings {
+            database,
+            data_folder,
+            processed_folder,
+            quarantine_folder,
+            monitor_interval,
+            settle,
+            file_pattern,
+            workers,
+            ranges,
+            source_timezone,
+            retry_max_delay,
+            max_file_bytes,
+            log,
+            metrics_addr,
+        }
+    }
+
+    fn workers(&mut self) -> usize {
+        // Small files wait on the database more than on a CPU, hence 4 per CPU; capped
+        // because each worker holds a database connection that several agents may share.
+        let default_workers =
+            std::thread::available_parallelism().map_or(8, |n| (4 * n.get()).min(16));
+        self.parse(
+            "WORKERS",
+            default_workers,
+            "a whole number from 1 to 256",
+            |v| v.parse().ok().filter(|n| (1..=256).contains(n)),
+        )
+    }
+
+    fn max_file_bytes(&mut self) -> Option<u64> {
+        self.parse(
+            "MAX_FILE_BYTES",
+            None,
+            "a size such as 104857600, 500MB or 2GiB (units B, KB, MB, GB, TB, KiB, MiB, GiB, \
+             TiB), or off",
+            |v| {
+                if v.eq_ignore_ascii_case("off") {
+                    Some(None)
+                } else {
+                    parse_size(v).filter(|n| *n > 0).map(Some)
+                }
+            },
+        )
+    }
+
+    fn log(&mut self) -> LogSettings {
+        LogSettings {
+            // An explicitly empty LOG_DIR turns the log file off.
+            dir: match (self.get)("LOG_DIR") {
+                Some(v) if v.trim().is_empty() => None,
+                Some(v) => Some(PathBuf::from(v.trim())),
+                None => Some(PathBuf::from("./logs")),
+            },
+            level: self.parse(
+                "LOG_LEVEL",
+                "info".to_owned(),
+                "a level (error, warn, info, debug, trace) or a tracing filter such as sensor_ingest=debug,sqlx=warn",
+                |v| {
+                    tracing_subscriber::EnvFilter::try_new(v)
+                        .ok()
+                        .map(|_| v.to_owned())
+                },
+            ),
+            format: self.parse("LOG_FORMAT", LogFormat::Text, "text or json", |v| {
+                match v.to_ascii_lowercase().as_str() {
+                    "text" => Some(LogFormat::Text),
+                    "json" => Some(LogFormat::Json),
+                    _ => None,
+                }
+            }),
+            max_files: self.parse(
+                "LOG_MAX_FILES",
+                14,
+                "a whole number of daily log files to keep, at least 1",
+                |v| v.parse().ok().filter(|n| *n >= 1),
+            ),
+        }
+    }
+
+    fn database(&mut self) -> DatabaseSettings {
+        if let Some(url) = self.value("DATABASE_URL") {
+            return DatabaseSettings::from_url(&url).unwrap_or_else(|e| {
+                self.errors.push(e);
+                DatabaseSettings::sqlite(DEFAULT_SQLITE_PATH)
+            });
+        }
+        if DB_VARS
+            .iter()
+            .any(|v| (self.get)(v).is_some_and(|v| !v.is_empty()))
+        {
+            return DatabaseSettings::Postgres(Box::new(self.postgres_parts()));
+        }
+        DatabaseSettings::Sqlite(SqliteSettings::new(DEFAULT_SQLITE_PATH.into(), true))
+    }
+
+    /// PostgreSQL from the seed projects' `DB_*` variables; unset ones fall back to a
+    /// local server.
+    fn postgres_parts(&mut self) -> PostgresSettings {
+        let host = self
+            .value("DB_HOST")
+            .unwrap_or_else(|| "localhost".to_owned());
+        let port = self.parse("DB_PORT", 5432u16, "a TCP port from 1 to 65535", |v| {
+            v.parse().ok().filter(|p| *p > 0)
+        });
+        let name = self
+            .value("DB_NAME")
+            .unwrap_or_else(|| "postgres".to_owned());
+        let user = self
+            .value("DB_USER")
+            .unwrap_or_else(|| "postgres".to_owned());
+        let ssl_mode = self.parse(
+            "DB_SSLMODE",
+            PgSslMode::Prefer,
+            "disable, allow, prefer, require, verify-ca or verify-full",
+            |v| v.parse().ok(),
+        );
+        let mut options = PgConnectOptions::new_without_pgpass()
+            .host(&host)
+            .port(port)
+            .database(&name)
+            .username(&user)
+            .ssl_mode(ssl_mode);
+        // Not trimmed: a password may legitimately start or end with a space.
+        if let Some(password) = (self.get)("DB_PASSWORD").filter(|p| !p.is_empty()) {
+            options = options.password(&password);
+        }
+        PostgresSettings::from_options(options)
+    }
+
+    fn ranges(&mut self) -> Ranges {
+        let d = Ranges::default();
+        let mut range = |min_var: &'static str, max_var: &'static str, default: Range| {
+            let expected = "a finite number";
+            let number = |v: &str| v.parse::<f64>().ok().filter(|x| x.is_finite());
+            let min = self.parse(min_var, default.min, expected, number);
+            let max = self.parse(max_var, default.max, expected, number);
+            if min >= max {
+                self.errors.push(ConfigError::new(
+                    max_var,
+                    &max.to_string(),
+                    format!("a number greater than {min_var}={min}"),
+                ));
+            }
+            Range { min, max }
+        };
+        Ranges {
+            temperature: range("TEMPERATURE_MIN", "TEMPERATURE_MAX", d.temperature),
+            humidity: range("HUMIDITY_MIN", "HUMIDITY_MAX", d.humidity),
+            pressure: range("PRESSURE_MIN", "PRESSURE_MAX", d.pressure),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::settings;
+
+    #[test]
+    fn metrics_addr_is_optional_and_checked() {
+        assert_eq!(settings(&[]).unwrap().metrics_addr, None);
+        assert_eq!(
+            settings(&[("METRICS_ADDR", "127.0.0.1:9187")])
+                .unwrap()
+                .metrics_addr,
+            Some("127.0.0.1:9187".parse().unwrap())
+        );
+        let errors = settings(&[("METRICS_ADDR", "localhost")]).unwrap_err();
+        assert_eq!(errors[0].var, "METRICS_ADDR");
+    }
+
+    #[test]
+    fn inverted_range_is_rejected() {
+        let errors = settings(&[("HUMIDITY_MIN", "50"), ("HUMIDITY_MAX", "10")]).unwrap_err();
+        assert_eq!(errors[0].var, "HUMIDITY_MAX");
+    }
+
+    #[test]
+    fn max_file_bytes_is_off_by_default_and_takes_sizes() {
+        assert_eq!(settings(&[]).unwrap().max_file_bytes, None);
+        for (value, bytes) in [
+            ("1048576", Some(1_048_576)),
+            ("100MB", Some(100_000_000)),
+            ("100 mb", Some(100_000_000)),
+            ("1GiB", Some(1 << 30)),
+            ("2kib", Some(2048)),
+            ("512B", Some(512)),
+            ("off", None),
+        ] {
+            let s = settings(&[("MAX_FILE_BYTES", value)]).unwrap();
+            assert_eq!(s.max_file_bytes, bytes, "{value}");
+        }
+        for bad in ["0", "-1", "1.5GB", "10 parsecs", "MB", "99999999999TB"] {
+            let errors = settings(&[("MAX_FILE_BYTES", bad)]).unwrap_err();
+            assert_eq!(errors[0].var, "MAX_FILE_BYTES", "{bad}");
+            assert!(errors[0].expected.contains("GiB"));
+        }
+    }
+}

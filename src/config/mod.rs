@@ -1,0 +1,163 @@
+//! Configuration: one typed [`Settings`] struct, read once at startup from the
+//! environment (after `.env` has been loaded), validated whole.
+//!
+//! Every problem names the variable, the value it had and what was expected, so the
+//! agent can stop with exit code 2 before touching any file. The database password is
+//! kept inside [`DatabaseSettings`], whose `Debug` and `Display` never show it.
+//!
+//! Where things are: `env` reads the variables and collects the errors; `database` holds
+//! the database target (SQLite file or PostgreSQL server, password redacted); `units`
+//! parses sizes and durations; `ranges`, `timezone` and `pattern` hold the typed values
+//! of the measurement ranges, `SOURCE_TIMEZONE` and `FILE_PATTERN`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+mod database;
+mod env;
+mod pattern;
+mod ranges;
+mod timezone;
+mod units;
+
+pub use database::{
+    DEFAULT_SQLITE_PATH, DatabaseSettings, PostgresSettings, SqliteSettings, redact_url,
+};
+pub use pattern::FilePattern;
+pub use ranges::{Range, Ranges};
+pub use timezone::SourceTimezone;
+pub use units::{parse_duration, parse_size};
+
+use env::Env;
+
+/// A configuration value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {var}={value:?}: expected {expected}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub var: &'static str,
+    /// Its value, with any password replaced by `***`.
+    pub value: String,
+    /// What would have been accepted.
+    pub expected: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, value: &str, expected: impl Into<String>) -> Self {
+        Self {
+            var,
+            value: value.to_owned(),
+            expected: expected.into(),
+        }
+    }
+}
+
+/// Everything the agent needs to run, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub data_folder: PathBuf,
+    pub processed_folder: PathBuf,
+    pub quarantine_folder: PathBuf,
+    /// How often the data folder is rescanned as a safety net for missed events.
+    pub monitor_interval: Duration,
+    /// How long a file seen only by a scan must keep its size and mtime before it is taken.
+    pub settle: Duration,
+    pub file_pattern: FilePattern,
+    /// Files processed in parallel.
+    pub workers: usize,
+    pub ranges: Ranges,
+    pub source_timezone: SourceTimezone,
+    /// Upper bound of the exponential backoff between database retries.
+    pub retry_max_delay: Duration,
+    /// Files larger than this are quarantined without being read; `None`: no limit.
+    pub max_file_bytes: Option<u64>,
+    pub log: LogSettings,
+    /// Where `run` serves `/metrics`, `/healthz` and `/readyz`; `None` serves nothing.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
+/// Logging destinations and format.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// Folder for the daily-rotated log file; `None` logs to the console only.
+    pub dir: Option<PathBuf>,
+    /// A `tracing` filter directive such as `info` or `sensor_ingest=debug,sqlx=warn`.
+    pub level: String,
+    pub format: LogFormat,
+    /// Daily files kept in `dir`; older ones are deleted.
+    pub max_files: usize,
+}
+
+/// How log lines are written (`LOG_FORMAT`): readable text, or one JSON object per line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Settings {
+    /// Reads the settings from the process environment. Call `dotenvy::dotenv()` first
+    /// to let a `.env` file provide defaults that the environment overrides.
+    pub fn from_env() -> Result<Self, Vec<ConfigError>> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the settings through `get`, returning every problem found, not just the first.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let env = Env {
+            get: &get,
+            errors: &mut errors,
+        };
+        let settings = env.read();
+        if errors.is_empty() {
+            Ok(settings)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// The settings read from `vars` alone, as `from_lookup` would.
+    pub(super) fn settings(vars: &[(&str, &str)]) -> Result<Settings, Vec<ConfigError>> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.data_folder, PathBuf::from("./data"));
+        assert_eq!(s.processed_folder, PathBuf::from("./processed"));
+        assert_eq!(s.quarantine_folder, PathBuf::from("./quarantine"));
+        assert_eq!(s.monitor_interval, Duration::from_secs(5));
+        assert_eq!(s.settle, Duration::from_millis(500));
+        assert_eq!(s.retry_max_delay, Duration::from_secs(30));
+        assert_eq!(s.ranges, Ranges::default());
+        assert_eq!(s.log.format, LogFormat::Text);
+        assert_eq!(s.log.dir, Some(PathBuf::from("./logs")));
+        assert!(s.workers >= 1);
+        assert!(s.file_pattern.matches("a.csv"));
+    }
+
+    #[test]
+    fn a_bad_value_names_variable_value_and_expectation() {
+        let errors = settings(&[("WORKERS", "many"), ("SETTLE_MS", "-3")]).unwrap_err();
+        assert_eq!(errors.len(), 2);
+        assert_eq!(errors[0].var, "SETTLE_MS");
+        assert_eq!(errors[1].var, "WORKERS");
+        let msg = errors[1].to_string();
+        assert!(
+            msg.contains("WORKERS") && msg.contains("\"many\"") && msg.contains("whole number")
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! Listing and statting the data folder: the only place the watcher looks at files
+//! itself. `regular_file` and `is_regular_file` decide what counts as a data file on
+//! disk (a regular file, never followed through a symlink).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use tracing::{debug, warn};
+
+use super::{Candidate, file_name};
+use crate::config::FilePattern;
+
+/// Lists the regular files directly in `folder` whose names match `pattern`, oldest mtime
+/// first (ties by name). Directories, FIFOs, sockets and symlinks are skipped without being
+/// opened; names that are not valid UTF-8 are skipped with a warning. Fails only when the
+/// folder itself cannot be listed.
+pub fn scan(folder: &Path, pattern: &FilePattern) -> io::Result<Vec<Candidate>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(folder)? {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                warn!(folder = %folder.display(), error = %e, "could not read a folder entry; skipping it");
+                continue;
+            }
+        };
+        let os_name = entry.file_name();
+        let Some(name) = os_name.to_str() else {
+            warn!(folder = %folder.display(), name = ?os_name, "skipping a file whose name is not valid UTF-8");
+            continue;
+        };
+        if pattern.matches(name) {
+            found.extend(regular_file(folder.join(name)));
+        }
+    }
+    sort_oldest_first(&mut found);
+    Ok(found)
+}
+
+/// Stats `path` without following symlinks; `Some` only for a regular file.
+pub(super) fn regular_file(path: PathBuf) -> Option<Candidate> {
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_file() => match meta.modified() {
+            Ok(mtime) => Some(Candidate {
+                size: meta.len(),
+                mtime,
+                path,
+            }),
+            Err(e) => {
+                warn!(file = %file_name(&path), error = %e, "cannot read the modification time; skipping the file");
+                None
+            }
+        },
+        Ok(_) => None,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => {
+            warn!(file = %file_name(&path), error = %e, "cannot read file metadata; skipping the file");
+            None
+        }
+    }
+}
+
+/// True when `path` is still a regular file, not followed through a symlink; logs why not.
+pub(super) async fn is_regular_file(path: &Path) -> bool {
+    match tokio::fs::symlink_metadata(path).await {
+        Ok(meta) if meta.is_file() => true,
+        Ok(_) => {
+            debug!(file = %file_name(path), "not a regular file; ignoring it");
+            false
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            debug!(file = %file_name(path), "file is gone before it could be sent");
+            false
+        }
+        Err(e) => {
+            warn!(file = %file_name(path), error = %e, "cannot read file metadata; skipping the file");
+            false
+        }
+    }
+}
+
+/// Oldest mtime first, ties by path: the order in which files are offered.
+pub(super) fn sort_oldest_first(files: &mut [Candidate]) {
+    files.sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| a.path.cmp(&b.path)));
+}
+
+/// Runs `scan` on the blocking pool: listing a folder on a network share can stall.
+pub(super) async fn scan_in_background(
+    folder: &Path,
+    pattern: &FilePattern,
+) -> io::Result<Vec<Candidate>> {
+    let (folder, pattern) = (folder.to_path_buf(), pattern.clone());
+    tokio::task::spawn_blocking(move || scan(&folder, &pattern))
+        .await
+        .map_err(io::Error::other)?
+}
+
+/// Stats `paths` on the blocking pool, keeping the regular files still present.
+pub(super) async fn stat_in_background(paths: Vec<PathBuf>) -> io::Result<Vec<Candidate>> {
+    tokio::task::spawn_blocking(move || paths.into_iter().filter_map(regular_file).collect())
+        .await
+        .map_err(io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::watch::test_support::{
+        csv_pattern, mkfifo, name_of, set_mtime, write_aged, write_file,
+    };
+
+    #[test]
+    fn scan_lists_regular_matching_files_by_mtime_then_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let elsewhere = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        let base = SystemTime::now() - Duration::from_secs(3600);
+        for (name, secs, content) in [
+            ("a.csv", 30, &b"aaa"[..]),
+            ("b.csv", 0, b"b"),
+            ("d.csv", 60, b"dd"),
+            ("C.CSV", 60, b"c"),
+            ("e.txt", 0, b"e"),
+            (".f.csv", 0, b"f"),
+        ] {
+            write_file(&d.join(name), content);
+            set_mtime(&d.join(name), base + Duration::from_secs(secs));
+        }
+        fs::create_dir(d.join("g.csv")).expect("mkdir");
+        mkfifo(&d.join("h.csv"));
+        write_aged(
+            &elsewhere.path().join("t.csv"),
+            b"t",
+            Duration::from_secs(7200),
+        );
+        std::os::unix::fs::symlink(elsewhere.path().join("t.csv"), d.join("i.csv"))
+            .expect("symlink");
+
+        let found = scan(d, &csv_pattern()).expect("scan");
+        let names: Vec<String> = found.iter().map(|c| name_of(&c.path)).collect();
+        assert_eq!(names, ["b.csv", "a.csv", "C.CSV", "d.csv"]);
+        assert_eq!(found[1].size, 3);
+        assert_eq!(found[1].path, d.join("a.csv"));
+        assert_eq!(found[1].mtime, base + Duration::from_secs(30));
+    }
+
+    #[test]
+    fn scan_of_missing_folder_fails() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = scan(&dir.path().join("nope"), &csv_pattern()).expect_err("missing");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+}
