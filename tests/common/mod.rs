@@ -63,6 +63,11 @@ pub fn postgres_required() -> bool {
     flag("CI") || flag("SENSOR_INGEST_REQUIRE_POSTGRES")
 }
 
+/// Whether a test that needs a tool missing here (`sqlite3`) must fail rather than skip:
+/// under CI, which installs it.
+pub fn in_ci() -> bool {
+    flag("CI")
+}
 
 /// A database created for one test and dropped afterwards.
 pub struct TestDb {

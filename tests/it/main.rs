@@ -13,4 +13,5 @@ mod filesystem;
 mod operator;
 mod pipeline;
 mod props;
+mod readme;
 mod security;
