@@ -1,18 +1,19 @@
-//! The two tests that put the real binary under a wall clock, in a binary of their own
-//! and one at a time:
+//! The two tests that judge the real binary against the wall clock, in a binary of their
+//! own and one at a time:
 //!
 //! - `crash` SIGKILLs the agent at seeded-random moments while 200 files (some of
-//!   20,000 rows) arrive, restarting it 21 times; `scripts/crash-soak` runs it alone with
-//!   far larger sizes. It keeps both cores of a small machine busy for a minute, which
-//!   would stretch the 30-second deadlines of the functional suites running beside it.
+//!   20,000 rows) arrive, restarting it 21 times, and must see them all drained within
+//!   a deadline; `scripts/crash-soak` runs it alone with far larger sizes. It keeps both
+//!   cores of a small machine busy while it runs, which would stretch the deadlines of
+//!   the functional suites beside it, and theirs its own.
 //! - `outage` cuts PostgreSQL off and asserts the agent stays under 10 % of a core over a
-//!   6-second window and reaches its fourth retry within a deadline; beside the crash
-//!   harness its agent would be competing for the same cores while being timed.
+//!   6-second window and reaches its fourth retry within a deadline: measurements that
+//!   should not depend on what else the machine is doing.
 //!
 //! Cargo runs test binaries one after the other, so nothing from `tests/it` runs beside
 //! these; [`one_at_a_time`] keeps the two apart from each other too.
 //!
-//! `cargo test --test soak crash -- --nocapture` runs the crash harness (with its seed
+//! `cargo test --test soak crash -- --nocapture` runs the crash harness (its seed is
 //! printed); `CRASH_SEED=N` replays one run.
 
 // This binary uses a part of the shared helpers; `tests/it` uses them all, so unused
