@@ -10,7 +10,11 @@
 //! test creates its own database there. When the server cannot be reached, PostgreSQL
 //! tests are skipped with a message — unless `CI` or `SENSOR_INGEST_REQUIRE_POSTGRES` is
 //! set, in which case they fail.
-#![allow(dead_code)]
+//!
+//! [`binary`] drives the real `sensor-ingest` executable. Both test binaries, `tests/it`
+//! and `tests/soak`, include this folder; `tests/it` uses every helper in it.
+
+pub mod binary;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,16 +34,39 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// The test's environment, or `return` (test skipped) when its database cannot be had:
+/// `let env = env_or_skip!(TestEnv::new(backend));`.
+macro_rules! env_or_skip {
+    ($e:expr) => {
+        match $e.await {
+            Some(env) => env,
+            None => return,
+        }
+    };
+}
+pub(crate) use env_or_skip;
+
 pub fn admin_options() -> PgConnectOptions {
     let url = std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     PgConnectOptions::from_str(&url).expect("TEST_DATABASE_URL is a valid URL")
 }
 
-fn postgres_required() -> bool {
-    ["CI", "SENSOR_INGEST_REQUIRE_POSTGRES"]
-        .iter()
-        .any(|v| std::env::var(v).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false"))
+/// Whether `var` is set to something other than empty, `0` or `false`.
+fn flag(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Whether a test that cannot reach PostgreSQL (or its `psql`) must fail rather than
+/// skip: under CI, or with `SENSOR_INGEST_REQUIRE_POSTGRES`.
+pub fn postgres_required() -> bool {
+    flag("CI") || flag("SENSOR_INGEST_REQUIRE_POSTGRES")
+}
+
+/// Whether a test that needs a tool missing here (`sqlite3`) must fail rather than skip:
+/// under CI, which installs it.
+pub fn in_ci() -> bool {
+    flag("CI")
 }
 
 /// A database created for one test and dropped afterwards.
@@ -226,13 +253,6 @@ impl TestStore {
                     .connect_lazy_with(SqliteConnectOptions::new().filename(&path));
                 Some(Self::Sqlite(TestSqlite { path, pool }))
             }
-        }
-    }
-
-    pub fn backend(&self) -> Backend {
-        match self {
-            Self::Postgres(_) => Backend::Postgres,
-            Self::Sqlite(_) => Backend::Sqlite,
         }
     }
 

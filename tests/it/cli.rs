@@ -3,27 +3,14 @@
 //! Tests about the agent's behaviour run on both backends; tests about PostgreSQL's
 //! connection (outage, refusal, password) run on it alone.
 
-#[path = "support/binary.rs"]
-mod binary;
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use binary::{PASSWORD, signal, wait_exit};
-use common::{Backend, TestEnv, TestStore, eventually, files_in};
+use crate::common::binary::{self, PASSWORD, signal, wait_exit};
+use crate::common::{Backend, TestEnv, TestStore, env_or_skip, eventually, files_in};
 use rstest::rstest;
-
-macro_rules! env_or_skip {
-    ($e:expr) => {
-        match $e.await {
-            Some(env) => env,
-            None => return,
-        }
-    };
-}
 
 /// The binary for `env`, with its log files in the temp folder (read by [`log_text`]).
 fn command(env: &TestEnv, args: &[&str]) -> Command {

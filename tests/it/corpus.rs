@@ -14,13 +14,11 @@
 //! ```
 //! `values` lists only the fields a case is about; `timezone` is SOURCE_TIMEZONE.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::common::{Backend, TestEnv, files_in};
 use chrono::SecondsFormat;
-use common::{Backend, TestEnv, files_in};
 use rstest::rstest;
 use sensor_ingest::config::SourceTimezone;
 use sensor_ingest::pipeline::{Outcome, Pipeline};

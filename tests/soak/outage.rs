@@ -3,18 +3,13 @@
 //! quarantined for it, everything loads exactly once afterwards, the retries are
 //! logged with growing delays, and the agent sleeps rather than spins while it waits.
 
-#[path = "support/binary.rs"]
-mod binary;
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use binary::{
-    PASSWORD, command, cpu_time, database_url, deliver, entries, read_log, signal, spawn_logged,
-    wait_exit,
+use crate::common::binary::{
+    PASSWORD, command, database_url, deliver, entries, read_log, signal, spawn_logged, wait_exit,
 };
-use common::{Backend, CutProxy, TestEnv, eventually};
+use crate::common::{Backend, CutProxy, TestEnv, env_or_skip, eventually};
 
 fn rows_csv(file: usize, n: usize) -> String {
     let mut s = String::from("timestamp,sensor_id,temperature,humidity,pressure\n");
@@ -29,6 +24,19 @@ fn rows_csv(file: usize, n: usize) -> String {
         ));
     }
     s
+}
+
+/// CPU time (user + system) the process has used so far, from `/proc/PID/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("process is alive");
+    // The command name (field 2) may contain spaces: count from the closing paren.
+    let after = &stat[stat.rfind(')').expect("stat has a comm field") + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of the whole line are utime and stime; `after` starts at field 3.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_millis(ticks * 1000 / hz)
 }
 
 /// `(file, attempt, next_delay_ms)` of every retry warning in a JSON log.
@@ -48,9 +56,8 @@ fn retries(log: &str) -> Vec<(String, u64, u64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_delays_files_without_quarantine_spinning_or_double_loads() {
-    let Some(env) = TestEnv::new(Backend::Postgres).await else {
-        return;
-    };
+    let _alone = crate::one_at_a_time().await;
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
     let proxy = CutProxy::start(true).await;
     let log = env.dir.path().join("agent.log");
     let staging = env.dir.path().join("staging");

@@ -1,11 +1,9 @@
 //! The pipeline against real databases: each test runs on both backends (SQLite and
 //! PostgreSQL) unless it is about one of them, with a fresh database and temp folders.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Backend, CutProxy, TestEnv, files_in};
+use crate::common::{Backend, CutProxy, TestEnv, env_or_skip, files_in};
 use rstest::rstest;
 use sensor_ingest::pipeline::{Outcome, Pipeline};
 use sensor_ingest::report::QuarantineReport;
@@ -16,15 +14,6 @@ const VALID: &str = "\u{feff}Timestamp,Device,Temp,RH,Pressure,room\r\n\
 2024-05-01 12:01:00,s-1,22.5,,1013.5,kitchen\r\n\
 1714565000,s-2,-10,55.5,,\"hall, north\"\r\n\
 2024-05-01T12:05:00+02:00,s-2,0,60,1000,";
-
-macro_rules! env_or_skip {
-    ($e:expr) => {
-        match $e.await {
-            Some(env) => env,
-            None => return,
-        }
-    };
-}
 
 #[rstest]
 #[tokio::test]
@@ -557,7 +546,7 @@ async fn a_connection_cut_mid_load_rolls_back_and_the_retry_loads_once() {
     env.drop_file("big.csv", &big);
     let task = env.spawn_process(&pipeline, "big.csv");
     // Cut as soon as the load has started, then restore.
-    let started = common::eventually(Duration::from_secs(20), async || {
+    let started = crate::common::eventually(Duration::from_secs(20), async || {
         env.db
             .count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY sensor_readings%'")
             .await
@@ -642,7 +631,7 @@ async fn a_file_renamed_over_one_being_loaded_is_not_archived_unread(
         let path = env.drop_file(name, content);
         // Mid-load, a producer renames a new file over the one being loaded, the way
         // one re-delivering under the same name might.
-        let mut store = common::HookedStore::new(env.store());
+        let mut store = crate::common::HookedStore::new(env.store());
         let (target, replacement) = (path.clone(), newer.replace("new", name));
         store.before_load = Box::new(move || {
             let incoming = target.with_extension("incoming");
@@ -694,7 +683,7 @@ async fn a_file_renamed_over_one_being_loaded_is_not_archived_unread(
 async fn a_locked_sqlite_database_delays_the_file_but_never_quarantines_it() {
     let env = env_or_skip!(TestEnv::new(Backend::Sqlite));
     let pipeline = env.pipeline().await;
-    let common::TestStore::Sqlite(db) = &env.db else {
+    let crate::common::TestStore::Sqlite(db) = &env.db else {
         unreachable!()
     };
     let mut holder = db.pool.acquire().await.unwrap();
@@ -789,7 +778,7 @@ async fn every_row_of_a_multi_batch_file_is_stored_exactly(
 /// start and load; without those grants it is refused at startup.
 #[tokio::test]
 async fn tables_owned_by_someone_else_are_used_as_they_are() {
-    let role = common::TempRole::new("loader");
+    let role = crate::common::TempRole::new("loader");
     let env = env_or_skip!(TestEnv::new(Backend::Postgres));
     env.pipeline().await; // The owner applies the schema.
     let db = env.db.pg();

@@ -2,26 +2,13 @@
 //! database: `quarantine list/show/retry/purge`, `status`, `simulate`, the gold-layer
 //! views, `once`'s progress lines, and `run`'s `/metrics`, `/healthz` and `/readyz`.
 
-#[path = "support/binary.rs"]
-mod binary;
-mod common;
-
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
-use binary::{PASSWORD, command};
-use common::{Backend, CutProxy, TestEnv, TestStore, eventually, files_in};
+use crate::common::binary::{PASSWORD, command};
+use crate::common::{Backend, CutProxy, TestEnv, TestStore, env_or_skip, eventually, files_in};
 use rstest::rstest;
 use sensor_ingest::simulate::{SimOptions, Simulator, default_start};
-
-macro_rules! env_or_skip {
-    ($e:expr) => {
-        match $e.await {
-            Some(env) => env,
-            None => return,
-        }
-    };
-}
 
 fn run(env: &TestEnv, args: &[&str]) -> Output {
     command(env, args).output().expect("the binary runs")
@@ -757,7 +744,7 @@ async fn readyz_says_503_while_the_database_is_unreachable() {
     let proxy = CutProxy::start(false).await;
     let port = free_port();
     let mut cmd = command(&env, &[]);
-    let o = common::admin_options();
+    let o = crate::common::admin_options();
     cmd.env(
         "DATABASE_URL",
         format!(

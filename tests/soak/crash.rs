@@ -9,16 +9,12 @@
 //! - `CRASH_FILES` (default 200) and `CRASH_KILLS` (default 20);
 //! - `CRASH_MAX_DELAY_MS` (default 700): longest wait between a start and its kill.
 
-#[path = "support/binary.rs"]
-mod binary;
-mod common;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use binary::{command, deliver, entries, read_log, signal, spawn_logged, wait_exit};
-use common::{Backend, TestEnv, eventually};
+use crate::common::binary::{command, deliver, entries, read_log, signal, spawn_logged, wait_exit};
+use crate::common::{Backend, TestEnv, env_or_skip, eventually};
 use sensor_ingest::read::ContentHash;
 use sqlx::Row;
 
@@ -117,9 +113,8 @@ fn hashes_in(dir: &Path) -> BTreeMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_loses_nothing_and_loads_nothing_twice() {
-    let Some(env) = TestEnv::new(Backend::Postgres).await else {
-        return;
-    };
+    let _alone = crate::one_at_a_time().await;
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
     let seed = std::env::var("CRASH_SEED")
         .ok()
         .and_then(|v| v.trim().parse().ok())

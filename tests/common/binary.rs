@@ -1,7 +1,5 @@
 //! Driving the real `sensor-ingest` binary from tests: its environment, its logs,
-//! signals, and what it costs in CPU. Included with `#[path]` by the test files that
-//! need it, so `tests/common` stays small.
-#![allow(dead_code)]
+//! and signals.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -106,19 +104,6 @@ pub async fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::Ex
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// CPU time (user + system) the process has used so far, from `/proc/PID/stat`.
-pub fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("process is alive");
-    // The command name (field 2) may contain spaces: count from the closing paren.
-    let after = &stat[stat.rfind(')').expect("stat has a comm field") + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // Fields 14 and 15 of the whole line are utime and stime; `after` starts at field 3.
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Duration::from_millis(ticks * 1000 / hz)
 }
 
 /// Every entry of `dir` (names, sorted), hidden ones included.

@@ -2,17 +2,13 @@
 //! cannot be read, and a processed/ folder that refuses the move. The agent never
 //! blocks, never loses a file, and never loads one twice.
 
-#[path = "support/binary.rs"]
-mod binary;
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 
-use binary::{command, deliver, entries, read_log, signal, spawn_logged, wait_exit};
-use common::{Backend, TestEnv, eventually};
+use crate::common::binary::{command, deliver, entries, read_log, signal, spawn_logged, wait_exit};
+use crate::common::{Backend, TestEnv, eventually};
 use sensor_ingest::pipeline::Outcome;
 
 fn csv(sensor: &str, rows: usize) -> String {
@@ -458,7 +454,7 @@ async fn a_file_appended_after_its_rows_were_committed_is_neither_hidden_nor_rel
     let path = env.drop_file("late.csv", &first);
     // The moment the load commits, a producer appends rows to the file being loaded,
     // after the reader reached its end and before the move.
-    let mut store = common::HookedStore::new(env.store());
+    let mut store = crate::common::HookedStore::new(env.store());
     let target = path.clone();
     store.after_load = Box::new(move || {
         use std::io::Write;

@@ -2,14 +2,10 @@
 //! could read it; reports name files by their own name only, whatever the name; and
 //! MAX_FILE_BYTES quarantines an oversized file without reading it.
 
-#[path = "support/binary.rs"]
-mod binary;
-mod common;
-
 use std::process::Stdio;
 
-use binary::{PASSWORD, command, deliver, entries};
-use common::{Backend, TestEnv, files_in};
+use crate::common::binary::{PASSWORD, command, deliver, entries};
+use crate::common::{Backend, TestEnv, files_in};
 use sensor_ingest::pipeline::Outcome;
 use sensor_ingest::report::QuarantineReport;
 
@@ -193,7 +189,7 @@ async fn the_db_password_variable_never_leaks() {
             .await
             .unwrap();
     }
-    let admin = common::admin_options();
+    let admin = crate::common::admin_options();
     let db_vars = |cmd: &mut std::process::Command, port: u16| {
         cmd.env_remove("DATABASE_URL")
             .env("DB_HOST", admin.get_host())

@@ -1,0 +1,17 @@
+//! The functional integration suites, one module each, in one test binary so the shared
+//! helpers in `tests/common` compile once. Test names read `MODULE::test`, e.g.
+//! `cargo test --test it pipeline::` runs the pipeline suite alone.
+//!
+//! The crash and outage tests live apart in `tests/soak` (see its header for why).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cli;
+mod corpus;
+mod filesystem;
+mod operator;
+mod pipeline;
+mod props;
+mod readme;
+mod security;

@@ -1,0 +1,364 @@
+//! The README's examples, run as written, so they cannot drift from the binary.
+//!
+//! The fenced blocks are read from `README.md` when the tests run: editing an example
+//! changes what is tested. Every `sh` block runs with `sh -e` (any failing command fails
+//! the test) in one temp folder, in README order, as a reader following it from the quick
+//! start would: the agent runs there with no settings at all (so `./data`, `./processed`,
+//! `./quarantine` and SQLite in `./sensor-ingest.db`), `sensor-ingest` is on `PATH`, and
+//! `$EDITOR` fixes the file it is given. Every `sql` block runs with
+//! `psql -v ON_ERROR_STOP=1` against a fresh PostgreSQL database the agent has loaded.
+//!
+//! `text` and `json` blocks show output and are not run; a block in any other language
+//! fails the test until it is tagged as one or the other. A `sh` or `sql` block that
+//! cannot run here is skipped by [`skip_reason`], which names each rule (`no_run` in the
+//! info string, or a program of [`NOT_RUN`]); every block's fate is printed
+//! (`cargo test --test it readme -- --nocapture`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::common::binary::{database_url, deliver, entries, read_log, signal, wait_exit};
+use crate::common::{Backend, TestEnv, env_or_skip, eventually, in_ci, postgres_required};
+
+/// One fenced block of the README.
+#[derive(Debug)]
+struct Block {
+    /// Line of the opening fence, for messages.
+    line: usize,
+    /// The info string's first word: `sh`, `sql`, `text`, …
+    lang: String,
+    /// The info string's other words (`sh,no_run` or `sh no_run`).
+    flags: Vec<String>,
+    text: String,
+}
+
+fn readme() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every fenced block of `markdown`, in order.
+fn blocks(markdown: &str) -> Vec<Block> {
+    let mut out = Vec::new();
+    let mut open: Option<Block> = None;
+    for (i, line) in markdown.lines().enumerate() {
+        let Some(info) = line.trim_start().strip_prefix("```") else {
+            if let Some(b) = open.as_mut() {
+                b.text.push_str(line);
+                b.text.push('\n');
+            }
+            continue;
+        };
+        match open.take() {
+            Some(b) => out.push(b),
+            None => {
+                let mut words = info
+                    .split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_owned);
+                open = Some(Block {
+                    line: i + 1,
+                    lang: words.next().unwrap_or_default(),
+                    flags: words.collect(),
+                    text: String::new(),
+                });
+            }
+        }
+    }
+    assert!(open.is_none(), "README.md has an unclosed code fence");
+    out
+}
+
+/// Programs whose examples are not run here, and why.
+const NOT_RUN: &[(&str, &str)] = &[
+    (
+        "cargo",
+        "builds from source; the tests run the built binary instead",
+    ),
+    ("sudo", "installs a system service"),
+    ("sudoedit", "installs a system service"),
+    ("systemctl", "installs a system service"),
+    ("bench/run", "a benchmark: minutes long, not a test"),
+    ("scripts/crash-soak", "a long soak, run on demand"),
+];
+
+/// The program each command of a shell script starts with (after `VAR=value`
+/// assignments); comments, continuation lines and lines inside quotes left out.
+fn programs(script: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut continued, mut quote) = (false, None);
+    for line in script.lines() {
+        let code = line.split(" #").next().unwrap_or("").trim();
+        if !continued && quote.is_none() && !code.starts_with('#') {
+            let program = code.split_whitespace().find(|w| !w.contains('='));
+            out.extend(program);
+        }
+        for c in code.chars() {
+            match quote {
+                None if c == '"' || c == '\'' => quote = Some(c),
+                Some(q) if c == q => quote = None,
+                _ => {}
+            }
+        }
+        continued = code.ends_with('\\');
+    }
+    out
+}
+
+/// The languages of the README's fenced blocks: commands that run, and output shown.
+const COMMANDS: &[&str] = &["sh", "sql"];
+const OUTPUT: &[&str] = &["text", "json"];
+
+/// Why a `sh` or `sql` block is not run, or `None` when it is: it is marked `no_run`,
+/// or it is a shell block that runs one of the programs of [`NOT_RUN`].
+fn skip_reason(block: &Block) -> Option<String> {
+    if block.flags.iter().any(|f| f == "no_run") {
+        return Some("marked no_run".to_owned());
+    }
+    if block.lang == "sh" {
+        for program in programs(&block.text) {
+            if let Some((p, why)) = NOT_RUN.iter().find(|(p, _)| *p == program) {
+                return Some(format!("runs `{p}`: {why}"));
+            }
+        }
+    }
+    None
+}
+
+/// The README's blocks in `lang` that run; each block of `lang` is printed with its fate.
+fn runnable(lang: &str) -> Vec<Block> {
+    let mut run = Vec::new();
+    for block in blocks(&readme()) {
+        assert!(
+            COMMANDS.contains(&block.lang.as_str()) || OUTPUT.contains(&block.lang.as_str()),
+            "README.md:{}: a `{}` block; tag it {COMMANDS:?} to have it run here, or \
+             {OUTPUT:?} for output",
+            block.line,
+            block.lang
+        );
+        if block.lang != lang {
+            continue;
+        }
+        match skip_reason(&block) {
+            Some(why) => eprintln!("README.md:{} ({lang}): skipped, {why}", block.line),
+            None => {
+                eprintln!("README.md:{} ({lang}): runs", block.line);
+                run.push(block);
+            }
+        }
+    }
+    run
+}
+
+/// Whether `program` is on `PATH`.
+fn installed(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+/// Runs `cmd` (stdout and stderr into files in `dir`), failing the test with `what`,
+/// its output and `context` unless it exits 0 within a minute.
+async fn must_succeed(mut cmd: Command, dir: &Path, what: &str, context: impl Fn() -> String) {
+    let (out, err) = (dir.join("example.out"), dir.join("example.err"));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("the example's interpreter starts");
+    let status = wait_exit(&mut child, Duration::from_secs(60)).await;
+    assert!(
+        status.success(),
+        "{what} failed ({status}):\nstdout:\n{}\nstderr:\n{}\n{}",
+        read_log(&out),
+        read_log(&err),
+        context()
+    );
+}
+
+/// An `$EDITOR` that fixes the quarantined example file the way an operator would: the
+/// temperature `hot` becomes a number.
+const EDITOR: &str = "#!/bin/sh\nsed -i 's/,hot,/,21.5,/' \"$1\"\n";
+
+/// The quarantined file the Quarantine review works on (`bad.csv` there).
+const BAD_CSV: &str =
+    "timestamp,sensor_id,temperature,humidity,pressure\n2024-05-01T13:00:00Z,s-2,hot,40,1013\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_shell_examples_run_against_the_real_binary() {
+    let blocks = runnable("sh");
+    assert!(
+        blocks.len() >= 3,
+        "expected the quick start, the sqlite3 queries and the quarantine review; \
+         found {blocks:#?}"
+    );
+    if !installed("sqlite3") {
+        assert!(
+            !in_ci(),
+            "CI needs the sqlite3 shell for the README's examples"
+        );
+        eprintln!("SKIPPED: the README's sqlite3 examples need the sqlite3 shell");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, bin) = (tmp.path().join("home"), tmp.path().join("bin"));
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_sensor-ingest"),
+        bin.join("sensor-ingest"),
+    )
+    .unwrap();
+    let editor = bin.join("fix-in-place");
+    std::fs::write(&editor, EDITOR).unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap();
+    // What the reader's shell has: no settings of ours, the binary on PATH, an editor.
+    let shell = |program: &str| {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(&home)
+            .env_clear()
+            .env("PATH", &path)
+            .env("HOME", &home)
+            .env("EDITOR", &editor);
+        cmd
+    };
+
+    // The quick start's `cargo run --release`: the agent with every setting at its
+    // default, so SQLite in ./sensor-ingest.db and the three folders under ./.
+    let log = tmp.path().join("agent.log");
+    let mut agent = shell("sensor-ingest")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("the agent starts");
+    let data = home.join("data");
+    let ready = eventually(Duration::from_secs(30), async || {
+        ["data", "processed", "quarantine"]
+            .iter()
+            .all(|d| home.join(d).is_dir())
+    })
+    .await;
+    assert!(ready, "the agent made no folders:\n{}", read_log(&log));
+    // The file the Quarantine review examines.
+    assert!(deliver(
+        &tmp.path().join("staging"),
+        &data,
+        "bad.csv",
+        BAD_CSV.as_bytes()
+    ));
+    let quarantined = eventually(Duration::from_secs(30), async || {
+        home.join("quarantine/bad.csv").exists()
+    })
+    .await;
+    assert!(
+        quarantined,
+        "bad.csv was not quarantined:\n{}",
+        read_log(&log)
+    );
+
+    for block in &blocks {
+        let mut cmd = shell("sh");
+        cmd.arg("-e").arg("-c").arg(&block.text);
+        let what = format!(
+            "the sh example at README.md:{}:\n{}",
+            block.line, block.text
+        );
+        must_succeed(cmd, tmp.path(), &what, || read_log(&log)).await;
+        // Whatever an example put into data/, the agent takes before the next one.
+        let settled = eventually(Duration::from_secs(30), async || entries(&data).is_empty()).await;
+        assert!(
+            settled,
+            "after {what}\ndata/ still holds {:?}",
+            entries(&data)
+        );
+    }
+
+    // The promises the examples make in their comments.
+    let processed = entries(&home.join("processed"));
+    assert!(
+        processed.contains(&"first.csv".to_owned()),
+        "quick start: first.csv is moved to processed/ once loaded; processed/ holds \
+         {processed:?}\n{}",
+        read_log(&log)
+    );
+    assert!(
+        processed.contains(&"bad.csv".to_owned()),
+        "quarantine review: the fixed bad.csv goes back into data/ and is loaded; \
+         processed/ holds {processed:?}\n{}",
+        read_log(&log)
+    );
+    // "Stop the agent with Ctrl-C: it finishes the files in progress and exits 0."
+    signal(&agent, libc::SIGINT);
+    let status = wait_exit(&mut agent, Duration::from_secs(30)).await;
+    assert_eq!(status.code(), Some(0), "{}", read_log(&log));
+}
+
+#[tokio::test]
+async fn the_readme_sql_examples_run_on_postgresql() {
+    let blocks = runnable("sql");
+    assert!(!blocks.is_empty(), "the README has no PostgreSQL queries");
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
+    if !installed("psql") {
+        assert!(!postgres_required(), "the README's SQL examples need psql");
+        eprintln!("SKIPPED: the README's SQL examples need psql");
+        return;
+    }
+    // Readings for the examples to find: sensor s-1 (the one they ask about), an hour
+    // apart, with an extra column.
+    env.drop_file(
+        "first.csv",
+        "timestamp,sensor_id,temperature,humidity,pressure,room\n\
+         2024-05-01T12:00:00Z,s-1,21.5,40,1013,kitchen\n\
+         2024-05-01T13:00:00Z,s-1,22.5,41,1012,kitchen\n\
+         2024-05-01T13:00:00Z,s-2,19.0,50,1011,hall\n",
+    );
+    let out = crate::common::binary::command(&env, &["once"])
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let url = database_url(env.db.pg(), None);
+    for block in &blocks {
+        let script: PathBuf = env.dir.path().join(format!("readme-{}.sql", block.line));
+        std::fs::write(&script, &block.text).unwrap();
+        let mut cmd = Command::new("psql");
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+            .arg(&script)
+            .arg(&url);
+        let what = format!(
+            "the sql example at README.md:{}:\n{}",
+            block.line, block.text
+        );
+        must_succeed(cmd, env.dir.path(), &what, String::new).await;
+    }
+}
+
+#[test]
+fn fences_are_found_with_their_language_and_flags() {
+    let md = "text\n```sh\necho a\n```\n\n```sh,no_run\nx \\\n  cargo\n```\n```\nplain\n```\n";
+    let found = blocks(md);
+    assert_eq!(found.len(), 3);
+    assert_eq!((found[0].line, found[0].lang.as_str()), (2, "sh"));
+    assert_eq!(found[0].text, "echo a\n");
+    assert_eq!(found[1].flags, ["no_run"]);
+    assert_eq!(skip_reason(&found[1]).as_deref(), Some("marked no_run"));
+    assert_eq!(found[2].lang, "");
+    assert_eq!(
+        programs(
+            "A=1 cargo run   # x\n# c\nls \\\n  sudo\nsqlite3 db \"SELECT\n  sudo 1\"\nsh -c 'a\nb'\nok"
+        ),
+        ["cargo", "ls", "sqlite3", "sh", "ok"]
+    );
+}
