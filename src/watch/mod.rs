@@ -16,7 +16,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::config::FilePattern;
+use crate::intake::display_name;
 
 mod scan;
 #[cfg(test)]
@@ -101,7 +102,7 @@ pub async fn settled_files(cfg: &WatchConfig) -> io::Result<Vec<PathBuf>> {
         }
         if waiting.is_empty() || now >= deadline {
             for path in &waiting {
-                info!(file = %file_name(path), "file is still changing; leaving it out");
+                info!(file = %display_name(path), "file is still changing; leaving it out");
             }
             break;
         }
@@ -143,13 +144,6 @@ pub async fn watch(
         .run(startup)
         .await;
     Ok(())
-}
-
-/// The file name of `path`, for log lines.
-fn file_name(path: &Path) -> std::borrow::Cow<'_, str> {
-    path.file_name()
-        .unwrap_or(path.as_os_str())
-        .to_string_lossy()
 }
 
 #[cfg(test)]

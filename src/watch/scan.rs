@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use tracing::{debug, warn};
 
-use super::{Candidate, file_name};
+use super::Candidate;
 use crate::config::FilePattern;
+use crate::intake::{self, Found, display_name};
 
 /// Lists the regular files directly in `folder` whose names match `pattern`, oldest mtime
 /// first (ties by name). Directories, FIFOs, sockets and symlinks are skipped without being
@@ -39,22 +40,21 @@ pub fn scan(folder: &Path, pattern: &FilePattern) -> io::Result<Vec<Candidate>> 
 
 /// Stats `path` without following symlinks; `Some` only for a regular file.
 pub(super) fn regular_file(path: PathBuf) -> Option<Candidate> {
-    match std::fs::symlink_metadata(&path) {
-        Ok(meta) if meta.is_file() => match meta.modified() {
+    match intake::look(&path) {
+        Ok(Found::Regular(meta)) => match meta.modified() {
             Ok(mtime) => Some(Candidate {
                 size: meta.len(),
                 mtime,
                 path,
             }),
             Err(e) => {
-                warn!(file = %file_name(&path), error = %e, "cannot read the modification time; skipping the file");
+                warn!(file = %display_name(&path), error = %e, "cannot read the modification time; skipping the file");
                 None
             }
         },
-        Ok(_) => None,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Ok(Found::NotRegular | Found::Gone) => None,
         Err(e) => {
-            warn!(file = %file_name(&path), error = %e, "cannot read file metadata; skipping the file");
+            warn!(file = %display_name(&path), error = %e, "cannot read file metadata; skipping the file");
             None
         }
     }
@@ -62,18 +62,22 @@ pub(super) fn regular_file(path: PathBuf) -> Option<Candidate> {
 
 /// True when `path` is still a regular file, not followed through a symlink; logs why not.
 pub(super) async fn is_regular_file(path: &Path) -> bool {
-    match tokio::fs::symlink_metadata(path).await {
-        Ok(meta) if meta.is_file() => true,
-        Ok(_) => {
-            debug!(file = %file_name(path), "not a regular file; ignoring it");
+    let owned = path.to_owned();
+    let found = tokio::task::spawn_blocking(move || intake::look(&owned))
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)));
+    match found {
+        Ok(Found::Regular(_)) => true,
+        Ok(Found::NotRegular) => {
+            debug!(file = %display_name(path), "not a regular file; ignoring it");
             false
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            debug!(file = %file_name(path), "file is gone before it could be sent");
+        Ok(Found::Gone) => {
+            debug!(file = %display_name(path), "file is gone before it could be sent");
             false
         }
         Err(e) => {
-            warn!(file = %file_name(path), error = %e, "cannot read file metadata; skipping the file");
+            warn!(file = %display_name(path), error = %e, "cannot read file metadata; skipping the file");
             false
         }
     }

@@ -7,8 +7,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use super::{WatchConfig, file_name};
+use super::WatchConfig;
 use crate::config::FilePattern;
+use crate::intake::display_name;
 
 pub(super) const WAIT: Duration = Duration::from_secs(5);
 pub(super) const SETTLE: Duration = Duration::from_millis(200);
@@ -56,5 +57,5 @@ pub(super) fn mkfifo(path: &Path) {
 }
 
 pub(super) fn name_of(path: &Path) -> String {
-    file_name(path).into_owned()
+    display_name(path)
 }

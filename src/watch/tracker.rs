@@ -11,8 +11,9 @@ use notify::{Event, EventKind};
 use tokio::time::Instant;
 use tracing::warn;
 
-use super::{Candidate, WatchConfig, file_name};
+use super::{Candidate, WatchConfig};
 use crate::config::FilePattern;
+use crate::intake::display_name;
 
 /// A write mark this old means the close event was missed; the file is judged by settling.
 const STALE_WRITE_MARK: Duration = Duration::from_secs(600);
@@ -244,7 +245,7 @@ impl Tracker {
                     self.pending.remove(&c.path);
                     continue;
                 }
-                warn!(file = %file_name(&c.path), "no close event seen for a file written long ago; judging it by its size and mtime");
+                warn!(file = %display_name(&c.path), "no close event seen for a file written long ago; judging it by its size and mtime");
                 self.writing.remove(&c.path);
             }
             if observe(&mut self.pending, &c, now, wall, self.settle) {

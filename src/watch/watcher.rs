@@ -19,7 +19,8 @@ use tracing::{debug, info, warn};
 
 use super::scan::{is_regular_file, scan_in_background, sort_oldest_first, stat_in_background};
 use super::tracker::Tracker;
-use super::{Candidate, MIN_TICK, WatchConfig, WatchError, file_name};
+use super::{Candidate, MIN_TICK, WatchConfig, WatchError};
+use crate::intake::display_name;
 
 /// Capacity of the queue between notify's thread and the watch loop: half the kernel's
 /// default inotify queue (16,384 events), about 1 MB at most. With 1,024, a backlog of
@@ -227,7 +228,7 @@ impl Runner {
             }
             match self.out.try_send(path.clone()) {
                 Ok(()) => {
-                    debug!(file = %file_name(&path), trigger = "event", "file is ready");
+                    debug!(file = %display_name(&path), trigger = "event", "file is ready");
                     self.tracker.mark_sent(&path);
                 }
                 Err(TrySendError::Full(_)) => {
@@ -308,7 +309,7 @@ impl Runner {
         for c in ready {
             match self.out.try_send(c.path.clone()) {
                 Ok(()) => {
-                    debug!(file = %file_name(&c.path), trigger = "scan", "file is ready");
+                    debug!(file = %display_name(&c.path), trigger = "scan", "file is ready");
                     self.tracker.mark_sent(&c.path);
                 }
                 Err(TrySendError::Full(_)) => {
