@@ -271,15 +271,5 @@ pub fn open(settings: &DatabaseSettings, connections: u32) -> Arc<dyn Store> {
 
 /// `host:pid`, recorded with every ledger row.
 pub fn agent_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it
-    // when the name fits, and we stop at the first NUL or at the end.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    let host = if rc == 0 {
-        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    } else {
-        "unknown-host".to_owned()
-    };
-    format!("{host}:{}", std::process::id())
+    format!("{}:{}", crate::sys::hostname(), std::process::id())
 }
