@@ -7,7 +7,7 @@ use sqlx::postgres::PgRow;
 
 use super::{PgStore, err};
 use crate::read::ContentHash;
-use crate::sink::{Activity, LedgerRecord, LoadedFile, SinkError};
+use crate::sink::{Activity, LedgerRecord, LoadedFile, SinkError, ledger_status};
 
 impl PgStore {
     /// The `loaded` ledger row for this content, if any ([`Store::find_loaded`]).
@@ -63,7 +63,7 @@ impl PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(err("reading the last loaded file"))?;
-        Ok(row.as_ref().map(ledger_record))
+        row.as_ref().map(ledger_record).transpose()
     }
 
     pub(super) async fn history(
@@ -81,22 +81,22 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(err("reading the ledger history"))?;
-        Ok(rows.iter().map(ledger_record).collect())
+        rows.iter().map(ledger_record).collect()
     }
 }
 
 /// Reads the columns listed by `last_loaded` and `history`, in that order.
-fn ledger_record(r: &PgRow) -> LedgerRecord {
-    LedgerRecord {
+fn ledger_record(r: &PgRow) -> Result<LedgerRecord, SinkError> {
+    Ok(LedgerRecord {
         id: r.get(0),
         file_name: r.get(1),
         content_hash: r.get(2),
-        status: r.get(3),
+        status: ledger_status(r.get(3))?,
         row_count: r.get::<i64, _>(4).max(0) as u64,
         rejected_rows: r.get::<i64, _>(5).max(0) as u64,
         error_summary: r.get(6),
         started_at: r.get(7),
         finished_at: r.get(8),
         archived_as: r.get(9),
-    }
+    })
 }

@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::{SqliteStore, err, parse_id, parse_time};
 use crate::read::ContentHash;
-use crate::sink::{Activity, LedgerRecord, LoadedFile, SinkError};
+use crate::sink::{Activity, LedgerRecord, LoadedFile, SinkError, ledger_status};
 use crate::timestamp::format_utc;
 
 impl SqliteStore {
@@ -97,7 +97,7 @@ fn ledger_record(r: &SqliteRow) -> Result<LedgerRecord, SinkError> {
         id: parse_id(r.get(0))?,
         file_name: r.get(1),
         content_hash: r.get(2),
-        status: r.get(3),
+        status: ledger_status(r.get(3))?,
         row_count: r.get::<i64, _>(4).max(0) as u64,
         rejected_rows: r.get::<i64, _>(5).max(0) as u64,
         error_summary: r.get(6),
