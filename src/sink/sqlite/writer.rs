@@ -37,18 +37,13 @@ fn insert_readings_sql(rows: usize) -> CString {
 /// SQLite's C API rather than sqlx.
 ///
 /// Hand-written for speed: through sqlx every bound value is boxed in an `Arc` and
-/// each statement crosses to sqlx's worker thread. Loading 1 M rows took 6 s that way
-/// (chunked 500-row INSERTs), while SQLite itself needs under 2 s to insert them with
-/// every index (`INSERT … SELECT` between two files). Here prepared statements of
+/// each statement crosses to sqlx's worker thread. Here prepared statements of
 /// [`ROWS_PER_INSERT`] rows are bound with borrowed values (`SQLITE_STATIC`), stepped
 /// and reset, on the connection sqlx locked for us — the same transaction.
 ///
 /// `INSERT OR FAIL`, not the default `OR ABORT`: to undo just the failing statement,
-/// `OR ABORT` makes SQLite write every page a multi-row statement touches to a
-/// statement journal first, which tripled the system time of a bulk load. On a failure
-/// the whole file's transaction is rolled back anyway, so nothing is lost by keeping
-/// the failing statement's earlier rows until then. 1 M rows: 3.3 s with single-row
-/// statements, 2.7 s with 32-row ones (8 rows: 2.9 s; 64 or 128: no better).
+/// `OR ABORT` journals every page a multi-row statement touches, and a failure rolls
+/// back the whole file's transaction anyway. Figures: the README's performance section.
 pub(super) async fn insert_readings(
     conn: &mut SqliteConnection,
     file_id: &str,
