@@ -1,10 +1,16 @@
 //! Sink stage: the one boundary between the pipeline and a database.
 //!
-//! A backend implements [`Store`]. The pipeline streams a file's rows to
+//! A backend implements [`Store`], the write path, and [`LedgerQueries`], the read-only
+//! questions of the operator tools. The pipeline streams a file's rows to
 //! [`Store::load`] and ends the stream with [`LoadMsg::Commit`] or [`LoadMsg::Abort`];
 //! the backend guarantees that the ledger row, every reading and the metrics commit in
 //! one transaction, or none of them does. Errors are [`SinkError`]s that already know
 //! whether trying again later can succeed.
+//!
+//! Each backend is a folder: `mod.rs` connects, applies the schema and classifies
+//! errors; `load.rs` implements [`Store`]; `ledger.rs` implements [`LedgerQueries`];
+//! one more module holds its low-level writer (binary COPY encoding for PostgreSQL,
+//! the C-API writer for SQLite). A new database is a new folder beside them.
 
 pub mod postgres;
 pub mod sqlite;
@@ -266,9 +272,34 @@ impl SinkError {
     }
 }
 
-/// A database the pipeline can load files into.
+/// Read-only questions to the ledger, as the operator tools (`status`, `quarantine`)
+/// and the readiness check (`/readyz`) ask them. None of them writes.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait LedgerQueries: Send + Sync + std::fmt::Debug {
+    /// Succeeds when the database answers a trivial query (readiness checks).
+    async fn ping(&self) -> Result<(), SinkError>;
+
+    /// Files and rows per status among ledger rows finished at or after `since`.
+    async fn activity_since(&self, since: DateTime<Utc>) -> Result<Activity, SinkError>;
+
+    /// The most recently finished `loaded` ledger row.
+    async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError>;
+
+    /// Every ledger row with this content hash or this file name, oldest first: all
+    /// attempts at one piece of content, and what else was dropped under its name.
+    async fn history(
+        &self,
+        content_hash: &str,
+        file_name: &str,
+    ) -> Result<Vec<LedgerRecord>, SinkError>;
+}
+
+/// A database the pipeline can load files into: the write path (and the one lookup it
+/// needs before writing). Every store also answers [`LedgerQueries`], so one
+/// `Arc<dyn Store>` serves the pipeline and the operator tools alike; a new backend
+/// implements both traits.
+#[async_trait]
+pub trait Store: LedgerQueries {
     /// Where the data goes, safe to log (no password).
     fn describe(&self) -> String;
 
@@ -292,23 +323,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Notes where the file of ledger row `id` was archived.
     async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError>;
-
-    /// Succeeds when the database answers a trivial query (readiness checks).
-    async fn ping(&self) -> Result<(), SinkError>;
-
-    /// Files and rows per status among ledger rows finished at or after `since`.
-    async fn activity_since(&self, since: DateTime<Utc>) -> Result<Activity, SinkError>;
-
-    /// The most recently finished `loaded` ledger row.
-    async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError>;
-
-    /// Every ledger row with this content hash or this file name, oldest first: all
-    /// attempts at one piece of content, and what else was dropped under its name.
-    async fn history(
-        &self,
-        content_hash: &str,
-        file_name: &str,
-    ) -> Result<Vec<LedgerRecord>, SinkError>;
 }
 
 /// The store for `settings`, with up to `connections` connections. Nothing is opened

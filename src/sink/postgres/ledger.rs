@@ -1,13 +1,14 @@
 //! Read-only PostgreSQL ledger queries: the content lookup before a load, and what the
 //! operator tools (`status`, `quarantine`) and readiness checks ask.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use super::{PgStore, err};
 use crate::read::ContentHash;
-use crate::sink::{Activity, LedgerRecord, LoadedFile, SinkError, ledger_status};
+use crate::sink::{Activity, LedgerQueries, LedgerRecord, LoadedFile, SinkError, ledger_status};
 
 impl PgStore {
     /// The `loaded` ledger row for this content, if any ([`Store::find_loaded`]).
@@ -31,8 +32,11 @@ impl PgStore {
             archived_as: r.get(2),
         }))
     }
+}
 
-    pub(super) async fn ping(&self) -> Result<(), SinkError> {
+#[async_trait]
+impl LedgerQueries for PgStore {
+    async fn ping(&self) -> Result<(), SinkError> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await
@@ -40,7 +44,7 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn activity_since(&self, since: DateTime<Utc>) -> Result<Activity, SinkError> {
+    async fn activity_since(&self, since: DateTime<Utc>) -> Result<Activity, SinkError> {
         let rows: Vec<crate::sink::ActivityRow> = sqlx::query_as(
             "SELECT status, count(*), coalesce(sum(row_count), 0)::bigint, \
              coalesce(sum(rejected_rows), 0)::bigint, \
@@ -54,7 +58,7 @@ impl PgStore {
         Ok(Activity::from_rows(rows))
     }
 
-    pub(super) async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError> {
+    async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError> {
         let row = sqlx::query(
             "SELECT id, file_name, content_hash, status, row_count, rejected_rows, \
              error_summary, started_at, finished_at, archived_as FROM ingest_files \
@@ -66,7 +70,7 @@ impl PgStore {
         row.as_ref().map(ledger_record).transpose()
     }
 
-    pub(super) async fn history(
+    async fn history(
         &self,
         content_hash: &str,
         file_name: &str,

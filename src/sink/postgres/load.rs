@@ -4,7 +4,6 @@
 //! loaded nothing, and archive names.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -13,8 +12,7 @@ use super::{PgStore, describe, err, is_unique_violation};
 use crate::enrich::EnrichedRow;
 use crate::read::ContentHash;
 use crate::sink::{
-    Activity, ErrorClass, FileAttempt, LedgerEntry, LedgerRecord, LoadMsg, LoadOutcome, LoadedFile,
-    SinkError, Store,
+    ErrorClass, FileAttempt, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError, Store,
 };
 use crate::stats::FileStats;
 
@@ -160,26 +158,6 @@ impl Store for PgStore {
         .await
         .map_err(err("recording the archive name"))?;
         Ok(())
-    }
-
-    async fn ping(&self) -> Result<(), SinkError> {
-        PgStore::ping(self).await
-    }
-
-    async fn activity_since(&self, since: DateTime<Utc>) -> Result<Activity, SinkError> {
-        PgStore::activity_since(self, since).await
-    }
-
-    async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError> {
-        PgStore::last_loaded(self).await
-    }
-
-    async fn history(
-        &self,
-        content_hash: &str,
-        file_name: &str,
-    ) -> Result<Vec<LedgerRecord>, SinkError> {
-        PgStore::history(self, content_hash, file_name).await
     }
 }
 

@@ -3,10 +3,11 @@
 //! readings through binary `COPY … FROM STDIN` inside the transaction that claims its
 //! ledger row and writes its metrics.
 //!
-//! Layout: this module connects, applies the schema and sorts errors; [`load`] is the
-//! write path (a file's load, ledger rows for attempts that loaded nothing, archive
-//! names); [`ledger`] holds the read-only ledger queries; [`copy`] encodes readings in
-//! COPY's binary format.
+//! Layout: this module connects, applies the schema and sorts errors; `load.rs` is the
+//! write path ([`Store`](super::Store): a file's load, ledger rows for attempts that
+//! loaded nothing, archive names); `ledger.rs` the read-only ledger queries
+//! ([`LedgerQueries`](super::LedgerQueries)); `copy.rs` encodes readings in COPY's
+//! binary format.
 
 mod copy;
 mod ledger;

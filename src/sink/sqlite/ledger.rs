@@ -1,13 +1,14 @@
 //! Read-only SQLite ledger queries: the content lookup before a load, and what the
 //! operator tools (`status`, `quarantine`) and readiness checks ask.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::{SqliteStore, err, parse_id, parse_time};
 use crate::read::ContentHash;
-use crate::sink::{Activity, LedgerRecord, LoadedFile, SinkError, ledger_status};
+use crate::sink::{Activity, LedgerQueries, LedgerRecord, LoadedFile, SinkError, ledger_status};
 use crate::timestamp::format_utc;
 
 impl SqliteStore {
@@ -35,8 +36,11 @@ impl SqliteStore {
         })
         .transpose()
     }
+}
 
-    pub(super) async fn ping(&self) -> Result<(), SinkError> {
+#[async_trait]
+impl LedgerQueries for SqliteStore {
+    async fn ping(&self) -> Result<(), SinkError> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await
@@ -44,7 +48,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn activity_since(&self, since: DateTime<Utc>) -> Result<Activity, SinkError> {
+    async fn activity_since(&self, since: DateTime<Utc>) -> Result<Activity, SinkError> {
         // Times are fixed-width UTC text, so text order is time order.
         let rows: Vec<crate::sink::ActivityRow> = sqlx::query_as(
             "SELECT status, count(*), coalesce(sum(row_count), 0), \
@@ -59,7 +63,7 @@ impl SqliteStore {
         Ok(Activity::from_rows(rows))
     }
 
-    pub(super) async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError> {
+    async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError> {
         let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {RECORD_COLUMNS} FROM ingest_files WHERE status = 'loaded' \
              ORDER BY finished_at DESC LIMIT 1"
@@ -70,7 +74,7 @@ impl SqliteStore {
         row.as_ref().map(ledger_record).transpose()
     }
 
-    pub(super) async fn history(
+    async fn history(
         &self,
         content_hash: &str,
         file_name: &str,

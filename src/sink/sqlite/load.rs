@@ -3,7 +3,7 @@
 //! archive names. Every write holds the store's writer mutex.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sqlx::{Sqlite, SqliteConnection};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -11,8 +11,7 @@ use uuid::Uuid;
 use super::{SqliteStore, describe, err, writer};
 use crate::read::ContentHash;
 use crate::sink::{
-    Activity, ErrorClass, FileAttempt, LedgerEntry, LedgerRecord, LoadMsg, LoadOutcome, LoadedFile,
-    SinkError, Store,
+    ErrorClass, FileAttempt, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError, Store,
 };
 use crate::stats::FileStats;
 use crate::timestamp::format_utc;
@@ -140,26 +139,6 @@ impl Store for SqliteStore {
             .await
             .map_err(err("recording the archive name"))?;
         Ok(())
-    }
-
-    async fn ping(&self) -> Result<(), SinkError> {
-        SqliteStore::ping(self).await
-    }
-
-    async fn activity_since(&self, since: DateTime<Utc>) -> Result<Activity, SinkError> {
-        SqliteStore::activity_since(self, since).await
-    }
-
-    async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError> {
-        SqliteStore::last_loaded(self).await
-    }
-
-    async fn history(
-        &self,
-        content_hash: &str,
-        file_name: &str,
-    ) -> Result<Vec<LedgerRecord>, SinkError> {
-        SqliteStore::history(self, content_hash, file_name).await
     }
 }
 

@@ -11,13 +11,13 @@
 //! - Loads begin with `BEGIN IMMEDIATE`: a deferred transaction that upgrades to a
 //!   write can fail with `SQLITE_BUSY_SNAPSHOT` without waiting at all.
 //! - Readings go in through SQLite's C API on the transaction's own connection (see
-//!   [`writer`]): sqlx's per-value overhead cost three times SQLite's own work.
+//!   `writer.rs`): sqlx's per-value overhead cost three times SQLite's own work.
 //!
 //! Layout: this module opens the database, applies the schema and sorts errors;
-//! [`load`] is the write path (a file's load in one transaction, ledger rows for
-//! attempts that loaded nothing, archive names); [`ledger`] holds the read-only ledger
-//! queries; [`writer`] is the low-level writer, the only code here that calls SQLite's C
-//! API.
+//! `load.rs` is the write path ([`Store`](super::Store): a file's load in one
+//! transaction, ledger rows for attempts that loaded nothing, archive names);
+//! `ledger.rs` the read-only ledger queries ([`LedgerQueries`](super::LedgerQueries));
+//! `writer.rs` the low-level writer, the only code here that calls SQLite's C API.
 
 mod ledger;
 mod load;
