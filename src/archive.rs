@@ -9,15 +9,13 @@
 //! undoes the rename, the file reappears in the data folder, is recognised by its
 //! content hash (already committed) and archived again, so nothing is lost or doubled.
 
-use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::read::ContentHash;
 use crate::report::QuarantineReport;
+use crate::sys;
 
 /// A file could not be archived; it stays where it was.
 #[derive(Debug, thiserror::Error)]
@@ -194,18 +192,8 @@ fn create_temp(dir: &Path) -> io::Result<(PathBuf, File)> {
         .write(true)
         .create_new(true)
         .open(&path)?;
-    lock(&file, libc::LOCK_EX)?;
+    sys::try_lock_exclusive(&file)?;
     Ok((path, file))
-}
-
-fn lock(file: &File, how: libc::c_int) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock on a descriptor owned by `file`, alive for the call.
-    if unsafe { libc::flock(file.as_raw_fd(), how | libc::LOCK_NB) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 /// Deletes the temporary files that an agent killed mid-write left in `dir`: those
@@ -221,14 +209,10 @@ pub fn remove_orphaned_temps(dir: &Path) -> io::Result<usize> {
             continue;
         }
         let path = entry.path();
-        let Ok(file) = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-        else {
+        let Ok(file) = sys::open_nofollow(&path) else {
             continue;
         };
-        if lock(&file, libc::LOCK_EX).is_ok() {
+        if sys::try_lock_exclusive(&file).is_ok() {
             fs::remove_file(&path)?;
             removed += 1;
         }
@@ -252,35 +236,17 @@ fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
-fn cstring(p: &Path) -> io::Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::other("path contains NUL"))
-}
-
 /// Renames `src` to `dst`, failing with `AlreadyExists` instead of replacing `dst`.
 pub fn move_no_clobber(src: &Path, dst: &Path) -> io::Result<()> {
-    let (s, d) = (cstring(src)?, cstring(dst)?);
-    // SAFETY: both arguments are valid NUL-terminated paths that outlive the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            s.as_ptr(),
-            libc::AT_FDCWD,
-            d.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    let e = io::Error::last_os_error();
-    match e.raw_os_error() {
+    match sys::rename_noreplace(src, dst) {
+        Ok(()) => Ok(()),
         // The filesystem has no RENAME_NOREPLACE: a hard link is just as exclusive.
-        Some(libc::EINVAL) | Some(libc::ENOSYS) => {
+        Err(e) if sys::is_noreplace_unsupported(&e) => {
             fs::hard_link(src, dst)?;
             fs::remove_file(src)
         }
-        Some(libc::EXDEV) => copy_across(src, dst),
-        _ => Err(e),
+        Err(e) if sys::crosses_devices(&e) => copy_across(src, dst),
+        Err(e) => Err(e),
     }
 }
 

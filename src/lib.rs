@@ -27,12 +27,16 @@
 //! the folders), [`simulate`] (deterministic test data), [`metrics`] (`/metrics`,
 //! `/healthz`, `/readyz` for `run`) and [`progress`] (`once`'s progress bar or lines).
 
+#![deny(unsafe_code)]
+
 pub mod agent;
 pub mod archive;
 pub mod config;
 pub mod enrich;
 pub mod intake;
 pub mod metrics;
+// removed when intake/sys are wired (issue 11 merge)
+#[allow(unsafe_code)]
 pub mod pipeline;
 pub mod progress;
 pub mod quarantine;
@@ -43,7 +47,10 @@ pub mod simulate;
 pub mod sink;
 pub mod stats;
 pub mod status;
+pub mod sys;
 pub mod telemetry;
 pub mod timestamp;
 pub mod validate;
+// removed when intake/sys are wired (issue 11 merge)
+#[allow(unsafe_code)]
 pub mod watch;

@@ -303,16 +303,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 /// Whether this process may create files in `dir` (asked of the kernel, which also
 /// answers for read-only mounts), without creating one.
 fn writable(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::other("path contains NUL"))?;
-    // SAFETY: a valid NUL-terminated path that outlives the call.
-    let rc = unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    crate::sys::can_create_in(dir)
 }
 
 #[cfg(test)]

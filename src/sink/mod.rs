@@ -1,10 +1,16 @@
 //! Sink stage: the one boundary between the pipeline and a database.
 //!
-//! A backend implements [`Store`]. The pipeline streams a file's rows to
+//! A backend implements [`Store`], the write path, and [`LedgerQueries`], the read-only
+//! questions of the operator tools. The pipeline streams a file's rows to
 //! [`Store::load`] and ends the stream with [`LoadMsg::Commit`] or [`LoadMsg::Abort`];
 //! the backend guarantees that the ledger row, every reading and the metrics commit in
 //! one transaction, or none of them does. Errors are [`SinkError`]s that already know
 //! whether trying again later can succeed.
+//!
+//! Each backend is a folder: `mod.rs` connects, applies the schema and classifies
+//! errors; `load.rs` implements [`Store`]; `ledger.rs` implements [`LedgerQueries`];
+//! one more module holds its low-level writer (binary COPY encoding for PostgreSQL,
+//! the C-API writer for SQLite). A new database is a new folder beside them.
 
 pub mod postgres;
 pub mod sqlite;
@@ -63,26 +69,78 @@ pub struct LoadedFile {
     pub archived_as: Option<String>,
 }
 
-/// Status of a ledger row that carries no readings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Status of a ledger row, stored as its [`as_str`](Self::as_str) text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum EntryStatus {
+    /// The file's readings and metrics committed with the row; written only by
+    /// [`Store::load`].
+    Loaded,
+    /// The file was refused; the row carries no readings.
     Quarantined,
+    /// The content was loaded already under another row; the row carries no readings.
     Duplicate,
 }
 
 impl EntryStatus {
+    /// The text the ledger stores: `loaded`, `quarantined` or `duplicate`.
     pub fn as_str(self) -> &'static str {
         match self {
+            EntryStatus::Loaded => "loaded",
             EntryStatus::Quarantined => "quarantined",
             EntryStatus::Duplicate => "duplicate",
         }
     }
 }
 
+impl std::fmt::Display for EntryStatus {
+    /// The stored text; width and alignment apply (`{:<11}`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Compares with the stored text, so `record.status == "loaded"` keeps working.
+impl PartialEq<&str> for EntryStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// A ledger status text this version does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown ledger status {0:?}")]
+pub struct UnknownStatus(pub String);
+
+impl std::str::FromStr for EntryStatus {
+    type Err = UnknownStatus;
+
+    /// Reads the text [`EntryStatus::as_str`] writes.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "loaded" => Ok(EntryStatus::Loaded),
+            "quarantined" => Ok(EntryStatus::Quarantined),
+            "duplicate" => Ok(EntryStatus::Duplicate),
+            other => Err(UnknownStatus(other.to_owned())),
+        }
+    }
+}
+
+/// A ledger row's status text as an [`EntryStatus`]; an unknown one is an error reading
+/// the ledger (the agent cannot work with that database), like a malformed id or time.
+pub(crate) fn ledger_status(text: &str) -> Result<EntryStatus, SinkError> {
+    text.parse().map_err(|e: UnknownStatus| SinkError {
+        class: ErrorClass::Refused,
+        context: "reading the ledger",
+        detail: e.to_string(),
+    })
+}
+
 /// A ledger row for an attempt that loaded nothing.
 #[derive(Debug, Clone)]
 pub struct LedgerEntry {
     pub attempt: FileAttempt,
+    /// [`EntryStatus::Quarantined`] or [`EntryStatus::Duplicate`], never `Loaded`.
     pub status: EntryStatus,
     /// Rows read before the verdict (quarantined files).
     pub rows_read: u64,
@@ -97,8 +155,7 @@ pub struct LedgerRecord {
     pub id: Uuid,
     pub file_name: String,
     pub content_hash: String,
-    /// `loaded`, `quarantined` or `duplicate`.
-    pub status: String,
+    pub status: EntryStatus,
     /// Rows loaded (`loaded`) or read before the verdict (`quarantined`).
     pub row_count: u64,
     pub rejected_rows: u64,
@@ -133,8 +190,8 @@ pub struct Activity {
 pub(crate) type ActivityRow = (String, i64, i64, i64, f64);
 
 impl Activity {
-    /// Folds the `GROUP BY status` rows both backends return; unknown statuses are
-    /// ignored.
+    /// Folds the `GROUP BY status` rows both backends return; unknown statuses (a
+    /// newer agent's) are ignored.
     pub(crate) fn from_rows(rows: impl IntoIterator<Item = ActivityRow>) -> Self {
         let mut activity = Self::default();
         for (status, files, rows, rejected, seconds) in rows {
@@ -143,14 +200,14 @@ impl Activity {
                 rows: rows.max(0) as u64,
                 rejected_rows: rejected.max(0) as u64,
             };
-            match status.as_str() {
-                "loaded" => {
+            match status.parse() {
+                Ok(EntryStatus::Loaded) => {
                     activity.loaded = totals;
                     activity.load_seconds = seconds.max(0.0);
                 }
-                "quarantined" => activity.quarantined = totals,
-                "duplicate" => activity.duplicate = totals,
-                _ => {}
+                Ok(EntryStatus::Quarantined) => activity.quarantined = totals,
+                Ok(EntryStatus::Duplicate) => activity.duplicate = totals,
+                Err(UnknownStatus(_)) => {}
             }
         }
         activity
@@ -215,9 +272,34 @@ impl SinkError {
     }
 }
 
-/// A database the pipeline can load files into.
+/// Read-only questions to the ledger, as the operator tools (`status`, `quarantine`)
+/// and the readiness check (`/readyz`) ask them. None of them writes.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait LedgerQueries: Send + Sync + std::fmt::Debug {
+    /// Succeeds when the database answers a trivial query (readiness checks).
+    async fn ping(&self) -> Result<(), SinkError>;
+
+    /// Files and rows per status among ledger rows finished at or after `since`.
+    async fn activity_since(&self, since: DateTime<Utc>) -> Result<Activity, SinkError>;
+
+    /// The most recently finished `loaded` ledger row.
+    async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError>;
+
+    /// Every ledger row with this content hash or this file name, oldest first: all
+    /// attempts at one piece of content, and what else was dropped under its name.
+    async fn history(
+        &self,
+        content_hash: &str,
+        file_name: &str,
+    ) -> Result<Vec<LedgerRecord>, SinkError>;
+}
+
+/// A database the pipeline can load files into: the write path (and the one lookup it
+/// needs before writing). Every store also answers [`LedgerQueries`], so one
+/// `Arc<dyn Store>` serves the pipeline and the operator tools alike; a new backend
+/// implements both traits.
+#[async_trait]
+pub trait Store: LedgerQueries {
     /// Where the data goes, safe to log (no password).
     fn describe(&self) -> String;
 
@@ -241,23 +323,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Notes where the file of ledger row `id` was archived.
     async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError>;
-
-    /// Succeeds when the database answers a trivial query (readiness checks).
-    async fn ping(&self) -> Result<(), SinkError>;
-
-    /// Files and rows per status among ledger rows finished at or after `since`.
-    async fn activity_since(&self, since: DateTime<Utc>) -> Result<Activity, SinkError>;
-
-    /// The most recently finished `loaded` ledger row.
-    async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError>;
-
-    /// Every ledger row with this content hash or this file name, oldest first: all
-    /// attempts at one piece of content, and what else was dropped under its name.
-    async fn history(
-        &self,
-        content_hash: &str,
-        file_name: &str,
-    ) -> Result<Vec<LedgerRecord>, SinkError>;
 }
 
 /// The store for `settings`, with up to `connections` connections. Nothing is opened
@@ -271,15 +336,49 @@ pub fn open(settings: &DatabaseSettings, connections: u32) -> Arc<dyn Store> {
 
 /// `host:pid`, recorded with every ledger row.
 pub fn agent_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it
-    // when the name fits, and we stop at the first NUL or at the end.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    let host = if rc == 0 {
-        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    } else {
-        "unknown-host".to_owned()
-    };
-    format!("{host}:{}", std::process::id())
+    format!("{}:{}", crate::sys::hostname(), std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ledger_status_reads_back_the_text_it_stores() {
+        for status in [
+            EntryStatus::Loaded,
+            EntryStatus::Quarantined,
+            EntryStatus::Duplicate,
+        ] {
+            assert_eq!(status.as_str().parse::<EntryStatus>(), Ok(status));
+            assert_eq!(status.to_string(), status.as_str());
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::json!(status.as_str())
+            );
+            assert!(status == status.as_str());
+        }
+        assert_eq!(format!("[{:<11}]", EntryStatus::Loaded), "[loaded     ]");
+        assert_eq!(
+            "archived".parse::<EntryStatus>(),
+            Err(UnknownStatus("archived".into()))
+        );
+        let e = ledger_status("Loaded").unwrap_err();
+        assert_eq!(e.class, ErrorClass::Refused);
+        assert!(e.to_string().contains("\"Loaded\""), "{e}");
+    }
+
+    #[test]
+    fn activity_folds_known_statuses_and_skips_unknown_ones() {
+        let activity = Activity::from_rows([
+            ("loaded".to_owned(), 2, 30, 0, 1.5),
+            ("quarantined".to_owned(), 1, 5, 3, 0.1),
+            ("archived".to_owned(), 9, 9, 9, 9.0),
+        ]);
+        assert_eq!(activity.loaded.files, 2);
+        assert_eq!(activity.loaded.rows, 30);
+        assert_eq!(activity.load_seconds, 1.5);
+        assert_eq!(activity.quarantined.rejected_rows, 3);
+        assert_eq!(activity.duplicate, StatusTotals::default());
+    }
 }

@@ -1,0 +1,106 @@
+//! Read-only PostgreSQL ledger queries: the content lookup before a load, and what the
+//! operator tools (`status`, `quarantine`) and readiness checks ask.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use super::{PgStore, err};
+use crate::read::ContentHash;
+use crate::sink::{Activity, LedgerQueries, LedgerRecord, LoadedFile, SinkError, ledger_status};
+
+impl PgStore {
+    /// The `loaded` ledger row for this content, if any ([`Store::find_loaded`]).
+    ///
+    /// [`Store::find_loaded`]: crate::sink::Store::find_loaded
+    pub(super) async fn find_loaded_row(
+        &self,
+        hash: &ContentHash,
+    ) -> Result<Option<LoadedFile>, SinkError> {
+        let row = sqlx::query(
+            "SELECT id, file_name, archived_as FROM ingest_files \
+             WHERE content_hash = $1 AND status = 'loaded'",
+        )
+        .bind(hash.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err("looking up the content hash"))?;
+        Ok(row.map(|r| LoadedFile {
+            id: r.get(0),
+            file_name: r.get(1),
+            archived_as: r.get(2),
+        }))
+    }
+}
+
+#[async_trait]
+impl LedgerQueries for PgStore {
+    async fn ping(&self) -> Result<(), SinkError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(err("checking the database"))?;
+        Ok(())
+    }
+
+    async fn activity_since(&self, since: DateTime<Utc>) -> Result<Activity, SinkError> {
+        let rows: Vec<crate::sink::ActivityRow> = sqlx::query_as(
+            "SELECT status, count(*), coalesce(sum(row_count), 0)::bigint, \
+             coalesce(sum(rejected_rows), 0)::bigint, \
+             coalesce(sum(extract(epoch FROM finished_at - started_at)), 0)::float8 \
+             FROM ingest_files WHERE finished_at >= $1 GROUP BY status",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err("summarising the ledger"))?;
+        Ok(Activity::from_rows(rows))
+    }
+
+    async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError> {
+        let row = sqlx::query(
+            "SELECT id, file_name, content_hash, status, row_count, rejected_rows, \
+             error_summary, started_at, finished_at, archived_as FROM ingest_files \
+             WHERE status = 'loaded' ORDER BY finished_at DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err("reading the last loaded file"))?;
+        row.as_ref().map(ledger_record).transpose()
+    }
+
+    async fn history(
+        &self,
+        content_hash: &str,
+        file_name: &str,
+    ) -> Result<Vec<LedgerRecord>, SinkError> {
+        let rows = sqlx::query(
+            "SELECT id, file_name, content_hash, status, row_count, rejected_rows, \
+             error_summary, started_at, finished_at, archived_as FROM ingest_files \
+             WHERE content_hash = $1 OR file_name = $2 ORDER BY started_at, finished_at",
+        )
+        .bind(content_hash)
+        .bind(file_name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err("reading the ledger history"))?;
+        rows.iter().map(ledger_record).collect()
+    }
+}
+
+/// Reads the columns listed by `last_loaded` and `history`, in that order.
+fn ledger_record(r: &PgRow) -> Result<LedgerRecord, SinkError> {
+    Ok(LedgerRecord {
+        id: r.get(0),
+        file_name: r.get(1),
+        content_hash: r.get(2),
+        status: ledger_status(r.get(3))?,
+        row_count: r.get::<i64, _>(4).max(0) as u64,
+        rejected_rows: r.get::<i64, _>(5).max(0) as u64,
+        error_summary: r.get(6),
+        started_at: r.get(7),
+        finished_at: r.get(8),
+        archived_as: r.get(9),
+    })
+}

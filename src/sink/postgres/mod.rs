@@ -1,0 +1,184 @@
+//! PostgreSQL backend. A file whose rows fit in one batch is loaded by one statement
+//! (ledger row, readings from `unnest` arrays, metrics); a larger one streams its
+//! readings through binary `COPY … FROM STDIN` inside the transaction that claims its
+//! ledger row and writes its metrics.
+//!
+//! Layout: this module connects, applies the schema and sorts errors; `load.rs` is the
+//! write path ([`Store`](super::Store): a file's load, ledger rows for attempts that
+//! loaded nothing, archive names); `ledger.rs` the read-only ledger queries
+//! ([`LedgerQueries`](super::LedgerQueries)); `copy.rs` encodes readings in COPY's
+//! binary format.
+
+mod copy;
+mod ledger;
+mod load;
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Connection, Executor};
+
+use super::{ErrorClass, SinkError, agent_name};
+use crate::config::PostgresSettings;
+
+/// The schema, applied idempotently by [`Store::prepare`].
+///
+/// [`Store::prepare`]: super::Store::prepare
+pub const SCHEMA: &str = include_str!("../../../script.sql");
+
+/// Any fixed number: all agents take this advisory lock while applying the schema.
+const SCHEMA_LOCK: i64 = 0x5e_4503_1e57;
+
+/// A PostgreSQL database reached through a small pool.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    target: String,
+    agent: String,
+}
+
+impl PgStore {
+    /// A store with `connections` connections. Nothing is connected until first use;
+    /// [`Store::prepare`] then opens them all, and the pool keeps them open (replacing
+    /// expired ones in the background), so no file waits for a connection to be set
+    /// up — that costs tens of milliseconds (TLS negotiation, and sqlx 0.9 leaves
+    /// Nagle's algorithm on). The pool gives up on a connection after a few seconds so
+    /// that the agent's retry policy, not the pool, decides how long to keep trying.
+    ///
+    /// [`Store::prepare`]: super::Store::prepare
+    pub fn new(settings: &PostgresSettings, connections: u32) -> Self {
+        let connections = connections.max(1);
+        let pool = PgPoolOptions::new()
+            .max_connections(connections)
+            .min_connections(connections)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_lazy_with(settings.connect_options().clone());
+        Self {
+            pool,
+            target: settings.to_string(),
+            agent: agent_name(),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Whether the three tables exist and grant the agent what loading needs.
+    async fn tables_usable(&self, conn: &mut sqlx::PgConnection) -> Result<bool, SinkError> {
+        sqlx::query_scalar(
+            "SELECT coalesce(bool_and(has_table_privilege(c.oid, p.privileges)), false) \
+                    AND count(c.oid) = 3 \
+             FROM (VALUES ('ingest_files', 'SELECT, INSERT, UPDATE'), \
+                          ('sensor_readings', 'SELECT, INSERT'), \
+                          ('file_metrics', 'SELECT, INSERT')) AS p (name, privileges) \
+             LEFT JOIN pg_class c ON c.oid = to_regclass(p.name)",
+        )
+        .fetch_one(conn)
+        .await
+        .map_err(err("checking table privileges"))
+    }
+
+    /// Applies [`SCHEMA`] under an advisory lock and opens the rest of the pool
+    /// ([`Store::prepare`]).
+    ///
+    /// [`Store::prepare`]: super::Store::prepare
+    async fn apply_schema(&self) -> Result<(), SinkError> {
+        let mut conn = self.pool.acquire().await.map_err(err("connecting"))?;
+        let mut tx = conn.begin().await.map_err(err("starting schema setup"))?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SCHEMA_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(err("locking schema setup"))?;
+        match tx.execute(sqlx::raw_sql(SCHEMA)).await {
+            Ok(_) => tx.commit().await.map_err(err("committing schema"))?,
+            // Creating indexes and migrating need ownership. Where a DBA owns the tables
+            // and granted the agent only what loading needs, use them as they are.
+            Err(e) if sqlstate(&e).as_deref() == Some("42501") => {
+                drop(tx);
+                if !self.tables_usable(&mut conn).await? {
+                    return Err(err("applying script.sql")(e));
+                }
+                tracing::warn!(error = %describe(&e),
+                    "not the owner of the tables: using them as they are, without applying \
+                     script.sql (its indexes, views and migrations are the owner's to apply)");
+            }
+            Err(e) => return Err(err("applying script.sql")(e)),
+        }
+        drop(conn);
+        // Open the rest of the pool now rather than on the first files' time. Best
+        // effort: a server short of connections slows the agent down, it does not stop it.
+        let wanted = self.pool.options().get_max_connections() as usize;
+        let mut warm = Vec::with_capacity(wanted);
+        while warm.len() < wanted {
+            match self.pool.acquire().await {
+                Ok(conn) => warm.push(conn),
+                Err(e) => {
+                    tracing::warn!(opened = warm.len(), wanted, error = %describe(&e),
+                        "could not open every database connection; continuing with fewer");
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sorts a driver error into transient or data.
+///
+/// Only errors the file's content can cause are `Data`: SQLSTATE classes 22 (data
+/// exception), 23 (integrity constraint) and 54 (program limit, e.g. a row too large).
+/// Class 28 (authorization), 3D000 (no such database) and 42501 (privilege) are
+/// `Refused`. Everything else — connection loss, pool timeout, class 08, 40001, 40P01,
+/// 53xxx, 57P01–57P03, a missing table — is not the file's fault and is `Transient`,
+/// so a good file is never quarantined for the database's state.
+pub fn classify(e: &sqlx::Error) -> ErrorClass {
+    match e {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some(code) if code.starts_with("22") || code.starts_with("23") => ErrorClass::Data,
+            Some(code) if code.starts_with("54") => ErrorClass::Data,
+            Some(code) if code.starts_with("28") || code == "3D000" || code == "42501" => {
+                ErrorClass::Refused
+            }
+            _ => ErrorClass::Transient,
+        },
+        sqlx::Error::Encode(_) => ErrorClass::Data,
+        _ => ErrorClass::Transient,
+    }
+}
+
+fn err(context: &'static str) -> impl FnOnce(sqlx::Error) -> SinkError {
+    move |e| super::sink_error(&e, classify(&e), context, "SQLSTATE")
+}
+
+fn describe(e: &sqlx::Error) -> String {
+    super::describe_sqlx(e, "SQLSTATE")
+}
+
+fn sqlstate(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_errors_are_classified_by_sqlstate_class() {
+        assert_eq!(
+            classify(&sqlx::Error::Io(
+                std::io::ErrorKind::ConnectionRefused.into()
+            )),
+            ErrorClass::Transient
+        );
+        assert_eq!(classify(&sqlx::Error::PoolTimedOut), ErrorClass::Transient);
+    }
+}

@@ -1,0 +1,112 @@
+//! Read-only SQLite ledger queries: the content lookup before a load, and what the
+//! operator tools (`status`, `quarantine`) and readiness checks ask.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{SqliteStore, err, parse_id, parse_time};
+use crate::read::ContentHash;
+use crate::sink::{Activity, LedgerQueries, LedgerRecord, LoadedFile, SinkError, ledger_status};
+use crate::timestamp::format_utc;
+
+impl SqliteStore {
+    /// The `loaded` ledger row for this content, if any ([`Store::find_loaded`]).
+    ///
+    /// [`Store::find_loaded`]: crate::sink::Store::find_loaded
+    pub(super) async fn find_loaded_row(
+        &self,
+        hash: &ContentHash,
+    ) -> Result<Option<LoadedFile>, SinkError> {
+        let row = sqlx::query(
+            "SELECT id, file_name, archived_as FROM ingest_files \
+             WHERE content_hash = ? AND status = 'loaded'",
+        )
+        .bind(hash.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err("looking up the content hash"))?;
+        row.map(|r| {
+            Ok(LoadedFile {
+                id: parse_id(r.get(0))?,
+                file_name: r.get(1),
+                archived_as: r.get(2),
+            })
+        })
+        .transpose()
+    }
+}
+
+#[async_trait]
+impl LedgerQueries for SqliteStore {
+    async fn ping(&self) -> Result<(), SinkError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(err("checking the database"))?;
+        Ok(())
+    }
+
+    async fn activity_since(&self, since: DateTime<Utc>) -> Result<Activity, SinkError> {
+        // Times are fixed-width UTC text, so text order is time order.
+        let rows: Vec<crate::sink::ActivityRow> = sqlx::query_as(
+            "SELECT status, count(*), coalesce(sum(row_count), 0), \
+             coalesce(sum(rejected_rows), 0), \
+             total((julianday(finished_at) - julianday(started_at)) * 86400.0) \
+             FROM ingest_files WHERE finished_at >= ? GROUP BY status",
+        )
+        .bind(format_utc(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err("summarising the ledger"))?;
+        Ok(Activity::from_rows(rows))
+    }
+
+    async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM ingest_files WHERE status = 'loaded' \
+             ORDER BY finished_at DESC LIMIT 1"
+        )))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err("reading the last loaded file"))?;
+        row.as_ref().map(ledger_record).transpose()
+    }
+
+    async fn history(
+        &self,
+        content_hash: &str,
+        file_name: &str,
+    ) -> Result<Vec<LedgerRecord>, SinkError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM ingest_files \
+             WHERE content_hash = ? OR file_name = ? ORDER BY started_at, finished_at"
+        )))
+        .bind(content_hash)
+        .bind(file_name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err("reading the ledger history"))?;
+        rows.iter().map(ledger_record).collect()
+    }
+}
+
+/// Columns of a [`LedgerRecord`], in the order [`ledger_record`] reads them.
+const RECORD_COLUMNS: &str = "id, file_name, content_hash, status, row_count, rejected_rows, \
+    error_summary, started_at, finished_at, archived_as";
+
+fn ledger_record(r: &SqliteRow) -> Result<LedgerRecord, SinkError> {
+    Ok(LedgerRecord {
+        id: parse_id(r.get(0))?,
+        file_name: r.get(1),
+        content_hash: r.get(2),
+        status: ledger_status(r.get(3))?,
+        row_count: r.get::<i64, _>(4).max(0) as u64,
+        rejected_rows: r.get::<i64, _>(5).max(0) as u64,
+        error_summary: r.get(6),
+        started_at: parse_time(r.get(7))?,
+        finished_at: parse_time(r.get(8))?,
+        archived_as: r.get(9),
+    })
+}

@@ -1,0 +1,174 @@
+//! The SQLite write path: one file's ledger claim, readings and metrics in one
+//! `BEGIN IMMEDIATE` transaction, ledger rows for attempts that loaded nothing, and
+//! archive names. Every write holds the store's writer mutex.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::{Sqlite, SqliteConnection};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::{SqliteStore, describe, err, writer};
+use crate::read::ContentHash;
+use crate::sink::{
+    ErrorClass, FileAttempt, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError, Store,
+};
+use crate::stats::FileStats;
+use crate::timestamp::format_utc;
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn describe(&self) -> String {
+        self.target.clone()
+    }
+
+    async fn prepare(&self) -> Result<(), SinkError> {
+        self.apply_schema().await
+    }
+
+    async fn find_loaded(&self, hash: &ContentHash) -> Result<Option<LoadedFile>, SinkError> {
+        self.find_loaded_row(hash).await
+    }
+
+    async fn load(
+        &self,
+        attempt: &FileAttempt,
+        mut rows: mpsc::Receiver<LoadMsg>,
+    ) -> Result<LoadOutcome, SinkError> {
+        let _writing = self.writer.lock().await;
+        let mut conn = self.pool.acquire().await.map_err(err("opening"))?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
+            .await
+            .map_err(err("starting the load"))?;
+
+        let id = attempt.id.hyphenated().to_string();
+        // Same order as PostgreSQL: the claim fails on the unique index before any
+        // reading is written if this content is already loaded.
+        let claim = sqlx::query(
+            "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
+             started_at, agent) VALUES (?, ?, ?, ?, 'loaded', ?, ?)",
+        )
+        .bind(&id)
+        .bind(&attempt.file_name)
+        .bind(attempt.hash.as_str())
+        .bind(attempt.size as i64)
+        .bind(format_utc(attempt.started_at))
+        .bind(&self.agent)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = claim {
+            if matches!(&e, sqlx::Error::Database(db) if db.is_unique_violation()) {
+                drop(tx);
+                if let Some(loaded) = self.find_loaded_row(&attempt.hash).await? {
+                    return Ok(LoadOutcome::AlreadyLoaded(loaded));
+                }
+                return Err(SinkError {
+                    class: ErrorClass::Transient,
+                    context: "claiming the content hash",
+                    detail: describe(&e),
+                });
+            }
+            return Err(err("claiming the content hash")(e));
+        }
+
+        let ingested_at = format_utc(Utc::now());
+        let mut inserted = 0u64;
+        let stats = loop {
+            match rows.recv().await {
+                Some(LoadMsg::Rows(batch)) => {
+                    inserted += writer::insert_readings(&mut tx, &id, &ingested_at, &batch).await?;
+                }
+                Some(LoadMsg::Commit(stats)) => break stats,
+                Some(LoadMsg::Abort) | None => {
+                    let _ = tx.rollback().await;
+                    return Ok(LoadOutcome::Aborted);
+                }
+            }
+        };
+
+        insert_metrics(&mut tx, &id, &stats).await?;
+        sqlx::query(
+            "UPDATE ingest_files SET row_count = ?, first_timestamp = ?, last_timestamp = ?, \
+             finished_at = ? WHERE id = ?",
+        )
+        .bind(inserted as i64)
+        .bind(stats.first_timestamp.map(format_utc))
+        .bind(stats.last_timestamp.map(format_utc))
+        .bind(format_utc(Utc::now()))
+        .bind(&id)
+        .execute(&mut *tx)
+        .await
+        .map_err(err("completing the ledger row"))?;
+        tx.commit().await.map_err(err("committing"))?;
+        Ok(LoadOutcome::Committed { rows: inserted })
+    }
+
+    async fn record(&self, entry: &LedgerEntry) -> Result<(), SinkError> {
+        let a = &entry.attempt;
+        let _writing = self.writer.lock().await;
+        sqlx::query(
+            "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
+             row_count, rejected_rows, error_summary, duplicate_of, started_at, finished_at, \
+             agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(a.id.hyphenated().to_string())
+        .bind(&a.file_name)
+        .bind(a.hash.as_str())
+        .bind(a.size as i64)
+        .bind(entry.status.as_str())
+        .bind(entry.rows_read as i64)
+        .bind(entry.rejected_rows as i64)
+        .bind(&entry.error_summary)
+        .bind(entry.duplicate_of.map(|d| d.hyphenated().to_string()))
+        .bind(format_utc(a.started_at))
+        .bind(format_utc(Utc::now()))
+        .bind(&self.agent)
+        .execute(&self.pool)
+        .await
+        .map_err(err("writing the ledger row"))?;
+        Ok(())
+    }
+
+    async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError> {
+        let _writing = self.writer.lock().await;
+        sqlx::query("UPDATE ingest_files SET archived_as = ?, archived_at = ? WHERE id = ?")
+            .bind(archived_as)
+            .bind(format_utc(Utc::now()))
+            .bind(id.hyphenated().to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(err("recording the archive name"))?;
+        Ok(())
+    }
+}
+
+async fn insert_metrics(
+    conn: &mut SqliteConnection,
+    file_id: &str,
+    stats: &FileStats,
+) -> Result<(), SinkError> {
+    let columns: Vec<_> = stats.columns().collect();
+    if columns.is_empty() {
+        return Ok(());
+    }
+    let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+        "INSERT INTO file_metrics (file_id, column_name, value_count, null_count, min_value, \
+         max_value, mean_value, stddev_value) ",
+    );
+    q.push_values(columns, |mut b, (name, c)| {
+        b.push_bind(file_id.to_owned())
+            .push_bind(name)
+            .push_bind(c.count as i64)
+            .push_bind(c.nulls as i64)
+            .push_bind(c.min)
+            .push_bind(c.max)
+            .push_bind(c.mean())
+            .push_bind(c.stddev());
+    });
+    q.build()
+        .persistent(false)
+        .execute(conn)
+        .await
+        .map_err(err("writing file metrics"))?;
+    Ok(())
+}
