@@ -8,11 +8,11 @@
 
 use std::fs::{File, Metadata};
 use std::io::{self, Seek};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::archive::FileIdentity;
 use crate::read::ContentHash;
+use crate::sys;
 
 /// The file's own name, for logs, reports and the ledger.
 pub fn display_name(path: &Path) -> String {
@@ -62,14 +62,10 @@ pub enum Opened {
 /// Opens a regular file without following symlinks or blocking on a FIFO. `Ok(Err)`
 /// says why the path is not a data file.
 pub fn open_regular(path: &Path) -> io::Result<Result<(File, FileIdentity), &'static str>> {
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-    {
+    let file = match sys::open_nofollow_nonblock(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err("file vanished")),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(Err("symbolic link")),
+        Err(e) if sys::is_symlink_loop(&e) => return Ok(Err("symbolic link")),
         Err(e) => return Err(e),
     };
     let meta = file.metadata()?;
@@ -86,7 +82,7 @@ pub fn open_and_hash(path: &Path, max_bytes: Option<u64>) -> io::Result<Opened> 
         Ok(opened) => opened,
         Err(reason) => return Ok(Opened::Skip(reason)),
     };
-    if open_for_writing_elsewhere(&file) {
+    if sys::open_for_writing_elsewhere(&file) {
         // Its close will fire an event (or the next rescan will find it).
         return Ok(Opened::Skip("still open for writing by another process"));
     }
@@ -106,26 +102,6 @@ pub fn open_and_hash(path: &Path, max_bytes: Option<u64>) -> io::Result<Opened> 
         size,
         identity,
     })
-}
-
-/// True when another process has `file` open for writing, as far as the kernel can
-/// tell us: a read lease cannot be taken on a file open for writing (`EAGAIN`). This
-/// catches writers the watcher never saw, such as one that was already writing when
-/// the agent started. Where leases are unavailable (not the owner and no
-/// CAP_LEASE, or a filesystem without leases) it answers false and the settle rule
-/// alone applies.
-fn open_for_writing_elsewhere(file: &File) -> bool {
-    use std::os::fd::AsRawFd;
-    let fd = file.as_raw_fd();
-    // SAFETY: fcntl on a file descriptor we own; F_SETLEASE takes an int argument.
-    let rc = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) };
-    if rc == 0 {
-        // Release at once: holding it would make a writer's open() wait for us.
-        // SAFETY: as above.
-        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
-        return false;
-    }
-    io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN)
 }
 
 #[cfg(test)]
@@ -162,9 +138,7 @@ mod tests {
             Opened::Skip("symbolic link")
         ));
         let fifo = dir.path().join("f.csv");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        sys::make_fifo(&fifo, 0o600).unwrap();
         assert!(matches!(
             open_and_hash(&fifo, None).unwrap(),
             Opened::Skip("not a regular file")

@@ -35,8 +35,6 @@ pub mod config;
 pub mod enrich;
 pub mod intake;
 pub mod metrics;
-// removed when intake/sys are wired (issue 11 merge)
-#[allow(unsafe_code)]
 pub mod pipeline;
 pub mod progress;
 pub mod quarantine;
@@ -51,6 +49,4 @@ pub mod sys;
 pub mod telemetry;
 pub mod timestamp;
 pub mod validate;
-// removed when intake/sys are wired (issue 11 merge)
-#[allow(unsafe_code)]
 pub mod watch;

@@ -1,9 +1,7 @@
 //! Helpers shared by the watcher's tests: settings, files with a chosen age, a FIFO.
 
-use std::ffi::CString;
 use std::fs::{File, FileTimes};
-use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -50,10 +48,7 @@ pub(super) fn set_mtime(path: &Path, mtime: SystemTime) {
 }
 
 pub(super) fn mkfifo(path: &Path) {
-    let c = CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
-    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
-    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o644) };
-    assert_eq!(rc, 0, "mkfifo failed: {}", io::Error::last_os_error());
+    crate::sys::make_fifo(path, 0o644).expect("mkfifo");
 }
 
 pub(super) fn name_of(path: &Path) -> String {

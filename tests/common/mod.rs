@@ -670,6 +670,10 @@ impl Store for HookedStore {
     async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), sink::SinkError> {
         self.inner.mark_archived(id, archived_as).await
     }
+}
+
+#[async_trait::async_trait]
+impl sink::LedgerQueries for HookedStore {
     async fn ping(&self) -> Result<(), sink::SinkError> {
         self.inner.ping().await
     }
