@@ -19,8 +19,8 @@ use tracing::{error, info, warn};
 use crate::archive;
 use crate::config::Settings;
 use crate::metrics::Metrics;
+use crate::ops::progress::Progress;
 use crate::pipeline::{Outcome, Pipeline, ProcessError, RetryLimit};
-use crate::progress::Progress;
 use crate::sink::{ErrorClass, SinkError, Store};
 use crate::watch::{self, WatchConfig, WatchError};
 

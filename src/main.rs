@@ -144,7 +144,7 @@ fn parse_rate(v: &str) -> Result<f64, String> {
 }
 
 fn parse_age(v: &str) -> Result<std::time::Duration, String> {
-    sensor_ingest::quarantine::parse_age(v)
+    sensor_ingest::ops::quarantine::parse_age(v)
         .ok_or_else(|| format!("{v:?} is not an age such as 30d, 2w or 12h"))
 }
 
@@ -183,13 +183,13 @@ fn main() -> ExitCode {
             once,
         } => simulate(
             &settings,
-            sensor_ingest::simulate::SimOptions {
+            sensor_ingest::ops::simulate::SimOptions {
                 sensors,
                 files,
                 rows,
                 bad_rate,
                 seed,
-                start: start.unwrap_or_else(sensor_ingest::simulate::default_start),
+                start: start.unwrap_or_else(sensor_ingest::ops::simulate::default_start),
                 sample_every,
                 ranges: settings.ranges,
             },
@@ -281,7 +281,7 @@ fn serve_logged(settings: Settings, mode: Mode) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Mode::Once { retries } => {
-                let progress = sensor_ingest::progress::Progress::auto();
+                let progress = sensor_ingest::ops::progress::Progress::auto();
                 let summary =
                     agent::once_with_progress(&settings, store, retries, shutdown, &progress)
                         .await?;
@@ -416,7 +416,7 @@ async fn open_store(settings: &Settings) -> anyhow::Result<std::sync::Arc<dyn si
 }
 
 fn quarantine(settings: &Settings, cmd: QuarantineCommand) -> anyhow::Result<ExitCode> {
-    use sensor_ingest::quarantine as q;
+    use sensor_ingest::ops::quarantine as q;
     let _guard = quiet_logs(settings)?;
     let dir = &settings.quarantine_folder;
     match cmd {
@@ -541,7 +541,7 @@ fn quarantine(settings: &Settings, cmd: QuarantineCommand) -> anyhow::Result<Exi
 }
 
 fn status(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
-    use sensor_ingest::status;
+    use sensor_ingest::ops::status;
     let _guard = quiet_logs(settings)?;
     block_on(async {
         let store = open_store(settings).await?;
@@ -557,11 +557,11 @@ fn status(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
 
 fn simulate(
     settings: &Settings,
-    options: sensor_ingest::simulate::SimOptions,
+    options: sensor_ingest::ops::simulate::SimOptions,
     interval: std::time::Duration,
     once: bool,
 ) -> anyhow::Result<ExitCode> {
-    use sensor_ingest::simulate::{self, Simulator, Written};
+    use sensor_ingest::ops::simulate::{self, Simulator, Written};
     let _guard = quiet_logs(settings)?;
     let dir = settings.data_folder.clone();
     let report = |written: &[Written]| {
