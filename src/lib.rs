@@ -18,17 +18,20 @@
 //!   beside a JSON report of every problem.
 //!
 //! [`pipeline`] drives one file through those stages and retries transient database
-//! failures; [`agent`] runs the watcher and a bounded pool of workers (`run`) or
-//! processes what is present and exits (`once`). [`config`] reads and validates the
-//! settings; [`telemetry`] sets up logging; [`rule`] names every rule once.
+//! failures; [`agent`] builds the store and pipeline once from the settings, then runs
+//! the watcher and a bounded pool of workers (`run`) or processes what is present and
+//! exits (`once`). [`config`] reads and validates the settings; [`telemetry`] sets up
+//! logging; [`rule`] names every rule once.
 //!
-//! Operator tools live in [`ops`]: [`ops::quarantine`] (list, show, retry, purge; one
-//! file per verb), [`ops::status`], [`ops::simulate`] and [`ops::progress`] (`once`'s
-//! progress bar or lines). [`metrics`] serves `/metrics`, `/healthz` and `/readyz` for
-//! `run`.
+//! [`cli`] holds one file per command (`main.rs` only parses, loads settings and
+//! reports errors). Operator tools live in [`ops`]: [`ops::quarantine`] (list, show,
+//! retry, purge; one file per verb), [`ops::status`], [`ops::simulate`] and
+//! [`ops::progress`] (`once`'s progress bar or lines). [`metrics`] serves `/metrics`,
+//! `/healthz` and `/readyz` for `run`.
 
 pub mod agent;
 pub mod archive;
+pub mod cli;
 pub mod config;
 pub mod enrich;
 pub mod metrics;
