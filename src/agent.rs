@@ -1,5 +1,6 @@
-//! The agent: ties the watcher to a bounded pool of workers (`run`), or processes the
-//! files present and exits (`once`).
+//! The agent: built once from the settings ([`Agent::build`]), it ties the watcher to a
+//! bounded pool of workers ([`Agent::run`]), or processes the files present and exits
+//! ([`Agent::once`]).
 //!
 //! The watcher sends ready paths into a bounded channel; the dispatcher gives each path
 //! to a worker when a permit of the `WORKERS` semaphore is free and no other worker has
@@ -18,10 +19,10 @@ use tracing::{error, info, warn};
 
 use crate::archive;
 use crate::config::Settings;
-use crate::metrics::Metrics;
+use crate::metrics::{self, Metrics, MetricsError};
+use crate::ops::progress::Progress;
 use crate::pipeline::{Outcome, Pipeline, ProcessError, RetryLimit, RetryPolicy};
-use crate::progress::Progress;
-use crate::sink::{ErrorClass, SinkError, Store};
+use crate::sink::{self, ErrorClass, SinkError};
 use crate::watch::{self, WatchConfig, WatchError};
 
 /// Paths waiting for a worker.
@@ -44,158 +45,299 @@ pub enum AgentError {
     Watch(#[from] WatchError),
     #[error("cannot list the data folder: {0}")]
     Scan(#[source] std::io::Error),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
 }
 
-/// Creates the three folders if needed and applies the schema, retrying while the
-/// database is unreachable (up to `limit`), but failing at once when it refuses the
-/// agent (bad password, missing database, no privilege).
-pub async fn prepare(
-    settings: &Settings,
-    pipeline: &Pipeline,
-    limit: RetryLimit,
-    shutdown: &CancellationToken,
-) -> Result<(), AgentError> {
-    use backon::Retryable;
-    for dir in [
-        &settings.data_folder,
-        &settings.processed_folder,
-        &settings.quarantine_folder,
-    ] {
-        archive::ensure_dir(dir).map_err(|source| AgentError::Folder {
-            path: dir.clone(),
-            source,
-        })?;
-    }
-    // A kill in the middle of writing a report or a cross-filesystem copy leaves a
-    // hidden temporary file behind; clear those no running writer holds.
-    for dir in [&settings.processed_folder, &settings.quarantine_folder] {
-        match archive::remove_orphaned_temps(dir) {
-            Ok(0) => {}
-            Ok(n) => {
-                info!(folder = %dir.display(), removed = n, "removed temporary files left by an interrupted run")
-            }
-            Err(e) => warn!(folder = %dir.display(), error = %e, "could not clear temporary files"),
-        }
-    }
-    let store = pipeline.store().clone();
-    let retrying = (|| async { store.prepare().await })
-        .retry(RetryPolicy::new(settings.retry_max_delay).backoff(limit))
-        .when(|e| e.class == ErrorClass::Transient)
-        .notify(|e, delay| {
-            if let Some(m) = pipeline.metrics() {
-                m.database_retry();
-            }
-            warn!(error = %e, next_delay_ms = delay.as_millis() as u64,
-                database = %store.describe(), "database not reachable yet; retrying");
-        });
-    let result = tokio::select! {
-        result = retrying => result,
-        // A stop requested while waiting for the database is a clean stop: nothing was
-        // taken yet (an unfinished schema transaction rolls back).
-        _ = shutdown.cancelled() => {
-            info!("stopped before the database was ready");
-            return Ok(());
-        }
-    };
-    match result {
-        Ok(()) => {
-            info!(database = %store.describe(), "database ready");
-            Ok(())
-        }
-        Err(e) if e.class == ErrorClass::Refused => Err(AgentError::DatabaseRefused(e)),
-        Err(e) => Err(AgentError::Database(e)),
-    }
+/// The agent, built once from the settings: the store, the pipeline over it, and the
+/// metrics it counts into when `METRICS_ADDR` is set.
+#[derive(Debug)]
+pub struct Agent {
+    settings: Settings,
+    pipeline: Pipeline,
 }
 
-/// Watches the data folder and processes files until `shutdown` is cancelled.
-pub async fn run(
-    settings: &Settings,
-    store: Arc<dyn Store>,
-    shutdown: CancellationToken,
-) -> Result<(), AgentError> {
-    run_with_metrics(settings, store, shutdown, None).await
-}
-
-/// [`run`], counting what happens into `metrics` when given.
-pub async fn run_with_metrics(
-    settings: &Settings,
-    store: Arc<dyn Store>,
-    shutdown: CancellationToken,
-    metrics: Option<Arc<Metrics>>,
-) -> Result<(), AgentError> {
-    let mut pipeline = Pipeline::new(settings, store);
-    if let Some(m) = metrics {
-        pipeline = pipeline.with_metrics(m);
+impl Agent {
+    /// Opens the store (`WORKERS + 2` connections) and builds the pipeline over it,
+    /// counting into fresh metrics when `METRICS_ADDR` is set; logs the database it
+    /// starts on. Neither the database nor the folders are touched yet: [`run`] and
+    /// [`once`] prepare them first, each with its own patience. Call it inside a Tokio
+    /// runtime (the connection pool is created here).
+    ///
+    /// [`run`]: Agent::run
+    /// [`once`]: Agent::once
+    pub fn build(settings: &Settings) -> Self {
+        let store = sink::open(&settings.database, settings.workers as u32 + 2);
+        if settings.database.is_default() {
+            info!(
+                version = env!("CARGO_PKG_VERSION"),
+                database = %store.describe(),
+                "sensor-ingest starting on the embedded SQLite store (no DATABASE_URL or DB_* \
+                 set; DATABASE_URL=postgres://… selects PostgreSQL)"
+            );
+        } else {
+            info!(version = env!("CARGO_PKG_VERSION"), database = %store.describe(), "sensor-ingest starting");
+        }
+        let mut pipeline = Pipeline::new(settings, store);
+        if settings.metrics_addr.is_some() {
+            pipeline = pipeline.with_metrics(Arc::new(Metrics::new()));
+        }
+        Agent {
+            settings: settings.clone(),
+            pipeline,
+        }
     }
-    prepare(settings, &pipeline, RetryLimit::Forever, &shutdown).await?;
-    if shutdown.is_cancelled() {
-        return Ok(());
+
+    /// The pipeline every file goes through.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
     }
 
-    let (tx, mut rx) = mpsc::channel::<PathBuf>(QUEUE_CAPACITY);
-    let watch_config = WatchConfig {
-        folder: settings.data_folder.clone(),
-        pattern: settings.file_pattern.clone(),
-        settle: settings.settle,
-        rescan_interval: settings.monitor_interval,
-    };
-    let watcher_token = shutdown.child_token();
-    let mut watcher = tokio::spawn(watch::watch(watch_config, tx, watcher_token.clone()));
-    info!(folder = %settings.data_folder.display(), pattern = %settings.file_pattern,
-        workers = settings.workers, "watching for files");
+    /// What the watcher looks for, and where.
+    fn watch_config(&self) -> WatchConfig {
+        let settings = &self.settings;
+        WatchConfig {
+            folder: settings.data_folder.clone(),
+            pattern: settings.file_pattern.clone(),
+            settle: settings.settle,
+            rescan_interval: settings.monitor_interval,
+        }
+    }
 
-    let permits = Arc::new(Semaphore::new(settings.workers));
-    let in_flight: Arc<Mutex<HashSet<PathBuf>>> = Arc::default();
-    let mut workers = JoinSet::new();
-    let result = loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break Ok(()),
-            done = &mut watcher => {
-                // The watcher only returns by itself when it could not start.
-                break match done {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(AgentError::Watch(e)),
-                    Err(e) => Err(AgentError::Scan(std::io::Error::other(e.to_string()))),
-                };
-            }
-            Some(finished) = workers.join_next(), if !workers.is_empty() => {
-                if let Err(e) = finished {
-                    error!(error = %e, "a worker stopped unexpectedly");
+    /// Creates the three folders if needed and applies the schema, retrying while the
+    /// database is unreachable (up to `limit`), but failing at once when it refuses the
+    /// agent (bad password, missing database, no privilege).
+    pub async fn prepare(
+        &self,
+        limit: RetryLimit,
+        shutdown: &CancellationToken,
+    ) -> Result<(), AgentError> {
+        use backon::Retryable;
+        let (settings, pipeline) = (&self.settings, &self.pipeline);
+        for dir in [
+            &settings.data_folder,
+            &settings.processed_folder,
+            &settings.quarantine_folder,
+        ] {
+            archive::ensure_dir(dir).map_err(|source| AgentError::Folder {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        // A kill in the middle of writing a report or a cross-filesystem copy leaves a
+        // hidden temporary file behind; clear those no running writer holds.
+        for dir in [&settings.processed_folder, &settings.quarantine_folder] {
+            match archive::remove_orphaned_temps(dir) {
+                Ok(0) => {}
+                Ok(n) => {
+                    info!(folder = %dir.display(), removed = n, "removed temporary files left by an interrupted run")
+                }
+                Err(e) => {
+                    warn!(folder = %dir.display(), error = %e, "could not clear temporary files")
                 }
             }
-            path = rx.recv() => {
-                let Some(path) = path else { break Ok(()) };
-                let Some(claim) = InFlight::claim(&in_flight, &path) else { continue };
-                let permit = tokio::select! {
-                    p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-                    _ = shutdown.cancelled() => break Ok(()),
-                };
-                let (pipeline, token) = (pipeline.clone(), shutdown.clone());
-                workers.spawn(async move {
-                    let _claim = claim;
-                    let _permit = permit;
-                    let _ = pipeline.process(&path, RetryLimit::Forever, &token).await;
-                });
+        }
+        let store = pipeline.store().clone();
+        let retrying = (|| async { store.prepare().await })
+            .retry(RetryPolicy::new(settings.retry_max_delay).backoff(limit))
+            .when(|e| e.class == ErrorClass::Transient)
+            .notify(|e, delay| {
+                if let Some(m) = pipeline.metrics() {
+                    m.database_retry();
+                }
+                warn!(error = %e, next_delay_ms = delay.as_millis() as u64,
+                database = %store.describe(), "database not reachable yet; retrying");
+            });
+        let result = tokio::select! {
+            result = retrying => result,
+            // A stop requested while waiting for the database is a clean stop: nothing was
+            // taken yet (an unfinished schema transaction rolls back).
+            _ = shutdown.cancelled() => {
+                info!("stopped before the database was ready");
+                return Ok(());
+            }
+        };
+        match result {
+            Ok(()) => {
+                info!(database = %store.describe(), "database ready");
+                Ok(())
+            }
+            Err(e) if e.class == ErrorClass::Refused => Err(AgentError::DatabaseRefused(e)),
+            Err(e) => Err(AgentError::Database(e)),
+        }
+    }
+
+    /// Serves the metrics when `METRICS_ADDR` is set, prepares the folders and the
+    /// database (waiting for it as long as it takes), then watches the data folder and
+    /// processes files until `shutdown` is cancelled.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), AgentError> {
+        self.serve_metrics(&shutdown).await?;
+        self.prepare(RetryLimit::Forever, &shutdown).await?;
+        if shutdown.is_cancelled() {
+            return Ok(());
+        }
+        self.watch_and_dispatch(shutdown).await
+    }
+
+    /// Starts the `/metrics` server when `METRICS_ADDR` is set; it stops with
+    /// `shutdown`, and an error it stops on is logged.
+    async fn serve_metrics(&self, shutdown: &CancellationToken) -> Result<(), AgentError> {
+        let (Some(addr), Some(counts)) = (self.settings.metrics_addr, self.pipeline.metrics())
+        else {
+            return Ok(());
+        };
+        let server = metrics::serve(
+            addr,
+            &self.settings,
+            self.pipeline.store().clone(),
+            counts.clone(),
+            shutdown.clone(),
+        )
+        .await?;
+        tokio::spawn(async move {
+            if let Ok(Err(e)) = server.await {
+                error!("{e}");
+            }
+        });
+        Ok(())
+    }
+
+    /// The watcher feeding a bounded pool of workers, one file per worker and never
+    /// the same path twice at once, until `shutdown`; then the files in progress finish.
+    async fn watch_and_dispatch(&self, shutdown: CancellationToken) -> Result<(), AgentError> {
+        let (settings, pipeline) = (&self.settings, &self.pipeline);
+        let (tx, mut rx) = mpsc::channel::<PathBuf>(QUEUE_CAPACITY);
+        let watch_config = self.watch_config();
+        let watcher_token = shutdown.child_token();
+        let mut watcher = tokio::spawn(watch::watch(watch_config, tx, watcher_token.clone()));
+        info!(folder = %settings.data_folder.display(), pattern = %settings.file_pattern,
+        workers = settings.workers, "watching for files");
+
+        let permits = Arc::new(Semaphore::new(settings.workers));
+        let in_flight: Arc<Mutex<HashSet<PathBuf>>> = Arc::default();
+        let mut workers = JoinSet::new();
+        let result = loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break Ok(()),
+                done = &mut watcher => {
+                    // The watcher only returns by itself when it could not start.
+                    break match done {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(e)) => Err(AgentError::Watch(e)),
+                        Err(e) => Err(AgentError::Scan(std::io::Error::other(e.to_string()))),
+                    };
+                }
+                Some(finished) = workers.join_next(), if !workers.is_empty() => {
+                    if let Err(e) = finished {
+                        error!(error = %e, "a worker stopped unexpectedly");
+                    }
+                }
+                path = rx.recv() => {
+                    let Some(path) = path else { break Ok(()) };
+                    let Some(claim) = InFlight::claim(&in_flight, &path) else { continue };
+                    let permit = tokio::select! {
+                        p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+                        _ = shutdown.cancelled() => break Ok(()),
+                    };
+                    let (pipeline, token) = (pipeline.clone(), shutdown.clone());
+                    workers.spawn(async move {
+                        let _claim = claim;
+                        let _permit = permit;
+                        let _ = pipeline.process(&path, RetryLimit::Forever, &token).await;
+                    });
+                }
+            }
+        };
+        watcher_token.cancel();
+        if !workers.is_empty() {
+            info!(
+                in_flight = workers.len(),
+                "shutting down; letting files in progress finish"
+            );
+        }
+        while let Some(finished) = workers.join_next().await {
+            if let Err(e) = finished {
+                error!(error = %e, "a worker stopped unexpectedly");
             }
         }
-    };
-    watcher_token.cancel();
-    if !workers.is_empty() {
-        info!(
-            in_flight = workers.len(),
-            "shutting down; letting files in progress finish"
-        );
-    }
-    while let Some(finished) = workers.join_next().await {
-        if let Err(e) = finished {
-            error!(error = %e, "a worker stopped unexpectedly");
+        if !watcher.is_finished() {
+            let _ = watcher.await;
         }
+        info!("stopped");
+        result
     }
-    if !watcher.is_finished() {
-        let _ = watcher.await;
+
+    /// Prepares the folders and the database (waiting `retries` times for one that is
+    /// unreachable), processes every settled file in the data folder with up to
+    /// `WORKERS` in parallel, reporting progress (files, rows, bytes) to `progress`, then
+    /// returns. Transient failures are retried `retries` times per file.
+    pub async fn once(
+        &self,
+        retries: usize,
+        shutdown: CancellationToken,
+        progress: &Progress,
+    ) -> Result<Summary, AgentError> {
+        let (settings, pipeline) = (&self.settings, &self.pipeline);
+        let limit = RetryLimit::Times(retries);
+        self.prepare(limit, &shutdown).await?;
+        if shutdown.is_cancelled() {
+            return Ok(Summary::default());
+        }
+        let watch_config = self.watch_config();
+        let files = watch::settled_files(&watch_config)
+            .await
+            .map_err(AgentError::Scan)?;
+        info!(files = files.len(), folder = %settings.data_folder.display(), "processing files present");
+        let sizes: Vec<u64> = files
+            .iter()
+            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+            .collect();
+        progress.start(files.len(), sizes.iter().sum());
+        let permits = Arc::new(Semaphore::new(settings.workers));
+        let mut workers = JoinSet::new();
+        let mut summary = Summary::default();
+        let mut record =
+            |done: Result<(u64, Result<Outcome, ProcessError>), tokio::task::JoinError>| match done
+            {
+                Ok((size, result)) => {
+                    progress.file_done(size, &result);
+                    summary.add(&result);
+                }
+                Err(e) => {
+                    error!(error = %e, "a worker stopped unexpectedly");
+                    summary.failed += 1;
+                }
+            };
+        'spawn: for (path, size) in files.into_iter().zip(sizes) {
+            let permit = loop {
+                tokio::select! {
+                    p = permits.clone().acquire_owned() => break p.expect("the semaphore is never closed"),
+                    // Count files as they finish, so progress moves while others wait.
+                    Some(done) = workers.join_next(), if !workers.is_empty() => record(done),
+                    _ = shutdown.cancelled() => break 'spawn,
+                }
+            };
+            let (pipeline, token) = (pipeline.clone(), shutdown.clone());
+            workers.spawn(async move {
+                let _permit = permit;
+                (size, pipeline.process(&path, limit, &token).await)
+            });
+        }
+        while let Some(done) = workers.join_next().await {
+            record(done);
+        }
+        progress.finish();
+        info!(
+            loaded = summary.loaded,
+            rows = summary.rows,
+            duplicates = summary.duplicates,
+            recovered = summary.recovered,
+            quarantined = summary.quarantined,
+            failed = summary.failed,
+            "done"
+        );
+        Ok(summary)
     }
-    info!("stopped");
-    result
 }
 
 /// Marks a path as taken by a worker until dropped.
@@ -253,89 +395,4 @@ impl Summary {
             Err(_) => self.failed += 1,
         }
     }
-}
-
-/// Processes every settled file in the data folder with up to `WORKERS` in parallel,
-/// then returns. Transient failures are retried `retries` times per file.
-pub async fn once(
-    settings: &Settings,
-    store: Arc<dyn Store>,
-    retries: usize,
-    shutdown: CancellationToken,
-) -> Result<Summary, AgentError> {
-    once_with_progress(settings, store, retries, shutdown, &Progress::off()).await
-}
-
-/// [`once`], reporting progress (files, rows, bytes) to `progress`.
-pub async fn once_with_progress(
-    settings: &Settings,
-    store: Arc<dyn Store>,
-    retries: usize,
-    shutdown: CancellationToken,
-    progress: &Progress,
-) -> Result<Summary, AgentError> {
-    let pipeline = Pipeline::new(settings, store);
-    let limit = RetryLimit::Times(retries);
-    prepare(settings, &pipeline, limit, &shutdown).await?;
-    if shutdown.is_cancelled() {
-        return Ok(Summary::default());
-    }
-    let watch_config = WatchConfig {
-        folder: settings.data_folder.clone(),
-        pattern: settings.file_pattern.clone(),
-        settle: settings.settle,
-        rescan_interval: settings.monitor_interval,
-    };
-    let files = watch::settled_files(&watch_config)
-        .await
-        .map_err(AgentError::Scan)?;
-    info!(files = files.len(), folder = %settings.data_folder.display(), "processing files present");
-    let sizes: Vec<u64> = files
-        .iter()
-        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
-        .collect();
-    progress.start(files.len(), sizes.iter().sum());
-    let permits = Arc::new(Semaphore::new(settings.workers));
-    let mut workers = JoinSet::new();
-    let mut summary = Summary::default();
-    let mut record =
-        |done: Result<(u64, Result<Outcome, ProcessError>), tokio::task::JoinError>| match done {
-            Ok((size, result)) => {
-                progress.file_done(size, &result);
-                summary.add(&result);
-            }
-            Err(e) => {
-                error!(error = %e, "a worker stopped unexpectedly");
-                summary.failed += 1;
-            }
-        };
-    'spawn: for (path, size) in files.into_iter().zip(sizes) {
-        let permit = loop {
-            tokio::select! {
-                p = permits.clone().acquire_owned() => break p.expect("the semaphore is never closed"),
-                // Count files as they finish, so progress moves while others wait.
-                Some(done) = workers.join_next(), if !workers.is_empty() => record(done),
-                _ = shutdown.cancelled() => break 'spawn,
-            }
-        };
-        let (pipeline, token) = (pipeline.clone(), shutdown.clone());
-        workers.spawn(async move {
-            let _permit = permit;
-            (size, pipeline.process(&path, limit, &token).await)
-        });
-    }
-    while let Some(done) = workers.join_next().await {
-        record(done);
-    }
-    progress.finish();
-    info!(
-        loaded = summary.loaded,
-        rows = summary.rows,
-        duplicates = summary.duplicates,
-        recovered = summary.recovered,
-        quarantined = summary.quarantined,
-        failed = summary.failed,
-        "done"
-    );
-    Ok(summary)
 }

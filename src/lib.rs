@@ -18,33 +18,33 @@
 //!   beside a JSON report of every problem.
 //!
 //! [`pipeline`] drives one file through those stages and retries transient database
-//! failures; [`agent`] runs the watcher and a bounded pool of workers (`run`) or
-//! processes what is present and exits (`once`). [`config`] reads and validates the
-//! settings; [`telemetry`] sets up logging.
+//! failures; [`agent`] builds the store and pipeline once from the settings, then runs
+//! the watcher and a bounded pool of workers (`run`) or processes what is present and
+//! exits (`once`). [`config`] reads and validates the settings; [`telemetry`] sets up
+//! logging; [`rule`] names every rule once.
 //!
-//! Operator tools, one module each: [`quarantine`] (list, show, retry, purge the
-//! quarantine folder), [`status`] (what the agent has been doing, from the ledger and
-//! the folders), [`simulate`] (deterministic test data), [`metrics`] (`/metrics`,
-//! `/healthz`, `/readyz` for `run`) and [`progress`] (`once`'s progress bar or lines).
+//! [`cli`] holds one file per command (`main.rs` only parses, loads settings and
+//! reports errors). Operator tools live in [`ops`]: [`ops::quarantine`] (list, show,
+//! retry, purge; one file per verb), [`ops::status`], [`ops::simulate`] and
+//! [`ops::progress`] (`once`'s progress bar or lines). [`metrics`] serves `/metrics`,
+//! `/healthz` and `/readyz` for `run`.
 
 #![deny(unsafe_code)]
 
 pub mod agent;
 pub mod archive;
+pub mod cli;
 pub mod config;
 pub mod enrich;
 pub mod intake;
 pub mod metrics;
+pub mod ops;
 pub mod pipeline;
-pub mod progress;
-pub mod quarantine;
 pub mod read;
 pub mod report;
 pub mod rule;
-pub mod simulate;
 pub mod sink;
 pub mod stats;
-pub mod status;
 pub mod sys;
 pub mod telemetry;
 pub mod timestamp;

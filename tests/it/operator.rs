@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use crate::common::binary::{PASSWORD, command};
 use crate::common::{Backend, CutProxy, TestEnv, TestStore, env_or_skip, eventually, files_in};
 use rstest::rstest;
-use sensor_ingest::simulate::{SimOptions, Simulator, default_start};
+use sensor_ingest::ops::simulate::{SimOptions, Simulator, default_start};
 
 fn run(env: &TestEnv, args: &[&str]) -> Output {
     command(env, args).output().expect("the binary runs")

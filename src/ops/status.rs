@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use crate::config::{FilePattern, Settings};
-use crate::quarantine;
+use crate::ops::quarantine;
 use crate::sink::{Activity, LedgerRecord, SinkError, Store};
 use crate::watch;
 

@@ -1,0 +1,13 @@
+//! Operator tools: what a person runs beside the agent to see what it did and to help
+//! it along. They read the folders and the ledger; only `quarantine retry` and `purge`
+//! move or delete files.
+//!
+//! - [`quarantine`]: list, show, retry, purge the quarantine folder (one file per verb);
+//! - [`status`]: what the agent has been doing, from the ledger and the folders;
+//! - [`simulate`]: deterministic, realistic test data written into the data folder;
+//! - [`progress`]: `once`'s progress bar, or progress lines when not on a terminal.
+
+pub mod progress;
+pub mod quarantine;
+pub mod simulate;
+pub mod status;
