@@ -4,30 +4,43 @@
 //! # Layout
 //! A file flows through one module per stage:
 //!
-//! - [`watch`]: notices files in the data folder (inotify, startup scan, periodic
-//!   rescan) and hands over only those that are completely written;
+//! - [`watch`]: notices files in the data folder (`watcher`: inotify and the event loop;
+//!   `tracker`: the no-I/O state machine that decides when a file is ready; `scan`:
+//!   startup scan and periodic rescan) and hands over only completely written files;
+//! - [`intake`]: opens a regular file (never a link or a FIFO), probes for a writer,
+//!   hashes it — the one place that decides what a data file is;
 //! - [`read`]: streams the CSV, maps the header, hashes the bytes as they pass;
 //! - [`validate`] (with [`timestamp`]): turns a record into a [`validate::Reading`] or
 //!   into positioned row errors;
 //! - [`enrich`]: Kelvin, range-normalised columns;
 //! - [`stats`]: per-column count, nulls, min, max, mean, standard deviation (Welford);
-//! - [`sink`]: the database boundary ([`sink::Store`]) and its two backends,
-//!   [`sink::sqlite`] (the embedded default) and [`sink::postgres`], each loading ledger
-//!   row, readings and metrics in one transaction;
+//! - [`sink`]: the database boundary — [`sink::Store`] (the write path) and
+//!   [`sink::LedgerQueries`] (read-only ledger queries) — and its two backends,
+//!   [`sink::sqlite`] (the embedded default) and [`sink::postgres`], each a folder with
+//!   `load` (ledger row, readings and metrics in one transaction), `ledger` (queries) and
+//!   its low-level writer;
 //! - [`archive`] (with [`report`]): moves the file to `processed/`, or to `quarantine/`
 //!   beside a JSON report of every problem.
 //!
-//! [`pipeline`] drives one file through those stages and retries transient database
-//! failures; [`agent`] builds the store and pipeline once from the settings, then runs
-//! the watcher and a bounded pool of workers (`run`) or processes what is present and
-//! exits (`once`). [`config`] reads and validates the settings; [`telemetry`] sets up
-//! logging; [`rule`] names every rule once.
+//! [`pipeline`] drives one file through those stages: `pipeline/mod.rs` the attempt,
+//! `outcome` the handlers that end it, `inspect` the reading pass, `refusal` why a file
+//! is quarantined, `retry` the backoff, `observe` its log line and metrics.
+//! [`agent`] builds the store and pipeline once from the settings, then runs the
+//! watcher and a bounded pool of workers (`run`) or processes what is present and exits
+//! (`once`). [`config`] reads and validates the settings (a folder: `env`, `database`,
+//! `ranges`, `timezone`, `pattern`, `units`); [`telemetry`] sets up logging.
+//!
+//! [`rule`] names every rule once, with its short reason and advice: a new reading rule
+//! is a variant there plus the check in [`read`] (whole file) or [`validate`] (a row).
 //!
 //! [`cli`] holds one file per command (`main.rs` only parses, loads settings and
-//! reports errors). Operator tools live in [`ops`]: [`ops::quarantine`] (list, show,
-//! retry, purge; one file per verb), [`ops::status`], [`ops::simulate`] and
-//! [`ops::progress`] (`once`'s progress bar or lines). [`metrics`] serves `/metrics`,
-//! `/healthz` and `/readyz` for `run`.
+//! reports errors): a new command is a file there. Operator tools live in [`ops`]:
+//! [`ops::quarantine`] (one file per verb), [`ops::status`], [`ops::simulate`] and
+//! [`ops::progress`]. [`metrics`] serves `/metrics`, `/healthz` and `/readyz` for `run`.
+//!
+//! Unsafe code is denied everywhere but in two modules: [`sys`] (every system call:
+//! leases, `renameat2`, `flock`, `O_NOFOLLOW` opens) and the SQLite sink's C-API writer.
+//! A new database backend is a new folder under [`sink`] implementing both traits.
 
 #![deny(unsafe_code)]
 
