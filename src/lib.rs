@@ -45,5 +45,6 @@ pub mod stats;
 pub mod status;
 pub mod telemetry;
 pub mod timestamp;
+pub mod units;
 pub mod validate;
 pub mod watch;
