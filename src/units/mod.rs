@@ -1,14 +1,19 @@
 //! Measurement units: the three canonical quantities, the units their values arrive in,
-//! conversion to the stored canonical units (°C, %RH, hPa) and physical limits.
+//! conversion to the stored canonical units (°C, %RH, hPa), physical limits, and unit
+//! markers in header names ([`split_header_unit`]).
 //!
 //! Nothing here allocates per value: [`Unit::to_canonical`] is one multiply-add and
 //! [`physically_possible`] one comparison, so both may run once per cell. Parsing a unit or
 //! splitting a header runs once per column.
 
+mod header;
+
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub use header::{UnitMarker, is_temperature_word, quantity_word, split_header_unit};
 
 use crate::enrich::KELVIN_OFFSET;
 
@@ -127,7 +132,7 @@ impl Unit {
     ///
     /// A bare letter (`C`, `F`, `K`) is accepted because the caller hands over text
     /// that is known to be a unit (a profile value, a units row, a bracketed marker); for
-    /// header names see the header marker rules, which accept a bare letter only after a
+    /// header names use [`split_header_unit`], which accepts a bare letter only after a
     /// temperature word. Returns `None` for anything else, including units of other
     /// quantities (`m/s`) and pressure units we do not convert (`psi`, `bar`).
     pub fn parse(s: &str) -> Option<Unit> {
