@@ -61,5 +61,6 @@ pub mod stats;
 pub mod sys;
 pub mod telemetry;
 pub mod timestamp;
+pub mod units;
 pub mod validate;
 pub mod watch;
