@@ -1,5 +1,7 @@
 //! A profile's `strftime` format, parsed once and applied to every value.
 
+use std::fmt::Write;
+
 use chrono::format::{Fixed, Item, ParseErrorKind, Parsed, StrftimeItems, parse};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
@@ -43,7 +45,10 @@ impl CompiledFormat {
             .ok_or("sample date")?
             .and_utc()
             .fixed_offset();
-        let text = sample.format_with_items(self.items.iter()).to_string();
+        // Some items parse but cannot be written (`%#z`): refuse rather than panic.
+        let mut text = String::new();
+        write!(text, "{}", sample.format_with_items(self.items.iter()))
+            .map_err(|_| format!("{format:?} has an item that cannot be used to write a time"))?;
         let mut parsed = Parsed::new();
         parse(&mut parsed, &text, self.items.iter())
             .map_err(|e| format!("{format:?} cannot read back what it writes ({e})"))?;
@@ -303,6 +308,7 @@ mod tests {
             ("%m-%d %H:%M", "full date"),
             ("%Y-%m-%d %I:%M", "without %p"),
             ("%Y-%m-%d %M", "without the hour"),
+            ("%Y-%m-%d %#z", "cannot be used"),
         ] {
             let e = CompiledFormat::new(format).unwrap_err();
             assert!(e.contains(says), "{format}: {e}");

@@ -833,3 +833,83 @@ mod tests {
         );
     }
 }
+
+/// A rough per-value cost of each way of reading, for comparison with the built-in
+/// reader; not a benchmark. `cargo test --release --lib timestamp::reader::timing --
+/// --ignored --nocapture`
+#[cfg(test)]
+mod timing {
+    use std::hint::black_box;
+    use std::time::Instant;
+
+    use super::*;
+
+    fn per_value(label: &str, n: u32, mut f: impl FnMut(u32)) {
+        let start = Instant::now();
+        for i in 0..n {
+            f(i);
+        }
+        let ns = start.elapsed().as_nanos() as f64 / f64::from(n);
+        println!("{label:<44} {ns:>7.1} ns/value");
+    }
+
+    #[test]
+    #[ignore = "timing, run by hand in release"]
+    fn timing() {
+        let n = 1_000_000;
+        let tz = SourceTimezone::default();
+        let iso = "2024-03-31 01:00:00";
+        per_value("parse_timestamp (built-in, ISO)", n, |_| {
+            black_box(parse_timestamp_ordered(black_box(iso), tz, None, false).ok());
+        });
+        let spec = |json: &str| serde_json::from_str::<TimeSpec>(json).unwrap();
+        let one = [String::from("t")];
+        let r = TimeReader::new(&spec(r#"{"column": "t"}"#), &one, tz, None).unwrap();
+        let rec = ByteRecord::from(vec![iso]);
+        per_value("TimeReader built-in, one column", n, |_| {
+            black_box(r.read(black_box(&rec)).ok());
+        });
+        let r = TimeReader::new(
+            &spec(r#"{"column": "t", "format": "%Y-%m-%d %H:%M:%S"}"#),
+            &one,
+            tz,
+            None,
+        )
+        .unwrap();
+        per_value("TimeReader format %Y-%m-%d %H:%M:%S", n, |_| {
+            black_box(r.read(black_box(&rec)).ok());
+        });
+        let hobo = ByteRecord::from(vec!["06/14/23 10:00:00 AM"]);
+        let r = TimeReader::new(
+            &spec(r#"{"column": "t", "format": "%m/%d/%y %I:%M:%S %p"}"#),
+            &one,
+            tz,
+            None,
+        )
+        .unwrap();
+        per_value("TimeReader format HOBO %m/%d/%y %I:%M:%S %p", n, |_| {
+            black_box(r.read(black_box(&hobo)).ok());
+        });
+        per_value("chrono NaiveDateTime::parse_from_str (ISO)", n, |_| {
+            black_box(NaiveDateTime::parse_from_str(black_box(iso), "%Y-%m-%d %H:%M:%S").ok());
+        });
+        let two = [String::from("d"), String::from("t")];
+        let r = TimeReader::new(&spec(r#"{"columns": ["d", "t"]}"#), &two, tz, None).unwrap();
+        let rec2 = ByteRecord::from(vec!["2024-03-31", "01:00:00"]);
+        per_value("TimeReader built-in, Date + Time joined", n, |_| {
+            black_box(r.read(black_box(&rec2)).ok());
+        });
+        let h = ["Y", "D", "T"].map(String::from);
+        let r = TimeReader::new(
+            &spec(r#"{"year": "Y", "day_of_year": "D", "hhmm": "T"}"#),
+            &h,
+            tz,
+            None,
+        )
+        .unwrap();
+        let rec3 = ByteRecord::from(vec!["2024", "91", "100"]);
+        per_value("TimeReader parts Year + DOY + HHMM", n, |_| {
+            black_box(r.read(black_box(&rec3)).ok());
+        });
+    }
+}
