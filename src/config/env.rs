@@ -65,12 +65,7 @@ impl Env<'_> {
             "a duration in milliseconds such as 500, or 2s",
             |v| parse_duration(v, 1),
         );
-        let file_pattern = self.parse(
-            "FILE_PATTERN",
-            FilePattern::new("*.csv").expect("default pattern is valid"),
-            "a file-name glob such as *.csv or sensors_*.csv",
-            FilePattern::new,
-        );
+        let file_pattern = self.file_pattern();
         let workers = self.workers();
         let ranges = self.ranges();
         let source_timezone = self.parse(
@@ -109,6 +104,26 @@ impl Env<'_> {
             log,
             metrics_addr,
         }
+    }
+
+    /// `FILE_PATTERN`: the error names the faulty item of the list, not just the list.
+    fn file_pattern(&mut self) -> FilePattern {
+        const DEFAULT: &str = "*.csv";
+        let default = || FilePattern::new(DEFAULT).expect("the default pattern is valid");
+        let Some(v) = self.value("FILE_PATTERN") else {
+            return default();
+        };
+        FilePattern::new(&v).unwrap_or_else(|e| {
+            self.errors.push(ConfigError::new(
+                "FILE_PATTERN",
+                &v,
+                format!(
+                    "file-name globs separated by commas, such as *.csv or \
+                     *.csv,*.txt,TOA5_*.dat ({e})"
+                ),
+            ));
+            default()
+        })
     }
 
     fn workers(&mut self) -> usize {
@@ -263,6 +278,26 @@ mod tests {
         );
         let errors = settings(&[("METRICS_ADDR", "localhost")]).unwrap_err();
         assert_eq!(errors[0].var, "METRICS_ADDR");
+    }
+
+    #[test]
+    fn file_pattern_takes_a_list_and_names_a_bad_item() {
+        let s = settings(&[("FILE_PATTERN", " *.csv, *.TXT ")]).unwrap();
+        assert!(s.file_pattern.matches("a.csv") && s.file_pattern.matches("b.txt"));
+        assert!(!s.file_pattern.matches("c.dat"));
+        assert_eq!(s.file_pattern.to_string(), "*.csv, *.TXT");
+        for (value, named) in [
+            ("*.csv,,*.txt", "item 2 of the list is empty"),
+            ("*.csv,", "item 2 of the list is empty"),
+            ("*.csv,in/*.txt", "\"in/*.txt\" contains '/'"),
+        ] {
+            let errors = settings(&[("FILE_PATTERN", value)]).unwrap_err();
+            assert_eq!(errors.len(), 1, "{value}");
+            assert_eq!(errors[0].var, "FILE_PATTERN");
+            assert_eq!(errors[0].value, value);
+            let msg = errors[0].to_string();
+            assert!(msg.contains(named), "{value}: {msg}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `sensor-ingest status`: what the agent has been doing, from the ledger and the
-//! folders: files waiting and how long the oldest has waited, what was loaded,
+//! folders: files waiting and how long the oldest has waited, files left aside by
+//! `FILE_PATTERN`, what was loaded,
 //! quarantined or recognised as a duplicate in the last hour and day, the last file
 //! loaded, recent throughput, and the database it talks to (never its password).
 
@@ -41,13 +42,28 @@ pub struct Waiting {
     pub oldest_age_seconds: Option<f64>,
 }
 
+/// Files in the data folder that `FILE_PATTERN` leaves aside: regular, not hidden, not
+/// temporary, matching no glob. They will never be loaded as things stand.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeftAside {
+    pub files: usize,
+    /// Up to [`LEFT_ASIDE_SHOWN`] of their names, newest modification first.
+    pub newest: Vec<String>,
+}
+
+/// How many names of files left aside `status` shows.
+pub const LEFT_ASIDE_SHOWN: usize = 5;
+
 /// Everything `status` shows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Status {
     pub at: DateTime<Utc>,
     /// The database, password redacted ([`Store::describe`]).
     pub database: String,
+    /// `FILE_PATTERN` as written.
+    pub file_pattern: String,
     pub waiting: Waiting,
+    pub left_aside: LeftAside,
     /// Files (with or without report) in the quarantine folder now.
     pub quarantine_entries: usize,
     pub last_hour: Activity,
@@ -59,33 +75,70 @@ pub struct Status {
     pub rows_per_minute_last_hour: f64,
 }
 
+/// Lists `folder`; a folder not created yet (the agent creates it at startup) is empty.
+fn listing(folder: &Path, pattern: &FilePattern) -> Result<watch::Listing, StatusError> {
+    match watch::list(folder, pattern) {
+        Ok(listing) => Ok(listing),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(watch::Listing::default()),
+        Err(source) => Err(StatusError::Folder {
+            path: folder.to_owned(),
+            source,
+        }),
+    }
+}
+
 /// Lists the data files waiting in `folder`.
 pub fn waiting(
     folder: &Path,
     pattern: &FilePattern,
     now: SystemTime,
 ) -> Result<Waiting, StatusError> {
-    let found = match watch::scan(folder, pattern) {
-        Ok(found) => found,
-        // Not created yet (the agent creates it at startup): nothing waits.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(source) => {
-            return Err(StatusError::Folder {
-                path: folder.to_owned(),
-                source,
-            });
-        }
-    };
-    // scan() sorts oldest first.
+    let found = listing(folder, pattern)?.candidates;
+    Ok(waiting_from(folder, &found, now))
+}
+
+fn waiting_from(folder: &Path, found: &[watch::Candidate], now: SystemTime) -> Waiting {
+    // list() sorts oldest first.
     let oldest = found.first();
-    Ok(Waiting {
+    Waiting {
         folder: folder.to_owned(),
         files: found.len(),
         bytes: found.iter().map(|c| c.size).sum(),
         oldest: oldest.map(|c| crate::intake::display_name(&c.path)),
         oldest_age_seconds: oldest
             .map(|c| now.duration_since(c.mtime).map_or(0.0, |d| d.as_secs_f64())),
-    })
+    }
+}
+
+/// Counts the files `pattern` leaves aside in `folder` and names the newest few.
+pub fn left_aside(folder: &Path, pattern: &FilePattern) -> Result<LeftAside, StatusError> {
+    let names = listing(folder, pattern)?.left_aside;
+    Ok(left_aside_from(folder, names))
+}
+
+fn left_aside_from(folder: &Path, names: Vec<String>) -> LeftAside {
+    // Statted here, not by the listing: the watcher's rescans need only the names.
+    let mut files: Vec<(SystemTime, String)> = names
+        .into_iter()
+        .filter_map(|name| match crate::intake::look(&folder.join(&name)) {
+            Ok(crate::intake::Found::Regular(meta)) => {
+                Some((meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), name))
+            }
+            // Gone or replaced since the listing: no longer left aside.
+            Ok(crate::intake::Found::NotRegular | crate::intake::Found::Gone) => None,
+            // Listed as a regular file, age unknown: counted, shown last.
+            Err(_) => Some((SystemTime::UNIX_EPOCH, name)),
+        })
+        .collect();
+    files.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    LeftAside {
+        files: files.len(),
+        newest: files
+            .into_iter()
+            .take(LEFT_ASIDE_SHOWN)
+            .map(|(_, name)| name)
+            .collect(),
+    }
 }
 
 /// Gathers the status at `now`.
@@ -94,7 +147,13 @@ pub async fn collect(
     store: &dyn Store,
     now: DateTime<Utc>,
 ) -> Result<Status, StatusError> {
-    let waiting = waiting(&settings.data_folder, &settings.file_pattern, now.into())?;
+    let folder = &settings.data_folder;
+    let watch::Listing {
+        candidates,
+        left_aside,
+    } = listing(folder, &settings.file_pattern)?;
+    let waiting = waiting_from(folder, &candidates, now.into());
+    let left_aside = left_aside_from(folder, left_aside);
     let quarantine_entries = quarantine::entries(&settings.quarantine_folder)?.len();
     let last_hour = store.activity_since(now - TimeDelta::hours(1)).await?;
     let last_day = store.activity_since(now - TimeDelta::days(1)).await?;
@@ -104,7 +163,9 @@ pub async fn collect(
     Ok(Status {
         at: now,
         database: store.describe(),
+        file_pattern: settings.file_pattern.to_string(),
         waiting,
+        left_aside,
         quarantine_entries,
         last_hour,
         last_day,
@@ -134,10 +195,32 @@ fn count(n: u64, noun: &str) -> String {
     }
 }
 
+/// `none`, or `2 files whose names match no FILE_PATTERN (b.txt, a.xlsx)`, with
+/// `and N more` past the names shown.
+fn left_aside_text(l: &LeftAside) -> String {
+    if l.files == 0 {
+        return "none".to_owned();
+    }
+    let whose = if l.files == 1 {
+        "whose name matches"
+    } else {
+        "whose names match"
+    };
+    let mut names = l.newest.join(", ");
+    if l.files > l.newest.len() {
+        let _ = write!(names, " and {} more", l.files - l.newest.len());
+    }
+    format!(
+        "{} {whose} no FILE_PATTERN ({names})",
+        count(l.files as u64, "file")
+    )
+}
+
 /// The status as text for a terminal.
 pub fn format(s: &Status) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "database      {}", s.database);
+    let _ = writeln!(out, "file pattern  {}", s.file_pattern);
     let w = &s.waiting;
     match (&w.oldest, w.oldest_age_seconds) {
         (Some(name), Some(age)) => {
@@ -155,6 +238,7 @@ pub fn format(s: &Status) -> String {
             let _ = writeln!(out, "waiting       none in {}", w.folder.display());
         }
     }
+    let _ = writeln!(out, "left aside    {}", left_aside_text(&s.left_aside));
     let _ = writeln!(
         out,
         "quarantine    {}",
@@ -256,5 +340,56 @@ mod tests {
         assert_eq!((w.files, w.bytes), (2, 8));
         assert_eq!(w.oldest.as_deref(), Some("old.csv"));
         assert!(w.oldest_age_seconds.unwrap() >= 3600.0);
+    }
+
+    #[test]
+    fn left_aside_counts_names_matching_no_glob_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let now = SystemTime::now();
+        for (i, name) in [
+            "a.txt", "b.dat", "c.xlsx", "d.txt", "e.txt", "f.txt", "g.txt",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            std::fs::write(d.join(name), "x").unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(d.join(name))
+                .unwrap()
+                .set_modified(now - std::time::Duration::from_secs(60 * i as u64))
+                .unwrap();
+        }
+        for name in ["x.csv", ".hidden.txt", "y.txt.part", "z~"] {
+            std::fs::write(d.join(name), "x").unwrap();
+        }
+        std::fs::create_dir(d.join("sub.txt")).unwrap();
+
+        let l = left_aside(d, &FilePattern::new("*.csv").unwrap()).unwrap();
+        assert_eq!(l.files, 7);
+        assert_eq!(l.newest, ["a.txt", "b.dat", "c.xlsx", "d.txt", "e.txt"]);
+        assert_eq!(
+            left_aside_text(&l),
+            "7 files whose names match no FILE_PATTERN (a.txt, b.dat, c.xlsx, d.txt, e.txt \
+             and 2 more)"
+        );
+
+        let l = left_aside(d, &FilePattern::new("*.csv, *.txt").unwrap()).unwrap();
+        assert_eq!(l.files, 2);
+        assert_eq!(l.newest, ["b.dat", "c.xlsx"]);
+        assert_eq!(
+            left_aside_text(&l),
+            "2 files whose names match no FILE_PATTERN (b.dat, c.xlsx)"
+        );
+        let l = left_aside(d, &FilePattern::new("*.csv,*.txt,*.xlsx").unwrap()).unwrap();
+        assert_eq!(
+            left_aside_text(&l),
+            "1 file whose name matches no FILE_PATTERN (b.dat)"
+        );
+        let l = left_aside(d, &FilePattern::new("*").unwrap()).unwrap();
+        assert_eq!((l.files, left_aside_text(&l).as_str()), (0, "none"));
+        let l = left_aside(&d.join("missing"), &FilePattern::new("*").unwrap()).unwrap();
+        assert_eq!(l.files, 0);
     }
 }

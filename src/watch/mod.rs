@@ -10,9 +10,14 @@
 //! files still present (that is how a file left behind by a failed attempt is retried), and
 //! the dispatcher downstream skips paths it already has in flight.
 //!
-//! Where things are: `tracker` holds the decisions (no I/O, driven directly by tests);
-//! `watcher` the notify watch and the loop around the tracker; `scan` the folder
-//! listing and the regular-file checks.
+//! Files that `FILE_PATTERN` leaves aside (regular, not hidden, not temporary, matching
+//! no glob) are named in the log once each, by the startup scan, a rescan or an event,
+//! so a user can tell why a file waits.
+//!
+//! Where things are: `tracker` holds the decisions (no I/O, driven directly by tests),
+//! with `left_aside` its memory of the files named as left aside; `watcher` the notify
+//! watch and the loop around the tracker; `scan` the folder listing and the
+//! regular-file checks.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -29,15 +34,17 @@ use tracing::info;
 use crate::config::FilePattern;
 use crate::intake::display_name;
 
+mod left_aside;
 mod scan;
 #[cfg(test)]
 mod test_support;
 mod tracker;
 mod watcher;
 
-pub use scan::scan;
+pub use scan::{Listing, list, scan};
 
-use scan::{scan_in_background, stat_in_background};
+use left_aside::{LEFT_ASIDE_MEMORY, LeftAside};
+use scan::{list_in_background, stat_in_background};
 use tracker::{Observation, observe};
 use watcher::{EVENT_QUEUE, Runner, check_folder, start_watcher};
 
@@ -83,9 +90,16 @@ pub struct Candidate {
 
 /// Scans `cfg.folder` once, waits until every candidate has settled (unchanged size and
 /// mtime across `settle`, or an mtime already `settle` in the past) and returns the settled
-/// paths in scan order. Files still changing after `4 × settle` are left out.
+/// paths in scan order. Files still changing after `4 × settle` are left out. Files the
+/// pattern leaves aside are named in the log, as the watcher does.
 pub async fn settled_files(cfg: &WatchConfig) -> io::Result<Vec<PathBuf>> {
-    let candidates = scan_in_background(&cfg.folder, &cfg.pattern).await?;
+    let Listing {
+        candidates,
+        left_aside,
+    } = list_in_background(&cfg.folder, &cfg.pattern).await?;
+    for note in LeftAside::new(LEFT_ASIDE_MEMORY).scanned(&left_aside) {
+        note.log(&cfg.pattern);
+    }
     let deadline = Instant::now() + cfg.settle.saturating_mul(4);
     let mut seen: HashMap<PathBuf, Observation> = HashMap::new();
     let mut settled: HashSet<PathBuf> = HashSet::new();
@@ -133,13 +147,13 @@ pub async fn watch(
     // Dropped when this function returns, which stops notify's thread.
     let _watcher = start_watcher(&root, events_tx, Arc::clone(&overflow))?;
     // The watch is in place before the first scan, so no file falls between the two.
-    let startup = scan_in_background(&cfg.folder, &cfg.pattern)
+    let startup = list_in_background(&cfg.folder, &cfg.pattern)
         .await
         .map_err(|source| WatchError::Folder {
             path: cfg.folder.clone(),
             source,
         })?;
-    info!(folder = %cfg.folder.display(), files = startup.len(), "watching the data folder");
+    info!(folder = %cfg.folder.display(), files = startup.candidates.len(), "watching the data folder");
     Runner::new(cfg, root, events, overflow, out, shutdown)
         .run(startup)
         .await;

@@ -16,7 +16,27 @@ use crate::intake::{self, Found, display_name};
 /// opened; names that are not valid UTF-8 are skipped with a warning. Fails only when the
 /// folder itself cannot be listed.
 pub fn scan(folder: &Path, pattern: &FilePattern) -> io::Result<Vec<Candidate>> {
-    let mut found = Vec::new();
+    walk(folder, pattern, false).map(|listing| listing.candidates)
+}
+
+/// What one listing of the data folder found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// The data files, as [`scan`] returns them (oldest first).
+    pub candidates: Vec<Candidate>,
+    /// Names of the regular files left aside by the pattern
+    /// ([`FilePattern::leaves_aside`]: not hidden, not temporary, matching no glob),
+    /// sorted by name. They are not statted beyond their file type.
+    pub left_aside: Vec<String>,
+}
+
+/// Like [`scan`], and also lists the regular files that the pattern leaves aside.
+pub fn list(folder: &Path, pattern: &FilePattern) -> io::Result<Listing> {
+    walk(folder, pattern, true)
+}
+
+fn walk(folder: &Path, pattern: &FilePattern, with_left_aside: bool) -> io::Result<Listing> {
+    let mut listing = Listing::default();
     for entry in std::fs::read_dir(folder)? {
         let entry = match entry {
             Ok(entry) => entry,
@@ -31,11 +51,19 @@ pub fn scan(folder: &Path, pattern: &FilePattern) -> io::Result<Vec<Candidate>> 
             continue;
         };
         if pattern.matches(name) {
-            found.extend(regular_file(folder.join(name)));
+            listing.candidates.extend(regular_file(folder.join(name)));
+        } else if with_left_aside
+            && pattern.leaves_aside(name)
+            // The type from the directory entry: no stat on most filesystems, and a
+            // symlink is not followed.
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            listing.left_aside.push(name.to_owned());
         }
     }
-    sort_oldest_first(&mut found);
-    Ok(found)
+    sort_oldest_first(&mut listing.candidates);
+    listing.left_aside.sort_unstable();
+    Ok(listing)
 }
 
 /// Stats `path` without following symlinks; `Some` only for a regular file.
@@ -88,13 +116,13 @@ pub(super) fn sort_oldest_first(files: &mut [Candidate]) {
     files.sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| a.path.cmp(&b.path)));
 }
 
-/// Runs `scan` on the blocking pool: listing a folder on a network share can stall.
-pub(super) async fn scan_in_background(
+/// Runs `list` on the blocking pool: listing a folder on a network share can stall.
+pub(super) async fn list_in_background(
     folder: &Path,
     pattern: &FilePattern,
-) -> io::Result<Vec<Candidate>> {
+) -> io::Result<Listing> {
     let (folder, pattern) = (folder.to_path_buf(), pattern.clone());
-    tokio::task::spawn_blocking(move || scan(&folder, &pattern))
+    tokio::task::spawn_blocking(move || list(&folder, &pattern))
         .await
         .map_err(io::Error::other)?
 }
@@ -149,6 +177,37 @@ mod tests {
         assert_eq!(found[1].size, 3);
         assert_eq!(found[1].path, d.join("a.csv"));
         assert_eq!(found[1].mtime, base + Duration::from_secs(30));
+    }
+
+    #[test]
+    fn list_also_names_regular_files_left_aside() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let elsewhere = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        for name in [
+            "a.csv",
+            "readme.txt",
+            "export.XLSX",
+            ".hidden.txt",
+            "b.txt.part",
+        ] {
+            write_aged(&d.join(name), b"x", Duration::from_secs(60));
+        }
+        fs::create_dir(d.join("sub.txt")).expect("mkdir");
+        mkfifo(&d.join("f.txt"));
+        write_file(&elsewhere.path().join("t.txt"), b"t");
+        std::os::unix::fs::symlink(elsewhere.path().join("t.txt"), d.join("l.txt"))
+            .expect("symlink");
+
+        let listing = list(d, &csv_pattern()).expect("list");
+        let names: Vec<String> = listing
+            .candidates
+            .iter()
+            .map(|c| name_of(&c.path))
+            .collect();
+        assert_eq!(names, ["a.csv"]);
+        assert_eq!(listing.left_aside, ["export.XLSX", "readme.txt"]);
+        assert_eq!(scan(d, &csv_pattern()).expect("scan"), listing.candidates);
     }
 
     #[test]

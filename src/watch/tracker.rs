@@ -11,6 +11,7 @@ use notify::{Event, EventKind};
 use tokio::time::Instant;
 use tracing::warn;
 
+use super::left_aside::{LEFT_ASIDE_MEMORY, LeftAside, Note};
 use super::{Candidate, WatchConfig};
 use crate::config::FilePattern;
 use crate::intake::display_name;
@@ -91,6 +92,10 @@ impl ReadyQueue {
         self.order.is_empty()
     }
 
+    pub(super) fn len(&self) -> usize {
+        self.order.len()
+    }
+
     #[cfg(test)]
     fn clear(&mut self) {
         self.order.clear();
@@ -116,6 +121,8 @@ pub(super) struct Tracker {
     pub(super) ready: ReadyQueue,
     /// The last rename-to event, so the Both event that follows it does not queue twice.
     last_rename_to: Option<(usize, PathBuf)>,
+    /// Files the pattern leaves aside: which were named in the log, which to look at.
+    pub(super) left_aside: LeftAside,
 }
 
 impl Tracker {
@@ -130,15 +137,21 @@ impl Tracker {
             sent: HashSet::new(),
             ready: ReadyQueue::default(),
             last_rename_to: None,
+            left_aside: LeftAside::new(LEFT_ASIDE_MEMORY),
         }
+    }
+
+    /// The name of an event path directly in the folder.
+    fn direct_name<'p>(&self, event_path: &'p Path) -> Option<&'p str> {
+        if event_path.parent() != Some(self.root.as_path()) {
+            return None;
+        }
+        event_path.file_name()?.to_str()
     }
 
     /// The path to send for an event path, if it names a data file directly in the folder.
     fn local_path(&self, event_path: &Path) -> Option<PathBuf> {
-        if event_path.parent() != Some(self.root.as_path()) {
-            return None;
-        }
-        let name = event_path.file_name()?.to_str()?;
+        let name = self.direct_name(event_path)?;
         self.pattern.matches(name).then(|| self.folder.join(name))
     }
 
@@ -204,6 +217,12 @@ impl Tracker {
 
     fn trigger(&mut self, event_path: &Path) {
         let Some(path) = self.local_path(event_path) else {
+            // A complete file the pattern leaves aside: named once it is known regular.
+            if let Some(name) = self.direct_name(event_path)
+                && self.pattern.leaves_aside(name)
+            {
+                self.left_aside.event(name, self.folder.join(name));
+            }
             return;
         };
         self.writing.remove(&path);
@@ -217,11 +236,25 @@ impl Tracker {
             warn!(folder = %self.folder.display(), "the data folder was removed or renamed");
             return;
         }
+        if let Some(name) = self.direct_name(event_path) {
+            self.left_aside.forget(name);
+        }
         if let Some(path) = self.local_path(event_path) {
             self.writing.remove(&path);
             self.pending.remove(&path);
             self.sent.remove(&path);
         }
+    }
+
+    /// A full scan listed exactly `names` left aside: what to log about them.
+    pub(super) fn scanned_left_aside(&mut self, names: &[String]) -> Vec<Note> {
+        self.left_aside.scanned(names)
+    }
+
+    /// The loop found that `path`, queued by an event, is a regular file: what to log.
+    pub(super) fn checked_left_aside(&mut self, path: &Path) -> Option<Note> {
+        let name = path.file_name()?.to_str()?;
+        self.left_aside.seen(name)
     }
 
     /// Judges scanned files; returns those to send now, in the given order. Pending
@@ -434,6 +467,85 @@ mod tests {
         assert!(t.offer(vec![old.clone()], now, wall).is_empty());
         t.start_cycle();
         assert_eq!(t.offer(vec![old.clone()], now, wall), [old]);
+    }
+
+    fn remove() -> EventKind {
+        EventKind::Remove(notify::event::RemoveKind::File)
+    }
+
+    /// Pops what events queued for a look and passes each as a regular file.
+    fn check_all(t: &mut Tracker) -> Vec<Note> {
+        let mut notes = Vec::new();
+        while let Some(path) = t.left_aside.to_check.pop_front() {
+            notes.extend(t.checked_left_aside(&path));
+        }
+        notes
+    }
+
+    fn named(name: &str) -> Note {
+        Note::Named(name.to_owned())
+    }
+
+    #[test]
+    fn a_file_left_aside_is_named_once_whether_an_event_or_a_scan_sees_it() {
+        let mut t = tracker();
+        let now = Instant::now();
+        t.on_event(&event(close_write(), &["/data/c.dat"]), now);
+        t.on_event(&event(rename(RenameMode::To), &["/data/c.dat"]), now);
+        assert!(t.ready.is_empty() && t.writing.is_empty());
+        assert_eq!(check_all(&mut t), [named("c.dat")]);
+        // Touched again, then rescanned: nothing more to say.
+        t.on_event(&event(close_write(), &["/data/c.dat"]), now);
+        assert!(t.left_aside.to_check.is_empty());
+        t.start_cycle();
+        assert!(t.scanned_left_aside(&["c.dat".to_owned()]).is_empty());
+        // A scan sees another one first; its event later adds nothing.
+        assert_eq!(
+            t.scanned_left_aside(&["c.dat".to_owned(), "readme.txt".to_owned()]),
+            [named("readme.txt")]
+        );
+        t.on_event(&event(close_write(), &["/data/readme.txt"]), now);
+        assert!(check_all(&mut t).is_empty());
+    }
+
+    #[test]
+    fn hidden_temporary_matching_and_foreign_names_are_never_left_aside() {
+        let mut t = tracker();
+        let now = Instant::now();
+        for p in [
+            "/data/.c.dat",
+            "/data/c.dat.tmp",
+            "/data/c.dat.PART",
+            "/data/c.dat~",
+            "/data/ok.csv",
+            "/data/sub/c.dat",
+            "/other/c.dat",
+        ] {
+            t.on_event(&event(close_write(), &[p]), now);
+        }
+        assert!(t.left_aside.to_check.is_empty());
+        assert_eq!(t.ready.order, [PathBuf::from("/data/ok.csv")]);
+    }
+
+    #[test]
+    fn a_file_left_aside_that_leaves_and_comes_back_is_named_again() {
+        let mut t = tracker();
+        let now = Instant::now();
+        t.on_event(&event(close_write(), &["/data/c.dat"]), now);
+        assert_eq!(check_all(&mut t), [named("c.dat")]);
+        t.on_event(&event(remove(), &["/data/c.dat"]), now);
+        t.on_event(&event(close_write(), &["/data/c.dat"]), now);
+        assert_eq!(check_all(&mut t), [named("c.dat")]);
+        // Renamed to a data file name, then back.
+        t.on_event(
+            &event(rename(RenameMode::Both), &["/data/c.dat", "/data/c.csv"]),
+            now,
+        );
+        assert_eq!(t.ready.order, [PathBuf::from("/data/c.csv")]);
+        assert_eq!(
+            t.scanned_left_aside(&["c.dat".to_owned()]),
+            [named("c.dat")]
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::scan::{is_regular_file, scan_in_background, sort_oldest_first, stat_in_background};
+use super::scan::{
+    Listing, is_regular_file, list_in_background, sort_oldest_first, stat_in_background,
+};
 use super::tracker::Tracker;
 use super::{Candidate, MIN_TICK, WatchConfig, WatchError};
 use crate::intake::display_name;
@@ -132,7 +134,7 @@ impl Runner {
     }
 
     /// Takes the `startup` scan, then runs until shutdown or until `out` is closed.
-    pub(super) async fn run(mut self, startup: Vec<Candidate>) {
+    pub(super) async fn run(mut self, startup: Listing) {
         let period = self.cfg.rescan_interval.max(MIN_TICK);
         let mut rescan = tokio::time::interval_at(Instant::now() + period, period);
         rescan.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -167,7 +169,10 @@ impl Runner {
                     }
                 }
             };
-            if step.is_break() || self.flush_ready().await.is_break() {
+            if step.is_break()
+                || self.flush_ready().await.is_break()
+                || self.name_left_aside().await.is_break()
+            {
                 break;
             }
             if self.overflow.swap(false, Ordering::AcqRel) {
@@ -248,7 +253,7 @@ impl Runner {
         let scanned = tokio::select! {
             biased;
             () = self.shutdown.cancelled() => return ControlFlow::Break(()),
-            scanned = scan_in_background(&self.cfg.folder, &self.cfg.pattern) => scanned,
+            scanned = list_in_background(&self.cfg.folder, &self.cfg.pattern) => scanned,
         };
         match scanned {
             Ok(candidates) => self.take_scan(kind, candidates),
@@ -257,6 +262,35 @@ impl Runner {
                 ControlFlow::Continue(())
             }
         }
+    }
+
+    /// Names in the log the files left aside that events reported, once each, after one
+    /// look (on the blocking pool) that they are regular files.
+    async fn name_left_aside(&mut self) -> ControlFlow<()> {
+        if self.tracker.left_aside.to_check.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        let mut paths = Vec::with_capacity(self.tracker.left_aside.to_check.len());
+        while let Some(path) = self.tracker.left_aside.to_check.pop_front() {
+            paths.push(path);
+        }
+        let regular = tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => return ControlFlow::Break(()),
+            regular = stat_in_background(paths) => regular,
+        };
+        match regular {
+            Ok(files) => {
+                for file in files {
+                    if let Some(note) = self.tracker.checked_left_aside(&file.path) {
+                        note.log(&self.cfg.pattern);
+                    }
+                }
+            }
+            // The next scan names them instead.
+            Err(e) => debug!(error = %e, "could not look at files left aside"),
+        }
+        ControlFlow::Continue(())
     }
 
     /// Looks again at the scanned files that had not settled, without a full rescan.
@@ -285,9 +319,16 @@ impl Runner {
         }
     }
 
-    fn take_scan(&mut self, kind: ScanKind, candidates: Vec<Candidate>) -> ControlFlow<()> {
+    fn take_scan(&mut self, kind: ScanKind, listing: Listing) -> ControlFlow<()> {
+        let Listing {
+            candidates,
+            left_aside,
+        } = listing;
         // Apply events that arrived during the scan first, e.g. a Create for a new file.
         self.drain_events();
+        for note in self.tracker.scanned_left_aside(&left_aside) {
+            note.log(&self.cfg.pattern);
+        }
         let now = Instant::now();
         match kind {
             ScanKind::Startup => {}

@@ -10,6 +10,7 @@ mod common;
 mod cli;
 mod corpus;
 mod filesystem;
+mod left_aside;
 mod operator;
 mod pipeline;
 mod props;
