@@ -2,16 +2,16 @@
 -- Applied by the agent at every startup (under an advisory lock, so several agents can
 -- start together); every statement is idempotent.
 
--- The ledger: one row per attempt outcome. At most one 'loaded' row per content hash is
--- what makes a file's content load exactly once, whatever its name.
+-- The ledger: one row per attempt outcome. At most one 'loaded' or 'partial' row per
+-- content hash is what makes a file's content load exactly once, whatever its name.
 CREATE TABLE IF NOT EXISTS ingest_files (
     id              uuid PRIMARY KEY,
     file_name       text        NOT NULL,
     content_hash    text        NOT NULL,          -- BLAKE3, hex
     size_bytes      bigint      NOT NULL,
-    status          text        NOT NULL CHECK (status IN ('loaded', 'quarantined', 'duplicate')),
-    row_count       bigint      NOT NULL DEFAULT 0, -- rows loaded (loaded) or read (quarantined)
-    rejected_rows   bigint      NOT NULL DEFAULT 0,
+    status          text        NOT NULL CHECK (status IN ('loaded', 'partial', 'quarantined', 'duplicate')),
+    row_count       bigint      NOT NULL DEFAULT 0, -- rows loaded (loaded, partial) or read (quarantined)
+    rejected_rows   bigint      NOT NULL DEFAULT 0, -- bad rows (quarantined), or left out of a partial load
     error_summary   text,
     duplicate_of    uuid        REFERENCES ingest_files (id),
     first_timestamp timestamptz,
@@ -20,10 +20,27 @@ CREATE TABLE IF NOT EXISTS ingest_files (
     finished_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
     archived_as     text,                          -- name in processed/ or quarantine/
     archived_at     timestamptz,
-    agent           text        NOT NULL           -- host:pid that wrote the row
+    agent           text        NOT NULL,          -- host:pid that wrote the row
+    profile         text,                          -- the source profile that read the file
+    profile_hash    text                           -- BLAKE3 of its text ('builtin': the default)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS ingest_files_one_load_per_hash
-    ON ingest_files (content_hash) WHERE status = 'loaded';
+-- Databases created before source profiles: the new columns, the 'partial' status, and
+-- the one-load index over both statuses that load rows.
+ALTER TABLE ingest_files ADD COLUMN IF NOT EXISTS profile text;
+ALTER TABLE ingest_files ADD COLUMN IF NOT EXISTS profile_hash text;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = 'ingest_files'::regclass AND contype = 'c'
+                     AND pg_get_constraintdef(oid) LIKE '%partial%') THEN
+        ALTER TABLE ingest_files DROP CONSTRAINT IF EXISTS ingest_files_status_check;
+        ALTER TABLE ingest_files ADD CONSTRAINT ingest_files_status_check
+            CHECK (status IN ('loaded', 'partial', 'quarantined', 'duplicate'));
+    END IF;
+END $$;
+CREATE UNIQUE INDEX IF NOT EXISTS ingest_files_one_load_per_content
+    ON ingest_files (content_hash) WHERE status IN ('loaded', 'partial');
+DROP INDEX IF EXISTS ingest_files_one_load_per_hash;
 CREATE INDEX IF NOT EXISTS ingest_files_hash ON ingest_files (content_hash);
 CREATE INDEX IF NOT EXISTS ingest_files_finished ON ingest_files (finished_at);
 
@@ -66,8 +83,12 @@ CREATE TABLE IF NOT EXISTS file_metrics (
     max_value    double precision,
     mean_value   double precision,
     stddev_value double precision,           -- sample standard deviation (n - 1)
+    source_unit  text,                       -- the unit the file wrote (values are stored converted)
+    missing_codes bigint NOT NULL DEFAULT 0, -- cells that held a missing-value code (counted in null_count)
     PRIMARY KEY (file_id, column_name)
 );
+ALTER TABLE file_metrics ADD COLUMN IF NOT EXISTS source_unit text;
+ALTER TABLE file_metrics ADD COLUMN IF NOT EXISTS missing_codes bigint NOT NULL DEFAULT 0;
 
 -- Gold layer: per sensor and UTC hour / UTC day, the count, min, max and mean of each
 -- measure (NULL cells are left out of that measure's figures; `readings` counts rows).

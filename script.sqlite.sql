@@ -8,16 +8,18 @@
 -- Applied by the agent at every startup inside one write transaction; every statement
 -- is idempotent.
 
--- The ledger: one row per attempt outcome. At most one 'loaded' row per content hash is
--- what makes a file's content load exactly once, whatever its name.
+-- The ledger: one row per attempt outcome. At most one 'loaded' or 'partial' row per
+-- content hash is what makes a file's content load exactly once, whatever its name.
+-- (A database created before source profiles is migrated by the agent before this
+-- script runs: SQLite cannot change a CHECK constraint in place.)
 CREATE TABLE IF NOT EXISTS ingest_files (
     id              TEXT    PRIMARY KEY,
     file_name       TEXT    NOT NULL,
     content_hash    TEXT    NOT NULL,          -- BLAKE3, hex
     size_bytes      INTEGER NOT NULL,
-    status          TEXT    NOT NULL CHECK (status IN ('loaded', 'quarantined', 'duplicate')),
-    row_count       INTEGER NOT NULL DEFAULT 0, -- rows loaded (loaded) or read (quarantined)
-    rejected_rows   INTEGER NOT NULL DEFAULT 0,
+    status          TEXT    NOT NULL CHECK (status IN ('loaded', 'partial', 'quarantined', 'duplicate')),
+    row_count       INTEGER NOT NULL DEFAULT 0, -- rows loaded (loaded, partial) or read (quarantined)
+    rejected_rows   INTEGER NOT NULL DEFAULT 0, -- bad rows (quarantined), or left out of a partial load
     error_summary   TEXT,
     duplicate_of    TEXT    REFERENCES ingest_files (id),
     first_timestamp TEXT,
@@ -26,10 +28,13 @@ CREATE TABLE IF NOT EXISTS ingest_files (
     finished_at     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     archived_as     TEXT,                      -- name in processed/ or quarantine/
     archived_at     TEXT,
-    agent           TEXT    NOT NULL           -- host:pid that wrote the row
+    agent           TEXT    NOT NULL,          -- host:pid that wrote the row
+    profile         TEXT,                      -- the source profile that read the file
+    profile_hash    TEXT                       -- BLAKE3 of its text ('builtin': the default)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS ingest_files_one_load_per_hash
-    ON ingest_files (content_hash) WHERE status = 'loaded';
+CREATE UNIQUE INDEX IF NOT EXISTS ingest_files_one_load_per_content
+    ON ingest_files (content_hash) WHERE status IN ('loaded', 'partial');
+DROP INDEX IF EXISTS ingest_files_one_load_per_hash;
 CREATE INDEX IF NOT EXISTS ingest_files_hash ON ingest_files (content_hash);
 CREATE INDEX IF NOT EXISTS ingest_files_finished ON ingest_files (finished_at);
 
@@ -67,6 +72,8 @@ CREATE TABLE IF NOT EXISTS file_metrics (
     max_value    REAL,
     mean_value   REAL,
     stddev_value REAL,              -- sample standard deviation (n - 1)
+    source_unit  TEXT,                       -- the unit the file wrote (values are stored converted)
+    missing_codes INTEGER NOT NULL DEFAULT 0, -- cells that held a missing-value code (counted in null_count)
     PRIMARY KEY (file_id, column_name)
 );
 

@@ -176,6 +176,10 @@ impl Agent {
         if shutdown.is_cancelled() {
             return Ok(());
         }
+        tokio::spawn(reload_profiles(
+            self.pipeline.profiles().clone(),
+            shutdown.clone(),
+        ));
         self.watch_and_dispatch(shutdown).await
     }
 
@@ -393,6 +397,39 @@ impl Summary {
             Ok(Outcome::Quarantined { .. }) => self.quarantined += 1,
             Ok(Outcome::Skipped { .. }) => self.skipped += 1,
             Err(_) => self.failed += 1,
+        }
+    }
+}
+
+/// How often the profiles folder is looked at for edits.
+const PROFILE_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reloads the source profiles when their folder changes, until `shutdown`. An invalid
+/// edit is logged as an error and the previous profiles stay in force.
+async fn reload_profiles(profiles: crate::profile::Profiles, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(PROFILE_RELOAD_INTERVAL) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let checked = {
+            let profiles = profiles.clone();
+            tokio::task::spawn_blocking(move || profiles.reload_if_changed()).await
+        };
+        match checked {
+            Ok(Ok(true)) => {
+                let set = profiles.current();
+                let names: Vec<&str> = set.profiles().iter().map(|p| p.name.as_str()).collect();
+                info!(profiles = ?names, "source profiles reloaded");
+            }
+            Ok(Ok(false)) => {}
+            Ok(Err(problems)) => {
+                for p in problems {
+                    error!(file = %p.file.display(), key = %p.key, problem = %p.message,
+                        "an edited profile is invalid; the previous profiles stay in force");
+                }
+            }
+            Err(e) => error!(error = %e, "checking the profiles folder failed"),
         }
     }
 }

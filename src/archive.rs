@@ -138,6 +138,38 @@ pub fn quarantine(
 }
 
 /// Longest file name (in bytes) that Linux filesystems accept.
+/// Writes a new file into the quarantine folder `dir` under `report.file` (never
+/// overwriting), beside its report: the rejected rows of a partial load. `write` fills
+/// a hidden temporary file first, so a kill leaves no half-written file in view.
+pub fn quarantine_new(
+    dir: &Path,
+    report: &mut QuarantineReport,
+    hash: &ContentHash,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<Option<String>, ArchiveError> {
+    let fail = |source| ArchiveError {
+        file: report.file.clone(),
+        dir: dir.to_owned(),
+        source,
+    };
+    let (temp, mut file) = create_temp(dir).map_err(fail)?;
+    let written = write(&mut file)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| file.metadata());
+    let meta = match written {
+        Ok(meta) => meta,
+        Err(e) => {
+            let _ = fs::remove_file(&temp);
+            return Err(fail(e));
+        }
+    };
+    let result = quarantine(&temp, FileIdentity::of(&meta), dir, report, hash);
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
 const NAME_MAX: usize = 255;
 /// Appended to a quarantined file's name for its report.
 const REPORT_SUFFIX: &str = ".error.json";

@@ -46,6 +46,8 @@ mod tests {
             humidity: Some(25.0),
             pressure: None,
             extra: None,
+            further: Vec::new(),
+            coded_missing: 0,
         };
         let row = enrich(reading.clone(), &Ranges::default());
         assert_eq!(row.reading, reading, "originals are untouched");

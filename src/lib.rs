@@ -53,6 +53,7 @@ pub mod intake;
 pub mod metrics;
 pub mod ops;
 pub mod pipeline;
+pub mod profile;
 pub mod read;
 pub mod report;
 pub mod rule;

@@ -60,8 +60,9 @@ rules! {
     /// The timestamp cell is not a time in any accepted form.
     InvalidTimestamp = "invalid_timestamp", "bad timestamp",
         "Write times as RFC 3339 (2024-05-01T12:00:00Z), ISO 8601 without offset (read in \
-         SOURCE_TIMEZONE), day-first with - or ., or Unix epoch seconds. Dates with / are \
-         refused as ambiguous; check for impossible dates and 24:00.";
+         SOURCE_TIMEZONE) or Unix epoch seconds. Other forms (day/month dates, separate date \
+         and time columns, 12-hour clocks) need a profile with [time]; check for impossible \
+         dates and 24:00.";
     /// A local time inside a daylight-saving gap.
     NonexistentLocalTime = "nonexistent_local_time", "time in DST gap",
         "The local time falls in a daylight-saving gap of SOURCE_TIMEZONE. Export with an \
@@ -90,6 +91,11 @@ rules! {
     /// A sensor id over 256 bytes.
     TooLong = "too_long", "sensor id too long",
         "A sensor id is over 256 bytes: the export is probably broken.";
+    /// A value outside what physics allows, whatever the configured range.
+    PhysicallyImpossible = "physically_impossible", "physically impossible",
+        "The value is below absolute zero, a negative humidity, or a pressure of zero or \
+         less: no setting makes that real. Check the unit and the sensor; a missing-value \
+         code (-9999, -7999) belongs in the profile's `missing` list.";
     /// Rows broke different rules; the report lists each.
     InvalidRows = "invalid_rows", "several row problems",
         "Several rules were broken: see each problem's own rule and advice.";
@@ -123,6 +129,35 @@ rules! {
     /// The file could not be read (never quarantined: the file is tried again).
     Io = "io", "unreadable",
         "The file could not be read: check its permissions and the disk, then retry.";
+
+    /// A column the profile names is not in the file, or its metadata or time cannot be read.
+    ProfileMismatch = "profile_mismatch", "profile does not fit",
+        "The profile that matched this file names a column, metadata field or time part the \
+         file does not have (the message says which key). Fix the profile (or its match \
+         globs), then `quarantine retry` the file.";
+    /// A header's unit disagrees with the profile or with the column's quantity.
+    UnitMismatch = "unit_mismatch", "unit mismatch",
+        "The header names one unit and the profile another, or a unit of another quantity. \
+         Say the right unit in the profile (measures.NAME.unit) or fix the header.";
+    /// A header names a unit the agent does not convert.
+    UnknownUnit = "unknown_unit", "unknown unit",
+        "The header names a unit this agent does not convert. Name the source unit in a \
+         profile (measures.temperature.unit = \"degF\", …); convertible: degC, degF, K, %, \
+         fraction, hPa, mbar, Pa, kPa, inHg, mmHg.";
+    /// Dates that read differently day-first and month-first, with nothing to decide.
+    AmbiguousDateOrder = "ambiguous_date_order", "ambiguous date order",
+        "Dates like 03/04/2024 mean different days day-first and month-first, and no date \
+         in the file has a day over 12. Give the order in a profile (time.order = \"dmy\" \
+         or \"mdy\") or export ISO dates (2024-04-03).";
+    /// The sensor column found by name is unique on every row.
+    SensorIsRowId = "sensor_is_row_id", "sensor column is a row id",
+        "The column taken as the sensor id has a different value on every row: it is a row \
+         or log id. Name the real sensor column in a profile (sensor.column), or a \
+         constant, file-name capture or metadata field (sensor.constant, …).";
+    /// More bad rows than the profile's row policy allows.
+    TooManyBadRows = "too_many_bad_rows", "too many bad rows",
+        "More rows are bad than the profile's rows.max_bad_rows / max_bad_percent allow: \
+         the file is held back whole. Fix the rows (the report lists them) or the profile.";
 
     // Decisions of the pipeline and of the database.
     /// Over `MAX_FILE_BYTES`: quarantined unread.

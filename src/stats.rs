@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::read::Layout;
+use crate::profile::MeasureTarget;
+use crate::profile::plan::Plan;
+use crate::units::Quantity;
 use crate::validate::Reading;
 
 /// Running count, nulls, extremes, mean and variance of one column.
@@ -43,38 +45,82 @@ impl ColumnStats {
     }
 }
 
+/// Summary of one measured column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnSummary {
+    /// The measure's name (`temperature`, or a further measure's).
+    pub name: String,
+    /// The unit the file wrote it in.
+    pub source_unit: Option<String>,
+    pub stats: ColumnStats,
+    /// Cells that held a missing-value code (counted in `stats.nulls` too).
+    pub coded_missing: u64,
+    slot: Slot,
+}
+
+/// Where a column's values sit in a [`Reading`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Slot {
+    Canonical(Quantity),
+    Further(usize),
+}
+
 /// Summary of one file's valid rows.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FileStats {
     pub rows: u64,
-    pub temperature: ColumnStats,
-    pub humidity: ColumnStats,
-    pub pressure: ColumnStats,
+    /// The measured columns, in the plan's order.
+    pub columns: Vec<ColumnSummary>,
     /// Earliest and latest timestamp in the file.
     pub first_timestamp: Option<DateTime<Utc>>,
     pub last_timestamp: Option<DateTime<Utc>>,
-    /// Which of temperature, humidity, pressure the file has a column for.
-    present: [bool; 3],
+    /// Rows skipped because every cell was empty.
+    pub blank_rows: u64,
+    /// Bad rows left out of a partial load (skip-rows policy).
+    pub rejected_rows: u64,
 }
 
 impl FileStats {
-    /// Empty statistics for a file with `layout`.
-    pub fn new(layout: &Layout) -> Self {
+    /// Empty statistics for a file read with `plan`.
+    pub fn new(plan: &Plan) -> Self {
+        let mut further = 0;
+        let columns = plan
+            .measures
+            .iter()
+            .map(|m| ColumnSummary {
+                name: m.name.clone(),
+                source_unit: m.unit_text.clone(),
+                stats: ColumnStats::default(),
+                coded_missing: 0,
+                slot: match &m.target {
+                    MeasureTarget::Canonical(q) => Slot::Canonical(*q),
+                    MeasureTarget::Further(_) => {
+                        further += 1;
+                        Slot::Further(further - 1)
+                    }
+                },
+            })
+            .collect();
         Self {
-            present: [
-                layout.temperature.is_some(),
-                layout.humidity.is_some(),
-                layout.pressure.is_some(),
-            ],
+            columns,
             ..Self::default()
         }
     }
 
     pub fn push(&mut self, r: &Reading) {
         self.rows += 1;
-        self.temperature.push(r.temperature);
-        self.humidity.push(r.humidity);
-        self.pressure.push(r.pressure);
+        for (i, c) in self.columns.iter_mut().enumerate() {
+            let value = match c.slot {
+                Slot::Canonical(Quantity::Temperature) => r.temperature,
+                Slot::Canonical(Quantity::Humidity) => r.humidity,
+                Slot::Canonical(Quantity::Pressure) => r.pressure,
+                Slot::Further(k) => r.further.get(k).copied().flatten(),
+            };
+            c.stats.push(value);
+            if i < 64 && r.coded_missing & (1 << i) != 0 {
+                c.coded_missing += 1;
+            }
+        }
         self.first_timestamp = Some(
             self.first_timestamp
                 .map_or(r.timestamp, |t| t.min(r.timestamp)),
@@ -85,16 +131,18 @@ impl FileStats {
         );
     }
 
-    /// The measured columns the file has, by canonical name.
-    pub fn columns(&self) -> impl Iterator<Item = (&'static str, &ColumnStats)> {
-        [
-            ("temperature", &self.temperature),
-            ("humidity", &self.humidity),
-            ("pressure", &self.pressure),
-        ]
-        .into_iter()
-        .zip(self.present)
-        .filter_map(|(column, present)| present.then_some(column))
+    /// The ledger status a commit with these statistics gets.
+    pub fn status(&self) -> crate::sink::EntryStatus {
+        if self.rejected_rows > 0 {
+            crate::sink::EntryStatus::Partial
+        } else {
+            crate::sink::EntryStatus::Loaded
+        }
+    }
+
+    /// The measured columns the file has, by name.
+    pub fn columns(&self) -> impl Iterator<Item = (&str, &ColumnStats)> {
+        self.columns.iter().map(|c| (c.name.as_str(), &c.stats))
     }
 }
 
@@ -151,8 +199,8 @@ mod tests {
 
     #[test]
     fn only_the_files_columns_are_reported() {
-        let header = csv::ByteRecord::from(vec!["ts", "id", "rh"]);
-        let stats = FileStats::new(&Layout::from_header(&header).unwrap());
+        let plan = crate::profile::plan::tests::default_plan("ts,id,rh,wind");
+        let stats = FileStats::new(&plan);
         let names: Vec<_> = stats.columns().map(|(n, _)| n).collect();
         assert_eq!(names, vec!["humidity"]);
     }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
+use crate::profile::ProfileSet;
+
 use super::database::{DB_VARS, DEFAULT_SQLITE_PATH};
 use super::{
     ConfigError, DatabaseSettings, FilePattern, LogFormat, LogSettings, PostgresSettings, Range,
@@ -53,6 +55,7 @@ impl Env<'_> {
         let data_folder = self.path("DATA_FOLDER", "./data");
         let processed_folder = self.path("PROCESSED_FOLDER", "./processed");
         let quarantine_folder = self.path("QUARANTINE_FOLDER", "./quarantine");
+        let profiles_dir = self.path("PROFILES_DIR", "./profiles");
         let monitor_interval = self.parse(
             "MONITOR_INTERVAL",
             Duration::from_secs(5),
@@ -93,6 +96,8 @@ impl Env<'_> {
             data_folder,
             processed_folder,
             quarantine_folder,
+            profiles_dir,
+            profiles: ProfileSet::default(),
             monitor_interval,
             settle,
             file_pattern,

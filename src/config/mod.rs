@@ -11,6 +11,8 @@
 //! of the measurement ranges, `SOURCE_TIMEZONE` and `FILE_PATTERN`.
 
 use std::path::PathBuf;
+
+use crate::profile::ProfileSet;
 use std::time::Duration;
 
 mod database;
@@ -59,6 +61,10 @@ pub struct Settings {
     pub data_folder: PathBuf,
     pub processed_folder: PathBuf,
     pub quarantine_folder: PathBuf,
+    /// Where source profiles are read from (`PROFILES_DIR`).
+    pub profiles_dir: PathBuf,
+    /// The profiles found there at startup, checked.
+    pub profiles: ProfileSet,
     /// How often the data folder is rescanned as a safety net for missed events.
     pub monitor_interval: Duration,
     /// How long a file seen only by a scan must keep its size and mtime before it is taken.
@@ -110,7 +116,30 @@ impl Settings {
             get: &get,
             errors: &mut errors,
         };
-        let settings = env.read();
+        let mut settings = env.read();
+        match ProfileSet::load(&settings.profiles_dir) {
+            Ok(profiles) => {
+                let globs: Vec<String> = profiles
+                    .profiles()
+                    .iter()
+                    .flat_map(|p| p.globs().map(|(_, text)| text.to_owned()))
+                    .collect();
+                settings.file_pattern = settings
+                    .file_pattern
+                    .clone()
+                    .with_profile_globs(globs.iter().map(String::as_str));
+                settings.profiles = profiles;
+            }
+            Err(problems) => errors.extend(problems.into_iter().map(|p| ConfigError {
+                var: "PROFILES_DIR",
+                value: p.file.display().to_string(),
+                expected: if p.key.is_empty() {
+                    format!("a valid profile: {}", p.message)
+                } else {
+                    format!("a valid profile: {}: {}", p.key, p.message)
+                },
+            })),
+        }
         if errors.is_empty() {
             Ok(settings)
         } else {

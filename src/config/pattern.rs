@@ -68,6 +68,27 @@ impl FilePattern {
         })
     }
 
+    /// Also takes the names that a source profile's `match` globs choose: a profile
+    /// written for `*.dat` files makes the agent take them without a second setting.
+    pub fn with_profile_globs<'a>(mut self, globs: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut added = Vec::new();
+        for g in globs {
+            if let Ok(p) = glob::Pattern::new(g)
+                && !self
+                    .globs
+                    .iter()
+                    .any(|have| have.as_str().eq_ignore_ascii_case(g))
+            {
+                self.globs.push(p);
+                added.push(g.to_owned());
+            }
+        }
+        if !added.is_empty() {
+            self.text = format!("{} + profiles: {}", self.text, added.join(","));
+        }
+        self
+    }
+
     /// True when `name` is a data file this agent takes: it is neither hidden nor
     /// temporary (see [`FilePattern::is_transient`]) and at least one glob matches it,
     /// ignoring case. This is the one place that decides; every caller goes through it.

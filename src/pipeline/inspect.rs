@@ -5,28 +5,48 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
 use crate::config::{Ranges, SourceTimezone};
 use crate::enrich::{EnrichedRow, enrich};
 use crate::intake;
+use crate::profile::plan::{FileContext, Plan};
+use crate::profile::{MeasureTarget, Profile, RowPolicy};
 use crate::read::{ContentHash, CsvSource, FileError};
 use crate::report::{MAX_REPORTED_ERRORS, ReportedError};
 use crate::rule::Rule;
 use crate::sink::LoadMsg;
 use crate::stats::FileStats;
-use crate::validate::{RowError, Validator};
+use crate::timestamp::DateOrder;
+use crate::units::Quantity;
+use crate::validate::{FileChecks, FileVerdict, RowError, Validator};
 
 /// Rows per batch sent from the reader to the sink.
 const BATCH_ROWS: usize = 2048;
 /// Batches in flight between reader and sink: bounds memory whatever the file size.
 pub(super) const BATCHES_IN_FLIGHT: usize = 4;
+/// Bad lines remembered under a skip-rows policy (for the rejects file); a file with
+/// more is held back whole.
+const MAX_SKIPPED_LINES: usize = 100_000;
+
+/// How one file is read: its profile and what the settings add.
+#[derive(Debug, Clone)]
+pub struct ReadContext {
+    pub profile: Arc<Profile>,
+    pub file_name: String,
+    pub ranges: Ranges,
+    pub tz: SourceTimezone,
+    /// A date order proven by an earlier pass over the same bytes.
+    pub order: Option<DateOrder>,
+}
 
 /// What the reader saw in one pass over a file.
 #[derive(Debug, Default)]
 pub struct ReadReport {
-    pub file_error: Option<FileError>,
+    /// Every whole-file problem found (all header problems at once).
+    pub file_errors: Vec<FileError>,
     pub rows_read: u64,
     pub invalid_rows: u64,
     pub errors_total: u64,
@@ -39,6 +59,16 @@ pub struct ReadReport {
     pub changed: bool,
     /// The consumer stopped taking rows (the sink failed).
     pub interrupted: bool,
+    /// The dates proved an order other than the one ambiguous dates were read in: the
+    /// file must be read again in this order.
+    pub reread: Option<DateOrder>,
+    /// Under a skip-rows policy: the bad rows' lines, left out of a partial load.
+    pub skipped_lines: Vec<u64>,
+    /// Rows skipped because every cell was empty (profiles with `rows.skip_blank`).
+    pub blank_rows: u64,
+    /// The physical line of the first data row: what comes before it (preamble,
+    /// header, unit rows) heads a rejects file.
+    pub first_data_line: u64,
 }
 
 pub(super) enum Verdict {
@@ -47,30 +77,38 @@ pub(super) enum Verdict {
     Unreadable(io::Error),
     Changed,
     Interrupted,
+    /// Read again in this date order.
+    Reread(DateOrder),
 }
 
 impl ReadReport {
     pub(super) fn verdict(&self) -> Verdict {
-        match &self.file_error {
+        match self.file_errors.first() {
             Some(FileError::Io(e)) => Verdict::Unreadable(io::Error::new(e.kind(), e.to_string())),
             Some(_) => Verdict::Invalid,
             None if self.interrupted => Verdict::Interrupted,
             None if self.changed => Verdict::Changed,
-            None if self.invalid_rows > 0 => Verdict::Invalid,
+            None if self.reread.is_some() => Verdict::Reread(self.reread.unwrap_or(DateOrder::Dmy)),
+            None if self.invalid_rows > self.skipped_lines.len() as u64 => Verdict::Invalid,
             None => Verdict::Valid,
         }
     }
 
-    /// True when nothing is wrong with the file's content.
+    /// True when the file loads (perhaps partly, under a skip-rows policy).
     pub fn is_valid(&self) -> bool {
-        self.file_error.is_none() && self.invalid_rows == 0
+        self.file_errors.is_empty()
+            && self.reread.is_none()
+            && self.invalid_rows == self.skipped_lines.len() as u64
     }
 
     /// One sentence describing the problem, and its rule; `None` for a valid file.
     pub fn reason(&self) -> Option<(String, Rule)> {
-        if let Some(e) = &self.file_error {
+        if let Some(e) = self.file_errors.first() {
             let at = e.line().map(|l| format!(" (line {l})")).unwrap_or_default();
             return Some((format!("{e}{at}"), e.rule()));
+        }
+        if self.is_valid() {
+            return None;
         }
         let first = self.errors.first()?;
         let rule = if self.errors.iter().all(|e| e.rule == first.rule) {
@@ -97,9 +135,29 @@ impl ReadReport {
         ))
     }
 
+    /// For a partial load: why rows were left out, and their rule.
+    pub fn rejects_reason(&self) -> Option<(String, Rule)> {
+        let first = self.errors.first()?;
+        let rule = if self.errors.iter().all(|e| e.rule == first.rule) {
+            first.rule
+        } else {
+            Rule::InvalidRows
+        };
+        let n = self.skipped_lines.len();
+        let noun = if n == 1 { "row was" } else { "rows were" };
+        Some((
+            format!(
+                "{n} bad {noun} left out of the file's load (rows.on_error = \"skip_rows\"); \
+                 first at line {}: {}",
+                first.line, first.message
+            ),
+            rule,
+        ))
+    }
+
     /// Every problem found, whole-file problem first, as reported.
     pub fn reported_errors(&self) -> Vec<ReportedError> {
-        let whole = self.file_error.as_ref().map(|e| ReportedError {
+        let whole = self.file_errors.iter().map(|e| ReportedError {
             line: e.line(),
             column: String::new(),
             value: String::new(),
@@ -107,50 +165,73 @@ impl ReadReport {
             message: e.to_string(),
         });
         whole
-            .into_iter()
             .chain(self.errors.iter().map(ReportedError::from))
             .collect()
     }
 
     /// Problems counted, including those beyond the listed ones.
     pub fn problems_total(&self) -> u64 {
-        self.errors_total + u64::from(self.file_error.is_some())
+        self.errors_total + self.file_errors.len() as u64
     }
 }
 
 /// Reads `input` in one pass: validates, enriches and summarises every row, handing
 /// each valid row to `on_row` until the first invalid one (after that rows are only
-/// checked, so the report lists every problem). `on_row` returns false to stop early.
+/// checked, so the report lists every problem) — or, under a skip-rows policy, every
+/// valid row. `on_row` returns false to stop early.
 pub fn read_rows(
     input: impl Read,
-    ranges: Ranges,
-    tz: SourceTimezone,
+    cx: &ReadContext,
     mut on_row: impl FnMut(EnrichedRow) -> bool,
 ) -> ReadReport {
     let mut report = ReadReport::default();
-    let mut source = match CsvSource::new(input) {
+    let mut source = match CsvSource::with_layout(input, cx.profile.layout.clone()) {
         Ok(s) => s,
         Err(e) => {
-            report.file_error = Some(e);
+            report.file_errors.push(e);
             return report;
         }
     };
-    let layout = source.layout().clone();
-    let validator = Validator::new(&layout, ranges, tz);
-    let mut stats = FileStats::new(&layout);
+    let file = FileContext {
+        file_name: &cx.file_name,
+        ranges: cx.ranges,
+        tz: cx.tz,
+    };
+    let plan = match Plan::build(source.header(), source.text(), &cx.profile, file) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            report.file_errors = errors;
+            return report;
+        }
+    };
+    let ranges = plan_ranges(&plan, cx.ranges);
+    let validator = Validator::new(&plan, cx.order);
+    let mut checks = FileChecks::new();
+    let mut stats = FileStats::new(&plan);
+    let skip = match cx.profile.rows {
+        RowPolicy::RejectFile => None,
+        RowPolicy::SkipRows {
+            max_bad_rows,
+            max_bad_percent,
+        } => Some((max_bad_rows, max_bad_percent)),
+    };
     loop {
         let (line, record) = match source.next_record() {
             Ok(Some(r)) => r,
             Ok(None) => break,
             Err(e) => {
-                report.file_error = Some(e);
+                report.file_errors.push(e);
                 return report;
             }
         };
         report.rows_read += 1;
-        match validator.validate(line, record) {
-            Ok(reading) => {
-                if report.invalid_rows == 0 {
+        if report.first_data_line == 0 {
+            report.first_data_line = line;
+        }
+        match validator.validate(line, record, &mut checks) {
+            Ok(Some(reading)) => {
+                let sending = report.invalid_rows == 0 || skip.is_some();
+                if sending {
                     stats.push(&reading);
                     if !on_row(enrich(reading, &ranges)) {
                         report.interrupted = true;
@@ -158,8 +239,12 @@ pub fn read_rows(
                     }
                 }
             }
+            Ok(None) => report.blank_rows += 1,
             Err(errors) => {
                 report.invalid_rows += 1;
+                if skip.is_some() && report.skipped_lines.len() < MAX_SKIPPED_LINES {
+                    report.skipped_lines.push(line);
+                }
                 report.errors_total += errors.len() as u64;
                 let room = MAX_REPORTED_ERRORS.saturating_sub(report.errors.len());
                 report.errors.extend(errors.into_iter().take(room));
@@ -168,35 +253,71 @@ pub fn read_rows(
     }
     match source.finish() {
         Ok(content) => report.content = Some(content),
-        Err(e) => report.file_error = Some(e),
+        Err(e) => report.file_errors.push(e),
     }
+    match checks.verdict(&plan) {
+        FileVerdict::Valid => {}
+        FileVerdict::Reread(order) => report.reread = Some(order),
+        FileVerdict::Invalid(e) => report.file_errors.push(e),
+    }
+    if let Some((max_rows, max_percent)) = skip {
+        let bad = report.invalid_rows;
+        let percent = 100.0 * bad as f64 / report.rows_read.max(1) as f64;
+        let over_rows = max_rows.is_some_and(|m| bad > m);
+        let over_percent = max_percent.is_some_and(|m| percent > m);
+        let unremembered = bad > report.skipped_lines.len() as u64;
+        if bad > 0 && (over_rows || over_percent || unremembered) {
+            let limit = match (max_rows, max_percent) {
+                (Some(r), Some(p)) => format!("max_bad_rows = {r}, max_bad_percent = {p}"),
+                (Some(r), None) => format!("max_bad_rows = {r}"),
+                (None, Some(p)) => format!("max_bad_percent = {p}"),
+                (None, None) => format!("at most {MAX_SKIPPED_LINES} remembered"),
+            };
+            report.file_errors.push(FileError::TooManyBadRows {
+                bad,
+                rows: report.rows_read,
+                limit,
+            });
+        }
+    }
+    stats.rejected_rows = report.skipped_lines.len() as u64;
+    stats.blank_rows = report.blank_rows;
     report.stats = Some(stats);
     report
+}
+
+/// The ranges the derived (normalised) columns use: a profile's, else the settings'.
+fn plan_ranges(plan: &Plan, settings: Ranges) -> Ranges {
+    let mut r = settings;
+    for m in &plan.measures {
+        if let (MeasureTarget::Canonical(q), Some(range)) = (&m.target, m.range) {
+            match q {
+                Quantity::Temperature => r.temperature = range,
+                Quantity::Humidity => r.humidity = range,
+                Quantity::Pressure => r.pressure = range,
+            }
+        }
+    }
+    r
 }
 
 /// The reader task of one attempt: [`read_rows`] into the sink's channel, then the
 /// end message that decides commit or rollback.
 pub(super) fn stream_to_sink(
     file: File,
-    ranges: Ranges,
-    tz: SourceTimezone,
+    cx: &ReadContext,
     expected: &ContentHash,
     tx: &mpsc::Sender<LoadMsg>,
 ) -> ReadReport {
     let mut batch = Vec::with_capacity(BATCH_ROWS);
-    let mut report = read_rows(
-        io::BufReader::with_capacity(256 * 1024, file),
-        ranges,
-        tz,
-        |row| {
-            batch.push(row);
-            if batch.len() == BATCH_ROWS {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
-                return tx.blocking_send(LoadMsg::Rows(full)).is_ok();
-            }
-            true
-        },
-    );
+    let mut report = read_rows(io::BufReader::with_capacity(256 * 1024, file), cx, |row| {
+        batch.push(row);
+        if batch.len() == BATCH_ROWS {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+            return tx.blocking_send(LoadMsg::Rows(full)).is_ok();
+        }
+        true
+    });
     report.changed = report
         .content
         .as_ref()
@@ -216,13 +337,18 @@ pub(super) fn stream_to_sink(
     report
 }
 
-/// Validates a file without loading it (the `check` command).
-pub fn check_file(path: &Path, ranges: Ranges, tz: SourceTimezone) -> io::Result<ReadReport> {
-    let (file, _) = intake::open_regular(path)?.map_err(io::Error::other)?;
-    Ok(read_rows(
-        io::BufReader::with_capacity(256 * 1024, file),
-        ranges,
-        tz,
-        |_| true,
-    ))
+/// Validates a file without loading it (the `check` command), reading it again when
+/// its dates prove an order other than the one first assumed.
+pub fn check_file(path: &Path, cx: &ReadContext) -> io::Result<ReadReport> {
+    let mut cx = cx.clone();
+    loop {
+        let (file, _) = intake::open_regular(path)?.map_err(io::Error::other)?;
+        let report = read_rows(io::BufReader::with_capacity(256 * 1024, file), &cx, |_| {
+            true
+        });
+        match report.reread {
+            Some(order) if cx.order.is_none() => cx.order = Some(order),
+            _ => return Ok(report),
+        }
+    }
 }

@@ -42,7 +42,7 @@ use tracing::{Instrument, info_span, warn};
 use uuid::Uuid;
 
 use self::inspect::{BATCHES_IN_FLIGHT, Verdict, stream_to_sink};
-pub use self::inspect::{ReadReport, check_file, read_rows};
+pub use self::inspect::{ReadContext, ReadReport, check_file, read_rows};
 use self::outcome::Job;
 pub use self::refusal::{Decision, Refusal};
 pub use self::retry::{RetryLimit, RetryPolicy, sleep_unless_cancelled};
@@ -50,7 +50,8 @@ use crate::archive::ArchiveError;
 use crate::config::{Ranges, Settings, SourceTimezone};
 use crate::intake::{self, Opened, display_name};
 use crate::metrics::Metrics;
-use crate::sink::{FileAttempt, LoadOutcome, SinkError, Store};
+use crate::profile::Profiles;
+use crate::sink::{FileAttempt, LoadOutcome, ProfileRef, SinkError, Store};
 
 /// Files up to this size go straight to the load, which refuses content loaded already
 /// (the unique index on the hash) and then says by whom: for small files the separate
@@ -131,6 +132,8 @@ pub struct Pipeline {
     quarantine: PathBuf,
     retry: RetryPolicy,
     max_file_bytes: Option<u64>,
+    /// The source profiles in force (reloaded by the agent when they change).
+    profiles: Profiles,
     /// Where outcomes, retries and bytes are counted, when metrics are served.
     metrics: Option<Arc<Metrics>>,
 }
@@ -145,6 +148,7 @@ impl Pipeline {
             quarantine: settings.quarantine_folder.clone(),
             retry: RetryPolicy::new(settings.retry_max_delay),
             max_file_bytes: settings.max_file_bytes,
+            profiles: Profiles::new(settings.profiles.clone()),
             metrics: None,
         }
     }
@@ -163,6 +167,11 @@ impl Pipeline {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The source profiles in force.
+    pub fn profiles(&self) -> &Profiles {
+        &self.profiles
     }
 
     /// Processes one file, retrying transient failures until it reaches an outcome,
@@ -238,6 +247,14 @@ impl Pipeline {
         if let Some(m) = &self.metrics {
             m.bytes_read(size);
         }
+        let selection = self.profiles.current().select(&name);
+        let mut cx = ReadContext {
+            profile: selection.profile,
+            file_name: name.clone(),
+            ranges: self.ranges,
+            tz: self.tz,
+            order: None,
+        };
         let job = Job {
             path,
             read,
@@ -247,6 +264,10 @@ impl Pipeline {
                 hash,
                 size,
                 started_at,
+                profile: ProfileRef {
+                    name: cx.profile.name.clone(),
+                    hash: cx.profile.hash.clone(),
+                },
             },
         };
         let looked_up = job.attempt.size > LOOKUP_FIRST_ABOVE_BYTES;
@@ -260,12 +281,30 @@ impl Pipeline {
             file: name.clone(),
             source,
         })?;
-        let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
-        let (ranges, tz, expected) = (self.ranges, self.tz, job.attempt.hash.clone());
-        let reader =
-            tokio::task::spawn_blocking(move || stream_to_sink(file, ranges, tz, &expected, &tx));
-        let loaded = self.store.load(&job.attempt, rx).await;
-        let report = reader.await.map_err(|e| internal(&name, e))?;
+        let mut file = Some(file);
+        let (loaded, report) = loop {
+            let input = match file.take() {
+                Some(f) => f,
+                // A second pass, in the date order the first one proved.
+                None => rewound(&after).map_err(|source| ProcessError::Read {
+                    file: name.clone(),
+                    source,
+                })?,
+            };
+            let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
+            let (reader_cx, expected) = (cx.clone(), job.attempt.hash.clone());
+            let reader = tokio::task::spawn_blocking(move || {
+                stream_to_sink(input, &reader_cx, &expected, &tx)
+            });
+            let loaded = self.store.load(&job.attempt, rx).await;
+            let report = reader.await.map_err(|e| internal(&name, e))?;
+            match (&loaded, report.verdict()) {
+                (Ok(LoadOutcome::Aborted), Verdict::Reread(order)) if cx.order.is_none() => {
+                    cx.order = Some(order);
+                }
+                _ => break (loaded, report),
+            }
+        };
 
         match loaded {
             Ok(LoadOutcome::Committed { rows }) => {
@@ -275,6 +314,9 @@ impl Pipeline {
                 }
                 let archived_as = self.archive(&job, &self.processed).await?;
                 self.note_archived(job.attempt.id, &archived_as).await;
+                if !report.skipped_lines.is_empty() {
+                    self.write_rejects(&job, &report, &after).await;
+                }
                 Ok(Outcome::Loaded {
                     id: job.attempt.id,
                     rows,
@@ -287,6 +329,7 @@ impl Pipeline {
                 Verdict::Unreadable(source) => Err(ProcessError::Read { file: name, source }),
                 Verdict::Changed => Err(ProcessError::Changed { file: name }),
                 Verdict::Interrupted => Err(internal(&name, "the row stream stopped early")),
+                Verdict::Reread(_) => Err(internal(&name, "the date order changed twice")),
                 Verdict::Invalid => self.refuse(job, Refusal::Read(&report), looked_up).await,
             },
             Err(e) if e.is_transient() => Err(e.into()),
@@ -299,6 +342,14 @@ impl Pipeline {
             }
         }
     }
+}
+
+/// A new handle on the file behind `file`, at its start.
+fn rewound(file: &std::fs::File) -> io::Result<std::fs::File> {
+    use std::io::Seek;
+    let mut f = file.try_clone()?;
+    f.rewind()?;
+    Ok(f)
 }
 
 fn internal(file: &str, e: impl std::fmt::Display) -> ProcessError {

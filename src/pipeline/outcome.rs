@@ -6,14 +6,18 @@ use std::fs::File;
 use std::io::Seek;
 use std::path::Path;
 
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+
 use chrono::Utc;
-use tracing::warn;
+use tracing::{info, warn};
 use uuid::Uuid;
 
-use super::{Archived, Decision, Outcome, Pipeline, ProcessError, Refusal, internal};
+use super::{Archived, Decision, Outcome, Pipeline, ProcessError, ReadReport, Refusal, internal};
 use crate::archive::{self, FileIdentity};
 use crate::read::ContentHash;
-use crate::sink::{EntryStatus, FileAttempt, LedgerEntry, LoadedFile};
+use crate::report::{QuarantineReport, ReportedError};
+use crate::sink::{EntryStatus, FileAttempt, LedgerEntry, LoadedFile, ProfileRef};
 
 /// One file on its way to an outcome.
 pub(super) struct Job<'a> {
@@ -56,6 +60,7 @@ impl Pipeline {
         let attempt = FileAttempt {
             id,
             hash: ContentHash::unread(&format!("{name}:{size}:{id}")),
+            profile: self.profile_of(&name),
             file_name: name,
             size,
             started_at,
@@ -104,6 +109,7 @@ impl Pipeline {
                 hash,
                 size,
                 started_at: Utc::now(),
+                profile: loaded.attempt.profile.clone(),
             },
         };
         self.quarantine(job, refusal).await
@@ -208,6 +214,66 @@ impl Pipeline {
             .map_err(ProcessError::from)
     }
 
+    /// The profile that would read a file called `name`, for a ledger row written
+    /// without reading it.
+    fn profile_of(&self, name: &str) -> ProfileRef {
+        let p = self.profiles.current().select(name).profile;
+        ProfileRef {
+            name: p.name.clone(),
+            hash: p.hash.clone(),
+        }
+    }
+
+    /// After a partial load: the bad rows, as their original lines after the lines
+    /// before the data (preamble and header), go to `quarantine/NAME.rejects.csv`
+    /// beside a report of their problems, for a person to fix and drop again. Best
+    /// effort: the load is committed and the ledger row counts them either way.
+    pub(super) async fn write_rejects(&self, job: &Job<'_>, report: &ReadReport, file: &File) {
+        let name = format!("{}.rejects.csv", job.attempt.file_name);
+        let Some((reason, rule)) = report.rejects_reason() else {
+            return;
+        };
+        let mut qr = QuarantineReport {
+            file: name.clone(),
+            quarantined_as: name.clone(),
+            content_hash: job.attempt.hash.to_string(),
+            size_bytes: 0,
+            quarantined_at: Utc::now(),
+            ledger_id: job.attempt.id,
+            reason,
+            rule,
+            rows_read: report.rows_read,
+            invalid_rows: report.invalid_rows,
+            errors_total: report.errors_total,
+            errors_truncated: report.errors_total > report.errors.len() as u64,
+            errors: report.errors.iter().map(ReportedError::from).collect(),
+        };
+        let wanted: BTreeSet<u64> = report.skipped_lines.iter().copied().collect();
+        let before_data = report.first_data_line.saturating_sub(1);
+        let (dir, hash) = (self.quarantine.clone(), job.attempt.hash.clone());
+        let source = match file.try_clone() {
+            Ok(f) => f,
+            Err(e) => {
+                warn!(error = %e, "could not write the rejected rows");
+                return;
+            }
+        };
+        let written = tokio::task::spawn_blocking(move || {
+            archive::quarantine_new(&dir, &mut qr, &hash, |out| {
+                copy_lines(source, out, before_data, &wanted)
+            })
+        })
+        .await;
+        match written {
+            Ok(Ok(Some(as_name))) => {
+                info!(rejects = %as_name, rows = report.skipped_lines.len(), "bad rows left out of the load written to quarantine")
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => warn!(error = %e, "could not write the rejected rows"),
+            Err(e) => warn!(error = %e, "could not write the rejected rows"),
+        }
+    }
+
     /// Best effort: the archive name is for people; exactly-once does not depend on it.
     pub(super) async fn note_archived(&self, id: Uuid, archived_as: &Archived) {
         let Some(archived_as) = archived_as else {
@@ -222,4 +288,30 @@ impl Pipeline {
             warn!(error = %e, "could not record the archive name in the ledger");
         }
     }
+}
+
+/// Copies from `source` (from its start) the physical lines up to `before` and those in
+/// `wanted`, as they are (line endings included). Lines are read with a bounded buffer
+/// per line: a huge line costs its own length once, not the file's.
+fn copy_lines(
+    mut source: File,
+    out: &mut File,
+    before: u64,
+    wanted: &BTreeSet<u64>,
+) -> std::io::Result<()> {
+    source.rewind()?;
+    let last = wanted.last().copied().unwrap_or(0).max(before);
+    let mut reader = BufReader::with_capacity(64 * 1024, source);
+    let mut writer = std::io::BufWriter::new(out);
+    let mut line = Vec::new();
+    for n in 1..=last {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        if n <= before || wanted.contains(&n) {
+            writer.write_all(&line)?;
+        }
+    }
+    writer.flush()
 }

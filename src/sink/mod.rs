@@ -37,6 +37,16 @@ pub struct FileAttempt {
     pub hash: ContentHash,
     pub size: u64,
     pub started_at: DateTime<Utc>,
+    /// The profile that read it (name and hash of its text), recorded in the ledger.
+    pub profile: ProfileRef,
+}
+
+/// Which profile read a file: its name and the hash of its text (`builtin` for the
+/// built-in default), so a ledger row says exactly which rules loaded it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProfileRef {
+    pub name: String,
+    pub hash: String,
 }
 
 /// What the pipeline sends to [`Store::load`], in order: row batches, then one end.
@@ -76,6 +86,9 @@ pub enum EntryStatus {
     /// The file's readings and metrics committed with the row; written only by
     /// [`Store::load`].
     Loaded,
+    /// Loaded without its bad rows (a profile's `rows.on_error = "skip_rows"`): the row
+    /// counts both; the bad rows went to the quarantine as a rejects file.
+    Partial,
     /// The file was refused; the row carries no readings.
     Quarantined,
     /// The content was loaded already under another row; the row carries no readings.
@@ -83,10 +96,11 @@ pub enum EntryStatus {
 }
 
 impl EntryStatus {
-    /// The text the ledger stores: `loaded`, `quarantined` or `duplicate`.
+    /// The text the ledger stores: `loaded`, `partial`, `quarantined` or `duplicate`.
     pub fn as_str(self) -> &'static str {
         match self {
             EntryStatus::Loaded => "loaded",
+            EntryStatus::Partial => "partial",
             EntryStatus::Quarantined => "quarantined",
             EntryStatus::Duplicate => "duplicate",
         }
@@ -112,6 +126,7 @@ impl std::str::FromStr for EntryStatus {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text {
             "loaded" => Ok(EntryStatus::Loaded),
+            "partial" => Ok(EntryStatus::Partial),
             "quarantined" => Ok(EntryStatus::Quarantined),
             "duplicate" => Ok(EntryStatus::Duplicate),
             other => Err(UnknownStatus(other.to_owned())),
@@ -171,6 +186,8 @@ pub struct StatusTotals {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Activity {
     pub loaded: StatusTotals,
+    /// Files loaded without their bad rows (`rejected_rows` counts those).
+    pub partial: StatusTotals,
     pub quarantined: StatusTotals,
     pub duplicate: StatusTotals,
     /// Time spent loading the `loaded` files (sum of each file's start-to-commit time),
@@ -196,7 +213,11 @@ impl Activity {
             match status.parse() {
                 Ok(EntryStatus::Loaded) => {
                     activity.loaded = totals;
-                    activity.load_seconds = seconds.max(0.0);
+                    activity.load_seconds += seconds.max(0.0);
+                }
+                Ok(EntryStatus::Partial) => {
+                    activity.partial = totals;
+                    activity.load_seconds += seconds.max(0.0);
                 }
                 Ok(EntryStatus::Quarantined) => activity.quarantined = totals,
                 Ok(EntryStatus::Duplicate) => activity.duplicate = totals,

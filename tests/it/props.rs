@@ -3,14 +3,24 @@
 
 use proptest::prelude::*;
 use sensor_ingest::config::{Ranges, SourceTimezone};
-use sensor_ingest::pipeline::read_rows;
+use std::sync::Arc;
+
+use sensor_ingest::pipeline::{ReadContext, read_rows};
+use sensor_ingest::profile::Profile;
 use sensor_ingest::read::FileError;
 use sensor_ingest::timestamp::parse_timestamp;
 
 /// Reads `bytes` as a file; checks what must hold for any input.
 fn read_any(bytes: &[u8], tz: SourceTimezone) {
     let mut loaded_lines = Vec::new();
-    let report = read_rows(bytes, Ranges::default(), tz, |row| {
+    let cx = ReadContext {
+        profile: Arc::new(Profile::builtin_default()),
+        file_name: "any.csv".to_owned(),
+        ranges: Ranges::default(),
+        tz,
+        order: None,
+    };
+    let report = read_rows(bytes, &cx, |row| {
         loaded_lines.push(row.reading.line);
         true
     });
@@ -25,7 +35,7 @@ fn read_any(bytes: &[u8], tz: SourceTimezone) {
         "{loaded_lines:?}"
     );
     assert!(loaded_lines.iter().all(|l| *l >= 2 && *l <= physical_lines));
-    if let Some(FileError::Io(e)) = &report.file_error {
+    if let Some(FileError::Io(e)) = report.file_errors.first() {
         panic!("an in-memory read cannot fail with I/O: {e}");
     }
     if report.is_valid() {

@@ -80,6 +80,8 @@ mod tests {
                 humidity: None,
                 pressure: None,
                 extra: Some(r#"{"k":1}"#.into()),
+                further: Vec::new(),
+                coded_missing: 0,
             },
             temperature_k: Some(294.65),
             temperature_norm: None,

@@ -20,7 +20,7 @@ impl PgStore {
     ) -> Result<Option<LoadedFile>, SinkError> {
         let row = sqlx::query(
             "SELECT id, file_name, archived_as FROM ingest_files \
-             WHERE content_hash = $1 AND status = 'loaded'",
+             WHERE content_hash = $1 AND status IN ('loaded', 'partial')",
         )
         .bind(hash.as_str())
         .fetch_optional(&self.pool)
@@ -62,7 +62,7 @@ impl LedgerQueries for PgStore {
         let row = sqlx::query(
             "SELECT id, file_name, content_hash, status, row_count, rejected_rows, \
              error_summary, started_at, finished_at, archived_as FROM ingest_files \
-             WHERE status = 'loaded' ORDER BY finished_at DESC LIMIT 1",
+             WHERE status IN ('loaded', 'partial') ORDER BY finished_at DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
         .await

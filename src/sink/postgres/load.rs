@@ -121,8 +121,9 @@ impl Store for PgStore {
         let a = &entry.attempt;
         sqlx::query(
             "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
-             row_count, rejected_rows, error_summary, duplicate_of, started_at, agent) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             row_count, rejected_rows, error_summary, duplicate_of, started_at, agent, \
+             profile, profile_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(a.id)
         .bind(&a.file_name)
@@ -135,6 +136,8 @@ impl Store for PgStore {
         .bind(entry.duplicate_of)
         .bind(a.started_at)
         .bind(&self.agent)
+        .bind(&a.profile.name)
+        .bind(&a.profile.hash)
         .execute(&self.pool)
         .await
         .map_err(err("writing the ledger row"))?;
@@ -197,8 +200,13 @@ impl PgStore {
         let mut metric_counts = Vec::new();
         let mut metric_nulls = Vec::new();
         let mut metric_values: [Vec<Option<f64>>; 4] = Default::default();
-        for (name, c) in stats.columns() {
-            metric_names.push(name);
+        let mut metric_units = Vec::new();
+        let mut metric_coded = Vec::new();
+        for col in &stats.columns {
+            let c = &col.stats;
+            metric_names.push(col.name.as_str());
+            metric_units.push(col.source_unit.as_deref());
+            metric_coded.push(col.coded_missing as i64);
             metric_counts.push(c.count as i64);
             metric_nulls.push(c.nulls as i64);
             for (column, v) in metric_values
@@ -237,6 +245,12 @@ impl PgStore {
             .bind(max)
             .bind(mean)
             .bind(stddev)
+            .bind(stats.status().as_str())
+            .bind(stats.rejected_rows as i64)
+            .bind(&attempt.profile.name)
+            .bind(&attempt.profile.hash)
+            .bind(metric_units)
+            .bind(metric_coded)
             .execute(&self.pool)
             .await;
         match done {
@@ -256,12 +270,17 @@ impl PgStore {
         insert_metrics(&mut tx, attempt.id, stats).await?;
         sqlx::query(
             "UPDATE ingest_files SET row_count = $2, first_timestamp = $3, last_timestamp = $4, \
-             finished_at = clock_timestamp() WHERE id = $1",
+             finished_at = clock_timestamp(), status = $5, rejected_rows = $6, profile = $7, \
+             profile_hash = $8 WHERE id = $1",
         )
         .bind(attempt.id)
         .bind(rows as i64)
         .bind(stats.first_timestamp)
         .bind(stats.last_timestamp)
+        .bind(stats.status().as_str())
+        .bind(stats.rejected_rows as i64)
+        .bind(&attempt.profile.name)
+        .bind(&attempt.profile.hash)
         .execute(&mut *tx)
         .await
         .map_err(err("completing the ledger row"))?;
@@ -275,23 +294,25 @@ async fn insert_metrics(
     file_id: Uuid,
     stats: &FileStats,
 ) -> Result<(), SinkError> {
-    let columns: Vec<_> = stats.columns().collect();
-    if columns.is_empty() {
+    if stats.columns.is_empty() {
         return Ok(());
     }
     let mut q = sqlx::QueryBuilder::new(
         "INSERT INTO file_metrics (file_id, column_name, value_count, null_count, min_value, \
-         max_value, mean_value, stddev_value) ",
+         max_value, mean_value, stddev_value, source_unit, missing_codes) ",
     );
-    q.push_values(columns, |mut b, (name, c)| {
+    q.push_values(&stats.columns, |mut b, col| {
+        let c = &col.stats;
         b.push_bind(file_id)
-            .push_bind(name)
+            .push_bind(col.name.as_str())
             .push_bind(c.count as i64)
             .push_bind(c.nulls as i64)
             .push_bind(c.min)
             .push_bind(c.max)
             .push_bind(c.mean())
-            .push_bind(c.stddev());
+            .push_bind(c.stddev())
+            .push_bind(col.source_unit.as_deref())
+            .push_bind(col.coded_missing as i64);
     });
     q.build()
         .execute(tx)
@@ -305,8 +326,9 @@ async fn insert_metrics(
 /// and the partial unique index on the hash still stops a second load of the content.
 const LOAD_AT_ONCE: &str = "WITH ledger AS ( \
     INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, started_at, \
-        agent, row_count, first_timestamp, last_timestamp, finished_at) \
-    VALUES ($1, $2, $3, $4, 'loaded', $5, $6, $7, $8, $9, clock_timestamp()) \
+        agent, row_count, first_timestamp, last_timestamp, finished_at, rejected_rows, \
+        profile, profile_hash) \
+    VALUES ($1, $2, $3, $4, $28, $5, $6, $7, $8, $9, clock_timestamp(), $29, $30, $31) \
     RETURNING id), \
 readings AS ( \
     INSERT INTO sensor_readings (file_id, line, ts, sensor_id, temperature, humidity, \
@@ -316,10 +338,11 @@ readings AS ( \
         $15::float8[], $16::float8[], $17::float8[], $18::float8[], $19::float8[], \
         $20::text[]) AS r (line, ts, sensor_id, t, h, p, tk, tn, hn, pn, e)) \
 INSERT INTO file_metrics (file_id, column_name, value_count, null_count, min_value, \
-    max_value, mean_value, stddev_value) \
-SELECT (SELECT id FROM ledger), name, n, nulls, lo, hi, mean, sd \
+    max_value, mean_value, stddev_value, source_unit, missing_codes) \
+SELECT (SELECT id FROM ledger), name, n, nulls, lo, hi, mean, sd, unit, coded \
 FROM unnest($21::text[], $22::int8[], $23::int8[], $24::float8[], $25::float8[], \
-    $26::float8[], $27::float8[]) AS m (name, n, nulls, lo, hi, mean, sd)";
+    $26::float8[], $27::float8[], $32::text[], $33::int8[]) \
+    AS m (name, n, nulls, lo, hi, mean, sd, unit, coded)";
 
 /// A batch of readings as one vector per column, for `unnest`.
 struct Columns {

@@ -21,7 +21,7 @@ impl SqliteStore {
     ) -> Result<Option<LoadedFile>, SinkError> {
         let row = sqlx::query(
             "SELECT id, file_name, archived_as FROM ingest_files \
-             WHERE content_hash = ? AND status = 'loaded'",
+             WHERE content_hash = ? AND status IN ('loaded', 'partial')",
         )
         .bind(hash.as_str())
         .fetch_optional(&self.pool)
@@ -65,7 +65,7 @@ impl LedgerQueries for SqliteStore {
 
     async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError> {
         let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {RECORD_COLUMNS} FROM ingest_files WHERE status = 'loaded' \
+            "SELECT {RECORD_COLUMNS} FROM ingest_files WHERE status IN ('loaded', 'partial') \
              ORDER BY finished_at DESC LIMIT 1"
         )))
         .fetch_optional(&self.pool)

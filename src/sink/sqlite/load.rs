@@ -89,12 +89,17 @@ impl Store for SqliteStore {
         insert_metrics(&mut tx, &id, &stats).await?;
         sqlx::query(
             "UPDATE ingest_files SET row_count = ?, first_timestamp = ?, last_timestamp = ?, \
-             finished_at = ? WHERE id = ?",
+             finished_at = ?, status = ?, rejected_rows = ?, profile = ?, profile_hash = ? \
+             WHERE id = ?",
         )
         .bind(inserted as i64)
         .bind(stats.first_timestamp.map(format_utc))
         .bind(stats.last_timestamp.map(format_utc))
         .bind(format_utc(Utc::now()))
+        .bind(stats.status().as_str())
+        .bind(stats.rejected_rows as i64)
+        .bind(&attempt.profile.name)
+        .bind(&attempt.profile.hash)
         .bind(&id)
         .execute(&mut *tx)
         .await
@@ -109,7 +114,7 @@ impl Store for SqliteStore {
         sqlx::query(
             "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
              row_count, rejected_rows, error_summary, duplicate_of, started_at, finished_at, \
-             agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             agent, profile, profile_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(a.id.hyphenated().to_string())
         .bind(&a.file_name)
@@ -123,6 +128,8 @@ impl Store for SqliteStore {
         .bind(format_utc(a.started_at))
         .bind(format_utc(Utc::now()))
         .bind(&self.agent)
+        .bind(&a.profile.name)
+        .bind(&a.profile.hash)
         .execute(&self.pool)
         .await
         .map_err(err("writing the ledger row"))?;
@@ -147,23 +154,25 @@ async fn insert_metrics(
     file_id: &str,
     stats: &FileStats,
 ) -> Result<(), SinkError> {
-    let columns: Vec<_> = stats.columns().collect();
-    if columns.is_empty() {
+    if stats.columns.is_empty() {
         return Ok(());
     }
     let mut q = sqlx::QueryBuilder::<Sqlite>::new(
         "INSERT INTO file_metrics (file_id, column_name, value_count, null_count, min_value, \
-         max_value, mean_value, stddev_value) ",
+         max_value, mean_value, stddev_value, source_unit, missing_codes) ",
     );
-    q.push_values(columns, |mut b, (name, c)| {
+    q.push_values(&stats.columns, |mut b, col| {
+        let c = &col.stats;
         b.push_bind(file_id.to_owned())
-            .push_bind(name)
+            .push_bind(col.name.clone())
             .push_bind(c.count as i64)
             .push_bind(c.nulls as i64)
             .push_bind(c.min)
             .push_bind(c.max)
             .push_bind(c.mean())
-            .push_bind(c.stddev());
+            .push_bind(c.stddev())
+            .push_bind(col.source_unit.clone())
+            .push_bind(col.coded_missing as i64);
     });
     q.build()
         .persistent(false)

@@ -101,6 +101,7 @@ impl SqliteStore {
         }
         let _writing = self.writer.lock().await;
         let mut conn = self.pool.acquire().await.map_err(err("opening"))?;
+        migrate_before_profiles(&mut conn).await?;
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
             .await
             .map_err(err("starting schema setup"))?;
@@ -110,6 +111,89 @@ impl SqliteStore {
         tx.commit().await.map_err(err("committing schema"))?;
         Ok(())
     }
+}
+
+/// The ledger's columns before source profiles, in order.
+const LEDGER_COLUMNS_V1: &str = "id, file_name, content_hash, size_bytes, status, row_count, \
+     rejected_rows, error_summary, duplicate_of, first_timestamp, last_timestamp, started_at, \
+     finished_at, archived_as, archived_at, agent";
+
+/// Brings a database created before source profiles up to the schema: SQLite cannot
+/// change the status CHECK constraint in place, so the ledger is rebuilt (the way
+/// SQLite's documentation describes: foreign keys off, new table, copy, drop, rename,
+/// check, in one transaction), and `file_metrics` gains its two columns. Nothing happens
+/// on a new or already migrated database.
+async fn migrate_before_profiles(conn: &mut sqlx::SqliteConnection) -> Result<(), SinkError> {
+    let ledger: Option<String> = sqlx::query_scalar(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'ingest_files'",
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(err("reading the schema"))?;
+    let rebuild = ledger.is_some_and(|sql| !sql.contains("'partial'"));
+    let metrics_columns: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM pragma_table_info('file_metrics')")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(err("reading the schema"))?;
+    let add_metrics =
+        !metrics_columns.is_empty() && !metrics_columns.iter().any(|c| c == "source_unit");
+    if !rebuild && !add_metrics {
+        return Ok(());
+    }
+    sqlx::raw_sql("PRAGMA foreign_keys = OFF")
+        .execute(&mut *conn)
+        .await
+        .map_err(err("migrating the schema"))?;
+    let result = async {
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
+            .await
+            .map_err(err("migrating the schema"))?;
+        if rebuild {
+            let create = SCHEMA
+                .split_once("CREATE TABLE IF NOT EXISTS ingest_files (")
+                .and_then(|(_, rest)| rest.split_once(");"))
+                .map(|(columns, _)| columns)
+                .ok_or_else(|| err("migrating the schema")(sqlx::Error::Protocol(
+                    "script.sqlite.sql has no ingest_files table".into(),
+                )))?;
+            let script = format!(
+                "CREATE TABLE ingest_files_v2 ({create});\n\
+                 INSERT INTO ingest_files_v2 ({LEDGER_COLUMNS_V1}) SELECT {LEDGER_COLUMNS_V1} FROM ingest_files;\n\
+                 DROP TABLE ingest_files;\n\
+                 ALTER TABLE ingest_files_v2 RENAME TO ingest_files;"
+            );
+            tx.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(script)))
+                .await
+                .map_err(err("migrating the ledger"))?;
+        }
+        if add_metrics {
+            tx.execute(sqlx::raw_sql(
+                "ALTER TABLE file_metrics ADD COLUMN source_unit TEXT;\n\
+                 ALTER TABLE file_metrics ADD COLUMN missing_codes INTEGER NOT NULL DEFAULT 0;",
+            ))
+            .await
+            .map_err(err("migrating file_metrics"))?;
+        }
+        let broken: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(err("migrating the schema"))?;
+        if let Some((table,)) = broken.first() {
+            return Err(err("migrating the schema")(sqlx::Error::Protocol(format!(
+                "a foreign key of {table} no longer holds"
+            ))));
+        }
+        tx.commit().await.map_err(err("migrating the schema"))?;
+        tracing::info!("database migrated for source profiles (profile columns, 'partial' status)");
+        Ok(())
+    }
+    .await;
+    sqlx::raw_sql("PRAGMA foreign_keys = ON")
+        .execute(&mut *conn)
+        .await
+        .map_err(err("migrating the schema"))?;
+    result
 }
 
 /// Sorts an SQLite error into transient, refused or data, mirroring the PostgreSQL
@@ -203,6 +287,8 @@ mod tests {
                 humidity: None,
                 pressure: Some(1000.5),
                 extra: line.is_multiple_of(2).then(|| format!("{{\"n\":{line}}}")),
+                further: Vec::new(),
+                coded_missing: 0,
             },
             temperature_k: Some(line as f64 + 273.15),
             temperature_norm: Some(0.5),
@@ -218,6 +304,7 @@ mod tests {
             hash: ContentHash::unread(&Uuid::now_v7().to_string()),
             size: 1,
             started_at: Utc::now(),
+            profile: Default::default(),
         };
         let (tx, rx) = mpsc::channel(2);
         tx.send(LoadMsg::Rows(rows)).await.unwrap();
