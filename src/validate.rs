@@ -357,7 +357,7 @@ impl<'a> Validator<'a> {
             .plan
             .text
             .decode(raw)
-            .ok_or((Rule::InvalidUtf8, "is not valid UTF-8".to_owned()))?;
+            .ok_or_else(|| (Rule::InvalidUtf8, "is not valid UTF-8".to_owned()))?;
         let s = text.trim();
         if s.is_empty() {
             return Ok(Cell::Empty);
@@ -550,31 +550,63 @@ pub fn parse_number(s: &str, decimal_comma: bool) -> Result<f64, Option<&'static
     })
 }
 
-/// An extra cell as JSON: a number when it is written as one (without leading zeros,
-/// which would be lost: `007` stays text), else a string.
+/// An extra cell as JSON: a number when it is written as one — kept as written, so
+/// `812` stays an integer and `3.610` keeps its digits (without leading zeros, which
+/// would be lost: `007` stays text) — else a string.
 fn extra_value(s: &str, decimal_comma: bool) -> String {
-    if looks_numeric(s, decimal_comma)
-        && let Ok(v) = parse_number(s, decimal_comma)
-        && v.is_finite()
-    {
-        return json_number(v);
+    let normalized = if decimal_comma && s.contains(',') && !s.contains('.') {
+        std::borrow::Cow::Owned(s.replacen(',', ".", 1))
+    } else if decimal_comma && s.contains(',') {
+        return serde_json::Value::from(s).to_string();
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    };
+    if is_json_number(&normalized) && normalized.parse::<f64>().is_ok_and(f64::is_finite) {
+        return normalized.into_owned();
     }
     serde_json::Value::from(s).to_string()
 }
 
-fn looks_numeric(s: &str, decimal_comma: bool) -> bool {
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    let mark = if decimal_comma { ',' } else { '.' };
-    let int = digits.split([mark, 'e', 'E']).next().unwrap_or("");
-    !int.is_empty()
-        && int.bytes().all(|b| b.is_ascii_digit())
-        && (int == "0" || !int.starts_with('0'))
-        && digits.bytes().all(|b| {
-            b.is_ascii_digit() || b == mark as u8 || matches!(b, b'e' | b'E' | b'-' | b'+')
-        })
+/// True when `s` is a number as JSON writes it: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+fn is_json_number(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i - start
+    };
+    let start = i;
+    let int = digits(&mut i);
+    if int == 0 || (int > 1 && b[start] == b'0') {
+        return false;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
 }
 
+/// A measured value as JSON: integers without a fraction, others as the shortest
+/// decimal that reads back the same.
 fn json_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        return format!("{}", v as i64);
+    }
     serde_json::Number::from_f64(v).map_or_else(|| "null".to_owned(), |n| n.to_string())
 }
 
@@ -848,6 +880,20 @@ mod tests {
         assert!(parse_number("1.013", true).is_err());
         assert!(parse_number("1.013,25", true).is_err());
         assert!(parse_number("21,5", false).is_err());
+    }
+
+    #[test]
+    fn extra_numbers_stay_as_written_and_other_text_is_a_string() {
+        assert_eq!(extra_value("812", false), "812");
+        assert_eq!(extra_value("-3.610", false), "-3.610");
+        assert_eq!(extra_value("1e5", false), "1e5");
+        assert_eq!(extra_value("21,5", true), "21.5");
+        assert_eq!(extra_value("007", false), r#""007""#);
+        assert_eq!(extra_value("1.", false), r#""1.""#);
+        assert_eq!(extra_value("NaN", false), r#""NaN""#);
+        assert_eq!(extra_value("1,013.5", true), r#""1,013.5""#);
+        assert_eq!(json_number(7.0), "7");
+        assert_eq!(json_number(2.5), "2.5");
     }
 
     #[test]

@@ -158,8 +158,9 @@ pub async fn collect(
     let last_hour = store.activity_since(now - TimeDelta::hours(1)).await?;
     let last_day = store.activity_since(now - TimeDelta::days(1)).await?;
     let last_loaded = store.last_loaded().await?;
-    let rows_per_second_while_loading = (last_hour.load_seconds > 0.0)
-        .then(|| last_hour.loaded.rows as f64 / last_hour.load_seconds);
+    let rows_loaded = last_hour.loaded.rows + last_hour.partial.rows;
+    let rows_per_second_while_loading =
+        (last_hour.load_seconds > 0.0).then(|| rows_loaded as f64 / last_hour.load_seconds);
     Ok(Status {
         at: now,
         database: store.describe(),
@@ -171,7 +172,7 @@ pub async fn collect(
         last_day,
         last_loaded,
         rows_per_second_while_loading,
-        rows_per_minute_last_hour: last_hour.loaded.rows as f64 / 60.0,
+        rows_per_minute_last_hour: rows_loaded as f64 / 60.0,
     })
 }
 
@@ -246,15 +247,19 @@ pub fn format(s: &Status) -> String {
     );
     let _ = writeln!(out);
     let _ = writeln!(out, "              {:>14} {:>14}", "last hour", "last day");
-    let rows = [
-        ("loaded", s.last_hour.loaded, s.last_day.loaded),
+    let mut rows = vec![("loaded", s.last_hour.loaded, s.last_day.loaded)];
+    // Partial loads (a skip-rows profile) only get a line when there were any.
+    if s.last_day.partial.files > 0 {
+        rows.push(("partial", s.last_hour.partial, s.last_day.partial));
+    }
+    rows.extend([
         (
             "quarantined",
             s.last_hour.quarantined,
             s.last_day.quarantined,
         ),
         ("duplicate", s.last_hour.duplicate, s.last_day.duplicate),
-    ];
+    ]);
     for (label, hour, day) in rows {
         let _ = writeln!(
             out,
@@ -269,6 +274,15 @@ pub fn format(s: &Status) -> String {
                 "",
                 count(hour.rows, "row"),
                 count(day.rows, "row")
+            );
+        }
+        if label == "partial" {
+            let _ = writeln!(
+                out,
+                "{:<13} {:>14} {:>14}",
+                "",
+                count(hour.rejected_rows, "bad row"),
+                count(day.rejected_rows, "bad row")
             );
         }
     }

@@ -225,11 +225,11 @@ impl Pipeline {
     }
 
     /// After a partial load: the bad rows, as their original lines after the lines
-    /// before the data (preamble and header), go to `quarantine/NAME.rejects.csv`
+    /// before the data (preamble and header), go to `quarantine/NAME.rejects.EXT`
     /// beside a report of their problems, for a person to fix and drop again. Best
     /// effort: the load is committed and the ledger row counts them either way.
     pub(super) async fn write_rejects(&self, job: &Job<'_>, report: &ReadReport, file: &File) {
-        let name = format!("{}.rejects.csv", job.attempt.file_name);
+        let name = rejects_name(&job.attempt.file_name);
         let Some((reason, rule)) = report.rejects_reason() else {
             return;
         };
@@ -287,6 +287,16 @@ impl Pipeline {
         if let Err(e) = self.store.mark_archived(id, archived_as).await {
             warn!(error = %e, "could not record the archive name in the ledger");
         }
+    }
+}
+
+/// `x.csv` → `x.rejects.csv`, `TOA5_pond.dat` → `TOA5_pond.rejects.dat`: the extension
+/// stays, so the profile that read the file still matches its rejects once fixed and
+/// dropped again.
+fn rejects_name(file_name: &str) -> String {
+    match file_name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{stem}.rejects.{ext}"),
+        _ => format!("{file_name}.rejects"),
     }
 }
 

@@ -153,10 +153,15 @@ impl Profile {
     /// Parses and checks a profile's text.
     pub fn from_text(name: &str, path: &Path, text: &str) -> Result<Self, Vec<ProfileError>> {
         let spec: ProfileSpec = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| {
+                let before = &text.as_bytes()[..s.start.min(text.len())];
+                before.iter().filter(|b| **b == b'\n').count() + 1
+            });
+            let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
             vec![ProfileError {
                 file: path.to_owned(),
                 key: toml_key(&e),
-                message: e.message().to_owned(),
+                message: format!("{}{at}", e.message()),
             }]
         })?;
         let mut c = Checker {

@@ -58,6 +58,7 @@ pub fn command(env: &TestEnv, args: &[&str]) -> Command {
         .env("DATA_FOLDER", env.data())
         .env("PROCESSED_FOLDER", env.processed())
         .env("QUARANTINE_FOLDER", env.quarantine())
+        .env("PROFILES_DIR", env.profiles())
         .env("LOG_DIR", "")
         .env("SETTLE_MS", "100")
         .env("MONITOR_INTERVAL", "1")

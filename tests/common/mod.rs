@@ -283,6 +283,24 @@ impl TestStore {
         }
     }
 
+    /// The single text `sql` returns (NULL: `None`); `sql` must be valid on both backends.
+    pub async fn text(&self, sql: &str) -> Option<String> {
+        match self {
+            Self::Postgres(db) => {
+                sqlx::query_scalar::<_, Option<String>>(AssertSqlSafe(sql.to_owned()))
+                    .fetch_one(&db.pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            }
+            Self::Sqlite(db) => {
+                sqlx::query_scalar::<_, Option<String>>(AssertSqlSafe(sql.to_owned()))
+                    .fetch_one(&db.pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            }
+        }
+    }
+
     /// Every reading, in load order then line order.
     pub async fn readings(&self) -> Vec<ReadingRow> {
         match self {
@@ -426,7 +444,22 @@ impl TestEnv {
 
     /// `vars` override settings as environment variables would.
     pub async fn with_vars(backend: Backend, vars: &[(&str, &str)]) -> Option<Self> {
+        Self::with_profiles(backend, &[], vars).await
+    }
+
+    /// Like [`TestEnv::with_vars`], with these source profiles (`(file name, TOML)`) in
+    /// the env's own `PROFILES_DIR` (`profiles/` in its temp folder).
+    pub async fn with_profiles(
+        backend: Backend,
+        profiles: &[(&str, &str)],
+        vars: &[(&str, &str)],
+    ) -> Option<Self> {
         let dir = tempfile::tempdir().expect("temp dir");
+        let profiles_dir = dir.path().join("profiles");
+        std::fs::create_dir_all(&profiles_dir).unwrap();
+        for (name, text) in profiles {
+            std::fs::write(profiles_dir.join(name), text).unwrap();
+        }
         let db = TestStore::create(backend, dir.path()).await?;
         let mut map: HashMap<String, String> = HashMap::new();
         for (k, sub) in [
@@ -439,6 +472,7 @@ impl TestEnv {
             map.insert(k.into(), p.display().to_string());
         }
         map.insert("LOG_DIR".into(), String::new());
+        map.insert("PROFILES_DIR".into(), profiles_dir.display().to_string());
         map.insert("SETTLE_MS".into(), "100".into());
         map.insert("RETRY_MAX_DELAY".into(), "400ms".into());
         for (k, v) in vars {
@@ -458,6 +492,9 @@ impl TestEnv {
     }
     pub fn quarantine(&self) -> PathBuf {
         self.settings.quarantine_folder.clone()
+    }
+    pub fn profiles(&self) -> PathBuf {
+        self.settings.profiles_dir.clone()
     }
 
     pub fn store(&self) -> Arc<dyn Store> {

@@ -13,6 +13,8 @@ mod filesystem;
 mod left_aside;
 mod operator;
 mod pipeline;
+mod profile_examples;
+mod profiles;
 mod props;
 mod readme;
 mod security;

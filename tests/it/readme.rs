@@ -8,8 +8,10 @@
 //! `$EDITOR` fixes the file it is given. Every `sql` block runs with
 //! `psql -v ON_ERROR_STOP=1` against a fresh PostgreSQL database the agent has loaded.
 //!
-//! `text` and `json` blocks show output and are not run; a block in any other language
-//! fails the test until it is tagged as one or the other. A `sh` or `sql` block that
+//! `text` and `json` blocks show output and are not run. `toml` and `csv` blocks show a
+//! file of the repository, named after the language (```` ```toml examples/profiles/x.toml ````),
+//! and must be that file to the byte (the files themselves are loaded by
+//! `profile_examples`). A block in any other language fails the test until it is tagged. A `sh` or `sql` block that
 //! cannot run here is skipped by [`skip_reason`], which names each rule (`no_run` in the
 //! info string, or a program of [`NOT_RUN`]); every block's fate is printed
 //! (`cargo test --test it readme -- --nocapture`).
@@ -109,6 +111,7 @@ fn programs(script: &str) -> Vec<&str> {
 /// The languages of the README's fenced blocks: commands that run, and output shown.
 const COMMANDS: &[&str] = &["sh", "sql"];
 const OUTPUT: &[&str] = &["text", "json"];
+const FILES: &[&str] = &["toml", "csv"];
 
 /// Why a `sh` or `sql` block is not run, or `None` when it is: it is marked `no_run`,
 /// or it is a shell block that runs one of the programs of [`NOT_RUN`].
@@ -131,9 +134,11 @@ fn runnable(lang: &str) -> Vec<Block> {
     let mut run = Vec::new();
     for block in blocks(&readme()) {
         assert!(
-            COMMANDS.contains(&block.lang.as_str()) || OUTPUT.contains(&block.lang.as_str()),
-            "README.md:{}: a `{}` block; tag it {COMMANDS:?} to have it run here, or \
-             {OUTPUT:?} for output",
+            COMMANDS.contains(&block.lang.as_str())
+                || OUTPUT.contains(&block.lang.as_str())
+                || FILES.contains(&block.lang.as_str()),
+            "README.md:{}: a `{}` block; tag it {COMMANDS:?} to have it run here, \
+             {OUTPUT:?} for output, or {FILES:?} with the file it shows",
             block.line,
             block.lang
         );
@@ -343,6 +348,44 @@ async fn the_readme_sql_examples_run_on_postgresql() {
         );
         must_succeed(cmd, env.dir.path(), &what, String::new).await;
     }
+}
+
+/// Every `toml` and `csv` block is the file it names, to the byte, so the README's
+/// worked examples are the files the tests load.
+#[test]
+fn the_readme_files_are_the_repository_files() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut shown = 0;
+    for block in blocks(&readme()) {
+        if !FILES.contains(&block.lang.as_str()) {
+            continue;
+        }
+        let name = block
+            .flags
+            .first()
+            .unwrap_or_else(|| panic!("README.md:{}: name the file the block shows", block.line));
+        let path = root.join(name);
+        let file = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("README.md:{}: {}: {e}", block.line, path.display()));
+        // A Windows-1252 example (a European Excel export) is shown decoded.
+        let file = match String::from_utf8(file) {
+            Ok(text) => text,
+            Err(e) => encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(e.as_bytes())
+                .0
+                .into_owned(),
+        };
+        assert_eq!(
+            block.text, file,
+            "README.md:{}: the block differs from {name}",
+            block.line
+        );
+        shown += 1;
+    }
+    assert!(
+        shown >= 6,
+        "the Profiles section shows three profiles and their files"
+    );
 }
 
 #[test]

@@ -157,10 +157,12 @@ async fn hostile_file_names_are_archived_and_reported_by_their_own_name() {
         assert_eq!(r.rule, "not_a_number");
     }
     assert!(files_in(&env.data()).is_empty());
-    // Nothing was created anywhere but in the two folders.
+    // Nothing was created anywhere but in the two folders (`profiles` is the test's own,
+    // empty PROFILES_DIR).
     let mut top = entries(env.dir.path());
     top.retain(|n| !n.starts_with('.'));
-    assert_eq!(top, vec!["data", "processed", "quarantine"]);
+    assert_eq!(top, vec!["data", "processed", "profiles", "quarantine"]);
+    assert!(entries(&env.profiles()).is_empty());
     assert_eq!(
         env.db
             .count("SELECT count(*) FROM ingest_files WHERE file_name LIKE '%/%'")
