@@ -9,9 +9,14 @@
 //!   startup scan and periodic rescan) and hands over only completely written files;
 //! - [`intake`]: opens a regular file (never a link or a FIFO), probes for a writer,
 //!   hashes it — the one place that decides what a data file is;
-//! - [`read`]: streams the CSV, maps the header, hashes the bytes as they pass;
-//! - [`validate`] (with [`timestamp`]): turns a record into a [`validate::Reading`] or
-//!   into positioned row errors;
+//! - [`read`]: streams the CSV (preamble, header, comment lines, encodings) and hashes
+//!   the bytes as they pass;
+//! - [`profile`]: which source profile reads a file (`spec`, `check`) and what each of
+//!   its columns means (`plan`: the time, the sensor id, the measures and their units);
+//! - [`validate`] (with [`timestamp`] for times and date orders, [`units`] for units and
+//!   physical limits): turns a record into a [`validate::Reading`] in the stored units,
+//!   or into positioned row errors; decides at the end what only the whole file can
+//!   say (the date order, a sensor column that is a row id);
 //! - [`enrich`]: Kelvin, range-normalised columns;
 //! - [`stats`]: per-column count, nulls, min, max, mean, standard deviation (Welford);
 //! - [`sink`]: the database boundary — [`sink::Store`] (the write path) and
@@ -31,7 +36,9 @@
 //! `ranges`, `timezone`, `pattern`, `units`); [`telemetry`] sets up logging.
 //!
 //! [`rule`] names every rule once, with its short reason and advice: a new reading rule
-//! is a variant there plus the check in [`read`] (whole file) or [`validate`] (a row).
+//! is a variant there plus the check in [`read`] or [`profile::plan`] (whole file) or
+//! [`validate`] (a row). A new input format is a profile key: [`profile::spec`] (the
+//! TOML), [`profile::check`] (its checks), then [`read`] or [`profile::plan`].
 //!
 //! [`cli`] holds one file per command (`main.rs` only parses, loads settings and
 //! reports errors): a new command is a file there. Operator tools live in [`ops`]:

@@ -63,6 +63,7 @@ type OutcomeLabel = Vec<(&'static str, &'static str)>;
 pub struct Metrics {
     registry: Registry,
     files: Family<OutcomeLabel, Counter>,
+    quarantined: Family<OutcomeLabel, Counter>,
     rows_loaded: Counter,
     rows_rejected: Counter,
     database_retries: Counter,
@@ -87,6 +88,12 @@ impl Metrics {
             "Files processed, by outcome (loaded, duplicate, recovered, quarantined, skipped, failed)",
             files.clone(),
         );
+        let quarantined = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "files_quarantined",
+            "Files quarantined, by rule (the report's rule: not_a_number, missing_column, …)",
+            quarantined.clone(),
+        );
         let rows_loaded = Counter::default();
         registry.register(
             "rows_loaded",
@@ -96,7 +103,7 @@ impl Metrics {
         let rows_rejected = Counter::default();
         registry.register(
             "rows_rejected",
-            "Invalid rows found in quarantined files",
+            "Invalid rows found in quarantined files, and bad rows left out of partial loads",
             rows_rejected.clone(),
         );
         let database_retries = Counter::default();
@@ -135,6 +142,7 @@ impl Metrics {
         Self {
             registry,
             files,
+            quarantined,
             rows_loaded,
             rows_rejected,
             database_retries,
@@ -149,6 +157,13 @@ impl Metrics {
     /// `skipped` or `failed`).
     pub fn file(&self, outcome: &'static str) {
         self.files.get_or_create(&vec![("outcome", outcome)]).inc();
+    }
+
+    /// One file was quarantined under `rule`.
+    pub fn quarantined(&self, rule: crate::rule::Rule) {
+        self.quarantined
+            .get_or_create(&vec![("rule", rule.name())])
+            .inc();
     }
 
     pub fn rows_loaded(&self, rows: u64) {
@@ -314,12 +329,14 @@ mod tests {
     fn exposition_names_every_family() {
         let m = Metrics::new();
         m.file("loaded");
+        m.quarantined(crate::rule::Rule::OutOfRange);
         m.rows_loaded(10);
         m.bytes_read(100);
         m.committed(SystemTime::now() - Duration::from_millis(300));
         let text = m.encode();
         for needle in [
             "sensor_ingest_files_total{outcome=\"loaded\"} 1",
+            "sensor_ingest_files_quarantined_total{rule=\"out_of_range\"} 1",
             "sensor_ingest_rows_loaded_total 10",
             "sensor_ingest_rows_rejected_total 0",
             "sensor_ingest_database_retries_total 0",

@@ -165,6 +165,7 @@ impl Pipeline {
         let mut report = refusal.quarantine_report(&attempt);
         if let Some(m) = &self.metrics {
             m.rows_rejected(report.invalid_rows);
+            m.quarantined(report.rule);
         }
         self.store
             .record(&LedgerEntry {
@@ -230,6 +231,9 @@ impl Pipeline {
     /// effort: the load is committed and the ledger row counts them either way.
     pub(super) async fn write_rejects(&self, job: &Job<'_>, report: &ReadReport, file: &File) {
         let name = rejects_name(&job.attempt.file_name);
+        if let Some(m) = &self.metrics {
+            m.rows_rejected(report.skipped_lines.len() as u64);
+        }
         let Some((reason, rule)) = report.rejects_reason() else {
             return;
         };
