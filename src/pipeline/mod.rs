@@ -219,13 +219,7 @@ impl Pipeline {
         let started_at = Utc::now();
         let owned = path.to_owned();
         let max = self.max_file_bytes;
-        let opened = tokio::task::spawn_blocking(move || intake::open_and_hash(&owned, max))
-            .await
-            .map_err(|e| internal(&name, e))?
-            .map_err(|source| ProcessError::Read {
-                file: name.clone(),
-                source,
-            })?;
+        let opened = read_blocking(&name, move || intake::open_and_hash(&owned, max)).await?;
         let (file, hash, size, read) = match opened {
             Opened::File {
                 file,
@@ -350,6 +344,20 @@ fn rewound(file: &std::fs::File) -> io::Result<std::fs::File> {
     let mut f = file.try_clone()?;
     f.rewind()?;
     Ok(f)
+}
+
+/// Runs file I/O on the blocking pool; its failure is a read error of `file`.
+async fn read_blocking<T: Send + 'static>(
+    file: &str,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> Result<T, ProcessError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| internal(file, e))?
+        .map_err(|source| ProcessError::Read {
+            file: file.to_owned(),
+            source,
+        })
 }
 
 fn internal(file: &str, e: impl std::fmt::Display) -> ProcessError {

@@ -13,7 +13,10 @@ use chrono::Utc;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use super::{Archived, Decision, Outcome, Pipeline, ProcessError, ReadReport, Refusal, internal};
+use super::{
+    Archived, Decision, Outcome, Pipeline, ProcessError, ReadReport, Refusal, internal,
+    read_blocking,
+};
 use crate::archive::{self, FileIdentity};
 use crate::read::ContentHash;
 use crate::report::{QuarantineReport, ReportedError};
@@ -85,16 +88,11 @@ impl Pipeline {
         mut file: File,
     ) -> Result<Outcome, ProcessError> {
         let name = loaded.attempt.file_name.clone();
-        let (hash, size) = tokio::task::spawn_blocking(move || {
+        let (hash, size) = read_blocking(&name, move || {
             file.rewind()?;
             ContentHash::of_reader(&file)
         })
-        .await
-        .map_err(|e| internal(&name, e))?
-        .map_err(|source| ProcessError::Read {
-            file: name.clone(),
-            source,
-        })?;
+        .await?;
         let refusal = Refusal::Decision(Decision::GrewAfterLoad {
             loaded_bytes,
             size,
