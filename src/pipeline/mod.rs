@@ -275,30 +275,7 @@ impl Pipeline {
             file: name.clone(),
             source,
         })?;
-        let mut file = Some(file);
-        let (loaded, report) = loop {
-            let input = match file.take() {
-                Some(f) => f,
-                // A second pass, in the date order the first one proved.
-                None => rewound(&after).map_err(|source| ProcessError::Read {
-                    file: name.clone(),
-                    source,
-                })?,
-            };
-            let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
-            let (reader_cx, expected) = (cx.clone(), job.attempt.hash.clone());
-            let reader = tokio::task::spawn_blocking(move || {
-                stream_to_sink(input, &reader_cx, &expected, &tx)
-            });
-            let loaded = self.store.load(&job.attempt, rx).await;
-            let report = reader.await.map_err(|e| internal(&name, e))?;
-            match (&loaded, report.verdict()) {
-                (Ok(LoadOutcome::Aborted), Verdict::Reread(order)) if cx.order.is_none() => {
-                    cx.order = Some(order);
-                }
-                _ => break (loaded, report),
-            }
-        };
+        let (loaded, report) = self.load(&job, file, &after, &mut cx).await?;
 
         match loaded {
             Ok(LoadOutcome::Committed { rows }) => {
@@ -333,6 +310,43 @@ impl Pipeline {
                     message: e.to_string(),
                 };
                 self.refuse(job, refusal, looked_up).await
+            }
+        }
+    }
+}
+
+impl Pipeline {
+    /// Streams the file into the store in one transaction, and once more, in the proven
+    /// order, when its dates proved month-first after some were read day-first.
+    async fn load(
+        &self,
+        job: &Job<'_>,
+        file: std::fs::File,
+        after: &std::fs::File,
+        cx: &mut ReadContext,
+    ) -> Result<(Result<LoadOutcome, SinkError>, ReadReport), ProcessError> {
+        let name = &job.attempt.file_name;
+        let mut file = Some(file);
+        loop {
+            let input = match file.take() {
+                Some(f) => f,
+                None => rewound(after).map_err(|source| ProcessError::Read {
+                    file: name.clone(),
+                    source,
+                })?,
+            };
+            let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
+            let (reader_cx, expected) = (cx.clone(), job.attempt.hash.clone());
+            let reader = tokio::task::spawn_blocking(move || {
+                stream_to_sink(input, &reader_cx, &expected, &tx)
+            });
+            let loaded = self.store.load(&job.attempt, rx).await;
+            let report = reader.await.map_err(|e| internal(name, e))?;
+            match (&loaded, report.verdict()) {
+                (Ok(LoadOutcome::Aborted), Verdict::Reread(order)) if cx.order.is_none() => {
+                    cx.order = Some(order);
+                }
+                _ => return Ok((loaded, report)),
             }
         }
     }
