@@ -8,6 +8,10 @@
 //! - `CRASH_SEED`: the RNG seed (printed at the start; set it to replay a failure);
 //! - `CRASH_FILES` (default 200) and `CRASH_KILLS` (default 20);
 //! - `CRASH_MAX_DELAY_MS` (default 700): longest wait between a start and its kill.
+//!
+//! About one new content in six is a logger-style export read through a source profile
+//! (`*.dat`: a metadata line, semicolons, decimal commas, °F, a missing-value code), so
+//! the same promises are checked for profiled files.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -49,18 +53,47 @@ fn env_u64(var: &str, default: u64) -> u64 {
 #[derive(Debug, Clone)]
 struct Expected {
     valid: bool,
+    /// Written in the style of [`PROFILE`].
+    profiled: bool,
     /// Physical line of every data row (valid contents only).
     lines: Vec<i64>,
     temperature_sum: f64,
 }
 
+/// The profile that reads the `*.dat` files of the harness.
+const PROFILE: &str = r#"
+match = ["*.dat"]
+missing = ["-9999"]
+[layout]
+delimiter = ";"
+decimal = ","
+preamble = 1
+[metadata]
+line = 1
+fields = { site = 2 }
+[measures.temperature]
+column = "T_F"
+unit = "degF"
+"#;
+
 /// One file's content: `rows` rows unique to `index`, an optional blank line, and for
-/// an invalid file one bad temperature.
-fn make_content(index: u64, rows: u64, rng: &mut Rng, valid: bool) -> (Vec<u8>, Expected) {
-    let mut text = String::from("timestamp,sensor_id,temperature,humidity,pressure\n");
+/// an invalid file one bad temperature. `profiled`: the logger style of [`PROFILE`].
+fn make_content(
+    index: u64,
+    rows: u64,
+    rng: &mut Rng,
+    valid: bool,
+    profiled: bool,
+) -> (Vec<u8>, Expected) {
+    let mut text = if profiled {
+        String::from("logger;crash-site\ntimestamp;sensor_id;T_F;humidity;pressure\n")
+    } else {
+        String::from("timestamp,sensor_id,temperature,humidity,pressure\n")
+    };
+    let sep = if profiled { ';' } else { ',' };
     let blank_at = rng.chance(15).then(|| rng.range(0, rows - 1));
     let bad_at = (!valid).then(|| rng.range(0, rows - 1));
-    let mut line = 1i64;
+    let mut line = if profiled { 2i64 } else { 1i64 };
     let mut lines = Vec::new();
     let mut temperature_sum = 0.0;
     for j in 0..rows {
@@ -72,11 +105,13 @@ fn make_content(index: u64, rows: u64, rng: &mut Rng, valid: bool) -> (Vec<u8>, 
         let t = (j % 40) as f64 + 0.25;
         let temperature = if bad_at == Some(j) {
             "hot".to_owned()
+        } else if profiled {
+            format!("{:.4}", t * 1.8 + 32.0).replace('.', ",")
         } else {
             format!("{t}")
         };
         text.push_str(&format!(
-            "{},c{index}-s{},{temperature},{},{}\n",
+            "{}{sep}c{index}-s{}{sep}{temperature}{sep}{}{sep}{}\n",
             1_600_000_000 + index * 1_000_000 + j,
             j % 7,
             j % 100,
@@ -89,6 +124,7 @@ fn make_content(index: u64, rows: u64, rng: &mut Rng, valid: bool) -> (Vec<u8>, 
         text.into_bytes(),
         Expected {
             valid,
+            profiled,
             lines,
             temperature_sum,
         },
@@ -114,7 +150,11 @@ fn hashes_in(dir: &Path) -> BTreeMap<String, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_loses_nothing_and_loads_nothing_twice() {
     let _alone = crate::one_at_a_time().await;
-    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
+    let env = env_or_skip!(TestEnv::with_profiles(
+        Backend::Postgres,
+        &[("logger.toml", PROFILE)],
+        &[]
+    ));
     let seed = std::env::var("CRASH_SEED")
         .ok()
         .and_then(|v| v.trim().parse().ok())
@@ -138,7 +178,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_loads_nothing_twice() {
 
     // Plan every file up front: new valid content, new invalid content, or the exact
     // bytes of an earlier file; a fresh name or one used before.
-    let mut contents: Vec<Vec<u8>> = Vec::new();
+    let mut contents: Vec<(Vec<u8>, &str)> = Vec::new();
     let mut expected: HashMap<String, Expected> = HashMap::new();
     let mut plan: Vec<(String, usize)> = Vec::new();
     let mut names: Vec<String> = Vec::new();
@@ -153,15 +193,19 @@ async fn sigkill_at_random_moments_loses_nothing_and_loads_nothing_twice() {
             } else {
                 rng.range(1, 60)
             };
-            let (bytes, exp) = make_content(i, rows, &mut rng, valid);
+            let profiled = rng.chance(16);
+            let (bytes, exp) = make_content(i, rows, &mut rng, valid, profiled);
             expected.insert(hash_of(&bytes), exp);
-            contents.push(bytes);
+            contents.push((bytes, if profiled { "dat" } else { "csv" }));
             contents.len() - 1
         };
-        let name = if !names.is_empty() && rng.chance(25) {
-            names[rng.range(0, names.len() as u64 - 1) as usize].clone()
+        // A name used before, of the same kind (a .dat name is read by the profile).
+        let ext = contents[index].1;
+        let same_kind: Vec<&String> = names.iter().filter(|n| n.ends_with(ext)).collect();
+        let name = if !same_kind.is_empty() && rng.chance(25) {
+            same_kind[rng.range(0, same_kind.len() as u64 - 1) as usize].clone()
         } else {
-            format!("f{i:04}.csv")
+            format!("f{i:04}.{ext}")
         };
         names.push(name.clone());
         plan.push((name, index));
@@ -181,9 +225,10 @@ async fn sigkill_at_random_moments_loses_nothing_and_loads_nothing_twice() {
             let mut name = name.clone();
             // A name still waiting in data/ is not reused: the producer would replace
             // an undelivered file, which no agent can account for.
-            if !deliver(&staging, &env.data(), &name, &contents[*index]) {
-                name = format!("f{fed:04}-again.csv");
-                assert!(deliver(&staging, &env.data(), &name, &contents[*index]));
+            let (bytes, ext) = &contents[*index];
+            if !deliver(&staging, &env.data(), &name, bytes) {
+                name = format!("f{fed:04}-again.{ext}");
+                assert!(deliver(&staging, &env.data(), &name, bytes));
             }
             delivered.push((name, *index));
             fed += 1;
@@ -213,12 +258,21 @@ async fn sigkill_at_random_moments_loses_nothing_and_loads_nothing_twice() {
     }
     let elapsed = started.elapsed();
 
+    // Every valid profiled content was loaded through the profile, once.
+    let profiled_loads = env
+        .db
+        .count("SELECT count(*) FROM ingest_files WHERE profile = 'logger' AND status = 'loaded'")
+        .await;
+    let profiled_valid = expected.values().filter(|e| e.valid && e.profiled).count();
+    assert_eq!(profiled_loads as usize, profiled_valid, "seed {seed}");
+
     let tally = verify(&env, &delivered, &contents, &expected, seed).await;
     println!(
         "crash soak tallies: seed={seed} kills={kills} files={} distinct_contents={} \
          valid_contents={} invalid_contents={} rows_expected={} rows_found={} \
          duplicate_rows_found={} processed_files={} quarantined_files={} \
-         ledger_loaded={} ledger_duplicate={} ledger_quarantined={} elapsed={:.1}s",
+         ledger_loaded={} ledger_duplicate={} ledger_quarantined={} profiled_loaded={} \
+         elapsed={:.1}s",
         delivered.len(),
         contents.len(),
         expected.values().filter(|e| e.valid).count(),
@@ -231,6 +285,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_loads_nothing_twice() {
         tally.ledger["loaded"],
         tally.ledger["duplicate"],
         tally.ledger["quarantined"],
+        profiled_loads,
         elapsed.as_secs_f64()
     );
 }
@@ -248,7 +303,7 @@ struct Tally {
 async fn verify(
     env: &TestEnv,
     delivered: &[(String, usize)],
-    contents: &[Vec<u8>],
+    contents: &[(Vec<u8>, &str)],
     expected: &HashMap<String, Expected>,
     seed: u64,
 ) -> Tally {
@@ -273,7 +328,7 @@ async fn verify(
     let quarantined = hashes_in(&env.quarantine());
     let mut want: BTreeMap<String, usize> = BTreeMap::new();
     for (_, index) in delivered {
-        *want.entry(hash_of(&contents[*index])).or_default() += 1;
+        *want.entry(hash_of(&contents[*index].0)).or_default() += 1;
     }
     let mut found: BTreeMap<String, usize> = BTreeMap::new();
     for (folder, valid) in [(&processed, true), (&quarantined, false)] {
