@@ -378,6 +378,35 @@ mod tests {
         assert_eq!(m.peak(), 2);
     }
 
+    proptest::proptest! {
+        /// Whatever rows arrive, the window holds, nothing panics, and every value
+        /// taken comes out in exactly one reading.
+        #[test]
+        fn the_window_holds_and_no_value_is_lost(
+            capacity in 1usize..8,
+            rows in proptest::collection::vec((0u8..4, 0u32..6, 0usize..4, 0u8..3), 0..200),
+        ) {
+            let mut m = Merger::new(3, capacity);
+            let mut taken = 0usize;
+            let mut out = Vec::new();
+            for (line, (sensor, minute, measure, value)) in rows.into_iter().enumerate() {
+                match m.push(line as u64, sensor.to_string(), t(minute), measure, f64::from(value)) {
+                    Ok(Some(r)) => out.push(r),
+                    Ok(None) => {}
+                    Err(c) => proptest::prop_assert!(c.line < line as u64),
+                }
+                proptest::prop_assert!(m.pending() <= capacity);
+                if measure < 3 {
+                    taken += 1;
+                }
+            }
+            out.extend(std::iter::from_fn(|| m.pop()));
+            let values: usize = out.iter().map(|r| r.values.iter().flatten().count()).sum();
+            proptest::prop_assert!(values <= taken);
+            proptest::prop_assert!(out.iter().all(|r| r.values.iter().any(Option::is_some)));
+        }
+    }
+
     #[test]
     fn pending_never_exceeds_the_window_over_a_large_stream() {
         let mut m = Merger::new(3, MERGE_WINDOW);

@@ -643,3 +643,39 @@ fn long_profiles_are_checked_with_the_key_at_fault() {
     );
     assert_eq!(keys("[shape]\nvalue = \"v\"\n"), vec!["shape"]);
 }
+
+#[test]
+fn a_bad_value_in_a_long_file_is_a_row_error_at_its_line_in_the_value_column() {
+    use sensor_ingest::config::{Ranges, SourceTimezone};
+    use sensor_ingest::pipeline::{ReadContext, read_rows};
+    use sensor_ingest::profile::Profile;
+    use sensor_ingest::rule::Rule;
+
+    let profile =
+        Profile::from_text("tidy", std::path::Path::new("tidy.toml"), TIDY_PROFILE).unwrap();
+    let cx = ReadContext {
+        profile: std::sync::Arc::new(profile),
+        file_name: "tidy_x.csv".to_owned(),
+        ranges: Ranges::default(),
+        tz: SourceTimezone::default(),
+        order: None,
+    };
+    let text = "time,sensor,metric,value\n\
+        2024-05-01T00:10:00Z,gh_a,temp_c,18.25\n\
+        2024-05-01T00:10:00Z,gh_a,rh_pct,hot\n\
+        2024-05-01T00:10:00Z,gh_a,pressure_kpa,-3\n";
+    let report = read_rows(text.as_bytes(), &cx, |_| true);
+    assert!(!report.is_valid());
+    let got: Vec<_> = report
+        .errors
+        .iter()
+        .map(|e| (e.line, e.column.as_str(), e.rule))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (3, "value", Rule::NotANumber),
+            (4, "value", Rule::PhysicallyImpossible)
+        ]
+    );
+}
