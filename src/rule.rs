@@ -96,6 +96,12 @@ rules! {
         "The value is below absolute zero, a negative humidity, or a pressure of zero or \
          less: no setting makes that real. Check the unit and the sensor; a missing-value \
          code (-9999, -7999) belongs in the profile's `missing` list.";
+    /// One sensor, time and measure given two different values (long-shape files).
+    ConflictingValues = "conflicting_values", "conflicting values",
+        "Two rows of a long file give the same sensor, time and measure different \
+         values: the export holds two sources for one reading. Remove the wrong row, or \
+         map the two metrics or entities to different measures in the profile's \
+         shape.metrics.";
     /// Rows broke different rules; the report lists each.
     InvalidRows = "invalid_rows", "several row problems",
         "Several rules were broken: see each problem's own rule and advice.";

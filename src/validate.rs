@@ -6,6 +6,8 @@
 //! ([`FileChecks::verdict`]): the date order of day/month dates, and whether a sensor
 //! column found by its name is really a row id.
 
+mod long;
+
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 
@@ -22,6 +24,8 @@ use crate::timestamp::{
     DateOrder, OrderEvidence, OrderTally, OrderVerdict, TimestampError, parse_timestamp_ordered,
 };
 use crate::units::{Quantity, physically_possible};
+
+pub use long::{Conflict, LongRow, MERGE_WINDOW, Merged, Merger};
 
 /// Longest sensor id accepted, in bytes: ids are indexed, and an id this long is a
 /// sign of a broken export rather than a real device name.
@@ -320,6 +324,8 @@ impl<'a> Validator<'a> {
     fn sensor(&self, record: &ByteRecord, errs: &mut RowErrors) -> Option<String> {
         let (index, id) = match &self.plan.sensor {
             SensorSource::Constant(id) => return Some(id.clone()),
+            // Only long plans have it, and their rows are read by `validate_long`.
+            SensorSource::Entity => return None,
             SensorSource::Column(i) => (
                 *i,
                 errs.required(*i, &record[*i], "sensor id", self.plan)?
@@ -334,7 +340,17 @@ impl<'a> Validator<'a> {
                 (indexes[0], parts?.join(separator))
             }
         };
-        let raw = &record[index];
+        self.checked_sensor(index, &record[index], id, errs)
+    }
+
+    /// `id` (read from the cell `raw` of column `index`) if it is a usable sensor id.
+    fn checked_sensor(
+        &self,
+        index: usize,
+        raw: &[u8],
+        id: String,
+        errs: &mut RowErrors,
+    ) -> Option<String> {
         if id.chars().any(char::is_control) {
             let message = "sensor id contains a control character".to_owned();
             errs.fail(index, raw, Rule::ControlCharacter, message);

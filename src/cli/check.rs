@@ -109,6 +109,9 @@ fn as_json(shown: &str, selection: &Selection, report: &ReadReport) -> serde_jso
         "partial": report.is_valid() && !report.skipped_lines.is_empty(),
         "rows_read": report.rows_read,
         "invalid_rows": report.invalid_rows,
+        "readings": report.readings,
+        "unmapped_rows": report.unmapped_rows,
+        "missing_values": report.missing_values,
         "errors_total": report.problems_total(),
         "reason": reason,
         "rule": rule,
@@ -120,7 +123,18 @@ fn as_json(shown: &str, selection: &Selection, report: &ReadReport) -> serde_jso
 fn print_text(shown: &str, selection: &Selection, report: &ReadReport) {
     let profile = format!("read with {selection}");
     if report.is_valid() && report.skipped_lines.is_empty() {
-        println!("ok       {shown}: {} rows; {profile}", report.rows_read);
+        let long = if selection.profile.is_long() {
+            format!(
+                " → {} readings ({} rows of unmapped metrics or entities skipped, {} without a value)",
+                report.readings, report.unmapped_rows, report.missing_values
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "ok       {shown}: {} rows{long}; {profile}",
+            report.rows_read
+        );
         return;
     }
     if report.is_valid() {

@@ -21,7 +21,9 @@ use crate::sink::LoadMsg;
 use crate::stats::FileStats;
 use crate::timestamp::DateOrder;
 use crate::units::Quantity;
-use crate::validate::{FileChecks, FileVerdict, RowError, Validator};
+use crate::validate::{
+    FileChecks, FileVerdict, LongRow, MERGE_WINDOW, Merger, Reading, RowError, Validator,
+};
 
 /// Rows per batch sent from the reader to the sink.
 const BATCH_ROWS: usize = 2048;
@@ -69,6 +71,12 @@ pub struct ReadReport {
     /// The physical line of the first data row: what comes before it (preamble,
     /// header, unit rows) heads a rejects file.
     pub first_data_line: u64,
+    /// Long files: rows whose metric or entity the profile does not map, skipped.
+    pub unmapped_rows: u64,
+    /// Long files: rows without a value (empty, or a missing-value code), skipped.
+    pub missing_values: u64,
+    /// Long files: the readings the rows merged into.
+    pub readings: u64,
 }
 
 pub(super) enum Verdict {
@@ -215,6 +223,10 @@ pub fn read_rows(
             max_bad_percent,
         } => Some((max_bad_rows, max_bad_percent)),
     };
+    let mut merger = plan
+        .long
+        .as_ref()
+        .map(|_| Merger::new(plan.measures.len(), MERGE_WINDOW));
     loop {
         let (line, record) = match source.next_record() {
             Ok(Some(r)) => r,
@@ -228,17 +240,42 @@ pub fn read_rows(
         if report.first_data_line == 0 {
             report.first_data_line = line;
         }
-        match validator.validate(line, record, &mut checks) {
-            Ok(Some(reading)) => {
-                let sending = report.invalid_rows == 0 || skip.is_some();
-                if sending {
-                    stats.push(&reading);
-                    if !on_row(enrich(reading, &ranges)) {
-                        report.interrupted = true;
-                        return report;
+        let result = match &mut merger {
+            None => validator.validate(line, record, &mut checks),
+            Some(merger) => match validator.validate_long(line, record, &mut checks, merger) {
+                Ok(LongRow::Taken(reading)) => Ok(reading),
+                Ok(LongRow::Blank) => {
+                    report.blank_rows += 1;
+                    continue;
+                }
+                Ok(LongRow::Unmapped) => {
+                    report.unmapped_rows += 1;
+                    continue;
+                }
+                Ok(LongRow::Missing { measure, coded }) => {
+                    report.missing_values += 1;
+                    if let (true, Some(c)) = (coded, stats.columns.get_mut(measure)) {
+                        c.coded_missing += 1;
                     }
+                    continue;
+                }
+                Err(errors) => Err(errors),
+            },
+        };
+        match result {
+            Ok(Some(reading)) => {
+                if !deliver(
+                    reading,
+                    &mut report,
+                    &mut stats,
+                    &ranges,
+                    skip.is_some(),
+                    &mut on_row,
+                ) {
+                    return report;
                 }
             }
+            Ok(None) if merger.is_some() => {}
             Ok(None) => report.blank_rows += 1,
             Err(errors) => {
                 report.invalid_rows += 1;
@@ -250,6 +287,26 @@ pub fn read_rows(
                 report.errors.extend(errors.into_iter().take(room));
             }
         }
+    }
+    // The readings still pending belong to the file: flushed before its verdict.
+    if let Some(merger) = &mut merger {
+        while let Some(merged) = merger.pop() {
+            let reading = validator.merged_reading(merged);
+            if !deliver(
+                reading,
+                &mut report,
+                &mut stats,
+                &ranges,
+                skip.is_some(),
+                &mut on_row,
+            ) {
+                return report;
+            }
+        }
+        // Measures the file never gave have no metrics.
+        stats
+            .columns
+            .retain(|c| c.stats.count > 0 || c.coded_missing > 0);
     }
     match source.finish() {
         Ok(content) => report.content = Some(content),
@@ -284,6 +341,27 @@ pub fn read_rows(
     stats.blank_rows = report.blank_rows;
     report.stats = Some(stats);
     report
+}
+
+/// Hands a valid reading on (summarised, enriched), unless an invalid row already
+/// condemned the file; false when the consumer stopped taking rows.
+fn deliver(
+    reading: Reading,
+    report: &mut ReadReport,
+    stats: &mut FileStats,
+    ranges: &Ranges,
+    skipping: bool,
+    on_row: &mut impl FnMut(EnrichedRow) -> bool,
+) -> bool {
+    report.readings += 1;
+    if report.invalid_rows == 0 || skipping {
+        stats.push(&reading);
+        if !on_row(enrich(reading, ranges)) {
+            report.interrupted = true;
+            return false;
+        }
+    }
+    true
 }
 
 /// The ranges the derived (normalised) columns use: a profile's, else the settings'.

@@ -288,6 +288,14 @@ impl Pipeline {
                 if !report.skipped_lines.is_empty() {
                     self.write_rejects(&job, &report, &after).await;
                 }
+                if report.unmapped_rows > 0 || report.missing_values > 0 {
+                    tracing::info!(
+                        unmapped_rows = report.unmapped_rows,
+                        missing_values = report.missing_values,
+                        readings = report.readings,
+                        "long file: rows of unmapped metrics or entities and rows without a value were skipped"
+                    );
+                }
                 Ok(Outcome::Loaded {
                     id: job.attempt.id,
                     rows,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
-use super::spec::{LayoutSpec, MeasureSpec, ProfileSpec, RowsSpec, SensorSpec};
+use super::spec::{LayoutSpec, MeasureSpec, ProfileSpec, RowsSpec, SensorSpec, ShapeSpec};
 use crate::config::Range;
 use crate::read::{Encoding, TextLayout};
 use crate::timestamp::TimeSpec;
@@ -68,12 +68,13 @@ pub enum ColumnRule {
     Regex(Regex),
 }
 
-/// A measured column.
+/// A measured column (wide shape), or a measure of a long file's value column.
 #[derive(Debug, Clone)]
 pub struct MeasureRule {
     pub name: String,
     pub target: MeasureTarget,
-    pub column: ColumnRule,
+    /// Always present in a wide profile; absent in a long one.
+    pub column: Option<ColumnRule>,
     /// The source unit of a canonical measure (converted on read), when the profile
     /// gives it.
     pub unit: Option<Unit>,
@@ -81,6 +82,37 @@ pub struct MeasureRule {
     pub unit_text: Option<String>,
     pub missing: Vec<String>,
     pub range: Option<Range>,
+}
+
+/// How the rows of a file are shaped.
+#[derive(Debug, Clone)]
+pub enum Shape {
+    /// One reading per row, one column per measure.
+    Wide,
+    /// One value per row; rows of one sensor and time merge into one reading.
+    Long(LongRule),
+}
+
+/// A long file: which columns hold the value and name its measure (and sensor).
+#[derive(Debug, Clone)]
+pub struct LongRule {
+    /// The column holding the value.
+    pub value: String,
+    pub key: LongKey,
+    /// Metric (or captured measure) text → measure name. Empty: the text must itself
+    /// be the name of one of the profile's measures.
+    pub metrics: Vec<(String, String)>,
+}
+
+/// What names a long row's measure.
+#[derive(Debug, Clone)]
+pub enum LongKey {
+    /// A column naming the measure (tidy `time,sensor,metric,value`); the sensor comes
+    /// from `[sensor]`.
+    Metric(String),
+    /// A column naming an entity (`sensor.cellar_temperature`), matched by a pattern
+    /// whose groups `sensor` and `measure` give both.
+    Entity { column: String, pattern: Regex },
 }
 
 /// What to do with bad rows.
@@ -106,6 +138,7 @@ pub struct Profile {
     globs: Vec<(glob::Pattern, String)>,
     pub missing: Vec<String>,
     pub layout: TextLayout,
+    pub shape: Shape,
     pub metadata: Option<(u32, Vec<(String, u32)>)>,
     pub sensor: SensorRule,
     pub time: Option<TimeSpec>,
@@ -126,6 +159,7 @@ impl Profile {
             globs: Vec::new(),
             missing: Vec::new(),
             layout: TextLayout::default(),
+            shape: Shape::Wide,
             metadata: None,
             sensor: SensorRule::ByName,
             time: None,
@@ -133,6 +167,11 @@ impl Profile {
             rows: RowPolicy::RejectFile,
             skip_blank: false,
         }
+    }
+
+    /// True when the profile reads long files (one value per row).
+    pub fn is_long(&self) -> bool {
+        matches!(self.shape, Shape::Long(_))
     }
 
     /// True for the built-in default profile.
@@ -240,6 +279,21 @@ impl Checker<'_> {
             }
             (m.line, fields)
         });
+        let shape = self.shape(&spec.shape);
+        if matches!(
+            &shape,
+            Shape::Long(LongRule {
+                key: LongKey::Entity { .. },
+                ..
+            })
+        ) && spec.sensor.is_some()
+        {
+            self.fail(
+                "sensor",
+                "with shape.entity the sensor id is the entity_pattern's `sensor` group: \
+                 remove [sensor]",
+            );
+        }
         let sensor = self.sensor(spec.sensor.as_ref(), metadata.as_ref());
         if let Some(t) = &spec.time {
             if let Err(message) = t.check() {
@@ -256,11 +310,15 @@ impl Checker<'_> {
                 );
             }
         }
-        let measures: Vec<MeasureRule> = spec
+        let long = matches!(shape, Shape::Long(_));
+        let mut measures: Vec<MeasureRule> = spec
             .measures
             .iter()
-            .filter_map(|(name, m)| self.measure(name, m))
+            .filter_map(|(name, m)| self.measure(name, m, long))
             .collect();
+        if let Shape::Long(rule) = &shape {
+            self.long_measures(rule, &mut measures);
+        }
         let (rows, skip_blank) = self.rows(&spec.rows);
         Some(Profile {
             name: name.to_owned(),
@@ -270,6 +328,7 @@ impl Checker<'_> {
             globs,
             missing: spec.missing.clone(),
             layout,
+            shape,
             metadata,
             sensor,
             time: spec.time.clone(),
@@ -443,51 +502,41 @@ impl Checker<'_> {
         SensorRule::Metadata(field)
     }
 
-    fn measure(&mut self, name: &str, m: &MeasureSpec) -> Option<MeasureRule> {
+    fn measure(&mut self, name: &str, m: &MeasureSpec, long: bool) -> Option<MeasureRule> {
         let key = format!("measures.{name}");
-        let target = match name {
-            "temperature" => MeasureTarget::Canonical(Quantity::Temperature),
-            "humidity" => MeasureTarget::Canonical(Quantity::Humidity),
-            "pressure" => MeasureTarget::Canonical(Quantity::Pressure),
-            other => {
-                let reserved = [
-                    "timestamp",
-                    "sensor_id",
-                    "ts",
-                    "temperature_k",
-                    "line",
-                    "extra",
-                ];
-                if reserved.contains(&other)
-                    || other.is_empty()
-                    || !other.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                {
-                    self.fail(
-                        &key,
-                        "a further measure's name: letters, digits and _ (not a stored column)",
-                    );
-                    return None;
-                }
-                MeasureTarget::Further(other.to_owned())
-            }
+        let Some(target) = measure_target(name) else {
+            self.fail(
+                &key,
+                "a further measure's name: letters, digits and _ (not a stored column)",
+            );
+            return None;
         };
         let given = [m.column.is_some(), m.columns.is_some(), m.regex.is_some()]
             .iter()
             .filter(|b| **b)
             .count();
         let column = match (&m.column, &m.columns, &m.regex) {
+            _ if long && given != 0 => {
+                self.fail(
+                    &key,
+                    "a long profile's values are all in shape.value: remove column, \
+                     columns and regex (unit, range and missing stay)",
+                );
+                return None;
+            }
+            _ if long => None,
             _ if given != 1 => {
                 self.fail(&key, "give exactly one of column, columns, regex");
                 return None;
             }
-            (Some(c), _, _) => ColumnRule::Name(c.clone()),
+            (Some(c), _, _) => Some(ColumnRule::Name(c.clone())),
             (_, Some(cs), _) if cs.is_empty() => {
                 self.fail(format!("{key}.columns"), "name at least one column");
                 return None;
             }
-            (_, Some(cs), _) => ColumnRule::Names(cs.clone()),
+            (_, Some(cs), _) => Some(ColumnRule::Names(cs.clone())),
             (_, _, Some(r)) => match Regex::new(r) {
-                Ok(re) => ColumnRule::Regex(re),
+                Ok(re) => Some(ColumnRule::Regex(re)),
                 Err(e) => {
                     self.fail(
                         format!("{key}.regex"),
@@ -545,6 +594,158 @@ impl Checker<'_> {
         })
     }
 
+    fn shape(&mut self, s: &ShapeSpec) -> Shape {
+        let long_keys = s.value.is_some()
+            || s.metric.is_some()
+            || s.entity.is_some()
+            || s.entity_pattern.is_some()
+            || !s.metrics.is_empty();
+        match s.kind.as_deref().unwrap_or("wide") {
+            "wide" => {
+                if long_keys {
+                    self.fail(
+                        "shape",
+                        "value, metric, entity, entity_pattern and metrics are for a long \
+                         file: add shape.kind = \"long\"",
+                    );
+                }
+                return Shape::Wide;
+            }
+            "long" => {}
+            other => {
+                self.fail(
+                    "shape.kind",
+                    format!("{other:?}: expected \"wide\" or \"long\""),
+                );
+                return Shape::Wide;
+            }
+        }
+        let value = s.value.clone().unwrap_or_else(|| {
+            self.fail(
+                "shape.value",
+                "a long profile needs the column holding the values: shape.value = \"value\"",
+            );
+            String::new()
+        });
+        let key = match (&s.metric, &s.entity) {
+            (Some(metric), None) => {
+                if s.entity_pattern.is_some() {
+                    self.fail("shape.entity_pattern", "only with shape.entity");
+                }
+                LongKey::Metric(metric.clone())
+            }
+            (None, Some(entity)) => {
+                let pattern = match s.entity_pattern.as_deref().map(Regex::new) {
+                    None => {
+                        self.fail(
+                            "shape.entity_pattern",
+                            "shape.entity needs a pattern with the groups sensor and measure: \
+                             '^sensor\\.(?P<sensor>.+)_(?P<measure>temperature|humidity)$'",
+                        );
+                        None
+                    }
+                    Some(Err(e)) => {
+                        self.fail(
+                            "shape.entity_pattern",
+                            format!("not a regular expression: {e}"),
+                        );
+                        None
+                    }
+                    Some(Ok(re)) => {
+                        let names: Vec<&str> = re.capture_names().flatten().collect();
+                        let lacking: Vec<&str> = ["sensor", "measure"]
+                            .into_iter()
+                            .filter(|g| !names.contains(g))
+                            .collect();
+                        if lacking.is_empty() {
+                            Some(re)
+                        } else {
+                            self.fail(
+                                "shape.entity_pattern",
+                                format!(
+                                    "the pattern needs the named groups sensor and measure \
+                                     ((?P<sensor>...), (?P<measure>...)); it lacks {}",
+                                    lacking.join(" and ")
+                                ),
+                            );
+                            None
+                        }
+                    }
+                };
+                match pattern {
+                    Some(pattern) => LongKey::Entity {
+                        column: entity.clone(),
+                        pattern,
+                    },
+                    None => LongKey::Metric(String::new()),
+                }
+            }
+            _ => {
+                self.fail(
+                    "shape",
+                    "a long profile needs exactly one of metric (the column naming the \
+                     measure) or entity (the column naming sensor and measure)",
+                );
+                LongKey::Metric(String::new())
+            }
+        };
+        let mut metrics = Vec::new();
+        for (text, measure) in &s.metrics {
+            if measure_target(measure).is_none() {
+                self.fail(
+                    format!("shape.metrics.{text}"),
+                    format!(
+                        "{measure:?} is not a measure name: temperature, humidity, pressure, \
+                         or a further measure's name (letters, digits and _)"
+                    ),
+                );
+            }
+            metrics.push((text.clone(), measure.clone()));
+        }
+        Shape::Long(LongRule {
+            value,
+            key,
+            metrics,
+        })
+    }
+
+    /// The measures of a long profile: its `[measures]` tables, then every measure
+    /// `shape.metrics` names without a table (canonical unit, or none); without
+    /// `shape.metrics`, the three canonical measures are always there.
+    fn long_measures(&mut self, rule: &LongRule, measures: &mut Vec<MeasureRule>) {
+        if !rule.metrics.is_empty() {
+            for m in measures.iter() {
+                if !rule.metrics.iter().any(|(_, name)| *name == m.name) {
+                    self.fail(
+                        format!("measures.{}", m.name),
+                        "shape.metrics maps no metric to this measure: no row would give it",
+                    );
+                }
+            }
+        }
+        let mut wanted: Vec<&str> = rule.metrics.iter().map(|(_, n)| n.as_str()).collect();
+        if wanted.is_empty() {
+            wanted = vec!["temperature", "humidity", "pressure"];
+        }
+        for name in wanted {
+            if measures.iter().any(|m| m.name == name) {
+                continue;
+            }
+            let Some(target) = measure_target(name) else {
+                continue;
+            };
+            measures.push(MeasureRule {
+                name: name.to_owned(),
+                target,
+                column: None,
+                unit: None,
+                unit_text: None,
+                missing: Vec::new(),
+                range: None,
+            });
+        }
+    }
+
     fn rows(&mut self, r: &RowsSpec) -> (RowPolicy, bool) {
         let skip_blank = r.skip_blank.unwrap_or(false);
         let policy = match r.on_error.as_deref().unwrap_or("reject_file") {
@@ -578,6 +779,32 @@ impl Checker<'_> {
         };
         (policy, skip_blank)
     }
+}
+
+/// Where a measure called `name` goes; `None` for a name that cannot be one.
+fn measure_target(name: &str) -> Option<MeasureTarget> {
+    Some(match name {
+        "temperature" => MeasureTarget::Canonical(Quantity::Temperature),
+        "humidity" => MeasureTarget::Canonical(Quantity::Humidity),
+        "pressure" => MeasureTarget::Canonical(Quantity::Pressure),
+        other => {
+            let reserved = [
+                "timestamp",
+                "sensor_id",
+                "ts",
+                "temperature_k",
+                "line",
+                "extra",
+            ];
+            if reserved.contains(&other)
+                || other.is_empty()
+                || !other.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return None;
+            }
+            MeasureTarget::Further(other.to_owned())
+        }
+    })
 }
 
 /// The units accepted for a quantity, for messages.

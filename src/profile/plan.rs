@@ -12,12 +12,18 @@
 //!
 //! Every whole-file problem is collected, so `check` reports them all at once.
 
+use std::collections::HashMap;
+
+use regex::Regex;
+
 use crate::config::{Range, Ranges, SourceTimezone};
 use crate::read::{FileError, Header, TextLayout};
 use crate::timestamp::TimeReader;
 use crate::units::{Quantity, Unit, UnitMarker, split_header_unit};
 
-use super::check::{ColumnRule, MeasureRule, MeasureTarget, Profile, SensorRule};
+use super::check::{
+    ColumnRule, LongKey, LongRule, MeasureRule, MeasureTarget, Profile, SensorRule, Shape,
+};
 
 /// Rows a file must have before a sensor column unique on every row is taken for a
 /// row id rather than a sensor (a snapshot of a few sensors at one time is real).
@@ -45,6 +51,30 @@ pub struct Plan {
     /// unique on every row is refused (a row id is not a sensor).
     pub row_id_check: Option<usize>,
     pub skip_blank: bool,
+    /// A long file (one value per row): where its value, measure and sensor are.
+    /// Every measure's `index` is then the value column.
+    pub long: Option<LongPlan>,
+}
+
+/// How the rows of a long file are read.
+#[derive(Debug)]
+pub struct LongPlan {
+    /// The column holding the value.
+    pub value: usize,
+    pub key: LongKeyPlan,
+    /// Metric (or captured measure) text → index in [`Plan::measures`]; rows whose
+    /// text is not here are skipped and counted.
+    pub measures: HashMap<String, usize>,
+}
+
+/// What names a long row's measure (and, for an entity, its sensor).
+#[derive(Debug)]
+pub enum LongKeyPlan {
+    /// This column names the measure; the sensor comes from [`Plan::sensor`].
+    Metric(usize),
+    /// This column names the entity; `pattern`'s groups `sensor` and `measure` give
+    /// both ([`Plan::sensor`] is then [`SensorSource::Entity`]).
+    Entity { index: usize, pattern: Regex },
 }
 
 /// Where a reading's time comes from.
@@ -66,6 +96,8 @@ pub enum SensorSource {
         separator: String,
     },
     Constant(String),
+    /// The `sensor` group of a long file's entity (see [`LongKeyPlan::Entity`]).
+    Entity,
 }
 
 /// One measured column.
@@ -137,6 +169,33 @@ fn configured(ranges: &Ranges, q: Quantity) -> Range {
     }
 }
 
+/// Canonical measures first, in their stored order, then further ones as given.
+fn measure_order(m: &MeasurePlan) -> u8 {
+    match &m.target {
+        MeasureTarget::Canonical(Quantity::Temperature) => 0,
+        MeasureTarget::Canonical(Quantity::Humidity) => 1,
+        MeasureTarget::Canonical(Quantity::Pressure) => 2,
+        MeasureTarget::Further(_) => 3,
+    }
+}
+
+/// A long file's metric text → measure index: through `shape.metrics`, or each
+/// measure's own name.
+fn long_lookup(rule: &LongRule, measures: &[MeasurePlan]) -> HashMap<String, usize> {
+    let index_of = |name: &str| measures.iter().position(|m| m.name == name);
+    if rule.metrics.is_empty() {
+        return measures
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name.clone(), i))
+            .collect();
+    }
+    rule.metrics
+        .iter()
+        .filter_map(|(text, name)| Some((text.clone(), index_of(name)?)))
+        .collect()
+}
+
 impl Plan {
     /// Decides what every column of a file means. Fails with every problem found.
     pub fn build(
@@ -179,18 +238,58 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn build(mut self, text: &TextLayout) -> Result<Plan, Vec<FileError>> {
-        self.duplicate_names();
+        let long_rule = match &self.profile.shape {
+            Shape::Wide => None,
+            Shape::Long(rule) => Some(rule.clone()),
+        };
+        if long_rule.is_none() {
+            self.duplicate_names();
+        }
         let constants = self.metadata_constants();
+        let long_columns = long_rule.as_ref().map(|r| self.long_columns(r));
         let time = self.time();
-        let (sensor, row_id_check) = self.sensor();
-        let measures = self.measures();
+        let (sensor, row_id_check) = match &long_rule {
+            Some(LongRule {
+                key: LongKey::Entity { .. },
+                ..
+            }) => (Some(SensorSource::Entity), None),
+            // The row-id check is for wide files: a long file repeats each sensor.
+            Some(_) => (self.sensor().0, None),
+            None => self.sensor(),
+        };
+        if long_rule.is_some() {
+            self.used_names_unique();
+        }
+        let (measures, long) = match (&long_rule, long_columns) {
+            (Some(rule), Some((value, key))) => {
+                let measures = self.long_measures();
+                let long = match (value, key) {
+                    (Some(value), Some(key)) => Some(LongPlan {
+                        value,
+                        key,
+                        measures: long_lookup(rule, &measures),
+                    }),
+                    _ => None,
+                };
+                let measures = measures
+                    .into_iter()
+                    .map(|m| MeasurePlan {
+                        index: value.unwrap_or(0),
+                        ..m
+                    })
+                    .collect();
+                (measures, long)
+            }
+            _ => (self.measures(), None),
+        };
         if measures.is_empty() && self.errors.is_empty() {
             self.errors.push(FileError::NoMeasurementColumn {
                 found: self.header.names.clone(),
             });
         }
         let extras = (0..self.header.names.len())
-            .filter(|i| !self.used[*i])
+            // A long file's other columns describe the row, not the merged reading.
+            .filter(|i| !self.used[*i] && long_rule.is_none())
             .map(|index| Extra {
                 index,
                 name: self.header.names[index].clone(),
@@ -217,7 +316,82 @@ impl Builder<'_> {
             missing,
             row_id_check,
             skip_blank: self.profile.skip_blank,
+            long,
         })
+    }
+
+    /// The value and key columns of a long file (`None` for one not found, reported).
+    fn long_columns(&mut self, rule: &LongRule) -> (Option<usize>, Option<LongKeyPlan>) {
+        let column = |this: &mut Self, key: &str, name: &str| match this.find(name) {
+            Some(i) => {
+                this.used[i] = true;
+                Some(i)
+            }
+            None => {
+                this.missing_profile_column(key, name);
+                None
+            }
+        };
+        let value = column(self, "shape.value", &rule.value);
+        let key = match &rule.key {
+            LongKey::Metric(name) => column(self, "shape.metric", name).map(LongKeyPlan::Metric),
+            LongKey::Entity {
+                column: name,
+                pattern,
+            } => column(self, "shape.entity", name).map(|index| LongKeyPlan::Entity {
+                index,
+                pattern: pattern.clone(),
+            }),
+        };
+        (value, key)
+    }
+
+    /// In a long file only the columns read must have unique names: other columns
+    /// (a Home Assistant export's attribute columns) may repeat a name.
+    fn used_names_unique(&mut self) {
+        let names = &self.header.names;
+        for i in (0..names.len()).filter(|&i| self.used[i]) {
+            if let Some(j) =
+                (0..names.len()).find(|&j| j != i && names[j].eq_ignore_ascii_case(&names[i]))
+            {
+                self.errors.push(FileError::DuplicateHeader {
+                    name: names[i].clone(),
+                    first: i.min(j) + 1,
+                    second: i.max(j) + 1,
+                });
+            }
+        }
+    }
+
+    /// The measures of a long profile (the value column's index is set by the caller),
+    /// canonical ones first.
+    fn long_measures(&mut self) -> Vec<MeasurePlan> {
+        let mut out: Vec<MeasurePlan> = self
+            .profile
+            .measures
+            .iter()
+            .map(|rule| {
+                let (unit, unit_text, range) = match &rule.target {
+                    MeasureTarget::Canonical(q) => (
+                        rule.unit.filter(|u| *u != q.canonical_unit()),
+                        Some(rule.unit.unwrap_or(q.canonical_unit()).name().to_owned()),
+                        Some(rule.range.unwrap_or(configured(&self.cx.ranges, *q))),
+                    ),
+                    MeasureTarget::Further(_) => (None, rule.unit_text.clone(), rule.range),
+                };
+                MeasurePlan {
+                    name: rule.name.clone(),
+                    target: rule.target.clone(),
+                    index: 0,
+                    unit,
+                    unit_text,
+                    range,
+                    missing: rule.missing.clone(),
+                }
+            })
+            .collect();
+        out.sort_by_key(measure_order);
+        out
     }
 
     fn duplicate_names(&mut self) {
@@ -431,19 +605,14 @@ impl Builder<'_> {
                 out.push(m);
             }
         }
-        let order = |m: &MeasurePlan| match &m.target {
-            MeasureTarget::Canonical(Quantity::Temperature) => 0,
-            MeasureTarget::Canonical(Quantity::Humidity) => 1,
-            MeasureTarget::Canonical(Quantity::Pressure) => 2,
-            MeasureTarget::Further(_) => 3,
-        };
-        out.sort_by_key(order);
+        out.sort_by_key(measure_order);
         out
     }
 
     fn profile_measure(&mut self, rule: &MeasureRule) -> Option<MeasurePlan> {
         let key = format!("measures.{}", rule.name);
-        let index = match &rule.column {
+        // A wide profile's measures always name their column (checked at load).
+        let index = match rule.column.as_ref()? {
             ColumnRule::Name(name) => self.find(name).or_else(|| {
                 self.missing_profile_column(&key, name);
                 None

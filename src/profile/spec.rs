@@ -52,6 +52,9 @@ pub struct ProfileSpec {
     pub missing: Vec<String>,
     #[serde(default)]
     pub layout: LayoutSpec,
+    /// Wide (one reading per row, the default) or long (one value per row).
+    #[serde(default)]
+    pub shape: ShapeSpec,
     pub metadata: Option<MetadataSpec>,
     pub sensor: Option<SensorSpec>,
     pub time: Option<TimeSpec>,
@@ -88,6 +91,29 @@ pub struct LayoutSpec {
     pub names: Option<Vec<String>>,
 }
 
+/// The shape of the rows. Long files hold one value per row, named by a metric column
+/// (`time,sensor,metric,value`) or by an entity whose name holds sensor and measure
+/// (`entity_id,state,last_changed`); rows of one sensor and time become one reading.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShapeSpec {
+    /// `wide` (default) or `long`.
+    pub kind: Option<String>,
+    /// Long: the column holding the value.
+    pub value: Option<String>,
+    /// Long, tidy style: the column naming the measure.
+    pub metric: Option<String>,
+    /// Long, entity style: the column naming the entity.
+    pub entity: Option<String>,
+    /// Long, entity style: a regular expression on the entity with the groups
+    /// `sensor` and `measure`.
+    pub entity_pattern: Option<String>,
+    /// Long: metric (or captured measure) text → measure name. Rows of metrics or
+    /// entities it does not name are skipped and counted.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, String>,
+}
+
 /// Named fields of one line before the header.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,7 +143,8 @@ pub struct SensorSpec {
     pub metadata: Option<String>,
 }
 
-/// Which column holds a measure: exactly one of `column`, `columns`, `regex`.
+/// Which column holds a measure: exactly one of `column`, `columns`, `regex` (none in a
+/// long profile, whose values all sit in `shape.value`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MeasureSpec {

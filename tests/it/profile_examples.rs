@@ -231,3 +231,40 @@ async fn without_their_profiles_the_examples_are_refused(
         0
     );
 }
+
+#[rstest]
+#[tokio::test]
+async fn the_home_assistant_example_merges_entities_into_readings(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let Some((env, mut got)) = load(backend, "home-assistant.toml", "history.csv", 3).await else {
+        return;
+    };
+    got.sort_by_key(|r| r.0);
+    assert_eq!(
+        got,
+        vec![
+            row(
+                2,
+                "2024-10-27T00:00:00Z",
+                "cellar",
+                Some(11.4),
+                Some(78.0),
+                None
+            ),
+            row(
+                3,
+                "2024-10-27T01:00:00Z",
+                "cellar",
+                Some(11.38),
+                Some(79.5),
+                None
+            ),
+            row(7, "2024-10-27T00:00:00Z", "attic", Some(21.6), None, None),
+        ]
+    );
+    let metrics = env.db.metrics().await;
+    let names: Vec<&str> = metrics.iter().map(|m| m.column_name.as_str()).collect();
+    assert_eq!(names, vec!["humidity", "temperature"]);
+    assert!(env.db.readings().await.iter().all(|r| r.extra.is_none()));
+}

@@ -464,3 +464,218 @@ async fn check_names_the_profile_and_every_whole_file_problem() {
         "{text}"
     );
 }
+
+/// A tidy long export: one value per row, the metric named in a column.
+const TIDY_PROFILE: &str = r#"
+match = ["tidy_*.csv"]
+
+[shape]
+kind = "long"
+value = "value"
+metric = "metric"
+metrics = { temp_c = "temperature", rh_pct = "humidity", pressure_kpa = "pressure" }
+
+[measures.pressure]
+unit = "kPa"
+"#;
+
+const TIDY: &str = "time,sensor,metric,value\n\
+2024-05-01T00:10:00Z,gh_a,temp_c,18.25\n\
+2024-05-01T00:10:00Z,gh_a,rh_pct,71.5\n\
+2024-05-01T00:10:00Z,gh_b,temp_c,17.9\n\
+2024-05-01T00:10:00Z,gh_a,pressure_kpa,101.3\n\
+2024-05-01T00:10:00Z,gh_a,co2_ppm,420\n\
+2024-05-01T00:20:00Z,gh_a,temp_c,18.31\n\
+2024-05-01T00:20:00Z,gh_a,rh_pct,\n\
+2024-05-01T00:10:00Z,gh_a,temp_c,18.25\n";
+
+#[rstest]
+#[tokio::test]
+async fn a_tidy_long_export_merges_rows_of_one_sensor_and_time(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(TestEnv::with_profiles(
+        backend,
+        &[("tidy.toml", TIDY_PROFILE)],
+        &[]
+    ));
+    let pipeline = env.pipeline().await;
+    env.drop_file("tidy_gh.csv", TIDY);
+    let outcome = env.process(&pipeline, "tidy_gh.csv").await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Loaded { rows: 3, .. }),
+        "{outcome:?}"
+    );
+    let mut readings = env.db.readings().await;
+    readings.sort_by_key(|r| r.line);
+    let got: Vec<_> = readings
+        .iter()
+        .map(|r| (r.line, r.sensor_id.as_str(), r.ts.to_rfc3339()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, "gh_a", "2024-05-01T00:10:00+00:00".to_owned()),
+            (4, "gh_b", "2024-05-01T00:10:00+00:00".to_owned()),
+            (7, "gh_a", "2024-05-01T00:20:00+00:00".to_owned()),
+        ]
+    );
+    let a = &readings[0];
+    assert!(close(a.temperature, 18.25) && close(a.humidity, 71.5));
+    assert!(close(a.pressure, 1013.0), "101.3 kPa is 1013 hPa: {a:?}");
+    assert!(a.extra.is_none(), "no per-row extra columns in a long file");
+    assert!(close(readings[1].temperature, 17.9) && readings[1].humidity.is_none());
+    assert!(close(readings[2].temperature, 18.31) && readings[2].humidity.is_none());
+}
+
+#[rstest]
+#[tokio::test]
+async fn conflicting_values_for_one_sensor_time_and_measure_are_a_row_error(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(TestEnv::with_profiles(
+        backend,
+        &[("tidy.toml", TIDY_PROFILE)],
+        &[]
+    ));
+    let pipeline = env.pipeline().await;
+    let text = format!("{TIDY}2024-05-01T00:10:00Z,gh_a,rh_pct,70\n");
+    env.drop_file("tidy_conflict.csv", text);
+    let outcome = env.process(&pipeline, "tidy_conflict.csv").await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Quarantined { .. }),
+        "{outcome:?}"
+    );
+    assert!(env.db.readings().await.is_empty());
+    let report: QuarantineReport = serde_json::from_slice(
+        &std::fs::read(env.quarantine().join("tidy_conflict.csv.error.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report.rule, "conflicting_values");
+    assert_eq!(report.errors[0].line, Some(10));
+    assert_eq!(report.errors[0].column, "value");
+}
+
+#[test]
+fn a_home_assistant_history_counts_skipped_entities_and_missing_states() {
+    use sensor_ingest::config::{Ranges, SourceTimezone};
+    use sensor_ingest::pipeline::{ReadContext, read_rows};
+    use sensor_ingest::profile::Profile;
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/profiles");
+    let profile = Profile::from_file(&dir.join("home-assistant.toml")).unwrap();
+    let cx = ReadContext {
+        profile: std::sync::Arc::new(profile),
+        file_name: "history.csv".to_owned(),
+        ranges: Ranges::default(),
+        tz: SourceTimezone::default(),
+        order: None,
+    };
+    let bytes = std::fs::read(dir.join("history.csv")).unwrap();
+    let mut readings = Vec::new();
+    let report = read_rows(&bytes[..], &cx, |row| {
+        readings.push(row.reading);
+        true
+    });
+    assert!(report.is_valid(), "{:?}", report.reason());
+    assert_eq!(
+        (
+            report.rows_read,
+            report.unmapped_rows,
+            report.missing_values
+        ),
+        (9, 2, 2)
+    );
+    assert_eq!(report.readings, 3);
+    let sensors: Vec<_> = readings.iter().map(|r| r.sensor_id.as_str()).collect();
+    assert_eq!(sensors, vec!["cellar", "cellar", "attic"]);
+    let stats = report.stats.unwrap();
+    let coded: Vec<_> = stats
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.coded_missing))
+        .collect();
+    assert_eq!(coded, vec![("temperature", 1), ("humidity", 1)]);
+}
+
+#[test]
+fn long_profiles_are_checked_with_the_key_at_fault() {
+    use sensor_ingest::profile::Profile;
+    let keys = |body: &str| -> Vec<String> {
+        let text = format!("match = [\"*.csv\"]\n{body}");
+        Profile::from_text("p", std::path::Path::new("p.toml"), &text)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.key)
+            .collect()
+    };
+    assert_eq!(
+        keys("[shape]\nkind = \"long\"\nmetric = \"metric\"\n"),
+        vec!["shape.value"]
+    );
+    assert_eq!(
+        keys(
+            "[shape]\nkind = \"long\"\nvalue = \"v\"\nmetric = \"m\"\nentity = \"e\"\n\
+             entity_pattern = '(?P<sensor>.+)_(?P<measure>.+)'\n"
+        ),
+        vec!["shape"]
+    );
+    assert_eq!(
+        keys(
+            "[shape]\nkind = \"long\"\nvalue = \"v\"\nentity = \"e\"\n\
+             entity_pattern = '^sensor\\.(?P<room>.+)_(?P<measure>.+)$'\n"
+        ),
+        vec!["shape.entity_pattern"]
+    );
+    assert_eq!(
+        keys(
+            "[shape]\nkind = \"long\"\nvalue = \"v\"\nmetric = \"m\"\n\
+             [measures.temperature]\ncolumn = \"t\"\n"
+        ),
+        vec!["measures.temperature"]
+    );
+    assert_eq!(
+        keys(
+            "[shape]\nkind = \"long\"\nvalue = \"v\"\nentity = \"e\"\n\
+             entity_pattern = '(?P<sensor>.+)_(?P<measure>.+)'\n[sensor]\nconstant = \"x\"\n"
+        ),
+        vec!["sensor"]
+    );
+    assert_eq!(keys("[shape]\nvalue = \"v\"\n"), vec!["shape"]);
+}
+
+#[test]
+fn a_bad_value_in_a_long_file_is_a_row_error_at_its_line_in_the_value_column() {
+    use sensor_ingest::config::{Ranges, SourceTimezone};
+    use sensor_ingest::pipeline::{ReadContext, read_rows};
+    use sensor_ingest::profile::Profile;
+    use sensor_ingest::rule::Rule;
+
+    let profile =
+        Profile::from_text("tidy", std::path::Path::new("tidy.toml"), TIDY_PROFILE).unwrap();
+    let cx = ReadContext {
+        profile: std::sync::Arc::new(profile),
+        file_name: "tidy_x.csv".to_owned(),
+        ranges: Ranges::default(),
+        tz: SourceTimezone::default(),
+        order: None,
+    };
+    let text = "time,sensor,metric,value\n\
+        2024-05-01T00:10:00Z,gh_a,temp_c,18.25\n\
+        2024-05-01T00:10:00Z,gh_a,rh_pct,hot\n\
+        2024-05-01T00:10:00Z,gh_a,pressure_kpa,-3\n";
+    let report = read_rows(text.as_bytes(), &cx, |_| true);
+    assert!(!report.is_valid());
+    let got: Vec<_> = report
+        .errors
+        .iter()
+        .map(|e| (e.line, e.column.as_str(), e.rule))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (3, "value", Rule::NotANumber),
+            (4, "value", Rule::PhysicallyImpossible)
+        ]
+    );
+}
