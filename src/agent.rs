@@ -178,6 +178,7 @@ impl Agent {
         }
         tokio::spawn(reload_profiles(
             self.pipeline.profiles().clone(),
+            self.settings.file_pattern.clone(),
             shutdown.clone(),
         ));
         self.watch_and_dispatch(shutdown).await
@@ -406,7 +407,11 @@ const PROFILE_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_s
 
 /// Reloads the source profiles when their folder changes, until `shutdown`. An invalid
 /// edit is logged as an error and the previous profiles stay in force.
-async fn reload_profiles(profiles: crate::profile::Profiles, shutdown: CancellationToken) {
+async fn reload_profiles(
+    profiles: crate::profile::Profiles,
+    pattern: crate::config::FilePattern,
+    shutdown: CancellationToken,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(PROFILE_RELOAD_INTERVAL) => {}
@@ -419,6 +424,12 @@ async fn reload_profiles(profiles: crate::profile::Profiles, shutdown: Cancellat
         match checked {
             Ok(Ok(true)) => {
                 let set = profiles.current();
+                // The watcher's pattern is a clone sharing these globs.
+                pattern.set_profile_globs(
+                    set.profiles()
+                        .iter()
+                        .flat_map(|p| p.globs().map(|(_, text)| text)),
+                );
                 let names: Vec<&str> = set.profiles().iter().map(|p| p.name.as_str()).collect();
                 info!(profiles = ?names, "source profiles reloaded");
             }

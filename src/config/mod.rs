@@ -124,10 +124,9 @@ impl Settings {
                     .iter()
                     .flat_map(|p| p.globs().map(|(_, text)| text.to_owned()))
                     .collect();
-                settings.file_pattern = settings
+                settings
                     .file_pattern
-                    .clone()
-                    .with_profile_globs(globs.iter().map(String::as_str));
+                    .set_profile_globs(globs.iter().map(String::as_str));
                 settings.profiles = profiles;
             }
             Err(problems) => errors.extend(problems.into_iter().map(|p| ConfigError {

@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, RwLock};
 
 /// Name endings of files still being written by common producers (compared without
 /// regard to ASCII case).
@@ -27,6 +28,10 @@ pub struct FilePattern {
     globs: Vec<glob::Pattern>,
     /// The setting as written (trimmed), for logs and `status`.
     text: String,
+    /// The `match` globs of the source profiles in force, shared by every clone (the
+    /// watcher's among them) so that a profile added while the agent runs takes its
+    /// files at once.
+    profile_globs: Arc<RwLock<Vec<glob::Pattern>>>,
 }
 
 /// Why a `FILE_PATTERN` value cannot be used; each variant names the faulty item.
@@ -65,37 +70,46 @@ impl FilePattern {
         Ok(Self {
             globs,
             text: text.to_owned(),
+            profile_globs: Arc::default(),
         })
     }
 
-    /// Also takes the names that a source profile's `match` globs choose: a profile
+    /// Also takes the names that the source profiles' `match` globs choose: a profile
     /// written for `*.dat` files makes the agent take them without a second setting.
-    pub fn with_profile_globs<'a>(mut self, globs: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut added = Vec::new();
-        for g in globs {
-            if let Ok(p) = glob::Pattern::new(g)
-                && !self
+    /// The globs replace the previous profiles' ones, for this pattern and every clone
+    /// of it (called again when the profiles are reloaded); globs the setting already
+    /// has are left out.
+    pub fn set_profile_globs<'a>(&self, globs: impl IntoIterator<Item = &'a str>) {
+        let fresh: Vec<glob::Pattern> = globs
+            .into_iter()
+            .filter(|g| {
+                !self
                     .globs
                     .iter()
                     .any(|have| have.as_str().eq_ignore_ascii_case(g))
-            {
-                self.globs.push(p);
-                added.push(g.to_owned());
-            }
-        }
-        if !added.is_empty() {
-            self.text = format!("{} + profiles: {}", self.text, added.join(","));
-        }
-        self
+            })
+            .filter_map(|g| glob::Pattern::new(g).ok())
+            .collect();
+        *self
+            .profile_globs
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = fresh;
     }
 
     /// True when `name` is a data file this agent takes: it is neither hidden nor
     /// temporary (see [`FilePattern::is_transient`]) and at least one glob matches it,
     /// ignoring case. This is the one place that decides; every caller goes through it.
     pub fn matches(&self, name: &str) -> bool {
-        !is_transient(name)
-            && self
-                .globs
+        if is_transient(name) {
+            return false;
+        }
+        self.globs
+            .iter()
+            .any(|g| g.matches_with(name, MATCH_OPTIONS))
+            || self
+                .profile_globs
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
                 .iter()
                 .any(|g| g.matches_with(name, MATCH_OPTIONS))
     }
@@ -152,7 +166,13 @@ impl FromStr for FilePattern {
 /// The list as written in the setting (trimmed at both ends), e.g. `*.csv, *.txt`.
 impl fmt::Display for FilePattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(&self.text)?;
+        let profiles = self.profile_globs.read().unwrap_or_else(|e| e.into_inner());
+        if !profiles.is_empty() {
+            let globs: Vec<&str> = profiles.iter().map(glob::Pattern::as_str).collect();
+            write!(f, " + profiles: {}", globs.join(","))?;
+        }
+        Ok(())
     }
 }
 
@@ -283,5 +303,18 @@ mod tests {
             let by_prefix = format!("{b}_{stem}");
             prop_assert!(p.matches(&by_prefix));
         }
+    }
+
+    #[test]
+    fn profile_globs_reach_every_clone_and_can_be_replaced() {
+        let p = FilePattern::new("*.csv").unwrap();
+        let watcher = p.clone();
+        assert!(!watcher.matches("TOA5_a.dat"));
+        p.set_profile_globs(["TOA5_*.dat", "*.CSV"]);
+        assert!(watcher.matches("toa5_A.dat"));
+        assert_eq!(watcher.to_string(), "*.csv + profiles: TOA5_*.dat");
+        p.set_profile_globs([]);
+        assert!(!watcher.matches("TOA5_a.dat"));
+        assert_eq!(watcher.to_string(), "*.csv");
     }
 }

@@ -315,6 +315,48 @@ async fn a_file_its_profile_cannot_read_waits_until_the_profile_is_fixed(
     );
 }
 
+#[rstest]
+#[tokio::test]
+async fn a_profile_change_does_not_load_content_already_loaded_again(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let first = "match = [\"room_*.csv\"]\n[sensor]\nconstant = \"first\"\n";
+    let env = env_or_skip!(TestEnv::with_profiles(
+        backend,
+        &[("room.toml", first)],
+        &[]
+    ));
+    let text = "timestamp,temperature\n2024-05-01T12:00:00Z,21.5\n";
+    env.drop_file("room_a.csv", text);
+    assert!(matches!(
+        env.process(&env.pipeline().await, "room_a.csv")
+            .await
+            .unwrap(),
+        Outcome::Loaded { rows: 1, .. }
+    ));
+
+    let second = first.replace("first", "second");
+    std::fs::write(env.profiles().join("room.toml"), &second).unwrap();
+    let reloaded = Pipeline::new(
+        &sensor_ingest::config::Settings {
+            profiles: ProfileSet::load(&env.profiles()).unwrap(),
+            ..env.settings.clone()
+        },
+        env.store(),
+    );
+    env.drop_file("room_b.csv", text);
+    assert!(matches!(
+        env.process(&reloaded, "room_b.csv").await.unwrap(),
+        Outcome::Duplicate { .. }
+    ));
+    let readings = env.db.readings().await;
+    assert_eq!(readings.len(), 1);
+    assert_eq!(
+        readings[0].sensor_id, "first",
+        "the content was loaded once, as first read"
+    );
+}
+
 #[tokio::test]
 async fn an_invalid_profile_stops_the_agent_with_exit_code_2_naming_file_and_key() {
     let env = env_or_skip!(TestEnv::new(Backend::Sqlite));
