@@ -11,6 +11,7 @@ mod cli;
 mod corpus;
 mod filesystem;
 mod left_aside;
+mod migration;
 mod operator;
 mod pipeline;
 mod profile_examples;
