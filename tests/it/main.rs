@@ -19,3 +19,4 @@ mod profiles;
 mod props;
 mod readme;
 mod security;
+mod styles;
