@@ -196,7 +196,7 @@ impl<'a> Validator<'a> {
     }
 
     /// Checks every rule on `record` (found at `line`), reporting all that fail.
-    /// `Ok(None)`: a blank row the profile skips.
+    /// `Ok(None)`: a blank or unmeasured row the profile skips.
     pub fn validate(
         &self,
         line: u64,
@@ -250,6 +250,10 @@ impl<'a> Validator<'a> {
             }
         }
         if all_empty {
+            // A logger's event row (a time, nothing measured), where the profile says so.
+            if p.skip_unmeasured && errs.errors.is_empty() {
+                return Ok(None);
+            }
             errs.errors.push(RowError {
                 line,
                 column: String::new(),

@@ -368,6 +368,8 @@ fn as_json(shown: &str, selection: &Selection, report: &ReadReport) -> serde_jso
         "readings": report.readings,
         "unmapped_rows": report.unmapped_rows,
         "missing_values": report.missing_values,
+        "malformed_rows": report.malformed_rows,
+        "skipped_blank_rows": report.blank_rows,
         "errors_total": report.problems_total(),
         "reason": reason,
         "rule": rule,
@@ -412,7 +414,9 @@ fn print_text(shown: &str, selection: &Selection, report: &ReadReport) {
         .iter()
         .skip(usize::from(!report.is_valid()))
     {
-        let line = e.line().map_or_else(|| "-".to_owned(), |l| l.to_string());
+        let line = report
+            .line_of(e)
+            .map_or_else(|| "-".to_owned(), |l| l.to_string());
         println!(
             "  line {line:>6}  {:<12} {:<24} {}: {e}",
             "-",

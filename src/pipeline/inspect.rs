@@ -73,6 +73,11 @@ pub struct ReadReport {
     pub first_data_line: u64,
     /// Long files: rows whose metric or entity the profile does not map, skipped.
     pub unmapped_rows: u64,
+    /// Rows with another number of fields than the header, skipped by a profile's
+    /// `rows.skip_malformed`.
+    pub malformed_rows: u64,
+    /// The physical line of the header (0 for a file without one).
+    pub header_line: u64,
     /// Long files: rows without a value (empty, or a missing-value code), skipped.
     pub missing_values: u64,
     /// Long files: the readings the rows merged into.
@@ -112,7 +117,10 @@ impl ReadReport {
     /// One sentence describing the problem, and its rule; `None` for a valid file.
     pub fn reason(&self) -> Option<(String, Rule)> {
         if let Some(e) = self.file_errors.first() {
-            let at = e.line().map(|l| format!(" (line {l})")).unwrap_or_default();
+            let at = self
+                .line_of(e)
+                .map(|l| format!(" (line {l})"))
+                .unwrap_or_default();
             return Some((format!("{e}{at}"), e.rule()));
         }
         if self.is_valid() {
@@ -163,10 +171,19 @@ impl ReadReport {
         ))
     }
 
+    /// The line a whole-file problem is on: a header problem is on the header's real
+    /// line, after any preamble.
+    pub fn line_of(&self, e: &FileError) -> Option<u64> {
+        match e.line() {
+            Some(1) if e.is_header_error() && self.header_line > 1 => Some(self.header_line),
+            line => line,
+        }
+    }
+
     /// Every problem found, whole-file problem first, as reported.
     pub fn reported_errors(&self) -> Vec<ReportedError> {
         let whole = self.file_errors.iter().map(|e| ReportedError {
-            line: e.line(),
+            line: self.line_of(e),
             column: String::new(),
             value: String::new(),
             rule: e.rule(),
@@ -200,6 +217,7 @@ pub fn read_rows(
             return report;
         }
     };
+    report.header_line = source.header().line;
     let file = FileContext {
         file_name: &cx.file_name,
         ranges: cx.ranges,
@@ -231,6 +249,11 @@ pub fn read_rows(
         let (line, record) = match source.next_record() {
             Ok(Some(r)) => r,
             Ok(None) => break,
+            Err(FileError::FieldCount { .. }) if cx.profile.skip_malformed => {
+                report.rows_read += 1;
+                report.malformed_rows += 1;
+                continue;
+            }
             Err(e) => {
                 report.file_errors.push(e);
                 return report;

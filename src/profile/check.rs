@@ -145,6 +145,10 @@ pub struct Profile {
     pub measures: Vec<MeasureRule>,
     pub rows: RowPolicy,
     pub skip_blank: bool,
+    /// Rows without any measured value are skipped, not errors.
+    pub skip_unmeasured: bool,
+    /// Rows with the wrong number of fields are skipped, not fatal.
+    pub skip_malformed: bool,
 }
 
 impl Profile {
@@ -166,6 +170,8 @@ impl Profile {
             measures: Vec::new(),
             rows: RowPolicy::RejectFile,
             skip_blank: false,
+            skip_unmeasured: false,
+            skip_malformed: false,
         }
     }
 
@@ -335,6 +341,8 @@ impl Checker<'_> {
             measures,
             rows,
             skip_blank,
+            skip_unmeasured: spec.rows.skip_unmeasured.unwrap_or(false),
+            skip_malformed: spec.rows.skip_malformed.unwrap_or(false),
         })
     }
 

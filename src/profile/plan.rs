@@ -51,6 +51,8 @@ pub struct Plan {
     /// unique on every row is refused (a row id is not a sensor).
     pub row_id_check: Option<usize>,
     pub skip_blank: bool,
+    /// Rows with no measured value are skipped (`rows.skip_unmeasured`).
+    pub skip_unmeasured: bool,
     /// A long file (one value per row): where its value, measure and sensor are.
     /// Every measure's `index` is then the value column.
     pub long: Option<LongPlan>,
@@ -316,6 +318,7 @@ impl Builder<'_> {
             missing,
             row_id_check,
             skip_blank: self.profile.skip_blank,
+            skip_unmeasured: self.profile.skip_unmeasured,
             long,
         })
     }

@@ -176,4 +176,12 @@ pub struct RowsSpec {
     pub max_bad_percent: Option<f64>,
     /// Rows whose every cell is empty are skipped and counted (default true).
     pub skip_blank: Option<bool>,
+    /// Rows with a time but no value in any measured column (a logger's event rows:
+    /// "Host Connected", "End Of File") are skipped and counted (default false: such
+    /// a row breaks `no_measurement`).
+    pub skip_unmeasured: Option<bool>,
+    /// Rows with another number of fields than the header (bookkeeping rows such as
+    /// WinCC's `$RT_COUNT$`) are skipped and counted (default false: the file is
+    /// refused with `field_count`).
+    pub skip_malformed: Option<bool>,
 }

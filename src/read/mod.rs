@@ -193,6 +193,24 @@ impl FileError {
         }
     }
 
+    /// True for a problem of the header (its line is the header's, which
+    /// [`FileError::line`] gives as 1: the caller that knows the header's real line
+    /// after a preamble puts that instead).
+    pub fn is_header_error(&self) -> bool {
+        matches!(
+            self,
+            FileError::HeaderNotUtf8
+                | FileError::DuplicateHeader { .. }
+                | FileError::AmbiguousColumn { .. }
+                | FileError::MissingColumn { .. }
+                | FileError::NoMeasurementColumn { .. }
+                | FileError::ProfileColumn { .. }
+                | FileError::ProfileTime { .. }
+                | FileError::UnitMismatch { .. }
+                | FileError::UnknownUnit { .. }
+        )
+    }
+
     /// The physical line the problem is on, when it is on one.
     pub fn line(&self) -> Option<u64> {
         match self {
