@@ -210,25 +210,8 @@ pub fn read_rows(
     mut on_row: impl FnMut(EnrichedRow) -> bool,
 ) -> ReadReport {
     let mut report = ReadReport::default();
-    let mut source = match CsvSource::with_layout(input, cx.profile.layout.clone()) {
-        Ok(s) => s,
-        Err(e) => {
-            report.file_errors.push(e);
-            return report;
-        }
-    };
-    report.header_line = source.header().line;
-    let file = FileContext {
-        file_name: &cx.file_name,
-        ranges: cx.ranges,
-        tz: cx.tz,
-    };
-    let plan = match Plan::build(source.header(), source.text(), &cx.profile, file) {
-        Ok(plan) => plan,
-        Err(errors) => {
-            report.file_errors = errors;
-            return report;
-        }
+    let Some((mut source, plan)) = open(input, cx, &mut report) else {
+        return report;
     };
     let ranges = plan_ranges(&plan, cx.ranges);
     let validator = Validator::new(&plan, cx.order);
@@ -241,6 +224,8 @@ pub fn read_rows(
             max_bad_percent,
         } => Some((max_bad_rows, max_bad_percent)),
     };
+    // Under reject_file, rows stop flowing at the first bad one; under skip_rows the
+    // good ones keep going.
     let mut merger = plan
         .long
         .as_ref()
@@ -267,19 +252,8 @@ pub fn read_rows(
             None => validator.validate(line, record, &mut checks),
             Some(merger) => match validator.validate_long(line, record, &mut checks, merger) {
                 Ok(LongRow::Taken(reading)) => Ok(reading),
-                Ok(LongRow::Blank) => {
-                    report.blank_rows += 1;
-                    continue;
-                }
-                Ok(LongRow::Unmapped) => {
-                    report.unmapped_rows += 1;
-                    continue;
-                }
-                Ok(LongRow::Missing { measure, coded }) => {
-                    report.missing_values += 1;
-                    if let (true, Some(c)) = (coded, stats.columns.get_mut(measure)) {
-                        c.coded_missing += 1;
-                    }
+                Ok(skipped) => {
+                    count_skipped(&skipped, &mut report, &mut stats);
                     continue;
                 }
                 Err(errors) => Err(errors),
@@ -341,29 +315,79 @@ pub fn read_rows(
         FileVerdict::Invalid(e) => report.file_errors.push(e),
     }
     if let Some((max_rows, max_percent)) = skip {
-        let bad = report.invalid_rows;
-        let percent = 100.0 * bad as f64 / report.rows_read.max(1) as f64;
-        let over_rows = max_rows.is_some_and(|m| bad > m);
-        let over_percent = max_percent.is_some_and(|m| percent > m);
-        let unremembered = bad > report.skipped_lines.len() as u64;
-        if bad > 0 && (over_rows || over_percent || unremembered) {
-            let limit = match (max_rows, max_percent) {
-                (Some(r), Some(p)) => format!("max_bad_rows = {r}, max_bad_percent = {p}"),
-                (Some(r), None) => format!("max_bad_rows = {r}"),
-                (None, Some(p)) => format!("max_bad_percent = {p}"),
-                (None, None) => format!("at most {MAX_SKIPPED_LINES} remembered"),
-            };
-            report.file_errors.push(FileError::TooManyBadRows {
-                bad,
-                rows: report.rows_read,
-                limit,
-            });
-        }
+        check_bad_row_limits(&mut report, max_rows, max_percent);
     }
     stats.rejected_rows = report.skipped_lines.len() as u64;
     stats.blank_rows = report.blank_rows;
     report.stats = Some(stats);
     report
+}
+
+/// Reads the preamble and header and plans the columns; `None` (with the problems in
+/// `report`) when the file cannot be read that way.
+fn open<R: Read>(
+    input: R,
+    cx: &ReadContext,
+    report: &mut ReadReport,
+) -> Option<(CsvSource<R>, Plan)> {
+    let source = match CsvSource::with_layout(input, cx.profile.layout.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            report.file_errors.push(e);
+            return None;
+        }
+    };
+    report.header_line = source.header().line;
+    let file = FileContext {
+        file_name: &cx.file_name,
+        ranges: cx.ranges,
+        tz: cx.tz,
+    };
+    match Plan::build(source.header(), source.text(), &cx.profile, file) {
+        Ok(plan) => Some((source, plan)),
+        Err(errors) => {
+            report.file_errors = errors;
+            None
+        }
+    }
+}
+
+/// Counts a row of a long file that gave no value (blank, unmapped, missing).
+fn count_skipped(row: &LongRow, report: &mut ReadReport, stats: &mut FileStats) {
+    match row {
+        LongRow::Blank => report.blank_rows += 1,
+        LongRow::Unmapped => report.unmapped_rows += 1,
+        LongRow::Missing { measure, coded } => {
+            report.missing_values += 1;
+            if let (true, Some(c)) = (*coded, stats.columns.get_mut(*measure)) {
+                c.coded_missing += 1;
+            }
+        }
+        LongRow::Taken(_) => {}
+    }
+}
+
+/// Under a skip-rows policy: more bad rows than the profile allows (or than can be
+/// remembered for the rejects file) hold the whole file back.
+fn check_bad_row_limits(report: &mut ReadReport, max_rows: Option<u64>, max_percent: Option<f64>) {
+    let bad = report.invalid_rows;
+    let percent = 100.0 * bad as f64 / report.rows_read.max(1) as f64;
+    let over_rows = max_rows.is_some_and(|m| bad > m);
+    let over_percent = max_percent.is_some_and(|m| percent > m);
+    let unremembered = bad > report.skipped_lines.len() as u64;
+    if bad > 0 && (over_rows || over_percent || unremembered) {
+        let limit = match (max_rows, max_percent) {
+            (Some(r), Some(p)) => format!("max_bad_rows = {r}, max_bad_percent = {p}"),
+            (Some(r), None) => format!("max_bad_rows = {r}"),
+            (None, Some(p)) => format!("max_bad_percent = {p}"),
+            (None, None) => format!("at most {MAX_SKIPPED_LINES} remembered"),
+        };
+        report.file_errors.push(FileError::TooManyBadRows {
+            bad,
+            rows: report.rows_read,
+            limit,
+        });
+    }
 }
 
 /// Hands a valid reading on (summarised, enriched), unless an invalid row already

@@ -288,20 +288,7 @@ impl Pipeline {
                 if !report.skipped_lines.is_empty() {
                     self.write_rejects(&job, &report, &after).await;
                 }
-                if report.unmapped_rows > 0
-                    || report.missing_values > 0
-                    || report.malformed_rows > 0
-                    || report.blank_rows > 0
-                {
-                    tracing::info!(
-                        unmapped_rows = report.unmapped_rows,
-                        missing_values = report.missing_values,
-                        malformed_rows = report.malformed_rows,
-                        blank_or_unmeasured_rows = report.blank_rows,
-                        readings = report.readings,
-                        "rows the profile skips were skipped"
-                    );
-                }
+                observe::log_skipped_rows(&report);
                 Ok(Outcome::Loaded {
                     id: job.attempt.id,
                     rows,

@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use tracing::{error, info, warn};
 
-use super::{Archived, Outcome, ProcessError};
+use super::{Archived, Outcome, ProcessError, ReadReport};
 use crate::metrics::Metrics;
 
 /// When the file at `path` arrived in the data folder, as far as its inode tells: a
@@ -90,4 +90,22 @@ pub(super) fn log_outcome(result: &Result<Outcome, ProcessError>, elapsed: Durat
 /// An archive name for logs.
 fn shown(archived_as: &Archived) -> &str {
     archived_as.as_deref().unwrap_or("(replaced)")
+}
+
+/// One line for the rows a profile told the agent to skip, when there were any.
+pub(super) fn log_skipped_rows(report: &ReadReport) {
+    if report.unmapped_rows > 0
+        || report.missing_values > 0
+        || report.malformed_rows > 0
+        || report.blank_rows > 0
+    {
+        info!(
+            unmapped_rows = report.unmapped_rows,
+            missing_values = report.missing_values,
+            malformed_rows = report.malformed_rows,
+            blank_or_unmeasured_rows = report.blank_rows,
+            readings = report.readings,
+            "rows the profile skips were skipped"
+        );
+    }
 }
