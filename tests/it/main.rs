@@ -18,3 +18,4 @@ mod profiles;
 mod props;
 mod readme;
 mod security;
+mod suggest;
