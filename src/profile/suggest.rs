@@ -31,20 +31,30 @@ pub const MAX_LINE_BYTES: usize = 16 * 1024;
 /// Why no profile could be suggested. Each message names what is missing.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SuggestError {
+    /// No bytes, or only blank lines.
     #[error("the file is empty")]
     Empty,
+    /// Reading the file failed.
+    #[error("cannot read the file: {0}")]
+    Read(String),
+    /// A NUL or other control byte (not tab, CR, LF).
     #[error("byte 0x{byte:02X} on line {line}: a binary file, not a text export")]
     Binary { byte: u8, line: usize },
+    /// A line over [`MAX_LINE_BYTES`] (or no line end in the whole sample).
     #[error("line {line} is longer than {MAX_LINE_BYTES} bytes: not a CSV export this can read")]
     LineTooLong { line: usize },
+    /// No delimiter gives more than one field consistently.
     #[error(
         "no delimiter (`,` `;` tab `|`) gives the same number of fields (more than one) on the data lines: one column, or not a CSV export"
     )]
     NoColumns,
+    /// No column reads as a time; the text says what was tried.
     #[error("no time column: no column is named like a time and parses as one ({0})")]
     NoTime(String),
+    /// No numeric column (or no mapped metric) to store.
     #[error("no measure: no numeric column besides the time and the sensor")]
     NoMeasure,
+    /// The text failed [`Profile::from_text`]: a bug here, never printed as a profile.
     #[error("the suggested profile does not load (a bug in suggest): {0}")]
     Invalid(String),
 }
@@ -64,7 +74,7 @@ impl Sample {
         let mut buf = Vec::with_capacity(8 * 1024);
         r.take(MAX_SAMPLE_BYTES as u64)
             .read_to_end(&mut buf)
-            .map_err(|_| SuggestError::Empty)?;
+            .map_err(|e| SuggestError::Read(e.to_string()))?;
         let full = buf.len() >= MAX_SAMPLE_BYTES;
         Self::from_bytes(&buf, full)
     }
@@ -121,7 +131,9 @@ impl Sample {
 /// to save it under.
 #[derive(Debug, Clone)]
 pub struct Suggestion {
+    /// The profile name (`--name`, else [`derive_name`] of the file name).
     pub name: String,
+    /// The commented TOML.
     pub text: String,
 }
 
@@ -1620,7 +1632,7 @@ mod tests {
     fn the_sample_is_bounded_in_bytes_lines_and_line_length() {
         let big = "a,b\n".repeat(100_000);
         let s = Sample::read(big.as_bytes()).unwrap();
-        assert!(s.len() <= MAX_LINES);
+        assert_eq!(s.len(), MAX_LINES);
         let long = vec![b'x'; MAX_LINE_BYTES + 1];
         assert_eq!(
             Sample::from_bytes(&long, false).unwrap_err(),

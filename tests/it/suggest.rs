@@ -403,3 +403,91 @@ async fn write_saves_under_the_name_and_never_overwrites() {
     assert!(String::from_utf8_lossy(&second.stderr).contains("not overwritten"));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
 }
+
+#[tokio::test]
+async fn an_influxdb_annotated_csv() {
+    let (text, rows) = load("influx_2024-05-01.csv").await;
+    for key in [
+        "comment = \"#\"",
+        "metric = \"_field\"",
+        "value = \"_value\"",
+        "column = \"site\"",
+        "column = \"_time\"",
+    ] {
+        assert!(text.contains(key), "{key}\n{text}");
+    }
+    assert_eq!(
+        rows,
+        vec![
+            row(
+                "2024-05-01T00:10:00Z",
+                "gh_a",
+                Some(18.25),
+                Some(71.5),
+                None
+            ),
+            row("2024-05-01T00:20:00Z", "gh_a", Some(18.31), None, None),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_thingspeak_feed_with_a_numeric_code() {
+    let (text, rows) = load("feeds_40211.csv").await;
+    for key in [
+        "missing = [\"-9999\"]",
+        "-9999 in 1 of 3 rows of column field3",
+        "column = \"created_at\"",
+        "constant = \"feeds\"  # ASSUMED",
+        "[measures.field1]",
+    ] {
+        assert!(text.contains(key), "{key}\n{text}");
+    }
+    assert!(
+        !text.contains("entry_id\""),
+        "a counter is no measure: {text}"
+    );
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        rows[0],
+        row("2024-05-01T10:00:07Z", "feeds", None, None, None)
+    );
+}
+
+#[tokio::test]
+async fn month_first_dates_proven_and_2400() {
+    let (text, rows) = load("KBOS_2024-01.csv").await;
+    for key in [
+        "order = \"mdy\"  # month-first: 13 in field 2 on line 2",
+        "end_of_day = true",
+        "unit = \"%\"",
+    ] {
+        assert!(text.contains(key), "{key}\n{text}");
+    }
+    assert_eq!(
+        rows,
+        vec![
+            row(
+                "2024-01-13T23:00:00Z",
+                "KBOS",
+                Some(-1.11),
+                Some(80.0),
+                None
+            ),
+            row(
+                "2024-01-14T00:00:00Z",
+                "KBOS",
+                Some(-1.67),
+                Some(81.0),
+                None
+            ),
+            row(
+                "2024-01-14T01:00:00Z",
+                "KBOS",
+                Some(-2.22),
+                Some(82.0),
+                None
+            ),
+        ]
+    );
+}
