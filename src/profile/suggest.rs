@@ -752,6 +752,7 @@ pub fn suggest(
 
     // Shape and measures.
     let mut measures: Vec<Measure> = Vec::new();
+    let mut empty_note: Option<String> = None;
     let long = value_col.is_some() && (entity_col.is_some() || metric_col.is_some());
     if long {
         let value = value_col.unwrap_or(0);
@@ -982,6 +983,30 @@ pub fn suggest(
         if measures.is_empty() {
             return Err(SuggestError::NoMeasure);
         }
+        // Rows without any measured value (HOBO event rows) would hold the file back.
+        let cols: Vec<usize> = measures
+            .iter()
+            .filter_map(|m| {
+                header
+                    .iter()
+                    .position(|h| Some(h.trim()) == m.column.as_deref())
+            })
+            .collect();
+        let empty_rows: Vec<usize> = data
+            .iter()
+            .filter(|l| {
+                cols.iter()
+                    .all(|&c| l.fields[c].is_empty() || is_missing(&l.fields[c]))
+            })
+            .map(|l| l.no)
+            .collect();
+        if let Some(first) = empty_rows.first() {
+            empty_note = Some(format!(
+                "ASSUMED: {} of {rows} sampled rows have no measured value (first: line {first}): \
+                 they go to a rejects file, the others load; confirm",
+                empty_rows.len()
+            ));
+        }
     }
 
     // Sensor section (never with an entity pattern).
@@ -1054,10 +1079,13 @@ pub fn suggest(
         Zone::Header(why) => out.kv("zone_from_header", "true", Some(why)),
         Zone::Named(z, why) => out.kv("zone", &s(z), Some(why)),
         Zone::Metadata { field, why, .. } => out.kv("zone_from_metadata", &s(field), Some(why)),
-        Zone::Unknown => out.kv(
+        Zone::Unknown(hint) => out.kv(
             "zone",
             &s("UTC"),
-            Some("FILL IN: the zone of these local times (e.g. \"-07:00\" for standard time)"),
+            Some(&format!(
+                "FILL IN: the zone of these local times (e.g. \"-07:00\" for standard time){}",
+                hint.as_deref().unwrap_or("")
+            )),
         ),
     }
     for m in &measures {
@@ -1076,6 +1104,10 @@ pub fn suggest(
                 Some("ASSUMED: the sampled values lie outside the default range; confirm"),
             );
         }
+    }
+    if let Some(why) = &empty_note {
+        out.section("rows");
+        out.kv("on_error", &s("skip_rows"), Some(why));
     }
     for n in &out.notes {
         out.text.push_str(n);
@@ -1133,7 +1165,8 @@ enum Zone {
         index: usize,
         why: String,
     },
-    Unknown,
+    /// Not stated; a hint from the header (`LST`) when there is one.
+    Unknown(Option<String>),
 }
 
 /// The TOML being written, section by section.
@@ -1521,7 +1554,15 @@ fn infer_zone(
         return Zone::InValues(why.clone());
     }
     let upper = time_header.to_ascii_uppercase();
-    if let Some(i) = upper.find("GMT").or_else(|| upper.find("UTC")) {
+    let at_word = |w: &str| {
+        upper.match_indices(w).map(|(i, _)| i).find(|&i| {
+            let before = upper[..i].chars().next_back();
+            let after = upper[i + w.len()..].chars().next();
+            !before.is_some_and(|c| c.is_ascii_alphanumeric())
+                && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+        })
+    };
+    if let Some(i) = at_word("GMT").or_else(|| at_word("UTC")) {
         let rest = time_header[i + 3..].trim();
         if rest.starts_with('+') || rest.starts_with('-') {
             return Zone::Header(format!("the time header says {:?}", time_header.trim()));
@@ -1573,7 +1614,9 @@ fn infer_zone(
             why: format!("field {i} of the metadata line is an offset: {v:?}"),
         };
     }
-    Zone::Unknown
+    Zone::Unknown(at_word("LST").map(|_| {
+        "; the time header says LST: local standard time, its offset not given".to_owned()
+    }))
 }
 
 /// The match glob: the file name's leading token, then `*`, then its extension
@@ -1711,6 +1754,28 @@ mod tests {
         assert!(t.contains("metadata = \"station\""), "{t}");
         assert!(t.contains("FILL IN"), "{t}");
         assert!(t.contains("unit = \"degC\""), "{t}");
+    }
+
+    #[test]
+    fn the_zone_comes_from_header_words_only() {
+        let t = run(
+            "lst_1.csv",
+            "Time (LST),OUTCOME,Temp\n2024-01-01 00:00,x,1\n2024-01-01 01:00,x,2\n",
+        );
+        assert!(
+            t.contains("# FILL IN") && t.contains("LST: local standard time"),
+            "{t}"
+        );
+        let t = run(
+            "utc_1.csv",
+            "Time (UTC),Temp\n2024-01-01 00:00,1\n2024-01-01 01:00,2\n",
+        );
+        assert!(t.contains("zone = \"UTC\"  # the time header says"), "{t}");
+        let t = run(
+            "mst_1.csv",
+            "Date MST,Temp\n2024-01-01 00:00,1\n2024-01-01 01:00,2\n",
+        );
+        assert!(t.contains("zone = \"-07:00\""), "{t}");
     }
 
     #[test]

@@ -123,10 +123,12 @@ async fn a_hobo_export() {
         "month-first: 14 in field 2",
         "zone_from_header = true",
         "unit = \"degF\"",
+        "on_error = \"skip_rows\"  # ASSUMED: 2 of 5 sampled rows have no measured value",
     ] {
         assert!(text.contains(key), "{key}\n{text}");
     }
-    assert_eq!(rows.len(), 4);
+    // The two event rows (no temperature) go to the rejects file.
+    assert_eq!(rows.len(), 3);
     assert_eq!(
         rows[0],
         row("2023-06-14T15:00:00Z", "Creek", Some(16.3), None, None)
