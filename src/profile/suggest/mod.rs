@@ -6,27 +6,31 @@
 //! commented TOML profile, each choice with a `#` comment giving its evidence. What the
 //! sample cannot prove (a zone the file does not state, an ambiguous date order) is
 //! written as a valid choice marked `# FILL IN` or `# ASSUMED`, never silently.
+//!
+//! Layout: `sample` (the bounded read), `time` (format, date order, zone), `names`
+//! (glob, profile name, sensor capture from the file name), `out` (TOML quoting and
+//! comments); this file splits the lines, types the columns, finds codes, the shape,
+//! the sensor and the measures, and checks the result.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
-use chrono::NaiveDateTime;
-
-use crate::config::{Ranges, SourceTimezone};
-use crate::timestamp::{
-    DateOrder, OrderTally, OrderVerdict, parse_offset, parse_timestamp_ordered,
-};
+use crate::config::Ranges;
+use crate::timestamp::parse_offset;
 use crate::units::{Quantity, Unit, UnitMarker, quantity_word, split_header_unit};
 
 use super::Profile;
 
-/// The most bytes of a file [`Sample::read`] reads.
-pub const MAX_SAMPLE_BYTES: usize = 64 * 1024;
-/// The most lines [`Sample::read`] keeps.
-pub const MAX_LINES: usize = 2_000;
-/// The longest line [`Sample::read`] accepts.
-pub const MAX_LINE_BYTES: usize = 16 * 1024;
+mod names;
+mod out;
+mod sample;
+mod time;
+
+use names::file_name_sensor;
+pub use names::{derive_glob, derive_name};
+use out::{Out, inline_table, lit, s, toml_key};
+pub use sample::{MAX_LINE_BYTES, MAX_LINES, MAX_SAMPLE_BYTES, Sample};
+use time::{TimeChoice, TimeKind, Zone, infer_time, infer_zone};
 
 /// Why no profile could be suggested. Each message names what is missing.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -57,74 +61,6 @@ pub enum SuggestError {
     /// The text failed [`Profile::from_text`]: a bug here, never printed as a profile.
     #[error("the suggested profile does not load (a bug in suggest): {0}")]
     Invalid(String),
-}
-
-/// The first lines of a file, bounded: at most [`MAX_SAMPLE_BYTES`] bytes and
-/// [`MAX_LINES`] lines, each without its line ending.
-#[derive(Debug, Clone)]
-pub struct Sample {
-    lines: Vec<Vec<u8>>,
-}
-
-impl Sample {
-    /// Reads the sample from `r`, reading no more than [`MAX_SAMPLE_BYTES`] bytes. A
-    /// last line cut by the byte limit is dropped. Refuses an empty file, a NUL or other
-    /// binary control byte, and a line longer than [`MAX_LINE_BYTES`].
-    pub fn read(r: impl Read) -> Result<Self, SuggestError> {
-        let mut buf = Vec::with_capacity(8 * 1024);
-        r.take(MAX_SAMPLE_BYTES as u64)
-            .read_to_end(&mut buf)
-            .map_err(|e| SuggestError::Read(e.to_string()))?;
-        let full = buf.len() >= MAX_SAMPLE_BYTES;
-        Self::from_bytes(&buf, full)
-    }
-
-    /// The sample of `buf` (at most its first [`MAX_SAMPLE_BYTES`]); `cut` says the
-    /// file goes on after `buf`, so an unterminated last line is incomplete.
-    pub fn from_bytes(buf: &[u8], cut: bool) -> Result<Self, SuggestError> {
-        let buf = &buf[..buf.len().min(MAX_SAMPLE_BYTES)];
-        let buf = buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf);
-        let binary = |b: &u8| *b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') || *b == 0x7F;
-        if let Some(i) = buf.iter().position(binary) {
-            let line = buf[..i].iter().filter(|&&b| b == b'\n').count() + 1;
-            return Err(SuggestError::Binary { byte: buf[i], line });
-        }
-        let mut lines = Vec::new();
-        let mut rest = buf;
-        while !rest.is_empty() && lines.len() < MAX_LINES {
-            let (line, next, ended) = match rest.iter().position(|&b| b == b'\n') {
-                Some(i) => (&rest[..i], &rest[i + 1..], true),
-                None => (rest, &rest[rest.len()..], false),
-            };
-            let n = lines.len() + 1;
-            if line.len() > MAX_LINE_BYTES {
-                return Err(SuggestError::LineTooLong { line: n });
-            }
-            if !ended && cut {
-                if lines.is_empty() {
-                    return Err(SuggestError::LineTooLong { line: 1 });
-                }
-                break;
-            }
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            lines.push(line.to_vec());
-            rest = next;
-        }
-        if lines.iter().all(|l| l.iter().all(u8::is_ascii_whitespace)) {
-            return Err(SuggestError::Empty);
-        }
-        Ok(Self { lines })
-    }
-
-    /// The number of lines kept.
-    pub fn len(&self) -> usize {
-        self.lines.len()
-    }
-
-    /// Whether no line was kept (never true for a sample [`Sample::read`] returns).
-    pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
-    }
 }
 
 /// A suggested profile: its TOML text (accepted by [`Profile::from_text`]) and the name
@@ -190,26 +126,6 @@ const MISSING_WORDS: [&str; 16] = [
 /// Numbers loggers and services write for "no value".
 const MISSING_NUMBERS: [f64; 7] = [-7999.0, -9999.0, -9900.0, -999.0, -99999.0, 9999.0, 99999.0];
 
-/// Chrono formats tried when the built-in reader does not read a time column.
-const FORMATS: [&str; 16] = [
-    "%m/%d/%y %I:%M:%S %p",
-    "%m/%d/%Y %I:%M:%S %p",
-    "%m/%d/%y %I:%M %p",
-    "%m/%d/%Y %I:%M %p",
-    "%m/%d/%Y %H:%M",
-    "%m/%d/%Y %H:%M:%S",
-    "%d/%m/%Y %H:%M",
-    "%d/%m/%Y %H:%M:%S",
-    "%d.%m.%Y %H:%M:%S",
-    "%d.%m.%Y %H:%M",
-    "%d.%m.%y %H:%M:%S",
-    "%d.%m.%y %H:%M",
-    "%Y/%m/%d %H:%M:%S",
-    "%Y/%m/%d %H:%M",
-    "%m/%d/%y %H:%M",
-    "%d/%m/%y %H:%M",
-];
-
 /// Infers a profile for the file called `file_name` from `sample`; `name` overrides the
 /// derived profile name. The text is checked with [`Profile::from_text`] before it is
 /// returned, so a suggestion is always a profile the agent accepts.
@@ -249,30 +165,8 @@ pub fn suggest(
     };
     let comments = texts.iter().filter(|t| is_comment(t)).count();
 
-    // Delimiter: the one giving the most lines at its most common field count (> 1).
-    let mut best: Option<(u8, usize, usize, Vec<Line>)> = None;
-    for delim in [b',', b';', b'\t', b'|'] {
-        let lines: Vec<Line> = texts
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| !is_comment(t) && !t.trim().is_empty())
-            .map(|(i, t)| Line {
-                no: i + 1,
-                fields: split(t, delim),
-            })
-            .collect();
-        let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
-        for l in &lines {
-            *counts.entry(l.fields.len()).or_default() += 1;
-        }
-        let Some((&width, &n)) = counts.iter().max_by_key(|(w, n)| (**n, **w)) else {
-            continue;
-        };
-        if width > 1 && best.as_ref().is_none_or(|b| n > b.2) {
-            best = Some((delim, width, n, lines));
-        }
-    }
-    let Some((delim, width, _, lines)) = best else {
+    let best = choose_delimiter(&texts, is_comment);
+    let Some((delim, width, lines)) = best else {
         return Err(SuggestError::NoColumns);
     };
     let header_at = lines
@@ -360,61 +254,8 @@ pub fn suggest(
         }
     }
 
-    // Missing-value codes.
-    let mut missing: Vec<(String, String)> = Vec::new();
-    let mut add_missing = |code: &str, why: String| {
-        if !missing.iter().any(|(c, _)| c == code) {
-            missing.push((code.to_owned(), why));
-        }
-    };
     let rows = data.len();
-    for (c, s) in stats.iter().enumerate() {
-        if !s.mostly_numeric() {
-            continue;
-        }
-        for (word, n) in &s.words {
-            if MISSING_WORDS.contains(&word.as_str()) {
-                add_missing(
-                    word,
-                    format!("{word} in {n} of {rows} rows of column {}", header[c]),
-                );
-            }
-        }
-        for code in MISSING_NUMBERS {
-            let hits: Vec<&(usize, f64, String)> =
-                s.numbers.iter().filter(|(_, v, _)| *v == code).collect();
-            let Some((_, _, text)) = hits.first() else {
-                continue;
-            };
-            let others: Vec<f64> = s
-                .numbers
-                .iter()
-                .map(|(_, v, _)| *v)
-                .filter(|v| *v != code)
-                .collect();
-            let far = match min_max(&others) {
-                None => true,
-                Some((lo, hi)) => {
-                    let span = (hi - lo).max(1.0);
-                    code < lo - 10.0 * span || code > hi + 10.0 * span
-                }
-            };
-            if far {
-                let others = match min_max(&others) {
-                    Some((lo, hi)) => format!("; the others {} to {}", fmt(lo), fmt(hi)),
-                    None => String::new(),
-                };
-                add_missing(
-                    text,
-                    format!(
-                        "{text} in {} of {rows} rows of column {}{others}",
-                        hits.len(),
-                        header[c]
-                    ),
-                );
-            }
-        }
-    }
+    let missing = missing_codes(&stats, &header, rows);
     let is_missing = |s: &str| missing.iter().any(|(c, _)| c == s);
 
     // Metadata line: a preamble line with fields (named by the line before it when
@@ -1129,6 +970,96 @@ pub fn suggest(
     })
 }
 
+/// The delimiter giving the most lines at its most common field count (> 1), that
+/// count, and the lines (comments and blank lines left out) split with it.
+fn choose_delimiter(
+    texts: &[String],
+    is_comment: impl Fn(&str) -> bool,
+) -> Option<(u8, usize, Vec<Line>)> {
+    let mut best: Option<(u8, usize, usize, Vec<Line>)> = None;
+    for delim in [b',', b';', b'\t', b'|'] {
+        let lines: Vec<Line> = texts
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !is_comment(t) && !t.trim().is_empty())
+            .map(|(i, t)| Line {
+                no: i + 1,
+                fields: split(t, delim),
+            })
+            .collect();
+        let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
+        for l in &lines {
+            *counts.entry(l.fields.len()).or_default() += 1;
+        }
+        let Some((&width, &n)) = counts.iter().max_by_key(|(w, n)| (**n, **w)) else {
+            continue;
+        };
+        if width > 1 && best.as_ref().is_none_or(|b| n > b.2) {
+            best = Some((delim, width, n, lines));
+        }
+    }
+    best.map(|(d, w, _, lines)| (d, w, lines))
+}
+
+/// Missing-value codes of the mostly numeric columns, each with its evidence: known
+/// words, and known sentinel numbers far outside the column's other values.
+fn missing_codes(stats: &[ColumnStats], header: &[String], rows: usize) -> Vec<(String, String)> {
+    let mut missing: Vec<(String, String)> = Vec::new();
+    let mut add_missing = |code: &str, why: String| {
+        if !missing.iter().any(|(c, _)| c == code) {
+            missing.push((code.to_owned(), why));
+        }
+    };
+    for (c, s) in stats.iter().enumerate() {
+        if !s.mostly_numeric() {
+            continue;
+        }
+        for (word, n) in &s.words {
+            if MISSING_WORDS.contains(&word.as_str()) {
+                add_missing(
+                    word,
+                    format!("{word} in {n} of {rows} rows of column {}", header[c]),
+                );
+            }
+        }
+        for code in MISSING_NUMBERS {
+            let hits: Vec<&(usize, f64, String)> =
+                s.numbers.iter().filter(|(_, v, _)| *v == code).collect();
+            let Some((_, _, text)) = hits.first() else {
+                continue;
+            };
+            let others: Vec<f64> = s
+                .numbers
+                .iter()
+                .map(|(_, v, _)| *v)
+                .filter(|v| *v != code)
+                .collect();
+            let far = match min_max(&others) {
+                None => true,
+                Some((lo, hi)) => {
+                    let span = (hi - lo).max(1.0);
+                    code < lo - 10.0 * span || code > hi + 10.0 * span
+                }
+            };
+            if far {
+                let others = match min_max(&others) {
+                    Some((lo, hi)) => format!("; the others {} to {}", fmt(lo), fmt(hi)),
+                    None => String::new(),
+                };
+                add_missing(
+                    text,
+                    format!(
+                        "{text} in {} of {rows} rows of column {}{others}",
+                        hits.len(),
+                        header[c]
+                    ),
+                );
+            }
+        }
+    }
+    missing
+}
+
 /// The metadata line: its number and its fields as (name, 1-based position, value).
 type Meta = (usize, Vec<(String, usize, String)>);
 
@@ -1138,96 +1069,6 @@ struct Measure {
     unit: Option<String>,
     range: Option<(f64, f64)>,
     why: String,
-}
-
-enum TimeKind {
-    Builtin,
-    Epoch(&'static str),
-    Format(&'static str),
-}
-
-struct TimeChoice {
-    cols: Vec<usize>,
-    kind: TimeKind,
-    order: Option<(DateOrder, String)>,
-    end_of_day: bool,
-    why: String,
-    /// Some value carries its own offset (`Z`, `+01:00`).
-    offset_in_values: Option<String>,
-}
-
-enum Zone {
-    InValues(String),
-    Header(String),
-    Named(String, String),
-    Metadata {
-        field: String,
-        index: usize,
-        why: String,
-    },
-    /// Not stated; a hint from the header (`LST`) when there is one.
-    Unknown(Option<String>),
-}
-
-/// The TOML being written, section by section.
-#[derive(Default)]
-struct Out {
-    text: String,
-    notes: Vec<String>,
-}
-
-impl Out {
-    fn line(&mut self, l: &str) {
-        self.text.push_str(l);
-        self.text.push('\n');
-    }
-    fn note(&mut self, l: &str) {
-        self.notes.push(l.to_owned());
-    }
-    fn section(&mut self, name: &str) {
-        self.text.push_str(&format!("\n[{name}]\n"));
-    }
-    fn kv(&mut self, k: &str, v: &str, why: Option<&str>) {
-        match why {
-            Some(w) => self.line(&format!("{k} = {v}  # {}", w.replace('\n', " "))),
-            None => self.line(&format!("{k} = {v}")),
-        }
-    }
-}
-
-/// A TOML basic string.
-fn s(v: &str) -> String {
-    toml::Value::String(v.to_owned()).to_string()
-}
-
-/// A TOML literal string when possible (regular expressions read better), else basic.
-fn lit(v: &str) -> String {
-    if v.contains('\'') || v.contains('\n') {
-        s(v)
-    } else {
-        format!("'{v}'")
-    }
-}
-
-fn toml_key(k: &str) -> String {
-    if !k.is_empty()
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        k.to_owned()
-    } else {
-        s(k)
-    }
-}
-
-fn inline_table(m: &BTreeMap<String, String>) -> String {
-    format!(
-        "{{ {} }}",
-        m.iter()
-            .map(|(k, v)| format!("{} = {}", toml_key(k), s(v)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
 }
 
 /// A lowercase name of ASCII letters, digits and `_`.
@@ -1345,152 +1186,6 @@ fn looks_like(v: &str, number: &impl Fn(&str) -> Option<f64>) -> &'static str {
     }
 }
 
-/// The built-in reader, an epoch, or one of [`FORMATS`], whichever reads every value.
-fn infer_time(values: &[(usize, String)], named: bool) -> Option<TimeChoice> {
-    let all_int = values
-        .iter()
-        .all(|(_, v)| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
-    if all_int {
-        let len = values[0].1.len();
-        if !values.iter().all(|(_, v)| v.len() == len) {
-            return None;
-        }
-        let unit = match len {
-            9 | 10 => "s",
-            12 | 13 => "ms",
-            15 | 16 => "us",
-            _ => return None,
-        };
-        if !named && unit == "s" && len == 9 {
-            return None;
-        }
-        return Some(TimeChoice {
-            cols: Vec::new(),
-            kind: TimeKind::Epoch(unit),
-            order: None,
-            end_of_day: false,
-            why: format!(
-                "Unix time in {unit}: {} on line {}",
-                values[0].1, values[0].0
-            ),
-            offset_in_values: Some("Unix times are UTC".to_owned()),
-        });
-    }
-    if values.iter().any(|(_, v)| v.parse::<f64>().is_ok()) {
-        return None;
-    }
-    let utc = SourceTimezone::Fixed(chrono::FixedOffset::east_opt(0)?);
-    let offset = values.iter().find_map(|(l, v)| {
-        let t = v.trim();
-        let has = t.ends_with('Z')
-            || t.ends_with(" UTC")
-            || t.len() > 6 && {
-                let tail = &t[t.len() - 6..];
-                (tail.starts_with('+') || tail.starts_with('-'))
-                    && tail[1..3].bytes().all(|b| b.is_ascii_digit())
-            };
-        has.then(|| format!("the times carry their offset ({t:?} on line {l}): nothing to set"))
-    });
-    for end_of_day in [false, true] {
-        let mut tally = OrderTally::default();
-        let ok = values.iter().all(|(l, v)| {
-            parse_timestamp_ordered(v, utc, None, end_of_day)
-                .map(|(_, e)| tally.note(e, *l as u64))
-                .is_ok()
-        });
-        if !ok {
-            continue;
-        }
-        if end_of_day && !values.iter().any(|(_, v)| v.contains("24:00")) {
-            continue;
-        }
-        let order = match tally.verdict() {
-            OrderVerdict::Unneeded => None,
-            OrderVerdict::Proven { order, line } => {
-                let (field, no) = proof(values, line as usize, order);
-                Some((
-                    order,
-                    format!(
-                        "{}: {field} in field {no} on line {line}",
-                        order_words(order)
-                    ),
-                ))
-            }
-            OrderVerdict::Ambiguous { first_line } => {
-                let v = &values.iter().find(|(l, _)| *l as u64 == first_line)?.1;
-                let order = if v.contains('/') {
-                    DateOrder::Mdy
-                } else {
-                    DateOrder::Dmy
-                };
-                Some((
-                    order,
-                    format!(
-                        "ASSUMED: {}; no sampled date proves the order ({v:?} on line {first_line} reads both ways): confirm",
-                        order_words(order)
-                    ),
-                ))
-            }
-            OrderVerdict::Conflicting { .. } => return None,
-        };
-        return Some(TimeChoice {
-            cols: Vec::new(),
-            kind: TimeKind::Builtin,
-            order,
-            end_of_day,
-            why: format!("{:?} on line {} reads as a time", values[0].1, values[0].0),
-            offset_in_values: offset,
-        });
-    }
-    // Chrono formats; day/month formats only when the values prove their order or the
-    // other order fails too (then marked as assumed).
-    for f in FORMATS {
-        if !values
-            .iter()
-            .all(|(_, v)| NaiveDateTime::parse_from_str(v.trim(), f).is_ok())
-        {
-            continue;
-        }
-        let order = if f.starts_with("%m/%d") {
-            Some(DateOrder::Mdy)
-        } else if f.starts_with("%d/%m") || f.starts_with("%d.%m") {
-            Some(DateOrder::Dmy)
-        } else {
-            None
-        };
-        let order_note = order.map(|o| {
-            let proven = values.iter().find_map(|(l, v)| {
-                let mut it = v.split(|c: char| !c.is_ascii_digit());
-                let a: u32 = it.next()?.parse().ok()?;
-                let b: u32 = it.next()?.parse().ok()?;
-                let (field, no) = if o == DateOrder::Mdy { (b, 2) } else { (a, 1) };
-                (a != b && field > 12)
-                    .then(|| format!("{}: {field} in field {no} on line {l}", order_words(o)))
-            });
-            proven.unwrap_or_else(|| {
-                format!(
-                    "ASSUMED: {} (no sampled date proves it): confirm",
-                    order_words(o)
-                )
-            })
-        });
-        return Some(TimeChoice {
-            cols: Vec::new(),
-            kind: TimeKind::Format(f),
-            order: None,
-            end_of_day: false,
-            why: format!(
-                "{:?} on line {}{}",
-                values[0].1,
-                values[0].0,
-                order_note.map(|n| format!("; {n}")).unwrap_or_default()
-            ),
-            offset_in_values: None,
-        });
-    }
-    None
-}
-
 /// Quantity words the units module does not know: German and weather-service names.
 fn other_word(base: &str) -> Option<Quantity> {
     let l = base.trim().to_lowercase();
@@ -1519,151 +1214,10 @@ fn unit_from_values(q: Quantity, vals: &[f64]) -> Option<Unit> {
     }
 }
 
-fn order_words(o: DateOrder) -> &'static str {
-    match o {
-        DateOrder::Dmy => "day-first",
-        DateOrder::Mdy => "month-first",
-        DateOrder::Ymd => "year-first",
-    }
-}
-
-/// The field over 12 that proves `order` in the value on `line`.
-fn proof(values: &[(usize, String)], line: usize, order: DateOrder) -> (u32, u8) {
-    let v = values
-        .iter()
-        .find(|(l, _)| *l == line)
-        .map_or("", |(_, v)| v);
-    let mut it = v
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|p| !p.is_empty());
-    let a = it.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let b = it.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    match order {
-        DateOrder::Mdy => (b, 2),
-        _ => (a, 1),
-    }
-}
-
-fn infer_zone(
-    time: &TimeChoice,
-    time_header: &str,
-    header: &[String],
-    meta: Option<&Meta>,
-) -> Zone {
-    if let Some(why) = &time.offset_in_values {
-        return Zone::InValues(why.clone());
-    }
-    let upper = time_header.to_ascii_uppercase();
-    let at_word = |w: &str| {
-        upper.match_indices(w).map(|(i, _)| i).find(|&i| {
-            let before = upper[..i].chars().next_back();
-            let after = upper[i + w.len()..].chars().next();
-            !before.is_some_and(|c| c.is_ascii_alphanumeric())
-                && !after.is_some_and(|c| c.is_ascii_alphanumeric())
-        })
-    };
-    if let Some(i) = at_word("GMT").or_else(|| at_word("UTC")) {
-        let rest = time_header[i + 3..].trim();
-        if rest.starts_with('+') || rest.starts_with('-') {
-            return Zone::Header(format!("the time header says {:?}", time_header.trim()));
-        }
-        return Zone::Named(
-            "UTC".to_owned(),
-            format!("the time header says {:?}", time_header.trim()),
-        );
-    }
-    for (word, zone) in [
-        ("MST", "-07:00"),
-        ("EST", "-05:00"),
-        ("CST", "-06:00"),
-        ("PST", "-08:00"),
-    ] {
-        if time_header
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .any(|w| w == word)
-        {
-            return Zone::Named(
-                zone.to_owned(),
-                format!("the time header says {word} (standard time all year)"),
-            );
-        }
-    }
-    for h in header {
-        if let Some((_, z)) = h
-            .split_once("Timezone :")
-            .or_else(|| h.split_once("Timezone:"))
-            && z.trim().parse::<chrono_tz::Tz>().is_ok()
-        {
-            return Zone::Named(z.trim().to_owned(), format!("the header says {h:?}"));
-        }
-    }
-    if let Some((_, fields)) = meta
-        && let Some((n, i, v)) = fields.iter().find(|(_, _, v)| {
-            (v.starts_with('+') || v.starts_with('-') || v.starts_with("UTC"))
-                && parse_offset(v).is_some()
-        })
-    {
-        let field = if n.starts_with("field") {
-            "utc_offset".to_owned()
-        } else {
-            n.clone()
-        };
-        return Zone::Metadata {
-            field,
-            index: *i,
-            why: format!("field {i} of the metadata line is an offset: {v:?}"),
-        };
-    }
-    Zone::Unknown(at_word("LST").map(|_| {
-        "; the time header says LST: local standard time, its offset not given".to_owned()
-    }))
-}
-
-/// The match glob: the file name's leading token, then `*`, then its extension
-/// (`TOA5_pond.dat` → `TOA5_*.dat`; `history.csv` → `history*.csv`).
-pub fn derive_glob(file_name: &str) -> String {
-    let (stem, ext) = match file_name.rsplit_once('.') {
-        Some((s, e)) if !s.is_empty() => (s, format!(".{e}")),
-        _ => (file_name, String::new()),
-    };
-    let glob_safe = |t: &str| t.replace(['*', '?', '[', ']'], "");
-    match stem.find(['_', '-', ' ']) {
-        Some(i) if i > 0 && !stem[..i].bytes().all(|b| b.is_ascii_digit()) => {
-            format!("{}*{ext}", glob_safe(&stem[..=i]))
-        }
-        _ => {
-            let letters: String = stem.chars().take_while(|c| !c.is_ascii_digit()).collect();
-            format!("{}*{ext}", glob_safe(&letters))
-        }
-    }
-}
-
-/// A profile name from the file name: its leading token, lowercase.
-pub fn derive_name(file_name: &str) -> String {
-    let stem = file_name.split('.').next().unwrap_or(file_name);
-    let token = stem.split(['_', '-', ' ']).next().unwrap_or(stem);
-    let k = key(token);
-    if k.is_empty() {
-        "suggested".to_owned()
-    } else {
-        k
-    }
-}
-
-/// A capture for a file name's leading token, when it looks like a station id.
-fn file_name_sensor(file_name: &str) -> Option<String> {
-    let (token, _) = file_name.split_once('_')?;
-    let generic = [
-        "toa5", "history", "export", "data", "log", "feeds", "download",
-    ];
-    (token.len() >= 2
-        && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !generic.contains(&token.to_ascii_lowercase().as_str()))
-    .then(|| "^(?P<sensor>[^_]+)_".to_owned())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
+
     use super::*;
 
     fn run(file: &str, text: &str) -> String {
