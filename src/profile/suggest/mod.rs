@@ -41,7 +41,7 @@ pub enum SuggestError {
     /// Reading the file failed.
     #[error("cannot read the file: {0}")]
     Read(String),
-    /// A NUL or other control byte (not tab, CR, LF).
+    /// A NUL byte, or control bytes (not tab, CR, LF) in over 1 % of the sample.
     #[error("byte 0x{byte:02X} on line {line}: a binary file, not a text export")]
     Binary { byte: u8, line: usize },
     /// A line over [`MAX_LINE_BYTES`] (or no line end in the whole sample).
@@ -1308,6 +1308,22 @@ mod tests {
         assert!(t.contains("metadata = \"station\""), "{t}");
         assert!(t.contains("FILL IN"), "{t}");
         assert!(t.contains("unit = \"degC\""), "{t}");
+    }
+
+    #[test]
+    fn a_few_bad_times_or_a_stray_control_byte_do_not_hide_the_format() {
+        let mut text = "timestamp,temperature\n".to_owned();
+        for i in 0..9 {
+            text.push_str(&format!("2024-05-01T12:0{i}:00Z,21.{i}\n"));
+        }
+        text.push_str("yesterday,\u{1}21\n");
+        let t = run("x_1.csv", &text);
+        assert!(
+            t.contains("1 of 10 values do not read (\"yesterday\" on line 11)"),
+            "{t}"
+        );
+        let s = Sample::from_bytes(b"a,b\n\x01\x02\x03,\x04\n", false).unwrap_err();
+        assert_eq!(s, SuggestError::Binary { byte: 1, line: 2 });
     }
 
     #[test]

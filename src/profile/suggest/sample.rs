@@ -36,8 +36,11 @@ impl Sample {
     pub fn from_bytes(buf: &[u8], cut: bool) -> Result<Self, SuggestError> {
         let buf = &buf[..buf.len().min(MAX_SAMPLE_BYTES)];
         let buf = buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf);
-        let binary = |b: &u8| *b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') || *b == 0x7F;
-        if let Some(i) = buf.iter().position(binary) {
+        // A NUL, or control bytes in more than one byte in a hundred: not text. A stray
+        // control character in a cell is the loader's to refuse, row by row.
+        let control = |b: &u8| *b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') || *b == 0x7F;
+        let many = buf.iter().filter(|b| control(b)).count() * 100 > buf.len();
+        if let Some(i) = buf.iter().position(|b| *b == 0 || many && control(b)) {
             let line = buf[..i].iter().filter(|&&b| b == b'\n').count() + 1;
             return Err(SuggestError::Binary { byte: buf[i], line });
         }

@@ -58,6 +58,12 @@ pub(super) enum Zone {
     Unknown(Option<String>),
 }
 
+/// Whether `bad` unreadable values of `total` still let a column be the time: at most
+/// one in five, and at least two that read.
+fn tolerable(bad: usize, total: usize) -> bool {
+    bad * 5 <= total && total - bad >= 2.min(total)
+}
+
 /// The built-in reader, an epoch, or one of [`FORMATS`], whichever reads every value.
 pub(super) fn infer_time(values: &[(usize, String)], named: bool) -> Option<TimeChoice> {
     let all_int = values
@@ -104,19 +110,31 @@ pub(super) fn infer_time(values: &[(usize, String)], named: bool) -> Option<Time
             };
         has.then(|| format!("the times carry their offset ({t:?} on line {l}): nothing to set"))
     });
-    for end_of_day in [false, true] {
+    // Every value with and without 24:00, then four in five (a few bad rows must not
+    // hide the format; they are named in the comment).
+    let has_2400 = values.iter().any(|(_, v)| v.contains("24:00"));
+    for (end_of_day, strict) in [(false, true), (true, true), (has_2400, false)] {
+        if end_of_day && !has_2400 {
+            continue;
+        }
         let mut tally = OrderTally::default();
-        let ok = values.iter().all(|(l, v)| {
-            parse_timestamp_ordered(v, utc, None, end_of_day)
-                .map(|(_, e)| tally.note(e, *l as u64))
-                .is_ok()
+        let mut bad: Vec<&(usize, String)> = Vec::new();
+        for value in values {
+            match parse_timestamp_ordered(&value.1, utc, None, end_of_day) {
+                Ok((_, e)) => tally.note(e, value.0 as u64),
+                Err(_) => bad.push(value),
+            }
+        }
+        if strict && !bad.is_empty() || !tolerable(bad.len(), values.len()) {
+            continue;
+        }
+        let unread = bad.first().map_or(String::new(), |(l, v)| {
+            format!(
+                "; {} of {} values do not read ({v:?} on line {l}): fix those rows or skip them",
+                bad.len(),
+                values.len()
+            )
         });
-        if !ok {
-            continue;
-        }
-        if end_of_day && !values.iter().any(|(_, v)| v.contains("24:00")) {
-            continue;
-        }
         let order = match tally.verdict() {
             OrderVerdict::Unneeded => None,
             OrderVerdict::Proven { order, line } => {
@@ -151,7 +169,10 @@ pub(super) fn infer_time(values: &[(usize, String)], named: bool) -> Option<Time
             kind: TimeKind::Builtin,
             order,
             end_of_day,
-            why: format!("{:?} on line {} reads as a time", values[0].1, values[0].0),
+            why: format!(
+                "{:?} on line {} reads as a time{unread}",
+                values[0].1, values[0].0
+            ),
             offset_in_values: offset,
         });
     }
