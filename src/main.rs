@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Status(args) => cli::status::run(&settings, args),
         Command::Simulate(args) => cli::simulate::run(&settings, args),
         Command::Quarantine(cmd) => cli::quarantine::run(&settings, cmd),
+        Command::Profile(cmd) => cli::profile::run(&settings, cmd),
     };
     match result {
         Ok(code) => code,

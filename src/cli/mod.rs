@@ -13,6 +13,7 @@ use crate::telemetry;
 
 pub mod check;
 pub mod once;
+pub mod profile;
 pub mod quarantine;
 pub mod run;
 pub mod simulate;
@@ -53,6 +54,9 @@ pub enum Command {
     /// Review the quarantine folder: list, show, retry, purge.
     #[command(subcommand)]
     Quarantine(quarantine::Command),
+    /// Work with source profiles: `suggest` infers one from a sample of an export.
+    #[command(subcommand)]
+    Profile(profile::Command),
 }
 
 /// The error and its causes on one line, leaving out a cause whose text the message

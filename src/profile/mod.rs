@@ -20,6 +20,7 @@
 pub mod check;
 pub mod plan;
 pub mod spec;
+pub mod suggest;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

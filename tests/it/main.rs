@@ -20,3 +20,4 @@ mod props;
 mod readme;
 mod security;
 mod styles;
+mod suggest;
