@@ -70,35 +70,52 @@ pub(super) fn infer_time(values: &[(usize, String)], named: bool) -> Option<Time
         .iter()
         .all(|(_, v)| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
     if all_int {
-        let len = values[0].1.len();
-        if !values.iter().all(|(_, v)| v.len() == len) {
-            return None;
-        }
-        let unit = match len {
-            9 | 10 => "s",
-            12 | 13 => "ms",
-            15 | 16 => "us",
-            _ => return None,
-        };
-        if !named && unit == "s" && len == 9 {
-            return None;
-        }
-        return Some(TimeChoice {
-            cols: Vec::new(),
-            kind: TimeKind::Epoch(unit),
-            order: None,
-            end_of_day: false,
-            why: format!(
-                "Unix time in {unit}: {} on line {}",
-                values[0].1, values[0].0
-            ),
-            offset_in_values: Some("Unix times are UTC".to_owned()),
-        });
+        return epoch(values, named);
     }
     if values.iter().any(|(_, v)| v.parse::<f64>().is_ok()) {
         return None;
     }
-    let utc = SourceTimezone::Fixed(chrono::FixedOffset::east_opt(0)?);
+    if let Some(decided) = builtin(values) {
+        return decided;
+    }
+    chrono_format(values)
+}
+
+/// Whole numbers of one length as Unix time in s, ms or us.
+fn epoch(values: &[(usize, String)], named: bool) -> Option<TimeChoice> {
+    let len = values[0].1.len();
+    if !values.iter().all(|(_, v)| v.len() == len) {
+        return None;
+    }
+    let unit = match len {
+        9 | 10 => "s",
+        12 | 13 => "ms",
+        15 | 16 => "us",
+        _ => return None,
+    };
+    if !named && unit == "s" && len == 9 {
+        return None;
+    }
+    Some(TimeChoice {
+        cols: Vec::new(),
+        kind: TimeKind::Epoch(unit),
+        order: None,
+        end_of_day: false,
+        why: format!(
+            "Unix time in {unit}: {} on line {}",
+            values[0].1, values[0].0
+        ),
+        offset_in_values: Some("Unix times are UTC".to_owned()),
+    })
+}
+
+/// The built-in reader: `Some(choice)` when it decides (`Some(None)`: the date order
+/// conflicts), `None` when the chrono formats are to be tried.
+fn builtin(values: &[(usize, String)]) -> Option<Option<TimeChoice>> {
+    let Some(zero) = chrono::FixedOffset::east_opt(0) else {
+        return Some(None);
+    };
+    let utc = SourceTimezone::Fixed(zero);
     let offset = values.iter().find_map(|(l, v)| {
         let t = v.trim();
         let has = t.ends_with('Z')
@@ -148,7 +165,9 @@ pub(super) fn infer_time(values: &[(usize, String)], named: bool) -> Option<Time
                 ))
             }
             OrderVerdict::Ambiguous { first_line } => {
-                let v = &values.iter().find(|(l, _)| *l as u64 == first_line)?.1;
+                let Some((_, v)) = values.iter().find(|(l, _)| *l as u64 == first_line) else {
+                    return Some(None);
+                };
                 let order = if v.contains('/') {
                     DateOrder::Mdy
                 } else {
@@ -162,9 +181,9 @@ pub(super) fn infer_time(values: &[(usize, String)], named: bool) -> Option<Time
                     ),
                 ))
             }
-            OrderVerdict::Conflicting { .. } => return None,
+            OrderVerdict::Conflicting { .. } => return Some(None),
         };
-        return Some(TimeChoice {
+        return Some(Some(TimeChoice {
             cols: Vec::new(),
             kind: TimeKind::Builtin,
             order,
@@ -174,8 +193,13 @@ pub(super) fn infer_time(values: &[(usize, String)], named: bool) -> Option<Time
                 values[0].1, values[0].0
             ),
             offset_in_values: offset,
-        });
+        }));
     }
+    None
+}
+
+/// The first of [`FORMATS`] that reads every value.
+fn chrono_format(values: &[(usize, String)]) -> Option<TimeChoice> {
     // Chrono formats; day/month formats only when the values prove their order or the
     // other order fails too (then marked as assumed).
     for f in FORMATS {

@@ -1,0 +1,321 @@
+//! The layout: encoding, comment lines, delimiter, header, preamble, decimal comma and
+//! the units rows between the header and the data.
+
+use std::collections::BTreeMap;
+
+use super::out::{Out, s};
+use super::{Line, Sample, SuggestError};
+
+/// How numbers are written in this file: with a decimal point, or a decimal comma.
+#[derive(Clone, Copy)]
+pub(super) struct Numbers {
+    decimal_comma: bool,
+}
+
+impl Numbers {
+    /// The finite number `s` spells, if any.
+    pub(super) fn parse(&self, s: &str) -> Option<f64> {
+        let s = s.trim();
+        if s.is_empty() {
+            return None;
+        }
+        let v = if self.decimal_comma {
+            if s.contains('.') {
+                return None;
+            }
+            s.replace(',', ".").parse::<f64>().ok()
+        } else {
+            s.parse::<f64>().ok()
+        };
+        v.filter(|v| v.is_finite())
+    }
+}
+
+/// The sample split into lines, with what was learnt about its layout.
+pub(super) struct Layout {
+    /// The first byte that is not UTF-8, and its line.
+    bad: Option<(usize, u8)>,
+    comments: usize,
+    delim: u8,
+    pub(super) width: usize,
+    lines: Vec<Line>,
+    header_at: usize,
+    /// Indices in `lines` of the lines after the header with `width` fields.
+    body: Vec<usize>,
+    decimal_comma: Option<(usize, String)>,
+    /// How many of `body` are not data (units rows).
+    skip: usize,
+    /// Index in `lines` of the first units row.
+    units_row: Option<usize>,
+}
+
+impl Layout {
+    /// Splits the sample; fails when no delimiter gives columns or no data row is left.
+    pub(super) fn infer(sample: &Sample) -> Result<Layout, SuggestError> {
+        let (bad, texts) = decode(sample);
+
+        // Comment lines (annotated CSV).
+        let is_comment = |t: &str| {
+            t.starts_with('#')
+                && t[1..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic())
+        };
+        let comments = texts.iter().filter(|t| is_comment(t)).count();
+
+        let best = choose_delimiter(&texts, is_comment);
+        let Some((delim, width, lines)) = best else {
+            return Err(SuggestError::NoColumns);
+        };
+        let header_at = lines
+            .iter()
+            .position(|l| l.fields.len() == width)
+            .unwrap_or(0);
+        let body: Vec<usize> = (header_at + 1..lines.len())
+            .filter(|&i| lines[i].fields.len() == width)
+            .collect();
+        if body.is_empty() {
+            return Err(SuggestError::NoColumns);
+        }
+
+        // Decimal comma: a `;`/tab file with values like `21,5`.
+        let decimal_comma = (delim != b',').then(|| {
+            body.iter().map(|&i| &lines[i]).find_map(|l| {
+                l.fields
+                    .iter()
+                    .find(|f| is_comma_number(f))
+                    .map(|f| (l.no, f.clone()))
+            })
+        });
+        let decimal_comma = decimal_comma.flatten();
+        let numbers = Numbers {
+            decimal_comma: decimal_comma.is_some(),
+        };
+        let body_lines: Vec<&Line> = body.iter().map(|&i| &lines[i]).collect();
+        let (skip, units_row) = units_rows(&body_lines, width, numbers);
+        let units_row = units_row.map(|b| body[b]);
+        if body.len() == skip {
+            return Err(SuggestError::NoMeasure);
+        }
+        Ok(Layout {
+            bad,
+            comments,
+            delim,
+            width,
+            lines,
+            header_at,
+            body,
+            decimal_comma,
+            skip,
+            units_row,
+        })
+    }
+
+    pub(super) fn numbers(&self) -> Numbers {
+        Numbers {
+            decimal_comma: self.decimal_comma.is_some(),
+        }
+    }
+
+    pub(super) fn header(&self) -> &[String] {
+        &self.lines[self.header_at].fields
+    }
+
+    /// The lines before the header.
+    pub(super) fn preamble(&self) -> &[Line] {
+        &self.lines[..self.header_at]
+    }
+
+    /// The data lines: after the header and the units rows, with `width` fields.
+    pub(super) fn data(&self) -> Vec<&Line> {
+        self.body[self.skip..]
+            .iter()
+            .map(|&i| &self.lines[i])
+            .collect()
+    }
+
+    pub(super) fn units_row(&self) -> Option<&Line> {
+        self.units_row.map(|i| &self.lines[i])
+    }
+
+    /// Writes the `[layout]` section; `rows` is the number of data lines.
+    pub(super) fn write(&self, out: &mut Out, rows: usize) {
+        let (delim, width, skip, comments) = (self.delim, self.width, self.skip, self.comments);
+        out.section("layout");
+        if delim != b',' {
+            out.kv(
+                "delimiter",
+                &s(&(delim as char).to_string()),
+                Some(&format!("{width} fields on each of {} data lines", rows)),
+            );
+        } else {
+            out.line(&format!(
+                "# delimiter: \",\" ({width} fields on each of {} data lines)",
+                rows
+            ));
+        }
+        if let Some((line, v)) = &self.decimal_comma {
+            out.kv(
+                "decimal",
+                &s(","),
+                Some(&format!("decimal comma: {v} on line {line}")),
+            );
+        }
+        if let Some((line, byte)) = self.bad {
+            out.kv(
+                "encoding",
+                &s("windows-1252"),
+                Some(&format!("byte 0x{byte:02X} on line {line} is not UTF-8")),
+            );
+        } else {
+            out.line("# encoding: UTF-8 (every sampled line is valid UTF-8)");
+        }
+        let header_line = self.lines[self.header_at].no;
+        if !self.preamble().is_empty() {
+            out.kv(
+                "preamble",
+                &(header_line - 1).to_string(),
+                Some(&format!(
+                    "the header is line {header_line}: line(s) before it have another field count"
+                )),
+            );
+        }
+        if skip > 0 {
+            let what = self
+                .units_row()
+                .map(|l| {
+                    l.fields
+                        .iter()
+                        .take(4)
+                        .map(|f| format!("{f:?}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            out.kv(
+                "skip_after_header",
+                &skip.to_string(),
+                Some(&format!("no numbers where the data has them: {what}…")),
+            );
+        }
+        if comments > 0 {
+            out.kv(
+                "comment",
+                &s("#"),
+                Some(&format!("{comments} annotation line(s) start with #")),
+            );
+        }
+    }
+}
+
+/// The first byte that is not UTF-8 (1-based line, byte), and every line decoded: as
+/// UTF-8, or all as Windows-1252 when one line is not UTF-8.
+fn decode(sample: &Sample) -> (Option<(usize, u8)>, Vec<String>) {
+    // Encoding.
+    let bad = sample.lines.iter().enumerate().find_map(|(i, l)| {
+        std::str::from_utf8(l)
+            .err()
+            .map(|e| (i + 1, l[e.valid_up_to()]))
+    });
+    let texts: Vec<String> = sample
+        .lines
+        .iter()
+        .map(|l| match bad {
+            None => String::from_utf8_lossy(l).into_owned(),
+            Some(_) => encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(l)
+                .0
+                .into_owned(),
+        })
+        .collect();
+    (bad, texts)
+}
+
+/// How many of the first `body` lines are not data, and the index in `body` of the first.
+fn units_rows(body: &[&Line], width: usize, numbers: Numbers) -> (usize, Option<usize>) {
+    let number = |s: &str| numbers.parse(s);
+    // Rows after the header that are not data: no number where the data has numbers.
+    let numeric_cols: Vec<bool> = (0..width)
+        .map(|c| {
+            let half = &body[body.len() / 2..];
+            let n = half
+                .iter()
+                .filter(|l| number(&l.fields[c]).is_some())
+                .count();
+            n > 0 && n * 2 >= half.iter().filter(|l| !l.fields[c].is_empty()).count()
+        })
+        .collect();
+    let mut skip = 0;
+    let mut units_row: Option<usize> = None;
+    while skip < body.len().saturating_sub(1).min(5) {
+        let l = body[skip];
+        let any_number = (0..width).any(|c| numeric_cols[c] && number(&l.fields[c]).is_some());
+        if any_number || !numeric_cols.iter().any(|&n| n) {
+            break;
+        }
+        if units_row.is_none() {
+            units_row = Some(skip);
+        }
+        skip += 1;
+    }
+    (skip, units_row)
+}
+
+/// The delimiter giving the most lines at its most common field count (> 1), that
+/// count, and the lines (comments and blank lines left out) split with it.
+fn choose_delimiter(
+    texts: &[String],
+    is_comment: impl Fn(&str) -> bool,
+) -> Option<(u8, usize, Vec<Line>)> {
+    let mut best: Option<(u8, usize, usize, Vec<Line>)> = None;
+    for delim in [b',', b';', b'\t', b'|'] {
+        let lines: Vec<Line> = texts
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !is_comment(t) && !t.trim().is_empty())
+            .map(|(i, t)| Line {
+                no: i + 1,
+                fields: split(t, delim),
+            })
+            .collect();
+        let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
+        for l in &lines {
+            *counts.entry(l.fields.len()).or_default() += 1;
+        }
+        let Some((&width, &n)) = counts.iter().max_by_key(|(w, n)| (**n, **w)) else {
+            continue;
+        };
+        if width > 1 && best.as_ref().is_none_or(|b| n > b.2) {
+            best = Some((delim, width, n, lines));
+        }
+    }
+    best.map(|(d, w, _, lines)| (d, w, lines))
+}
+
+/// Splits one line with `delim`, honouring quotes; fields trimmed.
+fn split(line: &str, delim: u8) -> Vec<String> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delim)
+        .from_reader(line.as_bytes());
+    let mut rec = csv::StringRecord::new();
+    match r.read_record(&mut rec) {
+        Ok(true) => rec.iter().map(|f| f.trim().to_owned()).collect(),
+        _ => vec![line.to_owned()],
+    }
+}
+
+fn is_comma_number(f: &str) -> bool {
+    let f = f.strip_prefix('-').unwrap_or(f);
+    match f.split_once(',') {
+        Some((a, b)) => {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
+        }
+        None => false,
+    }
+}

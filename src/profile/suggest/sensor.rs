@@ -1,0 +1,90 @@
+//! The sensor: a column naming it, else the metadata line, the file name or a constant;
+//! the `[sensor]` section.
+
+use super::Ctx;
+use super::names::file_name_sensor;
+use super::out::{Out, lit, s};
+
+/// The column naming the sensor: a sensor-like name, else a text column with few
+/// distinct values; never one of the `used` columns.
+pub(super) fn find_column(cx: &Ctx, used: &[usize]) -> Option<usize> {
+    let (header, stats, rows) = (cx.header, &cx.stats, cx.rows);
+    let sensor_names = [
+        "sensor",
+        "sensor_id",
+        "sensorid",
+        "device",
+        "device_id",
+        "station",
+        "station_id",
+        "id",
+        "entity",
+        "site",
+        "host",
+        "location",
+        "room",
+        "node",
+        "name",
+        "varname",
+        "tag",
+    ];
+    let text_col =
+        |c: usize| !used.contains(&c) && !stats[c].mostly_numeric() && stats[c].empty == 0;
+    let not_unique = |c: usize| rows <= 1 || stats[c].distinct() < rows;
+    (0..cx.width)
+        .find(|&c| {
+            sensor_names.contains(&header[c].trim().to_ascii_lowercase().as_str())
+                && text_col(c)
+                && not_unique(c)
+        })
+        .or_else(|| {
+            (0..cx.width).find(|&c| {
+                text_col(c)
+                    && rows >= 10
+                    && stats[c].distinct() * 10 <= rows
+                    && stats[c].distinct() >= 1
+                    && !stats[c].values.iter().any(|(_, v)| v.len() > 64)
+            })
+        })
+}
+
+/// Writes the `[sensor]` section: the column, the metadata field, the file name, or
+/// the profile `name` as a constant.
+pub(super) fn write(
+    out: &mut Out,
+    cx: &Ctx,
+    sensor_col: Option<usize>,
+    sensor_from_meta: Option<&(String, String)>,
+    name: &str,
+) {
+    let (header, stats, rows) = (cx.header, &cx.stats, cx.rows);
+    out.section("sensor");
+    if let Some(c) = sensor_col {
+        out.kv(
+            "column",
+            &s(&header[c]),
+            Some(&format!(
+                "{} distinct value(s) in {rows} rows",
+                stats[c].distinct()
+            )),
+        );
+    } else if let Some((field, v)) = sensor_from_meta {
+        out.kv(
+            "metadata",
+            &s(field),
+            Some(&format!("the metadata line names the station: {v:?}")),
+        );
+    } else if let Some(re) = file_name_sensor(cx.file_name) {
+        out.kv(
+            "file_name",
+            &lit(&re),
+            Some("ASSUMED: one sensor per file, the leading token of the file name; confirm"),
+        );
+    } else {
+        out.kv(
+            "constant",
+            &s(name),
+            Some("ASSUMED: one sensor per file and no column names it; confirm"),
+        );
+    }
+}
