@@ -13,6 +13,7 @@
 //!   the bytes as they pass;
 //! - [`profile`]: which source profile reads a file (`spec`, `check`) and what each of
 //!   its columns means (`plan`: the time, the sensor id, the measures and their units);
+//!   `suggest` infers a profile from a sample (`sensor-ingest profile suggest`);
 //! - [`validate`] (with [`timestamp`] for times and date orders, [`units`] for units and
 //!   physical limits): turns a record into a [`validate::Reading`] in the stored units,
 //!   or into positioned row errors; decides at the end what only the whole file can
