@@ -66,9 +66,17 @@ impl PgStore {
 
     /// Whether the three tables exist and grant the agent what loading needs.
     async fn tables_usable(&self, conn: &mut sqlx::PgConnection) -> Result<bool, SinkError> {
+        // The privileges loading needs, and the columns of this version's schema: tables
+        // the owner has not migrated yet would fail every file instead of the start.
         sqlx::query_scalar(
             "SELECT coalesce(bool_and(has_table_privilege(c.oid, p.privileges)), false) \
                     AND count(c.oid) = 3 \
+                    AND (SELECT count(*) FROM pg_attribute a \
+                         WHERE NOT a.attisdropped AND (a.attrelid, a.attname) IN ( \
+                            (to_regclass('ingest_files'), 'profile'), \
+                            (to_regclass('ingest_files'), 'profile_hash'), \
+                            (to_regclass('file_metrics'), 'source_unit'), \
+                            (to_regclass('file_metrics'), 'missing_codes'))) = 4 \
              FROM (VALUES ('ingest_files', 'SELECT, INSERT, UPDATE'), \
                           ('sensor_readings', 'SELECT, INSERT'), \
                           ('file_metrics', 'SELECT, INSERT')) AS p (name, privileges) \
