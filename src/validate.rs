@@ -69,7 +69,7 @@ pub struct RowError {
 }
 
 /// What the whole pass saw, for the decisions taken at its end.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FileChecks {
     order: OrderTally,
     /// The first ambiguous date, as written, for the message.
@@ -89,11 +89,21 @@ pub enum FileVerdict {
     Invalid(FileError),
 }
 
+impl Default for FileChecks {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl FileChecks {
+    /// Nothing seen yet: every sensor id so far distinct.
     pub fn new() -> Self {
         Self {
+            order: OrderTally::default(),
+            ambiguous_example: None,
+            ids: HashSet::new(),
             all_ids_distinct: true,
-            ..Self::default()
+            rows: 0,
         }
     }
 
@@ -574,6 +584,10 @@ pub fn parse_number(s: &str, decimal_comma: bool) -> Result<f64, Option<&'static
 /// `812` stays an integer and `3.610` keeps its digits (without leading zeros, which
 /// would be lost: `007` stays text) — else a string.
 fn extra_value(s: &str, decimal_comma: bool) -> String {
+    // With decimal commas, `1.013` may be a thousands separator: text, as for measures.
+    if decimal_comma && parse_number(s, true).is_err() {
+        return serde_json::Value::from(s).to_string();
+    }
     let normalized = if decimal_comma && s.contains(',') && !s.contains('.') {
         std::borrow::Cow::Owned(s.replacen(',', ".", 1))
     } else if decimal_comma && s.contains(',') {
@@ -912,6 +926,8 @@ mod tests {
         assert_eq!(extra_value("1.", false), r#""1.""#);
         assert_eq!(extra_value("NaN", false), r#""NaN""#);
         assert_eq!(extra_value("1,013.5", true), r#""1,013.5""#);
+        assert_eq!(extra_value("1.013", true), r#""1.013""#);
+        assert_eq!(extra_value("60.00", true), "60.00");
         assert_eq!(json_number(7.0), "7");
         assert_eq!(json_number(2.5), "2.5");
     }
