@@ -25,7 +25,7 @@ mod units;
 pub use database::{
     DEFAULT_SQLITE_PATH, DatabaseSettings, PostgresSettings, SqliteSettings, redact_url,
 };
-pub use pattern::FilePattern;
+pub use pattern::{FilePattern, glob_matches};
 pub use ranges::{Range, Ranges};
 pub use timezone::SourceTimezone;
 pub use units::{parse_duration, parse_size};

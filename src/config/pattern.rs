@@ -21,6 +21,13 @@ const MATCH_OPTIONS: glob::MatchOptions = glob::MatchOptions {
     require_literal_leading_dot: true,
 };
 
+/// A glob against a file name as every file-name glob of the agent is matched
+/// (`FILE_PATTERN`, a profile's `match`): ignoring case, a leading dot never matched by
+/// a wildcard.
+pub fn glob_matches(glob: &glob::Pattern, name: &str) -> bool {
+    glob.matches_with(name, MATCH_OPTIONS)
+}
+
 /// Which files in the data folder are taken: one or more case-insensitive globs on the
 /// file name. Hidden and temporary names are never taken, whatever the globs.
 #[derive(Debug, Clone)]
@@ -103,15 +110,13 @@ impl FilePattern {
         if is_transient(name) {
             return false;
         }
-        self.globs
-            .iter()
-            .any(|g| g.matches_with(name, MATCH_OPTIONS))
+        self.globs.iter().any(|g| glob_matches(g, name))
             || self
                 .profile_globs
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
                 .iter()
-                .any(|g| g.matches_with(name, MATCH_OPTIONS))
+                .any(|g| glob_matches(g, name))
     }
 
     /// True when `name` is left aside by the pattern: it is not hidden or temporary

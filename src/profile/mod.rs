@@ -27,6 +27,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use crate::config::glob_matches;
+
 pub use check::{MeasureTarget, Profile, ProfileError, RowPolicy};
 
 /// The profile every file that no profile matches is read with.
@@ -186,24 +188,6 @@ impl ProfileSet {
             },
         }
     }
-
-    /// True when some profile's glob matches `file_name`: such files are taken even if
-    /// `FILE_PATTERN` alone would leave them aside.
-    pub fn claims(&self, file_name: &str) -> bool {
-        self.profiles
-            .iter()
-            .any(|p| p.globs().any(|(g, _)| glob_matches(g, file_name)))
-    }
-}
-
-/// Case-insensitive glob on a file name.
-pub(crate) fn glob_matches(glob: &glob::Pattern, name: &str) -> bool {
-    let options = glob::MatchOptions {
-        case_sensitive: false,
-        require_literal_separator: true,
-        require_literal_leading_dot: true,
-    };
-    glob.matches_with(name, options)
 }
 
 /// How specific a glob is: its literal characters count.

@@ -182,11 +182,6 @@ impl Profile {
         matches!(self.shape, Shape::Long(_))
     }
 
-    /// True for the built-in default profile.
-    pub fn is_default(&self) -> bool {
-        self.globs.is_empty() && self.hash == "builtin"
-    }
-
     /// Reads and checks the profile at `path`; its name is the file stem.
     pub fn from_file(path: &Path) -> Result<Self, Vec<ProfileError>> {
         let text = std::fs::read_to_string(path).map_err(|e| vec![ProfileError::io(path, &e)])?;

@@ -15,19 +15,10 @@ pub(super) struct Numbers {
 impl Numbers {
     /// The finite number `s` spells, if any.
     pub(super) fn parse(&self, s: &str) -> Option<f64> {
-        let s = s.trim();
-        if s.is_empty() {
-            return None;
-        }
-        let v = if self.decimal_comma {
-            if s.contains('.') {
-                return None;
-            }
-            s.replace(',', ".").parse::<f64>().ok()
-        } else {
-            s.parse::<f64>().ok()
-        };
-        v.filter(|v| v.is_finite())
+        // The agent's own rule, so the suggestion reads numbers as the load will.
+        crate::validate::parse_number(s.trim(), self.decimal_comma)
+            .ok()
+            .filter(|v| v.is_finite())
     }
 }
 
