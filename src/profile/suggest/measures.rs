@@ -4,8 +4,9 @@
 use crate::config::Ranges;
 use crate::units::{Quantity, Unit, UnitMarker, quantity_word, split_header_unit};
 
+use super::further;
 use super::out::{Out, s, toml_key};
-use super::{Ctx, SuggestError, fmt, is_reserved, key, min_max};
+use super::{Ctx, SuggestError, fmt, is_reserved, min_max};
 
 /// The measures of a wide file: every mostly numeric column not `used` (time, shape
 /// columns) nor the sensor nor a counter; and the note on rows with no measured value.
@@ -84,22 +85,30 @@ fn column(out: &mut Out, cx: &Ctx, c: usize, measures: &[Measure]) -> Option<Mea
         }
         (Some(q), _) => quantity_column(out, h, q, &marker, row_unit.as_deref(), &vals),
         (None, _) => {
-            let mut k = key(&base);
+            // One naming rule for every further measure (see `further`).
+            let row_unit =
+                row_unit.filter(|u| u.chars().any(|c| c.is_alphanumeric()) || u.contains('%'));
+            let (mut k, unit) = match &marker {
+                Some(UnitMarker::Other(u)) => (further::snake(&base), Some(u.clone())),
+                Some(UnitMarker::Known(u)) => (
+                    further::snake(&base),
+                    row_unit.or_else(|| Some(u.name().to_owned())),
+                ),
+                _ => further::name_and_unit(&base, row_unit.as_deref()),
+            };
             if k.is_empty() || is_reserved(&k) || measures.iter().any(|m| m.name == k) {
                 k = format!("column_{}", c + 1);
             }
-            let unit = match &marker {
-                Some(UnitMarker::Other(u)) => Some(u.clone()),
-                _ => row_unit
-                    .clone()
-                    .filter(|u| u.chars().any(|c| c.is_alphanumeric()) || u.contains('%')),
+            let why = match &unit {
+                Some(u) => format!("a further numeric column {h:?}, in {u}"),
+                None => format!("a further numeric column {h:?}"),
             };
             Some(Measure {
                 name: k,
                 column: Some(h.to_owned()),
                 unit,
                 range: None,
-                why: format!("a further numeric column {h:?}"),
+                why,
             })
         }
     }
@@ -194,7 +203,7 @@ fn empty_rows_note(cx: &Ctx, measures: &[Measure]) -> Option<String> {
     empty_rows.first().map(|first| {
         format!(
             "ASSUMED: {} of {} sampled rows have no measured value (first: line {first}): \
-             they go to a rejects file, the others load; confirm",
+             event rows, skipped and counted, the others load; confirm",
             empty_rows.len(),
             cx.rows
         )
@@ -222,7 +231,9 @@ pub(super) fn write(out: &mut Out, measures: &[Measure], empty_note: Option<&str
     }
     if let Some(why) = empty_note {
         out.section("rows");
-        out.kv("on_error", &s("skip_rows"), Some(why));
+        // Only rows with nothing measured are skipped: any other bad row still refuses
+        // the file, as without the setting.
+        out.kv("skip_unmeasured", "true", Some(why));
     }
 }
 

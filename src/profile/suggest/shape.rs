@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use crate::units::{UnitMarker, quantity_word, split_header_unit};
 
+use super::further;
 use super::measures::Measure;
 use super::out::{Out, inline_table, lit, s};
-use super::{Ctx, SuggestError, is_reserved, key};
+use super::{Ctx, SuggestError, is_reserved};
 
 /// The columns of a long file, found by their names.
 pub(super) struct Columns {
@@ -156,9 +157,18 @@ fn metric(
                 q.name().to_owned()
             }
             _ => {
-                let k = key(n);
+                let (k, unit) = further::name_and_unit(n, None);
                 if k.is_empty() || metrics.values().any(|t| *t == k) || is_reserved(&k) {
                     continue;
+                }
+                if let Some(u) = unit {
+                    measures.push(Measure {
+                        name: k.clone(),
+                        column: None,
+                        unit: Some(u.clone()),
+                        range: None,
+                        why: format!("metric {n:?}: a further measure in {u}, from its name"),
+                    });
                 }
                 k
             }
