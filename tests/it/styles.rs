@@ -526,4 +526,11 @@ async fn the_suggestion_against_the_careful_profiles() {
 }
 
 /// The styles whose unedited suggestion stores exactly the careful profile's readings.
-const MATCHED_BY_THE_SUGGESTION: &[&str] = &["home-assistant", "missing-codes"];
+const MATCHED_BY_THE_SUGGESTION: &[&str] = &[
+    "fahrenheit-kpa",
+    "grafana",
+    "hobo",
+    "home-assistant",
+    "influxdb-annotated",
+    "missing-codes",
+];

@@ -123,15 +123,16 @@ async fn a_hobo_export() {
         "month-first: 14 in field 2",
         "zone_from_header = true",
         "unit = \"degF\"",
-        "on_error = \"skip_rows\"  # ASSUMED: 2 of 5 sampled rows have no measured value",
+        "skip_unmeasured = true  # ASSUMED: 2 of 5 sampled rows have no measured value",
+        r"file_name = '^(?P<sensor>Creek_\d+)'",
     ] {
         assert!(text.contains(key), "{key}\n{text}");
     }
-    // The two event rows (no temperature) go to the rejects file.
+    // The two event rows (no temperature) are skipped.
     assert_eq!(rows.len(), 3);
     assert_eq!(
         rows[0],
-        row("2023-06-14T15:00:00Z", "Creek", Some(16.3), None, None)
+        row("2023-06-14T15:00:00Z", "Creek_07", Some(16.3), None, None)
     );
 }
 
@@ -204,7 +205,8 @@ async fn a_netatmo_export() {
         "delimiter = \";\"",
         "preamble = 2",
         "line = 2",
-        "metadata = \"name\"",
+        "metadata = \"module_name\"",
+        "fields = { name = 1, long = 2, lat = 3, module_name = 4, module_type = 5 }",
         "epoch = \"s\"",
         "a coordinate \"46.9481\"",
     ] {
@@ -215,19 +217,19 @@ async fn a_netatmo_export() {
         vec![
             row(
                 "2024-10-27T00:00:00Z",
-                "Hillside",
+                "Garden",
                 Some(6.8),
                 Some(91.0),
                 None
             ),
             row(
                 "2024-10-27T01:00:00Z",
-                "Hillside",
+                "Garden",
                 Some(6.5),
                 Some(92.0),
                 None
             ),
-            row("2024-10-27T02:00:00Z", "Hillside", Some(6.3), None, None),
+            row("2024-10-27T02:00:00Z", "Garden", Some(6.3), None, None),
         ]
     );
 }

@@ -59,10 +59,7 @@ impl Layout {
         let Some((delim, width, lines)) = best else {
             return Err(SuggestError::NoColumns);
         };
-        let header_at = lines
-            .iter()
-            .position(|l| l.fields.len() == width)
-            .unwrap_or(0);
+        let header_at = header_line(&lines, width, decimal_comma_likely(&lines, delim));
         let body: Vec<usize> = (header_at + 1..lines.len())
             .filter(|&i| lines[i].fields.len() == width)
             .collect();
@@ -168,7 +165,7 @@ impl Layout {
                 "preamble",
                 &(header_line - 1).to_string(),
                 Some(&format!(
-                    "the header is line {header_line}: line(s) before it have another field count"
+                    "the header is line {header_line}: the line(s) before it are not column names"
                 )),
             );
         }
@@ -198,6 +195,38 @@ impl Layout {
             );
         }
     }
+}
+
+/// The index of the header: the first of the leading lines with `width` fields whose
+/// fields are all names (no number, one at least not empty), as a TOA5 environment line
+/// of the same width (`"TOA5","Ridge_Met","CR1000X","5530",…`) is not; else the first
+/// line with `width` fields.
+fn header_line(lines: &[Line], width: usize, decimal_comma: bool) -> usize {
+    let numbers = Numbers { decimal_comma };
+    let first = lines
+        .iter()
+        .position(|l| l.fields.len() == width)
+        .unwrap_or(0);
+    lines
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(10)
+        .find(|(_, l)| {
+            l.fields.len() == width
+                && l.fields.iter().any(|f| !f.is_empty())
+                && l.fields.iter().all(|f| numbers.parse(f).is_none())
+        })
+        .map_or(first, |(i, _)| i)
+}
+
+/// Whether a `;` or tab file writes numbers with a decimal comma (before the header is
+/// known: any field of any line).
+fn decimal_comma_likely(lines: &[Line], delim: u8) -> bool {
+    delim != b','
+        && lines
+            .iter()
+            .any(|l| l.fields.iter().any(|f| is_comma_number(f)))
 }
 
 /// The first byte that is not UTF-8 (1-based line, byte), and every line decoded: as

@@ -3,38 +3,147 @@
 
 use crate::timestamp::parse_offset;
 
+use super::further::snake;
 use super::out::{Out, toml_key};
 use super::time::Zone;
-use super::{Ctx, Line, Meta, key};
+use super::{Ctx, Line, Meta, MetaField};
 
-/// The metadata line among the `preamble` lines, if any.
+/// Field names of environment lines whose layout their format documents, by the format
+/// tag in field 1, with whether a reading keeps the field (its source's identity) or it
+/// is only listed (format, firmware, program). Campbell Scientific TOA5: format, station
+/// name, logger model, serial number, OS version, program, program signature, table.
+const KNOWN_LAYOUTS: [(&str, &[(&str, bool)]); 1] = [(
+    "TOA5",
+    &[
+        ("format", false),
+        ("station", true),
+        ("logger", true),
+        ("serial", true),
+        ("os", false),
+        ("program", false),
+        ("signature", false),
+        ("table", true),
+    ],
+)];
+
+/// The metadata line among the `preamble` lines, if any: its fields named by the line
+/// before it when that line is all names and as wide (as Netatmo writes them), by the
+/// documented layout of its format ([`KNOWN_LAYOUTS`]), else `fieldN`.
 pub(super) fn find(preamble: &[Line], cx: &Ctx) -> Option<Meta> {
     let number = |s: &str| cx.number(s);
-    // Metadata line: a preamble line with fields (named by the line before it when
-    // that line is all names and as wide, as Netatmo writes them).
     preamble.iter().rev().find(|l| l.fields.len() > 1).map(|l| {
         let names_line = preamble
             .iter()
             .find(|p| p.no + 1 == l.no && p.fields.len() == l.fields.len())
             .filter(|p| p.fields.iter().all(|f| number(f).is_none()));
-        let fields: Vec<(String, usize, String)> = l
+        let layout = KNOWN_LAYOUTS
+            .iter()
+            .find(|(tag, names)| l.fields[0] == *tag && l.fields.len() == names.len())
+            .map(|(_, names)| *names);
+        let fields: Vec<MetaField> = l
             .fields
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                let name = names_line
-                    .map(|p| key(&p.fields[i]))
-                    .filter(|k| !k.is_empty())
-                    .unwrap_or_else(|| format!("field{}", i + 1));
-                (name, i + 1, v.clone())
+                let (name, keep) = match (names_line, layout) {
+                    (Some(p), _) => {
+                        let k = snake(&p.fields[i]);
+                        let keep = !k.is_empty() && !v.is_empty();
+                        (keep.then_some(k), keep)
+                    }
+                    (None, Some(names)) => (Some(names[i].0.to_owned()), names[i].1),
+                    (None, None) => (None, false),
+                };
+                MetaField {
+                    name: name.unwrap_or_else(|| format!("field{}", i + 1)),
+                    index: i + 1,
+                    value: v.clone(),
+                    keep,
+                }
             })
             .collect();
         (l.no, fields)
     })
 }
 
+/// Field names of the device that measured (a module of a station, a logger), preferred
+/// as the sensor over the station's own name: the file holds that device's readings.
+const DEVICE_FIELDS: [&str; 8] = [
+    "module",
+    "module_name",
+    "sensor",
+    "sensor_name",
+    "device",
+    "device_name",
+    "logger_name",
+    "probe",
+];
+
+/// Field names of the station or site the readings come from.
+const STATION_FIELDS: [&str; 7] = [
+    "station",
+    "station_name",
+    "stationname",
+    "name",
+    "site",
+    "site_name",
+    "plot_title",
+];
+
+/// The metadata field naming the sensor: a device field (module, sensor, device) before a
+/// station field (station, name, site), else the first text field after field 1 that
+/// looks like an id. Returns the field and the evidence.
+fn sensor_field<'m>(
+    fields: &'m [MetaField],
+    number: &impl Fn(&str) -> Option<f64>,
+) -> Option<(&'m MetaField, String)> {
+    let named = |list: &[&str]| {
+        fields
+            .iter()
+            .find(|f| list.contains(&f.name.as_str()) && !f.value.is_empty())
+    };
+    if let Some(d) = named(&DEVICE_FIELDS) {
+        let of = named(&STATION_FIELDS)
+            .map(|st| format!(" of {} {:?}", st.name, st.value))
+            .unwrap_or_default();
+        return Some((
+            d,
+            format!(
+                "the readings are the {} {:?}{of} (a device field names the sensor before a station field)",
+                d.name, d.value
+            ),
+        ));
+    }
+    if let Some(st) = named(&STATION_FIELDS) {
+        return Some((
+            st,
+            format!("the metadata line names the {}: {:?}", st.name, st.value),
+        ));
+    }
+    fields
+        .iter()
+        .skip(1)
+        .find(|f| {
+            !f.value.is_empty()
+                && number(&f.value).is_none()
+                && f.value
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || "_-.".contains(c))
+        })
+        .map(|f| {
+            (
+                f,
+                format!(
+                    "ASSUMED: field {} of the metadata line, {:?}, names the station; confirm",
+                    f.index, f.value
+                ),
+            )
+        })
+}
+
 /// Writes the `[metadata]` section when a field of `meta` names the sensor (no sensor
-/// or entity column) or the zone; returns the sensor's (field, value).
+/// or entity column), names the zone, or is named well enough to keep in each reading
+/// (`meta_<name>` in `extra`); returns the sensor's (field, evidence).
 pub(super) fn write(
     out: &mut Out,
     cx: &Ctx,
@@ -47,40 +156,28 @@ pub(super) fn write(
     let mut sensor_from_meta: Option<(String, String)> = None;
     if let Some((_, fields)) = meta
         && no_sensor_column
+        && let Some((f, why)) = sensor_field(fields, &number)
     {
-        let pick = fields
-            .iter()
-            .find(|(n, _, v)| {
-                [
-                    "name",
-                    "station",
-                    "stationname",
-                    "station_name",
-                    "device",
-                    "site",
-                ]
-                .contains(&n.as_str())
-                    && !v.is_empty()
-            })
-            .or_else(|| {
-                fields.iter().skip(1).find(|(_, _, v)| {
-                    !v.is_empty()
-                        && number(v).is_none()
-                        && v.chars().all(|c| c.is_alphanumeric() || "_-.".contains(c))
-                })
-            });
-        if let Some((n, i, v)) = pick {
-            let n = if n.starts_with("field") {
-                "station".to_owned()
-            } else {
-                n.clone()
-            };
-            meta_used.push((n.clone(), *i));
-            sensor_from_meta = Some((n, v.clone()));
-        }
+        let n = if f.name.starts_with("field") {
+            "station".to_owned()
+        } else {
+            f.name.clone()
+        };
+        meta_used.push((n.clone(), f.index));
+        sensor_from_meta = Some((n, why));
     }
     if let Zone::Metadata { field, index, .. } = zone {
         meta_used.push((field.clone(), *index));
+    }
+    if let Some((_, fields)) = meta
+        && (!meta_used.is_empty() || fields.iter().any(|f| f.keep))
+    {
+        for f in fields {
+            if f.keep && !meta_used.iter().any(|(_, i)| *i == f.index) {
+                meta_used.push((f.name.clone(), f.index));
+            }
+        }
+        meta_used.sort_by_key(|(_, i)| *i);
     }
     if let Some((line, fields)) = meta
         && !meta_used.is_empty()
@@ -97,16 +194,21 @@ pub(super) fn write(
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            None,
+            Some("each kept in every reading as meta_<name>, the sensor's as its id"),
         );
-        let others: Vec<String> = fields
+        let all: Vec<String> = fields
             .iter()
-            .filter(|(_, i, _)| !meta_used.iter().any(|(_, u)| u == i))
-            .map(|(n, i, v)| format!("{n} = {i} ({} {v:?})", looks_like(v, &number)))
+            .map(|f| {
+                format!(
+                    "{} = {} ({} {:?})",
+                    f.name,
+                    f.index,
+                    looks_like(&f.value, &number),
+                    f.value
+                )
+            })
             .collect();
-        if !others.is_empty() {
-            out.line(&format!("# other fields: {}", others.join("; ")));
-        }
+        out.line(&format!("# fields: {}", all.join("; ")));
     }
     sensor_from_meta
 }

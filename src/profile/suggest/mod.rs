@@ -21,6 +21,7 @@ use std::path::Path;
 
 use super::Profile;
 
+mod further;
 mod layout;
 mod measures;
 mod metadata;
@@ -198,7 +199,15 @@ pub fn suggest(
     };
     // Sensor section (never with an entity pattern).
     if shape.entity.is_none() {
-        sensor::write(&mut out, &cx, sensor_col, sensor_from_meta.as_ref(), &name);
+        let title = names::title_sensor(file_name, layout.preamble());
+        sensor::write(
+            &mut out,
+            &cx,
+            sensor_col,
+            sensor_from_meta.as_ref(),
+            title.as_ref(),
+            &name,
+        );
     }
     time_column::write(&mut out, header, &time, &zone);
     measures::write(&mut out, &measures, empty_note.as_deref());
@@ -281,8 +290,19 @@ fn write_head(out: &mut Out, cx: &Ctx, sample: &Sample) {
     }
 }
 
-/// The metadata line: its number and its fields as (name, 1-based position, value).
-type Meta = (usize, Vec<(String, usize, String)>);
+/// The metadata line: its number and its fields.
+type Meta = (usize, Vec<MetaField>);
+
+/// One field of the metadata line.
+struct MetaField {
+    /// Its name: from the names line, the format's documented layout, else `fieldN`.
+    name: String,
+    /// Its 1-based position on the line.
+    index: usize,
+    value: String,
+    /// Named well enough to keep in every reading (`meta_<name>`).
+    keep: bool,
+}
 
 /// A lowercase name of ASCII letters, digits and `_`.
 fn key(v: &str) -> String {

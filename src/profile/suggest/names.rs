@@ -1,6 +1,6 @@
 //! What the file name gives: the `match` glob, the profile name, a sensor capture.
 
-use super::key;
+use super::{Line, key};
 
 /// The match glob: the file name's leading token, then `*`, then its extension
 /// (`TOA5_pond.dat` → `TOA5_*.dat`; `history.csv` → `history*.csv`).
@@ -33,14 +33,136 @@ pub fn derive_name(file_name: &str) -> String {
     }
 }
 
-/// A capture for a file name's leading token, when it looks like a station id.
+/// A capture for a file name's leading token, when it looks like a station or room id:
+/// the text before the first `_`, `-` or space (`balcony_feeds.csv`,
+/// `Kitchen-data-2024-05-01.csv`), as written (the capture keeps its case), never a date
+/// or number, nor a word that names the export rather than the place.
 pub(super) fn file_name_sensor(file_name: &str) -> Option<String> {
-    let (token, _) = file_name.split_once('_')?;
     let generic = [
         "toa5", "history", "export", "data", "log", "feeds", "download",
     ];
-    (token.len() >= 2
-        && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !generic.contains(&token.to_ascii_lowercase().as_str()))
-    .then(|| "^(?P<sensor>[^_]+)_".to_owned())
+    let id_like = |token: &str, inner: &[char]| {
+        token.len() >= 2
+            && token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || inner.contains(&c))
+            && token.chars().any(|c| c.is_ascii_alphabetic())
+            && !generic.contains(&token.to_ascii_lowercase().as_str())
+    };
+    // `_` first (`KS-01_2024.csv`: the id may hold a `-`), else a `-` or a space.
+    if let Some((token, _)) = file_name.split_once('_')
+        && id_like(token, &['-'])
+    {
+        return Some("^(?P<sensor>[^_]+)_".to_owned());
+    }
+    let at = file_name.find(['-', ' '])?;
+    let (token, sep) = (&file_name[..at], &file_name[at..=at]);
+    id_like(token, &[]).then(|| format!("^(?P<sensor>[^{sep}]+){sep}"))
+}
+
+/// A capture for the file name when a preamble line titles the file with it
+/// (`"Plot Title: Creek_07"` in `Creek_07.csv`): the title, `label: VALUE`, where the
+/// file name starts with VALUE, is the sensor id; its digit runs are read as any number
+/// (`^(?P<sensor>Creek_\d+)`) so the next logger's file reads as well. Returns the
+/// pattern and its evidence; `None` when no title is the start of the file name.
+pub(super) fn title_sensor(file_name: &str, preamble: &[Line]) -> Option<(String, String)> {
+    let stem = file_name.rsplit_once('.').map_or(file_name, |(s, _)| s);
+    preamble.iter().find_map(|l| {
+        l.fields.iter().find_map(|f| {
+            let (label, value) = f.split_once(':')?;
+            let value = value.trim();
+            let ok = !label.trim().is_empty()
+                && value.len() >= 3
+                && stem.starts_with(value)
+                && value.chars().any(|c| c.is_alphabetic())
+                && value
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || "_-. ".contains(c));
+            ok.then(|| {
+                let mut pattern = String::new();
+                let mut in_digits = false;
+                for c in value.chars() {
+                    if c.is_ascii_digit() {
+                        if !in_digits {
+                            pattern.push_str(r"\d+");
+                        }
+                        in_digits = true;
+                    } else {
+                        pattern.push_str(&regex::escape(&c.to_string()));
+                        in_digits = false;
+                    }
+                }
+                (
+                    format!("^(?P<sensor>{pattern})"),
+                    format!(
+                        "line {} {f:?} titles the file {file_name}: the title is the sensor",
+                        l.no
+                    ),
+                )
+            })
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(no: usize, fields: &[&str]) -> Line {
+        Line {
+            no,
+            fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_title_that_starts_the_file_name_is_the_sensor() {
+        let (re, why) =
+            title_sensor("Creek_07.csv", &[line(1, &["Plot Title: Creek_07"])]).unwrap();
+        assert_eq!(re, r"^(?P<sensor>Creek_\d+)");
+        assert!(why.contains("line 1"), "{why}");
+        let re = regex::Regex::new(&re).unwrap();
+        assert_eq!(
+            &re.captures("Creek_12_b.csv").unwrap()["sensor"],
+            "Creek_12"
+        );
+    }
+
+    #[test]
+    fn a_title_the_file_name_does_not_start_with_names_nothing() {
+        // Another name, a bare label, a title too short to be evidence.
+        assert!(title_sensor("Creek_07.csv", &[line(1, &["Plot Title: Pond_02"])]).is_none());
+        assert!(title_sensor("Creek_07.csv", &[line(1, &["Creek_07"])]).is_none());
+        assert!(title_sensor("Cr_07.csv", &[line(1, &["Title: Cr"])]).is_none());
+        assert!(title_sensor("12_07.csv", &[line(1, &["Title: 12_07"])]).is_none());
+    }
+
+    #[test]
+    fn the_leading_token_names_the_sensor_with_its_own_separator() {
+        assert_eq!(
+            file_name_sensor("balcony_feeds.csv").as_deref(),
+            Some("^(?P<sensor>[^_]+)_")
+        );
+        assert_eq!(
+            file_name_sensor("Kitchen-data-2024-05-01 12_05_00.csv").as_deref(),
+            Some("^(?P<sensor>[^-]+)-")
+        );
+        assert_eq!(
+            file_name_sensor("Attic 2024.csv").as_deref(),
+            Some("^(?P<sensor>[^ ]+) ")
+        );
+    }
+
+    #[test]
+    fn dates_export_words_and_single_tokens_name_no_sensor() {
+        assert_eq!(file_name_sensor("2024-05-01.csv"), None);
+        assert_eq!(file_name_sensor("TOA5_pond.dat"), None);
+        assert_eq!(file_name_sensor("data-2024.csv"), None);
+        assert_eq!(file_name_sensor("history.csv"), None);
+        assert_eq!(file_name_sensor("x_1.csv"), None);
+        assert_eq!(
+            file_name_sensor("KS-01_2024.csv").as_deref(),
+            Some("^(?P<sensor>[^_]+)_")
+        );
+    }
 }

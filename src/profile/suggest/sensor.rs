@@ -1,4 +1,5 @@
-//! The sensor: a column naming it, else the metadata line, the file name or a constant;
+//! The sensor: a column naming it, else the metadata line, a title the file is named
+//! after, the file name's leading token or a constant;
 //! the `[sensor]` section.
 
 use super::Ctx;
@@ -48,13 +49,15 @@ pub(super) fn find_column(cx: &Ctx, used: &[usize]) -> Option<usize> {
         })
 }
 
-/// Writes the `[sensor]` section: the column, the metadata field, the file name, or
-/// the profile `name` as a constant.
+/// Writes the `[sensor]` section, strongest evidence first: the column, the metadata
+/// field, the file name as a preamble title gives it (`title`), the file name's leading
+/// token, or the profile `name` as a constant.
 pub(super) fn write(
     out: &mut Out,
     cx: &Ctx,
     sensor_col: Option<usize>,
     sensor_from_meta: Option<&(String, String)>,
+    title: Option<&(String, String)>,
     name: &str,
 ) {
     let (header, stats, rows) = (cx.header, &cx.stats, cx.rows);
@@ -68,12 +71,12 @@ pub(super) fn write(
                 stats[c].distinct()
             )),
         );
-    } else if let Some((field, v)) = sensor_from_meta {
-        out.kv(
-            "metadata",
-            &s(field),
-            Some(&format!("the metadata line names the station: {v:?}")),
-        );
+    } else if let Some((field, why)) = sensor_from_meta {
+        // A metadata field naming the station or device is stronger evidence than a
+        // file-name token (which may be a project, a date or a download name).
+        out.kv("metadata", &s(field), Some(why));
+    } else if let Some((re, why)) = title {
+        out.kv("file_name", &lit(re), Some(why));
     } else if let Some(re) = file_name_sensor(cx.file_name) {
         out.kv(
             "file_name",

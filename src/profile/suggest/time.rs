@@ -328,20 +328,24 @@ pub(super) fn infer_zone(
         }
     }
     if let Some((_, fields)) = meta
-        && let Some((n, i, v)) = fields.iter().find(|(_, _, v)| {
+        && let Some(f) = fields.iter().find(|f| {
+            let v = &f.value;
             (v.starts_with('+') || v.starts_with('-') || v.starts_with("UTC"))
                 && parse_offset(v).is_some()
         })
     {
-        let field = if n.starts_with("field") {
+        let field = if f.name.starts_with("field") {
             "utc_offset".to_owned()
         } else {
-            n.clone()
+            f.name.clone()
         };
         return Zone::Metadata {
             field,
-            index: *i,
-            why: format!("field {i} of the metadata line is an offset: {v:?}"),
+            index: f.index,
+            why: format!(
+                "field {} of the metadata line is an offset: {:?}",
+                f.index, f.value
+            ),
         };
     }
     Zone::Unknown(at_word("LST").map(|_| {
