@@ -527,10 +527,12 @@ async fn the_suggestion_against_the_careful_profiles() {
 
 /// The styles whose unedited suggestion stores exactly the careful profile's readings.
 const MATCHED_BY_THE_SUGGESTION: &[&str] = &[
+    "campbell-toa5",
     "fahrenheit-kpa",
     "grafana",
     "hobo",
     "home-assistant",
     "influxdb-annotated",
     "missing-codes",
+    "netatmo",
 ];

@@ -206,7 +206,7 @@ async fn a_netatmo_export() {
         "preamble = 2",
         "line = 2",
         "metadata = \"module_name\"",
-        "fields = { name = 1, long = 2, lat = 3, module_name = 4, module_type = 5 }",
+        "fields = { station = 1, long = 2, lat = 3, module_name = 4, module_type = 5 }",
         "epoch = \"s\"",
         "a coordinate \"46.9481\"",
     ] {

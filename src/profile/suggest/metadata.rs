@@ -40,7 +40,7 @@ pub(super) fn find(preamble: &[Line], cx: &Ctx) -> Option<Meta> {
             .iter()
             .find(|(tag, names)| l.fields[0] == *tag && l.fields.len() == names.len())
             .map(|(_, names)| *names);
-        let fields: Vec<MetaField> = l
+        let mut fields: Vec<MetaField> = l
             .fields
             .iter()
             .enumerate()
@@ -62,6 +62,16 @@ pub(super) fn find(preamble: &[Line], cx: &Ctx) -> Option<Meta> {
                 }
             })
             .collect();
+        // A bare `name` beside a device's name (Netatmo's Name;…;ModuleName) is the
+        // name of the station the device belongs to.
+        if fields
+            .iter()
+            .any(|f| DEVICE_FIELDS.contains(&f.name.as_str()))
+            && !fields.iter().any(|f| f.name == "station")
+            && let Some(f) = fields.iter_mut().find(|f| f.name == "name")
+        {
+            f.name = "station".to_owned();
+        }
         (l.no, fields)
     })
 }
@@ -228,5 +238,78 @@ fn looks_like(v: &str, number: &impl Fn(&str) -> Option<f64>) -> &'static str {
         }
     } else {
         "a name"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Sample, suggest};
+
+    fn run(file: &str, text: &str) -> String {
+        let sample = Sample::from_bytes(text.as_bytes(), false).unwrap();
+        suggest(&sample, file, None).unwrap().text
+    }
+
+    const NETATMO: &str = "Name;Long;Lat;ModuleName;ModuleType\n\
+\"Hillside\";7.4471;46.9481;\"Living\";Indoor\n\
+Timestamp;Temperature;Humidity\n\
+1729987200;21.8;52\n\
+1729990800;21.6;52\n";
+
+    #[test]
+    fn a_device_field_names_the_sensor_before_the_station() {
+        let t = run("Hillside_Living_1.csv", NETATMO);
+        assert!(t.contains("metadata = \"module_name\""), "{t}");
+        assert!(
+            t.contains(
+                "fields = { station = 1, long = 2, lat = 3, module_name = 4, module_type = 5 }"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("the readings are the module_name \"Living\" of station \"Hillside\""),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn a_station_field_alone_names_the_sensor_and_keeps_its_name() {
+        let t = run(
+            "x_1.csv",
+            "Name;Lat\n\"Hillside\";46.9\nTimestamp;Temperature;Humidity\n1729987200;21.8;50\n1729990800;21.6;51\n",
+        );
+        assert!(t.contains("metadata = \"name\""), "{t}");
+        assert!(t.contains("fields = { name = 1, lat = 2 }"), "{t}");
+    }
+
+    #[test]
+    fn toa5_fields_are_named_by_the_format_and_only_identity_is_kept() {
+        let t = run(
+            "TOA5_x.dat",
+            "\"TOA5\",\"Pond\",\"CR6\",\"77\",\"OS\",\"CPU:p.CR6\",\"123\",\"Hourly\"\n\
+\"TIMESTAMP\",\"RECORD\",\"AirT_C_Avg\",\"RH\",\"a\",\"b\",\"c\",\"d\"\n\
+\"TS\",\"RN\",\"Deg C\",\"%\",\"\",\"\",\"\",\"\"\n\
+\"2024-03-10 01:00:00\",1,4.2,81,x,x,x,x\n\
+\"2024-03-10 02:00:00\",2,4.1,82,x,x,x,x\n",
+        );
+        assert!(
+            t.contains("preamble = 1"),
+            "same width, still the metadata line: {t}"
+        );
+        assert!(
+            t.contains("fields = { station = 2, logger = 3, serial = 4, table = 8 }"),
+            "{t}"
+        );
+        assert!(t.contains("metadata = \"station\""), "{t}");
+    }
+
+    #[test]
+    fn unnamed_fields_give_an_assumed_station_and_are_not_kept() {
+        let t = run(
+            "x_1.csv",
+            "logger,Pond_3,99\nTimestamp,Temperature\n2024-01-01T00:00:00Z,1\n2024-01-01T01:00:00Z,2\n",
+        );
+        assert!(t.contains("metadata = \"station\"  # ASSUMED"), "{t}");
+        assert!(t.contains("fields = { station = 2 }"), "{t}");
     }
 }
