@@ -103,6 +103,24 @@ pub enum OrderEvidence {
     Ambiguous,
 }
 
+/// A profile's `time.format`, compiled as the agent compiles it, to test values with
+/// (`profile suggest` tries formats on a sample): a value reads here exactly when it
+/// reads in a load, a one-letter `a`/`p` for a final `%p` included (`12:30a`).
+#[derive(Debug, Clone)]
+pub struct FormatProbe(format::CompiledFormat);
+
+impl FormatProbe {
+    /// Compiles `format`; the error says why the agent would refuse it.
+    pub fn new(format: &str) -> Result<Self, String> {
+        format::CompiledFormat::new(format).map(FormatProbe)
+    }
+
+    /// Whether `value` reads with the format (`24:00` refused).
+    pub fn reads(&self, value: &str) -> bool {
+        self.0.read(value, false).is_ok()
+    }
+}
+
 /// Parses one timestamp cell with the built-in reader; `tz` applies to values without an
 /// offset.
 ///

@@ -31,6 +31,9 @@ pub(super) struct Layout {
     pub(super) width: usize,
     lines: Vec<Line>,
     header_at: usize,
+    /// Column names joined from a two-row header (`Temp`/`Out` → `Temp Out`), whose
+    /// second row is `header_at + 1`.
+    names: Option<Vec<String>>,
     /// Indices in `lines` of the lines after the header with `width` fields.
     body: Vec<usize>,
     decimal_comma: Option<(usize, String)>,
@@ -59,8 +62,11 @@ impl Layout {
         let Some((delim, width, lines)) = best else {
             return Err(SuggestError::NoColumns);
         };
-        let header_at = header_line(&lines, width, decimal_comma_likely(&lines, delim));
-        let body: Vec<usize> = (header_at + 1..lines.len())
+        let decimal = decimal_comma_likely(&lines, delim);
+        let header_at = header_line(&lines, width, decimal);
+        let names = two_row_header(&lines, header_at, width, decimal);
+        let first_body = header_at + if names.is_some() { 2 } else { 1 };
+        let body: Vec<usize> = (first_body..lines.len())
             .filter(|&i| lines[i].fields.len() == width)
             .collect();
         if body.is_empty() {
@@ -93,6 +99,7 @@ impl Layout {
             width,
             lines,
             header_at,
+            names,
             body,
             decimal_comma,
             skip,
@@ -107,7 +114,9 @@ impl Layout {
     }
 
     pub(super) fn header(&self) -> &[String] {
-        &self.lines[self.header_at].fields
+        self.names
+            .as_deref()
+            .unwrap_or(&self.lines[self.header_at].fields)
     }
 
     /// The lines before the header.
@@ -160,7 +169,27 @@ impl Layout {
             out.line("# encoding: UTF-8 (every sampled line is valid UTF-8)");
         }
         let header_line = self.lines[self.header_at].no;
-        if !self.preamble().is_empty() {
+        if let Some(names) = &self.names {
+            // The agent reads one header row: both rows become preamble and the joined
+            // names are given.
+            let second = self.lines[self.header_at + 1].no;
+            out.kv(
+                "preamble",
+                &second.to_string(),
+                Some(&format!(
+                    "a two-row header on lines {header_line} and {second}: each name is split over both"
+                )),
+            );
+            out.kv("header", "false", None);
+            out.kv(
+                "names",
+                &format!(
+                    "[{}]",
+                    names.iter().map(|n| s(n)).collect::<Vec<_>>().join(", ")
+                ),
+                Some("the two header rows joined"),
+            );
+        } else if !self.preamble().is_empty() {
             out.kv(
                 "preamble",
                 &(header_line - 1).to_string(),
@@ -218,6 +247,44 @@ fn header_line(lines: &[Line], width: usize, decimal_comma: bool) -> usize {
                 && l.fields.iter().all(|f| numbers.parse(f).is_none())
         })
         .map_or(first, |(i, _)| i)
+}
+
+/// The names of a two-row header starting at `at`: the header row has empty cells
+/// (names that need no second word) and the next row, as wide, is all names with none
+/// empty; each name is the two cells joined with a space (WeatherLink: `""`/`Date`,
+/// `Temp`/`Out`, `Hi`/`Temp`). `None` unless the joined names are all different and
+/// some name of the second row alone is repeated (otherwise one row is the header and
+/// the other a units or title row).
+fn two_row_header(
+    lines: &[Line],
+    at: usize,
+    width: usize,
+    decimal_comma: bool,
+) -> Option<Vec<String>> {
+    let numbers = Numbers { decimal_comma };
+    let (first, second) = (lines.get(at)?, lines.get(at + 1)?);
+    let names_only =
+        |l: &Line| l.fields.len() == width && l.fields.iter().all(|f| numbers.parse(f).is_none());
+    if !names_only(first)
+        || !names_only(second)
+        || !first.fields.iter().any(|f| f.is_empty())
+        || second.fields.iter().any(|f| f.is_empty())
+    {
+        return None;
+    }
+    let distinct = |v: &[String]| {
+        let mut d: Vec<&String> = v.iter().collect();
+        d.sort();
+        d.dedup();
+        d.len() == v.len()
+    };
+    let joined: Vec<String> = first
+        .fields
+        .iter()
+        .zip(&second.fields)
+        .map(|(a, b)| format!("{a} {b}").trim().to_owned())
+        .collect();
+    (distinct(&joined) && !distinct(&second.fields)).then_some(joined)
 }
 
 /// Whether a `;` or tab file writes numbers with a decimal comma (before the header is
@@ -337,5 +404,59 @@ fn is_comma_number(f: &str) -> bool {
                 && b.bytes().all(|c| c.is_ascii_digit())
         }
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Sample, suggest};
+
+    fn run(file: &str, text: &str) -> String {
+        let sample = Sample::from_bytes(text.as_bytes(), false).unwrap();
+        suggest(&sample, file, None).unwrap().text
+    }
+
+    const WEATHERLINK: &str = "\t\tTemp\tHi\tLow\tOut\tWind\tWind\t\n\
+Date\tTime\tOut\tTemp\tTemp\tHum\tSpeed\tDir\tBar\n\
+01/03/24\t12:30a\t34.1\t34.3\t33.9\t88\t2.0\tNW\t30.012\n\
+01/03/24\t1:00a\t---\t---\t---\t---\t0.0\t---\t---\n\
+01/13/24\t12:00p\t41.2\t41.5\t40.1\t71\t6.0\tW\t29.987\n";
+
+    #[test]
+    fn a_two_row_header_is_joined_and_given_as_names() {
+        let t = run("vp2_1.txt", WEATHERLINK);
+        assert!(
+            t.contains("preamble = 2  # a two-row header on lines 1 and 2"),
+            "{t}"
+        );
+        assert!(t.contains("header = false"), "{t}");
+        assert!(
+            t.contains(
+                r#"names = ["Date", "Time", "Temp Out", "Hi Temp", "Low Temp", "Out Hum", "Wind Speed", "Wind Dir", "Bar"]"#
+            ),
+            "{t}"
+        );
+        // WeatherLink's one-letter am/pm reads through the agent's own format reader.
+        assert!(t.contains(r#"columns = ["Date", "Time"]"#), "{t}");
+        assert!(t.contains(r#"format = "%m/%d/%y %I:%M%p""#), "{t}");
+        assert!(t.contains("month-first: 13 in field 2"), "{t}");
+    }
+
+    #[test]
+    fn a_names_row_followed_by_a_units_row_is_no_two_row_header() {
+        // The second row repeats nothing and the first has no empty cell: one header
+        // and a units row.
+        let t = run(
+            "x_1.csv",
+            "time,temp,rh\nTS,Deg C,%\n2024-01-01T00:00:00Z,1,50\n2024-01-01T01:00:00Z,2,51\n",
+        );
+        assert!(!t.contains("header = false"), "{t}");
+        assert!(t.contains("skip_after_header = 1"), "{t}");
+        // A units row with empty cells (Campbell's processing row) is not joined either.
+        let t = run(
+            "x_1.csv",
+            "time,temp,rh\n,Avg,Smp\n2024-01-01T00:00:00Z,1,50\n2024-01-01T01:00:00Z,2,51\n",
+        );
+        assert!(!t.contains("header = false"), "{t}");
     }
 }

@@ -21,6 +21,7 @@ pub(super) fn wide(
     let counters = [
         "record", "#", "entry_id", "id", "index", "row", "rn", "no", "nr", "line",
     ];
+    let us = us_units(cx, used);
     for c in 0..cx.width {
         if used.contains(&c) || Some(c) == sensor_col || !stats[c].mostly_numeric() {
             continue;
@@ -29,7 +30,7 @@ pub(super) fn wide(
         if counters.contains(&h.to_ascii_lowercase().as_str()) {
             continue;
         }
-        if let Some(m) = column(out, cx, c, &measures) {
+        if let Some(m) = column(out, cx, c, &measures, us.as_deref()) {
             measures.push(m);
         }
     }
@@ -42,7 +43,13 @@ pub(super) fn wide(
 
 /// The measure of the numeric column `c`, or `None` (with a note) when its unit
 /// cannot be read.
-fn column(out: &mut Out, cx: &Ctx, c: usize, measures: &[Measure]) -> Option<Measure> {
+fn column(
+    out: &mut Out,
+    cx: &Ctx,
+    c: usize,
+    measures: &[Measure],
+    us: Option<&str>,
+) -> Option<Measure> {
     let h = cx.header[c].trim();
     let (base, marker) = split_header_unit(h);
     let row_unit = cx
@@ -83,7 +90,7 @@ fn column(out: &mut Out, cx: &Ctx, c: usize, measures: &[Measure]) -> Option<Mea
             ));
             None
         }
-        (Some(q), _) => quantity_column(out, h, q, &marker, row_unit.as_deref(), &vals),
+        (Some(q), _) => quantity_column(out, h, q, &marker, row_unit.as_deref(), &vals, us),
         (None, _) => {
             // One naming rule for every further measure (see `further`).
             let row_unit =
@@ -123,6 +130,7 @@ fn quantity_column(
     marker: &Option<UnitMarker>,
     row_unit: Option<&str>,
     vals: &[f64],
+    us: Option<&str>,
 ) -> Option<Measure> {
     let (unit, src) = match (marker, row_unit.and_then(Unit::parse)) {
         (Some(UnitMarker::Known(u)), _) if u.quantity() == q => (Some(*u), "the header"),
@@ -134,9 +142,10 @@ fn quantity_column(
             return None;
         }
         (_, Some(u)) if u.quantity() == q => (Some(u), "the units row"),
-        _ => match unit_from_values(q, vals) {
-            Some(u) => (Some(u), "the values (ASSUMED: confirm)"),
-            None => (None, ""),
+        _ => match (unit_from_values(q, vals), us) {
+            (Some(u), _) => (Some(u), "the values (ASSUMED: confirm)"),
+            (None, Some(why)) if q == Quantity::Temperature => (Some(Unit::Fahrenheit), why),
+            (None, _) => (None, ""),
         },
     };
     let shown = unit.unwrap_or(q.canonical_unit());
@@ -291,6 +300,33 @@ fn other_word(base: &str) -> Option<Quantity> {
     words.iter().find(|(w, _)| l == *w).map(|(_, q)| *q)
 }
 
+/// The evidence that a file is in US units, so an unmarked temperature is °F: a pressure
+/// column in inHg, by its header, units row or values (25–32). A station that reports
+/// inches of mercury reports Fahrenheit (WeatherLink, Weather Underground and airport
+/// exports in US settings); still an assumption for a person to confirm.
+fn us_units(cx: &Ctx, used: &[usize]) -> Option<String> {
+    (0..cx.width).filter(|c| !used.contains(c)).find_map(|c| {
+        let h = cx.header[c].trim();
+        let (base, marker) = split_header_unit(h);
+        if quantity_word(&base).or_else(|| other_word(&base)) != Some(Quantity::Pressure) {
+            return None;
+        }
+        let row = cx.units_row.and_then(|l| Unit::parse(l.fields[c].trim()));
+        let vals: Vec<f64> = cx.stats[c]
+            .numbers
+            .iter()
+            .filter(|(_, _, t)| !cx.is_missing(t))
+            .map(|(_, v, _)| *v)
+            .collect();
+        let inhg = matches!(marker, Some(UnitMarker::Known(Unit::InchMercury)))
+            || row == Some(Unit::InchMercury)
+            || marker.is_none()
+                && row.is_none()
+                && unit_from_values(Quantity::Pressure, &vals) == Some(Unit::InchMercury);
+        inhg.then(|| format!("US units (ASSUMED: the pressure {h:?} is in inHg): confirm"))
+    })
+}
+
 /// A pressure unit the values prove on their own: all within 25–32 (inHg) or 80–110
 /// (kPa); the canonical hPa needs no unit.
 fn unit_from_values(q: Quantity, vals: &[f64]) -> Option<Unit> {
@@ -299,5 +335,59 @@ fn unit_from_values(q: Quantity, vals: &[f64]) -> Option<Unit> {
         Quantity::Pressure if lo >= 25.0 && hi <= 32.0 => Some(Unit::InchMercury),
         Quantity::Pressure if lo >= 80.0 && hi <= 110.0 => Some(Unit::Kilopascal),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Sample, suggest};
+
+    fn run(file: &str, text: &str) -> String {
+        let sample = Sample::from_bytes(text.as_bytes(), false).unwrap();
+        suggest(&sample, file, None).unwrap().text
+    }
+
+    #[test]
+    fn a_pressure_in_inhg_makes_an_unmarked_temperature_assumed_fahrenheit() {
+        let t = run(
+            "x_1.csv",
+            "time,temp,bar\n2024-01-01T00:00:00Z,34.1,30.01\n2024-01-01T01:00:00Z,35,29.98\n",
+        );
+        assert!(
+            t.contains("unit degF from US units (ASSUMED: the pressure \"bar\" is in inHg)"),
+            "{t}"
+        );
+        assert!(t.contains("column = \"temp\"\nunit = \"degF\""), "{t}");
+    }
+
+    #[test]
+    fn without_inhg_an_unmarked_temperature_stays_celsius_and_a_marker_wins() {
+        let t = run(
+            "x_1.csv",
+            "time,temp,bar\n2024-01-01T00:00:00Z,21,1013\n2024-01-01T01:00:00Z,22,1012\n",
+        );
+        assert!(t.contains("no unit marker: read as degC"), "{t}");
+        let t = run(
+            "x_1.csv",
+            "time,Temp (C),bar\n2024-01-01T00:00:00Z,21,30.01\n2024-01-01T01:00:00Z,22,29.9\n",
+        );
+        assert!(t.contains("unit = \"degC\""), "{t}");
+        assert!(!t.contains("degF"), "{t}");
+    }
+
+    #[test]
+    fn further_measures_follow_the_naming_rule() {
+        let t = run(
+            "x_1.csv",
+            "time,temp,Wind_mph,co2_ppm,wind_ms\n\
+2024-01-01T00:00:00Z,21,4,600,1\n2024-01-01T01:00:00Z,22,5,610,2\n",
+        );
+        assert!(t.contains("[measures.wind_speed]\n# a further numeric column \"Wind_mph\", in mph\ncolumn = \"Wind_mph\"\nunit = \"mph\""), "{t}");
+        assert!(t.contains("[measures.co2]"), "{t}");
+        assert!(t.contains("unit = \"ppm\""), "{t}");
+        assert!(
+            t.contains("[measures.wind_ms]\n# a further numeric column \"wind_ms\"\ncolumn"),
+            "{t}"
+        );
     }
 }

@@ -1,17 +1,17 @@
 //! The time column's format, date order and zone, from the sampled values and names.
 
-use chrono::NaiveDateTime;
-
 use crate::config::SourceTimezone;
 use crate::timestamp::{
-    DateOrder, OrderTally, OrderVerdict, parse_offset, parse_timestamp_ordered,
+    DateOrder, FormatProbe, OrderTally, OrderVerdict, parse_offset, parse_timestamp_ordered,
 };
 
 use super::Meta;
 
 /// Chrono formats tried when the built-in reader does not read a time column.
-pub(super) const FORMATS: [&str; 16] = [
+pub(super) const FORMATS: [&str; 18] = [
     "%m/%d/%y %I:%M:%S %p",
+    "%m/%d/%y %I:%M%p",
+    "%m/%d/%Y %I:%M%p",
     "%m/%d/%Y %I:%M:%S %p",
     "%m/%d/%y %I:%M %p",
     "%m/%d/%Y %I:%M %p",
@@ -203,10 +203,12 @@ fn chrono_format(values: &[(usize, String)]) -> Option<TimeChoice> {
     // Chrono formats; day/month formats only when the values prove their order or the
     // other order fails too (then marked as assumed).
     for f in FORMATS {
-        if !values
-            .iter()
-            .all(|(_, v)| NaiveDateTime::parse_from_str(v.trim(), f).is_ok())
-        {
+        // The agent's own reader, so a format chosen here reads in the load
+        // (WeatherLink's `12:30a` included).
+        let Ok(probe) = FormatProbe::new(f) else {
+            continue;
+        };
+        if !values.iter().all(|(_, v)| probe.reads(v.trim())) {
             continue;
         }
         let order = if f.starts_with("%m/%d") {
