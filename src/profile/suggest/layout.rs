@@ -41,6 +41,9 @@ pub(super) struct Layout {
     skip: usize,
     /// Index in `lines` of the first units row.
     units_row: Option<usize>,
+    /// Lines after the header with another field count: (how many, the first's number
+    /// and field count).
+    malformed: Option<(usize, usize, usize)>,
 }
 
 impl Layout {
@@ -72,6 +75,11 @@ impl Layout {
         if body.is_empty() {
             return Err(SuggestError::NoColumns);
         }
+        let other: Vec<&Line> = lines[first_body..]
+            .iter()
+            .filter(|l| l.fields.len() != width)
+            .collect();
+        let malformed = other.first().map(|l| (other.len(), l.no, l.fields.len()));
 
         // Decimal comma: a `;`/tab file with values like `21,5`.
         let decimal_comma = (delim != b',').then(|| {
@@ -104,6 +112,7 @@ impl Layout {
             decimal_comma,
             skip,
             units_row,
+            malformed,
         })
     }
 
@@ -130,6 +139,19 @@ impl Layout {
             .iter()
             .map(|&i| &self.lines[i])
             .collect()
+    }
+
+    /// The `[rows]` note when lines after the header have another field count (a
+    /// historian's bookkeeping rows, WinCC's `$RT_COUNT$`): the load would refuse the
+    /// file for them.
+    pub(super) fn malformed_note(&self) -> Option<String> {
+        self.malformed.map(|(n, line, fields)| {
+            format!(
+                "ASSUMED: {n} line(s) after the header have another field count (first: line \
+                 {line}, {fields} fields, the header {}): bookkeeping rows, skipped and counted; confirm",
+                self.width
+            )
+        })
     }
 
     pub(super) fn units_row(&self) -> Option<&Line> {

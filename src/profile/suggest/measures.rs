@@ -106,10 +106,18 @@ fn column(
             if k.is_empty() || is_reserved(&k) || measures.iter().any(|m| m.name == k) {
                 k = format!("column_{}", c + 1);
             }
-            let why = match &unit {
+            let mut why = match &unit {
                 Some(u) => format!("a further numeric column {h:?}, in {u}"),
                 None => format!("a further numeric column {h:?}"),
             };
+            if numbered_name(h) {
+                // ThingSpeak's field1…field8: the quantity is in the channel's settings,
+                // not in the file; values alone cannot tell 21.5 °C from 21.5 %.
+                why.push_str(
+                    "; its name says no quantity: if it is a temperature, humidity or \
+                     pressure, rename this section and add its unit",
+                );
+            }
             Some(Measure {
                 name: k,
                 column: Some(h.to_owned()),
@@ -162,8 +170,22 @@ fn quantity_column(
             shown.name()
         ),
     };
-    let range = min_max(vals).and_then(|(lo, hi)| {
-        let (lo, hi) = (shown.to_canonical(lo), shown.to_canonical(hi));
+    let range = wider_range(q, shown, vals);
+    Some(Measure {
+        name: q.name().to_owned(),
+        column: Some(h.to_owned()),
+        unit: unit.map(|u| u.name().to_owned()),
+        range,
+        why,
+    })
+}
+
+/// A range for quantity `q` wider than the default, in the stored unit, when the
+/// `vals` (in `unit`) lie outside the default (flow water at 71 °C, a system pressure of
+/// 1,820 mbar): the default widened to the next ten beyond them.
+pub(super) fn wider_range(q: Quantity, unit: Unit, vals: &[f64]) -> Option<(f64, f64)> {
+    min_max(vals).and_then(|(lo, hi)| {
+        let (lo, hi) = (unit.to_canonical(lo), unit.to_canonical(hi));
         let d = default_range(q);
         (lo < d.0 || hi > d.1).then(|| {
             let lo = if lo < d.0 {
@@ -178,14 +200,18 @@ fn quantity_column(
             };
             (lo, hi)
         })
-    });
-    Some(Measure {
-        name: q.name().to_owned(),
-        column: Some(h.to_owned()),
-        unit: unit.map(|u| u.name().to_owned()),
-        range,
-        why,
     })
+}
+
+/// A name that only numbers a channel (`field1`, `value 2`, `ch3`, `channel_4`).
+fn numbered_name(h: &str) -> bool {
+    let l = h.trim().to_ascii_lowercase();
+    let stem = l.trim_end_matches(|c: char| c.is_ascii_digit());
+    stem.len() < l.len()
+        && [
+            "field", "value", "ch", "channel", "col", "column", "sensor", "input",
+        ]
+        .contains(&stem.trim_end_matches([' ', '_']))
 }
 
 /// The `[rows]` note when some sampled rows have no measured value.
@@ -219,8 +245,14 @@ fn empty_rows_note(cx: &Ctx, measures: &[Measure]) -> Option<String> {
     })
 }
 
-/// Writes a `[measures.NAME]` section per measure, and `[rows]` with `empty_note`.
-pub(super) fn write(out: &mut Out, measures: &[Measure], empty_note: Option<&str>) {
+/// Writes a `[measures.NAME]` section per measure, and `[rows]` with `empty_note` (rows
+/// with nothing measured) and `malformed_note` (rows of another field count).
+pub(super) fn write(
+    out: &mut Out,
+    measures: &[Measure],
+    empty_note: Option<&str>,
+    malformed_note: Option<&str>,
+) {
     for m in measures {
         out.section(&format!("measures.{}", toml_key(&m.name)));
         out.line(&format!("# {}", m.why));
@@ -238,11 +270,16 @@ pub(super) fn write(out: &mut Out, measures: &[Measure], empty_note: Option<&str
             );
         }
     }
-    if let Some(why) = empty_note {
+    if empty_note.is_some() || malformed_note.is_some() {
         out.section("rows");
+    }
+    if let Some(why) = empty_note {
         // Only rows with nothing measured are skipped: any other bad row still refuses
         // the file, as without the setting.
         out.kv("skip_unmeasured", "true", Some(why));
+    }
+    if let Some(why) = malformed_note {
+        out.kv("skip_malformed", "true", Some(why));
     }
 }
 
@@ -373,6 +410,20 @@ mod tests {
         );
         assert!(t.contains("unit = \"degC\""), "{t}");
         assert!(!t.contains("degF"), "{t}");
+    }
+
+    #[test]
+    fn numbered_channels_are_kept_as_further_measures_never_guessed() {
+        let t = run(
+            "feeds_1.csv",
+            "created_at,entry_id,field1,field2\n\
+2024-05-01 10:00:07 UTC,1,21.5,48\n2024-05-01 10:00:22 UTC,2,21.6,49\n",
+        );
+        assert!(t.contains("[measures.field1]"), "{t}");
+        assert!(t.contains("its name says no quantity"), "{t}");
+        assert!(!t.contains("[measures.temperature]"), "{t}");
+        assert!(super::numbered_name("value 2") && super::numbered_name("ch3"));
+        assert!(!super::numbered_name("co2") && !super::numbered_name("pm2"));
     }
 
     #[test]

@@ -210,7 +210,12 @@ pub fn suggest(
         );
     }
     time_column::write(&mut out, header, &time, &zone);
-    measures::write(&mut out, &measures, empty_note.as_deref());
+    measures::write(
+        &mut out,
+        &measures,
+        empty_note.as_deref(),
+        layout.malformed_note().as_deref(),
+    );
     for n in &out.notes {
         out.text.push_str(n);
         out.text.push('\n');

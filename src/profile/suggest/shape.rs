@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use crate::units::{UnitMarker, quantity_word, split_header_unit};
 
 use super::further;
-use super::measures::Measure;
+use super::measures::{Measure, wider_range};
 use super::out::{Out, inline_table, lit, s};
-use super::{Ctx, SuggestError, is_reserved};
+use super::{Ctx, SuggestError, fmt, is_reserved, min_max};
 
 /// The columns of a long file, found by their names.
 pub(super) struct Columns {
@@ -27,7 +27,10 @@ impl Columns {
                 .iter()
                 .position(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n)))
         };
-        let value_col = find(&["state", "value", "_value", "val", "reading"]);
+        // WinCC and other historians: VarName/TagName, VarValue/TagValue.
+        let value_col = find(&[
+            "state", "value", "_value", "val", "reading", "varvalue", "tagvalue",
+        ]);
         let entity_col = find(&["entity_id", "entity"]).filter(|&c| {
             stats[c]
                 .values
@@ -35,7 +38,8 @@ impl Columns {
                 .all(|(_, v)| v.contains('.') && number(v).is_none())
         });
         let metric_col = find(&[
-            "metric", "measure", "_field", "field", "variable", "element", "quantity",
+            "metric", "measure", "_field", "field", "variable", "element", "quantity", "varname",
+            "tagname",
         ])
         .filter(|&c| !stats[c].mostly_numeric());
         Columns {
@@ -67,7 +71,7 @@ pub(super) fn write_long(
     if let Some(e) = cols.entity {
         entity(out, cx, e)?;
     } else if let Some(m) = cols.metric {
-        metric(out, cx, m, &mut measures)?;
+        metric(out, cx, m, value, &mut measures)?;
     }
     Ok(measures)
 }
@@ -127,8 +131,17 @@ fn metric(
     out: &mut Out,
     cx: &Ctx,
     m: usize,
+    value: usize,
     measures: &mut Vec<Measure>,
 ) -> Result<(), SuggestError> {
+    // The values of one metric, missing codes left out.
+    let values_of = |n: &str| -> Vec<f64> {
+        cx.data
+            .iter()
+            .filter(|l| l.fields[m] == n && !cx.is_missing(&l.fields[value]))
+            .filter_map(|l| cx.number(&l.fields[value]))
+            .collect()
+    };
     let (header, stats) = (cx.header, &cx.stats);
     let mut metrics: BTreeMap<String, String> = BTreeMap::new();
     let mut names: Vec<String> = stats[m].values.iter().map(|(_, v)| v.clone()).collect();
@@ -140,18 +153,29 @@ fn metric(
         let target = match q {
             Some(q) if !metrics.values().any(|t| t == q.name()) => {
                 let unit = match &marker {
-                    Some(UnitMarker::Known(u)) if u.quantity() == q => Some(u.name().to_owned()),
+                    Some(UnitMarker::Known(u)) if u.quantity() == q => Some(*u),
                     _ => None,
                 };
-                if let Some(u) = unit
-                    && u != q.canonical_unit().name()
-                {
+                let vals = values_of(n);
+                let range = wider_range(q, unit.unwrap_or(q.canonical_unit()), &vals);
+                let named_unit = unit.filter(|u| *u != q.canonical_unit());
+                if named_unit.is_some() || range.is_some() {
+                    let why = match (named_unit, min_max(&vals)) {
+                        (Some(u), _) => format!("metric {n:?}: unit {} from its name", u.name()),
+                        (None, Some((lo, hi))) => format!(
+                            "metric {n:?}: values {}–{}, read as {}",
+                            fmt(lo),
+                            fmt(hi),
+                            q.canonical_unit().name()
+                        ),
+                        (None, None) => format!("metric {n:?}"),
+                    };
                     measures.push(Measure {
                         name: q.name().to_owned(),
                         column: None,
-                        unit: Some(u.clone()),
-                        range: None,
-                        why: format!("metric {n:?}: unit {u} from its name"),
+                        unit: named_unit.map(|u| u.name().to_owned()),
+                        range,
+                        why,
                     });
                 }
                 q.name().to_owned()
@@ -185,4 +209,52 @@ fn metric(
     );
     out.kv("metrics", &inline_table(&metrics), None);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Sample, suggest};
+
+    fn run(file: &str, text: &str) -> String {
+        let sample = Sample::from_bytes(text.as_bytes(), false).unwrap();
+        suggest(&sample, file, None).unwrap().text
+    }
+
+    const WINCC: &str = "\"VarName\";\"TimeString\";\"VarValue\";\"Validity\";\"Time_ms\"\n\
+\"Boiler_T_Flow\";\"13.03.2024 08:15:00\";71,4;1;45363343750,0000\n\
+\"Boiler_P_Flow\";\"13.03.2024 08:15:00\";1820,5;1;45363343750,0000\n\
+\"Boiler_T_Flow\";\"13.03.2024 08:15:10\";71,2;1;45363343865,7407\n\
+\"$RT_COUNT$\";3;;;;\n";
+
+    #[test]
+    fn a_historian_tag_log_is_long_with_ranges_from_each_metrics_values() {
+        let t = run("Boiler_log0.csv", WINCC);
+        assert!(t.contains("value = \"VarValue\""), "{t}");
+        assert!(t.contains("metric = \"VarName\""), "{t}");
+        assert!(
+            t.contains(
+                "metrics = { Boiler_P_Flow = \"pressure\", Boiler_T_Flow = \"temperature\" }"
+            ),
+            "{t}"
+        );
+        // 71.4 °C and 1,820.5 hPa lie outside the default ranges: widened, marked.
+        assert!(t.contains("[measures.temperature]\n# metric \"Boiler_T_Flow\": values 71.2–71.4, read as degC\nrange = [-50, 90]  # ASSUMED"), "{t}");
+        assert!(t.contains("range = [800, 1840]"), "{t}");
+        // The bookkeeping row of another field count is skipped, as an assumption.
+        assert!(
+            t.contains("skip_malformed = true  # ASSUMED: 1 line(s) after the header have another field count (first: line 5, 6 fields, the header 5)"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn metrics_inside_the_default_ranges_get_no_measure_section() {
+        let t = run(
+            "tidy_1.csv",
+            "time,sensor,metric,value\n2024-05-01T00:00:00Z,a,temp_c,18.2\n\
+2024-05-01T00:00:00Z,a,rh_pct,71\n2024-05-01T00:10:00Z,b,temp_c,18.3\n",
+        );
+        assert!(!t.contains("[measures."), "{t}");
+        assert!(!t.contains("[rows]"), "{t}");
+    }
 }
