@@ -3,10 +3,11 @@
 //!
 //! One rule for every further measure, wide column or long metric: the measure is named
 //! after its source in snake case (`Wind Speed` → `wind_speed`, `ModuleType` →
-//! `module_type`, `SoilT_C(1)` → `soil_t_1`), a unit the name ends in is moved to `unit`
-//! and the value is kept in that unit (`co2_ppm` → `co2` in `ppm`, `Batt_V` → `batt` in
-//! `V`); a bare `wind` or `gust` measured in a speed unit is named for the speed
-//! (`Wind_mph` → `wind_speed` in `mph`), as people name it. Only units of the table
+//! `module_type`, `SoilT_C(1)` → `soil_t_1`), its unit comes from a header marker or a
+//! units row, else a unit word the name ends in is moved to `unit`, and the value is kept
+//! in that unit (`co2_ppm` → `co2` in `ppm`, `Batt_V` → `batt` in `V`); a bare `wind` or
+//! `gust` measured in a speed unit is named for the speed (`Wind_mph` and `Wind (mph)` →
+//! `wind_speed` in `mph`), as people name it. Only units of the table
 //! below are read from a name: an ambiguous suffix (`ms`: m/s or milliseconds) stays part
 //! of the name, and a name that is only a unit keeps it.
 

@@ -95,14 +95,14 @@ fn column(
             // One naming rule for every further measure (see `further`).
             let row_unit =
                 row_unit.filter(|u| u.chars().any(|c| c.is_alphanumeric()) || u.contains('%'));
-            let (mut k, unit) = match &marker {
-                Some(UnitMarker::Other(u)) => (further::snake(&base), Some(u.clone())),
-                Some(UnitMarker::Known(u)) => (
-                    further::snake(&base),
-                    row_unit.or_else(|| Some(u.name().to_owned())),
-                ),
-                _ => further::name_and_unit(&base, row_unit.as_deref()),
+            // A header marker is a unit as a units row gives one (`Wind (mph)` →
+            // wind_speed in mph, as `Wind_mph`).
+            let unit = match &marker {
+                Some(UnitMarker::Other(u)) => Some(u.clone()),
+                Some(UnitMarker::Known(u)) => row_unit.or_else(|| Some(u.name().to_owned())),
+                _ => row_unit,
             };
+            let (mut k, unit) = further::name_and_unit(&base, unit.as_deref());
             if k.is_empty() || is_reserved(&k) || measures.iter().any(|m| m.name == k) {
                 k = format!("column_{}", c + 1);
             }
@@ -430,8 +430,12 @@ mod tests {
     fn further_measures_follow_the_naming_rule() {
         let t = run(
             "x_1.csv",
-            "time,temp,Wind_mph,co2_ppm,wind_ms\n\
-2024-01-01T00:00:00Z,21,4,600,1\n2024-01-01T01:00:00Z,22,5,610,2\n",
+            "time,temp,Wind_mph,co2_ppm,wind_ms,Gust (m/s)\n\
+2024-01-01T00:00:00Z,21,4,600,1,3\n2024-01-01T01:00:00Z,22,5,610,2,4\n",
+        );
+        assert!(
+            t.contains("[measures.gust_speed]\n# a further numeric column \"Gust (m/s)\", in m/s"),
+            "{t}"
         );
         assert!(t.contains("[measures.wind_speed]\n# a further numeric column \"Wind_mph\", in mph\ncolumn = \"Wind_mph\"\nunit = \"mph\""), "{t}");
         assert!(t.contains("[measures.co2]"), "{t}");
