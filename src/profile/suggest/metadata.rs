@@ -48,8 +48,15 @@ pub(super) fn find(preamble: &[Line], cx: &Ctx) -> Option<Meta> {
                 let (name, keep) = match (names_line, layout) {
                     (Some(p), _) => {
                         let k = snake(&p.fields[i]);
-                        let keep = !k.is_empty() && !v.is_empty();
-                        (keep.then_some(k), keep)
+                        // A name the line repeats would be a duplicate key: numbered.
+                        let repeated = p.fields.iter().filter(|f| snake(f) == k).count() > 1;
+                        let k = if repeated {
+                            format!("{k}_{}", i + 1)
+                        } else {
+                            k
+                        };
+                        let named = !k.is_empty() && !k.starts_with('_');
+                        (named.then_some(k), named && !v.is_empty())
                     }
                     (None, Some(names)) => (Some(names[i].0.to_owned()), names[i].1),
                     (None, None) => (None, false),
@@ -301,6 +308,18 @@ Timestamp;Temperature;Humidity\n\
             "{t}"
         );
         assert!(t.contains("metadata = \"station\""), "{t}");
+    }
+
+    #[test]
+    fn repeated_or_empty_names_still_give_a_profile() {
+        let t = run(
+            "x_1.csv",
+            "Name;Name;;Site\n\"A\";\"B\";7;\n\
+Timestamp;Temperature;Humidity\n1729987200;21.8;50\n1729990800;21.6;51\n",
+        );
+        assert!(t.contains("fields = { name_1 = 1, name_2 = 2 }"), "{t}");
+        // No device or station word among the names: the first text after field 1, assumed.
+        assert!(t.contains("metadata = \"name_2\"  # ASSUMED"), "{t}");
     }
 
     #[test]
