@@ -33,31 +33,51 @@ pub fn derive_name(file_name: &str) -> String {
     }
 }
 
-/// A capture for a file name's leading token, when it looks like a station or room id:
-/// the text before the first `_`, `-` or space (`balcony_feeds.csv`,
-/// `Kitchen-data-2024-05-01.csv`), as written (the capture keeps its case), never a date
-/// or number, nor a word that names the export rather than the place.
+/// A capture for the sensor id at the start of a file name, when it looks like a station
+/// or room id: the tokens before the first date, number or export word, split at `_`
+/// (a token may hold a `-`: `KS-01_2024.csv`), else at a `-` or a space
+/// (`Kitchen-data-2024-05-01.csv` → `Kitchen`; `ridge_vp2_2024-01.txt` → `ridge_vp2`, so
+/// two consoles at one site keep two ids), as written (the capture keeps its case). Each
+/// token must be followed by the separator; never a date or number, nor a word that
+/// names the export rather than the place.
 pub(super) fn file_name_sensor(file_name: &str) -> Option<String> {
+    let stem = file_name.rsplit_once('.').map_or(file_name, |(s, _)| s);
     let generic = [
-        "toa5", "history", "export", "data", "log", "feeds", "download",
+        "toa5", "history", "export", "data", "log", "feeds", "download", "hourly", "daily",
+        "table", "raw",
     ];
     let id_like = |token: &str, inner: &[char]| {
+        let word = token
+            .trim_end_matches(|c: char| c.is_ascii_digit())
+            .to_ascii_lowercase();
         token.len() >= 2
             && token
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || inner.contains(&c))
             && token.chars().any(|c| c.is_ascii_alphabetic())
+            && !generic.contains(&word.as_str())
             && !generic.contains(&token.to_ascii_lowercase().as_str())
     };
-    // `_` first (`KS-01_2024.csv`: the id may hold a `-`), else a `-` or a space.
-    if let Some((token, _)) = file_name.split_once('_')
-        && id_like(token, &['-'])
+    // `_` first, else a `-` or a space.
+    let (sep, inner): (char, &[char]) = if stem
+        .split_once('_')
+        .is_some_and(|(t, _)| id_like(t, &['-']))
     {
-        return Some("^(?P<sensor>[^_]+)_".to_owned());
-    }
-    let at = file_name.find(['-', ' '])?;
-    let (token, sep) = (&file_name[..at], &file_name[at..=at]);
-    id_like(token, &[]).then(|| format!("^(?P<sensor>[^{sep}]+){sep}"))
+        ('_', &['-'])
+    } else {
+        (stem.chars().find(|c| *c == '-' || *c == ' ')?, &[])
+    };
+    let tokens: Vec<&str> = stem.split(sep).collect();
+    // Tokens followed by the separator (never the last), while they look like an id.
+    let n = tokens[..tokens.len() - 1]
+        .iter()
+        .take_while(|t| id_like(t, inner))
+        .count();
+    (n > 0).then(|| {
+        let one = format!("[^{sep}]+");
+        let more = format!("(?:{sep}{one})").repeat(n - 1);
+        format!("^(?P<sensor>{one}{more}){sep}")
+    })
 }
 
 /// A capture for the file name when a preamble line titles the file with it
@@ -150,6 +170,26 @@ mod tests {
         assert_eq!(
             file_name_sensor("Attic 2024.csv").as_deref(),
             Some("^(?P<sensor>[^ ]+) ")
+        );
+    }
+
+    #[test]
+    fn the_tokens_before_the_date_name_the_sensor() {
+        let re = file_name_sensor("ridge_vp2_2024-01.txt").unwrap();
+        assert_eq!(re, "^(?P<sensor>[^_]+(?:_[^_]+))_");
+        let re = regex::Regex::new(&re).unwrap();
+        assert_eq!(
+            &re.captures("ridge_vp2_2024-02.txt").unwrap()["sensor"],
+            "ridge_vp2"
+        );
+        // An export word or a number ends the id.
+        assert_eq!(
+            file_name_sensor("Boiler_log0.csv").as_deref(),
+            Some("^(?P<sensor>[^_]+)_")
+        );
+        assert_eq!(
+            file_name_sensor("Creek_07.csv").as_deref(),
+            Some("^(?P<sensor>[^_]+)_")
         );
     }
 

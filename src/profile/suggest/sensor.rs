@@ -81,7 +81,11 @@ pub(super) fn write(
         out.kv(
             "file_name",
             &lit(&re),
-            Some("ASSUMED: one sensor per file, the leading token of the file name; confirm"),
+            Some(if re.contains("(?:") {
+                "ASSUMED: one sensor per file, the leading tokens of the file name (up to its date or export word); confirm"
+            } else {
+                "ASSUMED: one sensor per file, the leading token of the file name; confirm"
+            }),
         );
     } else {
         out.kv(
