@@ -11,9 +11,10 @@
 //! read), `layout` (encoding, delimiter, header, preamble, decimal comma, units rows,
 //! comments), `missing` (missing-value codes), `metadata` (the preamble's metadata line),
 //! `shape` (long or wide), `time_column` (which column(s) hold the time) and `time`
-//! (format, date order, zone), `sensor`, `measures` (quantities, units, ranges);
-//! `names` (glob, profile name, sensor capture from the file name) and `out` (TOML
-//! quoting and comments). This file types the columns, runs the stages and checks the
+//! (format, date order, zone), `sensor`, `measures` (quantities, units, ranges) and
+//! `further` (the one naming rule for further measures); `names` (glob, profile name,
+//! sensor capture from the file name or a title naming it) and `out` (TOML quoting and
+//! comments). This file types the columns, runs the stages and checks the
 //! result.
 
 use std::collections::BTreeMap;
