@@ -56,6 +56,7 @@ pub mod agent;
 pub mod archive;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod enrich;
 pub mod intake;
 pub mod metrics;
