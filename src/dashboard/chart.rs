@@ -98,7 +98,7 @@ pub fn time_chart(
     let _ = write!(
         svg,
         r##"<text x="4" y="{}" font-size="11" fill="#445">{}</text>"##,
-        TOP + 10.0,
+        HEIGHT - 8.0,
         escape(unit)
     );
     // Time labels: six, formatted to the range's scale.

@@ -421,7 +421,12 @@ async fn quarantine_view(
         more: report
             .errors_total
             .saturating_sub(report.errors.len() as u64),
-        lines: details.lines.into_iter().collect(),
+        lines: details
+            .header
+            .iter()
+            .map(|h| (1, h.clone()))
+            .chain(details.lines.into_iter().filter(|(n, _)| *n != 1))
+            .collect(),
     };
     (Some(view), None)
 }

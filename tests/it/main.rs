@@ -9,6 +9,7 @@ mod common;
 
 mod cli;
 mod corpus;
+mod dashboard;
 mod filesystem;
 mod left_aside;
 mod migration;
