@@ -11,6 +11,7 @@ mod cli;
 mod corpus;
 mod dashboard;
 mod filesystem;
+mod grafana;
 mod left_aside;
 mod migration;
 mod operator;
