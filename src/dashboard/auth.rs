@@ -117,7 +117,9 @@ pub fn behind_tls(headers: &HeaderMap) -> bool {
 
 /// Whether a POST came from a page of this site: `Sec-Fetch-Site`, when the browser
 /// sends it, is `same-origin`; and `Origin` (which browsers send with every POST) is
-/// present and names the host the request was sent to.
+/// present and names the host the request was sent to — `X-Forwarded-Host` when a
+/// reverse proxy sets it, else `Host`. (A page on another site cannot set either
+/// header on a form it submits.)
 pub fn same_origin(headers: &HeaderMap) -> bool {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = text("sec-fetch-site")
@@ -125,8 +127,8 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     {
         return false;
     }
-    let (Some(origin), Some(host)) = (text(header::ORIGIN.as_str()), text(header::HOST.as_str()))
-    else {
+    let host = text("x-forwarded-host").or_else(|| text(header::HOST.as_str()));
+    let (Some(origin), Some(host)) = (text(header::ORIGIN.as_str()), host) else {
         return false;
     };
     let origin_host = origin
@@ -180,6 +182,12 @@ mod tests {
             ("origin", "http://127.0.0.1:8080"),
         ];
         assert!(same_origin(&headers(&ok)));
+        let proxied = [
+            ("host", "127.0.0.1:8080"),
+            ("x-forwarded-host", "dash.example"),
+            ("origin", "https://dash.example"),
+        ];
+        assert!(same_origin(&headers(&proxied)));
         let mut fetch = ok.to_vec();
         fetch.push(("sec-fetch-site", "same-origin"));
         assert!(same_origin(&headers(&fetch)));
