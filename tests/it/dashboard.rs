@@ -15,7 +15,7 @@ use chrono::{TimeDelta, Utc};
 use fantoccini::{Client, ClientBuilder, Locator};
 use rstest::rstest;
 
-use crate::common::binary::command;
+use crate::common::binary::{command, read_log, spawn_logged};
 use crate::common::{Backend, TestEnv, env_or_skip, eventually, in_ci};
 
 const TOKEN: &str = "dashboard-test-token-0123456789";
@@ -43,6 +43,10 @@ fn good_csv() -> String {
     s
 }
 
+fn agent_log(env: &TestEnv) -> PathBuf {
+    env.dir.path().join("agent.log")
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -61,18 +65,17 @@ impl Drop for Killed {
     }
 }
 
-/// Starts `run` with `HTTP_ADDR` on a free port (and `HTTP_TOKEN` if given), drops a
-/// good file and the hostile-named bad one, and waits until both are archived.
-async fn agent_with_files(env: &TestEnv, token: Option<&str>) -> (Killed, u16) {
+/// Starts `run` with `HTTP_ADDR` on a free port of `host` (and `HTTP_TOKEN` if given),
+/// logging to `agent.log` in the env's folder; drops a good file and the hostile-named
+/// bad one, and waits until both are archived.
+async fn agent_with_files(env: &TestEnv, host: &str, token: Option<&str>) -> (Killed, u16) {
     let port = free_port();
     let mut cmd = command(env, &["run"]);
-    cmd.env("HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    cmd.env("HTTP_ADDR", format!("{host}:{port}"));
     if let Some(token) = token {
         cmd.env("HTTP_TOKEN", token);
     }
-    let agent = Killed(cmd.spawn().expect("the agent starts"));
+    let agent = Killed(spawn_logged(cmd, &agent_log(env)));
     let up = eventually(Duration::from_secs(30), async || {
         http(port, "GET", "/healthz", &[], "")
             .await
@@ -151,7 +154,13 @@ async fn without_a_token_the_dashboard_is_read_only_escaped_and_locked_down(
     #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
-    let (_agent, port) = agent_with_files(&env, None).await;
+    // Beyond loopback and without a token: served, and warned about.
+    let (_agent, port) = agent_with_files(&env, "0.0.0.0", None).await;
+    let log = read_log(&agent_log(&env));
+    assert!(
+        log.contains("listens beyond this machine and HTTP_TOKEN is not set"),
+        "{log}"
+    );
 
     let (code, head, body) = http(port, "GET", "/", &[], "").await.expect("/ answers");
     assert_eq!(code, 200, "{body}");
@@ -278,8 +287,19 @@ async fn screenshot(c: &Client, backend: Backend, page: &str) {
     std::fs::write(screenshots().join(name), png).unwrap();
 }
 
+/// Waits (up to 10 s, as a page may still be loading after a click) for `css`.
+async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+}
+
 async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
         .text()
@@ -307,7 +327,7 @@ async fn the_dashboard_in_chromium(#[values(Backend::Postgres, Backend::Sqlite)]
         return;
     };
     let env = env_or_skip!(TestEnv::new(backend));
-    let (_agent, port) = agent_with_files(&env, Some(TOKEN)).await;
+    let (_agent, port) = agent_with_files(&env, "127.0.0.1", Some(TOKEN)).await;
     let c = browser(driver_port).await;
     let base = format!("http://127.0.0.1:{port}");
 
@@ -407,41 +427,27 @@ async fn the_dashboard_in_chromium(#[values(Backend::Postgres, Backend::Sqlite)]
 
     // A wrong token is refused; the right one signs in.
     c.goto(&format!("{base}/login")).await.unwrap();
-    c.find(Locator::Id("token"))
+    find(&c, "#token")
         .await
-        .unwrap()
         .send_keys("not the token at all")
         .await
         .unwrap();
-    c.find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    find(&c, "#sign-in").await.click().await.unwrap();
     assert!(text(&c, "#login-error").await.contains("not the token"));
-    c.find(Locator::Id("token"))
+    find(&c, "#token").await.send_keys(TOKEN).await.unwrap();
+    find(&c, "#sign-in").await.click().await.unwrap();
+    if c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("logout"))
         .await
-        .unwrap()
-        .send_keys(TOKEN)
-        .await
-        .unwrap();
-    c.find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert!(c.find(Locator::Id("logout")).await.is_ok(), "signed in");
+        .is_err()
+    {
+        panic!("not signed in:\n{}", c.source().await.unwrap_or_default());
+    }
 
     c.goto(&format!("{base}/quarantine")).await.unwrap();
     screenshot(&c, backend, "quarantine").await;
-    c.find(Locator::Css(".retry-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    find(&c, ".retry-button").await.click().await.unwrap();
     assert!(
         text(&c, "#message")
             .await
