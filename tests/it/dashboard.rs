@@ -467,3 +467,118 @@ async fn the_dashboard_in_chromium(#[values(Backend::Postgres, Backend::Sqlite)]
     );
     c.close().await.unwrap();
 }
+
+#[rstest]
+#[tokio::test]
+async fn the_dashboard_queries_answer_alike_and_cannot_write(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    use sensor_ingest::config::DatabaseSettings;
+    use sensor_ingest::sink::EntryStatus;
+    use sensor_ingest::sink::postgres::PgStore;
+    use sensor_ingest::sink::sqlite::SqliteStore;
+
+    let env = env_or_skip!(TestEnv::new(backend));
+    let pipeline = env.pipeline().await;
+    // s-1 every minute from 10:00 to 10:59, temperature 20.0 + minute / 10.
+    let mut csv = String::from("timestamp,sensor_id,temperature,humidity,pressure\n");
+    for m in 0..60 {
+        csv.push_str(&format!(
+            "2024-05-01T10:{m:02}:00Z,s-1,{:.1},50,1000\n",
+            20.0 + f64::from(m) / 10.0
+        ));
+    }
+    env.drop_file("hour.csv", csv);
+    env.process(&pipeline, "hour.csv").await.expect("loads");
+    env.drop_file("bad.csv", BAD);
+    let _ = env.process(&pipeline, "bad.csv").await;
+
+    let db = sensor_ingest::sink::open_read_only(&env.settings.database, 2);
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    let (from, to) = (at("2024-05-01T10:00:00Z"), at("2024-05-01T11:00:00Z"));
+
+    // 5-minute buckets: 12 of them, each the mean of its 5 readings.
+    let series = db.series("s-1", from, to, 300).await.unwrap();
+    assert_eq!(series.len(), 12);
+    assert_eq!(series[0].at, from);
+    assert_eq!(series[0].readings, 5);
+    let t = series[0].temperature.unwrap();
+    assert!(
+        (t.mean - 20.2).abs() < 1e-9 && t.min == 20.0 && t.max == 20.4,
+        "{t:?}"
+    );
+    assert_eq!(series[11].at, at("2024-05-01T10:55:00Z"));
+    // The range is half-open and by sensor.
+    assert!(
+        db.series("s-1", to, at("2024-05-02T00:00:00Z"), 300)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(db.series("s-2", from, to, 300).await.unwrap().is_empty());
+
+    let sensors = db.sensors(at("2024-05-01T12:00:00Z")).await.unwrap();
+    assert_eq!(sensors.len(), 1);
+    let s1 = &sensors[0];
+    assert_eq!((s1.sensor_id.as_str(), s1.day_readings), ("s-1", 60));
+    assert_eq!(s1.last_reading, at("2024-05-01T10:59:00Z"));
+    assert_eq!(s1.usual_interval_seconds(), Some(60.0));
+
+    let files = db.recent_files(10, 0).await.unwrap();
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0].file_name, "bad.csv", "newest first");
+    assert_eq!(files[0].status, EntryStatus::Quarantined);
+    assert_eq!(files[1].row_count, 60);
+    assert_eq!(db.recent_files(10, 1).await.unwrap().len(), 1);
+    let loaded = db.file(files[1].id).await.unwrap().expect("the row");
+    assert_eq!(loaded.archived_as.as_deref(), Some("hour.csv"));
+    let metrics = db.file_metrics(loaded.id).await.unwrap();
+    let temperature = metrics.iter().find(|m| m.column == "temperature").unwrap();
+    assert_eq!(
+        (temperature.values, temperature.min, temperature.max),
+        (60, Some(20.0), Some(25.9))
+    );
+    let history = db
+        .file_history(&loaded.content_hash, "hour.csv")
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1);
+
+    let now = Utc::now();
+    let minutes = db
+        .per_minute(now - TimeDelta::hours(1), now + TimeDelta::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(minutes.iter().map(|m| m.files).sum::<u64>(), 2);
+    assert_eq!(
+        minutes.iter().map(|m| m.rows).sum::<u64>(),
+        60,
+        "rows loaded only"
+    );
+    assert_eq!(
+        db.agents_since(now - TimeDelta::hours(1))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The dashboard's connections refuse to write, whatever SQL a page might send.
+    let write = "DELETE FROM ingest_files";
+    let refused = match &env.settings.database {
+        DatabaseSettings::Postgres(pg) => sqlx::query(write)
+            .execute(PgStore::read_only(pg, 1).pool())
+            .await
+            .expect_err("a read-only connection wrote"),
+        DatabaseSettings::Sqlite(file) => sqlx::query(write)
+            .execute(SqliteStore::read_only(file, 1).pool())
+            .await
+            .expect_err("a read-only connection wrote"),
+    };
+    let refused = refused.to_string();
+    assert!(
+        refused.contains("read-only") || refused.contains("readonly"),
+        "{refused}"
+    );
+    assert_eq!(env.db.count("SELECT count(*) FROM ingest_files").await, 2);
+}
