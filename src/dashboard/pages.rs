@@ -179,7 +179,13 @@ pub async fn overview(State(d): State<Dashboard>, headers: HeaderMap) -> Respons
         let recent = ask(db.recent_files(RECENT, 0)).await?;
         Ok::<_, String>((agents, hour, day, minutes, recent))
     };
-    match gathered.await {
+    // With the database down, each query would wait out its own time limit.
+    let gathered = if db_ok {
+        gathered.await
+    } else {
+        Err("The ledger's figures need the database.".to_owned())
+    };
+    match gathered {
         Ok((agents, hour, day, minutes, recent)) => {
             page.agents = if agents.is_empty() {
                 "none".to_owned()
