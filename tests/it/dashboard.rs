@@ -25,10 +25,15 @@ const BAD: &str = "timestamp,sensor_id,temperature,humidity\n\
     2024-05-01T12:00:00Z,s-1,21.5,40\n\
     2024-05-01T12:01:00Z,s-1,abc,40\n";
 
-/// Readings every 5 minutes over the last day for `s1` and a sensor with a hostile id.
+/// Readings every 5 minutes over the last day for `s1` and a sensor with a hostile id,
+/// and three from `quiet-1`, silent for two days.
 fn good_csv() -> String {
     let now = Utc::now();
     let mut s = String::from("timestamp,sensor_id,temperature,humidity,pressure\n");
+    for h in 48..51 {
+        let t = (now - TimeDelta::hours(h)).format("%Y-%m-%dT%H:%M:%SZ");
+        s.push_str(&format!("{t},quiet-1,20.0,50.0,1000.0\n"));
+    }
     for i in 0..288 {
         let t = (now - TimeDelta::minutes(5 * i + 1)).format("%Y-%m-%dT%H:%M:%SZ");
         for sensor in ["s1", HOSTILE_SENSOR] {
@@ -335,7 +340,7 @@ async fn the_dashboard_in_chromium(#[values(Backend::Postgres, Backend::Sqlite)]
     c.goto(&format!("{base}/")).await.unwrap();
     assert_eq!(text(&c, "#db-state").await, "reachable");
     let counts = text(&c, "#counts").await;
-    assert!(counts.contains("loaded 1 576 1 576"), "{counts}");
+    assert!(counts.contains("loaded 1 579 1 579"), "{counts}");
     assert!(counts.contains("quarantined 1"), "{counts}");
     assert!(
         chart_points(&c, "#files-chart").await > 1000,
