@@ -7,7 +7,7 @@
 //! `/sensors` (last reading, silent sensors marked) and `/sensor?id=` (temperature,
 //! humidity and pressure over a range, averaged in time buckets on the server).
 //!
-//! Layout: `pages` the handlers, `views` the templates (in `templates/`), `chart` the
+//! Layout: `pages` the handlers (a file per page), `views` the templates (in `templates/`), `chart` the
 //! SVG charts, `range` the time ranges and the silence rule, `auth` the token, session
 //! and CSRF checks for the one write action (retry a quarantined file). Pages read the
 //! database through [`DashboardQueries`] on a pool of their own that cannot write.
