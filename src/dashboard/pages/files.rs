@@ -13,6 +13,7 @@ use crate::ops::quarantine as q;
 use crate::ops::status::count;
 use crate::sink::EntryStatus;
 
+/// `/files?page=N`: ledger rows, newest first, a page at a time.
 pub async fn files(State(d): State<Dashboard>, headers: HeaderMap, Query(p): Params) -> Response {
     let page_no = p
         .get("page")
@@ -46,6 +47,7 @@ pub async fn files(State(d): State<Dashboard>, headers: HeaderMap, Query(p): Par
     render(&page)
 }
 
+/// `/files/{id}`: one ledger row; 404 for an unknown or malformed id.
 pub async fn file(
     State(d): State<Dashboard>,
     headers: HeaderMap,

@@ -14,6 +14,7 @@ use super::{Dashboard, redirect, render};
 use crate::dashboard::auth;
 use crate::dashboard::views;
 
+/// `GET /login`: the token form (403 when no `HTTP_TOKEN` is set).
 pub async fn login_form(State(d): State<Dashboard>, headers: HeaderMap) -> Response {
     if d.inner.auth.is_none() {
         return read_only(&d, &headers);
@@ -38,6 +39,7 @@ pub struct LoginForm {
     token: String,
 }
 
+/// `POST /login`: opens a session for the right token, from a page of this site only.
 pub async fn login(
     State(d): State<Dashboard>,
     headers: HeaderMap,
@@ -63,6 +65,7 @@ pub async fn login(
     redirect("/", Some(auth.session_cookie(auth::behind_tls(&headers))))
 }
 
+/// `POST /logout`: ends the session.
 pub async fn logout(State(d): State<Dashboard>, headers: HeaderMap) -> Response {
     if !auth::same_origin(&headers) {
         return cross_site(&d, &headers);

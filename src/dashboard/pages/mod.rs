@@ -135,6 +135,7 @@ fn redirect(to: &str, cookie: Option<String>) -> Response {
     response
 }
 
+/// `/static/style.css`, compiled into the binary.
 pub async fn stylesheet() -> impl IntoResponse {
     (
         [
@@ -145,6 +146,7 @@ pub async fn stylesheet() -> impl IntoResponse {
     )
 }
 
+/// Any other path: a 404 page.
 pub async fn not_found(State(d): State<Dashboard>, headers: HeaderMap) -> Response {
     d.message(
         &headers,

@@ -14,6 +14,7 @@ use crate::ops::quarantine as q;
 use crate::ops::status::{count, human_age};
 use crate::sink::{Activity, EntryStatus};
 
+/// `/`: health first (answered even when the database is down), then the ledger's figures.
 pub async fn overview(State(d): State<Dashboard>, headers: HeaderMap) -> Response {
     let now = Utc::now();
     let inner = &d.inner;

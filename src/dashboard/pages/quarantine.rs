@@ -15,6 +15,8 @@ use crate::dashboard::views::{self, QuarantineLine};
 use crate::ops::quarantine as q;
 use crate::sink::LedgerQueries;
 
+/// `/quarantine`: every entry of the quarantine folder, with retry forms for a
+/// signed-in browser.
 pub async fn quarantine(
     State(d): State<Dashboard>,
     headers: HeaderMap,

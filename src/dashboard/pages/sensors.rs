@@ -12,6 +12,7 @@ use crate::dashboard::views::{self, SensorLine};
 use crate::ops::status::human_age;
 use crate::sink::dashboard::{Band, SeriesPoint};
 
+/// `/sensors`: every sensor with its last reading, silent ones marked.
 pub async fn sensors(State(d): State<Dashboard>, headers: HeaderMap) -> Response {
     let now = Utc::now();
     let mut page = views::Sensors {
@@ -41,6 +42,8 @@ pub async fn sensors(State(d): State<Dashboard>, headers: HeaderMap) -> Response
     render(&page)
 }
 
+/// `/sensor?id=&range=` or `&from=&to=`: a sensor's three charts; a bad range shows
+/// the default one and says why.
 pub async fn sensor(State(d): State<Dashboard>, headers: HeaderMap, Query(p): Params) -> Response {
     let Some(id) = p.get("id").filter(|id| !id.is_empty()) else {
         return d.message(
