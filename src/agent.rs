@@ -50,7 +50,7 @@ pub enum AgentError {
 }
 
 /// The agent, built once from the settings: the store, the pipeline over it, and the
-/// metrics it counts into when `METRICS_ADDR` is set.
+/// metrics it counts into when `HTTP_ADDR` is set.
 #[derive(Debug)]
 pub struct Agent {
     settings: Settings,
@@ -59,7 +59,7 @@ pub struct Agent {
 
 impl Agent {
     /// Opens the store (`WORKERS + 2` connections) and builds the pipeline over it,
-    /// counting into fresh metrics when `METRICS_ADDR` is set; logs the database it
+    /// counting into fresh metrics when `HTTP_ADDR` is set; logs the database it
     /// starts on. Neither the database nor the folders are touched yet: [`run`] and
     /// [`once`] prepare them first, each with its own patience. Call it inside a Tokio
     /// runtime (the connection pool is created here).
@@ -79,7 +79,7 @@ impl Agent {
             info!(version = env!("CARGO_PKG_VERSION"), database = %store.describe(), "sensor-ingest starting");
         }
         let mut pipeline = Pipeline::new(settings, store);
-        if settings.metrics_addr.is_some() {
+        if settings.http_addr.is_some() {
             pipeline = pipeline.with_metrics(Arc::new(Metrics::new()));
         }
         Agent {
@@ -167,7 +167,7 @@ impl Agent {
         }
     }
 
-    /// Serves the metrics when `METRICS_ADDR` is set, prepares the folders and the
+    /// Serves the dashboard and metrics when `HTTP_ADDR` is set, prepares the folders and the
     /// database (waiting for it as long as it takes), then watches the data folder and
     /// processes files until `shutdown` is cancelled.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), AgentError> {
@@ -184,11 +184,10 @@ impl Agent {
         self.watch_and_dispatch(shutdown).await
     }
 
-    /// Starts the `/metrics` server when `METRICS_ADDR` is set; it stops with
+    /// Starts the HTTP server (dashboard, `/metrics`) when `HTTP_ADDR` is set; it stops with
     /// `shutdown`, and an error it stops on is logged.
     async fn serve_metrics(&self, shutdown: &CancellationToken) -> Result<(), AgentError> {
-        let (Some(addr), Some(counts)) = (self.settings.metrics_addr, self.pipeline.metrics())
-        else {
+        let (Some(addr), Some(counts)) = (self.settings.http_addr, self.pipeline.metrics()) else {
             return Ok(());
         };
         let server = metrics::serve(

@@ -23,8 +23,8 @@
 //! - [`sink`]: the database boundary — [`sink::Store`] (the write path) and
 //!   [`sink::LedgerQueries`] (read-only ledger queries) — and its two backends,
 //!   [`sink::sqlite`] (the embedded default) and [`sink::postgres`], each a folder with
-//!   `load` (ledger row, readings and metrics in one transaction), `ledger` (queries) and
-//!   its low-level writer;
+//!   `load` (ledger row, readings and metrics in one transaction), `ledger` (queries),
+//!   `dashboard` (the dashboard's read-only queries) and its low-level writer;
 //! - [`archive`] (with [`report`]): moves the file to `processed/`, or to `quarantine/`
 //!   beside a JSON report of every problem.
 //!
@@ -44,7 +44,9 @@
 //! [`cli`] holds one file per command (`main.rs` only parses, loads settings and
 //! reports errors): a new command is a file there. Operator tools live in [`ops`]:
 //! [`ops::quarantine`] (one file per verb), [`ops::status`], [`ops::simulate`] and
-//! [`ops::progress`]. [`metrics`] serves `/metrics`, `/healthz` and `/readyz` for `run`.
+//! [`ops::progress`]. [`metrics`] serves `/metrics`, `/healthz` and `/readyz` for `run`,
+//! beside the browser [`dashboard`] (pages, SVG charts, the token-guarded retry), whose
+//! SQL lives in each backend's `dashboard.rs` behind [`sink::dashboard::DashboardQueries`].
 //!
 //! Unsafe code is denied everywhere but in two modules: [`sys`] (every system call:
 //! leases, `renameat2`, `flock`, `O_NOFOLLOW` opens) and the SQLite sink's C-API writer.
@@ -56,6 +58,7 @@ pub mod agent;
 pub mod archive;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod enrich;
 pub mod intake;
 pub mod metrics;

@@ -1,4 +1,5 @@
-//! Metrics and health over HTTP, for `run` with `METRICS_ADDR` set.
+//! Metrics and health over HTTP, for `run` with `HTTP_ADDR` (or its older name
+//! `METRICS_ADDR`) set, on the server that also serves the [`crate::dashboard`].
 //!
 //! - `/metrics`: Prometheus (OpenMetrics text) — files by outcome, rows loaded and
 //!   rejected, database retries, bytes read, drop-to-commit latency, and, measured at
@@ -38,13 +39,13 @@ use crate::watch;
 /// The metrics endpoint could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
-    #[error("cannot listen on METRICS_ADDR={addr}: {source}")]
+    #[error("cannot listen on HTTP_ADDR={addr}: {source}")]
     Bind {
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
     },
-    #[error("the metrics server stopped: {0}")]
+    #[error("the HTTP server stopped: {0}")]
     Serve(#[source] std::io::Error),
 }
 
@@ -226,8 +227,8 @@ struct AppState {
     pattern: FilePattern,
 }
 
-/// Listens on `addr` now (so a bad address fails startup), and serves until
-/// `shutdown` is cancelled in the returned task.
+/// Listens on `addr` now (so a bad address fails startup), and serves `/metrics`, the
+/// health checks and the dashboard until `shutdown` is cancelled in the returned task.
 pub async fn serve(
     addr: SocketAddr,
     settings: &Settings,
@@ -254,8 +255,14 @@ pub async fn serve(
         .route("/metrics", get(metrics_page))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(state);
-    info!(address = %bound, "serving /metrics, /healthz and /readyz");
+        .with_state(state)
+        .merge(crate::dashboard::Dashboard::new(settings).router())
+        .layer(axum::middleware::map_response(
+            crate::dashboard::security_headers,
+        ));
+    crate::dashboard::warn_if_exposed(bound, settings);
+    info!(address = %bound, retry = settings.http_token.is_some(),
+        "serving the dashboard at /, /metrics, /healthz and /readyz");
     Ok(tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })

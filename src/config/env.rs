@@ -10,8 +10,9 @@ use crate::profile::ProfileSet;
 
 use super::database::{DB_VARS, DEFAULT_SQLITE_PATH};
 use super::{
-    ConfigError, DatabaseSettings, FilePattern, LogFormat, LogSettings, PostgresSettings, Range,
-    Ranges, Settings, SourceTimezone, SqliteSettings, parse_duration, parse_size,
+    ConfigError, DatabaseSettings, FilePattern, HttpToken, LogFormat, LogSettings,
+    PostgresSettings, Range, Ranges, Settings, SourceTimezone, SqliteSettings, parse_duration,
+    parse_size,
 };
 
 /// Reads variables through `get` and collects every problem in `errors`; a bad value is
@@ -85,12 +86,8 @@ impl Env<'_> {
         );
         let max_file_bytes = self.max_file_bytes();
         let log = self.log();
-        let metrics_addr = self.parse(
-            "METRICS_ADDR",
-            None,
-            "an address and port such as 127.0.0.1:9187 or 0.0.0.0:9187 (empty: no endpoint)",
-            |v| v.parse().ok().map(Some),
-        );
+        let http_addr = self.http_addr();
+        let http_token = self.http_token();
         Settings {
             database,
             data_folder,
@@ -107,7 +104,51 @@ impl Env<'_> {
             retry_max_delay,
             max_file_bytes,
             log,
-            metrics_addr,
+            http_addr,
+            http_token,
+        }
+    }
+
+    /// `HTTP_ADDR`, or its older name `METRICS_ADDR`; both set to different addresses
+    /// is an error rather than a silent choice.
+    fn http_addr(&mut self) -> Option<std::net::SocketAddr> {
+        const EXPECTED: &str =
+            "an address and port such as 127.0.0.1:8080 or 0.0.0.0:8080 (empty: no server)";
+        let http: Option<std::net::SocketAddr> =
+            self.parse("HTTP_ADDR", None, EXPECTED, |v| v.parse().ok().map(Some));
+        let metrics: Option<std::net::SocketAddr> =
+            self.parse("METRICS_ADDR", None, EXPECTED, |v| v.parse().ok().map(Some));
+        match (http, metrics) {
+            (Some(h), Some(m)) if h != m => {
+                self.errors.push(ConfigError::new(
+                    "METRICS_ADDR",
+                    &m.to_string(),
+                    format!(
+                        "unset, or the same address as HTTP_ADDR={h} (it is HTTP_ADDR's older name)"
+                    ),
+                ));
+                Some(h)
+            }
+            (h, m) => h.or(m),
+        }
+    }
+
+    /// `HTTP_TOKEN`: not trimmed (like a password), at least 16 characters.
+    fn http_token(&mut self) -> Option<HttpToken> {
+        let v = (self.get)("HTTP_TOKEN").filter(|v| !v.is_empty())?;
+        match HttpToken::new(v) {
+            Some(token) => Some(token),
+            None => {
+                self.errors.push(ConfigError::new(
+                    "HTTP_TOKEN",
+                    "***",
+                    format!(
+                        "a secret of at least {} characters (e.g. from `openssl rand -hex 24`)",
+                        HttpToken::MIN_LEN
+                    ),
+                ));
+                None
+            }
         }
     }
 
@@ -273,16 +314,40 @@ mod tests {
     use crate::config::tests::settings;
 
     #[test]
-    fn metrics_addr_is_optional_and_checked() {
-        assert_eq!(settings(&[]).unwrap().metrics_addr, None);
-        assert_eq!(
-            settings(&[("METRICS_ADDR", "127.0.0.1:9187")])
-                .unwrap()
-                .metrics_addr,
-            Some("127.0.0.1:9187".parse().unwrap())
-        );
-        let errors = settings(&[("METRICS_ADDR", "localhost")]).unwrap_err();
+    fn http_addr_is_optional_checked_and_takes_its_old_name() {
+        assert_eq!(settings(&[]).unwrap().http_addr, None);
+        for var in ["HTTP_ADDR", "METRICS_ADDR"] {
+            assert_eq!(
+                settings(&[(var, "127.0.0.1:9187")]).unwrap().http_addr,
+                Some("127.0.0.1:9187".parse().unwrap()),
+                "{var}"
+            );
+            let errors = settings(&[(var, "localhost")]).unwrap_err();
+            assert_eq!(errors[0].var, var);
+        }
+        let same = [
+            ("HTTP_ADDR", "127.0.0.1:80"),
+            ("METRICS_ADDR", "127.0.0.1:80"),
+        ];
+        assert!(settings(&same).is_ok());
+        let errors = settings(&[
+            ("HTTP_ADDR", "127.0.0.1:80"),
+            ("METRICS_ADDR", "127.0.0.1:81"),
+        ])
+        .unwrap_err();
         assert_eq!(errors[0].var, "METRICS_ADDR");
+    }
+
+    #[test]
+    fn http_token_is_secret_and_must_be_long_enough() {
+        assert!(settings(&[]).unwrap().http_token.is_none());
+        let s = settings(&[("HTTP_TOKEN", "correct horse battery staple")]).unwrap();
+        let token = s.http_token.unwrap();
+        assert_eq!(token.expose(), "correct horse battery staple");
+        assert!(!format!("{token:?}").contains("horse"));
+        let errors = settings(&[("HTTP_TOKEN", "short")]).unwrap_err();
+        assert_eq!(errors[0].var, "HTTP_TOKEN");
+        assert!(!errors[0].to_string().contains("short"), "{}", errors[0]);
     }
 
     #[test]

@@ -79,8 +79,37 @@ pub struct Settings {
     /// Files larger than this are quarantined without being read; `None`: no limit.
     pub max_file_bytes: Option<u64>,
     pub log: LogSettings,
-    /// Where `run` serves `/metrics`, `/healthz` and `/readyz`; `None` serves nothing.
-    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Where `run` serves the dashboard, `/metrics`, `/healthz` and `/readyz`
+    /// (`HTTP_ADDR`, or its older name `METRICS_ADDR`); `None` serves nothing.
+    pub http_addr: Option<std::net::SocketAddr>,
+    /// The dashboard's one write action (retry a quarantined file) exists only with
+    /// this token (`HTTP_TOKEN`), and asks for it.
+    pub http_token: Option<HttpToken>,
+}
+
+/// The dashboard's secret (`HTTP_TOKEN`). `Debug` never shows it; only
+/// [`expose`](Self::expose) does, for the code that derives keys from it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpToken(String);
+
+impl HttpToken {
+    /// The shortest token accepted: guessing must not be practical.
+    pub const MIN_LEN: usize = 16;
+
+    /// `None` when shorter than [`Self::MIN_LEN`] characters.
+    pub fn new(token: String) -> Option<Self> {
+        (token.chars().count() >= Self::MIN_LEN).then_some(Self(token))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for HttpToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HttpToken(***)")
+    }
 }
 
 /// Logging destinations and format.

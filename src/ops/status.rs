@@ -159,8 +159,9 @@ pub async fn collect(
     let last_day = store.activity_since(now - TimeDelta::days(1)).await?;
     let last_loaded = store.last_loaded().await?;
     let rows_loaded = last_hour.loaded.rows + last_hour.partial.rows;
+    // A file loaded in less than a millisecond gives no meaningful rate.
     let rows_per_second_while_loading =
-        (last_hour.load_seconds > 0.0).then(|| rows_loaded as f64 / last_hour.load_seconds);
+        (last_hour.load_seconds >= 0.001).then(|| rows_loaded as f64 / last_hour.load_seconds);
     Ok(Status {
         at: now,
         database: store.describe(),
@@ -187,8 +188,35 @@ pub fn human_age(seconds: f64) -> String {
     }
 }
 
+/// What was loaded in the last hour, and how fast: decided by the files loaded, not
+/// by the time measured, so a file that loaded in an instant still counts.
+fn throughput_text(s: &Status) -> String {
+    let (hour, partial) = (&s.last_hour.loaded, &s.last_hour.partial);
+    let files = hour.files + partial.files;
+    if files == 0 {
+        return "nothing loaded in the last hour".to_owned();
+    }
+    let rows = hour.rows + partial.rows;
+    let per_minute = s.rows_per_minute_last_hour;
+    // Below 10 rows a minute a rounded figure would read "0 rows/min".
+    let per_minute = if per_minute < 10.0 {
+        format!("{per_minute:.1}")
+    } else {
+        format!("{per_minute:.0}")
+    };
+    let mut text = format!(
+        "{} in {} over the last hour ({per_minute} rows/min)",
+        count(rows, "row"),
+        count(files, "file")
+    );
+    if let Some(rate) = s.rows_per_second_while_loading {
+        let _ = write!(text, "; {rate:.0} rows/s while loading");
+    }
+    text
+}
+
 /// `1 file`, `2 files`.
-fn count(n: u64, noun: &str) -> String {
+pub fn count(n: u64, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
     } else {
@@ -227,9 +255,9 @@ pub fn format(s: &Status) -> String {
         (Some(name), Some(age)) => {
             let _ = writeln!(
                 out,
-                "waiting       {} ({} bytes) in {}; oldest {} ({} ago)",
+                "waiting       {} ({}) in {}; oldest {} ({} ago)",
                 count(w.files as u64, "file"),
-                w.bytes,
+                count(w.bytes, "byte"),
                 w.folder.display(),
                 name,
                 human_age(age)
@@ -292,9 +320,9 @@ pub fn format(s: &Status) -> String {
             let ago = (s.at - l.finished_at).num_milliseconds() as f64 / 1000.0;
             let _ = writeln!(
                 out,
-                "last loaded   {} ({} rows) at {} ({} ago)",
+                "last loaded   {} ({}) at {} ({} ago)",
                 l.file_name,
-                l.row_count,
+                count(l.row_count, "row"),
                 l.finished_at.format("%Y-%m-%d %H:%M:%S UTC"),
                 human_age(ago)
             );
@@ -303,24 +331,94 @@ pub fn format(s: &Status) -> String {
             let _ = writeln!(out, "last loaded   nothing yet");
         }
     }
-    match s.rows_per_second_while_loading {
-        Some(rate) => {
-            let _ = writeln!(
-                out,
-                "throughput    {:.0} rows/s while loading; {:.0} rows/min over the last hour",
-                rate, s.rows_per_minute_last_hour
-            );
-        }
-        None => {
-            let _ = writeln!(out, "throughput    nothing loaded in the last hour");
-        }
-    }
+    let _ = writeln!(out, "throughput    {}", throughput_text(s));
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn status_with(hour: Activity, rate: Option<f64>, last_loaded_rows: u64) -> Status {
+        let at = Utc::now();
+        let rows = hour.loaded.rows + hour.partial.rows;
+        Status {
+            at,
+            database: "sqlite:x.db".into(),
+            file_pattern: "*.csv".into(),
+            waiting: Waiting {
+                folder: "data".into(),
+                files: 1,
+                bytes: 1,
+                oldest: Some("a.csv".into()),
+                oldest_age_seconds: Some(2.0),
+            },
+            left_aside: LeftAside {
+                files: 0,
+                newest: vec![],
+            },
+            quarantine_entries: 1,
+            last_hour: hour,
+            last_day: hour,
+            last_loaded: (hour.loaded.files > 0).then(|| LedgerRecord {
+                id: uuid::Uuid::nil(),
+                file_name: "a.csv".into(),
+                content_hash: "h".into(),
+                status: crate::sink::EntryStatus::Loaded,
+                row_count: last_loaded_rows,
+                rejected_rows: 0,
+                error_summary: None,
+                started_at: at,
+                finished_at: at,
+                archived_as: None,
+            }),
+            rows_per_second_while_loading: rate,
+            rows_per_minute_last_hour: rows as f64 / 60.0,
+        }
+    }
+
+    #[test]
+    fn a_file_loaded_in_an_instant_shows_as_throughput_with_plurals_right() {
+        let mut hour = Activity::default();
+        hour.loaded.files = 1;
+        hour.loaded.rows = 1;
+        // The load took no measurable time: no rate, but the file is counted.
+        let text = format(&status_with(hour, None, 1));
+        assert!(
+            text.contains("throughput    1 row in 1 file over the last hour (0.0 rows/min)"),
+            "{text}"
+        );
+        assert!(!text.contains("nothing loaded"), "{text}");
+        assert!(text.contains("(1 row) at"), "{text}");
+        assert!(
+            text.contains("waiting       1 file (1 byte) in data"),
+            "{text}"
+        );
+        assert!(text.contains("quarantine    1 file\n"), "{text}");
+        assert!(text.contains("1 file"), "{text}");
+        for wrong in ["1 rows", "1 files", "1 bytes"] {
+            assert!(!text.contains(wrong), "{wrong} in\n{text}");
+        }
+
+        hour.loaded.files = 3;
+        hour.loaded.rows = 1200;
+        let text = format(&status_with(hour, Some(5000.0), 400));
+        assert!(
+            text.contains(
+                "throughput    1200 rows in 3 files over the last hour (20 rows/min); \
+                 5000 rows/s while loading"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("(400 rows) at"), "{text}");
+
+        let text = format(&status_with(Activity::default(), None, 0));
+        assert!(
+            text.contains("throughput    nothing loaded in the last hour"),
+            "{text}"
+        );
+        assert!(text.contains("last loaded   nothing yet"), "{text}");
+    }
 
     #[test]
     fn ages_read_naturally() {

@@ -12,6 +12,7 @@
 //! one more module holds its low-level writer (binary COPY encoding for PostgreSQL,
 //! the C-API writer for SQLite). A new database is a new folder beside them.
 
+pub mod dashboard;
 pub mod postgres;
 pub mod sqlite;
 
@@ -345,6 +346,21 @@ pub fn open(settings: &DatabaseSettings, connections: u32) -> Arc<dyn Store> {
     match settings {
         DatabaseSettings::Postgres(pg) => Arc::new(postgres::PgStore::new(pg, connections)),
         DatabaseSettings::Sqlite(file) => Arc::new(sqlite::SqliteStore::new(file, connections)),
+    }
+}
+
+/// A read-only connection to the database of `settings` for the dashboard, with up to
+/// `connections` connections, opened on first use; separate from the pipeline's pool
+/// so that pages never take a connection a load is waiting for.
+pub fn open_read_only(
+    settings: &DatabaseSettings,
+    connections: u32,
+) -> Arc<dyn dashboard::DashboardQueries> {
+    match settings {
+        DatabaseSettings::Postgres(pg) => Arc::new(postgres::PgStore::read_only(pg, connections)),
+        DatabaseSettings::Sqlite(file) => {
+            Arc::new(sqlite::SqliteStore::read_only(file, connections))
+        }
     }
 }
 

@@ -9,7 +9,9 @@ mod common;
 
 mod cli;
 mod corpus;
+mod dashboard;
 mod filesystem;
+mod grafana;
 mod left_aside;
 mod migration;
 mod operator;

@@ -7,10 +7,10 @@ use serde::Serialize;
 
 use super::{Entry, QuarantineError, entries, fit};
 use crate::rule::Rule;
-use crate::sink::{EntryStatus, SinkError, Store};
+use crate::sink::{EntryStatus, LedgerQueries, SinkError};
 
 /// How many times this content or this file name was quarantined, per the ledger.
-pub async fn attempts(store: &dyn Store, entry: &Entry) -> Result<u64, QuarantineError> {
+pub async fn attempts(store: &dyn LedgerQueries, entry: &Entry) -> Result<u64, QuarantineError> {
     let Some(report) = &entry.report else {
         return Ok(1);
     };
@@ -45,7 +45,7 @@ pub struct Listed {
 /// Returns the ledger's error beside the list when it did not.
 pub async fn list(
     dir: &Path,
-    store: Option<&dyn Store>,
+    store: Option<&dyn LedgerQueries>,
 ) -> Result<(Vec<Listed>, Option<SinkError>), QuarantineError> {
     let mut ledger_error = None;
     let mut out = Vec::new();

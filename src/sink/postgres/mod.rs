@@ -10,6 +10,7 @@
 //! binary format.
 
 mod copy;
+mod dashboard;
 mod ledger;
 mod load;
 

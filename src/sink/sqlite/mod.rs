@@ -19,6 +19,7 @@
 //! `ledger.rs` the read-only ledger queries ([`LedgerQueries`](super::LedgerQueries));
 //! `writer.rs` the low-level writer, the only code here that calls SQLite's C API.
 
+mod dashboard;
 mod ledger;
 mod load;
 mod writer;
@@ -44,7 +45,7 @@ use crate::config::SqliteSettings;
 pub const SCHEMA: &str = include_str!("../../../script.sqlite.sql");
 
 /// How long a statement waits for another process's write lock before `SQLITE_BUSY`.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An SQLite database file.
 #[derive(Debug, Clone)]

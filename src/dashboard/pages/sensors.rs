@@ -1,0 +1,140 @@
+//! `/sensors` (silent ones marked) and `/sensor?id=` (charts over a range).
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+
+use super::{Dashboard, Params, ask, encode, render};
+use crate::dashboard::chart::{Series, time_chart};
+use crate::dashboard::range;
+use crate::dashboard::views::{self, SensorLine};
+use crate::ops::status::human_age;
+use crate::sink::dashboard::{Band, SeriesPoint};
+
+/// `/sensors`: every sensor with its last reading, silent ones marked.
+pub async fn sensors(State(d): State<Dashboard>, headers: HeaderMap) -> Response {
+    let now = Utc::now();
+    let mut page = views::Sensors {
+        layout: d.layout(&headers, now),
+        error: None,
+        sensors: Vec::new(),
+    };
+    match ask(d.inner.db.sensors(now)).await {
+        Ok(list) => {
+            page.sensors = list
+                .iter()
+                .map(|s| SensorLine {
+                    id: s.sensor_id.clone(),
+                    href: format!("/sensor?id={}", encode(&s.sensor_id)),
+                    last: views::time(s.last_reading),
+                    ago: human_age((now - s.last_reading).num_seconds() as f64),
+                    day_readings: s.day_readings,
+                    interval: s
+                        .usual_interval_seconds()
+                        .map_or_else(String::new, human_age),
+                    silent: range::silent(s, now),
+                })
+                .collect();
+        }
+        Err(e) => page.error = Some(e),
+    }
+    render(&page)
+}
+
+/// `/sensor?id=&range=` or `&from=&to=`: a sensor's three charts; a bad range shows
+/// the default one and says why.
+pub async fn sensor(State(d): State<Dashboard>, headers: HeaderMap, Query(p): Params) -> Response {
+    let Some(id) = p.get("id").filter(|id| !id.is_empty()) else {
+        return d.message(
+            &headers,
+            StatusCode::NOT_FOUND,
+            "No sensor",
+            "Pick a sensor on the sensors page.".to_owned(),
+        );
+    };
+    let now = Utc::now();
+    let (span, mut error) = range::parse(
+        p.get("range").map(String::as_str),
+        p.get("from").map(String::as_str),
+        p.get("to").map(String::as_str),
+        now,
+    );
+    let bucket = span.bucket_seconds();
+    let points = match ask(d.inner.db.series(id, span.from, span.to, bucket)).await {
+        Ok(points) => points,
+        Err(e) => {
+            error = Some(e);
+            Vec::new()
+        }
+    };
+    let readings = points.iter().map(|p| p.readings).sum();
+    // Join points no further apart than three buckets or three usual spacings.
+    let mut steps: Vec<i64> = points
+        .windows(2)
+        .map(|w| (w[1].at - w[0].at).num_seconds())
+        .collect();
+    steps.sort_unstable();
+    let usual = steps.get(steps.len() / 2).copied().unwrap_or(0);
+    let gap = 3 * usual.max(i64::from(bucket));
+    let chart =
+        |title: &str, unit: &str, color: &'static str, pick: fn(&SeriesPoint) -> Option<Band>| {
+            let bands: Vec<(i64, Band)> = points
+                .iter()
+                .filter_map(|p| pick(p).map(|b| (p.at.timestamp(), b)))
+                .collect();
+            let series = Series {
+                label: if bucket > 1 {
+                    "mean (band: min–max)".to_owned()
+                } else {
+                    title.to_owned()
+                },
+                color,
+                points: bands.iter().map(|(t, b)| (*t, b.mean)).collect(),
+                band: if bucket > 1 {
+                    bands.iter().map(|(t, b)| (*t, b.min, b.max)).collect()
+                } else {
+                    Vec::new()
+                },
+            };
+            time_chart(
+                title,
+                unit,
+                span.from.timestamp(),
+                span.to.timestamp(),
+                gap,
+                &[series],
+            )
+        };
+    let ranges = range::NAMED
+        .iter()
+        .map(|(name, _)| {
+            (
+                *name,
+                format!("/sensor?id={}&range={name}", encode(id)),
+                span.named == Some(*name),
+            )
+        })
+        .collect();
+    let input = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M").to_string();
+    let page = views::Sensor {
+        layout: d.layout(&headers, now),
+        id: id.clone(),
+        ranges,
+        from_input: input(span.from),
+        to_input: input(span.to),
+        from: views::time(span.from),
+        to: views::time(span.to),
+        error,
+        readings,
+        bucket_note: if bucket > 1 {
+            format!("averaged over {} buckets", human_age(f64::from(bucket)))
+        } else {
+            String::new()
+        },
+        temperature: chart("Temperature", "°C", "#c8343a", |p| p.temperature),
+        humidity: chart("Humidity", "%RH", "#1f5fbf", |p| p.humidity),
+        pressure: chart("Pressure", "hPa", "#6b4bb5", |p| p.pressure),
+    };
+    render(&page)
+}

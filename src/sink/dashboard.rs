@@ -1,0 +1,166 @@
+//! Read-only questions the browser dashboard asks ([`DashboardQueries`]), and the rows
+//! they answer with. Both backends implement them in their `dashboard.rs`; every
+//! question on readings is a range on `(sensor_id, ts)` or on `ts`, so it uses the
+//! `sensor_readings_sensor_ts` index (and prunes monthly partitions where there are
+//! some) instead of scanning all history.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{EntryStatus, LedgerQueries, SinkError};
+
+/// One ledger row as the dashboard lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileRow {
+    pub id: Uuid,
+    pub file_name: String,
+    pub content_hash: String,
+    pub size_bytes: u64,
+    pub status: EntryStatus,
+    pub row_count: u64,
+    pub rejected_rows: u64,
+    pub error_summary: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub archived_as: Option<String>,
+    pub agent: String,
+    pub profile: Option<String>,
+}
+
+impl FileRow {
+    /// Start-to-finish time of the attempt, in seconds.
+    pub fn duration_seconds(&self) -> f64 {
+        (self.finished_at - self.started_at)
+            .num_microseconds()
+            .unwrap_or(0) as f64
+            / 1e6
+    }
+}
+
+/// Files finished and rows loaded in one minute.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MinuteCount {
+    /// The minute's start (UTC).
+    pub minute: DateTime<Utc>,
+    pub files: u64,
+    pub rows: u64,
+}
+
+/// One measured column of one loaded file (a `file_metrics` row).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ColumnMetrics {
+    pub column: String,
+    pub values: u64,
+    pub nulls: u64,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub mean: Option<f64>,
+    pub stddev: Option<f64>,
+    pub source_unit: Option<String>,
+}
+
+/// A sensor's latest reading and its readings over the day before a moment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SensorSummary {
+    pub sensor_id: String,
+    pub last_reading: DateTime<Utc>,
+    /// Readings in the 24 hours before the moment asked about.
+    pub day_readings: u64,
+    /// First and last of those readings.
+    pub day_first: Option<DateTime<Utc>>,
+    pub day_last: Option<DateTime<Utc>>,
+}
+
+impl SensorSummary {
+    /// The mean time between its readings over the day, when it had at least 3.
+    pub fn usual_interval_seconds(&self) -> Option<f64> {
+        match (self.day_first, self.day_last) {
+            (Some(first), Some(last)) if self.day_readings >= 3 => {
+                let span = (last - first).num_milliseconds() as f64 / 1000.0;
+                (span > 0.0).then(|| span / (self.day_readings - 1) as f64)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One time bucket of one sensor: mean, minimum and maximum of each measure.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SeriesPoint {
+    /// The bucket's start.
+    pub at: DateTime<Utc>,
+    pub readings: u64,
+    pub temperature: Option<Band>,
+    pub humidity: Option<Band>,
+    pub pressure: Option<Band>,
+}
+
+/// Mean, minimum and maximum in a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Band {
+    pub mean: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Band {
+    /// A band from nullable mean, min and max (all present or none).
+    pub(crate) fn from_parts(
+        mean: Option<f64>,
+        min: Option<f64>,
+        max: Option<f64>,
+    ) -> Option<Self> {
+        Some(Self {
+            mean: mean?,
+            min: min?,
+            max: max?,
+        })
+    }
+}
+
+/// Read-only questions of the dashboard. Implementations answer from a pool that
+/// cannot write (PostgreSQL: `default_transaction_read_only`; SQLite: `query_only`).
+#[async_trait]
+pub trait DashboardQueries: LedgerQueries {
+    /// Distinct `agent` values of ledger rows finished at or after `since`.
+    async fn agents_since(&self, since: DateTime<Utc>) -> Result<Vec<String>, SinkError>;
+
+    /// Files finished and rows loaded per minute in `[from, to)`, minutes with none
+    /// left out, oldest first.
+    async fn per_minute(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<MinuteCount>, SinkError>;
+
+    /// Ledger rows, most recently finished first: `limit` of them after skipping
+    /// `offset`.
+    async fn recent_files(&self, limit: u32, offset: u64) -> Result<Vec<FileRow>, SinkError>;
+
+    /// One ledger row.
+    async fn file(&self, id: Uuid) -> Result<Option<FileRow>, SinkError>;
+
+    /// Every ledger row with this content hash or this name, oldest first.
+    async fn file_history(
+        &self,
+        content_hash: &str,
+        file_name: &str,
+    ) -> Result<Vec<FileRow>, SinkError>;
+
+    /// The `file_metrics` rows of one loaded file.
+    async fn file_metrics(&self, id: Uuid) -> Result<Vec<ColumnMetrics>, SinkError>;
+
+    /// Every sensor with its last reading and its readings in `[at - 24 h, at)`.
+    async fn sensors(&self, at: DateTime<Utc>) -> Result<Vec<SensorSummary>, SinkError>;
+
+    /// One sensor's readings in `[from, to)` in buckets of `bucket_seconds`, oldest first.
+    async fn series(
+        &self,
+        sensor_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket_seconds: u32,
+    ) -> Result<Vec<SeriesPoint>, SinkError>;
+}
