@@ -10,8 +10,9 @@ use crate::profile::ProfileSet;
 
 use super::database::{DB_VARS, DEFAULT_SQLITE_PATH};
 use super::{
-    ConfigError, DatabaseSettings, FilePattern, LogFormat, LogSettings, PostgresSettings, Range,
-    Ranges, Settings, SourceTimezone, SqliteSettings, parse_duration, parse_size,
+    ConfigError, DatabaseSettings, FilePattern, LogFormat, LogSettings, PostgresSettings,
+    RETENTION_EXPECTED, Range, Ranges, Retention, Settings, SourceTimezone, SqliteSettings,
+    parse_duration, parse_size,
 };
 
 /// Reads variables through `get` and collects every problem in `errors`; a bad value is
@@ -91,6 +92,7 @@ impl Env<'_> {
             "an address and port such as 127.0.0.1:9187 or 0.0.0.0:9187 (empty: no endpoint)",
             |v| v.parse().ok().map(Some),
         );
+        let retention = self.retention(&database);
         Settings {
             database,
             data_folder,
@@ -108,7 +110,26 @@ impl Env<'_> {
             max_file_bytes,
             log,
             metrics_addr,
+            retention,
         }
+    }
+
+    /// `RETENTION`: off when unset. Readings are dropped a monthly partition at a time,
+    /// which only PostgreSQL has: on SQLite the setting is refused rather than ignored.
+    fn retention(&mut self, database: &DatabaseSettings) -> Option<Retention> {
+        let retention: Retention = self.parse("RETENTION", None, RETENTION_EXPECTED, |v| {
+            v.parse().ok().map(Some)
+        })?;
+        if matches!(database, DatabaseSettings::Sqlite(_)) {
+            self.errors.push(ConfigError::new(
+                "RETENTION",
+                &retention.to_string(),
+                "no RETENTION with SQLite: retention drops monthly partitions, which only \
+                 PostgreSQL has (delete old readings from the SQLite file yourself)",
+            ));
+            return None;
+        }
+        Some(retention)
     }
 
     /// `FILE_PATTERN`: the error names the faulty item of the list, not just the list.

@@ -7,8 +7,8 @@
 //!
 //! Where things are: `env` reads the variables and collects the errors; `database` holds
 //! the database target (SQLite file or PostgreSQL server, password redacted); `units`
-//! parses sizes and durations; `ranges`, `timezone` and `pattern` hold the typed values
-//! of the measurement ranges, `SOURCE_TIMEZONE` and `FILE_PATTERN`.
+//! parses sizes and durations; `ranges`, `timezone`, `pattern` and `retention` hold the typed values
+//! of the measurement ranges, `SOURCE_TIMEZONE`, `FILE_PATTERN` and `RETENTION`.
 
 use std::path::PathBuf;
 
@@ -19,6 +19,7 @@ mod database;
 mod env;
 mod pattern;
 mod ranges;
+mod retention;
 mod timezone;
 mod units;
 
@@ -27,6 +28,7 @@ pub use database::{
 };
 pub use pattern::{FilePattern, glob_matches};
 pub use ranges::{Range, Ranges};
+pub use retention::{RETENTION_EXPECTED, Retention};
 pub use timezone::SourceTimezone;
 pub use units::{parse_duration, parse_size};
 
@@ -81,6 +83,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// Where `run` serves `/metrics`, `/healthz` and `/readyz`; `None` serves nothing.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// How long readings are kept (`RETENTION`, PostgreSQL only); `None` keeps them all.
+    pub retention: Option<Retention>,
 }
 
 /// Logging destinations and format.

@@ -23,7 +23,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::config::DatabaseSettings;
+use crate::config::{DatabaseSettings, Retention};
 use crate::enrich::EnrichedRow;
 use crate::read::ContentHash;
 use crate::stats::FileStats;
@@ -337,6 +337,15 @@ pub trait Store: LedgerQueries {
 
     /// Notes where the file of ledger row `id` was archived.
     async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError>;
+
+    /// Housekeeping the agent runs at startup and then hourly: the readings partitions
+    /// of the coming months, and with `retention` the dropping of whole months older
+    /// than it (each logged, the ledger rows kept). Stores without partitions (SQLite,
+    /// or PostgreSQL before `migrate`) have nothing to do.
+    async fn maintain(&self, retention: Option<Retention>) -> Result<(), SinkError> {
+        let _ = retention;
+        Ok(())
+    }
 }
 
 /// The store for `settings`, with up to `connections` connections. Nothing is opened

@@ -13,6 +13,7 @@ mod filesystem;
 mod left_aside;
 mod migration;
 mod operator;
+mod partitions;
 mod pipeline;
 mod profile_examples;
 mod profiles;

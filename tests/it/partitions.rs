@@ -1,0 +1,279 @@
+//! PostgreSQL's monthly partitions of `sensor_readings`: created ahead at startup, on
+//! demand for old data and across a month boundary (in the one-statement load and in
+//! the middle of a COPY), by two agents at once, and dropped by retention with the
+//! ledger keeping its rows.
+
+use chrono::{DateTime, Datelike, Duration, Months, Utc};
+use sensor_ingest::config::Retention;
+use sensor_ingest::pipeline::{Outcome, Pipeline};
+use sensor_ingest::sink;
+
+use crate::common::{Backend, TestEnv, env_or_skip};
+
+/// A CSV of `rows` readings of sensor `sensor`, from `start`, `step` apart.
+fn readings(start: DateTime<Utc>, step: Duration, rows: usize, sensor: &str) -> String {
+    let mut csv = String::from("timestamp,sensor_id,temperature\n");
+    for i in 0..rows {
+        let ts = start + step * i as i32;
+        csv.push_str(&format!(
+            "{},{sensor},{}.5\n",
+            ts.format("%Y-%m-%dT%H:%M:%SZ"),
+            i % 30
+        ));
+    }
+    csv
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+/// The partitions of `sensor_readings` and their rows, `name:rows`, by name.
+async fn partitions(env: &TestEnv) -> Vec<String> {
+    sqlx::query_scalar::<_, String>(
+        "SELECT c.relname || ':' || (SELECT count(*) FROM sensor_readings r \
+                                     WHERE r.tableoid = c.oid) \
+         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = 'sensor_readings'::regclass ORDER BY c.relname",
+    )
+    .fetch_all(&env.db.pg().pool)
+    .await
+    .unwrap()
+}
+
+fn loaded_rows(outcome: &Outcome) -> u64 {
+    match outcome {
+        Outcome::Loaded { rows, .. } => *rows,
+        other => panic!("not loaded: {other:?}"),
+    }
+}
+
+fn partition_name(ts: DateTime<Utc>) -> String {
+    format!("sensor_readings_p{:04}{:02}", ts.year(), ts.month())
+}
+
+#[tokio::test]
+async fn a_fresh_database_is_partitioned_with_the_coming_months_ready() {
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
+    env.pipeline().await;
+    let kind = env
+        .db
+        .text("SELECT relkind::text FROM pg_class WHERE oid = 'sensor_readings'::regclass")
+        .await;
+    assert_eq!(kind.as_deref(), Some("p"));
+    let now = Utc::now();
+    let names: Vec<String> = partitions(&env)
+        .await
+        .into_iter()
+        .map(|p| p.split(':').next().unwrap().to_owned())
+        .collect();
+    let mut want = Vec::new();
+    for k in -1..=3 {
+        let month = if k < 0 {
+            now.checked_sub_months(Months::new(1)).unwrap()
+        } else {
+            now.checked_add_months(Months::new(k as u32)).unwrap()
+        };
+        want.push(partition_name(month));
+    }
+    assert_eq!(names, want);
+    // No catch-all: a row of a month without a partition is refused, never filed away.
+    let defaults = env
+        .db
+        .count("SELECT count(*) FROM pg_partitioned_table WHERE partdefid <> 0")
+        .await;
+    assert_eq!(defaults, 0);
+    // The indexes are partitioned indexes, present on every partition.
+    let indexes = env
+        .db
+        .count(
+            "SELECT count(*) FROM pg_class WHERE relkind = 'I' AND relname IN \
+             ('sensor_readings_pkey', 'sensor_readings_sensor_ts', 'sensor_readings_ts_brin')",
+        )
+        .await;
+    assert_eq!(indexes, 3);
+}
+
+#[tokio::test]
+async fn files_across_a_month_boundary_fill_both_months() {
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
+    let pipeline = env.pipeline().await;
+    // A small file (one statement) and a large one (COPY) whose first 5,000 rows are in
+    // January 2021 and the rest in February: the COPY meets February mid-stream.
+    env.drop_file(
+        "small.csv",
+        readings(at("2021-01-31T23:58:00Z"), Duration::minutes(1), 4, "s-1"),
+    );
+    let large_start = at("2021-01-31T23:59:59Z") - Duration::seconds(4_999);
+    env.drop_file(
+        "large.csv",
+        readings(large_start, Duration::seconds(1), 12_000, "s-2"),
+    );
+    assert_eq!(
+        loaded_rows(&env.process(&pipeline, "small.csv").await.unwrap()),
+        4
+    );
+    assert_eq!(
+        loaded_rows(&env.process(&pipeline, "large.csv").await.unwrap()),
+        12_000
+    );
+    let parts = partitions(&env).await;
+    assert!(
+        parts.contains(&"sensor_readings_p202101:5002".to_owned()),
+        "{parts:?}"
+    );
+    assert!(
+        parts.contains(&"sensor_readings_p202102:7002".to_owned()),
+        "{parts:?}"
+    );
+    // Each row is in the month of its own timestamp.
+    let misfiled = env
+        .db
+        .count(
+            "SELECT count(*) FROM sensor_readings WHERE tableoid::regclass::text <> \
+             'sensor_readings_p' || to_char(ts AT TIME ZONE 'UTC', 'YYYYMM')",
+        )
+        .await;
+    assert_eq!(misfiled, 0);
+}
+
+#[tokio::test]
+async fn data_five_years_old_gets_its_partitions() {
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
+    let pipeline = env.pipeline().await;
+    let start = Utc::now().checked_sub_months(Months::new(60)).unwrap();
+    // Three months of hourly readings, five years ago.
+    env.drop_file(
+        "old.csv",
+        readings(start, Duration::hours(1), 24 * 90, "s-old"),
+    );
+    assert_eq!(
+        loaded_rows(&env.process(&pipeline, "old.csv").await.unwrap()),
+        24 * 90
+    );
+    let parts = partitions(&env).await;
+    let first = parts
+        .iter()
+        .find(|p| p.starts_with(&partition_name(start)))
+        .unwrap_or_else(|| panic!("no partition for {start}: {parts:?}"));
+    assert!(!first.ends_with(":0"), "{first}");
+    let total = env.db.count("SELECT count(*) FROM sensor_readings").await;
+    assert_eq!(total, 24 * 90);
+    // The views read through the partitions.
+    let days = env.db.count("SELECT count(*) FROM sensor_daily").await;
+    assert!((90..=91).contains(&days), "{days}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_agents_needing_the_same_new_month_both_load() {
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
+    env.pipeline().await;
+    // Two stores with their own pools and their own idea of the partitions, as two agent
+    // processes have; each loads files of the same months of 2019, none created yet.
+    let agents: Vec<Pipeline> = (0..2)
+        .map(|_| Pipeline::new(&env.settings, sink::open(&env.settings.database, 3)))
+        .collect();
+    let mut names = Vec::new();
+    for i in 0..6 {
+        let name = format!("f{i}.csv");
+        let rows = if i % 2 == 0 { 9_000 } else { 50 };
+        // Every file spans March to May 2019.
+        let start = at("2019-03-31T12:00:00Z") + Duration::seconds(i);
+        let step = Duration::seconds(if rows > 1_000 { 600 } else { 86_400 });
+        env.drop_file(&name, readings(start, step, rows, &format!("s-{i}")));
+        names.push((name, rows));
+    }
+    let mut tasks = Vec::new();
+    for (i, (name, _)) in names.iter().enumerate() {
+        tasks.push(env.spawn_process(&agents[i % 2], name));
+    }
+    let loaded = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let mut total = 0;
+        for t in tasks {
+            total += loaded_rows(&t.await.unwrap().unwrap());
+        }
+        total
+    })
+    .await
+    .expect("no deadlock: both agents finish");
+    let want: usize = names.iter().map(|(_, rows)| rows).sum();
+    assert_eq!(loaded, want as u64);
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        want as i64
+    );
+    let parts = partitions(&env).await;
+    for month in ["201903", "201904", "201905"] {
+        let name = format!("sensor_readings_p{month}:");
+        assert_eq!(
+            parts.iter().filter(|p| p.starts_with(&name)).count(),
+            1,
+            "{parts:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn retention_drops_whole_old_months_and_the_ledger_keeps_its_rows() {
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
+    let pipeline = env.pipeline().await;
+    let now = Utc::now();
+    let old = now.checked_sub_months(Months::new(30)).unwrap();
+    let old = at(&old.format("%Y-%m-01T00:00:00Z").to_string());
+    env.drop_file("old.csv", readings(old, Duration::hours(1), 48, "s-1"));
+    env.drop_file(
+        "recent.csv",
+        readings(now - Duration::days(2), Duration::hours(1), 24, "s-1"),
+    );
+    env.process(&pipeline, "old.csv").await.unwrap();
+    env.process(&pipeline, "recent.csv").await.unwrap();
+    let store = pipeline.store();
+
+    store.maintain(Some(Retention::Days(400))).await.unwrap();
+
+    let parts = partitions(&env).await;
+    assert!(
+        !parts.iter().any(|p| p.starts_with(&partition_name(old))),
+        "{parts:?}"
+    );
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        24
+    );
+    assert_eq!(
+        env.db
+            .count("SELECT count(*) FROM ingest_files WHERE status = 'loaded'")
+            .await,
+        2
+    );
+    let logged = env
+        .db
+        .text(
+            "SELECT partition || ' ' || readings || ' ' || retention FROM retention_log \
+             WHERE readings > 0",
+        )
+        .await;
+    assert_eq!(logged, Some(format!("{} 48 400 days", partition_name(old))));
+    // A second pass finds nothing more to drop; the current months stay.
+    store.maintain(Some(Retention::Days(400))).await.unwrap();
+    assert_eq!(
+        env.db
+            .count("SELECT count(*) FROM retention_log WHERE readings > 0")
+            .await,
+        1
+    );
+    assert!(parts.iter().any(|p| p.starts_with(&partition_name(now))));
+    // Late data for a dropped month is still loaded (its partition comes back), and the
+    // next pass drops it again: retention never refuses a file.
+    env.drop_file("late.csv", readings(old, Duration::hours(2), 3, "s-2"));
+    env.process(&pipeline, "late.csv").await.unwrap();
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        27
+    );
+    store.maintain(Some(Retention::Days(400))).await.unwrap();
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        24
+    );
+}
