@@ -18,6 +18,7 @@ mod pipeline;
 mod profile_examples;
 mod profiles;
 mod props;
+mod readings_migration;
 mod readme;
 mod security;
 mod styles;
