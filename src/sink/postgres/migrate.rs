@@ -254,13 +254,16 @@ struct Batch {
     months: Vec<Month>,
 }
 
+/// A ledger file: id, readings, first and last timestamp.
+type LedgerFile = (Uuid, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// The next files after `cursor`, up to `batch_rows` readings (at least one file).
 async fn next_batch(
     conn: &mut PgConnection,
     cursor: Option<Uuid>,
     batch_rows: u64,
 ) -> Result<Batch, SinkError> {
-    let rows: Vec<(Uuid, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = sqlx::query_as(
+    let rows: Vec<LedgerFile> = sqlx::query_as(
         "SELECT id, row_count, first_timestamp, last_timestamp FROM ingest_files \
          WHERE status IN ('loaded', 'partial') AND ($1::uuid IS NULL OR id > $1) \
          ORDER BY id LIMIT $2",
