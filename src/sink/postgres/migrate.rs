@@ -236,10 +236,10 @@ async fn create_partitions(conn: &mut PgConnection, months: &[Month]) -> Result<
     for &month in months {
         sqlx::query(AssertSqlSafe(format!(
             "CREATE TABLE IF NOT EXISTS \"{}\" PARTITION OF sensor_readings_migrating \
-             FOR VALUES FROM ('{}') TO ('{}')",
+             FOR VALUES FROM ({}) TO ({})",
             month.table(),
-            month.start().to_rfc3339(),
-            month.next().start().to_rfc3339()
+            month.bound(),
+            month.next().bound()
         )))
         .execute(&mut *conn)
         .await

@@ -69,6 +69,12 @@ impl Month {
             .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
+    /// Its first instant as PostgreSQL reads it, `'2024-03-01 00:00:00+00'` (RFC 3339
+    /// writes the year 10000 as `+10000`, which PostgreSQL refuses).
+    pub fn bound(self) -> String {
+        format!("'{:04}-{:02}-01 00:00:00+00'", self.year(), self.number())
+    }
+
     /// The partition's table name, `sensor_readings_p202403`.
     pub fn table(self) -> String {
         format!("{PREFIX}{:04}{:02}", self.year(), self.number())
@@ -77,11 +83,12 @@ impl Month {
     /// The month of a partition name this module gave, or `None` for any other name.
     pub fn of_table(name: &str) -> Option<Self> {
         let digits = name.strip_prefix(PREFIX)?;
-        if digits.len() != 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        if !(6..=7).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let year: i32 = digits[..4].parse().ok()?;
-        let month: i32 = digits[4..].parse().ok()?;
+        let (year, month) = digits.split_at(digits.len() - 2);
+        let year: i32 = year.parse().ok()?;
+        let month: i32 = month.parse().ok()?;
         (1..=12)
             .contains(&month)
             .then_some(Month(year * 12 + month - 1))
@@ -171,6 +178,37 @@ pub(super) async fn survey(conn: &mut PgConnection) -> Result<Known, SinkError> 
     })
 }
 
+/// Like [`err`], but never `Data`: a partition that cannot be created is not the
+/// file's fault, so its load is retried rather than quarantined.
+fn perr(context: &'static str) -> impl FnOnce(sqlx::Error) -> SinkError {
+    move |e| {
+        let mut e = err(context)(e);
+        if e.class == ErrorClass::Data {
+            e.class = ErrorClass::Transient;
+        }
+        e
+    }
+}
+
+/// A privilege error (42501) as the refusal it is, naming who must create the month's
+/// partition; any other error back as it was.
+fn not_allowed(month: Month, e: sqlx::Error) -> Result<SinkError, sqlx::Error> {
+    if super::sqlstate(&e).as_deref() != Some("42501") {
+        return Err(e);
+    }
+    Ok(SinkError {
+        class: ErrorClass::Refused,
+        context: "creating a partition",
+        detail: format!(
+            "readings of {month} have no partition, and this role may not create it ({}): \
+             the owner of sensor_readings must create {} (README: Partitions and \
+             retention); the file waits",
+            super::describe(&e),
+            month.table()
+        ),
+    })
+}
+
 /// What [`ensure_month`] found or did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Ensured {
@@ -188,17 +226,17 @@ pub(super) async fn ensure_month(
     month: Month,
 ) -> Result<Ensured, SinkError> {
     let table = month.table();
-    let mut tx = conn.begin().await.map_err(err("creating a partition"))?;
+    let mut tx = conn.begin().await.map_err(perr("creating a partition"))?;
     sqlx::query(SET_LOCK_TIMEOUT)
         .execute(&mut *tx)
         .await
-        .map_err(err("creating a partition"))?;
+        .map_err(perr("creating a partition"))?;
     sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
         .bind(MONTH_LOCK)
         .bind(month.0)
         .execute(&mut *tx)
         .await
-        .map_err(err("locking a month to create its partition"))?;
+        .map_err(perr("locking a month to create its partition"))?;
     let (exists, attached): (bool, bool) = sqlx::query_as(
         "SELECT to_regclass($1) IS NOT NULL, EXISTS (SELECT 1 FROM pg_inherits \
          WHERE inhrelid = to_regclass($1) AND inhparent = to_regclass('sensor_readings'))",
@@ -206,7 +244,7 @@ pub(super) async fn ensure_month(
     .bind(&table)
     .fetch_one(&mut *tx)
     .await
-    .map_err(err("looking for a partition"))?;
+    .map_err(perr("looking for a partition"))?;
     match (exists, attached) {
         (true, true) => return Ok(Ensured::Existed),
         (true, false) => {
@@ -222,17 +260,19 @@ pub(super) async fn ensure_month(
         (false, _) => {}
     }
     // The names are this module's (digits only): nothing outside reaches these texts.
-    sqlx::query(AssertSqlSafe(format!(
+    let created = sqlx::query(AssertSqlSafe(format!(
         "CREATE TABLE \"{table}\" (LIKE sensor_readings INCLUDING DEFAULTS)"
     )))
     .execute(&mut *tx)
-    .await
-    .map_err(err("creating a partition"))?;
+    .await;
+    if let Err(e) = created {
+        return Err(not_allowed(month, e).unwrap_or_else(perr("creating a partition")));
+    }
     let attach = sqlx::query(AssertSqlSafe(format!(
         "ALTER TABLE sensor_readings ATTACH PARTITION \"{table}\" \
-         FOR VALUES FROM ('{}') TO ('{}')",
-        month.start().to_rfc3339(),
-        month.next().start().to_rfc3339()
+         FOR VALUES FROM ({}) TO ({})",
+        month.bound(),
+        month.next().bound()
     )))
     .execute(&mut *tx)
     .await;
@@ -245,9 +285,11 @@ pub(super) async fn ensure_month(
                 "another partition overlaps this month; rows of it go there");
             return Ok(Ensured::Overlapped);
         }
-        Err(e) => return Err(err("attaching a partition")(e)),
+        Err(e) => {
+            return Err(not_allowed(month, e).unwrap_or_else(perr("attaching a partition")));
+        }
     }
-    tx.commit().await.map_err(err("creating a partition"))?;
+    tx.commit().await.map_err(perr("creating a partition"))?;
     info!(partition = %table, month = %month, "created the readings partition for a month");
     Ok(Ensured::Created)
 }
@@ -533,6 +575,10 @@ mod tests {
         assert_eq!(m.next().start().to_rfc3339(), "2024-03-01T00:00:00+00:00");
         assert_eq!(m.offset(-2).to_string(), "2023-12");
         assert_eq!(m.offset(11).to_string(), "2025-01");
+        assert_eq!(m.bound(), "'2024-02-01 00:00:00+00'");
+        let last = Month::of("9999-12-31T23:59:59Z".parse().unwrap());
+        assert_eq!(last.next().bound(), "'10000-01-01 00:00:00+00'");
+        assert_eq!(Month::of_table(&last.next().table()), Some(last.next()));
         for other in [
             "sensor_readings_p2024021",
             "sensor_readings_p202413",
