@@ -117,19 +117,19 @@ impl Env<'_> {
     /// `RETENTION`: off when unset. Readings are dropped a monthly partition at a time,
     /// which only PostgreSQL has: on SQLite the setting is refused rather than ignored.
     fn retention(&mut self, database: &DatabaseSettings) -> Option<Retention> {
-        let retention: Retention = self.parse("RETENTION", None, RETENTION_EXPECTED, |v| {
-            v.parse().ok().map(Some)
-        })?;
+        let raw = self.value("RETENTION")?;
         if matches!(database, DatabaseSettings::Sqlite(_)) {
             self.errors.push(ConfigError::new(
                 "RETENTION",
-                &retention.to_string(),
-                "no RETENTION with SQLite: retention drops monthly partitions, which only \
-                 PostgreSQL has (delete old readings from the SQLite file yourself)",
+                &raw,
+                "RETENTION unset: it is for PostgreSQL only, where it drops whole monthly \
+                 partitions; the SQLite store keeps every reading (delete old ones yourself)",
             ));
             return None;
         }
-        Some(retention)
+        self.parse("RETENTION", None, RETENTION_EXPECTED, |v| {
+            v.parse().ok().map(Some)
+        })
     }
 
     /// `FILE_PATTERN`: the error names the faulty item of the list, not just the list.
@@ -352,5 +352,21 @@ mod tests {
             assert_eq!(errors[0].var, "MAX_FILE_BYTES", "{bad}");
             assert!(errors[0].expected.contains("GiB"));
         }
+    }
+
+    #[test]
+    fn retention_is_off_by_default_checked_and_postgresql_only() {
+        use crate::config::Retention;
+        let pg = ("DATABASE_URL", "postgres://u@db/sensors");
+        assert_eq!(settings(&[pg]).unwrap().retention, None);
+        let s = settings(&[pg, ("RETENTION", "400d")]).unwrap();
+        assert_eq!(s.retention, Some(Retention::Days(400)));
+        let errors = settings(&[pg, ("RETENTION", "18m")]).unwrap_err();
+        assert_eq!(errors[0].var, "RETENTION");
+        assert!(errors[0].expected.contains("18 months"), "{}", errors[0]);
+        let errors = settings(&[("RETENTION", "400d")]).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].var, "RETENTION");
+        assert!(errors[0].expected.contains("PostgreSQL only"), "{}", errors[0]);
     }
 }
