@@ -367,6 +367,10 @@ mod tests {
         let errors = settings(&[("RETENTION", "400d")]).unwrap_err();
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].var, "RETENTION");
-        assert!(errors[0].expected.contains("PostgreSQL only"), "{}", errors[0]);
+        assert!(
+            errors[0].expected.contains("PostgreSQL only"),
+            "{}",
+            errors[0]
+        );
     }
 }

@@ -26,6 +26,9 @@ use crate::sink::SinkError;
 /// Session advisory lock held by the one running `migrate`.
 const MIGRATE_LOCK: i64 = 0x5e_4514_3167;
 
+/// Times the swap waits up to its lock timeout (2 s) for loads in progress to finish.
+const SWAP_TRIES: u32 = 30;
+
 /// Ledger files looked at per round when a batch is put together.
 const CANDIDATES: i64 = 10_000;
 
@@ -178,12 +181,25 @@ async fn run(
         progress(&read_progress(conn).await?);
     }
     build_indexes(conn).await?;
-    let started = std::time::Instant::now();
-    let rows = swap(conn, options.keep_old).await?;
-    Ok(Migrated::Done {
-        rows,
-        swap_ms: started.elapsed().as_millis(),
-    })
+    // The swap waits for loads in progress to commit, and loads wait behind it: a short
+    // lock timeout, tried again, keeps a long load from holding all the others up.
+    let mut tries = 0;
+    loop {
+        let started = std::time::Instant::now();
+        match swap(conn, options.keep_old).await {
+            Ok(rows) => {
+                return Ok(Migrated::Done {
+                    rows,
+                    swap_ms: started.elapsed().as_millis(),
+                });
+            }
+            Err(MigrateError::Database(e)) if e.detail.contains("55P03") && tries < SWAP_TRIES => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The state table, the new table (its columns following the old one's, including any
@@ -406,7 +422,7 @@ async fn build_indexes(conn: &mut PgConnection) -> Result<(), SinkError> {
 async fn swap(conn: &mut PgConnection, keep_old: bool) -> Result<i64, MigrateError> {
     let mut tx = conn.begin().await.map_err(err("starting the swap"))?;
     for sql in [
-        "SET LOCAL lock_timeout = '10s'",
+        "SET LOCAL lock_timeout = '2s'",
         // Readers go on; agents' loads wait for the swap (they do not fail).
         "LOCK TABLE sensor_readings IN EXCLUSIVE MODE",
     ] {
