@@ -24,7 +24,9 @@
 //!   [`sink::LedgerQueries`] (read-only ledger queries) — and its two backends,
 //!   [`sink::sqlite`] (the embedded default) and [`sink::postgres`], each a folder with
 //!   `load` (ledger row, readings and metrics in one transaction), `ledger` (queries) and
-//!   its low-level writer;
+//!   its low-level writer; PostgreSQL's readings are partitioned by month
+//!   (`postgres/partitions`: created ahead and on demand, dropped by `RETENTION`;
+//!   `postgres/migrate`: `sensor-ingest migrate` from a plain table);
 //! - [`archive`] (with [`report`]): moves the file to `processed/`, or to `quarantine/`
 //!   beside a JSON report of every problem.
 //!

@@ -277,3 +277,57 @@ async fn retention_drops_whole_old_months_and_the_ledger_keeps_its_rows() {
         24
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_load_elsewhere_does_not_hold_up_a_new_month() {
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
+    let pipeline = env.pipeline().await;
+    // Another agent's load in progress: readings written, transaction still open (the
+    // ROW EXCLUSIVE lock a long COPY holds on sensor_readings).
+    let mut other = env.db.pg().pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO sensor_readings (file_id, line, ts, sensor_id) \
+         VALUES (gen_random_uuid(), 2, now(), 'elsewhere')",
+    )
+    .execute(&mut *other)
+    .await
+    .unwrap();
+    // Months no one created yet, by one statement and by COPY.
+    env.drop_file(
+        "small.csv",
+        readings(at("2018-07-01T00:00:00Z"), Duration::minutes(1), 10, "s-1"),
+    );
+    env.drop_file(
+        "large.csv",
+        readings(
+            at("2018-09-20T00:00:00Z"),
+            Duration::minutes(10),
+            9_000,
+            "s-2",
+        ),
+    );
+    for (name, rows) in [("small.csv", 10), ("large.csv", 9_000)] {
+        let outcome = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            env.process(&pipeline, name),
+        )
+        .await
+        .expect("creating a partition does not wait for the other load")
+        .unwrap();
+        assert_eq!(loaded_rows(&outcome), rows);
+    }
+    other.commit().await.unwrap();
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        9_011
+    );
+    let parts = partitions(&env).await;
+    for month in ["201807", "201809", "201810", "201811"] {
+        assert!(
+            parts
+                .iter()
+                .any(|p| p.starts_with(&format!("sensor_readings_p{month}:"))),
+            "{parts:?}"
+        );
+    }
+}
