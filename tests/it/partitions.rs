@@ -331,3 +331,66 @@ async fn a_long_load_elsewhere_does_not_hold_up_a_new_month() {
         );
     }
 }
+
+#[tokio::test]
+async fn two_agent_processes_create_the_same_new_months_and_both_load() {
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
+    // Two `once` processes, each with its own folders, on one database; every file of
+    // both spans January to April 2016, months neither has seen.
+    let mut children = Vec::new();
+    let mut want = 0;
+    for agent in 0..2 {
+        let base = env.dir.path().join(format!("agent-{agent}"));
+        let mut folders = Vec::new();
+        for sub in ["data", "processed", "quarantine"] {
+            let path = base.join(sub);
+            std::fs::create_dir_all(&path).unwrap();
+            folders.push(path);
+        }
+        for i in 0..6 {
+            let rows = if i % 3 == 0 { 8_000 } else { 120 };
+            let step = Duration::minutes(if rows > 1_000 { 20 } else { 24 * 60 });
+            let start = at("2016-01-15T00:00:00Z") + Duration::seconds(agent * 100 + i);
+            std::fs::write(
+                folders[0].join(format!("a{agent}-{i}.csv")),
+                readings(start, step, rows, &format!("s-{agent}-{i}")),
+            )
+            .unwrap();
+            want += rows;
+        }
+        let mut cmd = crate::common::binary::command(&env, &["once"]);
+        cmd.env("DATA_FOLDER", &folders[0])
+            .env("PROCESSED_FOLDER", &folders[1])
+            .env("QUARANTINE_FOLDER", &folders[2])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        children.push(cmd.spawn().unwrap());
+    }
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        want as i64
+    );
+    assert_eq!(
+        env.db
+            .count("SELECT count(*) FROM ingest_files WHERE status = 'loaded'")
+            .await,
+        12
+    );
+    let parts = partitions(&env).await;
+    for month in ["201601", "201602", "201603", "201604"] {
+        let name = format!("sensor_readings_p{month}:");
+        assert_eq!(
+            parts.iter().filter(|p| p.starts_with(&name)).count(),
+            1,
+            "{parts:?}"
+        );
+    }
+}
