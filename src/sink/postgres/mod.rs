@@ -23,7 +23,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor};
 
-pub use self::partitions::{Dropped, Layout, MONTHS_AHEAD, Month};
+pub use self::partitions::{Layout, MONTHS_AHEAD, Month};
 use super::{ErrorClass, SinkError, agent_name};
 use crate::config::PostgresSettings;
 
@@ -173,11 +173,6 @@ impl PgStore {
             Layout::Unknown => {}
         }
         Ok(())
-    }
-
-    /// How `sensor_readings` is laid out now.
-    pub async fn layout(&self) -> Result<Layout, SinkError> {
-        self.refresh_partitions().await
     }
 }
 
