@@ -394,3 +394,93 @@ async fn two_agent_processes_create_the_same_new_months_and_both_load() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_finishes_a_pass_that_was_interrupted() {
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
+    let pipeline = env.pipeline().await;
+    env.drop_file(
+        "old.csv",
+        readings(at("2019-03-01T00:00:00Z"), Duration::days(31), 3, "s-1"),
+    );
+    env.process(&pipeline, "old.csv").await.unwrap();
+    let pool = &env.db.pg().pool;
+    // Interrupted after the detach: May 2019 is detached but not dropped.
+    sqlx::query("ALTER TABLE sensor_readings DETACH PARTITION sensor_readings_p201905")
+        .execute(pool)
+        .await
+        .unwrap();
+    // Interrupted during the detach: April 2019 is left "detach pending" (a reader
+    // holds it up, and the detach is cancelled while it waits).
+    let mut reader = pool.begin().await.unwrap();
+    sqlx::query("SELECT count(*) FROM sensor_readings")
+        .execute(&mut *reader)
+        .await
+        .unwrap();
+    let detach = tokio::spawn({
+        let pool = pool.clone();
+        async move {
+            sqlx::raw_sql(
+                "ALTER TABLE sensor_readings DETACH PARTITION sensor_readings_p201904 CONCURRENTLY",
+            )
+            .execute(&pool)
+            .await
+        }
+    });
+    let waiting = crate::common::eventually(std::time::Duration::from_secs(10), async || {
+        env.db
+            .count(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'ALTER TABLE%CONCURRENTLY' \
+                 AND wait_event_type = 'Lock'",
+            )
+            .await
+            == 1
+    })
+    .await;
+    assert!(waiting, "the detach waits for the reader");
+    sqlx::query(
+        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
+         WHERE query LIKE 'ALTER TABLE%CONCURRENTLY' AND pid <> pg_backend_pid()",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    assert!(detach.await.unwrap().is_err());
+    reader.commit().await.unwrap();
+    assert_eq!(
+        env.db
+            .count("SELECT count(*) FROM pg_inherits WHERE inhdetachpending")
+            .await,
+        1
+    );
+
+    pipeline
+        .store()
+        .maintain(Some(Retention::Months(12)))
+        .await
+        .unwrap();
+
+    let logged: Vec<(String, i64)> =
+        sqlx::query_as("SELECT partition, readings FROM retention_log ORDER BY partition")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        logged,
+        [
+            ("sensor_readings_p201903".to_owned(), 1),
+            ("sensor_readings_p201904".to_owned(), 1),
+            ("sensor_readings_p201905".to_owned(), 1),
+        ]
+    );
+    assert_eq!(
+        env.db
+            .count("SELECT count(*) FROM pg_class WHERE relname LIKE 'sensor\\_readings\\_p2019%'")
+            .await,
+        0
+    );
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM sensor_readings").await,
+        0
+    );
+}

@@ -346,8 +346,10 @@ async fn drop_old_locked(
     .fetch_all(&mut *conn)
     .await
     .map_err(err("listing partitions for retention"))?;
+    // A detach left pending first: while one is, PostgreSQL refuses to start another.
+    let (pending, others): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.1 == Some(true));
     let mut dropped = Vec::new();
-    for (table, detaching) in rows {
+    for (table, detaching) in pending.into_iter().chain(others) {
         let Some(month) = Month::of_table(&table) else {
             continue;
         };
