@@ -278,3 +278,60 @@ async fn migrate_on_a_partitioned_or_sqlite_store_has_nothing_to_do() {
         assert!(stdout.starts_with("nothing to migrate"), "{stdout}");
     }
 }
+
+#[tokio::test]
+async fn migrate_killed_mid_copy_resumes_from_its_last_batch() {
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
+    old_database(&env).await;
+    // 2,000 loaded files of 100 readings each, as an older agent left them.
+    sqlx::raw_sql(
+        "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, row_count, \
+             first_timestamp, last_timestamp, started_at, agent) \
+         SELECT md5('f' || i)::uuid, 'f' || i || '.csv', md5('f' || i), 4000, 'loaded', 100, \
+                timestamptz '2023-01-01Z' + i * interval '1 hour', \
+                timestamptz '2023-01-01Z' + i * interval '1 hour' + interval '99 seconds', \
+                now(), 'old:1' \
+         FROM generate_series(1, 2000) i; \
+         INSERT INTO sensor_readings (file_id, line, ts, sensor_id, temperature) \
+         SELECT f.id, 2 + k, f.first_timestamp + k * interval '1 second', 's-' || (k % 7), k \
+         FROM ingest_files f, generate_series(0, 99) k;",
+    )
+    .execute(&env.db.pg().pool)
+    .await
+    .unwrap();
+    let before = fingerprint(&env).await;
+
+    let mut child = command(&env, &["migrate", "--batch-rows", "100"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    use std::io::BufRead;
+    let seen: Vec<String> = stdout.lines().take(5).map(Result::unwrap).collect();
+    crate::common::binary::signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    assert!(seen[4].contains("in 5 batches"), "{seen:?}");
+
+    // What committed is consistent: the cursor's count is what the new table holds.
+    let recorded = env
+        .db
+        .count("SELECT rows_copied FROM readings_migration")
+        .await;
+    let copied = env
+        .db
+        .count("SELECT count(*) FROM sensor_readings_migrating")
+        .await;
+    assert_eq!(recorded, copied);
+    assert!((500..200_000).contains(&copied), "{copied}");
+    assert_eq!(relkind(&env).await.as_deref(), Some("r"));
+
+    let out = command(&env, &["migrate", "--batch-rows", "20000"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("migrated: 200000 readings"), "{stdout}");
+    assert_eq!(relkind(&env).await.as_deref(), Some("p"));
+    assert_eq!(fingerprint(&env).await, before);
+}
