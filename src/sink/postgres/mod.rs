@@ -39,8 +39,9 @@ const SCHEMA_LOCK: i64 = 0x5e_4503_1e57;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// One connection, opened when needed, for creating and dropping partitions beside
-    /// the loads (a load waiting for its month's partition keeps its own connection).
+    /// One connection, opened when needed and closed after a minute idle, for looking
+    /// at and creating partitions beside the loads (a load waiting for its month's
+    /// partition keeps its own connection). Retention opens one of its own.
     maintenance: PgPool,
     target: String,
     agent: String,

@@ -545,16 +545,18 @@ impl PgStore {
         retention: Retention,
         now: DateTime<Utc>,
     ) -> Result<Vec<Dropped>, SinkError> {
-        let mut conn = self
-            .maintenance
-            .acquire()
+        // A connection of its own: a detach waits for long loads elsewhere, and loads
+        // needing a new month must not wait for it in turn.
+        let options = self.maintenance.connect_options();
+        let mut conn = PgConnection::connect_with(&options)
             .await
             .map_err(err("connecting for retention"))?;
         if survey(&mut conn).await?.layout != Layout::Partitioned {
             return Ok(Vec::new());
         }
         let dropped = drop_old(&mut conn, retention, retention.horizon(now), &self.agent).await;
-        drop(conn);
+        // Closing politely is a courtesy; the server ends the session either way.
+        let _ = conn.close().await;
         if dropped.as_ref().is_ok_and(|d| !d.is_empty()) {
             self.refresh_partitions().await?;
         }
