@@ -49,6 +49,11 @@ CREATE INDEX IF NOT EXISTS ingest_files_finished ON ingest_files (finished_at);
 -- file_id refers to ingest_files(id) but is not declared a foreign key: readings are
 -- only written in the transaction that writes their ledger row, and a per-row RI check
 -- cost about a quarter of a bulk load's time (bench/run, issue 6).
+-- Range-partitioned by calendar month (UTC) on ts, so a query on a time range reads only
+-- its months and retention drops whole months. The agent creates the partitions
+-- (sensor_readings_pYYYYMM) ahead of time and on demand; there is no default partition,
+-- so a row is never filed where no one looks for it. A database created before
+-- partitions keeps its plain table (IF NOT EXISTS) until `sensor-ingest migrate`.
 CREATE TABLE IF NOT EXISTS sensor_readings (
     file_id          uuid             NOT NULL,
     line             bigint           NOT NULL,  -- physical line in the file; header = 1
@@ -63,15 +68,28 @@ CREATE TABLE IF NOT EXISTS sensor_readings (
     pressure_norm    double precision,
     extra            jsonb,
     ingested_at      timestamptz      NOT NULL DEFAULT now(),  -- the load transaction's time
-    PRIMARY KEY (file_id, line)
-);
+    PRIMARY KEY (file_id, line, ts)              -- a partitioned key must hold ts
+) PARTITION BY RANGE (ts);
 ALTER TABLE sensor_readings DROP CONSTRAINT IF EXISTS sensor_readings_file_id_fkey;
+-- On the partitioned table these are partitioned indexes: each partition gets its own.
 CREATE INDEX IF NOT EXISTS sensor_readings_sensor_ts ON sensor_readings (sensor_id, ts);
 -- Time ranges across all sensors: BRIN, because readings arrive roughly in time order.
 -- It is a few pages instead of a B-tree as large as the column, and a load spends no
 -- time maintaining it (a B-tree on ts cost about 30% of a bulk load).
 DROP INDEX IF EXISTS sensor_readings_ts;
 CREATE INDEX IF NOT EXISTS sensor_readings_ts_brin ON sensor_readings USING brin (ts);
+
+-- What retention dropped: one row per monthly partition, with its readings. The ledger
+-- keeps the rows of the files whose readings these were.
+CREATE TABLE IF NOT EXISTS retention_log (
+    partition   text        NOT NULL,
+    range_from  timestamptz NOT NULL,
+    range_to    timestamptz NOT NULL,
+    readings    bigint      NOT NULL,
+    retention   text        NOT NULL,          -- the RETENTION in force, e.g. '400 days'
+    dropped_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    agent       text        NOT NULL
+);
 
 -- One row per loaded file and measured column present in it.
 CREATE TABLE IF NOT EXISTS file_metrics (

@@ -176,6 +176,11 @@ impl Agent {
         if shutdown.is_cancelled() {
             return Ok(());
         }
+        tokio::spawn(maintain_storage(
+            self.pipeline.store().clone(),
+            self.settings.retention,
+            shutdown.clone(),
+        ));
         tokio::spawn(reload_profiles(
             self.pipeline.profiles().clone(),
             self.settings.file_pattern.clone(),
@@ -287,6 +292,7 @@ impl Agent {
         if shutdown.is_cancelled() {
             return Ok(Summary::default());
         }
+        maintain_once(pipeline.store().as_ref(), settings.retention).await;
         let watch_config = self.watch_config();
         let files = watch::settled_files(&watch_config)
             .await
@@ -406,6 +412,37 @@ const PROFILE_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_s
 
 /// Reloads the source profiles when their folder changes, until `shutdown`. An invalid
 /// edit is logged as an error and the previous profiles stay in force.
+/// How often the running agent creates the coming months' partitions and applies
+/// `RETENTION`.
+const MAINTENANCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Storage housekeeping ([`sink::Store::maintain`]) now and every
+/// [`MAINTENANCE_INTERVAL`] until `shutdown`; a failure is logged and tried again at the
+/// next round.
+async fn maintain_storage(
+    store: Arc<dyn sink::Store>,
+    retention: Option<crate::config::Retention>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = maintain_once(store.as_ref(), retention) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(MAINTENANCE_INTERVAL) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn maintain_once(store: &dyn sink::Store, retention: Option<crate::config::Retention>) {
+    if let Err(e) = store.maintain(retention).await {
+        warn!(error = %e, "storage housekeeping (partitions, retention) failed; \
+            it is tried again within the hour");
+    }
+}
+
 async fn reload_profiles(
     profiles: crate::profile::Profiles,
     pattern: crate::config::FilePattern,

@@ -25,6 +25,9 @@
 //!   [`sink::sqlite`] (the embedded default) and [`sink::postgres`], each a folder with
 //!   `load` (ledger row, readings and metrics in one transaction), `ledger` (queries),
 //!   `dashboard` (the dashboard's read-only queries) and its low-level writer;
+//!   PostgreSQL's readings are partitioned by month
+//!   (`postgres/partitions`: created ahead and on demand, dropped by `RETENTION`;
+//!   `postgres/migrate`: `sensor-ingest migrate` from a plain table);
 //! - [`archive`] (with [`report`]): moves the file to `processed/`, or to `quarantine/`
 //!   beside a JSON report of every problem.
 //!

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => cli::simulate::run(&settings, args),
         Command::Quarantine(cmd) => cli::quarantine::run(&settings, cmd),
         Command::Profile(cmd) => cli::profile::run(&settings, cmd),
+        Command::Migrate(args) => cli::migrate::run(&settings, args),
     };
     match result {
         Ok(code) => code,

@@ -12,6 +12,7 @@ use crate::sink::{self, Store};
 use crate::telemetry;
 
 pub mod check;
+pub mod migrate;
 pub mod once;
 pub mod profile;
 pub mod quarantine;
@@ -57,6 +58,10 @@ pub enum Command {
     /// Work with source profiles: `suggest` infers one from a sample of an export.
     #[command(subcommand)]
     Profile(profile::Command),
+    /// PostgreSQL: move the readings of a database from before monthly partitions into
+    /// the partitioned table, in batches (resumable after a stop), then swap the tables
+    /// in one short transaction. Agents may keep running.
+    Migrate(migrate::Args),
 }
 
 /// The error and its causes on one line, leaving out a cause whose text the message

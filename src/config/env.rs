@@ -11,8 +11,8 @@ use crate::profile::ProfileSet;
 use super::database::{DB_VARS, DEFAULT_SQLITE_PATH};
 use super::{
     ConfigError, DatabaseSettings, FilePattern, HttpToken, LogFormat, LogSettings,
-    PostgresSettings, Range, Ranges, Settings, SourceTimezone, SqliteSettings, parse_duration,
-    parse_size,
+    PostgresSettings, RETENTION_EXPECTED, Range, Ranges, Retention, Settings, SourceTimezone,
+    SqliteSettings, parse_duration, parse_size,
 };
 
 /// Reads variables through `get` and collects every problem in `errors`; a bad value is
@@ -88,6 +88,7 @@ impl Env<'_> {
         let log = self.log();
         let http_addr = self.http_addr();
         let http_token = self.http_token();
+        let retention = self.retention(&database);
         Settings {
             database,
             data_folder,
@@ -106,6 +107,7 @@ impl Env<'_> {
             log,
             http_addr,
             http_token,
+            retention,
         }
     }
 
@@ -150,6 +152,24 @@ impl Env<'_> {
                 None
             }
         }
+    }
+
+    /// `RETENTION`: off when unset. Readings are dropped a monthly partition at a time,
+    /// which only PostgreSQL has: on SQLite the setting is refused rather than ignored.
+    fn retention(&mut self, database: &DatabaseSettings) -> Option<Retention> {
+        let raw = self.value("RETENTION")?;
+        if matches!(database, DatabaseSettings::Sqlite(_)) {
+            self.errors.push(ConfigError::new(
+                "RETENTION",
+                &raw,
+                "RETENTION unset: it is for PostgreSQL only, where it drops whole monthly \
+                 partitions; the SQLite store keeps every reading (delete old ones yourself)",
+            ));
+            return None;
+        }
+        self.parse("RETENTION", None, RETENTION_EXPECTED, |v| {
+            v.parse().ok().map(Some)
+        })
     }
 
     /// `FILE_PATTERN`: the error names the faulty item of the list, not just the list.
@@ -396,5 +416,25 @@ mod tests {
             assert_eq!(errors[0].var, "MAX_FILE_BYTES", "{bad}");
             assert!(errors[0].expected.contains("GiB"));
         }
+    }
+
+    #[test]
+    fn retention_is_off_by_default_checked_and_postgresql_only() {
+        use crate::config::Retention;
+        let pg = ("DATABASE_URL", "postgres://u@db/sensors");
+        assert_eq!(settings(&[pg]).unwrap().retention, None);
+        let s = settings(&[pg, ("RETENTION", "400d")]).unwrap();
+        assert_eq!(s.retention, Some(Retention::Days(400)));
+        let errors = settings(&[pg, ("RETENTION", "18m")]).unwrap_err();
+        assert_eq!(errors[0].var, "RETENTION");
+        assert!(errors[0].expected.contains("18 months"), "{}", errors[0]);
+        let errors = settings(&[("RETENTION", "400d")]).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].var, "RETENTION");
+        assert!(
+            errors[0].expected.contains("PostgreSQL only"),
+            "{}",
+            errors[0]
+        );
     }
 }

@@ -7,8 +7,8 @@
 //!
 //! Where things are: `env` reads the variables and collects the errors; `database` holds
 //! the database target (SQLite file or PostgreSQL server, password redacted); `units`
-//! parses sizes and durations; `ranges`, `timezone` and `pattern` hold the typed values
-//! of the measurement ranges, `SOURCE_TIMEZONE` and `FILE_PATTERN`.
+//! parses sizes and durations; `ranges`, `timezone`, `pattern` and `retention` hold the typed values
+//! of the measurement ranges, `SOURCE_TIMEZONE`, `FILE_PATTERN` and `RETENTION`.
 
 use std::path::PathBuf;
 
@@ -19,6 +19,7 @@ mod database;
 mod env;
 mod pattern;
 mod ranges;
+mod retention;
 mod timezone;
 mod units;
 
@@ -27,6 +28,7 @@ pub use database::{
 };
 pub use pattern::{FilePattern, glob_matches};
 pub use ranges::{Range, Ranges};
+pub use retention::{RETENTION_EXPECTED, Retention};
 pub use timezone::SourceTimezone;
 pub use units::{parse_duration, parse_size};
 
@@ -85,6 +87,8 @@ pub struct Settings {
     /// The dashboard's one write action (retry a quarantined file) exists only with
     /// this token (`HTTP_TOKEN`), and asks for it.
     pub http_token: Option<HttpToken>,
+    /// How long readings are kept (`RETENTION`, PostgreSQL only); `None` keeps them all.
+    pub retention: Option<Retention>,
 }
 
 /// The dashboard's secret (`HTTP_TOKEN`). `Debug` never shows it; only

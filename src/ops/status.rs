@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::config::{FilePattern, Settings};
 use crate::ops::quarantine;
-use crate::sink::{Activity, LedgerRecord, SinkError, Store};
+use crate::sink::{Activity, LedgerRecord, SinkError, Storage, Store};
 use crate::watch;
 
 /// Status could not be gathered.
@@ -73,6 +73,8 @@ pub struct Status {
     pub rows_per_second_while_loading: Option<f64>,
     /// Rows loaded in the last hour, per minute of the hour.
     pub rows_per_minute_last_hour: f64,
+    /// Partitions, a pending migration, retention (PostgreSQL).
+    pub storage: Option<Storage>,
 }
 
 /// Lists `folder`; a folder not created yet (the agent creates it at startup) is empty.
@@ -158,6 +160,7 @@ pub async fn collect(
     let last_hour = store.activity_since(now - TimeDelta::hours(1)).await?;
     let last_day = store.activity_since(now - TimeDelta::days(1)).await?;
     let last_loaded = store.last_loaded().await?;
+    let storage = store.storage().await?;
     let rows_loaded = last_hour.loaded.rows + last_hour.partial.rows;
     // A file loaded in less than a millisecond gives no meaningful rate.
     let rows_per_second_while_loading =
@@ -174,6 +177,7 @@ pub async fn collect(
         last_loaded,
         rows_per_second_while_loading,
         rows_per_minute_last_hour: rows_loaded as f64 / 60.0,
+        storage,
     })
 }
 
@@ -332,6 +336,45 @@ pub fn format(s: &Status) -> String {
         }
     }
     let _ = writeln!(out, "throughput    {}", throughput_text(s));
+    if let Some(storage) = &s.storage {
+        out.push_str(&storage_text(storage));
+    }
+    out
+}
+
+/// The `partitions` and `retention` lines.
+fn storage_text(s: &Storage) -> String {
+    let mut out = String::new();
+    if s.migration_pending {
+        let progress = match s.migration_copied {
+            Some((copied, total)) => {
+                format!("; started, {copied} of {total} readings copied")
+            }
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "partitions    none: sensor_readings is one plain table, a migration is pending \
+             (run `sensor-ingest migrate`){progress}"
+        );
+    } else if let (Some(first), Some(last)) = (&s.first_month, &s.last_month) {
+        let _ = writeln!(
+            out,
+            "partitions    {} monthly, {first} to {last}",
+            s.partitions
+        );
+    }
+    if let Some(r) = &s.retention {
+        let _ = writeln!(
+            out,
+            "retention     readings before {} dropped ({}, {} readings; last on {}); \
+             their ledger rows stay",
+            r.before.format("%Y-%m-%d %H:%M UTC"),
+            count(r.months.max(0) as u64, "month"),
+            r.readings,
+            r.last_dropped_at.format("%Y-%m-%d %H:%M UTC"),
+        );
+    }
     out
 }
 
@@ -374,6 +417,7 @@ mod tests {
             }),
             rows_per_second_while_loading: rate,
             rows_per_minute_last_hour: rows as f64 / 60.0,
+            storage: None,
         }
     }
 

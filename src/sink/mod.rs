@@ -24,7 +24,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::config::DatabaseSettings;
+use crate::config::{DatabaseSettings, Retention};
 use crate::enrich::EnrichedRow;
 use crate::read::ContentHash;
 use crate::stats::FileStats;
@@ -256,6 +256,32 @@ pub(crate) fn describe_sqlx(e: &sqlx::Error, code_name: &str) -> String {
     }
 }
 
+/// How the readings are stored, as `status` shows it (PostgreSQL; `None` on SQLite).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Storage {
+    /// Monthly partitions of `sensor_readings`, and the first and last month
+    /// (`2024-03`); 0 and `None` while a migration is pending.
+    pub partitions: usize,
+    pub first_month: Option<String>,
+    pub last_month: Option<String>,
+    /// The readings are still in one plain table: `sensor-ingest migrate` is pending.
+    pub migration_pending: bool,
+    /// A started migration: readings copied so far, of the ledger's total.
+    pub migration_copied: Option<(i64, i64)>,
+    /// What retention dropped, all told (none: nothing yet).
+    pub retention: Option<RetentionDone>,
+}
+
+/// What retention has dropped so far (`retention_log`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetentionDone {
+    /// Readings before this moment are gone (the end of the latest month dropped).
+    pub before: DateTime<Utc>,
+    pub months: i64,
+    pub readings: i64,
+    pub last_dropped_at: DateTime<Utc>,
+}
+
 /// Whether a failed database call may succeed later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -307,6 +333,12 @@ pub trait LedgerQueries: Send + Sync + std::fmt::Debug {
         content_hash: &str,
         file_name: &str,
     ) -> Result<Vec<LedgerRecord>, SinkError>;
+
+    /// Partitions, a pending migration and what retention dropped; `None` for a store
+    /// without partitions.
+    async fn storage(&self) -> Result<Option<Storage>, SinkError> {
+        Ok(None)
+    }
 }
 
 /// A database the pipeline can load files into: the write path (and the one lookup it
@@ -338,6 +370,15 @@ pub trait Store: LedgerQueries {
 
     /// Notes where the file of ledger row `id` was archived.
     async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError>;
+
+    /// Housekeeping the agent runs at startup and then hourly: the readings partitions
+    /// of the coming months, and with `retention` the dropping of whole months older
+    /// than it (each logged, the ledger rows kept). Stores without partitions (SQLite,
+    /// or PostgreSQL before `migrate`) have nothing to do.
+    async fn maintain(&self, retention: Option<Retention>) -> Result<(), SinkError> {
+        let _ = retention;
+        Ok(())
+    }
 }
 
 /// The store for `settings`, with up to `connections` connections. Nothing is opened

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::common::{Backend, CutProxy, TestEnv, env_or_skip, files_in};
 use rstest::rstest;
-use sensor_ingest::pipeline::{Outcome, Pipeline};
+use sensor_ingest::pipeline::{Outcome, Pipeline, ProcessError};
 use sensor_ingest::report::QuarantineReport;
 use sensor_ingest::sink::{self, Store};
 
@@ -613,7 +613,16 @@ async fn loads_over_tls_with_sslmode_require() {
              WHERE application_name = 'sensor-ingest-tls-test' AND ssl",
         )
         .await;
-    assert_eq!(encrypted, 1, "the agent's connection is encrypted");
+    // The pool's connection and the one that creates partitions.
+    assert!(encrypted >= 1, "the agent's connections are encrypted");
+    let plain = env
+        .db
+        .count(
+            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+             WHERE application_name = 'sensor-ingest-tls-test' AND NOT ssl",
+        )
+        .await;
+    assert_eq!(plain, 0, "no connection of the agent is in plain text");
 }
 
 #[rstest]
@@ -815,6 +824,25 @@ async fn tables_owned_by_someone_else_are_used_as_they_are() {
     store.prepare().await.expect("usable tables are enough");
     let pipeline = Pipeline::new(&env.settings, store);
     env.drop_file("granted.csv", VALID);
+    // Partitions are the owner's to create too: without May 2024 the file waits (it is
+    // not quarantined), and the error says who must act.
+    match env.process(&pipeline, "granted.csv").await {
+        Err(ProcessError::Database(e)) => {
+            assert_eq!(e.class, sensor_ingest::sink::ErrorClass::Refused, "{e}");
+            assert!(e.to_string().contains("2024-05"), "{e}");
+            assert!(e.to_string().contains("owner"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(crate::common::files_in(&env.data()), ["granted.csv"]);
+    sqlx::raw_sql(
+        "CREATE TABLE sensor_readings_p202405 (LIKE sensor_readings INCLUDING DEFAULTS); \
+         ALTER TABLE sensor_readings ATTACH PARTITION sensor_readings_p202405 \
+             FOR VALUES FROM ('2024-05-01 00:00:00+00') TO ('2024-06-01 00:00:00+00')",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
     let outcome = env.process(&pipeline, "granted.csv").await.unwrap();
     assert!(
         matches!(outcome, Outcome::Loaded { rows: 4, .. }),

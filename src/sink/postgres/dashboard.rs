@@ -32,11 +32,19 @@ impl PgStore {
             .max_connections(connections.max(1))
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(3))
+            .connect_lazy_with(options.clone());
+        // Never used by the dashboard's queries (it neither creates nor drops
+        // partitions); lazy, so it opens no connection, and read-only like the rest.
+        let maintenance = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
             .connect_lazy_with(options);
         Self {
             pool,
+            maintenance,
             target: settings.to_string(),
             agent: agent_name(),
+            partitions: Default::default(),
         }
     }
 }

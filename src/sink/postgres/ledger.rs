@@ -8,7 +8,9 @@ use sqlx::postgres::PgRow;
 
 use super::{PgStore, err};
 use crate::read::ContentHash;
-use crate::sink::{Activity, LedgerQueries, LedgerRecord, LoadedFile, SinkError, ledger_status};
+use crate::sink::{
+    Activity, LedgerQueries, LedgerRecord, LoadedFile, SinkError, Storage, ledger_status,
+};
 
 impl PgStore {
     /// The `loaded` ledger row for this content, if any ([`Store::find_loaded`]).
@@ -36,6 +38,10 @@ impl PgStore {
 
 #[async_trait]
 impl LedgerQueries for PgStore {
+    async fn storage(&self) -> Result<Option<Storage>, SinkError> {
+        self.storage_state().await.map(Some)
+    }
+
     async fn ping(&self) -> Result<(), SinkError> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)

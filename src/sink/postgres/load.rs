@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::copy::{BINARY_HEADER, BINARY_TRAILER, COPY_CHUNK, COPY_READINGS, encode_row};
+use super::partitions::MonthSet;
 use super::{PgStore, describe, err, is_unique_violation};
 use crate::enrich::EnrichedRow;
 use crate::read::ContentHash;
@@ -33,88 +34,19 @@ impl Store for PgStore {
     async fn load(
         &self,
         attempt: &FileAttempt,
-        mut rows: mpsc::Receiver<LoadMsg>,
+        rows: mpsc::Receiver<LoadMsg>,
     ) -> Result<LoadOutcome, SinkError> {
-        // A file that fits in one batch (the reader has sent everything and said Commit
-        // by the second message) is loaded by one statement: ledger row, readings and
-        // metrics, atomic as any single statement, in one round trip instead of seven.
-        // Small files are dominated by round trips, not by rows.
-        let first = match rows.recv().await {
-            Some(LoadMsg::Rows(batch)) => batch,
-            Some(LoadMsg::Commit(stats)) => {
-                return self.load_at_once(attempt, Vec::new(), &stats).await;
-            }
-            Some(LoadMsg::Abort) | None => return Ok(LoadOutcome::Aborted),
-        };
-        let second = match rows.recv().await {
-            Some(LoadMsg::Rows(batch)) => batch,
-            Some(LoadMsg::Commit(stats)) => return self.load_at_once(attempt, first, &stats).await,
-            Some(LoadMsg::Abort) | None => return Ok(LoadOutcome::Aborted),
-        };
-
-        // Larger files stream through COPY in a transaction that first claims the hash:
-        // a concurrent load of the same content waits there and then fails on the
-        // unique index, before either copies a row.
-        let mut tx = self.pool.begin().await.map_err(err("starting the load"))?;
-        let claim = sqlx::query(
-            "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
-             started_at, agent) VALUES ($1, $2, $3, $4, 'loaded', $5, $6)",
-        )
-        .bind(attempt.id)
-        .bind(&attempt.file_name)
-        .bind(attempt.hash.as_str())
-        .bind(attempt.size as i64)
-        .bind(attempt.started_at)
-        .bind(&self.agent)
-        .execute(&mut *tx)
-        .await;
-        if let Err(e) = claim {
-            drop(tx);
-            return self
-                .claim_failed(attempt, e, "claiming the content hash")
-                .await;
+        let loaded = self.load_file(attempt, rows).await;
+        if loaded.is_err() {
+            // Retention or a migration elsewhere may have changed the partitions (a row
+            // no partition takes is one such failure): survey them again next time.
+            self.forget_partitions();
         }
+        loaded
+    }
 
-        let mut copy = tx
-            .copy_in_raw(COPY_READINGS)
-            .await
-            .map_err(err("starting COPY"))?;
-        let file_id = *attempt.id.as_bytes();
-        let mut buf = Vec::with_capacity(COPY_CHUNK + 4096);
-        buf.extend_from_slice(BINARY_HEADER);
-        let mut pending = vec![first, second].into_iter();
-        let stats = loop {
-            let msg = match pending.next() {
-                Some(batch) => Some(LoadMsg::Rows(batch)),
-                None => rows.recv().await,
-            };
-            match msg {
-                Some(LoadMsg::Rows(batch)) => {
-                    for row in &batch {
-                        encode_row(&mut buf, &file_id, row);
-                        if buf.len() >= COPY_CHUNK {
-                            copy.send(buf.as_slice())
-                                .await
-                                .map_err(err("copying readings"))?;
-                            buf.clear();
-                        }
-                    }
-                }
-                Some(LoadMsg::Commit(stats)) => break stats,
-                Some(LoadMsg::Abort) | None => {
-                    // Rolling back is all that matters; the abort's own reply is noise.
-                    let _ = copy.abort("file rejected by sensor-ingest").await;
-                    let _ = tx.rollback().await;
-                    return Ok(LoadOutcome::Aborted);
-                }
-            }
-        };
-        buf.extend_from_slice(&BINARY_TRAILER.to_be_bytes());
-        copy.send(buf.as_slice())
-            .await
-            .map_err(err("copying readings"))?;
-        let copied = copy.finish().await.map_err(err("copying readings"))?;
-        self.complete(tx, attempt, copied, &stats).await
+    async fn maintain(&self, retention: Option<crate::config::Retention>) -> Result<(), SinkError> {
+        self.maintain_partitions(retention).await
     }
 
     async fn record(&self, entry: &LedgerEntry) -> Result<(), SinkError> {
@@ -165,6 +97,129 @@ impl Store for PgStore {
 }
 
 impl PgStore {
+    /// [`Store::maintain`]: the months ahead, then retention.
+    async fn maintain_partitions(
+        &self,
+        retention: Option<crate::config::Retention>,
+    ) -> Result<(), SinkError> {
+        let now = chrono::Utc::now();
+        self.create_ahead(now).await?;
+        if let Some(retention) = retention {
+            self.apply_retention(retention, now).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Store::load`] itself: the first two messages decide between one statement and
+    /// COPY; each batch's months get their partitions before its rows are sent.
+    async fn load_file(
+        &self,
+        attempt: &FileAttempt,
+        mut rows: mpsc::Receiver<LoadMsg>,
+    ) -> Result<LoadOutcome, SinkError> {
+        // A file that fits in one batch (the reader has sent everything and said Commit
+        // by the second message) is loaded by one statement: ledger row, readings and
+        // metrics, atomic as any single statement, in one round trip instead of seven.
+        // Small files are dominated by round trips, not by rows.
+        let first = match rows.recv().await {
+            Some(LoadMsg::Rows(batch)) => batch,
+            Some(LoadMsg::Commit(stats)) => {
+                return self.load_at_once(attempt, Vec::new(), &stats).await;
+            }
+            Some(LoadMsg::Abort) | None => return Ok(LoadOutcome::Aborted),
+        };
+        let second = match rows.recv().await {
+            Some(LoadMsg::Rows(batch)) => batch,
+            Some(LoadMsg::Commit(stats)) => return self.load_at_once(attempt, first, &stats).await,
+            Some(LoadMsg::Abort) | None => return Ok(LoadOutcome::Aborted),
+        };
+
+        // Larger files stream through COPY in a transaction that first claims the hash:
+        // a concurrent load of the same content waits there and then fails on the
+        // unique index, before either copies a row. The first two batches' months get
+        // their partitions before the transaction starts.
+        self.ensure_months(&months_of([&first, &second])).await?;
+        let mut tx = self.pool.begin().await.map_err(err("starting the load"))?;
+        let claim = sqlx::query(
+            "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
+             started_at, agent) VALUES ($1, $2, $3, $4, 'loaded', $5, $6)",
+        )
+        .bind(attempt.id)
+        .bind(&attempt.file_name)
+        .bind(attempt.hash.as_str())
+        .bind(attempt.size as i64)
+        .bind(attempt.started_at)
+        .bind(&self.agent)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = claim {
+            drop(tx);
+            return self
+                .claim_failed(attempt, e, "claiming the content hash")
+                .await;
+        }
+
+        let mut copy = tx
+            .copy_in_raw(COPY_READINGS)
+            .await
+            .map_err(err("starting COPY"))?;
+        let file_id = *attempt.id.as_bytes();
+        let mut buf = Vec::with_capacity(COPY_CHUNK + 4096);
+        buf.extend_from_slice(BINARY_HEADER);
+        let mut copied = 0;
+        let mut pending = vec![first, second].into_iter();
+        let stats = loop {
+            let msg = match pending.next() {
+                Some(batch) => Some(LoadMsg::Rows(batch)),
+                None => rows.recv().await,
+            };
+            match msg {
+                Some(LoadMsg::Rows(batch)) => {
+                    let missing = self.missing_months(&months_of([&batch])).await?;
+                    if !missing.is_empty() {
+                        // A running COPY routes rows with the partitions it started
+                        // with: end it, create the months beside the transaction (which
+                        // keeps its locks), and go on with a new COPY that sees them.
+                        buf.extend_from_slice(&BINARY_TRAILER.to_be_bytes());
+                        copy.send(buf.as_slice())
+                            .await
+                            .map_err(err("copying readings"))?;
+                        copied += copy.finish().await.map_err(err("copying readings"))?;
+                        self.create_months(&missing).await?;
+                        copy = tx
+                            .copy_in_raw(COPY_READINGS)
+                            .await
+                            .map_err(err("starting COPY"))?;
+                        buf.clear();
+                        buf.extend_from_slice(BINARY_HEADER);
+                    }
+                    for row in &batch {
+                        encode_row(&mut buf, &file_id, row);
+                        if buf.len() >= COPY_CHUNK {
+                            copy.send(buf.as_slice())
+                                .await
+                                .map_err(err("copying readings"))?;
+                            buf.clear();
+                        }
+                    }
+                }
+                Some(LoadMsg::Commit(stats)) => break stats,
+                Some(LoadMsg::Abort) | None => {
+                    // Rolling back is all that matters; the abort's own reply is noise.
+                    let _ = copy.abort("file rejected by sensor-ingest").await;
+                    let _ = tx.rollback().await;
+                    return Ok(LoadOutcome::Aborted);
+                }
+            }
+        };
+        buf.extend_from_slice(&BINARY_TRAILER.to_be_bytes());
+        copy.send(buf.as_slice())
+            .await
+            .map_err(err("copying readings"))?;
+        copied += copy.finish().await.map_err(err("copying readings"))?;
+        self.complete(tx, attempt, copied, &stats).await
+    }
+
     /// The claim of `attempt`'s hash failed with `e`. On the unique index, the content
     /// is loaded already (another worker or agent won) — or the winner rolled back in
     /// between, which the retry policy sorts out.
@@ -195,6 +250,7 @@ impl PgStore {
         stats: &FileStats,
     ) -> Result<LoadOutcome, SinkError> {
         let rows = batch.len() as u64;
+        self.ensure_months(&months_of([&batch])).await?;
         let r = Columns::of(batch);
         let mut metric_names = Vec::new();
         let mut metric_counts = Vec::new();
@@ -343,6 +399,15 @@ SELECT (SELECT id FROM ledger), name, n, nulls, lo, hi, mean, sd, unit, coded \
 FROM unnest($21::text[], $22::int8[], $23::int8[], $24::float8[], $25::float8[], \
     $26::float8[], $27::float8[], $32::text[], $33::int8[]) \
     AS m (name, n, nulls, lo, hi, mean, sd, unit, coded)";
+
+/// The months the readings of `batches` fall in.
+fn months_of<'a>(batches: impl IntoIterator<Item = &'a Vec<EnrichedRow>>) -> MonthSet {
+    let mut months = MonthSet::default();
+    for row in batches.into_iter().flatten() {
+        months.add(row.reading.timestamp);
+    }
+    months
+}
 
 /// A batch of readings as one vector per column, for `unnest`.
 struct Columns {

@@ -7,18 +7,24 @@
 //! write path ([`Store`](super::Store): a file's load, ledger rows for attempts that
 //! loaded nothing, archive names); `ledger.rs` the read-only ledger queries
 //! ([`LedgerQueries`](super::LedgerQueries)); `copy.rs` encodes readings in COPY's
-//! binary format.
+//! binary format; `partitions.rs` the monthly partitions of the readings (created ahead
+//! and on demand, dropped by retention); `migrate.rs` moves a plain readings table of an
+//! older version into a partitioned one (`sensor-ingest migrate`).
 
 mod copy;
 mod dashboard;
 mod ledger;
 mod load;
+pub mod migrate;
+mod partitions;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor};
 
+pub use self::partitions::{Layout, MONTHS_AHEAD, Month};
 use super::{ErrorClass, SinkError, agent_name};
 use crate::config::PostgresSettings;
 
@@ -34,8 +40,13 @@ const SCHEMA_LOCK: i64 = 0x5e_4503_1e57;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// One connection, opened when needed and closed after a minute idle, for looking
+    /// at and creating partitions beside the loads (a load waiting for its month's
+    /// partition keeps its own connection). Retention opens one of its own.
+    maintenance: PgPool,
     target: String,
     agent: String,
+    partitions: Arc<Mutex<partitions::Known>>,
 }
 
 impl PgStore {
@@ -54,10 +65,18 @@ impl PgStore {
             .min_connections(connections)
             .acquire_timeout(Duration::from_secs(3))
             .connect_lazy_with(settings.connect_options().clone());
+        let maintenance = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .idle_timeout(Duration::from_secs(60))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy_with(settings.connect_options().clone());
         Self {
             pool,
+            maintenance,
             target: settings.to_string(),
             agent: agent_name(),
+            partitions: Arc::default(),
         }
     }
 
@@ -116,6 +135,7 @@ impl PgStore {
             Err(e) => return Err(err("applying script.sql")(e)),
         }
         drop(conn);
+        self.check_partitions().await?;
         // Open the rest of the pool now rather than on the first files' time. Best
         // effort: a server short of connections slows the agent down, it does not stop it.
         let wanted = self.pool.options().get_max_connections() as usize;
@@ -134,16 +154,50 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// At startup: says once when the readings table still awaits `migrate`, and creates
+    /// the months ahead when it is partitioned. An agent that may not create partitions
+    /// (a DBA owns the table) says so and goes on: its owner must create them.
+    async fn check_partitions(&self) -> Result<(), SinkError> {
+        match self.refresh_partitions().await? {
+            Layout::Plain => tracing::warn!(
+                "sensor_readings is one unpartitioned table from an earlier version: a \
+                 migration is pending. The agent keeps loading into it; run `sensor-ingest \
+                 migrate` to move it to monthly partitions (README: Migrating an existing \
+                 database)"
+            ),
+            Layout::Partitioned => {
+                if let Err(e) = self.create_ahead(chrono::Utc::now()).await {
+                    tracing::warn!(error = %e, "could not create the readings partitions \
+                        for the coming months; loads into them wait until they exist");
+                }
+            }
+            Layout::Unknown => {}
+        }
+        Ok(())
+    }
+}
+
+/// Whether `e` is PostgreSQL refusing a row no partition takes ("no partition of
+/// relation … found for row", SQLSTATE 23514): not the row's fault but a partition's
+/// absence, which creating it mends.
+fn is_missing_partition(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if db.code().as_deref() == Some("23514") && db.message().starts_with("no partition of relation"))
+}
+
 /// Sorts a driver error into transient or data.
 ///
 /// Only errors the file's content can cause are `Data`: SQLSTATE classes 22 (data
 /// exception), 23 (integrity constraint) and 54 (program limit, e.g. a row too large).
 /// Class 28 (authorization), 3D000 (no such database) and 42501 (privilege) are
-/// `Refused`. Everything else — connection loss, pool timeout, class 08, 40001, 40P01,
+/// `Refused`. A row no partition takes (23514 "no partition of relation") is `Transient`:
+/// the partition is created and the load retried. Everything else — connection loss, pool timeout, class 08, 40001, 40P01,
 /// 53xxx, 57P01–57P03, a missing table — is not the file's fault and is `Transient`,
 /// so a good file is never quarantined for the database's state.
 pub fn classify(e: &sqlx::Error) -> ErrorClass {
     match e {
+        _ if is_missing_partition(e) => ErrorClass::Transient,
         sqlx::Error::Database(db) => match db.code().as_deref() {
             Some(code) if code.starts_with("22") || code.starts_with("23") => ErrorClass::Data,
             Some(code) if code.starts_with("54") => ErrorClass::Data,
