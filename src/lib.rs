@@ -58,6 +58,7 @@ pub mod cli;
 pub mod config;
 pub mod enrich;
 pub mod intake;
+pub mod lock;
 pub mod metrics;
 pub mod ops;
 pub mod pipeline;

@@ -24,6 +24,14 @@ pub fn try_lock_exclusive(file: &File) -> io::Result<()> {
     Ok(())
 }
 
+/// Takes a shared `flock` on `file` without waiting: fails (with `WouldBlock`) when
+/// another open file description holds an exclusive lock on it. Shared locks coexist;
+/// an exclusive one excludes them all. Released like [`try_lock_exclusive`]'s.
+pub fn try_lock_shared(file: &File) -> io::Result<()> {
+    rustix::fs::flock(file, FlockOperation::NonBlockingLockShared)?;
+    Ok(())
+}
+
 /// Renames `src` to `dst` (`renameat2` with `RENAME_NOREPLACE`), failing with
 /// `AlreadyExists` instead of replacing `dst`. See [`is_noreplace_unsupported`] and
 /// [`crosses_devices`] for the two failures a caller can work around.

@@ -81,6 +81,9 @@ pub struct Settings {
     pub log: LogSettings,
     /// Where `run` serves `/metrics`, `/healthz` and `/readyz`; `None` serves nothing.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// This agent's name (`AGENT_ID`, default `host:pid`): written to each ledger row it
+    /// writes and to its claims on files.
+    pub agent_id: String,
 }
 
 /// Logging destinations and format.

@@ -9,6 +9,7 @@
 //! ([`LedgerQueries`](super::LedgerQueries)); `copy.rs` encodes readings in COPY's
 //! binary format.
 
+mod claim;
 mod copy;
 mod ledger;
 mod load;
@@ -18,7 +19,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor};
 
-use super::{ErrorClass, SinkError, agent_name};
+use super::{ErrorClass, SinkError};
 use crate::config::PostgresSettings;
 
 /// The schema, applied idempotently by [`Store::prepare`].
@@ -35,6 +36,8 @@ pub struct PgStore {
     pool: PgPool,
     target: String,
     agent: String,
+    /// Claim calls made, to delete long-expired claims now and then.
+    claims_made: claim::ClaimCounter,
 }
 
 impl PgStore {
@@ -46,7 +49,7 @@ impl PgStore {
     /// that the agent's retry policy, not the pool, decides how long to keep trying.
     ///
     /// [`Store::prepare`]: super::Store::prepare
-    pub fn new(settings: &PostgresSettings, connections: u32) -> Self {
+    pub fn new(settings: &PostgresSettings, connections: u32, agent: &str) -> Self {
         let connections = connections.max(1);
         let pool = PgPoolOptions::new()
             .max_connections(connections)
@@ -56,7 +59,8 @@ impl PgStore {
         Self {
             pool,
             target: settings.to_string(),
-            agent: agent_name(),
+            agent: agent.to_owned(),
+            claims_made: claim::ClaimCounter::default(),
         }
     }
 
@@ -64,13 +68,13 @@ impl PgStore {
         &self.pool
     }
 
-    /// Whether the three tables exist and grant the agent what loading needs.
+    /// Whether the four tables exist and grant the agent what loading needs.
     async fn tables_usable(&self, conn: &mut sqlx::PgConnection) -> Result<bool, SinkError> {
         // The privileges loading needs, and the columns of this version's schema: tables
         // the owner has not migrated yet would fail every file instead of the start.
         sqlx::query_scalar(
             "SELECT coalesce(bool_and(has_table_privilege(c.oid, p.privileges)), false) \
-                    AND count(c.oid) = 3 \
+                    AND count(c.oid) = 4 \
                     AND (SELECT count(*) FROM pg_attribute a \
                          WHERE NOT a.attisdropped AND (a.attrelid, a.attname) IN ( \
                             (to_regclass('ingest_files'), 'profile'), \
@@ -79,7 +83,9 @@ impl PgStore {
                             (to_regclass('file_metrics'), 'missing_codes'))) = 4 \
              FROM (VALUES ('ingest_files', 'SELECT, INSERT, UPDATE'), \
                           ('sensor_readings', 'SELECT, INSERT'), \
-                          ('file_metrics', 'SELECT, INSERT')) AS p (name, privileges) \
+                          ('file_metrics', 'SELECT, INSERT'), \
+                          ('ingest_claims', 'SELECT, INSERT, UPDATE, DELETE')) \
+                    AS p (name, privileges) \
              LEFT JOIN pg_class c ON c.oid = to_regclass(p.name)",
         )
         .fetch_one(conn)
