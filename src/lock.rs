@@ -7,10 +7,13 @@
 //!
 //! - `DATABASE.lock` beside an SQLite database: exclusive. SQLite has no claims (see
 //!   [`crate::sink::claim`]) and its one writer makes a second agent pointless anyway.
-//! - `.sensor-ingest.lock` in the data folder: exclusive for an agent on SQLite, shared
-//!   for one on PostgreSQL. Agents on one PostgreSQL database share a folder (claims
-//!   split the files), but an SQLite agent and anyone else on one folder would load its
-//!   files into two stores.
+//! - the data folder itself: exclusive for an agent on SQLite, shared for one on
+//!   PostgreSQL. Agents on one PostgreSQL database share a folder (claims split the
+//!   files), but an SQLite agent and anyone else on one folder would load its files
+//!   into two stores. The lock is on the directory, so nothing is written into the
+//!   folder; where the filesystem cannot lock a directory (NFS maps `flock` to
+//!   byte-range locks, which need a file), a hidden `.sensor-ingest.lock` in it is
+//!   locked instead.
 //!
 //! The read-only commands (`status`, `check`, `quarantine list`) take no lock and work
 //! beside a running agent. On NFS, Linux maps `flock` to the server's byte-range locks,
@@ -23,7 +26,8 @@ use std::path::{Path, PathBuf};
 use crate::config::{DatabaseSettings, Settings};
 use crate::sys;
 
-/// The lock file's name in the data folder (hidden: the watcher never takes it).
+/// The lock file's name in the data folder, where the folder itself cannot be locked
+/// (hidden: the watcher never takes it).
 pub const FOLDER_LOCK: &str = ".sensor-ingest.lock";
 
 /// Another agent holds a lock this one needs, or a lock file cannot be opened.
@@ -36,7 +40,7 @@ pub enum LockError {
     )]
     Database { database: PathBuf, lock: PathBuf },
     #[error(
-        "another agent is already running on the data folder {} (it holds {}); {}",
+        "another agent is already running on the data folder {} (it holds a lock on {}); {}",
         folder.display(), lock.display(), if *sqlite {
             "an agent on SQLite needs the folder to itself: stop the other one, or give \
              each agent its own DATA_FOLDER"
@@ -93,25 +97,40 @@ pub fn take(settings: &Settings) -> Result<AgentLocks, LockError> {
             Err(source) => return Err(LockError::Io { path: lock, source }),
         }
     }
-    let lock = settings.data_folder.join(FOLDER_LOCK);
-    let file = open(&lock)?;
-    let taken = if sqlite.is_some() {
-        sys::try_lock_exclusive(&file)
-    } else {
-        sys::try_lock_shared(&file)
+    let folder = &settings.data_folder;
+    let exclusive = sqlite.is_some();
+    let refused = |lock: PathBuf| LockError::Folder {
+        folder: folder.clone(),
+        lock,
+        sqlite: exclusive,
     };
-    match taken {
-        Ok(()) => files.push(file),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-            return Err(LockError::Folder {
-                folder: settings.data_folder.clone(),
-                lock,
-                sqlite: sqlite.is_some(),
-            });
+    let dir = File::open(folder).map_err(|source| LockError::Io {
+        path: folder.clone(),
+        source,
+    })?;
+    match lock_file(&dir, exclusive) {
+        Ok(()) => files.push(dir),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(refused(folder.clone())),
+        // This filesystem locks files only.
+        Err(_) => {
+            let lock = folder.join(FOLDER_LOCK);
+            let file = open(&lock)?;
+            match lock_file(&file, exclusive) {
+                Ok(()) => files.push(file),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(refused(lock)),
+                Err(source) => return Err(LockError::Io { path: lock, source }),
+            }
         }
-        Err(source) => return Err(LockError::Io { path: lock, source }),
     }
     Ok(AgentLocks { _files: files })
+}
+
+fn lock_file(file: &File, exclusive: bool) -> io::Result<()> {
+    if exclusive {
+        sys::try_lock_exclusive(file)
+    } else {
+        sys::try_lock_shared(file)
+    }
 }
 
 /// `ingest.db` → `ingest.db.lock`, beside it.

@@ -52,6 +52,7 @@ use crate::config::{Ranges, Settings, SourceTimezone};
 use crate::intake::{self, Opened, display_name};
 use crate::metrics::Metrics;
 use crate::profile::Profiles;
+use crate::sink::claim::RENEW_EVERY;
 use crate::sink::{ClaimKey, FileAttempt, LoadOutcome, ProfileRef, SinkError, Store};
 
 /// Files up to this size go straight to the load, which refuses content loaded already
@@ -249,7 +250,7 @@ impl Pipeline {
             });
         }
         let work = self.attempt_opened(path, Some(&key), started_at, file, meta);
-        let result = claim::while_held(claims, &key, work).await;
+        let result = claim::while_held(claims, &key, RENEW_EVERY, work).await;
         if let Err(e) = &result
             && !e.is_transient()
         {
