@@ -39,7 +39,11 @@ impl Claims for PgStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        if self.claims_made.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == 0 {
+        if self
+            .claims_made
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY)
+        {
             self.sweep_claims().await?;
         }
         let names: Vec<&str> = keys.iter().map(|k| k.file_name.as_str()).collect();
