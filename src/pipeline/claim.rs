@@ -80,6 +80,7 @@ mod tests {
             inode: 1,
             size: 2,
             mtime_ns: 3,
+            ctime_ns: 4,
         }
     }
 

@@ -16,9 +16,11 @@
 //! holds what, which an operator can read.
 //!
 //! A claim is keyed by the file's identity in the folder, [`ClaimKey`]: its name, inode,
-//! size and modification time. A file dropped again under the same name later is a new
-//! inode (or a new size or time), so it gets its own claim; two files of one name in
-//! two sub-folders are not a case (the data folder is not recursive). Claims are only a
+//! size, modification time and status-change time (ctime). A file dropped again under
+//! the same name later is a new inode (or a new size or time), so it gets its own
+//! claim; a file moved back into the folder (`quarantine retry`, or by hand) keeps its
+//! inode and mtime but a rename sets its ctime, so it is a new claim too. Two files of
+//! one name in two sub-folders are not a case (the data folder is not recursive). Claims are only a
 //! division of labour: exactly once rests on the ledger's unique index on the content
 //! hash, whatever the claims say.
 //!
@@ -47,6 +49,8 @@ pub struct ClaimKey {
     pub size: u64,
     /// Modification time, nanoseconds since the Unix epoch (negative before it).
     pub mtime_ns: i64,
+    /// Status-change time, likewise: a rename into the folder sets it.
+    pub ctime_ns: i64,
 }
 
 impl ClaimKey {
@@ -65,6 +69,10 @@ impl ClaimKey {
             inode: meta.ino(),
             size: meta.len(),
             mtime_ns,
+            ctime_ns: meta
+                .ctime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.ctime_nsec()),
         }
     }
 }
@@ -97,7 +105,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_claim_key_is_the_files_name_inode_size_and_mtime() {
+    fn a_claim_key_is_the_files_name_inode_size_and_times() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.csv");
         std::fs::write(&path, "ts,id,t\n").unwrap();
@@ -112,5 +120,16 @@ mod tests {
         let again = ClaimKey::of("a.csv", &std::fs::metadata(&path).unwrap());
         assert_ne!(key, again);
         assert_eq!(key, ClaimKey::of("a.csv", &meta));
+        // Moved back into the folder (a quarantine retry): the same inode, size and
+        // mtime, but the rename set its ctime, so it can be claimed afresh.
+        std::fs::remove_file(&path).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::rename(dir.path().join("archived.csv"), &path).unwrap();
+        let back = ClaimKey::of("a.csv", &std::fs::metadata(&path).unwrap());
+        assert_eq!(
+            (back.inode, back.size, back.mtime_ns),
+            (key.inode, key.size, key.mtime_ns)
+        );
+        assert_ne!(back, key);
     }
 }

@@ -17,21 +17,23 @@ const KEEP_EXPIRED: &str = "1 hour";
 const SWEEP_EVERY: u32 = 1024;
 
 /// Takes each key that is free, expired, or this agent's already; returns the keys now
-/// this agent's. `$5` is the agent, `$6` the lease in milliseconds.
+/// this agent's. `$6` is the agent, `$7` the lease in milliseconds.
 const CLAIM: &str = "\
-    INSERT INTO ingest_claims AS c (file_name, inode, size_bytes, mtime_ns, agent, expires_at) \
-    SELECT k.file_name, k.inode, k.size_bytes, k.mtime_ns, $5, \
-           clock_timestamp() + $6 * interval '1 millisecond' \
-    FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) \
-         AS k (file_name, inode, size_bytes, mtime_ns) \
-    ON CONFLICT (file_name, inode, size_bytes, mtime_ns) DO UPDATE \
+    INSERT INTO ingest_claims AS c \
+           (file_name, inode, size_bytes, mtime_ns, ctime_ns, agent, expires_at) \
+    SELECT k.file_name, k.inode, k.size_bytes, k.mtime_ns, k.ctime_ns, $6, \
+           clock_timestamp() + $7 * interval '1 millisecond' \
+    FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+         AS k (file_name, inode, size_bytes, mtime_ns, ctime_ns) \
+    ON CONFLICT (file_name, inode, size_bytes, mtime_ns, ctime_ns) DO UPDATE \
        SET agent = excluded.agent, claimed_at = excluded.claimed_at, \
            expires_at = excluded.expires_at \
        WHERE c.agent = excluded.agent OR c.expires_at < clock_timestamp() \
-    RETURNING file_name, inode, size_bytes, mtime_ns";
+    RETURNING file_name, inode, size_bytes, mtime_ns, ctime_ns";
 
-/// The key's columns, as `$1`…`$4`.
-const KEY_MATCH: &str = "file_name = $1 AND inode = $2 AND size_bytes = $3 AND mtime_ns = $4";
+/// The key's columns, as `$1`…`$5`.
+const KEY_MATCH: &str = "file_name = $1 AND inode = $2 AND size_bytes = $3 AND mtime_ns = $4 \
+     AND ctime_ns = $5";
 
 #[async_trait]
 impl Claims for PgStore {
@@ -50,11 +52,13 @@ impl Claims for PgStore {
         let inodes: Vec<i64> = keys.iter().map(|k| k.inode as i64).collect();
         let sizes: Vec<i64> = keys.iter().map(|k| k.size as i64).collect();
         let mtimes: Vec<i64> = keys.iter().map(|k| k.mtime_ns).collect();
-        let won: Vec<(String, i64, i64, i64)> = sqlx::query_as(CLAIM)
+        let ctimes: Vec<i64> = keys.iter().map(|k| k.ctime_ns).collect();
+        let won: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(CLAIM)
             .bind(&names)
             .bind(&inodes)
             .bind(&sizes)
             .bind(&mtimes)
+            .bind(&ctimes)
             .bind(&self.agent)
             .bind(LEASE.as_millis() as i64)
             .fetch_all(&self.pool)
@@ -63,11 +67,12 @@ impl Claims for PgStore {
         Ok(keys
             .iter()
             .map(|k| {
-                won.iter().any(|(name, inode, size, mtime)| {
+                won.iter().any(|(name, inode, size, mtime, ctime)| {
                     *name == k.file_name
                         && *inode == k.inode as i64
                         && *size == k.size as i64
                         && *mtime == k.mtime_ns
+                        && *ctime == k.ctime_ns
                 })
             })
             .collect())
@@ -75,13 +80,14 @@ impl Claims for PgStore {
 
     async fn renew(&self, key: &ClaimKey) -> Result<bool, SinkError> {
         let renewed = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE ingest_claims SET expires_at = clock_timestamp() + $6 * interval '1 millisecond' \
-             WHERE {KEY_MATCH} AND agent = $5"
+            "UPDATE ingest_claims SET expires_at = clock_timestamp() + $7 * interval '1 millisecond' \
+             WHERE {KEY_MATCH} AND agent = $6"
         )))
         .bind(&key.file_name)
         .bind(key.inode as i64)
         .bind(key.size as i64)
         .bind(key.mtime_ns)
+        .bind(key.ctime_ns)
         .bind(&self.agent)
         .bind(LEASE.as_millis() as i64)
         .execute(&self.pool)
@@ -92,12 +98,13 @@ impl Claims for PgStore {
 
     async fn release(&self, key: &ClaimKey) -> Result<(), SinkError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM ingest_claims WHERE {KEY_MATCH} AND agent = $5"
+            "DELETE FROM ingest_claims WHERE {KEY_MATCH} AND agent = $6"
         )))
         .bind(&key.file_name)
         .bind(key.inode as i64)
         .bind(key.size as i64)
         .bind(key.mtime_ns)
+        .bind(key.ctime_ns)
         .bind(&self.agent)
         .execute(&self.pool)
         .await
