@@ -11,9 +11,9 @@
 //!   PostgreSQL. Agents on one PostgreSQL database share a folder (claims split the
 //!   files), but an SQLite agent and anyone else on one folder would load its files
 //!   into two stores. The lock is on the directory, so nothing is written into the
-//!   folder; where the filesystem cannot lock a directory (NFS maps `flock` to
-//!   byte-range locks, which need a file), a hidden `.sensor-ingest.lock` in it is
-//!   locked instead.
+//!   folder; on a network filesystem, which cannot lock a directory (NFS and SMB map
+//!   `flock` to byte-range locks, which need a file), a hidden `.sensor-ingest.lock` in
+//!   it is locked instead.
 //!
 //! The read-only commands (`status`, `check`, `quarantine list`) take no lock and work
 //! beside a running agent. On NFS, Linux maps `flock` to the server's byte-range locks,
@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 use crate::config::{DatabaseSettings, Settings};
 use crate::sys;
 
-/// The lock file's name in the data folder, where the folder itself cannot be locked
-/// (hidden: the watcher never takes it).
+/// The lock file's name in a data folder on a network filesystem, where the folder
+/// itself cannot be locked (hidden: the watcher never takes it).
 pub const FOLDER_LOCK: &str = ".sensor-ingest.lock";
 
 /// Another agent holds a lock this one needs, or a lock file cannot be opened.
@@ -108,19 +108,21 @@ pub fn take(settings: &Settings) -> Result<AgentLocks, LockError> {
         path: folder.clone(),
         source,
     })?;
-    match lock_file(&dir, exclusive) {
-        Ok(()) => files.push(dir),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(refused(folder.clone())),
-        // This filesystem locks files only.
-        Err(_) => {
-            let lock = folder.join(FOLDER_LOCK);
-            let file = open(&lock)?;
-            match lock_file(&file, exclusive) {
-                Ok(()) => files.push(file),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(refused(lock)),
-                Err(source) => return Err(LockError::Io { path: lock, source }),
-            }
-        }
+    let network = sys::on_network_filesystem(&dir).map_err(|source| LockError::Io {
+        path: folder.clone(),
+        source,
+    })?;
+    // Every agent on one filesystem decides alike, so they all lock the same thing.
+    let (file, lock) = if network {
+        let lock = folder.join(FOLDER_LOCK);
+        (open(&lock)?, lock)
+    } else {
+        (dir, folder.clone())
+    };
+    match lock_file(&file, exclusive) {
+        Ok(()) => files.push(file),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(refused(lock)),
+        Err(source) => return Err(LockError::Io { path: lock, source }),
     }
     Ok(AgentLocks { _files: files })
 }

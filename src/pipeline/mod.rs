@@ -2,7 +2,9 @@
 //! archive, and decides its outcome.
 //!
 //! Order of events for one attempt:
-//! 1. open the file (regular files only, never following a symlink) and hash it;
+//! 1. open the file (regular files only, never following a symlink); on a store that
+//!    several agents share, claim it (or leave it, quietly, to the agent that holds
+//!    it) and keep the claim renewed until the attempt ends; then hash it;
 //! 2. if its content is already loaded, archive it as a duplicate (or, when the ledger
 //!    says this very file was loaded but never archived, finish that archive);
 //! 3. stream it: a blocking task reads, validates, enriches and summarises, sending
@@ -19,7 +21,8 @@
 //! The rooms: this file holds the attempt and its outcome types; [`outcome`] the
 //! handlers that end an attempt (archive, duplicate, quarantine…); [`inspect`] the
 //! reading pass; [`refusal`] why a file is quarantined and its report; [`retry`] the
-//! backoff; [`observe`] the log line and metrics of an outcome. Opening and hashing a
+//! backoff; [`observe`] the log line and metrics of an outcome; `claim` the renewal of
+//! a file's claim while it is worked on. Opening and hashing a
 //! file is [`crate::intake`]'s.
 
 mod claim;
