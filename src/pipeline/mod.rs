@@ -50,7 +50,7 @@ pub use self::inspect::{ReadContext, ReadReport, check_file, read_rows};
 use self::outcome::Job;
 pub use self::refusal::{Decision, Refusal};
 pub use self::retry::{RetryLimit, RetryPolicy, sleep_unless_cancelled};
-use crate::archive::ArchiveError;
+use crate::archive::{ArchiveError, FileIdentity};
 use crate::config::{Ranges, Settings, SourceTimezone};
 use crate::intake::{self, Opened, display_name};
 use crate::metrics::Metrics;
@@ -250,6 +250,15 @@ impl Pipeline {
         if !claims.claim(std::slice::from_ref(&key)).await?[0] {
             return Ok(Outcome::Skipped {
                 reason: CLAIMED_ELSEWHERE,
+            });
+        }
+        // Archiving renames a file, which sets its ctime: if another agent archived it
+        // between this one's open and its fstat, the key above is not the one that agent
+        // claimed, and the claim succeeded. The path tells: it no longer names the file.
+        let (here, opened) = (path.to_owned(), FileIdentity::of(&meta));
+        if !read_blocking(&name, move || opened.is_at(&here)).await? {
+            return Ok(Outcome::Skipped {
+                reason: intake::VANISHED,
             });
         }
         let work = self.attempt_opened(path, Some(&key), started_at, file, meta);

@@ -54,11 +54,18 @@ fn waiting(data: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Log lines at WARN or ERROR, as (level, message, error) from a JSON log.
+/// The agent's log lines at WARN or ERROR, as (level, message, error) from a JSON log.
 fn complaints(log: &str) -> Vec<(String, String, String)> {
     log.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| matches!(v["level"].as_str(), Some("WARN" | "ERROR")))
+        // The agent's own lines: the driver's (a slow statement on a busy machine) are
+        // not about other agents.
+        .filter(|v| {
+            v["target"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("sensor_ingest"))
+        })
         .map(|v| {
             let field = |k: &str| v["fields"][k].as_str().unwrap_or("").to_owned();
             (
@@ -97,6 +104,13 @@ async fn three_agents_split_a_folder_and_survive_a_kill_and_a_cut() {
     let mut a = spawn("a", &logs[0], false);
     let mut b = spawn("b", &logs[1], false);
     let mut c = spawn("c", &logs[2], true);
+    for log in &logs {
+        let ready = eventually(Duration::from_secs(60), async || {
+            read_log(log).contains("watching for files")
+        })
+        .await;
+        assert!(ready, "{}", read_log(log));
+    }
 
     // (name, content index) of every delivery, in order.
     let mut deliveries: Vec<(String, usize)> = Vec::new();
@@ -191,6 +205,25 @@ async fn three_agents_split_a_folder_and_survive_a_kill_and_a_cut() {
     assert_eq!(entries(&env.processed()).len(), deliveries.len());
     assert!(entries(&env.quarantine()).is_empty());
     let count = async |sql: &str| env.db.count(sql).await;
+    let mut delivered_per_name: BTreeMap<&str, usize> = BTreeMap::new();
+    for (name, _) in &deliveries {
+        *delivered_per_name.entry(name.as_str()).or_default() += 1;
+    }
+    let ledger = env.db.ledger().await;
+    for (name, delivered) in &delivered_per_name {
+        let rows: Vec<_> = ledger.iter().filter(|r| r.file_name == *name).collect();
+        if rows.len() != *delivered {
+            let agents: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+                "SELECT agent, status, started_at::text || ' .. ' || finished_at::text, \
+                 archived_as FROM ingest_files WHERE file_name = $1 ORDER BY started_at",
+            )
+            .bind(name)
+            .fetch_all(&env.db.pg().pool)
+            .await
+            .unwrap();
+            eprintln!("{name}: delivered {delivered}, ledger rows: {agents:#?}");
+        }
+    }
     assert_eq!(
         count("SELECT count(*) FROM ingest_files WHERE status = 'loaded'").await,
         unique.len() as i64
@@ -243,10 +276,13 @@ async fn three_agents_split_a_folder_and_survive_a_kill_and_a_cut() {
             log.display()
         );
         for (level, message, error) in complaints(&text) {
-            // Only the agent cut off may complain: warnings about its outage (retries,
-            // the driver's connection errors, an archive name it could not record).
+            // Only the agent cut off may complain about its outage (retries, an archive
+            // name it could not record). Any agent may retry a load the database asked
+            // to retry (a deadlock between concurrent loads: SQLSTATE 40P01).
+            let retried_by_request =
+                message.starts_with("attempt failed") && error.contains("SQLSTATE 40");
             assert!(
-                cut && level == "WARN",
+                level == "WARN" && (cut || retried_by_request),
                 "{}: {level} {message} {error}",
                 log.display()
             );
