@@ -47,7 +47,7 @@ impl FileIdentity {
     }
 
     /// True when `path` still names this file.
-    pub fn is_at(self, path: &Path) -> io::Result<bool> {
+    fn is_at(self, path: &Path) -> io::Result<bool> {
         match fs::symlink_metadata(path) {
             Ok(meta) => Ok(Self::of(&meta) == self),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),

@@ -236,29 +236,42 @@ impl Pipeline {
         let name = display_name(path);
         let started_at = Utc::now();
         let owned = path.to_owned();
-        let (file, meta) =
-            match read_blocking(&name, move || intake::open_unwritten(&owned)).await? {
-                Ok(opened) => opened,
-                Err(reason) => return Ok(Outcome::Skipped { reason }),
-            };
         let Some(claims) = self.store.claims() else {
+            let (file, meta) =
+                match read_blocking(&name, move || intake::open_unwritten(&owned)).await? {
+                    Ok(opened) => opened,
+                    Err(reason) => return Ok(Outcome::Skipped { reason }),
+                };
             return self
                 .attempt_opened(path, None, started_at, file, meta)
                 .await;
         };
-        let key = ClaimKey::of(&name, &meta);
+        // The claim's key comes from the path, looked at before opening: archiving renames
+        // a file, which sets its ctime, so a key read from the open file after another
+        // agent archived it would differ from that agent's, and be granted.
+        let looked = read_blocking(&name, move || {
+            let Ok(seen) = std::fs::symlink_metadata(&owned) else {
+                return Ok(Err(intake::VANISHED));
+            };
+            Ok(match intake::open_unwritten(&owned)? {
+                Ok((file, meta)) if FileIdentity::of(&seen) == FileIdentity::of(&meta) => {
+                    Ok((file, meta, seen))
+                }
+                // Replaced between the look and the open: the newcomer's own event (or the
+                // next rescan) brings it back.
+                Ok(_) => Err(intake::VANISHED),
+                Err(reason) => Err(reason),
+            })
+        })
+        .await?;
+        let (file, meta, seen) = match looked {
+            Ok(opened) => opened,
+            Err(reason) => return Ok(Outcome::Skipped { reason }),
+        };
+        let key = ClaimKey::of(&name, &seen);
         if !claims.claim(std::slice::from_ref(&key)).await?[0] {
             return Ok(Outcome::Skipped {
                 reason: CLAIMED_ELSEWHERE,
-            });
-        }
-        // Archiving renames a file, which sets its ctime: if another agent archived it
-        // between this one's open and its fstat, the key above is not the one that agent
-        // claimed, and the claim succeeded. The path tells: it no longer names the file.
-        let (here, opened) = (path.to_owned(), FileIdentity::of(&meta));
-        if !read_blocking(&name, move || opened.is_at(&here)).await? {
-            return Ok(Outcome::Skipped {
-                reason: intake::VANISHED,
             });
         }
         let work = self.attempt_opened(path, Some(&key), started_at, file, meta);
