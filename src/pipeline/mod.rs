@@ -276,11 +276,9 @@ impl Pipeline {
         }
         let work = self.attempt_opened(path, Some(&key), started_at, file, meta);
         let result = claim::while_held(claims, &key, RENEW_EVERY, work).await;
-        if let Err(e) = &result
-            && !e.is_transient()
-        {
-            // Left for the next rescan: any agent may try it then. (After a transient
-            // failure this agent retries soon and keeps its claim meanwhile.)
+        if result.is_err() {
+            // The file stays in the folder: let any agent take it at once, rather than
+            // after the lease, should this one give up or stop (a retry claims it again).
             if let Err(e) = claims.release(&key).await {
                 debug!(error = %e, "could not release the claim; it runs out by itself");
             }

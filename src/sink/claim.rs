@@ -96,7 +96,8 @@ pub trait Claims: Send + Sync + std::fmt::Debug {
     async fn renew(&self, key: &ClaimKey) -> Result<bool, SinkError>;
 
     /// Gives up this agent's claim on `key`, so another agent may take the file at once:
-    /// for a file this agent leaves in the folder (it gave up retrying, or is stopping).
+    /// for a file this agent leaves in the folder after a failed attempt (a retry claims
+    /// it again).
     async fn release(&self, key: &ClaimKey) -> Result<(), SinkError>;
 }
 

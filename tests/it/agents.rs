@@ -136,6 +136,26 @@ async fn several_files_are_claimed_in_one_call_each_by_one_agent() {
     assert_eq!(second, [false, false, true, true]);
 }
 
+/// An attempt that fails (here the archive folder is unusable) leaves the file in the
+/// folder and gives its claim up, so another agent may take it at once.
+#[tokio::test]
+async fn a_failed_attempt_releases_its_claim() {
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
+    let mut settings = env.settings.clone();
+    let not_a_folder = env.dir.path().join("processed-is-a-file");
+    std::fs::write(&not_a_folder, "").unwrap();
+    settings.processed_folder = not_a_folder;
+    let me = Pipeline::new(&settings, store_as(&env, "me").await);
+    env.drop_file("f.csv", csv(6, 2));
+    let key = key_of(&env, "f.csv");
+    let failed = env.process(&me, "f.csv").await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(files_in(&env.data()), ["f.csv"]);
+    assert_eq!(env.db.count("SELECT count(*) FROM ingest_claims").await, 0);
+    let other = store_as(&env, "other").await;
+    assert_eq!(other.claims().unwrap().claim(&[key]).await.unwrap(), [true]);
+}
+
 /// A file re-dropped under the name of a file another agent is working on is a new
 /// file with its own claim, and loads (or is a duplicate) on its own turn.
 #[tokio::test]
