@@ -147,3 +147,23 @@ SELECT sensor_id,
        avg(pressure)      AS pressure_mean
 FROM sensor_readings
 GROUP BY sensor_id, date_trunc('day', ts, 'UTC');
+
+-- ---------------------------------------------------------------------------------
+-- Claims (several agents on one data folder). Before reading a file an agent claims
+-- it here for a short lease, renewed while it works; other agents leave a claimed file
+-- alone, and take it over once the lease has run out (its agent died). Keyed by the
+-- file's identity in the folder — name, inode, size, mtime, ctime — so a file dropped
+-- again under the same name, or moved back into the folder, is a new claim. A division of labour only: exactly once rests on
+-- ingest_files_one_load_per_content. Rows expired for an hour are deleted by the agents.
+CREATE TABLE IF NOT EXISTS ingest_claims (
+    file_name  text        NOT NULL,
+    inode      bigint      NOT NULL,
+    size_bytes bigint      NOT NULL,
+    mtime_ns   bigint      NOT NULL,          -- modification time, ns since the Unix epoch
+    ctime_ns   bigint      NOT NULL,          -- status-change time (a rename sets it), ns
+    agent      text        NOT NULL,          -- AGENT_ID of the holder
+    claimed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    expires_at timestamptz NOT NULL,          -- the server's clock; renewed while worked on
+    PRIMARY KEY (file_name, inode, size_bytes, mtime_ns, ctime_ns)
+);
+CREATE INDEX IF NOT EXISTS ingest_claims_expires ON ingest_claims (expires_at);

@@ -19,6 +19,7 @@ use tracing::{error, info, warn};
 
 use crate::archive;
 use crate::config::Settings;
+use crate::lock::{self, AgentLocks, LockError};
 use crate::metrics::{self, Metrics, MetricsError};
 use crate::ops::progress::Progress;
 use crate::pipeline::{Outcome, Pipeline, ProcessError, RetryLimit, RetryPolicy};
@@ -47,6 +48,10 @@ pub enum AgentError {
     Scan(#[source] std::io::Error),
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+    /// Another agent holds the SQLite store or the data folder: a setup problem, like
+    /// a bad setting (the process exits 2).
+    #[error(transparent)]
+    Locked(#[from] LockError),
 }
 
 /// The agent, built once from the settings: the store, the pipeline over it, and the
@@ -55,6 +60,8 @@ pub enum AgentError {
 pub struct Agent {
     settings: Settings,
     pipeline: Pipeline,
+    /// The locks taken by [`Agent::prepare`], held until the agent is dropped.
+    locks: Mutex<Option<AgentLocks>>,
 }
 
 impl Agent {
@@ -67,16 +74,22 @@ impl Agent {
     /// [`run`]: Agent::run
     /// [`once`]: Agent::once
     pub fn build(settings: &Settings) -> Self {
-        let store = sink::open(&settings.database, settings.workers as u32 + 2);
+        let store = sink::open_as(
+            &settings.database,
+            settings.workers as u32 + 2,
+            &settings.agent_id,
+        );
         if settings.database.is_default() {
             info!(
                 version = env!("CARGO_PKG_VERSION"),
+                agent = %settings.agent_id,
                 database = %store.describe(),
                 "sensor-ingest starting on the embedded SQLite store (no DATABASE_URL or DB_* \
                  set; DATABASE_URL=postgres://… selects PostgreSQL)"
             );
         } else {
-            info!(version = env!("CARGO_PKG_VERSION"), database = %store.describe(), "sensor-ingest starting");
+            info!(version = env!("CARGO_PKG_VERSION"), agent = %settings.agent_id,
+                database = %store.describe(), "sensor-ingest starting");
         }
         let mut pipeline = Pipeline::new(settings, store);
         if settings.http_addr.is_some() {
@@ -85,6 +98,7 @@ impl Agent {
         Agent {
             settings: settings.clone(),
             pipeline,
+            locks: Mutex::new(None),
         }
     }
 
@@ -104,9 +118,11 @@ impl Agent {
         }
     }
 
-    /// Creates the three folders if needed and applies the schema, retrying while the
-    /// database is unreachable (up to `limit`), but failing at once when it refuses the
-    /// agent (bad password, missing database, no privilege).
+    /// Creates the three folders if needed, takes the agent's locks ([`crate::lock`]:
+    /// failing at once when another agent holds the SQLite store or the data folder)
+    /// and applies the schema, retrying while the database is unreachable (up to
+    /// `limit`), but failing at once when it refuses the agent (bad password, missing
+    /// database, no privilege).
     pub async fn prepare(
         &self,
         limit: RetryLimit,
@@ -123,6 +139,12 @@ impl Agent {
                 path: dir.clone(),
                 source,
             })?;
+        }
+        {
+            let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+            if locks.is_none() {
+                *locks = Some(lock::take(settings)?);
+            }
         }
         // A kill in the middle of writing a report or a cross-filesystem copy leaves a
         // hidden temporary file behind; clear those no running writer holds.

@@ -59,12 +59,16 @@ pub enum Opened {
     },
 }
 
+/// Why a path is skipped when nothing is there any more (archived by another agent,
+/// or removed by someone).
+pub const VANISHED: &str = "file vanished";
+
 /// Opens a regular file without following symlinks or blocking on a FIFO. `Ok(Err)`
 /// says why the path is not a data file.
 pub fn open_regular(path: &Path) -> io::Result<Result<(File, FileIdentity), &'static str>> {
     let file = match sys::open_nofollow_nonblock(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err("file vanished")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err(VANISHED)),
         Err(e) if sys::is_symlink_loop(&e) => return Ok(Err("symbolic link")),
         Err(e) => return Err(e),
     };
@@ -78,15 +82,33 @@ pub fn open_regular(path: &Path) -> io::Result<Result<(File, FileIdentity), &'st
 /// Opens a data file that no one is still writing, and hashes it unless it is larger
 /// than `max_bytes`.
 pub fn open_and_hash(path: &Path, max_bytes: Option<u64>) -> io::Result<Opened> {
-    let (mut file, identity) = match open_regular(path)? {
+    match open_unwritten(path)? {
+        Ok((file, meta)) => hash_opened(file, &meta, max_bytes),
+        Err(reason) => Ok(Opened::Skip(reason)),
+    }
+}
+
+/// Opens a data file that no one is still writing, without reading it: the first half
+/// of [`open_and_hash`], for a caller that must claim the file before reading it.
+/// `Ok(Err)` says why the path is not (yet) a data file to take.
+pub fn open_unwritten(path: &Path) -> io::Result<Result<(File, Metadata), &'static str>> {
+    let (file, _) = match open_regular(path)? {
         Ok(opened) => opened,
-        Err(reason) => return Ok(Opened::Skip(reason)),
+        Err(reason) => return Ok(Err(reason)),
     };
     if sys::open_for_writing_elsewhere(&file) {
         // Its close will fire an event (or the next rescan will find it).
-        return Ok(Opened::Skip("still open for writing by another process"));
+        return Ok(Err("still open for writing by another process"));
     }
-    let size = file.metadata()?.len();
+    let meta = file.metadata()?;
+    Ok(Ok((file, meta)))
+}
+
+/// Hashes a file opened by [`open_unwritten`] (`meta` its metadata then) unless it is
+/// larger than `max_bytes`: the second half of [`open_and_hash`].
+pub fn hash_opened(mut file: File, meta: &Metadata, max_bytes: Option<u64>) -> io::Result<Opened> {
+    let identity = FileIdentity::of(meta);
+    let size = meta.len();
     if let Some(limit) = max_bytes.filter(|limit| size > *limit) {
         return Ok(Opened::TooLarge {
             size,

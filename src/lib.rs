@@ -36,7 +36,10 @@
 //! is quarantined, `retry` the backoff, `observe` its log line and metrics.
 //! [`agent`] builds the store and pipeline once from the settings, then runs the
 //! watcher and a bounded pool of workers (`run`) or processes what is present and exits
-//! (`once`). [`config`] reads and validates the settings (a folder: `env`, `database`,
+//! (`once`). Several agents can share a data folder and a PostgreSQL database: before
+//! reading a file an agent claims it ([`sink::claim`]: a lease in the database, renewed
+//! by `pipeline/claim.rs` while the file is worked on); on SQLite, [`lock`] keeps the
+//! store and its folder to one agent. [`config`] reads and validates the settings (a folder: `env`, `database`,
 //! `ranges`, `timezone`, `pattern`, `units`); [`telemetry`] sets up logging.
 //!
 //! [`rule`] names every rule once, with its short reason and advice: a new reading rule
@@ -64,6 +67,7 @@ pub mod config;
 pub mod dashboard;
 pub mod enrich;
 pub mod intake;
+pub mod lock;
 pub mod metrics;
 pub mod ops;
 pub mod pipeline;

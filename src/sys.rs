@@ -24,6 +24,25 @@ pub fn try_lock_exclusive(file: &File) -> io::Result<()> {
     Ok(())
 }
 
+/// Takes a shared `flock` on `file` without waiting: fails (with `WouldBlock`) when
+/// another open file description holds an exclusive lock on it. Shared locks coexist;
+/// an exclusive one excludes them all. Released like [`try_lock_exclusive`]'s.
+pub fn try_lock_shared(file: &File) -> io::Result<()> {
+    rustix::fs::flock(file, FlockOperation::NonBlockingLockShared)?;
+    Ok(())
+}
+
+/// Whether `file` lives on a network filesystem (NFS, SMB/CIFS), where `flock` is
+/// mapped to the server's byte-range locks: those need a regular file, and an exclusive
+/// one needs it open for writing, so a directory cannot be locked there.
+pub fn on_network_filesystem(file: &File) -> io::Result<bool> {
+    /// `SMB2_MAGIC_NUMBER` and `CIFS_SUPER_MAGIC` (linux/magic.h); rustix names NFS's.
+    const SMB2: u64 = 0xfe53_4d42;
+    const CIFS: u64 = 0xff53_4d42;
+    let kind = rustix::fs::fstatfs(file)?.f_type as u64;
+    Ok(kind == rustix::fs::NFS_SUPER_MAGIC as u64 || kind == SMB2 || kind == CIFS)
+}
+
 /// Renames `src` to `dst` (`renameat2` with `RENAME_NOREPLACE`), failing with
 /// `AlreadyExists` instead of replacing `dst`. See [`is_noreplace_unsupported`] and
 /// [`crosses_devices`] for the two failures a caller can work around.
@@ -125,6 +144,13 @@ pub fn hostname() -> String {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn a_local_folder_is_not_on_a_network_filesystem() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::open(dir.path()).unwrap();
+        assert!(!on_network_filesystem(&file).unwrap());
+    }
 
     #[test]
     fn an_exclusive_lock_excludes_a_second_open_file_until_closed() {

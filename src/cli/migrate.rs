@@ -34,7 +34,7 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     super::block_on(async {
-        let store = PgStore::new(pg, 2);
+        let store = PgStore::new(pg, 2, &settings.agent_id);
         store
             .prepare()
             .await

@@ -102,7 +102,7 @@ fn block_on<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyho
 /// The ledger, schema applied, for the operator commands: two connections, no
 /// retries, and no folders created (that is the agent's job).
 async fn open_ledger(settings: &Settings) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-    let store = sink::open(&settings.database, 2);
+    let store = sink::open_as(&settings.database, 2, &settings.agent_id);
     store
         .prepare()
         .await

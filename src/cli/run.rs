@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::report;
-use crate::agent::Agent;
+use crate::agent::{Agent, AgentError};
 use crate::config::Settings;
 use crate::telemetry;
 
@@ -23,7 +23,8 @@ pub fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
 
 /// Sets up logging, then runs `work` with the agent built from `settings` and a token
 /// cancelled by the first SIGINT/SIGTERM. From the moment logging is set up, a failure
-/// is logged (console and file) once and the process exits 1.
+/// is logged (console and file) once and the process exits 1 (2 when another agent holds
+/// the SQLite store or the data folder).
 pub(super) fn serve(
     settings: &Settings,
     work: impl AsyncFnOnce(Agent, CancellationToken) -> anyhow::Result<ExitCode>,
@@ -31,7 +32,14 @@ pub(super) fn serve(
     let _guard = telemetry::init(&settings.log)?;
     serve_logged(settings, work).or_else(|e| {
         error!("{}", report(&e));
-        Ok(ExitCode::FAILURE)
+        // Another agent on the same SQLite store or folder is a setup problem, as a
+        // bad setting is.
+        let locked = matches!(e.downcast_ref(), Some(AgentError::Locked(_)));
+        Ok(if locked {
+            ExitCode::from(2)
+        } else {
+            ExitCode::FAILURE
+        })
     })
 }
 

@@ -89,6 +89,7 @@ impl Env<'_> {
         let http_addr = self.http_addr();
         let http_token = self.http_token();
         let retention = self.retention(&database);
+        let agent_id = self.agent_id();
         Settings {
             database,
             data_folder,
@@ -108,6 +109,7 @@ impl Env<'_> {
             http_addr,
             http_token,
             retention,
+            agent_id,
         }
     }
 
@@ -170,6 +172,20 @@ impl Env<'_> {
         self.parse("RETENTION", None, RETENTION_EXPECTED, |v| {
             v.parse().ok().map(Some)
         })
+    }
+
+    /// `AGENT_ID`: this agent's name in the ledger and its claims; `host:pid` by default.
+    /// Printable text up to 200 characters, so that `status` can show it on one line.
+    fn agent_id(&mut self) -> String {
+        self.parse(
+            "AGENT_ID",
+            crate::sink::agent_name(),
+            "a name of 1 to 200 printable characters, unique among the agents sharing a \
+             database, such as ingest-a or the host name",
+            |v| {
+                (v.chars().count() <= 200 && !v.chars().any(char::is_control)).then(|| v.to_owned())
+            },
+        )
     }
 
     /// `FILE_PATTERN`: the error names the faulty item of the list, not just the list.
@@ -332,6 +348,23 @@ impl Env<'_> {
 #[cfg(test)]
 mod tests {
     use crate::config::tests::settings;
+
+    #[test]
+    fn agent_id_defaults_to_host_and_pid_and_refuses_control_characters() {
+        let default = settings(&[]).unwrap().agent_id;
+        assert!(
+            default.ends_with(&format!(":{}", std::process::id())),
+            "{default}"
+        );
+        assert_eq!(
+            settings(&[("AGENT_ID", " ingest-a ")]).unwrap().agent_id,
+            "ingest-a"
+        );
+        let errors = settings(&[("AGENT_ID", "a\tb")]).unwrap_err();
+        assert_eq!(errors[0].var, "AGENT_ID");
+        let errors = settings(&[("AGENT_ID", &"x".repeat(201))]).unwrap_err();
+        assert_eq!(errors[0].var, "AGENT_ID");
+    }
 
     #[test]
     fn http_addr_is_optional_checked_and_takes_its_old_name() {

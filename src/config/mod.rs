@@ -89,6 +89,9 @@ pub struct Settings {
     pub http_token: Option<HttpToken>,
     /// How long readings are kept (`RETENTION`, PostgreSQL only); `None` keeps them all.
     pub retention: Option<Retention>,
+    /// This agent's name (`AGENT_ID`, default `host:pid`): written to each ledger row it
+    /// writes and to its claims on files.
+    pub agent_id: String,
 }
 
 /// The dashboard's secret (`HTTP_TOKEN`). `Debug` never shows it; only

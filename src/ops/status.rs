@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::config::{FilePattern, Settings};
 use crate::ops::quarantine;
-use crate::sink::{Activity, LedgerRecord, SinkError, Storage, Store};
+use crate::sink::{Activity, AgentShare, LedgerRecord, SinkError, Storage, Store};
 use crate::watch;
 
 /// Status could not be gathered.
@@ -75,6 +75,9 @@ pub struct Status {
     pub rows_per_minute_last_hour: f64,
     /// Partitions, a pending migration, retention (PostgreSQL).
     pub storage: Option<Storage>,
+    /// The agents that finished files in the last hour (`AGENT_ID`), each with its share
+    /// of the files and rows, most files first.
+    pub agents_last_hour: Vec<AgentShare>,
 }
 
 /// Lists `folder`; a folder not created yet (the agent creates it at startup) is empty.
@@ -161,6 +164,7 @@ pub async fn collect(
     let last_day = store.activity_since(now - TimeDelta::days(1)).await?;
     let last_loaded = store.last_loaded().await?;
     let storage = store.storage().await?;
+    let agents_last_hour = store.agents_since(now - TimeDelta::hours(1)).await?;
     let rows_loaded = last_hour.loaded.rows + last_hour.partial.rows;
     // A file loaded in less than a millisecond gives no meaningful rate.
     let rows_per_second_while_loading =
@@ -178,6 +182,7 @@ pub async fn collect(
         rows_per_second_while_loading,
         rows_per_minute_last_hour: rows_loaded as f64 / 60.0,
         storage,
+        agents_last_hour,
     })
 }
 
@@ -339,6 +344,7 @@ pub fn format(s: &Status) -> String {
     if let Some(storage) = &s.storage {
         out.push_str(&storage_text(storage));
     }
+    out.push_str(&agents_text(&s.agents_last_hour, s.at));
     out
 }
 
@@ -373,6 +379,42 @@ fn storage_text(s: &Storage) -> String {
             count(r.months.max(0) as u64, "month"),
             r.readings,
             r.last_dropped_at.format("%Y-%m-%d %H:%M UTC"),
+        );
+    }
+    out
+}
+
+/// The agents of the last hour, one line each with its share of files and rows:
+/// `agents        host-a:311   640 files (64%)   64000 rows (64%)   last 3s ago`.
+fn agents_text(agents: &[AgentShare], at: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    if agents.is_empty() {
+        let _ = writeln!(out, "agents        none active in the last hour");
+        return out;
+    }
+    let files: u64 = agents.iter().map(|a| a.files).sum();
+    let rows: u64 = agents.iter().map(|a| a.rows).sum();
+    let share = |part: u64, whole: u64| match whole {
+        0 => 0.0,
+        _ => 100.0 * part as f64 / whole as f64,
+    };
+    let width = agents
+        .iter()
+        .map(|a| a.agent.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (i, a) in agents.iter().enumerate() {
+        let label = if i == 0 { "agents" } else { "" };
+        let ago = (at - a.last_finished_at).num_milliseconds() as f64 / 1000.0;
+        let _ = writeln!(
+            out,
+            "{label:<13} {:<width$}  {:>12} ({:>3.0}%)  {:>14} ({:>3.0}%)  last {} ago",
+            a.agent,
+            count(a.files, "file"),
+            share(a.files, files),
+            count(a.rows, "row"),
+            share(a.rows, rows),
+            human_age(ago),
         );
     }
     out
@@ -418,6 +460,7 @@ mod tests {
             rows_per_second_while_loading: rate,
             rows_per_minute_last_hour: rows as f64 / 60.0,
             storage: None,
+            agents_last_hour: vec![],
         }
     }
 
@@ -462,6 +505,31 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("last loaded   nothing yet"), "{text}");
+    }
+
+    #[test]
+    fn agents_are_listed_with_their_share_of_files_and_rows() {
+        let at = Utc::now();
+        let share = |agent: &str, files, rows, secs| AgentShare {
+            agent: agent.to_owned(),
+            files,
+            rows,
+            last_finished_at: at - TimeDelta::seconds(secs),
+        };
+        let text = agents_text(&[share("host-a:1", 3, 300, 2), share("b", 1, 100, 65)], at);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].starts_with("agents        host-a:1"), "{text}");
+        assert!(lines[0].contains("3 files ( 75%)"), "{text}");
+        assert!(lines[0].contains("300 rows ( 75%)"), "{text}");
+        assert!(lines[0].ends_with("last 2s ago"), "{text}");
+        assert!(lines[1].starts_with("              b       "), "{text}");
+        assert!(lines[1].contains("1 file ( 25%)"), "{text}");
+        assert!(lines[1].ends_with("last 1m 5s ago"), "{text}");
+        assert_eq!(
+            agents_text(&[], at),
+            "agents        none active in the last hour\n"
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! archive, and decides its outcome.
 //!
 //! Order of events for one attempt:
-//! 1. open the file (regular files only, never following a symlink) and hash it;
+//! 1. open the file (regular files only, never following a symlink); on a store that
+//!    several agents share, claim it (or leave it, quietly, to the agent that holds
+//!    it) and keep the claim renewed until the attempt ends; then hash it;
 //! 2. if its content is already loaded, archive it as a duplicate (or, when the ledger
 //!    says this very file was loaded but never archived, finish that archive);
 //! 3. stream it: a blocking task reads, validates, enriches and summarises, sending
@@ -19,9 +21,11 @@
 //! The rooms: this file holds the attempt and its outcome types; [`outcome`] the
 //! handlers that end an attempt (archive, duplicate, quarantine…); [`inspect`] the
 //! reading pass; [`refusal`] why a file is quarantined and its report; [`retry`] the
-//! backoff; [`observe`] the log line and metrics of an outcome. Opening and hashing a
+//! backoff; [`observe`] the log line and metrics of an outcome; `claim` the renewal of
+//! a file's claim while it is worked on. Opening and hashing a
 //! file is [`crate::intake`]'s.
 
+mod claim;
 mod inspect;
 mod observe;
 mod outcome;
@@ -38,7 +42,7 @@ use backon::Retryable;
 use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, debug, info_span, warn};
 use uuid::Uuid;
 
 use self::inspect::{BATCHES_IN_FLIGHT, Verdict, stream_to_sink};
@@ -46,12 +50,13 @@ pub use self::inspect::{ReadContext, ReadReport, check_file, read_rows};
 use self::outcome::Job;
 pub use self::refusal::{Decision, Refusal};
 pub use self::retry::{RetryLimit, RetryPolicy, sleep_unless_cancelled};
-use crate::archive::ArchiveError;
+use crate::archive::{ArchiveError, FileIdentity};
 use crate::config::{Ranges, Settings, SourceTimezone};
 use crate::intake::{self, Opened, display_name};
 use crate::metrics::Metrics;
 use crate::profile::Profiles;
-use crate::sink::{FileAttempt, LoadOutcome, ProfileRef, SinkError, Store};
+use crate::sink::claim::RENEW_EVERY;
+use crate::sink::{ClaimKey, FileAttempt, LoadOutcome, ProfileRef, SinkError, Store};
 
 /// Files up to this size go straight to the load, which refuses content loaded already
 /// (the unique index on the hash) and then says by whom: for small files the separate
@@ -63,6 +68,16 @@ const LOOKUP_FIRST_ABOVE_BYTES: u64 = 1 << 20;
 /// over its name in the data folder meanwhile: the outcome concerns the content that
 /// was read, and the newcomer is left for its own turn.
 pub type Archived = Option<String>;
+
+/// [`Outcome::Skipped`]'s reason for a file another agent has claimed: it is that
+/// agent's to process, and this one says nothing about it above DEBUG.
+pub const CLAIMED_ELSEWHERE: &str = "claimed by another agent";
+
+/// [`Outcome::Skipped`]'s reason for a file whose claim ran out while this agent worked
+/// on it (it could not renew it, cut from the database) and another agent took over:
+/// this agent's attempt is dropped (its transaction rolls back) and the file is the
+/// other agent's.
+pub const TAKEN_OVER: &str = "taken over by another agent";
 
 /// How one file ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -206,20 +221,83 @@ impl Pipeline {
             .instrument(span.clone())
             .await;
         let _enter = span.enter();
-        observe::log_outcome(&result, started.elapsed());
+        observe::log_outcome(&result, started.elapsed(), self.store.claims().is_some());
         if let Some(m) = &self.metrics {
             observe::record_outcome(m, &result, arrived);
         }
         result
     }
 
-    /// One attempt at one file, without retries.
+    /// One attempt at one file, without retries. On a store several agents share, the
+    /// file is claimed first (one round trip) and left alone, as [`Outcome::Skipped`]
+    /// with [`CLAIMED_ELSEWHERE`], when another agent holds it; the claim is renewed
+    /// while the file is worked on.
     pub async fn attempt(&self, path: &Path) -> Result<Outcome, ProcessError> {
         let name = display_name(path);
         let started_at = Utc::now();
         let owned = path.to_owned();
+        let Some(claims) = self.store.claims() else {
+            let (file, meta) =
+                match read_blocking(&name, move || intake::open_unwritten(&owned)).await? {
+                    Ok(opened) => opened,
+                    Err(reason) => return Ok(Outcome::Skipped { reason }),
+                };
+            return self
+                .attempt_opened(path, None, started_at, file, meta)
+                .await;
+        };
+        // The claim's key comes from the path, looked at before opening: archiving renames
+        // a file, which sets its ctime, so a key read from the open file after another
+        // agent archived it would differ from that agent's, and be granted.
+        let looked = read_blocking(&name, move || {
+            let Ok(seen) = std::fs::symlink_metadata(&owned) else {
+                return Ok(Err(intake::VANISHED));
+            };
+            Ok(match intake::open_unwritten(&owned)? {
+                Ok((file, meta)) if FileIdentity::of(&seen) == FileIdentity::of(&meta) => {
+                    Ok((file, meta, seen))
+                }
+                // Replaced between the look and the open: the newcomer's own event (or the
+                // next rescan) brings it back.
+                Ok(_) => Err(intake::VANISHED),
+                Err(reason) => Err(reason),
+            })
+        })
+        .await?;
+        let (file, meta, seen) = match looked {
+            Ok(opened) => opened,
+            Err(reason) => return Ok(Outcome::Skipped { reason }),
+        };
+        let key = ClaimKey::of(&name, &seen);
+        if !claims.claim(std::slice::from_ref(&key)).await?[0] {
+            return Ok(Outcome::Skipped {
+                reason: CLAIMED_ELSEWHERE,
+            });
+        }
+        let work = self.attempt_opened(path, Some(&key), started_at, file, meta);
+        let result = claim::while_held(claims, &key, RENEW_EVERY, work).await;
+        if result.is_err() {
+            // The file stays in the folder: let any agent take it at once, rather than
+            // after the lease, should this one give up or stop (a retry claims it again).
+            if let Err(e) = claims.release(&key).await {
+                debug!(error = %e, "could not release the claim; it runs out by itself");
+            }
+        }
+        result
+    }
+
+    /// The rest of an attempt, on the file opened (and claimed, `claim`) at `path`.
+    async fn attempt_opened(
+        &self,
+        path: &Path,
+        claim: Option<&ClaimKey>,
+        started_at: chrono::DateTime<Utc>,
+        file: std::fs::File,
+        meta: std::fs::Metadata,
+    ) -> Result<Outcome, ProcessError> {
+        let name = display_name(path);
         let max = self.max_file_bytes;
-        let opened = read_blocking(&name, move || intake::open_and_hash(&owned, max)).await?;
+        let opened = read_blocking(&name, move || intake::hash_opened(file, &meta, max)).await?;
         let (file, hash, size, read) = match opened {
             Opened::File {
                 file,
@@ -234,7 +312,7 @@ impl Pipeline {
                 identity,
             } => {
                 return self
-                    .too_large(path, identity, name, started_at, size, limit)
+                    .too_large(path, claim, identity, name, started_at, size, limit)
                     .await;
             }
         };
@@ -252,6 +330,7 @@ impl Pipeline {
         let job = Job {
             path,
             read,
+            claim,
             attempt: FileAttempt {
                 id: Uuid::now_v7(),
                 file_name: name.clone(),
@@ -284,7 +363,8 @@ impl Pipeline {
                     return self.grew_after_load(job, read_bytes, after).await;
                 }
                 let archived_as = self.archive(&job, &self.processed).await?;
-                self.note_archived(job.attempt.id, &archived_as).await;
+                self.note_archived(job.claim, job.attempt.id, &archived_as)
+                    .await;
                 if !report.skipped_lines.is_empty() {
                     self.write_rejects(&job, &report, &after).await;
                 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::{Archived, Outcome, ProcessError, ReadReport};
 use crate::metrics::Metrics;
@@ -39,7 +39,10 @@ pub(super) fn record_outcome(
     m.file(outcome);
 }
 
-pub(super) fn log_outcome(result: &Result<Outcome, ProcessError>, elapsed: Duration) {
+/// Logs the outcome of one file. `shared`: the store is shared with other agents, so a
+/// file that vanished was most likely archived by one of them; such skips, and files
+/// claimed or taken over by another agent, are logged at DEBUG only.
+pub(super) fn log_outcome(result: &Result<Outcome, ProcessError>, elapsed: Duration, shared: bool) {
     let ms = elapsed.as_millis() as u64;
     match result {
         Ok(Outcome::Loaded {
@@ -78,7 +81,12 @@ pub(super) fn log_outcome(result: &Result<Outcome, ProcessError>, elapsed: Durat
                 "file quarantined");
         }
         Ok(Outcome::Skipped { reason }) => {
-            info!(outcome = "skipped", reason, "file skipped");
+            let others = [super::CLAIMED_ELSEWHERE, super::TAKEN_OVER];
+            if others.contains(reason) || (shared && *reason == crate::intake::VANISHED) {
+                debug!(outcome = "skipped", reason, "file left to another agent");
+            } else {
+                info!(outcome = "skipped", reason, "file skipped");
+            }
         }
         Err(e) => {
             error!(outcome = "failed", error = %e, duration_ms = ms,

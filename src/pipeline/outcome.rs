@@ -10,17 +10,17 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 
 use chrono::Utc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::{
-    Archived, Decision, Outcome, Pipeline, ProcessError, ReadReport, Refusal, internal,
+    Archived, Decision, Outcome, Pipeline, ProcessError, ReadReport, Refusal, TAKEN_OVER, internal,
     read_blocking,
 };
 use crate::archive::{self, FileIdentity};
 use crate::read::ContentHash;
 use crate::report::{QuarantineReport, ReportedError};
-use crate::sink::{EntryStatus, FileAttempt, LedgerEntry, LoadedFile, ProfileRef};
+use crate::sink::{ClaimKey, EntryStatus, FileAttempt, LedgerEntry, LoadedFile, ProfileRef};
 
 /// One file on its way to an outcome.
 pub(super) struct Job<'a> {
@@ -28,6 +28,8 @@ pub(super) struct Job<'a> {
     pub path: &'a Path,
     /// The file that was opened and read there; only it may be moved.
     pub read: FileIdentity,
+    /// This agent's claim on it, on a store several agents share.
+    pub claim: Option<&'a ClaimKey>,
     /// Its ledger row.
     pub attempt: FileAttempt,
 }
@@ -50,9 +52,11 @@ impl Pipeline {
 
     /// Quarantines a file over `MAX_FILE_BYTES` without reading a byte of it. Having no
     /// content hash, its ledger row and report carry a stand-in (`unread-…`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn too_large(
         &self,
         path: &Path,
+        claim: Option<&ClaimKey>,
         read: FileIdentity,
         name: String,
         started_at: chrono::DateTime<Utc>,
@@ -71,6 +75,7 @@ impl Pipeline {
         let job = Job {
             path,
             read,
+            claim,
             attempt,
         };
         let refusal = Refusal::Decision(Decision::TooLarge { size, limit });
@@ -101,6 +106,7 @@ impl Pipeline {
         let job = Job {
             path: loaded.path,
             read: loaded.read,
+            claim: loaded.claim,
             attempt: FileAttempt {
                 id: Uuid::now_v7(),
                 file_name: name,
@@ -120,10 +126,15 @@ impl Pipeline {
         job: Job<'_>,
         loaded: LoadedFile,
     ) -> Result<Outcome, ProcessError> {
+        if loaded.file_name == job.attempt.file_name && self.claim_lost(job.claim).await {
+            // Another agent took the file over while this one could not renew its claim,
+            // and loaded it: the rest is that agent's.
+            return Ok(Outcome::Skipped { reason: TAKEN_OVER });
+        }
         if loaded.file_name == job.attempt.file_name && loaded.archived_as.is_none() {
             // The commit happened but the move did not (crash, or processed/ unwritable).
             let archived_as = self.archive(&job, &self.processed).await?;
-            self.note_archived(loaded.id, &archived_as).await;
+            self.note_archived(job.claim, loaded.id, &archived_as).await;
             return Ok(Outcome::Recovered {
                 id: loaded.id,
                 archived_as,
@@ -140,7 +151,8 @@ impl Pipeline {
             })
             .await?;
         let archived_as = self.archive(&job, &self.processed).await?;
-        self.note_archived(job.attempt.id, &archived_as).await;
+        self.note_archived(job.claim, job.attempt.id, &archived_as)
+            .await;
         Ok(Outcome::Duplicate {
             id: job.attempt.id,
             of: loaded.id,
@@ -158,6 +170,7 @@ impl Pipeline {
         let Job {
             path,
             read,
+            claim,
             attempt,
         } = job;
         let mut report = refusal.quarantine_report(&attempt);
@@ -186,7 +199,7 @@ impl Pipeline {
         })
         .await
         .map_err(|e| internal(&attempt.file_name, e))??;
-        self.note_archived(attempt.id, &archived_as).await;
+        self.note_archived(claim, attempt.id, &archived_as).await;
         Ok(Outcome::Quarantined {
             id: attempt.id,
             reason,
@@ -277,8 +290,19 @@ impl Pipeline {
     }
 
     /// Best effort: the archive name is for people; exactly-once does not depend on it.
-    pub(super) async fn note_archived(&self, id: Uuid, archived_as: &Archived) {
+    /// A file whose name no longer points at the file read is expected when another
+    /// agent took it over (this agent's claim is gone): that is said at DEBUG only.
+    pub(super) async fn note_archived(
+        &self,
+        claim: Option<&ClaimKey>,
+        id: Uuid,
+        archived_as: &Archived,
+    ) {
         let Some(archived_as) = archived_as else {
+            if self.claim_lost(claim).await {
+                debug!("another agent took the file over and archived it");
+                return;
+            }
             warn!(
                 "the file's name no longer points at the file that was read (replaced or \
                  removed meanwhile); the content read is accounted for, and a new file \
@@ -289,6 +313,18 @@ impl Pipeline {
         if let Err(e) = self.store.mark_archived(id, archived_as).await {
             warn!(error = %e, "could not record the archive name in the ledger");
         }
+    }
+}
+
+impl Pipeline {
+    /// Whether this agent's claim on the file is gone (it expired and another agent took
+    /// it over). One round trip; `false` without claims, or when the database cannot
+    /// say (then nothing is known to be another agent's).
+    async fn claim_lost(&self, claim: Option<&ClaimKey>) -> bool {
+        let (Some(key), Some(claims)) = (claim, self.store.claims()) else {
+            return false;
+        };
+        matches!(claims.renew(key).await, Ok(false))
     }
 }
 

@@ -124,9 +124,6 @@ impl Band {
 /// cannot write (PostgreSQL: `default_transaction_read_only`; SQLite: `query_only`).
 #[async_trait]
 pub trait DashboardQueries: LedgerQueries {
-    /// Distinct `agent` values of ledger rows finished at or after `since`.
-    async fn agents_since(&self, since: DateTime<Utc>) -> Result<Vec<String>, SinkError>;
-
     /// Files finished and rows loaded per minute in `[from, to)`, minutes with none
     /// left out, oldest first.
     async fn per_minute(

@@ -12,6 +12,7 @@
 //! one more module holds its low-level writer (binary COPY encoding for PostgreSQL,
 //! the C-API writer for SQLite). A new database is a new folder beside them.
 
+pub mod claim;
 pub mod dashboard;
 pub mod postgres;
 pub mod sqlite;
@@ -28,6 +29,8 @@ use crate::config::{DatabaseSettings, Retention};
 use crate::enrich::EnrichedRow;
 use crate::read::ContentHash;
 use crate::stats::FileStats;
+
+pub use self::claim::{ClaimKey, Claims};
 
 /// The identity of one attempt at one file.
 #[derive(Debug, Clone)]
@@ -229,6 +232,39 @@ impl Activity {
     }
 }
 
+/// What one agent did over a period, from the ledger rows it wrote.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentShare {
+    /// Its `AGENT_ID` (`host:pid` by default).
+    pub agent: String,
+    /// Ledger rows it wrote: files it loaded, quarantined or found to be duplicates.
+    pub files: u64,
+    /// Rows it loaded (`loaded` and `partial` files).
+    pub rows: u64,
+    /// When it last finished a file.
+    pub last_finished_at: DateTime<Utc>,
+}
+
+/// One `GROUP BY agent` row of the ledger: agent, files, rows loaded, last finish.
+pub(crate) type AgentRow = (String, i64, i64, DateTime<Utc>);
+
+impl AgentShare {
+    /// The rows both backends return, most files first.
+    pub(crate) fn from_rows(rows: impl IntoIterator<Item = AgentRow>) -> Vec<Self> {
+        let mut shares: Vec<Self> = rows
+            .into_iter()
+            .map(|(agent, files, rows, last_finished_at)| AgentShare {
+                agent,
+                files: files.max(0) as u64,
+                rows: rows.max(0) as u64,
+                last_finished_at,
+            })
+            .collect();
+        shares.sort_by(|a, b| b.files.cmp(&a.files).then_with(|| a.agent.cmp(&b.agent)));
+        shares
+    }
+}
+
 /// A driver error as a [`SinkError`] of `class`: the database's own message with its
 /// code (`code_name` says which kind: "SQLSTATE", "SQLite code"), the driver's message
 /// otherwise. sqlx's display adds wrapper text and the server's C source line.
@@ -323,6 +359,10 @@ pub trait LedgerQueries: Send + Sync + std::fmt::Debug {
     /// Files and rows per status among ledger rows finished at or after `since`.
     async fn activity_since(&self, since: DateTime<Utc>) -> Result<Activity, SinkError>;
 
+    /// The agents that finished files at or after `since`, each with its share, most
+    /// files first.
+    async fn agents_since(&self, since: DateTime<Utc>) -> Result<Vec<AgentShare>, SinkError>;
+
     /// The most recently finished `loaded` ledger row.
     async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError>;
 
@@ -353,6 +393,12 @@ pub trait Store: LedgerQueries {
     /// Creates the schema if needed. Safe to call from several agents at once.
     async fn prepare(&self) -> Result<(), SinkError>;
 
+    /// The claims on files, when several agents can share this store; `None` (the
+    /// default) when only one agent may use it, and files need no claim.
+    fn claims(&self) -> Option<&dyn Claims> {
+        None
+    }
+
     /// The `loaded` ledger row for this content, if any.
     async fn find_loaded(&self, hash: &ContentHash) -> Result<Option<LoadedFile>, SinkError>;
 
@@ -381,12 +427,20 @@ pub trait Store: LedgerQueries {
     }
 }
 
-/// The store for `settings`, with up to `connections` connections. Nothing is opened
-/// until first use; [`Store::prepare`] is the first use.
+/// The store for `settings`, with up to `connections` connections, writing as this
+/// process's default agent name ([`agent_name`]). Nothing is opened until first use;
+/// [`Store::prepare`] is the first use.
 pub fn open(settings: &DatabaseSettings, connections: u32) -> Arc<dyn Store> {
+    open_as(settings, connections, &agent_name())
+}
+
+/// [`open`], writing ledger rows and claims as `agent` (`AGENT_ID`).
+pub fn open_as(settings: &DatabaseSettings, connections: u32, agent: &str) -> Arc<dyn Store> {
     match settings {
-        DatabaseSettings::Postgres(pg) => Arc::new(postgres::PgStore::new(pg, connections)),
-        DatabaseSettings::Sqlite(file) => Arc::new(sqlite::SqliteStore::new(file, connections)),
+        DatabaseSettings::Postgres(pg) => Arc::new(postgres::PgStore::new(pg, connections, agent)),
+        DatabaseSettings::Sqlite(file) => {
+            Arc::new(sqlite::SqliteStore::new(file, connections, agent))
+        }
     }
 }
 
@@ -405,7 +459,7 @@ pub fn open_read_only(
     }
 }
 
-/// `host:pid`, recorded with every ledger row.
+/// `host:pid`: the default agent name (`AGENT_ID`), recorded with every ledger row.
 pub fn agent_name() -> String {
     format!("{}:{}", crate::sys::hostname(), std::process::id())
 }

@@ -685,6 +685,9 @@ impl Store for HookedStore {
     async fn prepare(&self) -> Result<(), sink::SinkError> {
         self.inner.prepare().await
     }
+    fn claims(&self) -> Option<&dyn sink::Claims> {
+        self.inner.claims()
+    }
     async fn find_loaded(
         &self,
         hash: &sensor_ingest::read::ContentHash,
@@ -719,6 +722,12 @@ impl sink::LedgerQueries for HookedStore {
         since: DateTime<Utc>,
     ) -> Result<sink::Activity, sink::SinkError> {
         self.inner.activity_since(since).await
+    }
+    async fn agents_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<sink::AgentShare>, sink::SinkError> {
+        self.inner.agents_since(since).await
     }
     async fn last_loaded(&self) -> Result<Option<sink::LedgerRecord>, sink::SinkError> {
         self.inner.last_loaded().await

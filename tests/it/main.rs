@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod agents;
 mod cli;
 mod corpus;
 mod dashboard;

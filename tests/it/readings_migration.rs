@@ -145,7 +145,7 @@ async fn migrate_moves_a_plain_table_in_resumable_batches_and_swaps() {
     let DatabaseSettings::Postgres(settings) = &env.db.pg().settings else {
         unreachable!("a PostgreSQL test database")
     };
-    let store = PgStore::new(settings, 2);
+    let store = PgStore::new(settings, 2, "test-agent");
     store.prepare().await.unwrap();
     let mut batches = Vec::new();
     let options = MigrateOptions {

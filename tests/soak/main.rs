@@ -1,4 +1,4 @@
-//! The two tests that judge the real binary against the wall clock, in a binary of their
+//! The tests that judge the real binary against the wall clock, in a binary of their
 //! own and one at a time:
 //!
 //! - `crash` SIGKILLs the agent at seeded-random moments while 200 files (some of
@@ -9,6 +9,10 @@
 //! - `outage` cuts PostgreSQL off and asserts the agent stays under 10 % of a core over a
 //!   6-second window and reaches its fourth retry within a deadline: measurements that
 //!   should not depend on what else the machine is doing.
+//!
+//! - `agents` runs three agents on one folder and one PostgreSQL with over a thousand
+//!   files, SIGKILLs one and cuts another off for longer than a claim's lease: about a
+//!   minute of three processes busy at once.
 //!
 //! Cargo runs test binaries one after the other, so nothing from `tests/it` runs beside
 //! these; [`one_at_a_time`] keeps the two apart from each other too.
@@ -22,6 +26,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod agents;
 mod crash;
 mod outage;
 

@@ -85,7 +85,17 @@ pub async fn overview(State(d): State<Dashboard>, headers: HeaderMap) -> Respons
             page.agents = if agents.is_empty() {
                 "none".to_owned()
             } else {
-                format!("{}: {}", agents.len(), agents.join(", "))
+                let shares: Vec<String> = agents
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "{} ({})",
+                            a.agent,
+                            crate::ops::status::count(a.files, "file")
+                        )
+                    })
+                    .collect();
+                format!("{}: {}", agents.len(), shares.join(", "))
             };
             page.counts = count_lines(&hour, &day);
             let first = day_start

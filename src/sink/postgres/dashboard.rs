@@ -45,6 +45,7 @@ impl PgStore {
             target: settings.to_string(),
             agent: agent_name(),
             partitions: Default::default(),
+            claims_made: Default::default(),
         }
     }
 }
@@ -69,16 +70,6 @@ fn file_row(r: &PgRow) -> Result<FileRow, SinkError> {
 
 #[async_trait]
 impl DashboardQueries for PgStore {
-    async fn agents_since(&self, since: DateTime<Utc>) -> Result<Vec<String>, SinkError> {
-        sqlx::query_scalar(
-            "SELECT DISTINCT agent FROM ingest_files WHERE finished_at >= $1 ORDER BY agent",
-        )
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err("listing active agents"))
-    }
-
     async fn per_minute(
         &self,
         from: DateTime<Utc>,

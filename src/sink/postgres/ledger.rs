@@ -9,7 +9,8 @@ use sqlx::postgres::PgRow;
 use super::{PgStore, err};
 use crate::read::ContentHash;
 use crate::sink::{
-    Activity, LedgerQueries, LedgerRecord, LoadedFile, SinkError, Storage, ledger_status,
+    Activity, AgentShare, LedgerQueries, LedgerRecord, LoadedFile, SinkError, Storage,
+    ledger_status,
 };
 
 impl PgStore {
@@ -62,6 +63,19 @@ impl LedgerQueries for PgStore {
         .await
         .map_err(err("summarising the ledger"))?;
         Ok(Activity::from_rows(rows))
+    }
+
+    async fn agents_since(&self, since: DateTime<Utc>) -> Result<Vec<AgentShare>, SinkError> {
+        let rows: Vec<crate::sink::AgentRow> = sqlx::query_as(
+            "SELECT agent, count(*), \
+             coalesce(sum(row_count) FILTER (WHERE status IN ('loaded', 'partial')), 0)::bigint, \
+             max(finished_at) FROM ingest_files WHERE finished_at >= $1 GROUP BY agent",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err("summarising the agents"))?;
+        Ok(AgentShare::from_rows(rows))
     }
 
     async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError> {

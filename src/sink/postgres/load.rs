@@ -13,7 +13,8 @@ use super::{PgStore, describe, err, is_unique_violation};
 use crate::enrich::EnrichedRow;
 use crate::read::ContentHash;
 use crate::sink::{
-    ErrorClass, FileAttempt, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError, Store,
+    Claims, ErrorClass, FileAttempt, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError,
+    Store,
 };
 use crate::stats::FileStats;
 
@@ -25,6 +26,10 @@ impl Store for PgStore {
 
     async fn prepare(&self) -> Result<(), SinkError> {
         self.apply_schema().await
+    }
+
+    fn claims(&self) -> Option<&dyn Claims> {
+        Some(self)
     }
 
     async fn find_loaded(&self, hash: &ContentHash) -> Result<Option<LoadedFile>, SinkError> {

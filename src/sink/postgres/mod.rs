@@ -11,6 +11,7 @@
 //! and on demand, dropped by retention); `migrate.rs` moves a plain readings table of an
 //! older version into a partitioned one (`sensor-ingest migrate`).
 
+mod claim;
 mod copy;
 mod dashboard;
 mod ledger;
@@ -25,7 +26,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor};
 
 pub use self::partitions::{Layout, MONTHS_AHEAD, Month};
-use super::{ErrorClass, SinkError, agent_name};
+use super::{ErrorClass, SinkError};
 use crate::config::PostgresSettings;
 
 /// The schema, applied idempotently by [`Store::prepare`].
@@ -47,6 +48,8 @@ pub struct PgStore {
     target: String,
     agent: String,
     partitions: Arc<Mutex<partitions::Known>>,
+    /// Claim calls made, to delete long-expired claims now and then.
+    claims_made: claim::ClaimCounter,
 }
 
 impl PgStore {
@@ -58,7 +61,7 @@ impl PgStore {
     /// that the agent's retry policy, not the pool, decides how long to keep trying.
     ///
     /// [`Store::prepare`]: super::Store::prepare
-    pub fn new(settings: &PostgresSettings, connections: u32) -> Self {
+    pub fn new(settings: &PostgresSettings, connections: u32, agent: &str) -> Self {
         let connections = connections.max(1);
         let pool = PgPoolOptions::new()
             .max_connections(connections)
@@ -75,8 +78,9 @@ impl PgStore {
             pool,
             maintenance,
             target: settings.to_string(),
-            agent: agent_name(),
+            agent: agent.to_owned(),
             partitions: Arc::default(),
+            claims_made: claim::ClaimCounter::default(),
         }
     }
 
@@ -84,13 +88,13 @@ impl PgStore {
         &self.pool
     }
 
-    /// Whether the three tables exist and grant the agent what loading needs.
+    /// Whether the four tables exist and grant the agent what loading needs.
     async fn tables_usable(&self, conn: &mut sqlx::PgConnection) -> Result<bool, SinkError> {
         // The privileges loading needs, and the columns of this version's schema: tables
         // the owner has not migrated yet would fail every file instead of the start.
         sqlx::query_scalar(
             "SELECT coalesce(bool_and(has_table_privilege(c.oid, p.privileges)), false) \
-                    AND count(c.oid) = 3 \
+                    AND count(c.oid) = 4 \
                     AND (SELECT count(*) FROM pg_attribute a \
                          WHERE NOT a.attisdropped AND (a.attrelid, a.attname) IN ( \
                             (to_regclass('ingest_files'), 'profile'), \
@@ -99,7 +103,9 @@ impl PgStore {
                             (to_regclass('file_metrics'), 'missing_codes'))) = 4 \
              FROM (VALUES ('ingest_files', 'SELECT, INSERT, UPDATE'), \
                           ('sensor_readings', 'SELECT, INSERT'), \
-                          ('file_metrics', 'SELECT, INSERT')) AS p (name, privileges) \
+                          ('file_metrics', 'SELECT, INSERT'), \
+                          ('ingest_claims', 'SELECT, INSERT, UPDATE, DELETE')) \
+                    AS p (name, privileges) \
              LEFT JOIN pg_class c ON c.oid = to_regclass(p.name)",
         )
         .fetch_one(conn)

@@ -74,16 +74,6 @@ fn epoch(seconds: i64) -> DateTime<Utc> {
 
 #[async_trait]
 impl DashboardQueries for SqliteStore {
-    async fn agents_since(&self, since: DateTime<Utc>) -> Result<Vec<String>, SinkError> {
-        sqlx::query_scalar(
-            "SELECT DISTINCT agent FROM ingest_files WHERE finished_at >= ? ORDER BY agent",
-        )
-        .bind(format_utc(since))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err("listing active agents"))
-    }
-
     async fn per_minute(
         &self,
         from: DateTime<Utc>,

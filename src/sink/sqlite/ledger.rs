@@ -8,7 +8,9 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::{SqliteStore, err, parse_id, parse_time};
 use crate::read::ContentHash;
-use crate::sink::{Activity, LedgerQueries, LedgerRecord, LoadedFile, SinkError, ledger_status};
+use crate::sink::{
+    Activity, AgentShare, LedgerQueries, LedgerRecord, LoadedFile, SinkError, ledger_status,
+};
 use crate::timestamp::format_utc;
 
 impl SqliteStore {
@@ -61,6 +63,23 @@ impl LedgerQueries for SqliteStore {
         .await
         .map_err(err("summarising the ledger"))?;
         Ok(Activity::from_rows(rows))
+    }
+
+    async fn agents_since(&self, since: DateTime<Utc>) -> Result<Vec<AgentShare>, SinkError> {
+        let rows: Vec<(String, i64, i64, String)> = sqlx::query_as(
+            "SELECT agent, count(*), \
+             coalesce(sum(CASE WHEN status IN ('loaded', 'partial') THEN row_count END), 0), \
+             max(finished_at) FROM ingest_files WHERE finished_at >= ? GROUP BY agent",
+        )
+        .bind(format_utc(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err("summarising the agents"))?;
+        let rows = rows
+            .into_iter()
+            .map(|(agent, files, loaded, last)| Ok((agent, files, loaded, parse_time(last)?)))
+            .collect::<Result<Vec<_>, SinkError>>()?;
+        Ok(AgentShare::from_rows(rows))
     }
 
     async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError> {

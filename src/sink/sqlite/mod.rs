@@ -36,7 +36,7 @@ use sqlx::sqlite::{
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use super::{ErrorClass, SinkError, agent_name};
+use super::{ErrorClass, SinkError};
 use crate::config::SqliteSettings;
 
 /// The schema, applied idempotently by [`Store::prepare`]. It mirrors `script.sql`.
@@ -61,7 +61,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// A store on the file of `settings`, created (with its folder) on first use.
     /// Nothing is opened until then.
-    pub fn new(settings: &SqliteSettings, connections: u32) -> Self {
+    pub fn new(settings: &SqliteSettings, connections: u32, agent: &str) -> Self {
         let options = SqliteConnectOptions::new()
             .filename(settings.path())
             .create_if_missing(true)
@@ -80,7 +80,7 @@ impl SqliteStore {
             pool,
             path: settings.path().to_owned(),
             target: settings.to_string(),
-            agent: agent_name(),
+            agent: agent.to_owned(),
             writer: Arc::new(Mutex::new(())),
         }
     }
@@ -320,7 +320,7 @@ mod tests {
     async fn a_failure_inside_a_multi_row_insert_leaves_nothing_of_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = SqliteStore::new(&SqliteSettings::from_url(&url).unwrap(), 1);
+        let store = SqliteStore::new(&SqliteSettings::from_url(&url).unwrap(), 1, "test");
         store.prepare().await.unwrap();
         let count = |sql: &'static str| {
             let pool = store.pool().clone();

@@ -1,0 +1,136 @@
+//! Claims: how several agents sharing one data folder and one database split the files
+//! between them.
+//!
+//! Before an agent reads a file it claims it; an agent that finds the file claimed by
+//! another leaves it alone. A claim is a lease, not a lock: it carries an expiry time
+//! (the database's clock, so the agents' clocks do not matter), the agent renews it
+//! while it works on the file, and once it has expired any agent may take it over. A
+//! claim of an agent that died — killed, powered off, cut from the network — therefore
+//! frees itself within [`LEASE`], with no one to release it.
+//!
+//! Why a table with leases rather than PostgreSQL's advisory locks: an advisory lock
+//! lives in a session, so it would pin one pooled connection per file in progress (a
+//! worker's connection is in use by the load's transaction meanwhile), and a network
+//! cut holds it for as long as the server takes to notice the dead connection (TCP
+//! keepalive: minutes to hours by default), not a bounded time. A row also says who
+//! holds what, which an operator can read.
+//!
+//! A claim is keyed by the file's identity in the folder, [`ClaimKey`]: its name, inode,
+//! size, modification time and status-change time (ctime). A file dropped again under
+//! the same name later is a new inode (or a new size or time), so it gets its own
+//! claim; a file moved back into the folder (`quarantine retry`, or by hand) keeps its
+//! inode and mtime but a rename sets its ctime, so it is a new claim too. Two files of
+//! one name in two sub-folders are not a case (the data folder is not recursive). Claims are only a
+//! division of labour: exactly once rests on the ledger's unique index on the content
+//! hash, whatever the claims say.
+//!
+//! A finished file's claim is not released: it runs out by itself. That way an agent
+//! that listed the file just before it was archived cannot claim it right after and
+//! record a spurious duplicate. Claims expired for an hour are deleted now and then.
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use super::SinkError;
+
+/// How long a claim lasts without renewal: the bound on how long a dead agent's files
+/// wait before another agent takes them (plus one rescan, `MONITOR_INTERVAL`).
+pub const LEASE: Duration = Duration::from_secs(20);
+
+/// How often an agent renews the claim on a file it is still working on.
+pub const RENEW_EVERY: Duration = Duration::from_secs(5);
+
+/// A file's identity in the data folder, as claims know it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClaimKey {
+    pub file_name: String,
+    pub inode: u64,
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch (negative before it).
+    pub mtime_ns: i64,
+    /// Status-change time, likewise: a rename into the folder sets it.
+    pub ctime_ns: i64,
+}
+
+impl ClaimKey {
+    /// The key of the file `meta` describes, called `file_name` in the data folder.
+    pub fn of(file_name: &str, meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let mtime_ns = match meta.modified() {
+            Ok(t) => match t.duration_since(SystemTime::UNIX_EPOCH) {
+                Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+                Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
+            },
+            Err(_) => meta.mtime().saturating_mul(1_000_000_000),
+        };
+        Self {
+            file_name: file_name.to_owned(),
+            inode: meta.ino(),
+            size: meta.len(),
+            mtime_ns,
+            ctime_ns: meta
+                .ctime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.ctime_nsec()),
+        }
+    }
+}
+
+/// Claims on files, for a store that several agents can share. A store only one agent
+/// may use at a time (SQLite: see `crate::lock`) has none, and the pipeline then claims
+/// nothing.
+///
+/// Every call is one statement, in one round trip.
+#[async_trait]
+pub trait Claims: Send + Sync + std::fmt::Debug {
+    /// Claims each of `keys` for this agent for [`LEASE`], unless another agent holds an
+    /// unexpired claim on it; returns, in the order of `keys`, whether each is now this
+    /// agent's. A claim this agent holds already is renewed, so an attempt retried after
+    /// a failure takes its file again. Taking several keys at once lets a caller claim a
+    /// batch of files in one round trip.
+    async fn claim(&self, keys: &[ClaimKey]) -> Result<Vec<bool>, SinkError>;
+
+    /// Extends this agent's claim on `key` by [`LEASE`]; `false` when it is no longer
+    /// this agent's (it expired and another agent took it over).
+    async fn renew(&self, key: &ClaimKey) -> Result<bool, SinkError>;
+
+    /// Gives up this agent's claim on `key`, so another agent may take the file at once:
+    /// for a file this agent leaves in the folder after a failed attempt (a retry claims
+    /// it again).
+    async fn release(&self, key: &ClaimKey) -> Result<(), SinkError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_key_is_the_files_name_inode_size_and_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        std::fs::write(&path, "ts,id,t\n").unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        let key = ClaimKey::of("a.csv", &meta);
+        assert_eq!(key.size, 8);
+        assert!(key.mtime_ns > 0);
+        // Archived (renamed away), then dropped again under the same name with the same
+        // bytes: another file, another key.
+        std::fs::rename(&path, dir.path().join("archived.csv")).unwrap();
+        std::fs::write(&path, "ts,id,t\n").unwrap();
+        let again = ClaimKey::of("a.csv", &std::fs::metadata(&path).unwrap());
+        assert_ne!(key, again);
+        assert_eq!(key, ClaimKey::of("a.csv", &meta));
+        // Moved back into the folder (a quarantine retry): the same inode, size and
+        // mtime, but the rename set its ctime, so it can be claimed afresh.
+        std::fs::remove_file(&path).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::rename(dir.path().join("archived.csv"), &path).unwrap();
+        let back = ClaimKey::of("a.csv", &std::fs::metadata(&path).unwrap());
+        assert_eq!(
+            (back.inode, back.size, back.mtime_ns),
+            (key.inode, key.size, key.mtime_ns)
+        );
+        assert_ne!(back, key);
+    }
+}
