@@ -2,6 +2,16 @@
 -- Applied by the agent at every startup (under an advisory lock, so several agents can
 -- start together); every statement is idempotent.
 
+-- Which script.sql was applied last (its BLAKE3, written by the agent in the same
+-- transaction): an agent that starts against a database already holding this very
+-- schema applies nothing, so it takes no table lock while other agents are loading.
+-- Delete the row to have the next agent apply the script again.
+CREATE TABLE IF NOT EXISTS sensor_ingest_schema (
+    id          integer     PRIMARY KEY CHECK (id = 1),
+    fingerprint text        NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+);
+
 -- The ledger: one row per attempt outcome. At most one 'loaded' or 'partial' row per
 -- content hash is what makes a file's content load exactly once, whatever its name.
 CREATE TABLE IF NOT EXISTS ingest_files (

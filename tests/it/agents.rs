@@ -325,3 +325,46 @@ async fn a_second_agent_on_one_sqlite_store_is_refused_and_status_still_works() 
     );
     assert!(files_in(&env.data()).is_empty());
 }
+
+/// An agent starting beside others that are loading does not apply the schema again
+/// when the database already holds this version's (its ALTER TABLEs and views take
+/// ACCESS EXCLUSIVE locks, which would stall the loads or deadlock with one); a
+/// database whose recorded schema differs gets it applied, and recorded, again.
+#[tokio::test]
+async fn an_agent_starting_beside_a_load_takes_no_table_lock_when_the_schema_is_current() {
+    use sqlx::Connection;
+    let env = env_or_skip!(TestEnv::new(Backend::Postgres));
+    store_as(&env, "first").await;
+    let db = env.db.pg();
+    let fingerprint = || async {
+        sqlx::query_scalar::<_, String>("SELECT fingerprint FROM sensor_ingest_schema")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+    };
+    let recorded = fingerprint().await;
+    assert_eq!(recorded.len(), 64, "a BLAKE3 in hex: {recorded}");
+
+    // A load in progress elsewhere: its transaction holds ROW EXCLUSIVE on the tables.
+    let mut loading = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
+    let mut tx = loading.begin().await.unwrap();
+    sqlx::raw_sql("LOCK TABLE ingest_files, sensor_readings, file_metrics IN ROW EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let second = sink::open_as(&env.settings.database, 2, "second");
+    let started = tokio::time::timeout(Duration::from_secs(20), second.prepare()).await;
+    assert!(
+        matches!(started, Ok(Ok(()))),
+        "the second agent waited for the load: {started:?}"
+    );
+    tx.rollback().await.unwrap();
+
+    // A schema recorded by another version is applied again.
+    sqlx::query("UPDATE sensor_ingest_schema SET fingerprint = 'an older version'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    store_as(&env, "third").await;
+    assert_eq!(fingerprint().await, recorded);
+}

@@ -119,14 +119,46 @@ impl PgStore {
     /// [`Store::prepare`]: super::Store::prepare
     async fn apply_schema(&self) -> Result<(), SinkError> {
         let mut conn = self.pool.acquire().await.map_err(err("connecting"))?;
+        if schema_is_current(&mut conn).await? {
+            // Still this role's to use: a DBA may own the tables and grant too little.
+            if !self.tables_usable(&mut conn).await? {
+                return Err(SinkError {
+                    class: ErrorClass::Refused,
+                    context: "checking table privileges",
+                    detail: "the tables exist but this role lacks the privileges loading needs on \
+                             them (README: the grants for a DBA-owned schema)"
+                        .into(),
+                });
+            }
+            drop(conn);
+            return self.after_schema().await;
+        }
         let mut tx = conn.begin().await.map_err(err("starting schema setup"))?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(SCHEMA_LOCK)
             .execute(&mut *tx)
             .await
             .map_err(err("locking schema setup"))?;
-        match tx.execute(sqlx::raw_sql(SCHEMA)).await {
-            Ok(_) => tx.commit().await.map_err(err("committing schema"))?,
+        // Another agent may have applied it while this one waited for the lock.
+        if schema_is_current(&mut tx).await? {
+            tx.commit().await.map_err(err("committing schema"))?;
+            drop(conn);
+            return self.after_schema().await;
+        }
+        let applied = match tx.execute(sqlx::raw_sql(SCHEMA)).await {
+            Ok(_) => sqlx::query(
+                "INSERT INTO sensor_ingest_schema (id, fingerprint) VALUES (1, $1) \
+                 ON CONFLICT (id) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, \
+                 applied_at = now()",
+            )
+            .bind(schema_fingerprint())
+            .execute(&mut *tx)
+            .await
+            .map(drop),
+            Err(e) => Err(e),
+        };
+        match applied {
+            Ok(()) => tx.commit().await.map_err(err("committing schema"))?,
             // Creating indexes and migrating need ownership. Where a DBA owns the tables
             // and granted the agent only what loading needs, use them as they are.
             Err(e) if sqlstate(&e).as_deref() == Some("42501") => {
@@ -141,6 +173,11 @@ impl PgStore {
             Err(e) => return Err(err("applying script.sql")(e)),
         }
         drop(conn);
+        self.after_schema().await
+    }
+
+    /// What follows the schema at startup: the partitions, and the rest of the pool.
+    async fn after_schema(&self) -> Result<(), SinkError> {
         self.check_partitions().await?;
         // Open the rest of the pool now rather than on the first files' time. Best
         // effort: a server short of connections slows the agent down, it does not stop it.
@@ -158,6 +195,36 @@ impl PgStore {
         }
         Ok(())
     }
+}
+
+/// The BLAKE3 of [`SCHEMA`], as recorded in `sensor_ingest_schema`.
+fn schema_fingerprint() -> String {
+    blake3::hash(SCHEMA.as_bytes()).to_hex().to_string()
+}
+
+/// Whether the database holds exactly this version's schema, so that applying
+/// [`SCHEMA`] again can be skipped. Applying it takes ACCESS EXCLUSIVE locks (`ALTER
+/// TABLE … IF NOT EXISTS` and `CREATE OR REPLACE VIEW` lock even when they change
+/// nothing): an agent restarting beside others that are loading would stall their
+/// loads, and could deadlock with one of them.
+async fn schema_is_current(conn: &mut sqlx::PgConnection) -> Result<bool, SinkError> {
+    // A role that may not read the record (a DBA owns the tables) applies the script,
+    // which tells it what it may do.
+    let readable: bool = sqlx::query_scalar(
+        "SELECT coalesce(has_table_privilege(to_regclass('sensor_ingest_schema'), 'SELECT'), false)",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(err("reading the schema version"))?;
+    if !readable {
+        return Ok(false);
+    }
+    let fingerprint: Option<String> =
+        sqlx::query_scalar("SELECT fingerprint FROM sensor_ingest_schema WHERE id = 1")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(err("reading the schema version"))?;
+    Ok(fingerprint.is_some_and(|f| f == schema_fingerprint()))
 }
 
 impl PgStore {
