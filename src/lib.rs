@@ -62,6 +62,7 @@ pub mod metrics;
 pub mod ops;
 pub mod pipeline;
 pub mod profile;
+pub mod qc;
 pub mod read;
 pub mod report;
 pub mod rule;

@@ -1,0 +1,358 @@
+//! The tests themselves: one [`Track`] per sensor and measure (the neighbours, the
+//! step reference, the current run of equal values, the outlier window), and the
+//! [`Judge`] that follows every sensor of one file, in file order, after replaying
+//! the sensor's history from the database.
+//!
+//! A reading's spike is decided by the sensor's next reading, so the judge holds the
+//! last reading of each sensor back ("pending") until then: memory is one reading and
+//! one window per sensor of the file. At the end of the file the pending readings go
+//! out without a spike decision; the next file of the sensor decides it and, when it
+//! is a spike, asks for the flag to be added to the stored reading ([`Amendment`]).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::window::Window;
+use super::{Flags, MeasureQc, QcConfig, Test};
+
+/// Readings in the window before the outlier test judges (or the whole window, if
+/// shorter).
+const OUTLIER_MIN_READINGS: usize = 20;
+/// The consistency constant of the robust z-score (the normal distribution's MAD).
+const Z_SCALE: f64 = 0.6745;
+const MICROS_PER_MINUTE: f64 = 60e6;
+
+/// A reading the judge can flag.
+pub trait Judged {
+    fn sensor(&self) -> &str;
+    fn timestamp(&self) -> DateTime<Utc>;
+    /// Measure `m` (0 temperature, 1 humidity, 2 pressure) in the stored unit.
+    fn value(&self, m: usize) -> Option<f64>;
+    fn flags_mut(&mut self) -> &mut u16;
+}
+
+/// A reading stored before the file, as the database returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryReading {
+    pub file_id: String,
+    pub line: i64,
+    pub ts: DateTime<Utc>,
+    pub values: [Option<f64>; 3],
+    pub flags: u16,
+}
+
+/// A spike found on a reading stored by an earlier file (its last reading of the
+/// sensor): `add` is or-ed into its stored flags in the same transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Amendment {
+    pub file_id: String,
+    pub line: i64,
+    pub ts: DateTime<Utc>,
+    pub add: u16,
+}
+
+/// What a file's QC found: flags per measure and test over its readings, and the
+/// flags it adds to earlier files' readings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QcSummary {
+    /// `counts[measure][test]`: readings of this file flagged.
+    pub counts: [[u64; 4]; 3],
+    pub amendments: Vec<Amendment>,
+}
+
+impl QcSummary {
+    fn count(&mut self, flags: u16) {
+        if flags == 0 {
+            return;
+        }
+        for (m, row) in self.counts.iter_mut().enumerate() {
+            for (t, n) in row.iter_mut().enumerate() {
+                *n += u64::from(flags >> (m * 4 + t) & 1);
+            }
+        }
+    }
+}
+
+/// One measure of one sensor.
+#[derive(Debug, Clone)]
+struct Track {
+    /// The value before `pending`.
+    before: Option<f64>,
+    /// The sensor's last value (time, value), whose spike is not decided yet.
+    pending: Option<(i64, f64)>,
+    /// The last value known not to be a spike: what a step is measured from.
+    reference: Option<(i64, f64)>,
+    run_value: f64,
+    run_count: u32,
+    run_start: i64,
+    window: Window,
+}
+
+impl Track {
+    fn new(window: usize) -> Self {
+        Self {
+            before: None,
+            pending: None,
+            reference: None,
+            run_value: f64::NAN,
+            run_count: 0,
+            run_start: 0,
+            window: Window::new(window),
+        }
+    }
+
+    /// Takes value `x` at `t`: returns whether the pending value was a spike (`known`
+    /// when the history already says) and the step, flat and outlier bits of `x`.
+    fn observe(&mut self, t: i64, x: f64, c: &MeasureQc, known: Option<bool>) -> (bool, u16) {
+        let spike = known.unwrap_or_else(|| match (self.before, self.pending) {
+            (Some(b), Some((_, p))) => is_spike(b, p, x, c),
+            _ => false,
+        });
+        if !spike && let Some(p) = self.pending {
+            self.reference = Some(p);
+        }
+        let mut bits = 0;
+        if let Some((rt, rv)) = self.reference {
+            let minutes = (t - rt) as f64 / MICROS_PER_MINUTE;
+            if (x - rv).abs() > c.step_threshold(minutes) {
+                bits |= 1 << Test::Step as u16;
+            }
+        }
+        if self.run_count > 0 && x == self.run_value {
+            self.run_count = self.run_count.saturating_add(1);
+        } else {
+            self.run_value = x;
+            self.run_count = 1;
+            self.run_start = t;
+        }
+        let run_minutes = (t - self.run_start) as f64 / MICROS_PER_MINUTE;
+        if self.run_count >= c.flat_readings
+            || (self.run_count >= 2 && run_minutes >= c.flat_minutes)
+        {
+            bits |= 1 << Test::Flat as u16;
+        }
+        if self.is_outlier(x, c) {
+            bits |= 1 << Test::Outlier as u16;
+        }
+        self.window.push(x);
+        self.before = self.pending.map(|(_, v)| v);
+        self.pending = Some((t, x));
+        (spike, bits)
+    }
+
+    /// The reading has no value of this measure: the pending value has no next
+    /// neighbour, so it is no spike.
+    fn skip(&mut self) {
+        if let Some(p) = self.pending.take() {
+            self.reference = Some(p);
+        }
+        self.before = None;
+    }
+
+    fn is_outlier(&self, x: f64, c: &MeasureQc) -> bool {
+        let n = self.window.len();
+        if n == 0 || n < OUTLIER_MIN_READINGS.min(self.window_capacity()) {
+            return false;
+        }
+        let Some(median) = self.window.median() else {
+            return false;
+        };
+        let deviation = Z_SCALE * (x - median).abs();
+        // The MAD is at least the floor: below this the score cannot exceed the limit,
+        // and most readings end here without computing the MAD.
+        if deviation <= c.outlier_z * c.outlier_mad_floor {
+            return false;
+        }
+        let mad = self.window.mad(median).max(c.outlier_mad_floor);
+        mad > 0.0 && deviation / mad > c.outlier_z
+    }
+
+    fn window_capacity(&self) -> usize {
+        self.window.capacity()
+    }
+}
+
+/// `p` stands out from both neighbours `b` and `x` on the same side, and they agree.
+fn is_spike(b: f64, p: f64, x: f64, c: &MeasureQc) -> bool {
+    let (d1, d2) = (p - b, p - x);
+    d1.abs() > c.spike
+        && d2.abs() > c.spike
+        && (d1 > 0.0) == (d2 > 0.0)
+        && (x - b).abs() <= c.spike_tolerance
+}
+
+/// The sensor's last reading, waiting for its spike decision.
+#[derive(Debug)]
+enum Pending<P> {
+    None,
+    Row(P),
+    Stored { file_id: String, line: i64, ts: DateTime<Utc>, flags: u16 },
+}
+
+#[derive(Debug)]
+struct Sensor<P> {
+    tracks: [Track; 3],
+    /// Time of the last reading taken (µs): an older one is not judged.
+    last: i64,
+    pending: Pending<P>,
+}
+
+/// Follows the sensors of one file. `P` is the row type handed on to the sink.
+#[derive(Debug)]
+pub struct Judge<P> {
+    cfg: QcConfig,
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+    sensors: Vec<Sensor<P>>,
+    /// The sensor of the previous row: files often hold one sensor's rows in a run.
+    last: usize,
+    summary: QcSummary,
+}
+
+impl<P: Judged> Judge<P> {
+    pub fn new(cfg: QcConfig) -> Self {
+        Self {
+            cfg,
+            names: Vec::new(),
+            index: HashMap::new(),
+            sensors: Vec::new(),
+            last: usize::MAX,
+            summary: QcSummary::default(),
+        }
+    }
+
+    /// Readings of history wanted per sensor ([`QcConfig::history_len`]).
+    pub fn history_len(&self) -> u32 {
+        self.cfg.history_len()
+    }
+
+    /// Judges `row`. The first time a sensor appears, `history` is asked for its last
+    /// readings before `row`'s time (oldest first). Returns the reading that is now
+    /// decided, if any: the sensor's previous reading, or `row` itself when it is
+    /// older than the sensor's last reading (such a reading is not judged: flags 0).
+    pub fn push<E>(
+        &mut self,
+        mut row: P,
+        history: impl FnOnce(&str, DateTime<Utc>, u32) -> Result<Vec<HistoryReading>, E>,
+    ) -> Result<Option<P>, E> {
+        let i = match self.find(row.sensor()) {
+            Some(i) => i,
+            None => {
+                let h = history(row.sensor(), row.timestamp(), self.history_len())?;
+                self.add(row.sensor(), h)
+            }
+        };
+        self.last = i;
+        let cfg = &self.cfg;
+        let s = &mut self.sensors[i];
+        let t = row.timestamp().timestamp_micros();
+        *row.flags_mut() = 0;
+        if t < s.last {
+            return Ok(Some(row));
+        }
+        s.last = t;
+        let mut flags = 0u16;
+        let mut spikes = 0u16;
+        for (m, track) in s.tracks.iter_mut().enumerate() {
+            match row.value(m) {
+                Some(x) => {
+                    let (spike, bits) = track.observe(t, x, &cfg.measures[m], None);
+                    if spike {
+                        spikes |= Flags::bit(m, Test::Spike);
+                    }
+                    flags |= bits << (m * 4);
+                }
+                None => track.skip(),
+            }
+        }
+        *row.flags_mut() = flags;
+        match std::mem::replace(&mut s.pending, Pending::Row(row)) {
+            Pending::Row(mut p) => {
+                *p.flags_mut() |= spikes;
+                self.summary.count(*p.flags_mut());
+                Ok(Some(p))
+            }
+            Pending::Stored {
+                file_id,
+                line,
+                ts,
+                flags,
+            } => {
+                if spikes & !flags != 0 {
+                    self.summary.amendments.push(Amendment {
+                        file_id,
+                        line,
+                        ts,
+                        add: spikes & !flags,
+                    });
+                }
+                Ok(None)
+            }
+            Pending::None => Ok(None),
+        }
+    }
+
+    /// The readings still held back (their spikes wait for the sensor's next file),
+    /// and what the file's QC found.
+    pub fn finish(mut self) -> (Vec<P>, QcSummary) {
+        let mut rows = Vec::new();
+        for s in self.sensors {
+            if let Pending::Row(mut p) = s.pending {
+                self.summary.count(*p.flags_mut());
+                rows.push(p);
+            }
+        }
+        (rows, self.summary)
+    }
+
+    fn find(&self, sensor: &str) -> Option<usize> {
+        if self.names.get(self.last).is_some_and(|n| n == sensor) {
+            return Some(self.last);
+        }
+        self.index.get(sensor).copied()
+    }
+
+    /// A new sensor, its state rebuilt from `history`: the stored spike flags decide
+    /// the spikes of all but the last stored reading, which stays pending.
+    fn add(&mut self, sensor: &str, history: Vec<HistoryReading>) -> usize {
+        let window = self.cfg.window as usize;
+        let mut s = Sensor {
+            tracks: [Track::new(window), Track::new(window), Track::new(window)],
+            last: i64::MIN,
+            pending: Pending::None,
+        };
+        let mut prev_flags = 0u16;
+        let n = history.len();
+        for (k, h) in history.into_iter().enumerate() {
+            let t = h.ts.timestamp_micros();
+            if t < s.last {
+                continue;
+            }
+            s.last = t;
+            for (m, track) in s.tracks.iter_mut().enumerate() {
+                match h.values[m] {
+                    Some(x) => {
+                        let known = prev_flags & Flags::bit(m, Test::Spike) != 0;
+                        track.observe(t, x, &self.cfg.measures[m], Some(known));
+                    }
+                    None => track.skip(),
+                }
+            }
+            prev_flags = h.flags;
+            if k + 1 == n {
+                s.pending = Pending::Stored {
+                    file_id: h.file_id,
+                    line: h.line,
+                    ts: h.ts,
+                    flags: h.flags,
+                };
+            }
+        }
+        let i = self.sensors.len();
+        self.sensors.push(s);
+        self.names.push(sensor.to_owned());
+        self.index.insert(sensor.to_owned(), i);
+        i
+    }
+}
