@@ -81,6 +81,9 @@ pub struct Settings {
     pub log: LogSettings,
     /// Where `run` serves `/metrics`, `/healthz` and `/readyz`; `None` serves nothing.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Quality control: `QC=off` turns it off; `QC_WINDOW` and `QC_<MEASURE>_<KEY>`
+    /// override the defaults (a profile's `[qc]` overrides these for its files).
+    pub qc: crate::qc::QcConfig,
 }
 
 /// Logging destinations and format.

@@ -14,10 +14,11 @@ use crate::enrich::{EnrichedRow, enrich};
 use crate::intake;
 use crate::profile::plan::{FileContext, Plan};
 use crate::profile::{MeasureTarget, Profile, RowPolicy};
+use crate::qc::{Judge, QcConfig};
 use crate::read::{ContentHash, CsvSource, FileError};
 use crate::report::{MAX_REPORTED_ERRORS, ReportedError};
 use crate::rule::Rule;
-use crate::sink::LoadMsg;
+use crate::sink::{LoadMsg, Store};
 use crate::stats::FileStats;
 use crate::timestamp::DateOrder;
 use crate::units::Quantity;
@@ -82,6 +83,9 @@ pub struct ReadReport {
     pub missing_values: u64,
     /// Long files: the readings the rows merged into.
     pub readings: u64,
+    /// Quality control could not read a sensor's history from the database: the pass
+    /// stopped, and the attempt fails with this (transient) error.
+    pub history_error: Option<crate::sink::SinkError>,
 }
 
 pub(super) enum Verdict {
@@ -426,34 +430,76 @@ fn plan_ranges(plan: &Plan, settings: Ranges) -> Ranges {
     r
 }
 
+/// Quality control for one attempt: its thresholds, and the store and runtime the
+/// reader (a blocking thread) asks for each new sensor's history.
+pub(super) struct QcRun {
+    pub cfg: QcConfig,
+    pub store: Arc<dyn Store>,
+    pub runtime: tokio::runtime::Handle,
+}
+
 /// The reader task of one attempt: [`read_rows`] into the sink's channel, then the
-/// end message that decides commit or rollback.
+/// end message that decides commit or rollback. With `qc`, every reading is judged on
+/// its way ([`Judge`]): a sensor's last reading is held back until its next one, the
+/// held-back ones go out at the end, and the summary travels with the statistics.
 pub(super) fn stream_to_sink(
     file: File,
     cx: &ReadContext,
     expected: &ContentHash,
     tx: &mpsc::Sender<LoadMsg>,
+    qc: Option<QcRun>,
 ) -> ReadReport {
     let mut batch = Vec::with_capacity(BATCH_ROWS);
-    let mut report = read_rows(io::BufReader::with_capacity(256 * 1024, file), cx, |row| {
+    let send = |row: EnrichedRow, batch: &mut Vec<EnrichedRow>| {
         batch.push(row);
         if batch.len() == BATCH_ROWS {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+            let full = std::mem::replace(batch, Vec::with_capacity(BATCH_ROWS));
             return tx.blocking_send(LoadMsg::Rows(full)).is_ok();
         }
         true
+    };
+    let mut judge = qc.as_ref().map(|q| Judge::new(q.cfg));
+    let mut history_error = None;
+    let mut report = read_rows(io::BufReader::with_capacity(256 * 1024, file), cx, |row| {
+        let (Some(judge), Some(q)) = (&mut judge, &qc) else {
+            return send(row, &mut batch);
+        };
+        let history = |sensor: &str, before, limit| {
+            q.runtime
+                .block_on(q.store.recent_readings(sensor, before, limit))
+        };
+        match judge.push(row, history) {
+            Ok(Some(decided)) => send(decided, &mut batch),
+            Ok(None) => true,
+            Err(e) => {
+                history_error = Some(e);
+                false
+            }
+        }
     });
+    report.history_error = history_error;
     report.changed = report
         .content
         .as_ref()
         .is_some_and(|(hash, _)| hash != expected);
     let end = match (&report.stats, report.verdict()) {
         (Some(stats), Verdict::Valid) => {
+            let mut stats = stats.clone();
+            if let Some(judge) = judge {
+                let (held, summary) = judge.finish();
+                for row in held {
+                    if !send(row, &mut batch) {
+                        report.interrupted = true;
+                        return report;
+                    }
+                }
+                stats.qc = summary;
+            }
             if !batch.is_empty() && tx.blocking_send(LoadMsg::Rows(batch)).is_err() {
                 report.interrupted = true;
                 return report;
             }
-            LoadMsg::Commit(Box::new(stats.clone()))
+            LoadMsg::Commit(Box::new(stats))
         }
         _ => LoadMsg::Abort,
     };

@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info_span, warn};
 use uuid::Uuid;
 
-use self::inspect::{BATCHES_IN_FLIGHT, Verdict, stream_to_sink};
+use self::inspect::{BATCHES_IN_FLIGHT, QcRun, Verdict, stream_to_sink};
 pub use self::inspect::{ReadContext, ReadReport, check_file, read_rows};
 use self::outcome::Job;
 pub use self::refusal::{Decision, Refusal};
@@ -51,6 +51,7 @@ use crate::config::{Ranges, Settings, SourceTimezone};
 use crate::intake::{self, Opened, display_name};
 use crate::metrics::Metrics;
 use crate::profile::Profiles;
+use crate::qc::QcConfig;
 use crate::sink::{FileAttempt, LoadOutcome, ProfileRef, SinkError, Store};
 
 /// Files up to this size go straight to the load, which refuses content loaded already
@@ -136,6 +137,8 @@ pub struct Pipeline {
     profiles: Profiles,
     /// Where outcomes, retries and bytes are counted, when metrics are served.
     metrics: Option<Arc<Metrics>>,
+    /// Quality-control thresholds (a profile's `[qc]` applies over them).
+    qc: QcConfig,
 }
 
 impl Pipeline {
@@ -150,6 +153,7 @@ impl Pipeline {
             max_file_bytes: settings.max_file_bytes,
             profiles: Profiles::new(settings.profiles.clone()),
             metrics: None,
+            qc: settings.qc,
         }
     }
 
@@ -338,11 +342,22 @@ impl Pipeline {
             };
             let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
             let (reader_cx, expected) = (cx.clone(), job.attempt.hash.clone());
+            let qc = self.qc.with(&cx.profile.qc);
+            let qc = qc.enabled.then(|| QcRun {
+                cfg: qc,
+                store: self.store.clone(),
+                runtime: tokio::runtime::Handle::current(),
+            });
             let reader = tokio::task::spawn_blocking(move || {
-                stream_to_sink(input, &reader_cx, &expected, &tx)
+                stream_to_sink(input, &reader_cx, &expected, &tx, qc)
             });
             let loaded = self.store.load(&job.attempt, rx).await;
-            let report = reader.await.map_err(|e| internal(name, e))?;
+            let mut report = reader.await.map_err(|e| internal(name, e))?;
+            if let Some(mut e) = report.history_error.take() {
+                // Reading history is never the file's fault: retried, not quarantined.
+                e.class = crate::sink::ErrorClass::Transient;
+                return Err(e.into());
+            }
             match (&loaded, report.verdict()) {
                 (Ok(LoadOutcome::Aborted), Verdict::Reread(order)) if cx.order.is_none() => {
                     cx.order = Some(order);

@@ -102,7 +102,12 @@ impl QcConfig {
     /// of one long file: the outlier window, the longest flat-line count, and the two
     /// neighbours of a spike.
     pub fn history_len(&self) -> u32 {
-        let flat = self.measures.iter().map(|m| m.flat_readings).max().unwrap_or(0);
+        let flat = self
+            .measures
+            .iter()
+            .map(|m| m.flat_readings)
+            .max()
+            .unwrap_or(0);
         self.window.max(flat).max(2)
     }
 
@@ -116,7 +121,11 @@ impl QcConfig {
         if let Some(w) = o.window {
             c.window = w;
         }
-        for (m, over) in c.measures.iter_mut().zip([&o.temperature, &o.humidity, &o.pressure]) {
+        for (m, over) in c
+            .measures
+            .iter_mut()
+            .zip([&o.temperature, &o.humidity, &o.pressure])
+        {
             if let Some(over) = over {
                 over.apply(m);
             }
@@ -237,18 +246,23 @@ impl QcOverrides {
         if let Some(w) = self.window
             && !(2..=MAX_READINGS).contains(&w)
         {
-            out.push(format!("qc.window = {w}: expected a whole number from 2 to 1000"));
+            out.push(format!(
+                "qc.window = {w}: expected a whole number from 2 to 1000"
+            ));
         }
-        for (name, over) in MEASURE_NAMES
-            .iter()
-            .zip([&self.temperature, &self.humidity, &self.pressure])
+        for (name, over) in
+            MEASURE_NAMES
+                .iter()
+                .zip([&self.temperature, &self.humidity, &self.pressure])
         {
             let Some(over) = over else { continue };
             for (key, v) in REAL_KEYS.iter().zip(over.reals()) {
                 if let Some(v) = v
                     && !(v.is_finite() && v >= 0.0)
                 {
-                    out.push(format!("qc.{name}.{key} = {v}: expected a number, 0 or more"));
+                    out.push(format!(
+                        "qc.{name}.{key} = {v}: expected a number, 0 or more"
+                    ));
                 }
             }
             if let Some(n) = over.flat_readings

@@ -62,6 +62,35 @@ pub struct QcSummary {
 }
 
 impl QcSummary {
+    /// `counts` of one measure by test: step, spike, flat, outlier.
+    pub fn of(&self, measure: &str) -> [u64; 4] {
+        super::MEASURE_NAMES
+            .iter()
+            .position(|m| *m == measure)
+            .map_or([0; 4], |m| self.counts[m])
+    }
+
+    /// Spike flags added to earlier files, per file and measure: (file id, measure,
+    /// readings), for those files' `file_metrics`.
+    pub fn amended_spikes(&self) -> Vec<(&str, &'static str, u64)> {
+        let mut out: Vec<(&str, &'static str, u64)> = Vec::new();
+        for a in &self.amendments {
+            for (m, name) in super::MEASURE_NAMES.iter().enumerate() {
+                if a.add & Flags::bit(m, Test::Spike) == 0 {
+                    continue;
+                }
+                match out
+                    .iter_mut()
+                    .find(|(f, c, _)| *f == a.file_id && c == name)
+                {
+                    Some(entry) => entry.2 += 1,
+                    None => out.push((&a.file_id, name, 1)),
+                }
+            }
+        }
+        out
+    }
+
     fn count(&mut self, flags: u16) {
         if flags == 0 {
             return;
@@ -187,7 +216,12 @@ fn is_spike(b: f64, p: f64, x: f64, c: &MeasureQc) -> bool {
 enum Pending<P> {
     None,
     Row(P),
-    Stored { file_id: String, line: i64, ts: DateTime<Utc>, flags: u16 },
+    Stored {
+        file_id: String,
+        line: i64,
+        ts: DateTime<Utc>,
+        flags: u16,
+    },
 }
 
 #[derive(Debug)]

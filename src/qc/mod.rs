@@ -27,7 +27,7 @@
 //! replayed, so a day loaded as one file or as 24 hourly files in time order gets the
 //! same flags. Settings: [`QcConfig`] (defaults, `QC_*` variables, a profile's `[qc.*]`).
 
-mod config;
+pub mod config;
 mod judge;
 mod window;
 
@@ -87,7 +87,10 @@ impl Flags {
 
     /// `temperature:spike humidity:step`, or `-` when nothing is flagged.
     pub fn describe(self) -> String {
-        let parts: Vec<String> = self.list().map(|(m, t)| format!("{m}:{}", t.name())).collect();
+        let parts: Vec<String> = self
+            .list()
+            .map(|(m, t)| format!("{m}:{}", t.name()))
+            .collect();
         if parts.is_empty() {
             "-".to_owned()
         } else {

@@ -69,7 +69,9 @@ fn judge_with(cfg: QcConfig, rows: Vec<Row>) -> (Vec<u16>, QcSummary) {
 const T: usize = 0;
 
 fn flagged(flags: &[u16], test: Test) -> Vec<usize> {
-    (0..flags.len()).filter(|i| Flags(flags[*i]).has(T, test)).collect()
+    (0..flags.len())
+        .filter(|i| Flags(flags[*i]).has(T, test))
+        .collect()
 }
 
 fn noise(n: usize, seed: u64) -> Vec<f64> {
@@ -147,7 +149,11 @@ fn an_outlier_is_flagged_against_the_window_and_a_flat_window_has_a_floor() {
     v[200] += 1.5; // below the spike and step thresholds, far from the window
     v[201] += 1.5;
     let (flags, _) = judge(rows(&v));
-    assert!(flagged(&flags, Test::Outlier).contains(&200), "{:?}", flagged(&flags, Test::Outlier));
+    assert!(
+        flagged(&flags, Test::Outlier).contains(&200),
+        "{:?}",
+        flagged(&flags, Test::Outlier)
+    );
     assert!(flagged(&flags, Test::Step).is_empty());
 
     // A constant window (MAD 0): a change of 0.5 is no outlier, one of 1.5 is.
@@ -172,7 +178,11 @@ fn a_clean_daily_cycle_is_almost_never_flagged() {
     for seed in 1..6 {
         let (flags, _) = judge(rows(&noise(3 * 1440, seed)));
         let n = flags.iter().filter(|f| **f != 0).count();
-        assert!(n * 200 <= flags.len(), "seed {seed}: {n} of {}", flags.len());
+        assert!(
+            n * 200 <= flags.len(),
+            "seed {seed}: {n} of {}",
+            flags.len()
+        );
     }
 }
 
@@ -188,10 +198,9 @@ fn flags_list_and_describe_the_bits() {
 
 #[test]
 fn profile_overrides_replace_only_what_they_name() {
-    let o: QcOverrides = toml::from_str(
-        "window = 30\n[temperature]\nstep_per_minute = 1.5\nflat_readings = 10\n",
-    )
-    .unwrap();
+    let o: QcOverrides =
+        toml::from_str("window = 30\n[temperature]\nstep_per_minute = 1.5\nflat_readings = 10\n")
+            .unwrap();
     assert!(o.problems().is_empty());
     let c = QcConfig::default().with(&o);
     assert_eq!(c.window, 30);
@@ -252,7 +261,11 @@ impl Stored {
     }
 
     fn flags(&self) -> Vec<(DateTime<Utc>, String, u16)> {
-        let mut v: Vec<_> = self.0.iter().map(|(_, r)| (r.ts, r.sensor.clone(), r.flags)).collect();
+        let mut v: Vec<_> = self
+            .0
+            .iter()
+            .map(|(_, r)| (r.ts, r.sensor.clone(), r.flags))
+            .collect();
         v.sort();
         v
     }
@@ -265,7 +278,10 @@ fn day(seed: u64, minutes: usize) -> Vec<Row> {
     let mut out = Vec::new();
     for (k, sensor) in ["a", "b"].into_iter().enumerate() {
         let mut v = noise(minutes, seed * 10 + k as u64);
-        let mut h: Vec<f64> = noise(minutes, seed * 20 + k as u64).iter().map(|x| 50.0 + x).collect();
+        let mut h: Vec<f64> = noise(minutes, seed * 20 + k as u64)
+            .iter()
+            .map(|x| 50.0 + x)
+            .collect();
         for _ in 0..minutes / 60 {
             let at = rng.below(minutes as u64 - 1) as usize;
             match rng.below(3) {
@@ -279,13 +295,21 @@ fn day(seed: u64, minutes: usize) -> Vec<Row> {
         let level = v[at];
         v[at..end].iter_mut().for_each(|x| *x = level);
         for i in 0..minutes {
-            out.push((i, k, Row {
-                line: 0,
-                sensor: sensor.into(),
-                ts: start() + TimeDelta::minutes(i as i64),
-                values: [Some(v[i]), Some(h[i]), (i % 7 != 3).then_some(1000.0 + i as f64 * 0.01)],
-                flags: 0,
-            }));
+            out.push((
+                i,
+                k,
+                Row {
+                    line: 0,
+                    sensor: sensor.into(),
+                    ts: start() + TimeDelta::minutes(i as i64),
+                    values: [
+                        Some(v[i]),
+                        Some(h[i]),
+                        (i % 7 != 3).then_some(1000.0 + i as f64 * 0.01),
+                    ],
+                    flags: 0,
+                },
+            ));
         }
     }
     out.sort_by_key(|(i, k, _)| (*i, *k));

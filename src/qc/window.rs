@@ -106,7 +106,11 @@ mod tests {
         let med = |v: &mut Vec<f64>| {
             v.sort_by(|a, b| a.total_cmp(b));
             let n = v.len();
-            if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+            if n % 2 == 1 {
+                v[n / 2]
+            } else {
+                (v[n / 2 - 1] + v[n / 2]) / 2.0
+            }
         };
         let m = med(&mut values.to_vec());
         let mut dev: Vec<f64> = values.iter().map(|v| (v - m).abs()).collect();

@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::config::DatabaseSettings;
 use crate::enrich::EnrichedRow;
+use crate::qc::HistoryReading;
 use crate::read::ContentHash;
 use crate::stats::FileStats;
 
@@ -322,6 +323,15 @@ pub trait Store: LedgerQueries {
 
     /// The `loaded` ledger row for this content, if any.
     async fn find_loaded(&self, hash: &ContentHash) -> Result<Option<LoadedFile>, SinkError>;
+
+    /// The last `limit` stored readings of `sensor` before `before`, oldest first, with
+    /// their quality flags: what quality control continues from when a file loads.
+    async fn recent_readings(
+        &self,
+        sensor: &str,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<HistoryReading>, SinkError>;
 
     /// Loads one file in one transaction: claims its content hash in the ledger, takes
     /// every row from `rows`, and commits only on [`LoadMsg::Commit`]. If `rows` closes

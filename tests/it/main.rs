@@ -17,6 +17,7 @@ mod pipeline;
 mod profile_examples;
 mod profiles;
 mod props;
+mod quality;
 mod readme;
 mod security;
 mod styles;

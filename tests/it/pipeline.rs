@@ -804,7 +804,7 @@ async fn tables_owned_by_someone_else_are_used_as_they_are() {
 
     for sql in [
         format!("GRANT SELECT, INSERT, UPDATE ON ingest_files TO {role}"),
-        format!("GRANT SELECT, INSERT ON sensor_readings, file_metrics TO {role}"),
+        format!("GRANT SELECT, INSERT, UPDATE ON sensor_readings, file_metrics TO {role}"),
     ] {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(&db.pool)

@@ -12,6 +12,7 @@
 mod copy;
 mod ledger;
 mod load;
+mod qc;
 
 use std::time::Duration;
 
@@ -76,10 +77,15 @@ impl PgStore {
                             (to_regclass('ingest_files'), 'profile'), \
                             (to_regclass('ingest_files'), 'profile_hash'), \
                             (to_regclass('file_metrics'), 'source_unit'), \
-                            (to_regclass('file_metrics'), 'missing_codes'))) = 4 \
+                            (to_regclass('file_metrics'), 'missing_codes'), \
+                            (to_regclass('sensor_readings'), 'qc_flags'), \
+                            (to_regclass('file_metrics'), 'qc_step'), \
+                            (to_regclass('file_metrics'), 'qc_spike'), \
+                            (to_regclass('file_metrics'), 'qc_flat'), \
+                            (to_regclass('file_metrics'), 'qc_outlier'))) = 9 \
              FROM (VALUES ('ingest_files', 'SELECT, INSERT, UPDATE'), \
-                          ('sensor_readings', 'SELECT, INSERT'), \
-                          ('file_metrics', 'SELECT, INSERT')) AS p (name, privileges) \
+                          ('sensor_readings', 'SELECT, INSERT, UPDATE'), \
+                          ('file_metrics', 'SELECT, INSERT, UPDATE')) AS p (name, privileges) \
              LEFT JOIN pg_class c ON c.oid = to_regclass(p.name)",
         )
         .fetch_one(conn)

@@ -8,7 +8,7 @@ use sqlx::{Sqlite, SqliteConnection};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::{SqliteStore, describe, err, writer};
+use super::{SqliteStore, describe, err, qc, writer};
 use crate::read::ContentHash;
 use crate::sink::{
     ErrorClass, FileAttempt, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError, Store,
@@ -28,6 +28,15 @@ impl Store for SqliteStore {
 
     async fn find_loaded(&self, hash: &ContentHash) -> Result<Option<LoadedFile>, SinkError> {
         self.find_loaded_row(hash).await
+    }
+
+    async fn recent_readings(
+        &self,
+        sensor: &str,
+        before: chrono::DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<crate::qc::HistoryReading>, SinkError> {
+        self.recent(sensor, before, limit).await
     }
 
     async fn load(
@@ -87,6 +96,7 @@ impl Store for SqliteStore {
         };
 
         insert_metrics(&mut tx, &id, &stats).await?;
+        qc::amend(&mut tx, &stats.qc).await?;
         sqlx::query(
             "UPDATE ingest_files SET row_count = ?, first_timestamp = ?, last_timestamp = ?, \
              finished_at = ?, status = ?, rejected_rows = ?, profile = ?, profile_hash = ? \
@@ -159,7 +169,8 @@ async fn insert_metrics(
     }
     let mut q = sqlx::QueryBuilder::<Sqlite>::new(
         "INSERT INTO file_metrics (file_id, column_name, value_count, null_count, min_value, \
-         max_value, mean_value, stddev_value, source_unit, missing_codes) ",
+         max_value, mean_value, stddev_value, source_unit, missing_codes, qc_step, qc_spike, \
+         qc_flat, qc_outlier) ",
     );
     q.push_values(&stats.columns, |mut b, col| {
         let c = &col.stats;
@@ -173,6 +184,9 @@ async fn insert_metrics(
             .push_bind(c.stddev())
             .push_bind(col.source_unit.clone())
             .push_bind(col.coded_missing as i64);
+        for n in stats.qc.of(&col.name) {
+            b.push_bind(n as i64);
+        }
     });
     q.build()
         .persistent(false)

@@ -1,0 +1,123 @@
+//! Quality control's questions and corrections on SQLite: a sensor's last readings
+//! before a file (the history its tests continue from), the spike flags a file adds
+//! to readings stored by earlier files, and the schema's QC columns on databases
+//! created before them.
+
+use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
+
+use super::{SqliteStore, err, parse_time};
+use crate::qc::{HistoryReading, QcSummary};
+use crate::sink::SinkError;
+use crate::timestamp::format_utc;
+
+impl SqliteStore {
+    /// See [`Store::recent_readings`](crate::sink::Store::recent_readings).
+    pub(super) async fn recent(
+        &self,
+        sensor: &str,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<HistoryReading>, SinkError> {
+        let rows: Vec<(
+            String,
+            i64,
+            String,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+            i64,
+        )> = sqlx::query_as(
+            "SELECT file_id, line, ts, temperature, humidity, pressure, qc_flags FROM \
+                 (SELECT * FROM sensor_readings WHERE sensor_id = ? AND ts < ? \
+                  ORDER BY ts DESC, line DESC LIMIT ?) ORDER BY ts, line",
+        )
+        .bind(sensor)
+        .bind(format_utc(before))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err("reading the sensor's last readings"))?;
+        rows.into_iter()
+            .map(|(file_id, line, ts, t, h, p, flags)| {
+                Ok(HistoryReading {
+                    file_id,
+                    line,
+                    ts: parse_time(ts)?,
+                    values: [t, h, p],
+                    flags: flags as u16,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Adds the spike flags `qc` found on earlier files' readings, and counts them in
+/// those files' metrics, inside the load's transaction.
+pub(super) async fn amend(conn: &mut SqliteConnection, qc: &QcSummary) -> Result<(), SinkError> {
+    for a in &qc.amendments {
+        sqlx::query(
+            "UPDATE sensor_readings SET qc_flags = qc_flags | ? WHERE file_id = ? AND line = ?",
+        )
+        .bind(i64::from(a.add))
+        .bind(&a.file_id)
+        .bind(a.line)
+        .execute(&mut *conn)
+        .await
+        .map_err(err("adding quality flags to earlier readings"))?;
+    }
+    for (file_id, column, n) in qc.amended_spikes() {
+        sqlx::query(
+            "UPDATE file_metrics SET qc_spike = qc_spike + ? WHERE file_id = ? AND column_name = ?",
+        )
+        .bind(n as i64)
+        .bind(file_id)
+        .bind(column)
+        .execute(&mut *conn)
+        .await
+        .map_err(err("adding quality flags to earlier readings"))?;
+    }
+    Ok(())
+}
+
+/// Adds the QC columns to a database created before them (SQLite has no `ADD COLUMN
+/// IF NOT EXISTS`); nothing happens on a new or already migrated database. Runs before
+/// the schema script, whose views read the columns.
+pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<(), SinkError> {
+    let columns = |table: &'static str| {
+        sqlx::query_scalar::<_, String>("SELECT name FROM pragma_table_info(?)").bind(table)
+    };
+    let readings = columns("sensor_readings")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(err("reading the schema"))?;
+    let metrics = columns("file_metrics")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(err("reading the schema"))?;
+    let mut script = String::new();
+    if !readings.is_empty() && !readings.iter().any(|c| c == "qc_flags") {
+        script.push_str(
+            "ALTER TABLE sensor_readings ADD COLUMN qc_flags INTEGER NOT NULL DEFAULT 0;\n",
+        );
+    }
+    for column in ["qc_step", "qc_spike", "qc_flat", "qc_outlier"] {
+        if !metrics.is_empty() && !metrics.iter().any(|c| c == column) {
+            script.push_str(&format!(
+                "ALTER TABLE file_metrics ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0;\n"
+            ));
+        }
+    }
+    if script.is_empty() {
+        return Ok(());
+    }
+    let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
+        .await
+        .map_err(err("migrating the schema"))?;
+    sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(sqlx::AssertSqlSafe(script)))
+        .await
+        .map_err(err("adding the quality-flag columns"))?;
+    tx.commit().await.map_err(err("migrating the schema"))?;
+    tracing::info!("database migrated for quality flags (qc_flags, file_metrics qc_* columns)");
+    Ok(())
+}
