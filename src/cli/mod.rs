@@ -14,6 +14,7 @@ use crate::telemetry;
 pub mod check;
 pub mod once;
 pub mod profile;
+pub mod qc;
 pub mod quarantine;
 pub mod run;
 pub mod simulate;
@@ -51,6 +52,9 @@ pub enum Command {
     /// given seed: a round of --files files every --interval until Ctrl-C, or one
     /// round with --once.
     Simulate(simulate::Args),
+    /// List a sensor's readings that carry quality flags (spike, step, flat line,
+    /// outlier), with the values before and after each.
+    Qc(qc::Args),
     /// Review the quarantine folder: list, show, retry, purge.
     #[command(subcommand)]
     Quarantine(quarantine::Command),

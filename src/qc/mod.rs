@@ -29,10 +29,12 @@
 
 pub mod config;
 mod judge;
+mod stored;
 mod window;
 
 pub use config::{MEASURE_NAMES, MeasureQc, QcConfig, QcOverrides};
 pub use judge::{Amendment, HistoryReading, Judge, Judged, QcSummary};
+pub use stored::{FlaggedReading, StoredValues, flagged_sql};
 
 /// One of the four tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -307,6 +307,15 @@ pub trait LedgerQueries: Send + Sync + std::fmt::Debug {
         content_hash: &str,
         file_name: &str,
     ) -> Result<Vec<LedgerRecord>, SinkError>;
+
+    /// The first `limit` readings of `sensor` at or after `since` that carry quality
+    /// flags, oldest first, each with the sensor's readings just before and after it.
+    async fn flagged_readings(
+        &self,
+        sensor: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<crate::qc::FlaggedReading>, SinkError>;
 }
 
 /// A database the pipeline can load files into: the write path (and the one lookup it

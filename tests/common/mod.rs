@@ -723,6 +723,14 @@ impl Store for HookedStore {
 
 #[async_trait::async_trait]
 impl sink::LedgerQueries for HookedStore {
+    async fn flagged_readings(
+        &self,
+        sensor: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<sensor_ingest::qc::FlaggedReading>, sink::SinkError> {
+        self.inner.flagged_readings(sensor, since, limit).await
+    }
     async fn ping(&self) -> Result<(), sink::SinkError> {
         self.inner.ping().await
     }

@@ -245,3 +245,82 @@ async fn qc_off_flags_nothing() {
     load(&env, &[(name, content)]).await;
     assert!(flags(&env).await.values().all(|f| *f == 0));
 }
+
+/// `qc SENSOR` lists every flagged reading of the sensor with its tests and the values
+/// around it, on both backends; `--json` says the same for programs.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_qc_command_lists_flagged_readings_with_their_neighbours(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(TestEnv::new(backend));
+    let mut sim = simulator(11, 3, 3 * 720, 0.004, &env);
+    let files: Vec<(String, String)> = (0..2)
+        .map(|_| {
+            let (name, content, _) = sim.next_file();
+            (name, content)
+        })
+        .collect();
+    load(&env, &files).await;
+    let stored = flags(&env).await;
+    let sensor = "sim-001";
+    let expected: Vec<(DateTime<Utc>, u16)> = stored
+        .iter()
+        .filter(|((s, _), f)| s == sensor && **f != 0)
+        .map(|((_, t), f)| (*t, *f))
+        .collect();
+    assert!(!expected.is_empty());
+
+    let store = env.store();
+    let report = sensor_ingest::ops::qc::collect(store.as_ref(), sensor, default_start(), 1000)
+        .await
+        .unwrap();
+    let listed: Vec<(DateTime<Utc>, u16)> = report
+        .readings
+        .iter()
+        .map(|r| (r.reading.ts, r.flags))
+        .collect();
+    assert_eq!(listed, expected);
+    assert!(!report.truncated);
+    let times: Vec<DateTime<Utc>> = stored
+        .keys()
+        .filter(|k| k.0 == sensor)
+        .map(|k| k.1)
+        .collect();
+    for r in &report.readings {
+        let i = times.iter().position(|t| *t == r.reading.ts).unwrap();
+        assert_eq!(
+            r.previous.as_ref().map(|p| p.ts),
+            i.checked_sub(1).map(|j| times[j])
+        );
+        assert_eq!(r.next.as_ref().map(|n| n.ts), times.get(i + 1).copied());
+    }
+    let one = sensor_ingest::ops::qc::collect(store.as_ref(), sensor, default_start(), 1)
+        .await
+        .unwrap();
+    assert!(one.readings.len() == 1 && one.truncated == (expected.len() > 1));
+
+    let out = crate::common::binary::command(
+        &env,
+        &["qc", sensor, "--since", "2024-01-01T00:00:00Z", "--json"],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["readings"].as_array().unwrap().len(), expected.len());
+    let text =
+        crate::common::binary::command(&env, &["qc", sensor, "--since", "2024-01-01T00:00:00Z"])
+            .output()
+            .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.starts_with(&format!("{sensor}: {} flagged", expected.len())),
+        "{text}"
+    );
+    assert!(text.contains(" → "), "{text}");
+}

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{PgStore, err};
-use crate::qc::{HistoryReading, QcSummary};
+use crate::qc::{FlaggedReading, HistoryReading, QcSummary, StoredValues, flagged_sql};
 use crate::sink::{ErrorClass, SinkError};
 
 impl PgStore {
@@ -45,6 +45,71 @@ impl PgStore {
                 ts,
                 values: [t, h, p],
                 flags: flags as u16,
+            })
+            .collect())
+    }
+}
+
+/// One row of [`flagged_sql`]: the reading, then its predecessor's and successor's
+/// time and values.
+type FlaggedRow = (
+    Uuid,
+    i64,
+    DateTime<Utc>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    i16,
+    Option<DateTime<Utc>>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<DateTime<Utc>>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+);
+
+impl PgStore {
+    /// See [`LedgerQueries::flagged_readings`](crate::sink::LedgerQueries::flagged_readings).
+    pub(super) async fn flagged(
+        &self,
+        sensor: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<FlaggedReading>, SinkError> {
+        let sql = flagged_sql("$1", "$2", "$3");
+        let rows: Vec<FlaggedRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(sensor)
+            .bind(since)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("reading flagged readings"))?;
+        let values = |ts: Option<DateTime<Utc>>, t, h, p| {
+            ts.map(|ts| StoredValues {
+                ts,
+                temperature: t,
+                humidity: h,
+                pressure: p,
+            })
+        };
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                FlaggedReading::new(
+                    r.0.hyphenated().to_string(),
+                    r.1,
+                    r.6 as u16,
+                    StoredValues {
+                        ts: r.2,
+                        temperature: r.3,
+                        humidity: r.4,
+                        pressure: r.5,
+                    },
+                    values(r.7, r.8, r.9, r.10),
+                    values(r.11, r.12, r.13, r.14),
+                )
             })
             .collect())
     }

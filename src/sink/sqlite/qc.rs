@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use super::{SqliteStore, err, parse_time};
-use crate::qc::{HistoryReading, QcSummary};
+use crate::qc::{FlaggedReading, HistoryReading, QcSummary, StoredValues, flagged_sql};
 use crate::sink::SinkError;
 use crate::timestamp::format_utc;
 
@@ -47,6 +47,74 @@ impl SqliteStore {
                     values: [t, h, p],
                     flags: flags as u16,
                 })
+            })
+            .collect()
+    }
+}
+
+/// One row of [`flagged_sql`]: the reading, then its predecessor's and successor's
+/// time and values.
+type FlaggedRow = (
+    String,
+    i64,
+    String,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    i64,
+    Option<String>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<String>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+);
+
+impl SqliteStore {
+    /// See [`LedgerQueries::flagged_readings`](crate::sink::LedgerQueries::flagged_readings).
+    pub(super) async fn flagged(
+        &self,
+        sensor: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<FlaggedReading>, SinkError> {
+        let sql = flagged_sql("?1", "?2", "?3");
+        let rows: Vec<FlaggedRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(sensor)
+            .bind(format_utc(since))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("reading flagged readings"))?;
+        let values = |ts: Option<String>, t, h, p| -> Result<Option<StoredValues>, SinkError> {
+            ts.map(|ts| {
+                Ok(StoredValues {
+                    ts: parse_time(ts)?,
+                    temperature: t,
+                    humidity: h,
+                    pressure: p,
+                })
+            })
+            .transpose()
+        };
+        rows.into_iter()
+            .map(|r| {
+                let reading = StoredValues {
+                    ts: parse_time(r.2)?,
+                    temperature: r.3,
+                    humidity: r.4,
+                    pressure: r.5,
+                };
+                Ok(FlaggedReading::new(
+                    r.0,
+                    r.1,
+                    r.6 as u16,
+                    reading,
+                    values(r.7, r.8, r.9, r.10)?,
+                    values(r.11, r.12, r.13, r.14)?,
+                ))
             })
             .collect()
     }
