@@ -11,6 +11,9 @@ use crate::qc::{FlaggedReading, HistoryReading, QcSummary, StoredValues, flagged
 use crate::sink::SinkError;
 use crate::timestamp::format_utc;
 
+/// One stored reading: file, line, time, the three values, flags.
+type HistoryRow = (String, i64, String, Option<f64>, Option<f64>, Option<f64>, i64);
+
 impl SqliteStore {
     /// See [`Store::recent_readings`](crate::sink::Store::recent_readings).
     pub(super) async fn recent(
@@ -19,15 +22,7 @@ impl SqliteStore {
         before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<HistoryReading>, SinkError> {
-        let rows: Vec<(
-            String,
-            i64,
-            String,
-            Option<f64>,
-            Option<f64>,
-            Option<f64>,
-            i64,
-        )> = sqlx::query_as(
+        let rows: Vec<HistoryRow> = sqlx::query_as(
             "SELECT file_id, line, ts, temperature, humidity, pressure, qc_flags FROM \
                  (SELECT * FROM sensor_readings WHERE sensor_id = ? AND ts < ? \
                   ORDER BY ts DESC, line DESC LIMIT ?) ORDER BY ts, line",
