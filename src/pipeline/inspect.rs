@@ -2,6 +2,7 @@
 //! enrich → stats, into the sink's channel ([`stream_to_sink`]) or nowhere
 //! ([`check_file`], for `check`). [`ReadReport`] is what the pass saw.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
@@ -18,7 +19,7 @@ use crate::qc::{Judge, QcConfig};
 use crate::read::{ContentHash, CsvSource, FileError};
 use crate::report::{MAX_REPORTED_ERRORS, ReportedError};
 use crate::rule::Rule;
-use crate::sink::{LoadMsg, Store};
+use crate::sink::{LoadMsg, SinkError, Store};
 use crate::stats::FileStats;
 use crate::timestamp::DateOrder;
 use crate::units::Quantity;
@@ -431,17 +432,76 @@ fn plan_ranges(plan: &Plan, settings: Ranges) -> Ranges {
 }
 
 /// Quality control for one attempt: its thresholds, and the store and runtime the
-/// reader (a blocking thread) asks for each new sensor's history.
+/// reader (a blocking thread) asks for the sensors' history.
 pub(super) struct QcRun {
     pub cfg: QcConfig,
     pub store: Arc<dyn Store>,
     pub runtime: tokio::runtime::Handle,
 }
 
+/// The QC stage of the reading pass: rows wait in a buffer of one batch, so that the
+/// history of every sensor new in it is fetched in one round trip, then go through
+/// the [`Judge`], which holds each sensor's last reading back until its next one.
+struct QcStage<'a> {
+    run: &'a QcRun,
+    judge: Judge<EnrichedRow>,
+    buffer: Vec<EnrichedRow>,
+}
+
+impl QcStage<'_> {
+    /// Takes a row; false when the sink stopped taking rows.
+    fn take(
+        &mut self,
+        row: EnrichedRow,
+        send: &mut impl FnMut(EnrichedRow) -> bool,
+    ) -> Result<bool, SinkError> {
+        self.buffer.push(row);
+        if self.buffer.len() < BATCH_ROWS {
+            return Ok(true);
+        }
+        self.drain(send)
+    }
+
+    /// Judges the buffered rows, after fetching the history of the sensors new in them
+    /// (each before its first time here), and sends the readings now decided.
+    fn drain(&mut self, send: &mut impl FnMut(EnrichedRow) -> bool) -> Result<bool, SinkError> {
+        let mut new: Vec<(String, chrono::DateTime<chrono::Utc>)> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        for row in &self.buffer {
+            let sensor = row.reading.sensor_id.as_str();
+            if !self.judge.knows(sensor) && seen.insert(sensor) {
+                new.push((sensor.to_owned(), row.reading.timestamp));
+            }
+        }
+        if !new.is_empty() {
+            let limit = self.judge.history_len();
+            let store = &self.run.store;
+            let histories = self
+                .run
+                .runtime
+                .block_on(store.recent_readings(&new, limit))?;
+            for ((sensor, _), history) in new.iter().zip(histories) {
+                self.judge.start(sensor, history);
+            }
+        }
+        for row in self.buffer.drain(..) {
+            let decided = self
+                .judge
+                .push(row, |_, _, _| Ok::<_, SinkError>(Vec::new()))?;
+            if let Some(row) = decided
+                && !send(row)
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
 /// The reader task of one attempt: [`read_rows`] into the sink's channel, then the
 /// end message that decides commit or rollback. With `qc`, every reading is judged on
-/// its way ([`Judge`]): a sensor's last reading is held back until its next one, the
-/// held-back ones go out at the end, and the summary travels with the statistics.
+/// its way ([`QcStage`]), the readings held back go out at the end, and what QC found
+/// travels with the statistics.
 pub(super) fn stream_to_sink(
     file: File,
     cx: &ReadContext,
@@ -450,34 +510,29 @@ pub(super) fn stream_to_sink(
     qc: Option<QcRun>,
 ) -> ReadReport {
     let mut batch = Vec::with_capacity(BATCH_ROWS);
-    let send = |row: EnrichedRow, batch: &mut Vec<EnrichedRow>| {
+    let mut send = |row: EnrichedRow| {
         batch.push(row);
         if batch.len() == BATCH_ROWS {
-            let full = std::mem::replace(batch, Vec::with_capacity(BATCH_ROWS));
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
             return tx.blocking_send(LoadMsg::Rows(full)).is_ok();
         }
         true
     };
-    let mut judge = qc.as_ref().map(|q| Judge::new(q.cfg));
+    let mut stage = qc.as_ref().map(|run| QcStage {
+        run,
+        judge: Judge::new(run.cfg),
+        buffer: Vec::with_capacity(BATCH_ROWS),
+    });
     let mut history_error = None;
     let mut report = read_rows(io::BufReader::with_capacity(256 * 1024, file), cx, |row| {
-        let (Some(judge), Some(q)) = (&mut judge, &qc) else {
-            return send(row, &mut batch);
+        let Some(stage) = &mut stage else {
+            return send(row);
         };
-        let history = |sensor: &str, before, limit| {
-            q.runtime
-                .block_on(q.store.recent_readings(sensor, before, limit))
-        };
-        match judge.push(row, history) {
-            Ok(Some(decided)) => send(decided, &mut batch),
-            Ok(None) => true,
-            Err(e) => {
-                history_error = Some(e);
-                false
-            }
-        }
+        stage.take(row, &mut send).unwrap_or_else(|e| {
+            history_error = Some(e);
+            false
+        })
     });
-    report.history_error = history_error;
     report.changed = report
         .content
         .as_ref()
@@ -485,10 +540,23 @@ pub(super) fn stream_to_sink(
     let end = match (&report.stats, report.verdict()) {
         (Some(stats), Verdict::Valid) => {
             let mut stats = stats.clone();
-            if let Some(judge) = judge {
-                let (held, summary) = judge.finish();
+            if let Some(mut stage) = stage {
+                match stage.drain(&mut send) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        report.interrupted = true;
+                        return report;
+                    }
+                    Err(e) => {
+                        report.history_error = Some(e);
+                        report.interrupted = true;
+                        let _ = tx.blocking_send(LoadMsg::Abort);
+                        return report;
+                    }
+                }
+                let (held, summary) = stage.judge.finish();
                 for row in held {
-                    if !send(row, &mut batch) {
+                    if !send(row) {
                         report.interrupted = true;
                         return report;
                     }
@@ -503,6 +571,7 @@ pub(super) fn stream_to_sink(
         }
         _ => LoadMsg::Abort,
     };
+    report.history_error = report.history_error.take().or(history_error);
     // A closed channel means the sink already gave up; its error tells why.
     let _ = tx.blocking_send(end);
     report

@@ -340,6 +340,19 @@ impl<P: Judged> Judge<P> {
         (rows, self.summary)
     }
 
+    /// Whether `sensor` has been seen (its history is in).
+    pub fn knows(&self, sensor: &str) -> bool {
+        self.find(sensor).is_some()
+    }
+
+    /// Starts following `sensor` from `history` (its last stored readings, oldest
+    /// first), fetched ahead of its first reading; a sensor already followed is kept.
+    pub fn start(&mut self, sensor: &str, history: Vec<HistoryReading>) {
+        if !self.knows(sensor) {
+            self.add(sensor, history);
+        }
+    }
+
     fn find(&self, sensor: &str) -> Option<usize> {
         if self.names.get(self.last).is_some_and(|n| n == sensor) {
             return Some(self.last);

@@ -333,14 +333,14 @@ pub trait Store: LedgerQueries {
     /// The `loaded` ledger row for this content, if any.
     async fn find_loaded(&self, hash: &ContentHash) -> Result<Option<LoadedFile>, SinkError>;
 
-    /// The last `limit` stored readings of `sensor` before `before`, oldest first, with
-    /// their quality flags: what quality control continues from when a file loads.
+    /// For each (sensor, time), the sensor's last `limit` stored readings before that
+    /// time, oldest first, with their quality flags (in the order asked): what quality
+    /// control continues from when a file loads. One round trip for all of them.
     async fn recent_readings(
         &self,
-        sensor: &str,
-        before: DateTime<Utc>,
+        sensors: &[(String, DateTime<Utc>)],
         limit: u32,
-    ) -> Result<Vec<HistoryReading>, SinkError>;
+    ) -> Result<Vec<Vec<HistoryReading>>, SinkError>;
 
     /// Loads one file in one transaction: claims its content hash in the ledger, takes
     /// every row from `rows`, and commits only on [`LoadMsg::Commit`]. If `rows` closes

@@ -697,11 +697,10 @@ impl Store for HookedStore {
     }
     async fn recent_readings(
         &self,
-        sensor: &str,
-        before: DateTime<Utc>,
+        sensors: &[(String, DateTime<Utc>)],
         limit: u32,
-    ) -> Result<Vec<sensor_ingest::qc::HistoryReading>, sink::SinkError> {
-        self.inner.recent_readings(sensor, before, limit).await
+    ) -> Result<Vec<Vec<sensor_ingest::qc::HistoryReading>>, sink::SinkError> {
+        self.inner.recent_readings(sensors, limit).await
     }
     async fn load(
         &self,

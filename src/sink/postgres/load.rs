@@ -32,11 +32,10 @@ impl Store for PgStore {
 
     async fn recent_readings(
         &self,
-        sensor: &str,
-        before: chrono::DateTime<chrono::Utc>,
+        sensors: &[(String, chrono::DateTime<chrono::Utc>)],
         limit: u32,
-    ) -> Result<Vec<crate::qc::HistoryReading>, SinkError> {
-        self.recent(sensor, before, limit).await
+    ) -> Result<Vec<Vec<crate::qc::HistoryReading>>, SinkError> {
+        self.recent(sensors, limit).await
     }
 
     async fn load(

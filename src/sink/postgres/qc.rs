@@ -10,14 +10,15 @@ use crate::qc::{FlaggedReading, HistoryReading, QcSummary, StoredValues, flagged
 use crate::sink::{ErrorClass, SinkError};
 
 impl PgStore {
-    /// See [`Store::recent_readings`](crate::sink::Store::recent_readings).
+    /// See [`Store::recent_readings`](crate::sink::Store::recent_readings): one
+    /// statement, a `LATERAL` index scan per sensor.
     pub(super) async fn recent(
         &self,
-        sensor: &str,
-        before: DateTime<Utc>,
+        sensors: &[(String, DateTime<Utc>)],
         limit: u32,
-    ) -> Result<Vec<HistoryReading>, SinkError> {
+    ) -> Result<Vec<Vec<HistoryReading>>, SinkError> {
         type Row = (
+            i32,
             Uuid,
             i64,
             DateTime<Utc>,
@@ -26,27 +27,36 @@ impl PgStore {
             Option<f64>,
             i16,
         );
+        let names: Vec<&str> = sensors.iter().map(|(s, _)| s.as_str()).collect();
+        let times: Vec<DateTime<Utc>> = sensors.iter().map(|(_, t)| *t).collect();
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT file_id, line, ts, temperature, humidity, pressure, qc_flags FROM \
-             (SELECT * FROM sensor_readings WHERE sensor_id = $1 AND ts < $2 \
-              ORDER BY ts DESC, line DESC LIMIT $3) AS r ORDER BY ts, line",
+            "SELECT q.k::int4, r.file_id, r.line, r.ts, r.temperature, r.humidity, r.pressure, \
+                    r.qc_flags \
+             FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS q (sensor, before, k) \
+             CROSS JOIN LATERAL (SELECT * FROM sensor_readings s \
+                 WHERE s.sensor_id = q.sensor AND s.ts < q.before \
+                 ORDER BY s.ts DESC, s.line DESC LIMIT $3) AS r \
+             ORDER BY q.k, r.ts, r.line",
         )
-        .bind(sensor)
-        .bind(before)
+        .bind(names)
+        .bind(times)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
-        .map_err(err("reading the sensor's last readings"))?;
-        Ok(rows
-            .into_iter()
-            .map(|(file_id, line, ts, t, h, p, flags)| HistoryReading {
-                file_id: file_id.hyphenated().to_string(),
-                line,
-                ts,
-                values: [t, h, p],
-                flags: flags as u16,
-            })
-            .collect())
+        .map_err(err("reading the sensors' last readings"))?;
+        let mut out: Vec<Vec<HistoryReading>> = vec![Vec::new(); sensors.len()];
+        for (k, file_id, line, ts, t, h, p, flags) in rows {
+            if let Some(list) = out.get_mut((k as usize).wrapping_sub(1)) {
+                list.push(HistoryReading {
+                    file_id: file_id.hyphenated().to_string(),
+                    line,
+                    ts,
+                    values: [t, h, p],
+                    flags: flags as u16,
+                });
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -32,11 +32,10 @@ impl Store for SqliteStore {
 
     async fn recent_readings(
         &self,
-        sensor: &str,
-        before: chrono::DateTime<Utc>,
+        sensors: &[(String, chrono::DateTime<Utc>)],
         limit: u32,
-    ) -> Result<Vec<crate::qc::HistoryReading>, SinkError> {
-        self.recent(sensor, before, limit).await
+    ) -> Result<Vec<Vec<crate::qc::HistoryReading>>, SinkError> {
+        self.recent(sensors, limit).await
     }
 
     async fn load(

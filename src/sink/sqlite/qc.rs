@@ -12,39 +12,63 @@ use crate::sink::SinkError;
 use crate::timestamp::format_utc;
 
 /// One stored reading: file, line, time, the three values, flags.
-type HistoryRow = (String, i64, String, Option<f64>, Option<f64>, Option<f64>, i64);
+type HistoryRow = (
+    String,
+    i64,
+    String,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    i64,
+);
 
 impl SqliteStore {
     /// See [`Store::recent_readings`](crate::sink::Store::recent_readings).
+    /// One indexed query per sensor on one connection: in-process, a query costs
+    /// microseconds, and each reads only the rows it returns.
     pub(super) async fn recent(
         &self,
-        sensor: &str,
-        before: DateTime<Utc>,
+        sensors: &[(String, DateTime<Utc>)],
         limit: u32,
-    ) -> Result<Vec<HistoryReading>, SinkError> {
-        let rows: Vec<HistoryRow> = sqlx::query_as(
-            "SELECT file_id, line, ts, temperature, humidity, pressure, qc_flags FROM \
-                 (SELECT * FROM sensor_readings WHERE sensor_id = ? AND ts < ? \
-                  ORDER BY ts DESC, line DESC LIMIT ?) ORDER BY ts, line",
-        )
-        .bind(sensor)
-        .bind(format_utc(before))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err("reading the sensor's last readings"))?;
-        rows.into_iter()
-            .map(|(file_id, line, ts, t, h, p, flags)| {
-                Ok(HistoryReading {
-                    file_id,
-                    line,
-                    ts: parse_time(ts)?,
-                    values: [t, h, p],
-                    flags: flags as u16,
-                })
-            })
-            .collect()
+    ) -> Result<Vec<Vec<HistoryReading>>, SinkError> {
+        let mut conn = self.pool.acquire().await.map_err(err("opening"))?;
+        let mut out = Vec::with_capacity(sensors.len());
+        for (sensor, before) in sensors {
+            out.push(recent_one(&mut conn, sensor, *before, limit).await?);
+        }
+        Ok(out)
     }
+}
+
+/// The last `limit` readings of `sensor` before `before`, oldest first.
+async fn recent_one(
+    conn: &mut SqliteConnection,
+    sensor: &str,
+    before: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<HistoryReading>, SinkError> {
+    let rows: Vec<HistoryRow> = sqlx::query_as(
+        "SELECT file_id, line, ts, temperature, humidity, pressure, qc_flags FROM \
+         (SELECT * FROM sensor_readings WHERE sensor_id = ? AND ts < ? \
+          ORDER BY ts DESC, line DESC LIMIT ?) ORDER BY ts, line",
+    )
+    .bind(sensor)
+    .bind(format_utc(before))
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(err("reading the sensor's last readings"))?;
+    rows.into_iter()
+        .map(|(file_id, line, ts, t, h, p, flags)| {
+            Ok(HistoryReading {
+                file_id,
+                line,
+                ts: parse_time(ts)?,
+                values: [t, h, p],
+                flags: flags as u16,
+            })
+        })
+        .collect()
 }
 
 /// One row of [`flagged_sql`]: the reading, then its predecessor's and successor's
