@@ -349,3 +349,37 @@ proptest! {
         prop_assert!(a.iter().any(|x| x.2 != 0));
     }
 }
+
+#[test]
+fn a_profile_with_bad_qc_values_is_refused_naming_them() {
+    use crate::profile::Profile;
+    let path = std::path::Path::new("p.toml");
+    let good = "match = [\"*.csv\"]\n[qc.pressure]\nspike = 2.5\n";
+    let p = Profile::from_text("p", path, good).unwrap();
+    assert_eq!(QcConfig::default().with(&p.qc).measures[2].spike, 2.5);
+    let bad = "match = [\"*.csv\"]\n[qc]\nwindow = 1\n[qc.temperature]\nstep_floor = -1\n";
+    let errors = Profile::from_text("p", path, bad).unwrap_err();
+    let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    assert!(text.iter().any(|e| e.contains("qc.window = 1")), "{text:?}");
+    assert!(text.iter().any(|e| e.contains("qc.temperature.step_floor = -1")), "{text:?}");
+    let typo = "match = [\"*.csv\"]\n[qc.temperature]\nstep_per_min = 1\n";
+    assert!(Profile::from_text("p", path, typo).is_err(), "unknown keys are refused");
+}
+
+#[test]
+fn settings_read_qc_from_the_environment_and_name_a_bad_value() {
+    use crate::config::Settings;
+    let vars = |v: &[(&str, &str)]| {
+        let map: std::collections::HashMap<String, String> =
+            v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(move |k| map.get(k).cloned())
+    };
+    let s = vars(&[("QC", "off"), ("QC_HUMIDITY_STEP_FLOOR", "5"), ("QC_WINDOW", "30")]).unwrap();
+    assert!(!s.qc.enabled);
+    assert_eq!(s.qc.window, 30);
+    assert_eq!(s.qc.measures[1].step_floor, 5.0);
+    assert_eq!(s.qc.measures[1].flat_readings, 240);
+    let errors = vars(&[("QC", "maybe"), ("QC_PRESSURE_FLAT_READINGS", "1")]).unwrap_err();
+    let vars: Vec<&str> = errors.iter().map(|e| e.var).collect();
+    assert_eq!(vars, ["QC", "QC_PRESSURE_FLAT_READINGS"]);
+}
