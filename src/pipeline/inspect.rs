@@ -455,6 +455,14 @@ impl QcStage<'_> {
         row: EnrichedRow,
         send: &mut impl FnMut(EnrichedRow) -> bool,
     ) -> Result<bool, SinkError> {
+        // Once every sensor seen so far is known, rows go straight to the judge; a new
+        // sensor starts a buffer (and everything after it waits there, in order).
+        if self.buffer.is_empty() && self.judge.knows(&row.reading.sensor_id) {
+            return Ok(match self.judge.push(row, no_history)? {
+                Some(decided) => send(decided),
+                None => true,
+            });
+        }
         self.buffer.push(row);
         if self.buffer.len() < BATCH_ROWS {
             return Ok(true);
@@ -485,9 +493,7 @@ impl QcStage<'_> {
             }
         }
         for row in self.buffer.drain(..) {
-            let decided = self
-                .judge
-                .push(row, |_, _, _| Ok::<_, SinkError>(Vec::new()))?;
+            let decided = self.judge.push(row, no_history)?;
             if let Some(row) = decided
                 && !send(row)
             {
@@ -496,6 +502,15 @@ impl QcStage<'_> {
         }
         Ok(true)
     }
+}
+
+/// The history of a sensor already fetched by [`QcStage::drain`]: never asked for.
+fn no_history(
+    _: &str,
+    _: chrono::DateTime<chrono::Utc>,
+    _: u32,
+) -> Result<Vec<crate::qc::HistoryReading>, SinkError> {
+    Ok(Vec::new())
 }
 
 /// The reader task of one attempt: [`read_rows`] into the sink's channel, then the

@@ -361,20 +361,34 @@ fn a_profile_with_bad_qc_values_is_refused_naming_them() {
     let errors = Profile::from_text("p", path, bad).unwrap_err();
     let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
     assert!(text.iter().any(|e| e.contains("qc.window = 1")), "{text:?}");
-    assert!(text.iter().any(|e| e.contains("qc.temperature.step_floor = -1")), "{text:?}");
+    assert!(
+        text.iter()
+            .any(|e| e.contains("qc.temperature.step_floor = -1")),
+        "{text:?}"
+    );
     let typo = "match = [\"*.csv\"]\n[qc.temperature]\nstep_per_min = 1\n";
-    assert!(Profile::from_text("p", path, typo).is_err(), "unknown keys are refused");
+    assert!(
+        Profile::from_text("p", path, typo).is_err(),
+        "unknown keys are refused"
+    );
 }
 
 #[test]
 fn settings_read_qc_from_the_environment_and_name_a_bad_value() {
     use crate::config::Settings;
     let vars = |v: &[(&str, &str)]| {
-        let map: std::collections::HashMap<String, String> =
-            v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: std::collections::HashMap<String, String> = v
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(move |k| map.get(k).cloned())
     };
-    let s = vars(&[("QC", "off"), ("QC_HUMIDITY_STEP_FLOOR", "5"), ("QC_WINDOW", "30")]).unwrap();
+    let s = vars(&[
+        ("QC", "off"),
+        ("QC_HUMIDITY_STEP_FLOOR", "5"),
+        ("QC_WINDOW", "30"),
+    ])
+    .unwrap();
     assert!(!s.qc.enabled);
     assert_eq!(s.qc.window, 30);
     assert_eq!(s.qc.measures[1].step_floor, 5.0);

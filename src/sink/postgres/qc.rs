@@ -35,7 +35,7 @@ impl PgStore {
              FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS q (sensor, before, k) \
              CROSS JOIN LATERAL (SELECT * FROM sensor_readings s \
                  WHERE s.sensor_id = q.sensor AND s.ts < q.before \
-                 ORDER BY s.ts DESC, s.line DESC LIMIT $3) AS r \
+                 ORDER BY s.ts DESC LIMIT $3) AS r \
              ORDER BY q.k, r.ts, r.line",
         )
         .bind(names)

@@ -50,7 +50,7 @@ async fn recent_one(
     let rows: Vec<HistoryRow> = sqlx::query_as(
         "SELECT file_id, line, ts, temperature, humidity, pressure, qc_flags FROM \
          (SELECT * FROM sensor_readings WHERE sensor_id = ? AND ts < ? \
-          ORDER BY ts DESC, line DESC LIMIT ?) ORDER BY ts, line",
+          ORDER BY ts DESC LIMIT ?) ORDER BY ts, line",
     )
     .bind(sensor)
     .bind(format_utc(before))
