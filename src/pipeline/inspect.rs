@@ -477,7 +477,7 @@ impl QcStage<'_> {
         let mut seen: HashSet<&str> = HashSet::new();
         for row in &self.buffer {
             let sensor = row.reading.sensor_id.as_str();
-            if !self.judge.knows(sensor) && seen.insert(sensor) {
+            if new.len() < self.judge.room() && !self.judge.knows(sensor) && seen.insert(sensor) {
                 new.push((sensor.to_owned(), row.reading.timestamp));
             }
         }

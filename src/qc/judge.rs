@@ -22,6 +22,10 @@ const OUTLIER_MIN_READINGS: usize = 20;
 /// The consistency constant of the robust z-score (the normal distribution's MAD).
 const Z_SCALE: f64 = 0.6745;
 const MICROS_PER_MINUTE: f64 = 60e6;
+/// Sensors followed per file: the state of one is a few kilobytes (its windows and the
+/// reading held back), and its history is fetched once. Readings of further sensors
+/// in the same file go through unjudged (flags 0).
+pub const MAX_SENSORS: usize = 10_000;
 
 /// A reading the judge can flag.
 pub trait Judged {
@@ -256,6 +260,11 @@ impl<P: Judged> Judge<P> {
         }
     }
 
+    /// Sensors that can still be followed in this file (of [`MAX_SENSORS`]).
+    pub fn room(&self) -> usize {
+        MAX_SENSORS.saturating_sub(self.sensors.len())
+    }
+
     /// Readings of history wanted per sensor ([`QcConfig::history_len`]).
     pub fn history_len(&self) -> u32 {
         self.cfg.history_len()
@@ -272,6 +281,10 @@ impl<P: Judged> Judge<P> {
     ) -> Result<Option<P>, E> {
         let i = match self.find(row.sensor()) {
             Some(i) => i,
+            None if self.sensors.len() >= MAX_SENSORS => {
+                *row.flags_mut() = 0;
+                return Ok(Some(row));
+            }
             None => {
                 let h = history(row.sensor(), row.timestamp(), self.history_len())?;
                 self.add(row.sensor(), h)
@@ -348,7 +361,7 @@ impl<P: Judged> Judge<P> {
     /// Starts following `sensor` from `history` (its last stored readings, oldest
     /// first), fetched ahead of its first reading; a sensor already followed is kept.
     pub fn start(&mut self, sensor: &str, history: Vec<HistoryReading>) {
-        if !self.knows(sensor) {
+        if !self.knows(sensor) && self.room() > 0 {
             self.add(sensor, history);
         }
     }
@@ -370,8 +383,7 @@ impl<P: Judged> Judge<P> {
             pending: Pending::None,
         };
         let mut prev_flags = 0u16;
-        let n = history.len();
-        for (k, h) in history.into_iter().enumerate() {
+        for h in history {
             let t = h.ts.timestamp_micros();
             if t < s.last {
                 continue;
@@ -387,14 +399,12 @@ impl<P: Judged> Judge<P> {
                 }
             }
             prev_flags = h.flags;
-            if k + 1 == n {
-                s.pending = Pending::Stored {
-                    file_id: h.file_id,
-                    line: h.line,
-                    ts: h.ts,
-                    flags: h.flags,
-                };
-            }
+            s.pending = Pending::Stored {
+                file_id: h.file_id,
+                line: h.line,
+                ts: h.ts,
+                flags: h.flags,
+            };
         }
         let i = self.sensors.len();
         self.sensors.push(s);

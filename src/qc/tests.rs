@@ -397,3 +397,23 @@ fn settings_read_qc_from_the_environment_and_name_a_bad_value() {
     let vars: Vec<&str> = errors.iter().map(|e| e.var).collect();
     assert_eq!(vars, ["QC", "QC_PRESSURE_FLAT_READINGS"]);
 }
+
+#[test]
+fn sensors_past_the_limit_go_through_unjudged() {
+    let mut j = Judge::new(QcConfig::default());
+    let none = |_: &str, _, _| Ok::<_, ()>(Vec::new());
+    for k in 0..judge::MAX_SENSORS + 5 {
+        let row = Row {
+            line: k as i64,
+            sensor: format!("s{k}"),
+            ts: start(),
+            values: [Some(1.0), None, None],
+            flags: 0,
+        };
+        let out = j.push(row, none).unwrap();
+        assert_eq!(out.is_some(), k >= judge::MAX_SENSORS, "sensor {k}");
+    }
+    assert_eq!(j.room(), 0);
+    let (held, _) = j.finish();
+    assert_eq!(held.len(), judge::MAX_SENSORS);
+}

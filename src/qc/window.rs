@@ -15,8 +15,9 @@ impl Window {
     pub(super) fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            order: VecDeque::with_capacity(capacity),
-            sorted: Vec::with_capacity(capacity),
+            // Grown on use: a sensor with few readings costs little.
+            order: VecDeque::new(),
+            sorted: Vec::new(),
         }
     }
 
