@@ -39,6 +39,10 @@ impl crate::qc::Judged for EnrichedRow {
         &self.reading.sensor_id
     }
 
+    fn line(&self) -> i64 {
+        self.reading.line as i64
+    }
+
     fn timestamp(&self) -> chrono::DateTime<chrono::Utc> {
         self.reading.timestamp
     }

@@ -2,7 +2,6 @@
 //! enrich → stats, into the sink's channel ([`stream_to_sink`]) or nowhere
 //! ([`check_file`], for `check`). [`ReadReport`] is what the pass saw.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
@@ -10,16 +9,16 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::quality::{QcRun, QcStage};
 use crate::config::{Ranges, SourceTimezone};
 use crate::enrich::{EnrichedRow, enrich};
 use crate::intake;
 use crate::profile::plan::{FileContext, Plan};
 use crate::profile::{MeasureTarget, Profile, RowPolicy};
-use crate::qc::{Judge, QcConfig};
 use crate::read::{ContentHash, CsvSource, FileError};
 use crate::report::{MAX_REPORTED_ERRORS, ReportedError};
 use crate::rule::Rule;
-use crate::sink::{LoadMsg, SinkError, Store};
+use crate::sink::LoadMsg;
 use crate::stats::FileStats;
 use crate::timestamp::DateOrder;
 use crate::units::Quantity;
@@ -28,7 +27,7 @@ use crate::validate::{
 };
 
 /// Rows per batch sent from the reader to the sink.
-const BATCH_ROWS: usize = 2048;
+pub(super) const BATCH_ROWS: usize = 2048;
 /// Batches in flight between reader and sink: bounds memory whatever the file size.
 pub(super) const BATCHES_IN_FLIGHT: usize = 4;
 /// Bad lines remembered under a skip-rows policy (for the rejects file); a file with
@@ -87,6 +86,8 @@ pub struct ReadReport {
     /// Quality control could not read a sensor's history from the database: the pass
     /// stopped, and the attempt fails with this (transient) error.
     pub history_error: Option<crate::sink::SinkError>,
+    /// What quality control remembers of each sensor once the file is committed.
+    pub qc_memories: Vec<(String, crate::qc::SensorMemory)>,
 }
 
 pub(super) enum Verdict {
@@ -431,88 +432,6 @@ fn plan_ranges(plan: &Plan, settings: Ranges) -> Ranges {
     r
 }
 
-/// Quality control for one attempt: its thresholds, and the store and runtime the
-/// reader (a blocking thread) asks for the sensors' history.
-pub(super) struct QcRun {
-    pub cfg: QcConfig,
-    pub store: Arc<dyn Store>,
-    pub runtime: tokio::runtime::Handle,
-}
-
-/// The QC stage of the reading pass: rows wait in a buffer of one batch, so that the
-/// history of every sensor new in it is fetched in one round trip, then go through
-/// the [`Judge`], which holds each sensor's last reading back until its next one.
-struct QcStage<'a> {
-    run: &'a QcRun,
-    judge: Judge<EnrichedRow>,
-    buffer: Vec<EnrichedRow>,
-}
-
-impl QcStage<'_> {
-    /// Takes a row; false when the sink stopped taking rows.
-    fn take(
-        &mut self,
-        row: EnrichedRow,
-        send: &mut impl FnMut(EnrichedRow) -> bool,
-    ) -> Result<bool, SinkError> {
-        // Once every sensor seen so far is known, rows go straight to the judge; a new
-        // sensor starts a buffer (and everything after it waits there, in order).
-        if self.buffer.is_empty() && self.judge.knows(&row.reading.sensor_id) {
-            return Ok(match self.judge.push(row, no_history)? {
-                Some(decided) => send(decided),
-                None => true,
-            });
-        }
-        self.buffer.push(row);
-        if self.buffer.len() < BATCH_ROWS {
-            return Ok(true);
-        }
-        self.drain(send)
-    }
-
-    /// Judges the buffered rows, after fetching the history of the sensors new in them
-    /// (each before its first time here), and sends the readings now decided.
-    fn drain(&mut self, send: &mut impl FnMut(EnrichedRow) -> bool) -> Result<bool, SinkError> {
-        let mut new: Vec<(String, chrono::DateTime<chrono::Utc>)> = Vec::new();
-        let mut seen: HashSet<&str> = HashSet::new();
-        for row in &self.buffer {
-            let sensor = row.reading.sensor_id.as_str();
-            if new.len() < self.judge.room() && !self.judge.knows(sensor) && seen.insert(sensor) {
-                new.push((sensor.to_owned(), row.reading.timestamp));
-            }
-        }
-        if !new.is_empty() {
-            let limit = self.judge.history_len();
-            let store = &self.run.store;
-            let histories = self
-                .run
-                .runtime
-                .block_on(store.recent_readings(&new, limit))?;
-            for ((sensor, _), history) in new.iter().zip(histories) {
-                self.judge.start(sensor, history);
-            }
-        }
-        for row in self.buffer.drain(..) {
-            let decided = self.judge.push(row, no_history)?;
-            if let Some(row) = decided
-                && !send(row)
-            {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-}
-
-/// The history of a sensor already fetched by [`QcStage::drain`]: never asked for.
-fn no_history(
-    _: &str,
-    _: chrono::DateTime<chrono::Utc>,
-    _: u32,
-) -> Result<Vec<crate::qc::HistoryReading>, SinkError> {
-    Ok(Vec::new())
-}
-
 /// The reader task of one attempt: [`read_rows`] into the sink's channel, then the
 /// end message that decides commit or rollback. With `qc`, every reading is judged on
 /// its way ([`QcStage`]), the readings held back go out at the end, and what QC found
@@ -533,11 +452,7 @@ pub(super) fn stream_to_sink(
         }
         true
     };
-    let mut stage = qc.as_ref().map(|run| QcStage {
-        run,
-        judge: Judge::new(run.cfg),
-        buffer: Vec::with_capacity(BATCH_ROWS),
-    });
+    let mut stage = qc.as_ref().map(QcStage::new);
     let mut history_error = None;
     let mut report = read_rows(io::BufReader::with_capacity(256 * 1024, file), cx, |row| {
         let Some(stage) = &mut stage else {
@@ -569,7 +484,8 @@ pub(super) fn stream_to_sink(
                         return report;
                     }
                 }
-                let (held, summary) = stage.judge.finish();
+                let (held, summary, memories) = stage.finish();
+                report.qc_memories = memories;
                 for row in held {
                     if !send(row) {
                         report.interrupted = true;

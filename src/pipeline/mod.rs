@@ -25,6 +25,7 @@
 mod inspect;
 mod observe;
 mod outcome;
+mod quality;
 mod refusal;
 mod retry;
 
@@ -41,9 +42,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info_span, warn};
 use uuid::Uuid;
 
-use self::inspect::{BATCHES_IN_FLIGHT, QcRun, Verdict, stream_to_sink};
+use self::inspect::{BATCHES_IN_FLIGHT, Verdict, stream_to_sink};
 pub use self::inspect::{ReadContext, ReadReport, check_file, read_rows};
 use self::outcome::Job;
+use self::quality::{QcMemory, QcRun};
 pub use self::refusal::{Decision, Refusal};
 pub use self::retry::{RetryLimit, RetryPolicy, sleep_unless_cancelled};
 use crate::archive::ArchiveError;
@@ -139,6 +141,8 @@ pub struct Pipeline {
     metrics: Option<Arc<Metrics>>,
     /// Quality-control thresholds (a profile's `[qc]` applies over them).
     qc: QcConfig,
+    /// What quality control remembers of each sensor between files.
+    qc_memory: Arc<QcMemory>,
 }
 
 impl Pipeline {
@@ -154,6 +158,7 @@ impl Pipeline {
             profiles: Profiles::new(settings.profiles.clone()),
             metrics: None,
             qc: settings.qc,
+            qc_memory: Arc::default(),
         }
     }
 
@@ -279,10 +284,12 @@ impl Pipeline {
             file: name.clone(),
             source,
         })?;
-        let (loaded, report) = self.load(&job, file, &after, &mut cx).await?;
+        let (loaded, mut report) = self.load(&job, file, &after, &mut cx).await?;
 
         match loaded {
             Ok(LoadOutcome::Committed { rows }) => {
+                self.qc_memory
+                    .remember(std::mem::take(&mut report.qc_memories));
                 let read_bytes = report.content.as_ref().map_or(job.attempt.size, |c| c.1);
                 if after.metadata().is_ok_and(|m| m.len() != read_bytes) {
                     return self.grew_after_load(job, read_bytes, after).await;
@@ -347,6 +354,8 @@ impl Pipeline {
                 cfg: qc,
                 store: self.store.clone(),
                 runtime: tokio::runtime::Handle::current(),
+                memory: self.qc_memory.clone(),
+                file_id: job.attempt.id.hyphenated().to_string(),
             });
             let reader = tokio::task::spawn_blocking(move || {
                 stream_to_sink(input, &reader_cx, &expected, &tx, qc)

@@ -30,6 +30,8 @@ pub const MAX_SENSORS: usize = 10_000;
 /// A reading the judge can flag.
 pub trait Judged {
     fn sensor(&self) -> &str;
+    /// The reading's line in its file (its identity once stored, with the file).
+    fn line(&self) -> i64;
     fn timestamp(&self) -> DateTime<Utc>;
     /// Measure `m` (0 temperature, 1 humidity, 2 pressure) in the stored unit.
     fn value(&self, m: usize) -> Option<f64>;
@@ -236,6 +238,29 @@ struct Sensor<P> {
     pending: Pending<P>,
 }
 
+/// What the judge knows of a sensor after a file: the state its tests continue from
+/// and the stored reading that state ends with. Kept by the pipeline between files so
+/// that the next file of the sensor need not replay its history: it is used when the
+/// database's last reading of the sensor before the next file is still that one.
+#[derive(Debug, Clone)]
+pub struct SensorMemory {
+    cfg: QcConfig,
+    tracks: [Track; 3],
+    last: i64,
+    /// The last reading: file id, line, time, flags.
+    pub file_id: String,
+    pub line: i64,
+    pub ts: DateTime<Utc>,
+    flags: u16,
+}
+
+impl SensorMemory {
+    /// Taken with these thresholds (a memory of other thresholds is not used).
+    pub fn cfg(&self) -> &QcConfig {
+        &self.cfg
+    }
+}
+
 /// Follows the sensors of one file. `P` is the row type handed on to the sink.
 #[derive(Debug)]
 pub struct Judge<P> {
@@ -342,15 +367,72 @@ impl<P: Judged> Judge<P> {
 
     /// The readings still held back (their spikes wait for the sensor's next file),
     /// and what the file's QC found.
-    pub fn finish(mut self) -> (Vec<P>, QcSummary) {
+    pub fn finish(self) -> (Vec<P>, QcSummary) {
+        let (rows, summary, _) = self.finish_remembering("");
+        (rows, summary)
+    }
+
+    /// [`finish`](Self::finish), and what to remember of each sensor once the file is
+    /// stored as `file_id`.
+    pub fn finish_remembering(
+        mut self,
+        file_id: &str,
+    ) -> (Vec<P>, QcSummary, Vec<(String, SensorMemory)>) {
         let mut rows = Vec::new();
-        for s in self.sensors {
-            if let Pending::Row(mut p) = s.pending {
-                self.summary.count(*p.flags_mut());
-                rows.push(p);
+        let mut memories = Vec::new();
+        for (s, name) in self.sensors.into_iter().zip(self.names) {
+            let last = match s.pending {
+                Pending::Row(mut p) => {
+                    let flags = *p.flags_mut();
+                    self.summary.count(flags);
+                    let stored = (file_id.to_owned(), p.line(), p.timestamp(), flags);
+                    rows.push(p);
+                    Some(stored)
+                }
+                Pending::Stored {
+                    file_id,
+                    line,
+                    ts,
+                    flags,
+                } => Some((file_id, line, ts, flags)),
+                Pending::None => None,
+            };
+            if let Some((file_id, line, ts, flags)) = last {
+                memories.push((
+                    name,
+                    SensorMemory {
+                        cfg: self.cfg,
+                        tracks: s.tracks,
+                        last: s.last,
+                        file_id,
+                        line,
+                        ts,
+                        flags,
+                    },
+                ));
             }
         }
-        (rows, self.summary)
+        (rows, self.summary, memories)
+    }
+
+    /// Starts following `sensor` from what an earlier file left ([`SensorMemory`]).
+    pub fn resume(&mut self, sensor: &str, memory: SensorMemory) {
+        if self.knows(sensor) || self.room() == 0 || memory.cfg != self.cfg {
+            return;
+        }
+        let i = self.sensors.len();
+        self.sensors.push(Sensor {
+            tracks: memory.tracks,
+            last: memory.last,
+            pending: Pending::Stored {
+                file_id: memory.file_id,
+                line: memory.line,
+                ts: memory.ts,
+                flags: memory.flags,
+            },
+        });
+        self.names.push(sensor.to_owned());
+        self.index.insert(sensor.to_owned(), i);
     }
 
     /// Whether `sensor` has been seen (its history is in).

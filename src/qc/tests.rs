@@ -17,6 +17,9 @@ impl Judged for Row {
     fn sensor(&self) -> &str {
         &self.sensor
     }
+    fn line(&self) -> i64 {
+        self.line
+    }
     fn timestamp(&self) -> DateTime<Utc> {
         self.ts
     }
@@ -402,7 +405,7 @@ fn settings_read_qc_from_the_environment_and_name_a_bad_value() {
 fn sensors_past_the_limit_go_through_unjudged() {
     let mut j = Judge::new(QcConfig::default());
     let none = |_: &str, _, _| Ok::<_, ()>(Vec::new());
-    for k in 0..judge::MAX_SENSORS + 5 {
+    for k in 0..MAX_SENSORS + 5 {
         let row = Row {
             line: k as i64,
             sensor: format!("s{k}"),
@@ -411,9 +414,9 @@ fn sensors_past_the_limit_go_through_unjudged() {
             flags: 0,
         };
         let out = j.push(row, none).unwrap();
-        assert_eq!(out.is_some(), k >= judge::MAX_SENSORS, "sensor {k}");
+        assert_eq!(out.is_some(), k >= MAX_SENSORS, "sensor {k}");
     }
     assert_eq!(j.room(), 0);
     let (held, _) = j.finish();
-    assert_eq!(held.len(), judge::MAX_SENSORS);
+    assert_eq!(held.len(), MAX_SENSORS);
 }
