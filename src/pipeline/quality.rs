@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 
 use super::inspect::BATCH_ROWS;
 use crate::enrich::EnrichedRow;
-use crate::qc::{HistoryReading, Judge, MAX_SENSORS, QcConfig, QcSummary, SensorMemory};
+use crate::qc::{
+    HistoryQuery, HistoryReading, Judge, MAX_SENSORS, QcConfig, QcSummary, SensorMemory,
+};
 use crate::sink::{SinkError, Store};
 
 /// Sensors remembered between files; past this the memory starts again empty.
@@ -117,37 +119,46 @@ impl<'a> QcStage<'a> {
         Ok(true)
     }
 
-    /// Starts following `new` sensors: from memory where the database agrees, else
-    /// from their last stored readings.
+    /// Starts following `new` sensors (each with its first time here): a remembered
+    /// one from its memory and the readings stored since, when the database still
+    /// holds the memory's last reading; the others from their last stored readings.
     fn look_up(&mut self, new: Vec<(String, DateTime<Utc>)>) -> Result<(), SinkError> {
         let run = self.run;
+        let limit = self.judge.history_len();
         let (mut remembered, mut unknown) = (Vec::new(), Vec::new());
         for (sensor, before) in new {
+            let query = |from| HistoryQuery {
+                sensor: sensor.clone(),
+                from,
+                before,
+            };
             match run.memory.recall(&sensor, &run.cfg) {
-                Some(memory) => remembered.push(((sensor, before), memory)),
-                None => unknown.push((sensor, before)),
+                Some(memory) if memory.ts < before => {
+                    remembered.push((query(Some(memory.ts)), memory));
+                }
+                _ => unknown.push(query(None)),
             }
         }
         if !remembered.is_empty() {
-            let asked: Vec<(String, DateTime<Utc>)> =
-                remembered.iter().map(|(k, _)| k.clone()).collect();
-            let last = run.runtime.block_on(run.store.recent_readings(&asked, 1))?;
-            for ((key, memory), last) in remembered.into_iter().zip(last) {
-                match last.last() {
-                    Some(r) if r.file_id == memory.file_id && r.line == memory.line => {
-                        self.judge.resume(&key.0, memory);
-                    }
-                    _ => unknown.push(key),
+            let asked: Vec<HistoryQuery> = remembered.iter().map(|(q, _)| q.clone()).collect();
+            let since = run
+                .runtime
+                .block_on(run.store.recent_readings(&asked, limit))?;
+            for ((query, memory), since) in remembered.into_iter().zip(since) {
+                if !self.judge.resume(&query.sensor, memory, since) {
+                    unknown.push(HistoryQuery {
+                        from: None,
+                        ..query
+                    });
                 }
             }
         }
         if !unknown.is_empty() {
-            let limit = self.judge.history_len();
             let histories = run
                 .runtime
                 .block_on(run.store.recent_readings(&unknown, limit))?;
-            for ((sensor, _), history) in unknown.iter().zip(histories) {
-                self.judge.start(sensor, history);
+            for (query, history) in unknown.iter().zip(histories) {
+                self.judge.start(&query.sensor, history);
             }
         }
         Ok(())

@@ -48,6 +48,15 @@ pub struct HistoryReading {
     pub flags: u16,
 }
 
+/// A question for the database: `sensor`'s last readings before `before`, from
+/// `from` on when given (a remembered sensor needs only what came after its memory).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryQuery {
+    pub sensor: String,
+    pub from: Option<DateTime<Utc>>,
+    pub before: DateTime<Utc>,
+}
+
 /// A spike found on a reading stored by an earlier file (its last reading of the
 /// sensor): `add` is or-ed into its stored flags in the same transaction.
 #[derive(Debug, Clone, PartialEq)]
@@ -251,7 +260,6 @@ pub struct SensorMemory {
     pub file_id: String,
     pub line: i64,
     pub ts: DateTime<Utc>,
-    flags: u16,
 }
 
 impl SensorMemory {
@@ -385,19 +393,16 @@ impl<P: Judged> Judge<P> {
                 Pending::Row(mut p) => {
                     let flags = *p.flags_mut();
                     self.summary.count(flags);
-                    let stored = (file_id.to_owned(), p.line(), p.timestamp(), flags);
+                    let stored = (file_id.to_owned(), p.line(), p.timestamp());
                     rows.push(p);
                     Some(stored)
                 }
                 Pending::Stored {
-                    file_id,
-                    line,
-                    ts,
-                    flags,
-                } => Some((file_id, line, ts, flags)),
+                    file_id, line, ts, ..
+                } => Some((file_id, line, ts)),
                 Pending::None => None,
             };
-            if let Some((file_id, line, ts, flags)) = last {
+            if let Some((file_id, line, ts)) = last {
                 memories.push((
                     name,
                     SensorMemory {
@@ -407,7 +412,6 @@ impl<P: Judged> Judge<P> {
                         file_id,
                         line,
                         ts,
-                        flags,
                     },
                 ));
             }
@@ -415,24 +419,40 @@ impl<P: Judged> Judge<P> {
         (rows, self.summary, memories)
     }
 
-    /// Starts following `sensor` from what an earlier file left ([`SensorMemory`]).
-    pub fn resume(&mut self, sensor: &str, memory: SensorMemory) {
-        if self.knows(sensor) || self.room() == 0 || memory.cfg != self.cfg {
-            return;
+    /// Starts following `sensor` from what an earlier file left ([`SensorMemory`]),
+    /// brought up to date by `since`: the stored readings from the memory's last one
+    /// (first, with its flags as stored now) up to this file. False, and nothing
+    /// done, when `since` does not start with the memory's last reading: the caller
+    /// then reads the history instead.
+    pub fn resume(
+        &mut self,
+        sensor: &str,
+        memory: SensorMemory,
+        mut since: Vec<HistoryReading>,
+    ) -> bool {
+        let starts_there = since
+            .first()
+            .is_some_and(|h| h.file_id == memory.file_id && h.line == memory.line);
+        if !starts_there || memory.cfg != self.cfg {
+            return false;
         }
-        let i = self.sensors.len();
-        self.sensors.push(Sensor {
+        if self.knows(sensor) || self.room() == 0 {
+            return true;
+        }
+        let first = since.remove(0);
+        let mut s = Sensor {
             tracks: memory.tracks,
             last: memory.last,
             pending: Pending::Stored {
-                file_id: memory.file_id,
-                line: memory.line,
-                ts: memory.ts,
-                flags: memory.flags,
+                file_id: first.file_id,
+                line: first.line,
+                ts: first.ts,
+                flags: first.flags,
             },
-        });
-        self.names.push(sensor.to_owned());
-        self.index.insert(sensor.to_owned(), i);
+        };
+        replay(&self.cfg, &mut s, first.flags, since);
+        self.insert(sensor, s);
+        true
     }
 
     /// Whether `sensor` has been seen (its history is in).
@@ -464,34 +484,44 @@ impl<P: Judged> Judge<P> {
             last: i64::MIN,
             pending: Pending::None,
         };
-        let mut prev_flags = 0u16;
-        for h in history {
-            let t = h.ts.timestamp_micros();
-            if t < s.last {
-                continue;
-            }
-            s.last = t;
-            for (m, track) in s.tracks.iter_mut().enumerate() {
-                match h.values[m] {
-                    Some(x) => {
-                        let known = prev_flags & Flags::bit(m, Test::Spike) != 0;
-                        track.observe(t, x, &self.cfg.measures[m], Some(known));
-                    }
-                    None => track.skip(),
-                }
-            }
-            prev_flags = h.flags;
-            s.pending = Pending::Stored {
-                file_id: h.file_id,
-                line: h.line,
-                ts: h.ts,
-                flags: h.flags,
-            };
-        }
+        replay(&self.cfg, &mut s, 0, history);
+        self.insert(sensor, s)
+    }
+
+    fn insert(&mut self, sensor: &str, s: Sensor<P>) -> usize {
         let i = self.sensors.len();
         self.sensors.push(s);
         self.names.push(sensor.to_owned());
         self.index.insert(sensor.to_owned(), i);
         i
+    }
+}
+
+/// Takes stored readings (oldest first) into `s` without flagging them: their spikes
+/// are the stored ones (`prev_flags`: those of the reading before the first), and the
+/// last one stays pending.
+fn replay<P>(cfg: &QcConfig, s: &mut Sensor<P>, mut prev_flags: u16, history: Vec<HistoryReading>) {
+    for h in history {
+        let t = h.ts.timestamp_micros();
+        if t < s.last {
+            continue;
+        }
+        s.last = t;
+        for (m, track) in s.tracks.iter_mut().enumerate() {
+            match h.values[m] {
+                Some(x) => {
+                    let known = prev_flags & Flags::bit(m, Test::Spike) != 0;
+                    track.observe(t, x, &cfg.measures[m], Some(known));
+                }
+                None => track.skip(),
+            }
+        }
+        prev_flags = h.flags;
+        s.pending = Pending::Stored {
+            file_id: h.file_id,
+            line: h.line,
+            ts: h.ts,
+            flags: h.flags,
+        };
     }
 }

@@ -33,7 +33,9 @@ mod stored;
 mod window;
 
 pub use config::{MEASURE_NAMES, MeasureQc, QcConfig, QcOverrides};
-pub use judge::{Amendment, HistoryReading, Judge, Judged, MAX_SENSORS, QcSummary, SensorMemory};
+pub use judge::{
+    Amendment, HistoryQuery, HistoryReading, Judge, Judged, MAX_SENSORS, QcSummary, SensorMemory,
+};
 pub use stored::{FlaggedReading, StoredValues, flagged_sql};
 
 /// One of the four tests.

@@ -263,6 +263,52 @@ impl Stored {
         self.0.extend(out.into_iter().map(|r| (file.to_owned(), r)));
     }
 
+    /// [`load`](Self::load) as the pipeline does with a memory of the sensors: a
+    /// remembered sensor resumes from its memory and the readings stored since.
+    fn load_remembering(
+        &mut self,
+        file: &str,
+        rows: Vec<Row>,
+        memory: &mut std::collections::HashMap<String, SensorMemory>,
+    ) -> usize {
+        let mut resumes = 0;
+        let cfg = QcConfig::default();
+        let mut j = Judge::new(cfg);
+        let mut out = Vec::new();
+        for r in rows {
+            if !j.knows(&r.sensor) {
+                let k = j.history_len();
+                let resumed = memory.get(&r.sensor).cloned().is_some_and(|m| {
+                    let since: Vec<HistoryReading> = self
+                        .history(&r.sensor, r.ts, k)
+                        .into_iter()
+                        .filter(|h| h.ts >= m.ts)
+                        .collect();
+                    j.resume(&r.sensor, m, since)
+                });
+                if resumed {
+                    resumes += 1;
+                } else {
+                    j.start(&r.sensor, self.history(&r.sensor, r.ts, k));
+                }
+            }
+            out.extend(j.push(r, |_, _, _| Ok::<_, ()>(Vec::new())).unwrap());
+        }
+        let (rest, summary, memories) = j.finish_remembering(file);
+        out.extend(rest);
+        for a in summary.amendments {
+            let (_, r) = self
+                .0
+                .iter_mut()
+                .find(|(f, r)| *f == a.file_id && r.line == a.line)
+                .expect("the amended reading is stored");
+            r.flags |= a.add;
+        }
+        self.0.extend(out.into_iter().map(|r| (file.to_owned(), r)));
+        memory.extend(memories);
+        resumes
+    }
+
     fn flags(&self) -> Vec<(DateTime<Utc>, String, u16)> {
         let mut v: Vec<_> = self
             .0
@@ -336,20 +382,27 @@ proptest! {
         let mut whole = Stored::default();
         whole.load("whole", number(&rows));
         let mut parts = Stored::default();
-        let mut from = 0;
+        let mut remembered = Stored::default();
+        let mut memory = std::collections::HashMap::new();
+        let (mut from, mut files, mut resumes) = (0, 0, 0);
         let cuts: Vec<usize> = cuts.into_iter().filter(|c| *c < rows.len()).chain([rows.len()]).collect();
         for (k, to) in cuts.into_iter().enumerate() {
             if to > from {
                 parts.load(&format!("part{k}"), number(&rows[from..to]));
+                resumes += remembered.load_remembering(&format!("part{k}"), number(&rows[from..to]), &mut memory);
                 from = to;
+                files += 1;
             }
         }
-        let (a, b) = (whole.flags(), parts.flags());
-        prop_assert_eq!(a.len(), b.len());
-        for (x, y) in a.iter().zip(&b) {
-            prop_assert_eq!(x, y, "{} {}: {} vs {}", x.0, x.1, Flags(x.2).describe(), Flags(y.2).describe());
-        }
+        prop_assert!(files == 1 || resumes > 0, "the memory was used");
+        let a = whole.flags();
         prop_assert!(a.iter().any(|x| x.2 != 0));
+        for b in [parts.flags(), remembered.flags()] {
+            prop_assert_eq!(a.len(), b.len());
+            for (x, y) in a.iter().zip(&b) {
+                prop_assert_eq!(x, y, "{} {}: {} vs {}", x.0, x.1, Flags(x.2).describe(), Flags(y.2).describe());
+            }
+        }
     }
 }
 

@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::config::DatabaseSettings;
 use crate::enrich::EnrichedRow;
-use crate::qc::HistoryReading;
+use crate::qc::{HistoryQuery, HistoryReading};
 use crate::read::ContentHash;
 use crate::stats::FileStats;
 
@@ -333,12 +333,13 @@ pub trait Store: LedgerQueries {
     /// The `loaded` ledger row for this content, if any.
     async fn find_loaded(&self, hash: &ContentHash) -> Result<Option<LoadedFile>, SinkError>;
 
-    /// For each (sensor, time), the sensor's last `limit` stored readings before that
-    /// time, oldest first, with their quality flags (in the order asked): what quality
-    /// control continues from when a file loads. One round trip for all of them.
+    /// For each query, the sensor's last `limit` stored readings before its time (and
+    /// from its `from`, when given), oldest first, with their quality flags, in the
+    /// order asked: what quality control continues from when a file loads. One round
+    /// trip for all of them.
     async fn recent_readings(
         &self,
-        sensors: &[(String, DateTime<Utc>)],
+        queries: &[HistoryQuery],
         limit: u32,
     ) -> Result<Vec<Vec<HistoryReading>>, SinkError>;
 

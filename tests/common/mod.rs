@@ -697,10 +697,10 @@ impl Store for HookedStore {
     }
     async fn recent_readings(
         &self,
-        sensors: &[(String, DateTime<Utc>)],
+        queries: &[sensor_ingest::qc::HistoryQuery],
         limit: u32,
     ) -> Result<Vec<Vec<sensor_ingest::qc::HistoryReading>>, sink::SinkError> {
-        self.inner.recent_readings(sensors, limit).await
+        self.inner.recent_readings(queries, limit).await
     }
     async fn load(
         &self,

@@ -32,10 +32,10 @@ impl Store for PgStore {
 
     async fn recent_readings(
         &self,
-        sensors: &[(String, chrono::DateTime<chrono::Utc>)],
+        queries: &[crate::qc::HistoryQuery],
         limit: u32,
     ) -> Result<Vec<Vec<crate::qc::HistoryReading>>, SinkError> {
-        self.recent(sensors, limit).await
+        self.recent(queries, limit).await
     }
 
     async fn load(

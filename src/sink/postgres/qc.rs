@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{PgStore, err};
-use crate::qc::{FlaggedReading, HistoryReading, QcSummary, StoredValues, flagged_sql};
+use crate::qc::{
+    FlaggedReading, HistoryQuery, HistoryReading, QcSummary, StoredValues, flagged_sql,
+};
 use crate::sink::{ErrorClass, SinkError};
 
 impl PgStore {
@@ -14,7 +16,7 @@ impl PgStore {
     /// statement, a `LATERAL` index scan per sensor.
     pub(super) async fn recent(
         &self,
-        sensors: &[(String, DateTime<Utc>)],
+        queries: &[HistoryQuery],
         limit: u32,
     ) -> Result<Vec<Vec<HistoryReading>>, SinkError> {
         type Row = (
@@ -27,24 +29,28 @@ impl PgStore {
             Option<f64>,
             i16,
         );
-        let names: Vec<&str> = sensors.iter().map(|(s, _)| s.as_str()).collect();
-        let times: Vec<DateTime<Utc>> = sensors.iter().map(|(_, t)| *t).collect();
+        let names: Vec<&str> = queries.iter().map(|q| q.sensor.as_str()).collect();
+        let froms: Vec<Option<DateTime<Utc>>> = queries.iter().map(|q| q.from).collect();
+        let times: Vec<DateTime<Utc>> = queries.iter().map(|q| q.before).collect();
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT q.k::int4, r.file_id, r.line, r.ts, r.temperature, r.humidity, r.pressure, \
                     r.qc_flags \
-             FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS q (sensor, before, k) \
+             FROM unnest($1::text[], $2::timestamptz[], $4::timestamptz[]) \
+                 WITH ORDINALITY AS q (sensor, before, since, k) \
              CROSS JOIN LATERAL (SELECT * FROM sensor_readings s \
                  WHERE s.sensor_id = q.sensor AND s.ts < q.before \
+                   AND s.ts >= coalesce(q.since, '-infinity') \
                  ORDER BY s.ts DESC LIMIT $3) AS r \
              ORDER BY q.k, r.ts, r.line",
         )
         .bind(names)
         .bind(times)
         .bind(i64::from(limit))
+        .bind(froms)
         .fetch_all(&self.pool)
         .await
         .map_err(err("reading the sensors' last readings"))?;
-        let mut out: Vec<Vec<HistoryReading>> = vec![Vec::new(); sensors.len()];
+        let mut out: Vec<Vec<HistoryReading>> = vec![Vec::new(); queries.len()];
         for (k, file_id, line, ts, t, h, p, flags) in rows {
             if let Some(list) = out.get_mut((k as usize).wrapping_sub(1)) {
                 list.push(HistoryReading {

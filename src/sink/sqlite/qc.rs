@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use super::{SqliteStore, err, parse_time};
-use crate::qc::{FlaggedReading, HistoryReading, QcSummary, StoredValues, flagged_sql};
+use crate::qc::{
+    FlaggedReading, HistoryQuery, HistoryReading, QcSummary, StoredValues, flagged_sql,
+};
 use crate::sink::SinkError;
 use crate::timestamp::format_utc;
 
@@ -28,32 +30,34 @@ impl SqliteStore {
     /// microseconds, and each reads only the rows it returns.
     pub(super) async fn recent(
         &self,
-        sensors: &[(String, DateTime<Utc>)],
+        queries: &[HistoryQuery],
         limit: u32,
     ) -> Result<Vec<Vec<HistoryReading>>, SinkError> {
         let mut conn = self.pool.acquire().await.map_err(err("opening"))?;
-        let mut out = Vec::with_capacity(sensors.len());
-        for (sensor, before) in sensors {
-            out.push(recent_one(&mut conn, sensor, *before, limit).await?);
+        let mut out = Vec::with_capacity(queries.len());
+        for q in queries {
+            out.push(recent_one(&mut conn, q, limit).await?);
         }
         Ok(out)
     }
 }
 
-/// The last `limit` readings of `sensor` before `before`, oldest first.
+/// The last `limit` readings the query asks for, oldest first.
 async fn recent_one(
     conn: &mut SqliteConnection,
-    sensor: &str,
-    before: DateTime<Utc>,
+    q: &HistoryQuery,
     limit: u32,
 ) -> Result<Vec<HistoryReading>, SinkError> {
+    // Without a lower bound, the empty text sorts before every time.
+    let from = q.from.map(format_utc).unwrap_or_default();
     let rows: Vec<HistoryRow> = sqlx::query_as(
         "SELECT file_id, line, ts, temperature, humidity, pressure, qc_flags FROM \
-         (SELECT * FROM sensor_readings WHERE sensor_id = ? AND ts < ? \
+         (SELECT * FROM sensor_readings WHERE sensor_id = ? AND ts < ? AND ts >= ? \
           ORDER BY ts DESC LIMIT ?) ORDER BY ts, line",
     )
-    .bind(sensor)
-    .bind(format_utc(before))
+    .bind(&q.sensor)
+    .bind(format_utc(q.before))
+    .bind(from)
     .bind(i64::from(limit))
     .fetch_all(&mut *conn)
     .await
