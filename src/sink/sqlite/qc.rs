@@ -13,8 +13,58 @@ use crate::qc::{
 use crate::sink::SinkError;
 use crate::timestamp::format_utc;
 
-/// One stored reading: file, line, time, the three values, flags.
-type HistoryRow = (
+impl SqliteStore {
+    /// See [`Store::recent_readings`](crate::sink::Store::recent_readings): one
+    /// statement per [`SENSORS_PER_STATEMENT`] sensors, a `UNION ALL` of one indexed
+    /// search each (each reads only the rows it returns).
+    pub(super) async fn recent(
+        &self,
+        queries: &[HistoryQuery],
+        limit: u32,
+    ) -> Result<Vec<Vec<HistoryReading>>, SinkError> {
+        let mut conn = self.pool.acquire().await.map_err(err("opening"))?;
+        let mut out: Vec<Vec<HistoryReading>> = vec![Vec::new(); queries.len()];
+        for (chunk_no, chunk) in queries.chunks(SENSORS_PER_STATEMENT).enumerate() {
+            let one = "SELECT * FROM (SELECT ? AS k, file_id, line, ts, temperature, humidity, \
+                       pressure, qc_flags FROM sensor_readings \
+                       WHERE sensor_id = ? AND ts < ? AND ts >= ? ORDER BY ts DESC LIMIT ?)";
+            let sql = vec![one; chunk.len()].join(" UNION ALL ") + " ORDER BY 1, 4, 3";
+            let mut q = sqlx::query_as::<_, KeyedRow>(sqlx::AssertSqlSafe(sql));
+            for (i, h) in chunk.iter().enumerate() {
+                // Without a lower bound, the empty text sorts before every time.
+                q = q
+                    .bind((chunk_no * SENSORS_PER_STATEMENT + i) as i64)
+                    .bind(h.sensor.clone())
+                    .bind(format_utc(h.before))
+                    .bind(h.from.map(format_utc).unwrap_or_default())
+                    .bind(i64::from(limit));
+            }
+            let rows = q
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(err("reading the sensors' last readings"))?;
+            for (k, file_id, line, ts, t, h, p, flags) in rows {
+                if let Some(list) = out.get_mut(k as usize) {
+                    list.push(HistoryReading {
+                        file_id,
+                        line,
+                        ts: parse_time(ts)?,
+                        values: [t, h, p],
+                        flags: flags as u16,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Sensors per history statement: five parameters each, well under SQLite's limit.
+const SENSORS_PER_STATEMENT: usize = 200;
+
+/// A stored reading with the position of the question it answers.
+type KeyedRow = (
+    i64,
     String,
     i64,
     String,
@@ -23,57 +73,6 @@ type HistoryRow = (
     Option<f64>,
     i64,
 );
-
-impl SqliteStore {
-    /// See [`Store::recent_readings`](crate::sink::Store::recent_readings).
-    /// One indexed query per sensor on one connection: in-process, a query costs
-    /// microseconds, and each reads only the rows it returns.
-    pub(super) async fn recent(
-        &self,
-        queries: &[HistoryQuery],
-        limit: u32,
-    ) -> Result<Vec<Vec<HistoryReading>>, SinkError> {
-        let mut conn = self.pool.acquire().await.map_err(err("opening"))?;
-        let mut out = Vec::with_capacity(queries.len());
-        for q in queries {
-            out.push(recent_one(&mut conn, q, limit).await?);
-        }
-        Ok(out)
-    }
-}
-
-/// The last `limit` readings the query asks for, oldest first.
-async fn recent_one(
-    conn: &mut SqliteConnection,
-    q: &HistoryQuery,
-    limit: u32,
-) -> Result<Vec<HistoryReading>, SinkError> {
-    // Without a lower bound, the empty text sorts before every time.
-    let from = q.from.map(format_utc).unwrap_or_default();
-    let rows: Vec<HistoryRow> = sqlx::query_as(
-        "SELECT file_id, line, ts, temperature, humidity, pressure, qc_flags FROM \
-         (SELECT * FROM sensor_readings WHERE sensor_id = ? AND ts < ? AND ts >= ? \
-          ORDER BY ts DESC LIMIT ?) ORDER BY ts, line",
-    )
-    .bind(&q.sensor)
-    .bind(format_utc(q.before))
-    .bind(from)
-    .bind(i64::from(limit))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(err("reading the sensor's last readings"))?;
-    rows.into_iter()
-        .map(|(file_id, line, ts, t, h, p, flags)| {
-            Ok(HistoryReading {
-                file_id,
-                line,
-                ts: parse_time(ts)?,
-                values: [t, h, p],
-                flags: flags as u16,
-            })
-        })
-        .collect()
-}
 
 /// One row of [`flagged_sql`]: the reading, then its predecessor's and successor's
 /// time and values.
