@@ -43,6 +43,13 @@ impl Store for SqliteStore {
         attempt: &FileAttempt,
         mut rows: mpsc::Receiver<LoadMsg>,
     ) -> Result<LoadOutcome, SinkError> {
+        // The first message before the writer's turn: the reader may still be reading
+        // (quality control asks the database for its sensors' history first), and
+        // other files' writes need not wait for that.
+        let mut first = match rows.recv().await {
+            Some(LoadMsg::Abort) | None => return Ok(LoadOutcome::Aborted),
+            Some(msg) => Some(msg),
+        };
         let _writing = self.writer.lock().await;
         let mut conn = self.pool.acquire().await.map_err(err("opening"))?;
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
@@ -82,7 +89,11 @@ impl Store for SqliteStore {
         let ingested_at = format_utc(Utc::now());
         let mut inserted = 0u64;
         let stats = loop {
-            match rows.recv().await {
+            let msg = match first.take() {
+                Some(msg) => Some(msg),
+                None => rows.recv().await,
+            };
+            match msg {
                 Some(LoadMsg::Rows(batch)) => {
                     inserted += writer::insert_readings(&mut tx, &id, &ingested_at, &batch).await?;
                 }
