@@ -659,6 +659,33 @@ mod tests {
     }
 
     #[test]
+    fn anomalies_of_every_kind_are_labelled_on_their_lines() {
+        let mut sim = Simulator::new(SimOptions {
+            anomalies: 0.01,
+            bad_rate: 0.0,
+            rows: 3000,
+            ..options(3)
+        });
+        let (_, csv, _) = sim.next_file();
+        let labels = sim.anomalies().to_vec();
+        assert!(labels.iter().any(|a| a.kind == AnomalyKind::Spike));
+        assert!(labels.iter().any(|a| a.kind == AnomalyKind::Step));
+        assert!(
+            labels
+                .iter()
+                .any(|a| matches!(a.kind, AnomalyKind::Flat { qualifies: true }))
+        );
+        let lines: Vec<&str> = csv.lines().collect();
+        for a in &labels {
+            let row = lines[a.line as usize - 1];
+            assert!(row.contains(&a.sensor), "line {} is {row}", a.line);
+        }
+        let text = labels_csv(&labels);
+        assert!(text.starts_with("line,timestamp,sensor_id,measure,anomaly\n"));
+        assert_eq!(text.lines().count(), labels.len() + 1);
+    }
+
+    #[test]
     fn files_appear_whole_and_are_never_replaced() {
         let dir = tempfile::tempdir().unwrap();
         assert!(write_atomically(dir.path(), "a.csv", b"one").unwrap());
