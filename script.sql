@@ -78,8 +78,16 @@ CREATE TABLE IF NOT EXISTS sensor_readings (
     pressure_norm    double precision,
     extra            jsonb,
     ingested_at      timestamptz      NOT NULL DEFAULT now(),  -- the load transaction's time
+    qc_flags         smallint         NOT NULL DEFAULT 0,      -- quality flags, bit 4*measure + test (below)
     PRIMARY KEY (file_id, line, ts)              -- a partitioned key must hold ts
 ) PARTITION BY RANGE (ts);
+-- qc_flags: bit 4*m + t for measure m (0 temperature, 1 humidity, 2 pressure) and test
+-- t (0 step, 1 spike, 2 flat line, 3 outlier); 0 = nothing flagged, never NULL.
+--   temperature: step 1, spike 2, flat 4, outlier 8      (mask 15)
+--   humidity:    step 16, spike 32, flat 64, outlier 128 (mask 240)
+--   pressure:    step 256, spike 512, flat 1024, outlier 2048 (mask 3840)
+-- Flags never change a value. Databases created before the column get it here.
+ALTER TABLE sensor_readings ADD COLUMN IF NOT EXISTS qc_flags smallint NOT NULL DEFAULT 0;
 ALTER TABLE sensor_readings DROP CONSTRAINT IF EXISTS sensor_readings_file_id_fkey;
 -- On the partitioned table these are partitioned indexes: each partition gets its own.
 CREATE INDEX IF NOT EXISTS sensor_readings_sensor_ts ON sensor_readings (sensor_id, ts);
@@ -113,49 +121,116 @@ CREATE TABLE IF NOT EXISTS file_metrics (
     stddev_value double precision,           -- sample standard deviation (n - 1)
     source_unit  text,                       -- the unit the file wrote (values are stored converted)
     missing_codes bigint NOT NULL DEFAULT 0, -- cells that held a missing-value code (counted in null_count)
+    qc_step      bigint NOT NULL DEFAULT 0,  -- readings flagged by each quality test (canonical
+    qc_spike     bigint NOT NULL DEFAULT 0,  -- measures; a spike on a file's last reading is
+    qc_flat      bigint NOT NULL DEFAULT 0,  -- counted here when the sensor's next file finds it)
+    qc_outlier   bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (file_id, column_name)
 );
 ALTER TABLE file_metrics ADD COLUMN IF NOT EXISTS source_unit text;
 ALTER TABLE file_metrics ADD COLUMN IF NOT EXISTS missing_codes bigint NOT NULL DEFAULT 0;
+ALTER TABLE file_metrics ADD COLUMN IF NOT EXISTS qc_step bigint NOT NULL DEFAULT 0;
+ALTER TABLE file_metrics ADD COLUMN IF NOT EXISTS qc_spike bigint NOT NULL DEFAULT 0;
+ALTER TABLE file_metrics ADD COLUMN IF NOT EXISTS qc_flat bigint NOT NULL DEFAULT 0;
+ALTER TABLE file_metrics ADD COLUMN IF NOT EXISTS qc_outlier bigint NOT NULL DEFAULT 0;
 
 -- Gold layer: per sensor and UTC hour / UTC day, the count, min, max and mean of each
--- measure (NULL cells are left out of that measure's figures; `readings` counts rows).
+-- measure (NULL cells are left out of that measure's figures; `readings` counts rows),
+-- and how many readings carry quality flags (`flagged`: any; `<measure>_flagged`: on
+-- that measure; added last, as CREATE OR REPLACE VIEW only appends columns).
 CREATE OR REPLACE VIEW sensor_hourly AS
 SELECT sensor_id,
        date_trunc('hour', ts, 'UTC') AS hour,
-       count(*)           AS readings,
+       count(*) AS readings,
        count(temperature) AS temperature_count,
-       min(temperature)   AS temperature_min,
-       max(temperature)   AS temperature_max,
-       avg(temperature)   AS temperature_mean,
-       count(humidity)    AS humidity_count,
-       min(humidity)      AS humidity_min,
-       max(humidity)      AS humidity_max,
-       avg(humidity)      AS humidity_mean,
-       count(pressure)    AS pressure_count,
-       min(pressure)      AS pressure_min,
-       max(pressure)      AS pressure_max,
-       avg(pressure)      AS pressure_mean
+       min(temperature) AS temperature_min,
+       max(temperature) AS temperature_max,
+       avg(temperature) AS temperature_mean,
+       count(humidity) AS humidity_count,
+       min(humidity) AS humidity_min,
+       max(humidity) AS humidity_max,
+       avg(humidity) AS humidity_mean,
+       count(pressure) AS pressure_count,
+       min(pressure) AS pressure_min,
+       max(pressure) AS pressure_max,
+       avg(pressure) AS pressure_mean,
+       count(*) FILTER (WHERE qc_flags <> 0) AS flagged,
+       count(*) FILTER (WHERE qc_flags & 15 <> 0) AS temperature_flagged,
+       count(*) FILTER (WHERE qc_flags & 240 <> 0) AS humidity_flagged,
+       count(*) FILTER (WHERE qc_flags & 3840 <> 0) AS pressure_flagged
 FROM sensor_readings
 GROUP BY sensor_id, date_trunc('hour', ts, 'UTC');
 
 CREATE OR REPLACE VIEW sensor_daily AS
 SELECT sensor_id,
        date_trunc('day', ts, 'UTC') AS day,
-       count(*)           AS readings,
+       count(*) AS readings,
        count(temperature) AS temperature_count,
-       min(temperature)   AS temperature_min,
-       max(temperature)   AS temperature_max,
-       avg(temperature)   AS temperature_mean,
-       count(humidity)    AS humidity_count,
-       min(humidity)      AS humidity_min,
-       max(humidity)      AS humidity_max,
-       avg(humidity)      AS humidity_mean,
-       count(pressure)    AS pressure_count,
-       min(pressure)      AS pressure_min,
-       max(pressure)      AS pressure_max,
-       avg(pressure)      AS pressure_mean
+       min(temperature) AS temperature_min,
+       max(temperature) AS temperature_max,
+       avg(temperature) AS temperature_mean,
+       count(humidity) AS humidity_count,
+       min(humidity) AS humidity_min,
+       max(humidity) AS humidity_max,
+       avg(humidity) AS humidity_mean,
+       count(pressure) AS pressure_count,
+       min(pressure) AS pressure_min,
+       max(pressure) AS pressure_max,
+       avg(pressure) AS pressure_mean,
+       count(*) FILTER (WHERE qc_flags <> 0) AS flagged,
+       count(*) FILTER (WHERE qc_flags & 15 <> 0) AS temperature_flagged,
+       count(*) FILTER (WHERE qc_flags & 240 <> 0) AS humidity_flagged,
+       count(*) FILTER (WHERE qc_flags & 3840 <> 0) AS pressure_flagged
 FROM sensor_readings
+GROUP BY sensor_id, date_trunc('day', ts, 'UTC');
+
+-- The same figures without flagged values: a value flagged by any test is left out of
+-- its own measure's figures only (a flagged temperature does not hide the humidity of
+-- the same reading); `readings` still counts every row.
+CREATE OR REPLACE VIEW sensor_hourly_clean AS
+SELECT sensor_id,
+       date_trunc('hour', ts, 'UTC') AS hour,
+       count(*) AS readings,
+       count(temperature) AS temperature_count,
+       min(temperature) AS temperature_min,
+       max(temperature) AS temperature_max,
+       avg(temperature) AS temperature_mean,
+       count(humidity) AS humidity_count,
+       min(humidity) AS humidity_min,
+       max(humidity) AS humidity_max,
+       avg(humidity) AS humidity_mean,
+       count(pressure) AS pressure_count,
+       min(pressure) AS pressure_min,
+       max(pressure) AS pressure_max,
+       avg(pressure) AS pressure_mean
+FROM (SELECT sensor_id, ts,
+        CASE WHEN qc_flags & 15 = 0 THEN temperature END AS temperature,
+        CASE WHEN qc_flags & 240 = 0 THEN humidity END AS humidity,
+        CASE WHEN qc_flags & 3840 = 0 THEN pressure END AS pressure
+      FROM sensor_readings) AS r
+GROUP BY sensor_id, date_trunc('hour', ts, 'UTC');
+
+CREATE OR REPLACE VIEW sensor_daily_clean AS
+SELECT sensor_id,
+       date_trunc('day', ts, 'UTC') AS day,
+       count(*) AS readings,
+       count(temperature) AS temperature_count,
+       min(temperature) AS temperature_min,
+       max(temperature) AS temperature_max,
+       avg(temperature) AS temperature_mean,
+       count(humidity) AS humidity_count,
+       min(humidity) AS humidity_min,
+       max(humidity) AS humidity_max,
+       avg(humidity) AS humidity_mean,
+       count(pressure) AS pressure_count,
+       min(pressure) AS pressure_min,
+       max(pressure) AS pressure_max,
+       avg(pressure) AS pressure_mean
+FROM (SELECT sensor_id, ts,
+        CASE WHEN qc_flags & 15 = 0 THEN temperature END AS temperature,
+        CASE WHEN qc_flags & 240 = 0 THEN humidity END AS humidity,
+        CASE WHEN qc_flags & 3840 = 0 THEN pressure END AS pressure
+      FROM sensor_readings) AS r
 GROUP BY sensor_id, date_trunc('day', ts, 'UTC');
 
 -- ---------------------------------------------------------------------------------

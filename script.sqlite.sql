@@ -56,8 +56,16 @@ CREATE TABLE IF NOT EXISTS sensor_readings (
     pressure_norm    REAL,
     extra            TEXT,              -- JSON object
     ingested_at      TEXT    NOT NULL,  -- the load transaction's time
+    qc_flags         INTEGER NOT NULL DEFAULT 0, -- quality flags, bit 4*measure + test (below)
     PRIMARY KEY (file_id, line)
 );
+-- qc_flags: bit 4*m + t for measure m (0 temperature, 1 humidity, 2 pressure) and test
+-- t (0 step, 1 spike, 2 flat line, 3 outlier); 0 = nothing flagged, never NULL.
+--   temperature: step 1, spike 2, flat 4, outlier 8      (mask 15)
+--   humidity:    step 16, spike 32, flat 64, outlier 128 (mask 240)
+--   pressure:    step 256, spike 512, flat 1024, outlier 2048 (mask 3840)
+-- Flags never change a value. (Databases created before the column are migrated by
+-- the agent before this script runs: SQLite has no ADD COLUMN IF NOT EXISTS.)
 CREATE INDEX IF NOT EXISTS sensor_readings_sensor_ts ON sensor_readings (sensor_id, ts);
 -- A B-tree where PostgreSQL has a BRIN index (SQLite has no BRIN).
 CREATE INDEX IF NOT EXISTS sensor_readings_ts ON sensor_readings (ts);
@@ -74,47 +82,114 @@ CREATE TABLE IF NOT EXISTS file_metrics (
     stddev_value REAL,              -- sample standard deviation (n - 1)
     source_unit  TEXT,                       -- the unit the file wrote (values are stored converted)
     missing_codes INTEGER NOT NULL DEFAULT 0, -- cells that held a missing-value code (counted in null_count)
+    qc_step      INTEGER NOT NULL DEFAULT 0, -- readings flagged by each quality test (canonical
+    qc_spike     INTEGER NOT NULL DEFAULT 0, -- measures; a spike on a file's last reading is
+    qc_flat      INTEGER NOT NULL DEFAULT 0, -- counted here when the sensor's next file finds it)
+    qc_outlier   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (file_id, column_name)
 );
 
 -- Gold layer: per sensor and UTC hour / UTC day, the count, min, max and mean of each
--- measure (NULL cells are left out of that measure's figures; `readings` counts rows).
--- Periods are the same fixed-width UTC text as `ts`, truncated: hour
--- 2024-05-01T12:00:00.000000Z, day 2024-05-01T00:00:00.000000Z.
-CREATE VIEW IF NOT EXISTS sensor_hourly AS
+-- measure (NULL cells are left out of that measure's figures; `readings` counts rows),
+-- and how many readings carry quality flags (`flagged`: any; `<measure>_flagged`: on
+-- that measure). Periods are the same fixed-width UTC text as `ts`, truncated: hour
+-- 2024-05-01T12:00:00.000000Z, day 2024-05-01T00:00:00.000000Z. Dropped and created
+-- again at every start, so an older database gets this version's columns.
+DROP VIEW IF EXISTS sensor_hourly;
+CREATE VIEW sensor_hourly AS
 SELECT sensor_id,
        substr(ts, 1, 13) || ':00:00.000000Z' AS hour,
-       count(*)           AS readings,
+       count(*) AS readings,
        count(temperature) AS temperature_count,
        min(temperature)   AS temperature_min,
        max(temperature)   AS temperature_max,
        avg(temperature)   AS temperature_mean,
-       count(humidity)    AS humidity_count,
-       min(humidity)      AS humidity_min,
-       max(humidity)      AS humidity_max,
-       avg(humidity)      AS humidity_mean,
-       count(pressure)    AS pressure_count,
-       min(pressure)      AS pressure_min,
-       max(pressure)      AS pressure_max,
-       avg(pressure)      AS pressure_mean
+       count(humidity) AS humidity_count,
+       min(humidity)   AS humidity_min,
+       max(humidity)   AS humidity_max,
+       avg(humidity)   AS humidity_mean,
+       count(pressure) AS pressure_count,
+       min(pressure)   AS pressure_min,
+       max(pressure)   AS pressure_max,
+       avg(pressure)   AS pressure_mean,
+       count(CASE WHEN qc_flags <> 0 THEN 1 END) AS flagged,
+       count(CASE WHEN qc_flags & 15 <> 0 THEN 1 END) AS temperature_flagged,
+       count(CASE WHEN qc_flags & 240 <> 0 THEN 1 END) AS humidity_flagged,
+       count(CASE WHEN qc_flags & 3840 <> 0 THEN 1 END) AS pressure_flagged
 FROM sensor_readings
 GROUP BY sensor_id, substr(ts, 1, 13);
 
-CREATE VIEW IF NOT EXISTS sensor_daily AS
+DROP VIEW IF EXISTS sensor_daily;
+CREATE VIEW sensor_daily AS
 SELECT sensor_id,
        substr(ts, 1, 10) || 'T00:00:00.000000Z' AS day,
-       count(*)           AS readings,
+       count(*) AS readings,
        count(temperature) AS temperature_count,
        min(temperature)   AS temperature_min,
        max(temperature)   AS temperature_max,
        avg(temperature)   AS temperature_mean,
-       count(humidity)    AS humidity_count,
-       min(humidity)      AS humidity_min,
-       max(humidity)      AS humidity_max,
-       avg(humidity)      AS humidity_mean,
-       count(pressure)    AS pressure_count,
-       min(pressure)      AS pressure_min,
-       max(pressure)      AS pressure_max,
-       avg(pressure)      AS pressure_mean
+       count(humidity) AS humidity_count,
+       min(humidity)   AS humidity_min,
+       max(humidity)   AS humidity_max,
+       avg(humidity)   AS humidity_mean,
+       count(pressure) AS pressure_count,
+       min(pressure)   AS pressure_min,
+       max(pressure)   AS pressure_max,
+       avg(pressure)   AS pressure_mean,
+       count(CASE WHEN qc_flags <> 0 THEN 1 END) AS flagged,
+       count(CASE WHEN qc_flags & 15 <> 0 THEN 1 END) AS temperature_flagged,
+       count(CASE WHEN qc_flags & 240 <> 0 THEN 1 END) AS humidity_flagged,
+       count(CASE WHEN qc_flags & 3840 <> 0 THEN 1 END) AS pressure_flagged
 FROM sensor_readings
+GROUP BY sensor_id, substr(ts, 1, 10);
+
+-- The same figures without flagged values: a value flagged by any test is left out of
+-- its own measure's figures only (a flagged temperature does not hide the humidity of
+-- the same reading); `readings` still counts every row.
+DROP VIEW IF EXISTS sensor_hourly_clean;
+CREATE VIEW sensor_hourly_clean AS
+SELECT sensor_id,
+       substr(ts, 1, 13) || ':00:00.000000Z' AS hour,
+       count(*) AS readings,
+       count(temperature) AS temperature_count,
+       min(temperature)   AS temperature_min,
+       max(temperature)   AS temperature_max,
+       avg(temperature)   AS temperature_mean,
+       count(humidity) AS humidity_count,
+       min(humidity)   AS humidity_min,
+       max(humidity)   AS humidity_max,
+       avg(humidity)   AS humidity_mean,
+       count(pressure) AS pressure_count,
+       min(pressure)   AS pressure_min,
+       max(pressure)   AS pressure_max,
+       avg(pressure)   AS pressure_mean
+FROM (SELECT sensor_id, ts,
+        CASE WHEN qc_flags & 15 = 0 THEN temperature END AS temperature,
+        CASE WHEN qc_flags & 240 = 0 THEN humidity END AS humidity,
+        CASE WHEN qc_flags & 3840 = 0 THEN pressure END AS pressure
+      FROM sensor_readings) AS r
+GROUP BY sensor_id, substr(ts, 1, 13);
+
+DROP VIEW IF EXISTS sensor_daily_clean;
+CREATE VIEW sensor_daily_clean AS
+SELECT sensor_id,
+       substr(ts, 1, 10) || 'T00:00:00.000000Z' AS day,
+       count(*) AS readings,
+       count(temperature) AS temperature_count,
+       min(temperature)   AS temperature_min,
+       max(temperature)   AS temperature_max,
+       avg(temperature)   AS temperature_mean,
+       count(humidity) AS humidity_count,
+       min(humidity)   AS humidity_min,
+       max(humidity)   AS humidity_max,
+       avg(humidity)   AS humidity_mean,
+       count(pressure) AS pressure_count,
+       min(pressure)   AS pressure_min,
+       max(pressure)   AS pressure_max,
+       avg(pressure)   AS pressure_mean
+FROM (SELECT sensor_id, ts,
+        CASE WHEN qc_flags & 15 = 0 THEN temperature END AS temperature,
+        CASE WHEN qc_flags & 240 = 0 THEN humidity END AS humidity,
+        CASE WHEN qc_flags & 3840 = 0 THEN pressure END AS pressure
+      FROM sensor_readings) AS r
 GROUP BY sensor_id, substr(ts, 1, 10);

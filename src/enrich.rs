@@ -18,6 +18,8 @@ pub struct EnrichedRow {
     pub temperature_norm: Option<f64>,
     pub humidity_norm: Option<f64>,
     pub pressure_norm: Option<f64>,
+    /// Quality flags ([`crate::qc::Flags`]): 0 until the QC stage judges the reading.
+    pub qc_flags: u16,
 }
 
 /// Adds the derived columns to `reading`.
@@ -27,7 +29,34 @@ pub fn enrich(reading: Reading, ranges: &Ranges) -> EnrichedRow {
         temperature_norm: reading.temperature.map(|v| ranges.temperature.normalize(v)),
         humidity_norm: reading.humidity.map(|v| ranges.humidity.normalize(v)),
         pressure_norm: reading.pressure.map(|v| ranges.pressure.normalize(v)),
+        qc_flags: 0,
         reading,
+    }
+}
+
+impl crate::qc::Judged for EnrichedRow {
+    fn sensor(&self) -> &str {
+        &self.reading.sensor_id
+    }
+
+    fn line(&self) -> i64 {
+        self.reading.line as i64
+    }
+
+    fn timestamp(&self) -> chrono::DateTime<chrono::Utc> {
+        self.reading.timestamp
+    }
+
+    fn value(&self, m: usize) -> Option<f64> {
+        match m {
+            0 => self.reading.temperature,
+            1 => self.reading.humidity,
+            _ => self.reading.pressure,
+        }
+    }
+
+    fn flags_mut(&mut self) -> &mut u16 {
+        &mut self.qc_flags
     }
 }
 

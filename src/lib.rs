@@ -20,6 +20,9 @@
 //!   say (the date order, a sensor column that is a row id);
 //! - [`enrich`]: Kelvin, range-normalised columns;
 //! - [`stats`]: per-column count, nulls, min, max, mean, standard deviation (Welford);
+//! - [`qc`]: quality flags (step, spike, flat line, outlier) per reading and measure,
+//!   continuing each sensor from its last stored readings; no I/O (the pipeline's
+//!   reading pass runs it, the sinks fetch the history and store the flags);
 //! - [`sink`]: the database boundary — [`sink::Store`] (the write path) and
 //!   [`sink::LedgerQueries`] (read-only ledger queries) — and its two backends,
 //!   [`sink::sqlite`] (the embedded default) and [`sink::postgres`], each a folder with
@@ -72,6 +75,7 @@ pub mod metrics;
 pub mod ops;
 pub mod pipeline;
 pub mod profile;
+pub mod qc;
 pub mod read;
 pub mod report;
 pub mod rule;

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Command::Check(args) => cli::check::run(&settings, args),
         Command::Status(args) => cli::status::run(&settings, args),
         Command::Simulate(args) => cli::simulate::run(&settings, args),
+        Command::Qc(args) => cli::qc::run(&settings, args),
         Command::Quarantine(cmd) => cli::quarantine::run(&settings, cmd),
         Command::Profile(cmd) => cli::profile::run(&settings, cmd),
         Command::Migrate(args) => cli::migrate::run(&settings, args),

@@ -78,6 +78,8 @@ pub struct FileStats {
     pub blank_rows: u64,
     /// Bad rows left out of a partial load (skip-rows policy).
     pub rejected_rows: u64,
+    /// What quality control flagged (set by the pipeline just before the commit).
+    pub qc: crate::qc::QcSummary,
 }
 
 impl FileStats {

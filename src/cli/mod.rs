@@ -15,6 +15,7 @@ pub mod check;
 pub mod migrate;
 pub mod once;
 pub mod profile;
+pub mod qc;
 pub mod quarantine;
 pub mod run;
 pub mod simulate;
@@ -52,6 +53,9 @@ pub enum Command {
     /// given seed: a round of --files files every --interval until Ctrl-C, or one
     /// round with --once.
     Simulate(simulate::Args),
+    /// List a sensor's readings that carry quality flags (spike, step, flat line,
+    /// outlier), with the values before and after each.
+    Qc(qc::Args),
     /// Review the quarantine folder: list, show, retry, purge.
     #[command(subcommand)]
     Quarantine(quarantine::Command),

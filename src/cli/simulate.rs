@@ -35,6 +35,15 @@ pub struct Args {
     /// gives the same files.
     #[arg(long)]
     pub start: Option<DateTime<Utc>>,
+    /// Share of readings that start an injected anomaly (a spike, a step or a flat
+    /// line on one measure), 0 to 1; each is labelled in a file of the same name in
+    /// the --labels folder.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub anomalies: f64,
+    /// Where the anomaly labels go (one CSV per data file: line, timestamp, sensor,
+    /// measure, kind).
+    #[arg(long, default_value = "anomalies")]
+    pub labels: std::path::PathBuf,
     /// Write one round and exit.
     #[arg(long)]
     pub once: bool,
@@ -67,7 +76,9 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         start: args.start.unwrap_or_else(simulate::default_start),
         sample_every: args.sample_every,
         ranges: settings.ranges,
-    });
+        anomalies: args.anomalies,
+    })
+    .with_labels(args.labels);
     if args.once {
         print_written(&simulate::write_round(&mut sim, &dir)?);
         return Ok(ExitCode::SUCCESS);
@@ -87,8 +98,11 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
 fn print_written(written: &[Written]) {
     for w in written {
         if w.created {
+            let labels = w.labels.as_ref().map_or(String::new(), |l| {
+                format!(", {} anomalous, labels in {}", w.anomalies, l.display())
+            });
             println!(
-                "wrote {} ({} rows, {} invalid)",
+                "wrote {} ({} rows, {} invalid{labels})",
                 w.path.display(),
                 w.rows,
                 w.bad_lines.len()

@@ -7,6 +7,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use crate::profile::ProfileSet;
+use crate::qc::{QcConfig, config as qc_config};
 
 use super::database::{DB_VARS, DEFAULT_SQLITE_PATH};
 use super::{
@@ -90,7 +91,9 @@ impl Env<'_> {
         let http_token = self.http_token();
         let retention = self.retention(&database);
         let agent_id = self.agent_id();
+        let qc = self.qc();
         Settings {
+            qc,
             database,
             data_folder,
             processed_folder,
@@ -319,6 +322,33 @@ impl Env<'_> {
             options = options.password(&password);
         }
         PostgresSettings::from_options(options)
+    }
+
+    /// `QC` (on or off), `QC_WINDOW`, and `QC_<MEASURE>_<KEY>` for each threshold.
+    fn qc(&mut self) -> QcConfig {
+        let mut qc = QcConfig::default();
+        qc.enabled = self.parse("QC", true, "on or off", |v| {
+            match v.to_ascii_lowercase().as_str() {
+                "on" | "true" | "1" | "yes" => Some(true),
+                "off" | "false" | "0" | "no" => Some(false),
+                _ => None,
+            }
+        });
+        qc.window = self.parse(
+            "QC_WINDOW",
+            qc.window,
+            "a whole number from 2 to 1000",
+            |v| qc_config::parse_count(v).ok(),
+        );
+        for (m, vars) in qc_config::ENV_VARS.iter().enumerate() {
+            for (k, var) in vars.iter().enumerate() {
+                let Some(v) = self.value(var) else { continue };
+                if let Err(expected) = qc.set(m, qc_config::env_key(k), &v) {
+                    self.errors.push(ConfigError::new(var, &v, expected));
+                }
+            }
+        }
+        qc
     }
 
     fn ranges(&mut self) -> Ranges {

@@ -92,6 +92,9 @@ pub struct Settings {
     /// This agent's name (`AGENT_ID`, default `host:pid`): written to each ledger row it
     /// writes and to its claims on files.
     pub agent_id: String,
+    /// Quality control: `QC=off` turns it off; `QC_WINDOW` and `QC_<MEASURE>_<KEY>`
+    /// override the defaults (a profile's `[qc]` overrides these for its files).
+    pub qc: crate::qc::QcConfig,
 }
 
 /// The dashboard's secret (`HTTP_TOKEN`). `Debug` never shows it; only

@@ -4,10 +4,12 @@
 //!
 //! - [`quarantine`]: list, show, retry, purge the quarantine folder (one file per verb);
 //! - [`status`]: what the agent has been doing, from the ledger and the folders;
+//! - [`qc`]: a sensor's readings that carry quality flags, with the values around them;
 //! - [`simulate`]: deterministic, realistic test data written into the data folder;
 //! - [`progress`]: `once`'s progress bar, or progress lines when not on a terminal.
 
 pub mod progress;
+pub mod qc;
 pub mod quarantine;
 pub mod simulate;
 pub mod status;

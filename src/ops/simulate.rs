@@ -8,6 +8,15 @@
 //! replaced by one the validator rejects (a word for a number, an impossible date, a
 //! value out of range, a missing sensor id, no measurement at all, `NaN`).
 //!
+//! At `anomalies` a reading starts a labelled fault on one measure, of a kind drawn
+//! at random: a spike (one reading off by three times the QC spike threshold), a step
+//! (the level shifts by twice the step threshold for the sample interval, and stays
+//! until the next step puts it back), or a flat line (the value stuck for two
+//! readings more than the flat-line test needs). Faults of a sensor never overlap, the
+//! readings around them keep all their values, and each labelled reading is listed
+//! ([`Simulator::anomalies`]; `simulate` writes them to a labels file per data file),
+//! so a test can check that quality control flags every one.
+//!
 //! The output depends only on the options: the generator is a seeded SplitMix64 and
 //! time starts at a fixed instant, so a seed gives the same bytes on every run and
 //! every machine.
@@ -51,6 +60,58 @@ pub struct SimOptions {
     pub sample_every: Duration,
     /// Accepted ranges: good values stay inside, out-of-range ones go outside.
     pub ranges: Ranges,
+    /// Share of readings (0 to 1) that start an injected anomaly.
+    pub anomalies: f64,
+}
+
+/// One reading made anomalous on purpose.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Anomaly {
+    /// Physical line in the data file (header = 1).
+    pub line: u64,
+    pub sensor: String,
+    pub at: DateTime<Utc>,
+    /// `temperature`, `humidity` or `pressure`.
+    pub measure: &'static str,
+    pub kind: AnomalyKind,
+}
+
+/// What was injected on a reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnomalyKind {
+    /// The one reading of a spike.
+    Spike,
+    /// The first reading after the level shifted.
+    Step,
+    /// A reading of a flat line; `qualifies` from the reading on which the run is long
+    /// enough for the flat-line test.
+    Flat { qualifies: bool },
+}
+
+impl AnomalyKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            AnomalyKind::Spike => "spike",
+            AnomalyKind::Step => "step",
+            AnomalyKind::Flat { .. } => "flat",
+        }
+    }
+}
+
+/// A fault in progress on one sensor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    None,
+    /// Readings to wait before another fault may start.
+    Cooldown(u32),
+    /// A stuck value on `measure` for `left` more readings (`done` so far).
+    Flat {
+        measure: usize,
+        value: f64,
+        left: u32,
+        done: u32,
+        needed: u32,
+    },
 }
 
 /// The default first reading time: fixed, so output does not depend on the clock.
@@ -69,6 +130,9 @@ pub struct Written {
     pub bad_lines: Vec<u64>,
     /// False when a file of that name was already in the folder (left as it was).
     pub created: bool,
+    /// Readings made anomalous on purpose, and the labels file that lists them.
+    pub anomalies: usize,
+    pub labels: Option<PathBuf>,
 }
 
 /// SplitMix64: tiny, fast, and its sequence for a seed never changes.
@@ -119,6 +183,11 @@ struct Sensor {
     warmest_hour: f64,
     base_humidity: f64,
     pressure: f64,
+    /// Level shifts in force per measure (injected steps).
+    offsets: [f64; 3],
+    fault: Fault,
+    /// The sensor's last reading had all three values (a spike may follow it).
+    last_complete: bool,
 }
 
 /// The state of a simulation across rounds.
@@ -131,6 +200,12 @@ pub struct Simulator {
     next_file: u64,
     /// Index of the next sample step (one reading per sensor per step).
     next_step: u64,
+    /// The anomalies of the last file generated.
+    anomalies: Vec<Anomaly>,
+    /// Its own generator, so that `anomalies = 0` gives the same files as before.
+    fault_rng: Rng,
+    /// Where labels files go.
+    labels: Option<PathBuf>,
 }
 
 impl Simulator {
@@ -144,15 +219,35 @@ impl Simulator {
                 warmest_hour: rng.range(13.0, 17.0),
                 base_humidity: rng.range(40.0, 65.0),
                 pressure: rng.range(1000.0, 1025.0),
+                offsets: [0.0; 3],
+                fault: Fault::None,
+                last_complete: false,
             })
             .collect();
+        let fault_rng = Rng::new(options.seed ^ 0xa0a0_5eed);
         Self {
             options,
             rng,
             sensors,
             next_file: 0,
             next_step: 0,
+            anomalies: Vec::new(),
+            fault_rng,
+            labels: None,
         }
+    }
+
+    /// Writes, for each data file with anomalies, a labels file of the same name into
+    /// `dir` ([`labels_csv`]): kept apart so the data files stay as a logger writes them.
+    pub fn with_labels(mut self, dir: PathBuf) -> Self {
+        self.labels = Some(dir);
+        self
+    }
+
+    /// The readings made anomalous in the last file [`next_file`](Self::next_file)
+    /// generated.
+    pub fn anomalies(&self) -> &[Anomaly] {
+        &self.anomalies
     }
 
     /// The name and content of the next file, and the lines made invalid.
@@ -161,6 +256,7 @@ impl Simulator {
         self.next_file += 1;
         let mut csv = String::from("timestamp,sensor_id,temperature,humidity,pressure\n");
         let mut bad_lines = Vec::new();
+        self.anomalies.clear();
         let n_sensors = self.sensors.len() as u64;
         let step = TimeDelta::from_std(self.options.sample_every).unwrap_or(TimeDelta::minutes(1));
         for r in 0..self.options.rows as u64 {
@@ -170,10 +266,14 @@ impl Simulator {
                 self.next_step += 1;
             }
             let at = self.options.start + step * self.next_step as i32;
-            let good = self.reading(sensor_index, at);
+            let mut good = self.reading(sensor_index, at);
+            if self.options.anomalies > 0.0 {
+                self.inject(sensor_index, line, &mut good);
+            }
             if self.rng.unit() < self.options.bad_rate {
                 csv.push_str(&self.bad_row(&good));
                 bad_lines.push(line);
+                self.anomalies.retain(|a| a.line != line);
             } else {
                 csv.push_str(&good.to_csv());
             }
@@ -193,6 +293,7 @@ impl Simulator {
         s.pressure += 0.05 * rng.normal();
         s.pressure = s.pressure.clamp(980.0, 1040.0);
         let mut row = Row {
+            full: [temperature, humidity, s.pressure],
             at,
             sensor: s.id.clone(),
             temperature: Some(clamp(temperature, ranges.temperature)),
@@ -208,6 +309,112 @@ impl Simulator {
             }
         }
         row
+    }
+
+    /// Applies the sensor's fault in progress to `row`, or starts one at the
+    /// anomaly rate, and labels the readings it changed.
+    fn inject(&mut self, index: usize, line: u64, row: &mut Row) {
+        let qc = crate::qc::QcConfig::default();
+        let minutes = self.options.sample_every.as_secs_f64() / 60.0;
+        let rate = self.options.anomalies;
+        let rng = &mut self.fault_rng;
+        let s = &mut self.sensors[index];
+        let mut labels: Vec<(usize, AnomalyKind)> = Vec::new();
+        let mut values = [row.temperature, row.humidity, row.pressure];
+        // Readings in and around a fault keep every value: a spike needs both
+        // neighbours, a flat line every reading of its run.
+        let start = matches!(s.fault, Fault::None) && s.last_complete && rng.unit() < rate;
+        let faulty = start || !matches!(s.fault, Fault::None);
+        if faulty {
+            values = row.full.map(Some);
+        }
+        for (v, offset) in values.iter_mut().zip(s.offsets) {
+            *v = v.map(|x| x + offset);
+        }
+        match s.fault {
+            Fault::Cooldown(n) => {
+                s.fault = if n > 1 {
+                    Fault::Cooldown(n - 1)
+                } else {
+                    Fault::None
+                };
+            }
+            Fault::Flat {
+                measure,
+                value,
+                left,
+                done,
+                needed,
+            } => {
+                values[measure] = Some(value);
+                labels.push((
+                    measure,
+                    AnomalyKind::Flat {
+                        qualifies: done + 1 >= needed,
+                    },
+                ));
+                s.fault = if left > 1 {
+                    Fault::Flat {
+                        measure,
+                        value,
+                        left: left - 1,
+                        done: done + 1,
+                        needed,
+                    }
+                } else {
+                    Fault::Cooldown(3)
+                };
+            }
+            Fault::None if start => {
+                let measure = rng.below(3) as usize;
+                let c = qc.measures[measure];
+                let sign = if rng.unit() < 0.5 { -1.0 } else { 1.0 };
+                let current = values[measure].unwrap_or_default();
+                match rng.below(3) {
+                    0 => {
+                        values[measure] = Some(current + sign * 3.0 * c.spike);
+                        labels.push((measure, AnomalyKind::Spike));
+                        s.fault = Fault::Cooldown(3);
+                    }
+                    1 => {
+                        // Shift away, or back when shifted, so the level stays in range.
+                        let jump = 2.0 * c.step_threshold(minutes);
+                        let old = s.offsets[measure];
+                        s.offsets[measure] = if old == 0.0 { sign * jump } else { 0.0 };
+                        values[measure] = Some(current - old + s.offsets[measure]);
+                        labels.push((measure, AnomalyKind::Step));
+                        s.fault = Fault::Cooldown(3);
+                    }
+                    _ => {
+                        let by_time = (c.flat_minutes / minutes).ceil() as u32 + 1;
+                        let needed = c.flat_readings.min(by_time).max(2);
+                        labels.push((measure, AnomalyKind::Flat { qualifies: false }));
+                        s.fault = Fault::Flat {
+                            measure,
+                            value: current,
+                            left: needed + 1,
+                            done: 1,
+                            needed,
+                        };
+                    }
+                }
+            }
+            Fault::None => {}
+        }
+        s.last_complete = values.iter().all(Option::is_some);
+        let ranges = self.options.ranges;
+        row.temperature = values[0].map(|v| clamp(v, ranges.temperature));
+        row.humidity = values[1].map(|v| clamp(v, ranges.humidity));
+        row.pressure = values[2].map(|v| clamp(v, ranges.pressure));
+        for (measure, kind) in labels {
+            self.anomalies.push(Anomaly {
+                line,
+                sensor: row.sensor.clone(),
+                at: row.at,
+                measure: crate::qc::MEASURE_NAMES[measure],
+                kind,
+            });
+        }
     }
 
     /// A row the validator rejects, of a kind drawn at random.
@@ -244,6 +451,8 @@ fn clamp(v: f64, range: Range) -> f64 {
 
 #[derive(Debug, Clone)]
 struct Row {
+    /// The three values before any cell was left empty.
+    full: [f64; 3],
     at: DateTime<Utc>,
     sensor: String,
     temperature: Option<f64>,
@@ -310,6 +519,24 @@ pub fn write_atomically(dir: &Path, name: &str, content: &[u8]) -> Result<bool, 
     }
 }
 
+/// The labels of `anomalies` as CSV: `line,timestamp,sensor_id,measure,anomaly`, one
+/// row per reading made anomalous (every reading of a flat line).
+pub fn labels_csv(anomalies: &[Anomaly]) -> String {
+    let mut csv = String::from("line,timestamp,sensor_id,measure,anomaly\n");
+    for a in anomalies {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{}",
+            a.line,
+            a.at.format("%Y-%m-%dT%H:%M:%SZ"),
+            a.sensor,
+            a.measure,
+            a.kind.name()
+        );
+    }
+    csv
+}
+
 /// Writes one round of `options.files` files into `dir`.
 pub fn write_round(sim: &mut Simulator, dir: &Path) -> Result<Vec<Written>, SimulateError> {
     archive::ensure_dir(dir).map_err(|source| SimulateError {
@@ -320,11 +547,24 @@ pub fn write_round(sim: &mut Simulator, dir: &Path) -> Result<Vec<Written>, Simu
     for _ in 0..sim.options.files {
         let (name, content, bad_lines) = sim.next_file();
         let created = write_atomically(dir, &name, content.as_bytes())?;
+        let labels = match &sim.labels {
+            Some(labels) if created && !sim.anomalies.is_empty() => {
+                archive::ensure_dir(labels).map_err(|source| SimulateError {
+                    path: labels.clone(),
+                    source,
+                })?;
+                write_atomically(labels, &name, labels_csv(&sim.anomalies).as_bytes())?;
+                Some(labels.join(&name))
+            }
+            _ => None,
+        };
         out.push(Written {
             path: dir.join(&name),
             rows: sim.options.rows,
             bad_lines,
             created,
+            anomalies: sim.anomalies.len(),
+            labels,
         });
     }
     Ok(out)
@@ -363,6 +603,7 @@ mod tests {
             start: default_start(),
             sample_every: Duration::from_secs(60),
             ranges: Ranges::default(),
+            anomalies: 0.0,
         }
     }
 
@@ -415,6 +656,33 @@ mod tests {
             mean_at(15),
             mean_at(3)
         );
+    }
+
+    #[test]
+    fn anomalies_of_every_kind_are_labelled_on_their_lines() {
+        let mut sim = Simulator::new(SimOptions {
+            anomalies: 0.01,
+            bad_rate: 0.0,
+            rows: 3000,
+            ..options(3)
+        });
+        let (_, csv, _) = sim.next_file();
+        let labels = sim.anomalies().to_vec();
+        assert!(labels.iter().any(|a| a.kind == AnomalyKind::Spike));
+        assert!(labels.iter().any(|a| a.kind == AnomalyKind::Step));
+        assert!(
+            labels
+                .iter()
+                .any(|a| matches!(a.kind, AnomalyKind::Flat { qualifies: true }))
+        );
+        let lines: Vec<&str> = csv.lines().collect();
+        for a in &labels {
+            let row = lines[a.line as usize - 1];
+            assert!(row.contains(&a.sensor), "line {} is {row}", a.line);
+        }
+        let text = labels_csv(&labels);
+        assert!(text.starts_with("line,timestamp,sensor_id,measure,anomaly\n"));
+        assert_eq!(text.lines().count(), labels.len() + 1);
     }
 
     #[test]

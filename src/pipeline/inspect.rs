@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::quality::{QcRun, QcStage};
 use crate::config::{Ranges, SourceTimezone};
 use crate::enrich::{EnrichedRow, enrich};
 use crate::intake;
@@ -26,7 +27,7 @@ use crate::validate::{
 };
 
 /// Rows per batch sent from the reader to the sink.
-const BATCH_ROWS: usize = 2048;
+pub(super) const BATCH_ROWS: usize = 2048;
 /// Batches in flight between reader and sink: bounds memory whatever the file size.
 pub(super) const BATCHES_IN_FLIGHT: usize = 4;
 /// Bad lines remembered under a skip-rows policy (for the rejects file); a file with
@@ -82,6 +83,11 @@ pub struct ReadReport {
     pub missing_values: u64,
     /// Long files: the readings the rows merged into.
     pub readings: u64,
+    /// Quality control could not read a sensor's history from the database: the pass
+    /// stopped, and the attempt fails with this (transient) error.
+    pub history_error: Option<crate::sink::SinkError>,
+    /// What quality control remembers of each sensor once the file is committed.
+    pub qc_memories: Vec<(String, crate::qc::SensorMemory)>,
 }
 
 pub(super) enum Verdict {
@@ -427,21 +433,35 @@ fn plan_ranges(plan: &Plan, settings: Ranges) -> Ranges {
 }
 
 /// The reader task of one attempt: [`read_rows`] into the sink's channel, then the
-/// end message that decides commit or rollback.
+/// end message that decides commit or rollback. With `qc`, every reading is judged on
+/// its way ([`QcStage`]), the readings held back go out at the end, and what QC found
+/// travels with the statistics.
 pub(super) fn stream_to_sink(
     file: File,
     cx: &ReadContext,
     expected: &ContentHash,
     tx: &mpsc::Sender<LoadMsg>,
+    qc: Option<QcRun>,
 ) -> ReadReport {
     let mut batch = Vec::with_capacity(BATCH_ROWS);
-    let mut report = read_rows(io::BufReader::with_capacity(256 * 1024, file), cx, |row| {
+    let mut send = |row: EnrichedRow| {
         batch.push(row);
         if batch.len() == BATCH_ROWS {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
             return tx.blocking_send(LoadMsg::Rows(full)).is_ok();
         }
         true
+    };
+    let mut stage = qc.as_ref().map(QcStage::new);
+    let mut history_error = None;
+    let mut report = read_rows(io::BufReader::with_capacity(256 * 1024, file), cx, |row| {
+        let Some(stage) = &mut stage else {
+            return send(row);
+        };
+        stage.take(row, &mut send).unwrap_or_else(|e| {
+            history_error = Some(e);
+            false
+        })
     });
     report.changed = report
         .content
@@ -449,14 +469,40 @@ pub(super) fn stream_to_sink(
         .is_some_and(|(hash, _)| hash != expected);
     let end = match (&report.stats, report.verdict()) {
         (Some(stats), Verdict::Valid) => {
+            let mut stats = stats.clone();
+            if let Some(mut stage) = stage {
+                match stage.drain(&mut send) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        report.interrupted = true;
+                        return report;
+                    }
+                    Err(e) => {
+                        report.history_error = Some(e);
+                        report.interrupted = true;
+                        let _ = tx.blocking_send(LoadMsg::Abort);
+                        return report;
+                    }
+                }
+                let (held, summary, memories) = stage.finish();
+                report.qc_memories = memories;
+                for row in held {
+                    if !send(row) {
+                        report.interrupted = true;
+                        return report;
+                    }
+                }
+                stats.qc = summary;
+            }
             if !batch.is_empty() && tx.blocking_send(LoadMsg::Rows(batch)).is_err() {
                 report.interrupted = true;
                 return report;
             }
-            LoadMsg::Commit(Box::new(stats.clone()))
+            LoadMsg::Commit(Box::new(stats))
         }
         _ => LoadMsg::Abort,
     };
+    report.history_error = report.history_error.take().or(history_error);
     // A closed channel means the sink already gave up; its error tells why.
     let _ = tx.blocking_send(end);
     report

@@ -29,6 +29,7 @@ mod claim;
 mod inspect;
 mod observe;
 mod outcome;
+mod quality;
 mod refusal;
 mod retry;
 
@@ -48,6 +49,7 @@ use uuid::Uuid;
 use self::inspect::{BATCHES_IN_FLIGHT, Verdict, stream_to_sink};
 pub use self::inspect::{ReadContext, ReadReport, check_file, read_rows};
 use self::outcome::Job;
+use self::quality::{QcMemory, QcRun};
 pub use self::refusal::{Decision, Refusal};
 pub use self::retry::{RetryLimit, RetryPolicy, sleep_unless_cancelled};
 use crate::archive::{ArchiveError, FileIdentity};
@@ -55,6 +57,7 @@ use crate::config::{Ranges, Settings, SourceTimezone};
 use crate::intake::{self, Opened, display_name};
 use crate::metrics::Metrics;
 use crate::profile::Profiles;
+use crate::qc::QcConfig;
 use crate::sink::claim::RENEW_EVERY;
 use crate::sink::{ClaimKey, FileAttempt, LoadOutcome, ProfileRef, SinkError, Store};
 
@@ -151,6 +154,10 @@ pub struct Pipeline {
     profiles: Profiles,
     /// Where outcomes, retries and bytes are counted, when metrics are served.
     metrics: Option<Arc<Metrics>>,
+    /// Quality-control thresholds (a profile's `[qc]` applies over them).
+    qc: QcConfig,
+    /// What quality control remembers of each sensor between files.
+    qc_memory: Arc<QcMemory>,
 }
 
 impl Pipeline {
@@ -165,6 +172,8 @@ impl Pipeline {
             max_file_bytes: settings.max_file_bytes,
             profiles: Profiles::new(settings.profiles.clone()),
             metrics: None,
+            qc: settings.qc,
+            qc_memory: Arc::default(),
         }
     }
 
@@ -354,10 +363,12 @@ impl Pipeline {
             file: name.clone(),
             source,
         })?;
-        let (loaded, report) = self.load(&job, file, &after, &mut cx).await?;
+        let (loaded, mut report) = self.load(&job, file, &after, &mut cx).await?;
 
         match loaded {
             Ok(LoadOutcome::Committed { rows }) => {
+                self.qc_memory
+                    .remember(std::mem::take(&mut report.qc_memories));
                 let read_bytes = report.content.as_ref().map_or(job.attempt.size, |c| c.1);
                 if after.metadata().is_ok_and(|m| m.len() != read_bytes) {
                     return self.grew_after_load(job, read_bytes, after).await;
@@ -418,11 +429,24 @@ impl Pipeline {
             };
             let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
             let (reader_cx, expected) = (cx.clone(), job.attempt.hash.clone());
+            let qc = self.qc.with(&cx.profile.qc);
+            let qc = qc.enabled.then(|| QcRun {
+                cfg: qc,
+                store: self.store.clone(),
+                runtime: tokio::runtime::Handle::current(),
+                memory: self.qc_memory.clone(),
+                file_id: job.attempt.id.hyphenated().to_string(),
+            });
             let reader = tokio::task::spawn_blocking(move || {
-                stream_to_sink(input, &reader_cx, &expected, &tx)
+                stream_to_sink(input, &reader_cx, &expected, &tx, qc)
             });
             let loaded = self.store.load(&job.attempt, rx).await;
-            let report = reader.await.map_err(|e| internal(name, e))?;
+            let mut report = reader.await.map_err(|e| internal(name, e))?;
+            if let Some(mut e) = report.history_error.take() {
+                // Reading history is never the file's fault: retried, not quarantined.
+                e.class = crate::sink::ErrorClass::Transient;
+                return Err(e.into());
+            }
             match (&loaded, report.verdict()) {
                 (Ok(LoadOutcome::Aborted), Verdict::Reread(order)) if cx.order.is_none() => {
                     cx.order = Some(order);

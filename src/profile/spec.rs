@@ -30,6 +30,9 @@
 //! column = "BattV_Min"
 //! unit = "V"
 //! range = [0, 20]
+//!
+//! [qc.temperature]            # quality-control thresholds (README, "Quality flags")
+//! step_per_minute = 0.5
 //! ```
 
 use std::collections::BTreeMap;
@@ -65,6 +68,9 @@ pub struct ProfileSpec {
     pub measures: BTreeMap<String, MeasureSpec>,
     #[serde(default)]
     pub rows: RowsSpec,
+    /// Quality-control thresholds for these files: `[qc]` (`enabled`, `window`) and
+    /// `[qc.temperature]`, `[qc.humidity]`, `[qc.pressure]` (`step_per_minute = 0.5`…).
+    pub qc: Option<crate::qc::QcOverrides>,
 }
 
 /// How the text is laid out.

@@ -27,6 +27,7 @@ use uuid::Uuid;
 
 use crate::config::{DatabaseSettings, Retention};
 use crate::enrich::EnrichedRow;
+use crate::qc::{HistoryQuery, HistoryReading};
 use crate::read::ContentHash;
 use crate::stats::FileStats;
 
@@ -379,6 +380,15 @@ pub trait LedgerQueries: Send + Sync + std::fmt::Debug {
     async fn storage(&self) -> Result<Option<Storage>, SinkError> {
         Ok(None)
     }
+
+    /// The first `limit` readings of `sensor` at or after `since` that carry quality
+    /// flags, oldest first, each with the sensor's readings just before and after it.
+    async fn flagged_readings(
+        &self,
+        sensor: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<crate::qc::FlaggedReading>, SinkError>;
 }
 
 /// A database the pipeline can load files into: the write path (and the one lookup it
@@ -401,6 +411,16 @@ pub trait Store: LedgerQueries {
 
     /// The `loaded` ledger row for this content, if any.
     async fn find_loaded(&self, hash: &ContentHash) -> Result<Option<LoadedFile>, SinkError>;
+
+    /// For each query, the sensor's last `limit` stored readings before its time (and
+    /// from its `from`, when given), oldest first, with their quality flags, in the
+    /// order asked: what quality control continues from when a file loads. One round
+    /// trip for all of them.
+    async fn recent_readings(
+        &self,
+        queries: &[HistoryQuery],
+        limit: u32,
+    ) -> Result<Vec<Vec<HistoryReading>>, SinkError>;
 
     /// Loads one file in one transaction: claims its content hash in the ledger, takes
     /// every row from `rows`, and commits only on [`LoadMsg::Commit`]. If `rows` closes

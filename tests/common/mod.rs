@@ -187,6 +187,8 @@ pub struct ReadingRow {
     pub pressure_norm: Option<f64>,
     pub extra: Option<serde_json::Value>,
     pub ingested_at: DateTime<Utc>,
+    /// Quality flags (`sensor_ingest::qc::Flags`).
+    pub qc_flags: u16,
 }
 
 /// One row of `ingest_files`.
@@ -220,8 +222,8 @@ pub struct MetricRow {
 }
 
 const READINGS: &str = "SELECT file_id, line, ts, sensor_id, temperature, humidity, pressure, \
-    temperature_k, temperature_norm, humidity_norm, pressure_norm, extra, ingested_at \
-    FROM sensor_readings ORDER BY ingested_at, file_id, line";
+    temperature_k, temperature_norm, humidity_norm, pressure_norm, extra, ingested_at, \
+    qc_flags FROM sensor_readings ORDER BY ingested_at, file_id, line";
 const LEDGER: &str = "SELECT id, file_name, content_hash, size_bytes, status, row_count, \
     rejected_rows, error_summary, duplicate_of, first_timestamp, last_timestamp, archived_as \
     FROM ingest_files ORDER BY started_at, id";
@@ -321,6 +323,7 @@ impl TestStore {
                         pressure_norm: r.get("pressure_norm"),
                         extra: r.get("extra"),
                         ingested_at: r.get("ingested_at"),
+                        qc_flags: r.get::<i16, _>("qc_flags") as u16,
                     })
                     .collect()
             }
@@ -343,6 +346,7 @@ impl TestStore {
                             .get::<Option<String>, _>("extra")
                             .map(|j| serde_json::from_str(&j).expect("extra is JSON")),
                         ingested_at: sqlite_time(r.get("ingested_at")).unwrap(),
+                        qc_flags: r.get::<i64, _>("qc_flags") as u16,
                     })
                     .collect()
             }
@@ -694,6 +698,13 @@ impl Store for HookedStore {
     ) -> Result<Option<sink::LoadedFile>, sink::SinkError> {
         self.inner.find_loaded(hash).await
     }
+    async fn recent_readings(
+        &self,
+        queries: &[sensor_ingest::qc::HistoryQuery],
+        limit: u32,
+    ) -> Result<Vec<Vec<sensor_ingest::qc::HistoryReading>>, sink::SinkError> {
+        self.inner.recent_readings(queries, limit).await
+    }
     async fn load(
         &self,
         attempt: &sink::FileAttempt,
@@ -714,6 +725,14 @@ impl Store for HookedStore {
 
 #[async_trait::async_trait]
 impl sink::LedgerQueries for HookedStore {
+    async fn flagged_readings(
+        &self,
+        sensor: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<sensor_ingest::qc::FlaggedReading>, sink::SinkError> {
+        self.inner.flagged_readings(sensor, since, limit).await
+    }
     async fn ping(&self) -> Result<(), sink::SinkError> {
         self.inner.ping().await
     }

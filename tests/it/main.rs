@@ -21,6 +21,7 @@ mod pipeline;
 mod profile_examples;
 mod profiles;
 mod props;
+mod quality;
 mod readings_migration;
 mod readme;
 mod security;

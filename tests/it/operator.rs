@@ -495,6 +495,7 @@ async fn simulated_files_are_reproducible_and_fail_check_only_on_the_intended_ro
         start: default_start(),
         sample_every: Duration::from_secs(60),
         ranges: env.settings.ranges,
+        anomalies: 0.0,
     });
     let mut intended_total = 0;
     for name in &names {

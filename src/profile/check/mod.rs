@@ -3,6 +3,7 @@
 
 mod shape;
 
+use crate::qc::QcOverrides;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -151,6 +152,8 @@ pub struct Profile {
     pub skip_unmeasured: bool,
     /// Rows with the wrong number of fields are skipped, not fatal.
     pub skip_malformed: bool,
+    /// The profile's `[qc]` thresholds, over the agent's (checked).
+    pub qc: QcOverrides,
 }
 
 impl Profile {
@@ -174,6 +177,7 @@ impl Profile {
             skip_blank: false,
             skip_unmeasured: false,
             skip_malformed: false,
+            qc: QcOverrides::default(),
         }
     }
 
@@ -323,6 +327,10 @@ impl Checker<'_> {
             self.long_measures(rule, &mut measures);
         }
         let (rows, skip_blank) = self.rows(&spec.rows);
+        let qc = spec.qc.clone().unwrap_or_default();
+        for problem in qc.problems() {
+            self.fail("qc", problem);
+        }
         Some(Profile {
             name: name.to_owned(),
             path: self.path.to_owned(),
@@ -340,6 +348,7 @@ impl Checker<'_> {
             skip_blank,
             skip_unmeasured: spec.rows.skip_unmeasured.unwrap_or(false),
             skip_malformed: spec.rows.skip_malformed.unwrap_or(false),
+            qc,
         })
     }
 

@@ -5,7 +5,7 @@ use crate::enrich::EnrichedRow;
 
 pub(super) const COPY_READINGS: &str = "COPY sensor_readings (file_id, line, ts, sensor_id, \
     temperature, humidity, pressure, temperature_k, temperature_norm, humidity_norm, \
-    pressure_norm, extra) FROM STDIN WITH (FORMAT binary)";
+    pressure_norm, extra, qc_flags) FROM STDIN WITH (FORMAT binary)";
 
 /// Bytes gathered before one COPY message is sent.
 pub(super) const COPY_CHUNK: usize = 256 * 1024;
@@ -22,7 +22,7 @@ const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 /// text COPY: it spares the server parsing every value.
 pub(super) fn encode_row(buf: &mut Vec<u8>, file_id: &[u8; 16], row: &EnrichedRow) {
     let r = &row.reading;
-    buf.extend_from_slice(&12i16.to_be_bytes());
+    buf.extend_from_slice(&13i16.to_be_bytes());
     field(buf, file_id);
     field(buf, &(r.line as i64).to_be_bytes());
     field(
@@ -53,6 +53,7 @@ pub(super) fn encode_row(buf: &mut Vec<u8>, file_id: &[u8; 16], row: &EnrichedRo
         }
         None => null(buf),
     }
+    field(buf, &(row.qc_flags as i16).to_be_bytes());
 }
 
 fn field(buf: &mut Vec<u8>, bytes: &[u8]) {
@@ -87,10 +88,11 @@ mod tests {
             temperature_norm: None,
             humidity_norm: None,
             pressure_norm: None,
+            qc_flags: 0,
         };
         let mut buf = Vec::new();
         encode_row(&mut buf, &[7u8; 16], &row);
-        let mut want: Vec<u8> = vec![0, 12];
+        let mut want: Vec<u8> = vec![0, 13];
         want.extend([0, 0, 0, 16]);
         want.extend([7u8; 16]);
         want.extend([0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 42]);
@@ -105,6 +107,7 @@ mod tests {
         want.extend([0xff; 12]); // three *_norm NULLs
         want.extend([0, 0, 0, 8, 1]);
         want.extend(br#"{"k":1}"#);
+        want.extend([0, 0, 0, 2, 0, 0]); // qc_flags 0
         assert_eq!(buf, want);
         assert_eq!(BINARY_HEADER.len(), 19);
     }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::copy::{BINARY_HEADER, BINARY_TRAILER, COPY_CHUNK, COPY_READINGS, encode_row};
 use super::partitions::MonthSet;
-use super::{PgStore, describe, err, is_unique_violation};
+use super::{PgStore, describe, err, is_unique_violation, qc};
 use crate::enrich::EnrichedRow;
 use crate::read::ContentHash;
 use crate::sink::{
@@ -34,6 +34,14 @@ impl Store for PgStore {
 
     async fn find_loaded(&self, hash: &ContentHash) -> Result<Option<LoadedFile>, SinkError> {
         self.find_loaded_row(hash).await
+    }
+
+    async fn recent_readings(
+        &self,
+        queries: &[crate::qc::HistoryQuery],
+        limit: u32,
+    ) -> Result<Vec<Vec<crate::qc::HistoryReading>>, SinkError> {
+        self.recent(queries, limit).await
     }
 
     async fn load(
@@ -263,7 +271,11 @@ impl PgStore {
         let mut metric_values: [Vec<Option<f64>>; 4] = Default::default();
         let mut metric_units = Vec::new();
         let mut metric_coded = Vec::new();
+        let mut metric_qc: [Vec<i64>; 4] = Default::default();
         for col in &stats.columns {
+            for (column, n) in metric_qc.iter_mut().zip(stats.qc.of(&col.name)) {
+                column.push(n as i64);
+            }
             let c = &col.stats;
             metric_names.push(col.name.as_str());
             metric_units.push(col.source_unit.as_deref());
@@ -278,7 +290,8 @@ impl PgStore {
             }
         }
         let [min, max, mean, stddev] = metric_values;
-        let done = sqlx::query(LOAD_AT_ONCE)
+        let [qc_step, qc_spike, qc_flat, qc_outlier] = metric_qc;
+        let statement = sqlx::query(LOAD_AT_ONCE)
             .bind(attempt.id)
             .bind(&attempt.file_name)
             .bind(attempt.hash.as_str())
@@ -312,12 +325,26 @@ impl PgStore {
             .bind(&attempt.profile.hash)
             .bind(metric_units)
             .bind(metric_coded)
-            .execute(&self.pool)
-            .await;
-        match done {
-            Ok(_) => Ok(LoadOutcome::Committed { rows }),
-            Err(e) => self.claim_failed(attempt, e, "loading the file").await,
+            .bind(r.qc_flags)
+            .bind(qc_step)
+            .bind(qc_spike)
+            .bind(qc_flat)
+            .bind(qc_outlier);
+        if stats.qc.amendments.is_empty() {
+            return match statement.execute(&self.pool).await {
+                Ok(_) => Ok(LoadOutcome::Committed { rows }),
+                Err(e) => self.claim_failed(attempt, e, "loading the file").await,
+            };
         }
+        // Flags for an earlier file's reading: with the file, in one transaction.
+        let mut tx = self.pool.begin().await.map_err(err("starting the load"))?;
+        if let Err(e) = statement.execute(&mut *tx).await {
+            drop(tx);
+            return self.claim_failed(attempt, e, "loading the file").await;
+        }
+        qc::amend(&mut tx, &stats.qc).await?;
+        tx.commit().await.map_err(err("committing"))?;
+        Ok(LoadOutcome::Committed { rows })
     }
 
     /// Writes the metrics, completes the ledger row and commits.
@@ -329,6 +356,7 @@ impl PgStore {
         stats: &FileStats,
     ) -> Result<LoadOutcome, SinkError> {
         insert_metrics(&mut tx, attempt.id, stats).await?;
+        qc::amend(&mut tx, &stats.qc).await?;
         sqlx::query(
             "UPDATE ingest_files SET row_count = $2, first_timestamp = $3, last_timestamp = $4, \
              finished_at = clock_timestamp(), status = $5, rejected_rows = $6, profile = $7, \
@@ -360,7 +388,8 @@ async fn insert_metrics(
     }
     let mut q = sqlx::QueryBuilder::new(
         "INSERT INTO file_metrics (file_id, column_name, value_count, null_count, min_value, \
-         max_value, mean_value, stddev_value, source_unit, missing_codes) ",
+         max_value, mean_value, stddev_value, source_unit, missing_codes, qc_step, qc_spike, \
+         qc_flat, qc_outlier) ",
     );
     q.push_values(&stats.columns, |mut b, col| {
         let c = &col.stats;
@@ -374,6 +403,9 @@ async fn insert_metrics(
             .push_bind(c.stddev())
             .push_bind(col.source_unit.as_deref())
             .push_bind(col.coded_missing as i64);
+        for n in stats.qc.of(&col.name) {
+            b.push_bind(n as i64);
+        }
     });
     q.build()
         .execute(tx)
@@ -393,17 +425,20 @@ const LOAD_AT_ONCE: &str = "WITH ledger AS ( \
     RETURNING id), \
 readings AS ( \
     INSERT INTO sensor_readings (file_id, line, ts, sensor_id, temperature, humidity, \
-        pressure, temperature_k, temperature_norm, humidity_norm, pressure_norm, extra) \
-    SELECT (SELECT id FROM ledger), line, ts, sensor_id, t, h, p, tk, tn, hn, pn, e::jsonb \
+        pressure, temperature_k, temperature_norm, humidity_norm, pressure_norm, extra, \
+        qc_flags) \
+    SELECT (SELECT id FROM ledger), line, ts, sensor_id, t, h, p, tk, tn, hn, pn, e::jsonb, qc \
     FROM unnest($10::int8[], $11::timestamptz[], $12::text[], $13::float8[], $14::float8[], \
         $15::float8[], $16::float8[], $17::float8[], $18::float8[], $19::float8[], \
-        $20::text[]) AS r (line, ts, sensor_id, t, h, p, tk, tn, hn, pn, e)) \
+        $20::text[], $34::int2[]) AS r (line, ts, sensor_id, t, h, p, tk, tn, hn, pn, e, qc)) \
 INSERT INTO file_metrics (file_id, column_name, value_count, null_count, min_value, \
-    max_value, mean_value, stddev_value, source_unit, missing_codes) \
-SELECT (SELECT id FROM ledger), name, n, nulls, lo, hi, mean, sd, unit, coded \
+    max_value, mean_value, stddev_value, source_unit, missing_codes, qc_step, qc_spike, \
+    qc_flat, qc_outlier) \
+SELECT (SELECT id FROM ledger), name, n, nulls, lo, hi, mean, sd, unit, coded, qs, qp, qf, qo \
 FROM unnest($21::text[], $22::int8[], $23::int8[], $24::float8[], $25::float8[], \
-    $26::float8[], $27::float8[], $32::text[], $33::int8[]) \
-    AS m (name, n, nulls, lo, hi, mean, sd, unit, coded)";
+    $26::float8[], $27::float8[], $32::text[], $33::int8[], $35::int8[], $36::int8[], \
+    $37::int8[], $38::int8[]) \
+    AS m (name, n, nulls, lo, hi, mean, sd, unit, coded, qs, qp, qf, qo)";
 
 /// The months the readings of `batches` fall in.
 fn months_of<'a>(batches: impl IntoIterator<Item = &'a Vec<EnrichedRow>>) -> MonthSet {
@@ -427,6 +462,7 @@ struct Columns {
     humidity_norm: Vec<Option<f64>>,
     pressure_norm: Vec<Option<f64>>,
     extra: Vec<Option<String>>,
+    qc_flags: Vec<i16>,
 }
 
 impl Columns {
@@ -444,6 +480,7 @@ impl Columns {
             humidity_norm: Vec::with_capacity(n),
             pressure_norm: Vec::with_capacity(n),
             extra: Vec::with_capacity(n),
+            qc_flags: Vec::with_capacity(n),
         };
         for row in batch {
             let r = row.reading;
@@ -458,6 +495,7 @@ impl Columns {
             c.humidity_norm.push(row.humidity_norm);
             c.pressure_norm.push(row.pressure_norm);
             c.extra.push(r.extra);
+            c.qc_flags.push(row.qc_flags as i16);
         }
         c
     }

@@ -18,6 +18,7 @@ mod ledger;
 mod load;
 pub mod migrate;
 mod partitions;
+mod qc;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -100,10 +101,15 @@ impl PgStore {
                             (to_regclass('ingest_files'), 'profile'), \
                             (to_regclass('ingest_files'), 'profile_hash'), \
                             (to_regclass('file_metrics'), 'source_unit'), \
-                            (to_regclass('file_metrics'), 'missing_codes'))) = 4 \
+                            (to_regclass('file_metrics'), 'missing_codes'), \
+                            (to_regclass('sensor_readings'), 'qc_flags'), \
+                            (to_regclass('file_metrics'), 'qc_step'), \
+                            (to_regclass('file_metrics'), 'qc_spike'), \
+                            (to_regclass('file_metrics'), 'qc_flat'), \
+                            (to_regclass('file_metrics'), 'qc_outlier'))) = 9 \
              FROM (VALUES ('ingest_files', 'SELECT, INSERT, UPDATE'), \
-                          ('sensor_readings', 'SELECT, INSERT'), \
-                          ('file_metrics', 'SELECT, INSERT'), \
+                          ('sensor_readings', 'SELECT, INSERT, UPDATE'), \
+                          ('file_metrics', 'SELECT, INSERT, UPDATE'), \
                           ('ingest_claims', 'SELECT, INSERT, UPDATE, DELETE')) \
                     AS p (name, privileges) \
              LEFT JOIN pg_class c ON c.oid = to_regclass(p.name)",

@@ -93,6 +93,15 @@ impl LedgerQueries for SqliteStore {
         row.as_ref().map(ledger_record).transpose()
     }
 
+    async fn flagged_readings(
+        &self,
+        sensor: &str,
+        since: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<crate::qc::FlaggedReading>, SinkError> {
+        self.flagged(sensor, since, limit).await
+    }
+
     async fn history(
         &self,
         content_hash: &str,

@@ -8,7 +8,7 @@ use sqlx::{Sqlite, SqliteConnection};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::{SqliteStore, describe, err, writer};
+use super::{SqliteStore, describe, err, qc, writer};
 use crate::read::ContentHash;
 use crate::sink::{
     ErrorClass, FileAttempt, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError, Store,
@@ -30,11 +30,26 @@ impl Store for SqliteStore {
         self.find_loaded_row(hash).await
     }
 
+    async fn recent_readings(
+        &self,
+        queries: &[crate::qc::HistoryQuery],
+        limit: u32,
+    ) -> Result<Vec<Vec<crate::qc::HistoryReading>>, SinkError> {
+        self.recent(queries, limit).await
+    }
+
     async fn load(
         &self,
         attempt: &FileAttempt,
         mut rows: mpsc::Receiver<LoadMsg>,
     ) -> Result<LoadOutcome, SinkError> {
+        // The first message before the writer's turn: the reader may still be reading
+        // (quality control asks the database for its sensors' history first), and
+        // other files' writes need not wait for that.
+        let mut first = match rows.recv().await {
+            Some(LoadMsg::Abort) | None => return Ok(LoadOutcome::Aborted),
+            Some(msg) => Some(msg),
+        };
         let _writing = self.writer.lock().await;
         let mut conn = self.pool.acquire().await.map_err(err("opening"))?;
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
@@ -74,7 +89,11 @@ impl Store for SqliteStore {
         let ingested_at = format_utc(Utc::now());
         let mut inserted = 0u64;
         let stats = loop {
-            match rows.recv().await {
+            let msg = match first.take() {
+                Some(msg) => Some(msg),
+                None => rows.recv().await,
+            };
+            match msg {
                 Some(LoadMsg::Rows(batch)) => {
                     inserted += writer::insert_readings(&mut tx, &id, &ingested_at, &batch).await?;
                 }
@@ -87,6 +106,7 @@ impl Store for SqliteStore {
         };
 
         insert_metrics(&mut tx, &id, &stats).await?;
+        qc::amend(&mut tx, &stats.qc).await?;
         sqlx::query(
             "UPDATE ingest_files SET row_count = ?, first_timestamp = ?, last_timestamp = ?, \
              finished_at = ?, status = ?, rejected_rows = ?, profile = ?, profile_hash = ? \
@@ -159,7 +179,8 @@ async fn insert_metrics(
     }
     let mut q = sqlx::QueryBuilder::<Sqlite>::new(
         "INSERT INTO file_metrics (file_id, column_name, value_count, null_count, min_value, \
-         max_value, mean_value, stddev_value, source_unit, missing_codes) ",
+         max_value, mean_value, stddev_value, source_unit, missing_codes, qc_step, qc_spike, \
+         qc_flat, qc_outlier) ",
     );
     q.push_values(&stats.columns, |mut b, col| {
         let c = &col.stats;
@@ -173,6 +194,9 @@ async fn insert_metrics(
             .push_bind(c.stddev())
             .push_bind(col.source_unit.clone())
             .push_bind(col.coded_missing as i64);
+        for n in stats.qc.of(&col.name) {
+            b.push_bind(n as i64);
+        }
     });
     q.build()
         .persistent(false)

@@ -22,6 +22,7 @@
 mod dashboard;
 mod ledger;
 mod load;
+mod qc;
 mod writer;
 
 use std::path::PathBuf;
@@ -70,9 +71,10 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         // Writes take turns anyway; a few connections serve the reads, and each one
-        // keeps its own page cache, so more would only cost memory.
+        // keeps its own page cache, so more would only cost memory. At least two: a
+        // file's reader asks for its sensors' history while its load holds one.
         let pool = SqlitePoolOptions::new()
-            .max_connections(connections.clamp(1, 4))
+            .max_connections(connections.clamp(2, 4))
             .min_connections(0)
             .acquire_timeout(BUSY_TIMEOUT)
             .connect_lazy_with(options);
@@ -103,6 +105,7 @@ impl SqliteStore {
         let _writing = self.writer.lock().await;
         let mut conn = self.pool.acquire().await.map_err(err("opening"))?;
         migrate_before_profiles(&mut conn).await?;
+        qc::migrate(&mut conn).await?;
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
             .await
             .map_err(err("starting schema setup"))?;
@@ -295,6 +298,7 @@ mod tests {
             temperature_norm: Some(0.5),
             humidity_norm: None,
             pressure_norm: Some(0.25),
+            qc_flags: 0,
         }
     }
 

@@ -19,14 +19,14 @@ use crate::sink::SinkError;
 /// them; a single-row statement takes the rest of a batch.
 const ROWS_PER_INSERT: usize = 32;
 /// Parameters per reading.
-const READING_PARAMS: usize = 13;
+const READING_PARAMS: usize = 14;
 
 /// `INSERT INTO sensor_readings … VALUES (…), (…)` for `rows` readings.
 fn insert_readings_sql(rows: usize) -> CString {
     let mut sql = String::from(
         "INSERT OR FAIL INTO sensor_readings (file_id, line, ts, sensor_id, temperature, humidity, \
          pressure, temperature_k, temperature_norm, humidity_norm, pressure_norm, extra, \
-         ingested_at) VALUES ",
+         ingested_at, qc_flags) VALUES ",
     );
     let tuple = format!("({})", vec!["?"; READING_PARAMS].join(", "));
     sql.push_str(&vec![tuple; rows].join(", "));
@@ -209,6 +209,7 @@ unsafe fn bind_and_step(
                 None => unsafe { ffi::sqlite3_bind_null(s, at + 12) },
             },
             text(at + 13, ingested_at.as_bytes()),
+            unsafe { ffi::sqlite3_bind_int(s, at + 14, i32::from(row.qc_flags)) },
         ];
         if binds.iter().any(|rc| *rc != ffi::SQLITE_OK) {
             // SAFETY: valid db (caller); the statement's drop releases the bindings.

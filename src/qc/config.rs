@@ -1,0 +1,322 @@
+//! QC thresholds: the documented defaults per measure, the `QC_*` environment
+//! variables that override them for the agent, and a profile's `[qc]` table that
+//! overrides them for the files it reads.
+
+use serde::Deserialize;
+
+/// The canonical measures in bit order.
+pub const MEASURE_NAMES: [&str; 3] = ["temperature", "humidity", "pressure"];
+
+/// Longest window and flat-line count accepted: the history fetched per sensor and
+/// file is this long at most.
+pub const MAX_READINGS: u32 = 1000;
+
+/// Thresholds of the four tests for one measure, in the stored unit (°C, %RH, hPa).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MeasureQc {
+    /// Step: allowed change per minute of gap.
+    pub step_per_minute: f64,
+    /// Step: a change up to this is never a step, however short the gap.
+    pub step_floor: f64,
+    /// Step: a change above this is always a step, however long the gap.
+    pub step_max: f64,
+    /// Spike: the least difference from both neighbours.
+    pub spike: f64,
+    /// Spike: how far apart the two neighbours may be.
+    pub spike_tolerance: f64,
+    /// Flat line: this many equal values in a row.
+    pub flat_readings: u32,
+    /// Flat line: or equal values for this many minutes.
+    pub flat_minutes: f64,
+    /// Outlier: robust z-score above this.
+    pub outlier_z: f64,
+    /// Outlier: the least MAD used (a window of equal values has MAD 0).
+    pub outlier_mad_floor: f64,
+}
+
+impl MeasureQc {
+    /// The step threshold for a gap of `minutes`.
+    pub fn step_threshold(&self, minutes: f64) -> f64 {
+        (self.step_per_minute * minutes).clamp(self.step_floor, self.step_max.max(self.step_floor))
+    }
+}
+
+/// QC settings: whether it runs, the outlier window, and each measure's thresholds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QcConfig {
+    pub enabled: bool,
+    /// Outlier window: the sensor's previous readings the median and MAD are taken over.
+    pub window: u32,
+    /// Temperature, humidity, pressure.
+    pub measures: [MeasureQc; 3],
+}
+
+impl Default for QcConfig {
+    /// Defaults chosen for 1-minute to 1-hour readings of weather-grade sensors: they
+    /// flag faults, not weather (see the README's "Quality flags" table).
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: 60,
+            measures: [
+                MeasureQc {
+                    step_per_minute: 0.25,
+                    step_floor: 2.0,
+                    step_max: 8.0,
+                    spike: 3.0,
+                    spike_tolerance: 4.0,
+                    flat_readings: 120,
+                    flat_minutes: 360.0,
+                    outlier_z: 6.0,
+                    outlier_mad_floor: 0.1,
+                },
+                MeasureQc {
+                    step_per_minute: 0.5,
+                    step_floor: 8.0,
+                    step_max: 25.0,
+                    spike: 10.0,
+                    spike_tolerance: 10.0,
+                    flat_readings: 240,
+                    flat_minutes: 720.0,
+                    outlier_z: 6.0,
+                    outlier_mad_floor: 0.5,
+                },
+                MeasureQc {
+                    step_per_minute: 0.05,
+                    step_floor: 1.0,
+                    step_max: 6.0,
+                    spike: 1.5,
+                    spike_tolerance: 1.5,
+                    flat_readings: 180,
+                    flat_minutes: 480.0,
+                    outlier_z: 6.0,
+                    outlier_mad_floor: 0.2,
+                },
+            ],
+        }
+    }
+}
+
+impl QcConfig {
+    /// Readings of history a sensor needs before a file so that its flags are those
+    /// of one long file: the outlier window, the longest flat-line count, and the two
+    /// neighbours of a spike.
+    pub fn history_len(&self) -> u32 {
+        let flat = self
+            .measures
+            .iter()
+            .map(|m| m.flat_readings)
+            .max()
+            .unwrap_or(0);
+        self.window.max(flat).max(2)
+    }
+
+    /// These settings with a profile's overrides applied (checked by the profile's
+    /// checks: [`QcOverrides::problems`]).
+    pub fn with(&self, o: &QcOverrides) -> QcConfig {
+        let mut c = *self;
+        if let Some(enabled) = o.enabled {
+            c.enabled = enabled;
+        }
+        if let Some(w) = o.window {
+            c.window = w;
+        }
+        for (m, over) in c
+            .measures
+            .iter_mut()
+            .zip([&o.temperature, &o.humidity, &o.pressure])
+        {
+            if let Some(over) = over {
+                over.apply(m);
+            }
+        }
+        c
+    }
+
+    /// Sets `key` of measure `measure` (index) from text; the error says what was
+    /// expected.
+    pub fn set(&mut self, measure: usize, key: &str, value: &str) -> Result<(), &'static str> {
+        let m = &mut self.measures[measure];
+        if key == "flat_readings" {
+            m.flat_readings = parse_count(value)?;
+            return Ok(());
+        }
+        let v = value
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .ok_or("a number, 0 or more")?;
+        *field(m, key).ok_or("a known QC key")? = v;
+        Ok(())
+    }
+}
+
+/// The real-valued keys of [`MeasureQc`], in the order of [`MeasureOverrides`].
+pub const REAL_KEYS: [&str; 8] = [
+    "step_per_minute",
+    "step_floor",
+    "step_max",
+    "spike",
+    "spike_tolerance",
+    "flat_minutes",
+    "outlier_z",
+    "outlier_mad_floor",
+];
+
+fn field<'a>(m: &'a mut MeasureQc, key: &str) -> Option<&'a mut f64> {
+    Some(match key {
+        "step_per_minute" => &mut m.step_per_minute,
+        "step_floor" => &mut m.step_floor,
+        "step_max" => &mut m.step_max,
+        "spike" => &mut m.spike,
+        "spike_tolerance" => &mut m.spike_tolerance,
+        "flat_minutes" => &mut m.flat_minutes,
+        "outlier_z" => &mut m.outlier_z,
+        "outlier_mad_floor" => &mut m.outlier_mad_floor,
+        _ => return None,
+    })
+}
+
+/// A count of readings from 2 to [`MAX_READINGS`].
+pub fn parse_count(value: &str) -> Result<u32, &'static str> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (2..=MAX_READINGS).contains(n))
+        .ok_or("a whole number from 2 to 1000")
+}
+
+/// A profile's `[qc]` table: `enabled`, `window`, and `[qc.temperature]`,
+/// `[qc.humidity]`, `[qc.pressure]` with any of the measure keys.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QcOverrides {
+    pub enabled: Option<bool>,
+    pub window: Option<u32>,
+    pub temperature: Option<MeasureOverrides>,
+    pub humidity: Option<MeasureOverrides>,
+    pub pressure: Option<MeasureOverrides>,
+}
+
+/// Any of [`MeasureQc`]'s thresholds, for one measure.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasureOverrides {
+    pub step_per_minute: Option<f64>,
+    pub step_floor: Option<f64>,
+    pub step_max: Option<f64>,
+    pub spike: Option<f64>,
+    pub spike_tolerance: Option<f64>,
+    pub flat_minutes: Option<f64>,
+    pub outlier_z: Option<f64>,
+    pub outlier_mad_floor: Option<f64>,
+    pub flat_readings: Option<u32>,
+}
+
+impl MeasureOverrides {
+    fn reals(&self) -> [Option<f64>; 8] {
+        [
+            self.step_per_minute,
+            self.step_floor,
+            self.step_max,
+            self.spike,
+            self.spike_tolerance,
+            self.flat_minutes,
+            self.outlier_z,
+            self.outlier_mad_floor,
+        ]
+    }
+
+    fn apply(&self, m: &mut MeasureQc) {
+        for (key, v) in REAL_KEYS.iter().zip(self.reals()) {
+            if let (Some(v), Some(f)) = (v, field(m, key)) {
+                *f = v;
+            }
+        }
+        if let Some(n) = self.flat_readings {
+            m.flat_readings = n;
+        }
+    }
+}
+
+impl QcOverrides {
+    /// Every value that cannot be used, as `qc.<measure>.<key> = value: expected …`.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(w) = self.window
+            && !(2..=MAX_READINGS).contains(&w)
+        {
+            out.push(format!(
+                "qc.window = {w}: expected a whole number from 2 to 1000"
+            ));
+        }
+        for (name, over) in
+            MEASURE_NAMES
+                .iter()
+                .zip([&self.temperature, &self.humidity, &self.pressure])
+        {
+            let Some(over) = over else { continue };
+            for (key, v) in REAL_KEYS.iter().zip(over.reals()) {
+                if let Some(v) = v
+                    && !(v.is_finite() && v >= 0.0)
+                {
+                    out.push(format!(
+                        "qc.{name}.{key} = {v}: expected a number, 0 or more"
+                    ));
+                }
+            }
+            if let Some(n) = over.flat_readings
+                && !(2..=MAX_READINGS).contains(&n)
+            {
+                out.push(format!(
+                    "qc.{name}.flat_readings = {n}: expected a whole number from 2 to 1000"
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// `QC_<MEASURE>_<KEY>` for every measure and key, `flat_readings` last: the variables
+/// that override the defaults for the agent (names are static for the settings'
+/// error messages).
+pub const ENV_VARS: [[&str; 9]; 3] = [
+    [
+        "QC_TEMPERATURE_STEP_PER_MINUTE",
+        "QC_TEMPERATURE_STEP_FLOOR",
+        "QC_TEMPERATURE_STEP_MAX",
+        "QC_TEMPERATURE_SPIKE",
+        "QC_TEMPERATURE_SPIKE_TOLERANCE",
+        "QC_TEMPERATURE_FLAT_MINUTES",
+        "QC_TEMPERATURE_OUTLIER_Z",
+        "QC_TEMPERATURE_OUTLIER_MAD_FLOOR",
+        "QC_TEMPERATURE_FLAT_READINGS",
+    ],
+    [
+        "QC_HUMIDITY_STEP_PER_MINUTE",
+        "QC_HUMIDITY_STEP_FLOOR",
+        "QC_HUMIDITY_STEP_MAX",
+        "QC_HUMIDITY_SPIKE",
+        "QC_HUMIDITY_SPIKE_TOLERANCE",
+        "QC_HUMIDITY_FLAT_MINUTES",
+        "QC_HUMIDITY_OUTLIER_Z",
+        "QC_HUMIDITY_OUTLIER_MAD_FLOOR",
+        "QC_HUMIDITY_FLAT_READINGS",
+    ],
+    [
+        "QC_PRESSURE_STEP_PER_MINUTE",
+        "QC_PRESSURE_STEP_FLOOR",
+        "QC_PRESSURE_STEP_MAX",
+        "QC_PRESSURE_SPIKE",
+        "QC_PRESSURE_SPIKE_TOLERANCE",
+        "QC_PRESSURE_FLAT_MINUTES",
+        "QC_PRESSURE_OUTLIER_Z",
+        "QC_PRESSURE_OUTLIER_MAD_FLOOR",
+        "QC_PRESSURE_FLAT_READINGS",
+    ],
+];
+
+/// The key a variable of [`ENV_VARS`] sets, by its position.
+pub fn env_key(index: usize) -> &'static str {
+    REAL_KEYS.get(index).copied().unwrap_or("flat_readings")
+}

@@ -1,0 +1,107 @@
+//! Quality control stage: per reading and per canonical measure (temperature, humidity,
+//! pressure), four tests of environmental monitoring networks, as flags beside the
+//! values — never a rejection, never a changed value.
+//!
+//! - **step**: the change from the sensor's previous (non-spike) value is larger than
+//!   `step_per_minute` × the gap in minutes, bounded below by `step_floor` (tiny gaps
+//!   are not over-sensitive) and above by `step_max` (long gaps do not excuse any jump);
+//! - **spike**: the value differs from both neighbours (the previous and the next
+//!   reading of the sensor) by more than `spike`, on the same side, while the two
+//!   neighbours agree within `spike_tolerance`. A reading is judged when the sensor's
+//!   next reading arrives, so the last reading of a file is judged when the sensor's
+//!   next file loads (its flag is then added to the stored reading, see [`Amendment`]);
+//! - **flat line**: the same value for at least `flat_readings` readings or
+//!   `flat_minutes` minutes; the reading that makes the run qualify and every later one
+//!   of the run are flagged (the first ones of a run are not: flags are decided when a
+//!   reading loads);
+//! - **outlier**: the robust z-score 0.6745·|x − median| / MAD over the sensor's
+//!   previous `window` readings exceeds `outlier_z`; a MAD below `outlier_mad_floor`
+//!   (a flat window has MAD 0) counts as that floor. Judged once 20 readings are known.
+//!
+//! Flags are a bitmask per reading ([`Flags`]): bit `4·m + t` for measure `m`
+//! (temperature 0, humidity 1, pressure 2) and test `t` (step 0, spike 1, flat 2,
+//! outlier 3); 0 means nothing flagged.
+//!
+//! The module does no I/O. [`Judge`] follows every sensor of a file in file order,
+//! after its history (the last readings before the file, from the database) has been
+//! replayed, so a day loaded as one file or as 24 hourly files in time order gets the
+//! same flags. Settings: [`QcConfig`] (defaults, `QC_*` variables, a profile's `[qc.*]`).
+
+pub mod config;
+mod judge;
+mod stored;
+mod window;
+
+pub use config::{MEASURE_NAMES, MeasureQc, QcConfig, QcOverrides};
+pub use judge::{
+    Amendment, HistoryQuery, HistoryReading, Judge, Judged, MAX_SENSORS, QcSummary, SensorMemory,
+};
+pub use stored::{FlaggedReading, StoredValues, flagged_sql};
+
+/// One of the four tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Test {
+    Step = 0,
+    Spike = 1,
+    Flat = 2,
+    Outlier = 3,
+}
+
+impl Test {
+    pub const ALL: [Test; 4] = [Test::Step, Test::Spike, Test::Flat, Test::Outlier];
+
+    /// The name used in the `qc` command, `file_metrics` (`qc_<name>`) and settings.
+    pub fn name(self) -> &'static str {
+        match self {
+            Test::Step => "step",
+            Test::Spike => "spike",
+            Test::Flat => "flat",
+            Test::Outlier => "outlier",
+        }
+    }
+}
+
+/// The flags of one reading: bit `4·measure + test`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Flags(pub u16);
+
+impl Flags {
+    /// The bit of `test` on measure `measure` (0 temperature, 1 humidity, 2 pressure).
+    pub const fn bit(measure: usize, test: Test) -> u16 {
+        1 << (measure * 4 + test as usize)
+    }
+
+    pub fn has(self, measure: usize, test: Test) -> bool {
+        self.0 & Self::bit(measure, test) != 0
+    }
+
+    pub fn set(&mut self, measure: usize, test: Test) {
+        self.0 |= Self::bit(measure, test);
+    }
+
+    /// Every (measure name, test) flagged, measure by measure.
+    pub fn list(self) -> impl Iterator<Item = (&'static str, Test)> {
+        (0..3).flat_map(move |m| {
+            Test::ALL
+                .into_iter()
+                .filter(move |t| self.has(m, *t))
+                .map(move |t| (MEASURE_NAMES[m], t))
+        })
+    }
+
+    /// `temperature:spike humidity:step`, or `-` when nothing is flagged.
+    pub fn describe(self) -> String {
+        let parts: Vec<String> = self
+            .list()
+            .map(|(m, t)| format!("{m}:{}", t.name()))
+            .collect();
+        if parts.is_empty() {
+            "-".to_owned()
+        } else {
+            parts.join(" ")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

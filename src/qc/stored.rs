@@ -1,0 +1,92 @@
+//! Flagged readings as the `qc` command reads them back: the reading, its flags, and
+//! the sensor's readings just before and after it.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Flags, MEASURE_NAMES};
+
+/// A stored reading's time and canonical values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredValues {
+    pub ts: DateTime<Utc>,
+    pub temperature: Option<f64>,
+    pub humidity: Option<f64>,
+    pub pressure: Option<f64>,
+}
+
+impl StoredValues {
+    /// Measure `m` (0 temperature, 1 humidity, 2 pressure).
+    pub fn value(&self, m: usize) -> Option<f64> {
+        [self.temperature, self.humidity, self.pressure][m]
+    }
+}
+
+/// One flagged reading with its neighbours (the sensor's previous and next readings).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlaggedReading {
+    pub file_id: String,
+    pub line: i64,
+    pub flags: u16,
+    /// `temperature:spike`, … one per flag.
+    pub tests: Vec<String>,
+    pub reading: StoredValues,
+    pub previous: Option<StoredValues>,
+    pub next: Option<StoredValues>,
+}
+
+impl FlaggedReading {
+    pub fn new(
+        file_id: String,
+        line: i64,
+        flags: u16,
+        reading: StoredValues,
+        previous: Option<StoredValues>,
+        next: Option<StoredValues>,
+    ) -> Self {
+        let tests = Flags(flags)
+            .list()
+            .map(|(m, t)| format!("{m}:{}", t.name()))
+            .collect();
+        Self {
+            file_id,
+            line,
+            flags,
+            tests,
+            reading,
+            previous,
+            next,
+        }
+    }
+
+    /// The measures (indexes) with at least one flag.
+    pub fn flagged_measures(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..MEASURE_NAMES.len()).filter(|m| self.flags & (15 << (m * 4)) != 0)
+    }
+}
+
+/// The query both backends run (placeholders `{sensor}`, `{since}`, `{limit}` replaced by
+/// their own): flagged readings of a sensor from `since`, with the readings around them
+/// by `lag`/`lead`; the window starts at the sensor's last reading before `since`, so
+/// the first one has its predecessor too.
+pub const FLAGGED_SQL: &str = "WITH r AS ( \
+    SELECT file_id, line, ts, temperature, humidity, pressure, qc_flags, \
+        lag(ts) OVER w AS p_ts, lag(temperature) OVER w AS p_t, \
+        lag(humidity) OVER w AS p_h, lag(pressure) OVER w AS p_p, \
+        lead(ts) OVER w AS n_ts, lead(temperature) OVER w AS n_t, \
+        lead(humidity) OVER w AS n_h, lead(pressure) OVER w AS n_p \
+    FROM sensor_readings \
+    WHERE sensor_id = {sensor} AND ts >= coalesce((SELECT max(ts) FROM sensor_readings \
+        WHERE sensor_id = {sensor} AND ts < {since}), {since}) \
+    WINDOW w AS (ORDER BY ts, line)) \
+SELECT file_id, line, ts, temperature, humidity, pressure, qc_flags, p_ts, p_t, p_h, p_p, \
+    n_ts, n_t, n_h, n_p \
+FROM r WHERE qc_flags <> 0 AND ts >= {since} ORDER BY ts, line LIMIT {limit}";
+
+/// [`FLAGGED_SQL`] with these placeholders.
+pub fn flagged_sql(sensor: &str, since: &str, limit: &str) -> String {
+    FLAGGED_SQL
+        .replace("{sensor}", sensor)
+        .replace("{since}", since)
+        .replace("{limit}", limit)
+}

@@ -1,0 +1,211 @@
+//! Quality control's questions and corrections on PostgreSQL: a sensor's last
+//! readings before a file (the history its tests continue from), and the spike flags a
+//! file adds to readings stored by earlier files, with those files' metrics.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{PgStore, err};
+use crate::qc::{
+    FlaggedReading, HistoryQuery, HistoryReading, QcSummary, StoredValues, flagged_sql,
+};
+use crate::sink::{ErrorClass, SinkError};
+
+impl PgStore {
+    /// See [`Store::recent_readings`](crate::sink::Store::recent_readings): one
+    /// statement, a `LATERAL` index scan per sensor.
+    pub(super) async fn recent(
+        &self,
+        queries: &[HistoryQuery],
+        limit: u32,
+    ) -> Result<Vec<Vec<HistoryReading>>, SinkError> {
+        type Row = (
+            i32,
+            Uuid,
+            i64,
+            DateTime<Utc>,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+            i16,
+        );
+        let names: Vec<&str> = queries.iter().map(|q| q.sensor.as_str()).collect();
+        let froms: Vec<Option<DateTime<Utc>>> = queries.iter().map(|q| q.from).collect();
+        let times: Vec<DateTime<Utc>> = queries.iter().map(|q| q.before).collect();
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT q.k::int4, r.file_id, r.line, r.ts, r.temperature, r.humidity, r.pressure, \
+                    r.qc_flags \
+             FROM unnest($1::text[], $2::timestamptz[], $4::timestamptz[]) \
+                 WITH ORDINALITY AS q (sensor, before, since, k) \
+             CROSS JOIN LATERAL (SELECT * FROM sensor_readings s \
+                 WHERE s.sensor_id = q.sensor AND s.ts < q.before \
+                   AND s.ts >= coalesce(q.since, '-infinity') \
+                 ORDER BY s.ts DESC LIMIT $3) AS r \
+             ORDER BY q.k, r.ts, r.line",
+        )
+        .bind(names)
+        .bind(times)
+        .bind(i64::from(limit))
+        .bind(froms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err("reading the sensors' last readings"))?;
+        let mut out: Vec<Vec<HistoryReading>> = vec![Vec::new(); queries.len()];
+        for (k, file_id, line, ts, t, h, p, flags) in rows {
+            if let Some(list) = out.get_mut((k as usize).wrapping_sub(1)) {
+                list.push(HistoryReading {
+                    file_id: file_id.hyphenated().to_string(),
+                    line,
+                    ts,
+                    values: [t, h, p],
+                    flags: flags as u16,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One row of [`flagged_sql`]: the reading, then its predecessor's and successor's
+/// time and values.
+type FlaggedRow = (
+    Uuid,
+    i64,
+    DateTime<Utc>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    i16,
+    Option<DateTime<Utc>>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<DateTime<Utc>>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+);
+
+impl PgStore {
+    /// See [`LedgerQueries::flagged_readings`](crate::sink::LedgerQueries::flagged_readings).
+    pub(super) async fn flagged(
+        &self,
+        sensor: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<FlaggedReading>, SinkError> {
+        let sql = flagged_sql("$1", "$2", "$3");
+        let rows: Vec<FlaggedRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(sensor)
+            .bind(since)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("reading flagged readings"))?;
+        let values = |ts: Option<DateTime<Utc>>, t, h, p| {
+            ts.map(|ts| StoredValues {
+                ts,
+                temperature: t,
+                humidity: h,
+                pressure: p,
+            })
+        };
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                FlaggedReading::new(
+                    r.0.hyphenated().to_string(),
+                    r.1,
+                    r.6 as u16,
+                    StoredValues {
+                        ts: r.2,
+                        temperature: r.3,
+                        humidity: r.4,
+                        pressure: r.5,
+                    },
+                    values(r.7, r.8, r.9, r.10),
+                    values(r.11, r.12, r.13, r.14),
+                )
+            })
+            .collect())
+    }
+}
+
+/// The amendments of `qc` as arrays for `unnest`: the readings (file, line, time,
+/// flags to add) and the metrics (file, column, spikes to add).
+pub(super) struct Amendments {
+    pub files: Vec<Uuid>,
+    pub lines: Vec<i64>,
+    pub times: Vec<DateTime<Utc>>,
+    pub add: Vec<i16>,
+    pub metric_files: Vec<Uuid>,
+    pub metric_columns: Vec<&'static str>,
+    pub metric_spikes: Vec<i64>,
+}
+
+impl Amendments {
+    pub(super) fn of(qc: &QcSummary) -> Result<Self, SinkError> {
+        let id = |text: &str| {
+            Uuid::parse_str(text).map_err(|e| SinkError {
+                class: ErrorClass::Refused,
+                context: "adding quality flags to earlier readings",
+                detail: format!("file id {text:?}: {e}"),
+            })
+        };
+        let mut a = Self {
+            files: Vec::new(),
+            lines: Vec::new(),
+            times: Vec::new(),
+            add: Vec::new(),
+            metric_files: Vec::new(),
+            metric_columns: Vec::new(),
+            metric_spikes: Vec::new(),
+        };
+        for x in &qc.amendments {
+            a.files.push(id(&x.file_id)?);
+            a.lines.push(x.line);
+            a.times.push(x.ts);
+            a.add.push(x.add as i16);
+        }
+        for (file, column, n) in qc.amended_spikes() {
+            a.metric_files.push(id(file)?);
+            a.metric_columns.push(column);
+            a.metric_spikes.push(n as i64);
+        }
+        Ok(a)
+    }
+}
+
+/// Or-s the flags into the stored readings (the time lets a partitioned table prune).
+pub(super) const AMEND_READINGS: &str = "UPDATE sensor_readings s SET qc_flags = s.qc_flags | a.add \
+    FROM unnest($1::uuid[], $2::int8[], $3::timestamptz[], $4::int2[]) AS a (f, l, t, add) \
+    WHERE s.file_id = a.f AND s.line = a.l AND s.ts = a.t";
+
+/// Adds the spikes to the earlier files' metrics.
+pub(super) const AMEND_METRICS: &str = "UPDATE file_metrics m SET qc_spike = m.qc_spike + a.n \
+    FROM unnest($1::uuid[], $2::text[], $3::int8[]) AS a (f, c, n) \
+    WHERE m.file_id = a.f AND m.column_name = a.c";
+
+/// Applies `qc`'s amendments inside the load's transaction.
+pub(super) async fn amend(conn: &mut sqlx::PgConnection, qc: &QcSummary) -> Result<(), SinkError> {
+    if qc.amendments.is_empty() {
+        return Ok(());
+    }
+    let a = Amendments::of(qc)?;
+    sqlx::query(AMEND_READINGS)
+        .bind(a.files)
+        .bind(a.lines)
+        .bind(a.times)
+        .bind(a.add)
+        .execute(&mut *conn)
+        .await
+        .map_err(err("adding quality flags to earlier readings"))?;
+    sqlx::query(AMEND_METRICS)
+        .bind(a.metric_files)
+        .bind(a.metric_columns)
+        .bind(a.metric_spikes)
+        .execute(&mut *conn)
+        .await
+        .map_err(err("adding quality flags to earlier readings"))?;
+    Ok(())
+}

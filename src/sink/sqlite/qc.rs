@@ -1,0 +1,213 @@
+//! Quality control's questions and corrections on SQLite: a sensor's last readings
+//! before a file (the history its tests continue from), the spike flags a file adds
+//! to readings stored by earlier files, and the schema's QC columns on databases
+//! created before them.
+
+use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
+
+use super::{SqliteStore, err, parse_time};
+use crate::qc::{
+    FlaggedReading, HistoryQuery, HistoryReading, QcSummary, StoredValues, flagged_sql,
+};
+use crate::sink::SinkError;
+use crate::timestamp::format_utc;
+
+impl SqliteStore {
+    /// See [`Store::recent_readings`](crate::sink::Store::recent_readings): one
+    /// statement per [`SENSORS_PER_STATEMENT`] sensors, a `UNION ALL` of one indexed
+    /// search each (each reads only the rows it returns).
+    pub(super) async fn recent(
+        &self,
+        queries: &[HistoryQuery],
+        limit: u32,
+    ) -> Result<Vec<Vec<HistoryReading>>, SinkError> {
+        let mut conn = self.pool.acquire().await.map_err(err("opening"))?;
+        let mut out: Vec<Vec<HistoryReading>> = vec![Vec::new(); queries.len()];
+        for (chunk_no, chunk) in queries.chunks(SENSORS_PER_STATEMENT).enumerate() {
+            let one = "SELECT * FROM (SELECT ? AS k, file_id, line, ts, temperature, humidity, \
+                       pressure, qc_flags FROM sensor_readings \
+                       WHERE sensor_id = ? AND ts < ? AND ts >= ? ORDER BY ts DESC LIMIT ?)";
+            let sql = vec![one; chunk.len()].join(" UNION ALL ") + " ORDER BY 1, 4, 3";
+            let mut q = sqlx::query_as::<_, KeyedRow>(sqlx::AssertSqlSafe(sql));
+            for (i, h) in chunk.iter().enumerate() {
+                // Without a lower bound, the empty text sorts before every time.
+                q = q
+                    .bind((chunk_no * SENSORS_PER_STATEMENT + i) as i64)
+                    .bind(h.sensor.clone())
+                    .bind(format_utc(h.before))
+                    .bind(h.from.map(format_utc).unwrap_or_default())
+                    .bind(i64::from(limit));
+            }
+            let rows = q
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(err("reading the sensors' last readings"))?;
+            for (k, file_id, line, ts, t, h, p, flags) in rows {
+                if let Some(list) = out.get_mut(k as usize) {
+                    list.push(HistoryReading {
+                        file_id,
+                        line,
+                        ts: parse_time(ts)?,
+                        values: [t, h, p],
+                        flags: flags as u16,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Sensors per history statement: five parameters each, well under SQLite's limit.
+const SENSORS_PER_STATEMENT: usize = 200;
+
+/// A stored reading with the position of the question it answers.
+type KeyedRow = (
+    i64,
+    String,
+    i64,
+    String,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    i64,
+);
+
+/// One row of [`flagged_sql`]: the reading, then its predecessor's and successor's
+/// time and values.
+type FlaggedRow = (
+    String,
+    i64,
+    String,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    i64,
+    Option<String>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<String>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+);
+
+impl SqliteStore {
+    /// See [`LedgerQueries::flagged_readings`](crate::sink::LedgerQueries::flagged_readings).
+    pub(super) async fn flagged(
+        &self,
+        sensor: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<FlaggedReading>, SinkError> {
+        let sql = flagged_sql("?1", "?2", "?3");
+        let rows: Vec<FlaggedRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(sensor)
+            .bind(format_utc(since))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("reading flagged readings"))?;
+        let values = |ts: Option<String>, t, h, p| -> Result<Option<StoredValues>, SinkError> {
+            ts.map(|ts| {
+                Ok(StoredValues {
+                    ts: parse_time(ts)?,
+                    temperature: t,
+                    humidity: h,
+                    pressure: p,
+                })
+            })
+            .transpose()
+        };
+        rows.into_iter()
+            .map(|r| {
+                let reading = StoredValues {
+                    ts: parse_time(r.2)?,
+                    temperature: r.3,
+                    humidity: r.4,
+                    pressure: r.5,
+                };
+                Ok(FlaggedReading::new(
+                    r.0,
+                    r.1,
+                    r.6 as u16,
+                    reading,
+                    values(r.7, r.8, r.9, r.10)?,
+                    values(r.11, r.12, r.13, r.14)?,
+                ))
+            })
+            .collect()
+    }
+}
+
+/// Adds the spike flags `qc` found on earlier files' readings, and counts them in
+/// those files' metrics, inside the load's transaction.
+pub(super) async fn amend(conn: &mut SqliteConnection, qc: &QcSummary) -> Result<(), SinkError> {
+    for a in &qc.amendments {
+        sqlx::query(
+            "UPDATE sensor_readings SET qc_flags = qc_flags | ? WHERE file_id = ? AND line = ?",
+        )
+        .bind(i64::from(a.add))
+        .bind(&a.file_id)
+        .bind(a.line)
+        .execute(&mut *conn)
+        .await
+        .map_err(err("adding quality flags to earlier readings"))?;
+    }
+    for (file_id, column, n) in qc.amended_spikes() {
+        sqlx::query(
+            "UPDATE file_metrics SET qc_spike = qc_spike + ? WHERE file_id = ? AND column_name = ?",
+        )
+        .bind(n as i64)
+        .bind(file_id)
+        .bind(column)
+        .execute(&mut *conn)
+        .await
+        .map_err(err("adding quality flags to earlier readings"))?;
+    }
+    Ok(())
+}
+
+/// Adds the QC columns to a database created before them (SQLite has no `ADD COLUMN
+/// IF NOT EXISTS`); nothing happens on a new or already migrated database. Runs before
+/// the schema script, whose views read the columns.
+pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<(), SinkError> {
+    let columns = |table: &'static str| {
+        sqlx::query_scalar::<_, String>("SELECT name FROM pragma_table_info(?)").bind(table)
+    };
+    let readings = columns("sensor_readings")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(err("reading the schema"))?;
+    let metrics = columns("file_metrics")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(err("reading the schema"))?;
+    let mut script = String::new();
+    if !readings.is_empty() && !readings.iter().any(|c| c == "qc_flags") {
+        script.push_str(
+            "ALTER TABLE sensor_readings ADD COLUMN qc_flags INTEGER NOT NULL DEFAULT 0;\n",
+        );
+    }
+    for column in ["qc_step", "qc_spike", "qc_flat", "qc_outlier"] {
+        if !metrics.is_empty() && !metrics.iter().any(|c| c == column) {
+            script.push_str(&format!(
+                "ALTER TABLE file_metrics ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0;\n"
+            ));
+        }
+    }
+    if script.is_empty() {
+        return Ok(());
+    }
+    let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
+        .await
+        .map_err(err("migrating the schema"))?;
+    sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(sqlx::AssertSqlSafe(script)))
+        .await
+        .map_err(err("adding the quality-flag columns"))?;
+    tx.commit().await.map_err(err("migrating the schema"))?;
+    tracing::info!("database migrated for quality flags (qc_flags, file_metrics qc_* columns)");
+    Ok(())
+}
