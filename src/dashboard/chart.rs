@@ -26,6 +26,9 @@ pub struct Series {
     pub color: &'static str,
     pub points: Vec<(i64, f64)>,
     pub band: Vec<(i64, f64, f64)>,
+    /// Points holding readings with quality flags: `(unix seconds, value, how many)`,
+    /// drawn as rings on the line.
+    pub flagged: Vec<(i64, f64, u64)>,
 }
 
 /// A chart over `[from, to)` (unix seconds). Points further apart than `gap` seconds
@@ -165,6 +168,23 @@ pub fn time_chart(
             );
         }
     }
+    // Quality flags: a ring on each point that holds flagged readings.
+    for s in series {
+        for &(t, v, n) in &s.flagged {
+            let what = if n == 1 {
+                "1 reading with a quality flag".to_owned()
+            } else {
+                format!("{n} readings with quality flags")
+            };
+            let _ = write!(
+                svg,
+                r##"<circle class="flag" cx="{:.1}" cy="{:.1}" r="4" fill="none" stroke="#111" stroke-width="1.5"><title>{}</title></circle>"##,
+                x(t),
+                y(v),
+                escape(&what)
+            );
+        }
+    }
     // The legend, top right.
     let mut lx = WIDTH - RIGHT - 8.0;
     for s in series.iter().rev() {
@@ -251,6 +271,7 @@ mod tests {
             color: "#c33",
             points: vec![(0, 1.0), (60, 2.0), (120, 1.5), (1000, 3.0), (1060, 2.0)],
             band: vec![],
+            flagged: vec![],
         };
         let svg = time_chart("T <script>", "°C", 0, 1200, 300, &[s]);
         assert_eq!(svg.matches(r#"class="line""#).count(), 2, "{svg}");
@@ -262,6 +283,27 @@ mod tests {
     }
 
     #[test]
+    fn flagged_points_are_ringed_with_their_count() {
+        let s = Series {
+            label: "t".into(),
+            color: "#c33",
+            points: vec![(0, 1.0), (60, 9.0), (120, 1.0)],
+            band: vec![],
+            flagged: vec![(60, 9.0, 1), (120, 1.0, 3)],
+        };
+        let svg = time_chart("t", "°C", 0, 180, 300, &[s]);
+        assert_eq!(svg.matches(r#"class="flag""#).count(), 2, "{svg}");
+        assert!(
+            svg.contains("<title>1 reading with a quality flag</title>"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("<title>3 readings with quality flags</title>"),
+            "{svg}"
+        );
+    }
+
+    #[test]
     fn an_empty_chart_says_so_and_a_flat_one_still_has_a_range() {
         assert!(time_chart("x", "", 0, 10, 5, &[]).contains("no data"));
         let flat = Series {
@@ -269,6 +311,7 @@ mod tests {
             color: "#000",
             points: vec![(0, 5.0), (5, 5.0)],
             band: vec![(0, 5.0, 5.0), (5, 5.0, 5.0)],
+            flagged: vec![],
         };
         let svg = time_chart("x", "", 0, 10, 5, &[flat]);
         assert!(

@@ -225,6 +225,8 @@ pub struct Sensor {
     pub error: Option<String>,
     pub readings: u64,
     pub bucket_note: String,
+    /// Readings in the range with a quality flag on any measure's value.
+    pub flagged: u64,
     pub temperature: String,
     pub humidity: String,
     pub pressure: String,

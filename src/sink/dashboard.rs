@@ -95,6 +95,9 @@ pub struct SeriesPoint {
     pub temperature: Option<Band>,
     pub humidity: Option<Band>,
     pub pressure: Option<Band>,
+    /// Readings in the bucket whose temperature, humidity, pressure (in that order)
+    /// carry a quality flag (`qc_flags`).
+    pub flagged: [u64; 3],
 }
 
 /// Mean, minimum and maximum in a bucket.

@@ -485,13 +485,12 @@ async fn the_dashboard_queries_answer_alike_and_cannot_write(
 
     let env = env_or_skip!(TestEnv::new(backend));
     let pipeline = env.pipeline().await;
-    // s-1 every minute from 10:00 to 10:59, temperature 20.0 + minute / 10.
+    // s-1 every minute from 10:00 to 10:59, temperature 20.0 + minute / 10, but for a
+    // one-minute spike to 35 at 10:30.
     let mut csv = String::from("timestamp,sensor_id,temperature,humidity,pressure\n");
     for m in 0..60 {
-        csv.push_str(&format!(
-            "2024-05-01T10:{m:02}:00Z,s-1,{:.1},50,1000\n",
-            20.0 + f64::from(m) / 10.0
-        ));
+        let t = if m == 30 { 35.0 } else { 20.0 + f64::from(m) / 10.0 };
+        csv.push_str(&format!("2024-05-01T10:{m:02}:00Z,s-1,{t:.1},50,1000\n"));
     }
     env.drop_file("hour.csv", csv);
     env.process(&pipeline, "hour.csv").await.expect("loads");
@@ -513,6 +512,21 @@ async fn the_dashboard_queries_answer_alike_and_cannot_write(
         "{t:?}"
     );
     assert_eq!(series[11].at, at("2024-05-01T10:55:00Z"));
+    // Quality flags per bucket and measure, as stored: the temperature spike is flagged
+    // in its bucket (10:30–10:35); an hour of the same humidity and pressure is too
+    // short to be a flat line.
+    for (m, mask) in [(0, 15), (1, 240), (2, 3840)] {
+        let stored = env
+            .db
+            .count(&format!(
+                "SELECT count(*) FROM sensor_readings WHERE qc_flags & {mask} <> 0"
+            ))
+            .await;
+        let charted: u64 = series.iter().map(|p| p.flagged[m]).sum();
+        assert_eq!(charted, stored as u64, "measure {m}");
+        assert_eq!(stored > 0, m == 0, "measure {m}: {stored} flagged");
+    }
+    assert!(series[6].flagged[0] > 0, "{:?}", series[6]);
     // The range is half-open and by sensor.
     assert!(
         db.series("s-1", to, at("2024-05-02T00:00:00Z"), 300)
@@ -541,7 +555,7 @@ async fn the_dashboard_queries_answer_alike_and_cannot_write(
     let temperature = metrics.iter().find(|m| m.column == "temperature").unwrap();
     assert_eq!(
         (temperature.values, temperature.min, temperature.max),
-        (60, Some(20.0), Some(25.9))
+        (60, Some(20.0), Some(35.0))
     );
     let history = db
         .file_history(&loaded.content_hash, "hour.csv")

@@ -120,6 +120,7 @@ pub async fn overview(State(d): State<Dashboard>, headers: HeaderMap) -> Respons
                     color,
                     points,
                     band: Vec::new(),
+                    flagged: Vec::new(),
                 }]
             };
             let (from, to) = (day_start.timestamp(), now.timestamp());

@@ -69,6 +69,8 @@ pub async fn sensor(State(d): State<Dashboard>, headers: HeaderMap, Query(p): Pa
         }
     };
     let readings = points.iter().map(|p| p.readings).sum();
+    // Per measure; a reading flagged on two measures counts on both charts.
+    let flagged = points.iter().map(|p| p.flagged.iter().sum::<u64>()).sum();
     // Join points no further apart than three buckets or three usual spacings.
     let mut steps: Vec<i64> = points
         .windows(2)
@@ -77,35 +79,44 @@ pub async fn sensor(State(d): State<Dashboard>, headers: HeaderMap, Query(p): Pa
     steps.sort_unstable();
     let usual = steps.get(steps.len() / 2).copied().unwrap_or(0);
     let gap = 3 * usual.max(i64::from(bucket));
-    let chart =
-        |title: &str, unit: &str, color: &'static str, pick: fn(&SeriesPoint) -> Option<Band>| {
-            let bands: Vec<(i64, Band)> = points
-                .iter()
-                .filter_map(|p| pick(p).map(|b| (p.at.timestamp(), b)))
-                .collect();
-            let series = Series {
-                label: if bucket > 1 {
-                    "mean (band: min–max)".to_owned()
-                } else {
-                    title.to_owned()
-                },
-                color,
-                points: bands.iter().map(|(t, b)| (*t, b.mean)).collect(),
-                band: if bucket > 1 {
-                    bands.iter().map(|(t, b)| (*t, b.min, b.max)).collect()
-                } else {
-                    Vec::new()
-                },
-            };
-            time_chart(
-                title,
-                unit,
-                span.from.timestamp(),
-                span.to.timestamp(),
-                gap,
-                &[series],
-            )
+    let chart = |title: &str,
+                 unit: &str,
+                 color: &'static str,
+                 pick: fn(&SeriesPoint) -> Option<Band>,
+                 measure: usize| {
+        let bands: Vec<(i64, Band)> = points
+            .iter()
+            .filter_map(|p| pick(p).map(|b| (p.at.timestamp(), b)))
+            .collect();
+        let flagged = points
+            .iter()
+            .filter(|p| p.flagged[measure] > 0)
+            .filter_map(|p| pick(p).map(|b| (p.at.timestamp(), b.mean, p.flagged[measure])))
+            .collect();
+        let series = Series {
+            label: if bucket > 1 {
+                "mean (band: min–max)".to_owned()
+            } else {
+                title.to_owned()
+            },
+            color,
+            points: bands.iter().map(|(t, b)| (*t, b.mean)).collect(),
+            band: if bucket > 1 {
+                bands.iter().map(|(t, b)| (*t, b.min, b.max)).collect()
+            } else {
+                Vec::new()
+            },
+            flagged,
         };
+        time_chart(
+            title,
+            unit,
+            span.from.timestamp(),
+            span.to.timestamp(),
+            gap,
+            &[series],
+        )
+    };
     let ranges = range::NAMED
         .iter()
         .map(|(name, _)| {
@@ -132,9 +143,10 @@ pub async fn sensor(State(d): State<Dashboard>, headers: HeaderMap, Query(p): Pa
         } else {
             String::new()
         },
-        temperature: chart("Temperature", "°C", "#c8343a", |p| p.temperature),
-        humidity: chart("Humidity", "%RH", "#1f5fbf", |p| p.humidity),
-        pressure: chart("Pressure", "hPa", "#6b4bb5", |p| p.pressure),
+        flagged,
+        temperature: chart("Temperature", "°C", "#c8343a", |p| p.temperature, 0),
+        humidity: chart("Humidity", "%RH", "#1f5fbf", |p| p.humidity, 1),
+        pressure: chart("Pressure", "hPa", "#6b4bb5", |p| p.pressure, 2),
     };
     render(&page)
 }

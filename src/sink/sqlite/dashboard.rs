@@ -215,7 +215,8 @@ impl DashboardQueries for SqliteStore {
             "SELECT CAST(strftime('%s', ts) AS INTEGER) / ?4 * ?4 AS b, count(*), \
              avg(temperature), min(temperature), max(temperature), \
              avg(humidity), min(humidity), max(humidity), \
-             avg(pressure), min(pressure), max(pressure) \
+             avg(pressure), min(pressure), max(pressure), \
+             sum(qc_flags & 15 <> 0), sum(qc_flags & 240 <> 0), sum(qc_flags & 3840 <> 0) \
              FROM sensor_readings WHERE sensor_id = ?1 AND ts >= ?2 AND ts < ?3 \
              GROUP BY b ORDER BY b",
         )
@@ -234,6 +235,7 @@ impl DashboardQueries for SqliteStore {
                 temperature: Band::from_parts(r.get(2), r.get(3), r.get(4)),
                 humidity: Band::from_parts(r.get(5), r.get(6), r.get(7)),
                 pressure: Band::from_parts(r.get(8), r.get(9), r.get(10)),
+                flagged: [11, 12, 13].map(|i| r.get::<i64, _>(i).max(0) as u64),
             })
             .collect())
     }
