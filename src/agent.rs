@@ -74,9 +74,11 @@ impl Agent {
     /// [`run`]: Agent::run
     /// [`once`]: Agent::once
     pub fn build(settings: &Settings) -> Self {
+        // One more connection for the committer of groups of small files.
+        let grouping = u32::from(settings.group_files > 1);
         let store = sink::open_as(
             &settings.database,
-            settings.workers as u32 + 2,
+            settings.workers as u32 + 2 + grouping,
             &settings.agent_id,
         );
         if settings.database.is_default() {
@@ -245,6 +247,7 @@ impl Agent {
         workers = settings.workers, "watching for files");
 
         let permits = Arc::new(Semaphore::new(settings.workers));
+        let small_permits = Arc::new(Semaphore::new(pipeline.grouped_in_flight()));
         let in_flight: Arc<Mutex<HashSet<PathBuf>>> = Arc::default();
         let mut workers = JoinSet::new();
         let result = loop {
@@ -266,8 +269,9 @@ impl Agent {
                 path = rx.recv() => {
                     let Some(path) = path else { break Ok(()) };
                     let Some(claim) = InFlight::claim(&in_flight, &path) else { continue };
+                    let permits = permits_for(pipeline, &path, &permits, &small_permits);
                     let permit = tokio::select! {
-                        p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+                        p = permits.acquire_owned() => p.expect("the semaphore is never closed"),
                         _ = shutdown.cancelled() => break Ok(()),
                     };
                     let (pipeline, token) = (pipeline.clone(), shutdown.clone());
@@ -326,6 +330,7 @@ impl Agent {
             .collect();
         progress.start(files.len(), sizes.iter().sum());
         let permits = Arc::new(Semaphore::new(settings.workers));
+        let small_permits = Arc::new(Semaphore::new(pipeline.grouped_in_flight()));
         let mut workers = JoinSet::new();
         let mut summary = Summary::default();
         let mut record =
@@ -341,6 +346,11 @@ impl Agent {
                 }
             };
         'spawn: for (path, size) in files.into_iter().zip(sizes) {
+            let permits = if pipeline.groups(size) {
+                &small_permits
+            } else {
+                &permits
+            };
             let permit = loop {
                 tokio::select! {
                     p = permits.clone().acquire_owned() => break p.expect("the semaphore is never closed"),
@@ -369,6 +379,23 @@ impl Agent {
             "done"
         );
         Ok(summary)
+    }
+}
+
+/// The permits a worker for `path` takes: small files committed in groups have their
+/// own, so that a group can fill while the `WORKERS` serve larger files (which never
+/// wait behind small ones).
+fn permits_for(
+    pipeline: &Pipeline,
+    path: &Path,
+    permits: &Arc<Semaphore>,
+    small: &Arc<Semaphore>,
+) -> Arc<Semaphore> {
+    let size = std::fs::metadata(path).map_or(u64::MAX, |m| m.len());
+    if pipeline.groups(size) {
+        small.clone()
+    } else {
+        permits.clone()
     }
 }
 

@@ -26,6 +26,7 @@
 //! file is [`crate::intake`]'s.
 
 mod claim;
+mod group;
 mod inspect;
 mod observe;
 mod outcome;
@@ -45,6 +46,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span, warn};
 use uuid::Uuid;
 
+use self::group::Grouper;
+pub use self::group::{GROUP_MAX_FILE_BYTES, GROUP_MAX_FILE_ROWS, GROUP_ROWS};
 use self::inspect::{BATCHES_IN_FLIGHT, Verdict, stream_to_sink};
 pub use self::inspect::{ReadContext, ReadReport, check_file, read_rows};
 use self::outcome::Job;
@@ -151,12 +154,14 @@ pub struct Pipeline {
     profiles: Profiles,
     /// Where outcomes, retries and bytes are counted, when metrics are served.
     metrics: Option<Arc<Metrics>>,
+    /// The committer of small files in groups (`GROUP_FILES` above 1).
+    group: Option<Arc<Grouper>>,
 }
 
 impl Pipeline {
     pub fn new(settings: &Settings, store: Arc<dyn Store>) -> Self {
         Self {
-            store,
+            store: store.clone(),
             ranges: settings.ranges,
             tz: settings.source_timezone,
             processed: settings.processed_folder.clone(),
@@ -165,7 +170,21 @@ impl Pipeline {
             max_file_bytes: settings.max_file_bytes,
             profiles: Profiles::new(settings.profiles.clone()),
             metrics: None,
+            group: Grouper::new(store, settings.group_files, settings.group_wait).map(Arc::new),
         }
+    }
+
+    /// Whether a file of `size` bytes is committed in a group with other small files
+    /// (`GROUP_FILES` above 1, and at most [`GROUP_MAX_FILE_BYTES`]).
+    pub fn groups(&self, size: u64) -> bool {
+        self.group.as_ref().is_some_and(|g| g.takes(size))
+    }
+
+    /// How many small files ([`Pipeline::groups`]) may be in progress at once, beside
+    /// the `WORKERS` for the others: enough to fill one group while the previous one
+    /// commits (`2 × GROUP_FILES`); 0 when files are not grouped.
+    pub fn grouped_in_flight(&self) -> usize {
+        self.group.as_ref().map_or(0, |g| g.files_in_flight())
     }
 
     /// Records outcomes, rows, database retries, bytes read and drop-to-commit
@@ -421,7 +440,10 @@ impl Pipeline {
             let reader = tokio::task::spawn_blocking(move || {
                 stream_to_sink(input, &reader_cx, &expected, &tx)
             });
-            let loaded = self.store.load(&job.attempt, rx).await;
+            let loaded = match &self.group {
+                Some(group) if group.takes(job.attempt.size) => group.load(&job.attempt, rx).await,
+                _ => self.store.load(&job.attempt, rx).await,
+            };
             let report = reader.await.map_err(|e| internal(name, e))?;
             match (&loaded, report.verdict()) {
                 (Ok(LoadOutcome::Aborted), Verdict::Reread(order)) if cx.order.is_none() => {

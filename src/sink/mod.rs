@@ -63,6 +63,21 @@ pub enum LoadMsg {
     Abort,
 }
 
+/// One file of a group commit ([`Store::load_group`]): read in full, every row valid.
+#[derive(Debug, Clone)]
+pub struct GroupFile {
+    pub attempt: FileAttempt,
+    pub rows: Vec<EnrichedRow>,
+    pub stats: Box<FileStats>,
+}
+
+impl GroupFile {
+    /// Rows of this file, as a group counts them against its bound.
+    pub fn row_count(&self) -> usize {
+        self.rows.len()
+    }
+}
+
 /// How a call to [`Store::load`] ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoadOutcome {
@@ -410,6 +425,33 @@ pub trait Store: LedgerQueries {
         attempt: &FileAttempt,
         rows: mpsc::Receiver<LoadMsg>,
     ) -> Result<LoadOutcome, SinkError>;
+
+    /// Loads several small files, each read in full, in one transaction (a group
+    /// commit): each file is all-or-nothing on its own — one the database refuses (a
+    /// refused value, a constraint, its content loaded already, inside the group or
+    /// before) is rolled back alone and answered in its place, the others commit
+    /// together. The answers come in the order of `files`, and only once the
+    /// transaction holding the loaded ones has committed.
+    ///
+    /// `Err` means nothing was committed (the database was unreachable, the commit
+    /// failed): every file is to be retried. The default loads each file by itself with
+    /// [`Store::load`], one transaction per file, for stores with no group path.
+    async fn load_group(
+        &self,
+        files: &[GroupFile],
+    ) -> Result<Vec<Result<LoadOutcome, SinkError>>, SinkError> {
+        let mut answers = Vec::with_capacity(files.len());
+        for file in files {
+            let (tx, rx) = mpsc::channel(2);
+            let sent = async {
+                let _ = tx.send(LoadMsg::Rows(file.rows.clone())).await;
+                let _ = tx.send(LoadMsg::Commit(file.stats.clone())).await;
+            };
+            let (loaded, ()) = tokio::join!(self.load(&file.attempt, rx), sent);
+            answers.push(loaded);
+        }
+        Ok(answers)
+    }
 
     /// Writes a ledger row for an attempt that loaded nothing.
     async fn record(&self, entry: &LedgerEntry) -> Result<(), SinkError>;

@@ -13,8 +13,8 @@ use super::{PgStore, describe, err, is_unique_violation};
 use crate::enrich::EnrichedRow;
 use crate::read::ContentHash;
 use crate::sink::{
-    Claims, ErrorClass, FileAttempt, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError,
-    Store,
+    Claims, ErrorClass, FileAttempt, GroupFile, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile,
+    SinkError, Store,
 };
 use crate::stats::FileStats;
 
@@ -45,6 +45,21 @@ impl Store for PgStore {
         if loaded.is_err() {
             // Retention or a migration elsewhere may have changed the partitions (a row
             // no partition takes is one such failure): survey them again next time.
+            self.forget_partitions();
+        }
+        loaded
+    }
+
+    async fn load_group(
+        &self,
+        files: &[GroupFile],
+    ) -> Result<Vec<Result<LoadOutcome, SinkError>>, SinkError> {
+        let loaded = self.load_group_at_once(files).await;
+        if loaded
+            .as_ref()
+            .map_or(true, |answers| answers.iter().any(Result::is_err))
+        {
+            // As for one file: a row no partition takes may mean the partitions changed.
             self.forget_partitions();
         }
         loaded
@@ -256,6 +271,22 @@ impl PgStore {
     ) -> Result<LoadOutcome, SinkError> {
         let rows = batch.len() as u64;
         self.ensure_months(&months_of([&batch])).await?;
+        match self.write_at_once(&self.pool, attempt, batch, stats).await {
+            Ok(()) => Ok(LoadOutcome::Committed { rows }),
+            Err(e) => self.claim_failed(attempt, e, "loading the file").await,
+        }
+    }
+
+    /// Runs [`LOAD_AT_ONCE`] for one file on `on`: the pool (a transaction of its own)
+    /// or a group's transaction. The months of `batch` must have their partitions.
+    pub(super) async fn write_at_once<'e>(
+        &self,
+        on: impl sqlx::PgExecutor<'e>,
+        attempt: &FileAttempt,
+        batch: Vec<EnrichedRow>,
+        stats: &FileStats,
+    ) -> Result<(), sqlx::Error> {
+        let rows = batch.len() as u64;
         let r = Columns::of(batch);
         let mut metric_names = Vec::new();
         let mut metric_counts = Vec::new();
@@ -278,7 +309,7 @@ impl PgStore {
             }
         }
         let [min, max, mean, stddev] = metric_values;
-        let done = sqlx::query(LOAD_AT_ONCE)
+        sqlx::query(LOAD_AT_ONCE)
             .bind(attempt.id)
             .bind(&attempt.file_name)
             .bind(attempt.hash.as_str())
@@ -312,12 +343,9 @@ impl PgStore {
             .bind(&attempt.profile.hash)
             .bind(metric_units)
             .bind(metric_coded)
-            .execute(&self.pool)
-            .await;
-        match done {
-            Ok(_) => Ok(LoadOutcome::Committed { rows }),
-            Err(e) => self.claim_failed(attempt, e, "loading the file").await,
-        }
+            .execute(on)
+            .await?;
+        Ok(())
     }
 
     /// Writes the metrics, completes the ledger row and commits.
@@ -406,7 +434,7 @@ FROM unnest($21::text[], $22::int8[], $23::int8[], $24::float8[], $25::float8[],
     AS m (name, n, nulls, lo, hi, mean, sd, unit, coded)";
 
 /// The months the readings of `batches` fall in.
-fn months_of<'a>(batches: impl IntoIterator<Item = &'a Vec<EnrichedRow>>) -> MonthSet {
+pub(super) fn months_of<'a>(batches: impl IntoIterator<Item = &'a Vec<EnrichedRow>>) -> MonthSet {
     let mut months = MonthSet::default();
     for row in batches.into_iter().flatten() {
         months.add(row.reading.timestamp);

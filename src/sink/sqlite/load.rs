@@ -11,7 +11,8 @@ use uuid::Uuid;
 use super::{SqliteStore, describe, err, writer};
 use crate::read::ContentHash;
 use crate::sink::{
-    ErrorClass, FileAttempt, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError, Store,
+    ErrorClass, FileAttempt, GroupFile, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError,
+    Store,
 };
 use crate::stats::FileStats;
 use crate::timestamp::format_utc;
@@ -108,6 +109,13 @@ impl Store for SqliteStore {
         Ok(LoadOutcome::Committed { rows: inserted })
     }
 
+    async fn load_group(
+        &self,
+        files: &[GroupFile],
+    ) -> Result<Vec<Result<LoadOutcome, SinkError>>, SinkError> {
+        self.load_group_in_one(files).await
+    }
+
     async fn record(&self, entry: &LedgerEntry) -> Result<(), SinkError> {
         let a = &entry.attempt;
         let _writing = self.writer.lock().await;
@@ -149,7 +157,7 @@ impl Store for SqliteStore {
     }
 }
 
-async fn insert_metrics(
+pub(super) async fn insert_metrics(
     conn: &mut SqliteConnection,
     file_id: &str,
     stats: &FileStats,

@@ -1,0 +1,225 @@
+//! Group commit: small files that are ready together are loaded in one transaction
+//! ([`Store::load_group`]), so that the commit — for small files the ceiling, not the
+//! reading — is paid once per group.
+//!
+//! Each small file is read as usual, by its own attempt (claim, hash, one streaming
+//! pass), but its rows are kept in memory (a file of at most [`GROUP_MAX_FILE_BYTES`]
+//! and [`GROUP_MAX_FILE_ROWS`]; a larger one streams as before, never waiting for a
+//! group) and handed, once the reader has found every row valid, to the one committer
+//! task. The committer closes a group after `GROUP_FILES` files, [`GROUP_ROWS`] rows,
+//! or `GROUP_WAIT_MS` after the group's first file arrived, whichever comes first,
+//! and loads it. Each attempt gets its own file's answer after the commit and goes on
+//! from there exactly as after a load of its own: archive, duplicate, quarantine, or
+//! retry with backoff when the whole group failed for a transient reason.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tracing::debug;
+
+use super::inspect::BATCHES_IN_FLIGHT;
+use crate::sink::{ErrorClass, FileAttempt, GroupFile, LoadMsg, LoadOutcome, SinkError, Store};
+
+/// Files up to this size may be committed in a group; larger ones stream.
+pub const GROUP_MAX_FILE_BYTES: u64 = 256 * 1024;
+
+/// A file with more rows than this streams instead (whatever its size), so that what a
+/// group holds in memory stays small: one reader batch.
+pub const GROUP_MAX_FILE_ROWS: usize = 2048;
+
+/// A group closes once it holds this many rows.
+pub const GROUP_ROWS: usize = 50_000;
+
+/// The committer of groups, shared by every attempt of a pipeline.
+#[derive(Debug)]
+pub(super) struct Grouper {
+    store: Arc<dyn Store>,
+    files: usize,
+    wait: Duration,
+    /// The committer's queue; a new committer is started when there is none (first
+    /// use) or it is gone (its runtime ended).
+    queue: Mutex<Option<mpsc::Sender<Pending>>>,
+}
+
+/// One file waiting in the committer's queue, with where its answer goes.
+struct Pending {
+    file: GroupFile,
+    reply: oneshot::Sender<Result<LoadOutcome, SinkError>>,
+}
+
+impl Grouper {
+    /// A committer of groups of up to `files` files, waiting up to `wait` for them;
+    /// `None` when `files` is 1 (every file commits by itself).
+    pub(super) fn new(store: Arc<dyn Store>, files: usize, wait: Duration) -> Option<Self> {
+        (files > 1).then(|| Self {
+            store,
+            files,
+            wait,
+            queue: Mutex::new(None),
+        })
+    }
+
+    /// Whether a file of `size` bytes may be committed in a group.
+    pub(super) fn takes(&self, size: u64) -> bool {
+        size <= GROUP_MAX_FILE_BYTES
+    }
+
+    /// How many small files may be in progress at once: enough to fill one group while
+    /// the previous one commits.
+    pub(super) fn files_in_flight(&self) -> usize {
+        2 * self.files
+    }
+
+    /// Takes the row stream of `attempt` like [`Store::load`] does, and commits it in a
+    /// group when it is a small file; one with more than [`GROUP_MAX_FILE_ROWS`] rows is
+    /// handed to [`Store::load`] to stream.
+    pub(super) async fn load(
+        &self,
+        attempt: &FileAttempt,
+        mut rows: mpsc::Receiver<LoadMsg>,
+    ) -> Result<LoadOutcome, SinkError> {
+        let mut kept = Vec::new();
+        loop {
+            match rows.recv().await {
+                Some(LoadMsg::Rows(batch)) if kept.len() + batch.len() > GROUP_MAX_FILE_ROWS => {
+                    return self.stream(attempt, kept, batch, rows).await;
+                }
+                Some(LoadMsg::Rows(batch)) => kept.extend(batch),
+                Some(LoadMsg::Commit(stats)) => {
+                    let file = GroupFile {
+                        attempt: attempt.clone(),
+                        rows: kept,
+                        stats,
+                    };
+                    return self.commit(file).await;
+                }
+                Some(LoadMsg::Abort) | None => return Ok(LoadOutcome::Aborted),
+            }
+        }
+    }
+
+    /// A file too large for a group after all: what was kept, then the rest of the
+    /// stream, goes to [`Store::load`].
+    async fn stream(
+        &self,
+        attempt: &FileAttempt,
+        kept: Vec<crate::enrich::EnrichedRow>,
+        batch: Vec<crate::enrich::EnrichedRow>,
+        mut rows: mpsc::Receiver<LoadMsg>,
+    ) -> Result<LoadOutcome, SinkError> {
+        let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
+        let forward = async move {
+            let first = (!kept.is_empty()).then_some(kept).into_iter();
+            for batch in first.chain([batch]) {
+                if tx.send(LoadMsg::Rows(batch)).await.is_err() {
+                    return;
+                }
+            }
+            while let Some(msg) = rows.recv().await {
+                if tx.send(msg).await.is_err() {
+                    return;
+                }
+            }
+        };
+        let (loaded, ()) = tokio::join!(self.store.load(attempt, rx), forward);
+        loaded
+    }
+
+    /// Queues `file` for the next group and waits for its answer, given after the
+    /// group's commit.
+    async fn commit(&self, file: GroupFile) -> Result<LoadOutcome, SinkError> {
+        let (reply, answer) = oneshot::channel();
+        let queue = self.queue();
+        if queue.send(Pending { file, reply }).await.is_err() {
+            return Err(gone());
+        }
+        answer.await.unwrap_or_else(|_| Err(gone()))
+    }
+
+    /// The committer's queue, starting the committer if needed.
+    fn queue(&self) -> mpsc::Sender<Pending> {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        match &*queue {
+            Some(tx) if !tx.is_closed() => tx.clone(),
+            _ => {
+                let (tx, rx) = mpsc::channel(self.files_in_flight());
+                tokio::spawn(commit_groups(self.store.clone(), rx, self.files, self.wait));
+                *queue = Some(tx.clone());
+                tx
+            }
+        }
+    }
+}
+
+/// The committer: takes files from `queue` into groups of up to `files` files and
+/// [`GROUP_ROWS`] rows, waiting at most `wait` after a group's first file, and loads
+/// each group; ends when every sender is gone.
+async fn commit_groups(
+    store: Arc<dyn Store>,
+    mut queue: mpsc::Receiver<Pending>,
+    files: usize,
+    wait: Duration,
+) {
+    while let Some(first) = queue.recv().await {
+        let closes_at = Instant::now() + wait;
+        let mut rows = first.file.row_count();
+        let mut group = vec![first];
+        while group.len() < files && rows < GROUP_ROWS {
+            let next = match queue.try_recv() {
+                Ok(next) => Some(next),
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+                Err(mpsc::error::TryRecvError::Empty) => tokio::select! {
+                    next = queue.recv() => next,
+                    _ = tokio::time::sleep_until(closes_at) => None,
+                },
+            };
+            let Some(next) = next else { break };
+            rows += next.file.row_count();
+            group.push(next);
+        }
+        load_group(store.as_ref(), group, rows).await;
+    }
+}
+
+/// Loads one group and answers each of its files.
+async fn load_group(store: &dyn Store, group: Vec<Pending>, rows: usize) {
+    let started = Instant::now();
+    let (files, replies): (Vec<GroupFile>, Vec<_>) =
+        group.into_iter().map(|p| (p.file, p.reply)).unzip();
+    let answers = store.load_group(&files).await;
+    debug!(
+        files = files.len(),
+        rows,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        ok = answers.is_ok(),
+        "group loaded"
+    );
+    match answers {
+        Ok(answers) => {
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                // An attempt that stopped waiting (its task was dropped) needs no answer.
+                let _ = reply.send(answer);
+            }
+        }
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.send(Err(SinkError {
+                    class: e.class,
+                    context: e.context,
+                    detail: e.detail.clone(),
+                }));
+            }
+        }
+    }
+}
+
+/// The committer stopped (its runtime is ending): the file is retried.
+fn gone() -> SinkError {
+    SinkError {
+        class: ErrorClass::Transient,
+        context: "committing a group of files",
+        detail: "the group committer stopped".into(),
+    }
+}
