@@ -4,7 +4,9 @@
 //!
 //! The watcher sends ready paths into a bounded channel; the dispatcher gives each path
 //! to a worker when a permit of the `WORKERS` semaphore is free and no other worker has
-//! the same path. On shutdown the dispatcher stops taking paths, workers waiting to
+//! the same path. Small files committed in groups (`GROUP_FILES`) take their permits
+//! from a semaphore of their own, `2 × GROUP_FILES`, so that a group fills while the
+//! previous one commits and larger files never wait behind them. On shutdown the dispatcher stops taking paths, workers waiting to
 //! retry stop waiting, and files being loaded finish (or roll back) before `run`
 //! returns.
 

@@ -11,6 +11,10 @@
 //!    row batches through a bounded channel to the sink, which COPYs them inside one
 //!    transaction; the reader ends the stream with Commit only if every row was valid
 //!    and the bytes still hash to what step 1 saw;
+//!    — or, for a small file (at most 256 KiB and 2,048 rows, with `GROUP_FILES` above
+//!    1), keeps its rows until the reader says Commit and hands the file to [`group`]'s
+//!    committer, which loads it with other small files in one transaction, each file
+//!    in its own savepoint (all-or-nothing on its own), and answers after the commit;
 //! 4. after the commit, move the file to `processed/`; after a rejection, write the
 //!    ledger row, the report, and move the file to `quarantine/`.
 //!
@@ -20,7 +24,7 @@
 //!
 //! The rooms: this file holds the attempt and its outcome types; [`outcome`] the
 //! handlers that end an attempt (archive, duplicate, quarantine…); [`inspect`] the
-//! reading pass; [`refusal`] why a file is quarantined and its report; [`retry`] the
+//! reading pass; [`group`] the committer of small files in groups; [`refusal`] why a file is quarantined and its report; [`retry`] the
 //! backoff; [`observe`] the log line and metrics of an outcome; `claim` the renewal of
 //! a file's claim while it is worked on. Opening and hashing a
 //! file is [`crate::intake`]'s.
