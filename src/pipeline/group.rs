@@ -10,7 +10,9 @@
 //! or `GROUP_WAIT_MS` after the group's first file arrived, whichever comes first,
 //! and loads it. Each attempt gets its own file's answer after the commit and goes on
 //! from there exactly as after a load of its own: archive, duplicate, quarantine, or
-//! retry with backoff when the whole group failed for a transient reason.
+//! retry with backoff when the whole group failed for a transient reason. The ledger
+//! rows of files that loaded nothing (quarantined, duplicates) are written in the
+//! groups too, before their files move.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,7 +22,10 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use super::inspect::BATCHES_IN_FLIGHT;
-use crate::sink::{ErrorClass, FileAttempt, GroupFile, LoadMsg, LoadOutcome, SinkError, Store};
+use crate::sink::{
+    ErrorClass, FileAttempt, GroupFile, GroupItem, LedgerEntry, LoadMsg, LoadOutcome, SinkError,
+    Store,
+};
 
 /// Files up to this size may be committed in a group; larger ones stream.
 pub const GROUP_MAX_FILE_BYTES: u64 = 256 * 1024;
@@ -43,9 +48,9 @@ pub(super) struct Grouper {
     queue: Mutex<Option<mpsc::Sender<Pending>>>,
 }
 
-/// One file waiting in the committer's queue, with where its answer goes.
+/// One item waiting in the committer's queue, with where its answer goes.
 struct Pending {
-    file: GroupFile,
+    item: GroupItem,
     reply: oneshot::Sender<Result<LoadOutcome, SinkError>>,
 }
 
@@ -93,7 +98,7 @@ impl Grouper {
                         rows: kept,
                         stats,
                     };
-                    return self.commit(file).await;
+                    return self.commit(GroupItem::Load(file)).await;
                 }
                 Some(LoadMsg::Abort) | None => return Ok(LoadOutcome::Aborted),
             }
@@ -127,12 +132,28 @@ impl Grouper {
         loaded
     }
 
-    /// Queues `file` for the next group and waits for its answer, given after the
+    /// Writes the ledger row of a file that loaded nothing (quarantined, duplicate) in
+    /// the next group, and returns once that group has committed.
+    pub(super) async fn record(&self, entry: &LedgerEntry) -> Result<(), SinkError> {
+        match self
+            .commit(GroupItem::Record(Box::new(entry.clone())))
+            .await?
+        {
+            LoadOutcome::Recorded => Ok(()),
+            other => Err(SinkError {
+                class: ErrorClass::Transient,
+                context: "writing the ledger row",
+                detail: format!("the group answered {other:?} for a ledger row"),
+            }),
+        }
+    }
+
+    /// Queues `item` for the next group and waits for its answer, given after the
     /// group's commit.
-    async fn commit(&self, file: GroupFile) -> Result<LoadOutcome, SinkError> {
+    async fn commit(&self, item: GroupItem) -> Result<LoadOutcome, SinkError> {
         let (reply, answer) = oneshot::channel();
         let queue = self.queue();
-        if queue.send(Pending { file, reply }).await.is_err() {
+        if queue.send(Pending { item, reply }).await.is_err() {
             return Err(gone());
         }
         answer.await.unwrap_or_else(|_| Err(gone()))
@@ -164,7 +185,7 @@ async fn commit_groups(
 ) {
     while let Some(first) = queue.recv().await {
         let closes_at = Instant::now() + wait;
-        let mut rows = first.file.row_count();
+        let mut rows = first.item.row_count();
         let mut group = vec![first];
         while group.len() < files && rows < GROUP_ROWS {
             let next = match queue.try_recv() {
@@ -176,21 +197,21 @@ async fn commit_groups(
                 },
             };
             let Some(next) = next else { break };
-            rows += next.file.row_count();
+            rows += next.item.row_count();
             group.push(next);
         }
         load_group(store.as_ref(), group, rows).await;
     }
 }
 
-/// Loads one group and answers each of its files.
+/// Loads one group and answers each of its items.
 async fn load_group(store: &dyn Store, group: Vec<Pending>, rows: usize) {
     let started = Instant::now();
-    let (files, replies): (Vec<GroupFile>, Vec<_>) =
-        group.into_iter().map(|p| (p.file, p.reply)).unzip();
-    let answers = store.load_group(&files).await;
+    let (items, replies): (Vec<GroupItem>, Vec<_>) =
+        group.into_iter().map(|p| (p.item, p.reply)).unzip();
+    let answers = store.load_group(&items).await;
     debug!(
-        files = files.len(),
+        items = items.len(),
         rows,
         elapsed_ms = started.elapsed().as_millis() as u64,
         ok = answers.is_ok(),

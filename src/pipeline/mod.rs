@@ -63,7 +63,7 @@ use crate::intake::{self, Opened, display_name};
 use crate::metrics::Metrics;
 use crate::profile::Profiles;
 use crate::sink::claim::RENEW_EVERY;
-use crate::sink::{ClaimKey, FileAttempt, LoadOutcome, ProfileRef, SinkError, Store};
+use crate::sink::{ClaimKey, FileAttempt, LedgerEntry, LoadOutcome, ProfileRef, SinkError, Store};
 
 /// Files up to this size go straight to the load, which refuses content loaded already
 /// (the unique index on the hash) and then says by whom: for small files the separate
@@ -399,6 +399,7 @@ impl Pipeline {
                 })
             }
             Ok(LoadOutcome::AlreadyLoaded(loaded)) => self.already_loaded(job, loaded).await,
+            Ok(LoadOutcome::Recorded) => Err(internal(&name, "a load was answered as a record")),
             Ok(LoadOutcome::Aborted) => match report.verdict() {
                 Verdict::Valid => Err(internal(&name, "the sink rolled back a valid file")),
                 Verdict::Unreadable(source) => Err(ProcessError::Read { file: name, source }),
@@ -455,6 +456,17 @@ impl Pipeline {
                 }
                 _ => return Ok((loaded, report)),
             }
+        }
+    }
+}
+
+impl Pipeline {
+    /// Writes the ledger row of a file that loaded nothing: in the next group when
+    /// files are grouped (one commit shared with the group's loads), else by itself.
+    pub(super) async fn record(&self, entry: &LedgerEntry) -> Result<(), SinkError> {
+        match &self.group {
+            Some(group) => group.record(entry).await,
+            None => self.store.record(entry).await,
         }
     }
 }

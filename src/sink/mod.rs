@@ -71,10 +71,24 @@ pub struct GroupFile {
     pub stats: Box<FileStats>,
 }
 
-impl GroupFile {
-    /// Rows of this file, as a group counts them against its bound.
+/// What a group commit ([`Store::load_group`]) writes for one file.
+#[derive(Debug, Clone)]
+pub enum GroupItem {
+    /// Load the file: answered [`LoadOutcome::Committed`] or
+    /// [`LoadOutcome::AlreadyLoaded`], or refused.
+    Load(GroupFile),
+    /// Write the ledger row of a file that loaded nothing (quarantined, duplicate):
+    /// answered [`LoadOutcome::Recorded`], or refused.
+    Record(Box<LedgerEntry>),
+}
+
+impl GroupItem {
+    /// Rows of this item, as a group counts them against its bound.
     pub fn row_count(&self) -> usize {
-        self.rows.len()
+        match self {
+            GroupItem::Load(file) => file.rows.len(),
+            GroupItem::Record(_) => 0,
+        }
     }
 }
 
@@ -88,6 +102,8 @@ pub enum LoadOutcome {
     /// The same content has a `loaded` ledger row already (another worker or agent won
     /// the race); nothing was written.
     AlreadyLoaded(LoadedFile),
+    /// A group's [`GroupItem::Record`]: the ledger row committed with the group.
+    Recorded,
 }
 
 /// A ledger row with status `loaded`.
@@ -426,29 +442,38 @@ pub trait Store: LedgerQueries {
         rows: mpsc::Receiver<LoadMsg>,
     ) -> Result<LoadOutcome, SinkError>;
 
-    /// Loads several small files, each read in full, in one transaction (a group
-    /// commit): each file is all-or-nothing on its own — one the database refuses (a
-    /// refused value, a constraint, its content loaded already, inside the group or
-    /// before) is rolled back alone and answered in its place, the others commit
-    /// together. The answers come in the order of `files`, and only once the
-    /// transaction holding the loaded ones has committed.
+    /// Loads several small files, each read in full, and writes the ledger rows of
+    /// files that loaded nothing, in one transaction (a group commit): each item is
+    /// all-or-nothing on its own — one the database refuses (a refused value, a
+    /// constraint, its content loaded already, inside the group or before) is rolled
+    /// back alone and answered in its place, the others commit together. The answers
+    /// come in the order of `items`, and only once the transaction holding them has
+    /// committed.
     ///
     /// `Err` means nothing was committed (the database was unreachable, the commit
-    /// failed): every file is to be retried. The default loads each file by itself with
-    /// [`Store::load`], one transaction per file, for stores with no group path.
+    /// failed): every item is to be retried. The default writes each item by itself
+    /// ([`Store::load`], [`Store::record`]), one transaction each, for stores with no
+    /// group path.
     async fn load_group(
         &self,
-        files: &[GroupFile],
+        items: &[GroupItem],
     ) -> Result<Vec<Result<LoadOutcome, SinkError>>, SinkError> {
-        let mut answers = Vec::with_capacity(files.len());
-        for file in files {
-            let (tx, rx) = mpsc::channel(2);
-            let sent = async {
-                let _ = tx.send(LoadMsg::Rows(file.rows.clone())).await;
-                let _ = tx.send(LoadMsg::Commit(file.stats.clone())).await;
-            };
-            let (loaded, ()) = tokio::join!(self.load(&file.attempt, rx), sent);
-            answers.push(loaded);
+        let mut answers = Vec::with_capacity(items.len());
+        for item in items {
+            answers.push(match item {
+                GroupItem::Load(file) => {
+                    let (tx, rx) = mpsc::channel(2);
+                    let sent = async {
+                        let _ = tx.send(LoadMsg::Rows(file.rows.clone())).await;
+                        let _ = tx.send(LoadMsg::Commit(file.stats.clone())).await;
+                    };
+                    let (loaded, ()) = tokio::join!(self.load(&file.attempt, rx), sent);
+                    loaded
+                }
+                GroupItem::Record(entry) => {
+                    self.record(entry).await.map(|()| LoadOutcome::Recorded)
+                }
+            });
         }
         Ok(answers)
     }

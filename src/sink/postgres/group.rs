@@ -1,6 +1,7 @@
 //! Group commit on PostgreSQL ([`Store::load_group`](crate::sink::Store::load_group)):
 //! several small files in one transaction, each by the one statement a small file
-//! loads with alone ([`PgStore::write_at_once`]), so the commit — the WAL flush, the
+//! loads with alone ([`PgStore::write_at_once`]), with the ledger rows of files that
+//! loaded nothing ([`PgStore::write_record`]), so the commit — the WAL flush, the
 //! ceiling for small files — is paid once per group instead of once per file.
 //!
 //! The first pass runs the files one after the other with no savepoints: one round
@@ -15,12 +16,14 @@ use sqlx::Connection;
 
 use super::load::months_of;
 use super::{PgStore, classify, describe, err, is_unique_violation};
-use crate::sink::{ErrorClass, GroupFile, LoadOutcome, SinkError};
+use crate::sink::{ErrorClass, GroupItem, LoadOutcome, SinkError};
 
 /// The answer for one file of a group, before the commit.
 enum Answer {
     /// Written in the transaction: committed with it.
     Written { rows: u64 },
+    /// A ledger row of a file that loaded nothing, written in the transaction.
+    Recorded,
     /// Its content hash is loaded already (before, or by an earlier file of the
     /// group): looked up after the commit.
     Loaded,
@@ -32,10 +35,13 @@ impl PgStore {
     /// See [`Store::load_group`](crate::sink::Store::load_group).
     pub(super) async fn load_group_at_once(
         &self,
-        files: &[GroupFile],
+        files: &[GroupItem],
     ) -> Result<Vec<Result<LoadOutcome, SinkError>>, SinkError> {
-        self.ensure_months(&months_of(files.iter().map(|f| &f.rows)))
-            .await?;
+        let rows = files.iter().filter_map(|item| match item {
+            GroupItem::Load(file) => Some(&file.rows),
+            GroupItem::Record(_) => None,
+        });
+        self.ensure_months(&months_of(rows)).await?;
         let answers = match self.write_group(files, None).await? {
             Ok(answers) => answers,
             Err(refused) => {
@@ -49,13 +55,18 @@ impl PgStore {
             }
         };
         let mut outcomes = Vec::with_capacity(files.len());
-        for (file, answer) in files.iter().zip(answers) {
+        for (item, answer) in files.iter().zip(answers) {
+            let hash = match item {
+                GroupItem::Load(file) => &file.attempt.hash,
+                GroupItem::Record(entry) => &entry.attempt.hash,
+            };
             outcomes.push(match answer {
                 Answer::Written { rows } => Ok(LoadOutcome::Committed { rows }),
+                Answer::Recorded => Ok(LoadOutcome::Recorded),
                 Answer::Refused(e) => Err(e),
                 // Looked up now that the group committed: the load it collided with may
                 // have been one of the group's own.
-                Answer::Loaded => match self.find_loaded_row(&file.attempt.hash).await {
+                Answer::Loaded => match self.find_loaded_row(hash).await {
                     Ok(Some(loaded)) => Ok(LoadOutcome::AlreadyLoaded(loaded)),
                     // The load it collided with rolled back meanwhile: try again.
                     Err(e) => Err(e),
@@ -77,7 +88,7 @@ impl PgStore {
     /// transaction (nothing committed).
     async fn write_group(
         &self,
-        files: &[GroupFile],
+        files: &[GroupItem],
         savepoints: Option<(usize, Answer)>,
     ) -> Result<Result<Vec<Answer>, (usize, Answer)>, SinkError> {
         let mut conn = self
@@ -105,12 +116,20 @@ impl PgStore {
                     .await
                     .map_err(err("loading a group of files"))?;
             }
-            let rows = file.rows.len() as u64;
-            let written = self
-                .write_at_once(&mut *tx, &file.attempt, file.rows.clone(), &file.stats)
-                .await;
+            let (written, done) = match file {
+                GroupItem::Load(file) => {
+                    let rows = file.rows.len() as u64;
+                    let written = self
+                        .write_at_once(&mut *tx, &file.attempt, file.rows.clone(), &file.stats)
+                        .await;
+                    (written, Answer::Written { rows })
+                }
+                GroupItem::Record(entry) => {
+                    (self.write_record(&mut *tx, entry).await, Answer::Recorded)
+                }
+            };
             let answer = match written {
-                Ok(()) => Answer::Written { rows },
+                Ok(()) => done,
                 Err(e) if is_unique_violation(&e) => Answer::Loaded,
                 Err(e) if classify(&e) == ErrorClass::Data => Answer::Refused(SinkError {
                     class: ErrorClass::Data,
@@ -119,7 +138,7 @@ impl PgStore {
                 }),
                 Err(e) => return Err(err("loading a group of files")(e)),
             };
-            if !matches!(answer, Answer::Written { .. }) {
+            if !matches!(answer, Answer::Written { .. } | Answer::Recorded) {
                 if !with_savepoints {
                     let _ = tx.rollback().await;
                     return Ok(Err((i, answer)));

@@ -13,7 +13,7 @@ use super::{PgStore, describe, err, is_unique_violation};
 use crate::enrich::EnrichedRow;
 use crate::read::ContentHash;
 use crate::sink::{
-    Claims, ErrorClass, FileAttempt, GroupFile, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile,
+    Claims, ErrorClass, FileAttempt, GroupItem, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile,
     SinkError, Store,
 };
 use crate::stats::FileStats;
@@ -52,9 +52,9 @@ impl Store for PgStore {
 
     async fn load_group(
         &self,
-        files: &[GroupFile],
+        items: &[GroupItem],
     ) -> Result<Vec<Result<LoadOutcome, SinkError>>, SinkError> {
-        let loaded = self.load_group_at_once(files).await;
+        let loaded = self.load_group_at_once(items).await;
         if loaded
             .as_ref()
             .map_or(true, |answers| answers.iter().any(Result::is_err))
@@ -70,30 +70,9 @@ impl Store for PgStore {
     }
 
     async fn record(&self, entry: &LedgerEntry) -> Result<(), SinkError> {
-        let a = &entry.attempt;
-        sqlx::query(
-            "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
-             row_count, rejected_rows, error_summary, duplicate_of, started_at, agent, \
-             profile, profile_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(a.id)
-        .bind(&a.file_name)
-        .bind(a.hash.as_str())
-        .bind(a.size as i64)
-        .bind(entry.status.as_str())
-        .bind(entry.rows_read as i64)
-        .bind(entry.rejected_rows as i64)
-        .bind(&entry.error_summary)
-        .bind(entry.duplicate_of)
-        .bind(a.started_at)
-        .bind(&self.agent)
-        .bind(&a.profile.name)
-        .bind(&a.profile.hash)
-        .execute(&self.pool)
-        .await
-        .map_err(err("writing the ledger row"))?;
-        Ok(())
+        self.write_record(&self.pool, entry)
+            .await
+            .map_err(err("writing the ledger row"))
     }
 
     async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError> {
@@ -117,6 +96,38 @@ impl Store for PgStore {
 }
 
 impl PgStore {
+    /// Writes the ledger row of an attempt that loaded nothing, on `on`: the pool (a
+    /// transaction of its own) or a group's transaction.
+    pub(super) async fn write_record<'e>(
+        &self,
+        on: impl sqlx::PgExecutor<'e>,
+        entry: &LedgerEntry,
+    ) -> Result<(), sqlx::Error> {
+        let a = &entry.attempt;
+        sqlx::query(
+            "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
+             row_count, rejected_rows, error_summary, duplicate_of, started_at, agent, \
+             profile, profile_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(a.id)
+        .bind(&a.file_name)
+        .bind(a.hash.as_str())
+        .bind(a.size as i64)
+        .bind(entry.status.as_str())
+        .bind(entry.rows_read as i64)
+        .bind(entry.rejected_rows as i64)
+        .bind(&entry.error_summary)
+        .bind(entry.duplicate_of)
+        .bind(a.started_at)
+        .bind(&self.agent)
+        .bind(&a.profile.name)
+        .bind(&a.profile.hash)
+        .execute(on)
+        .await?;
+        Ok(())
+    }
+
     /// [`Store::maintain`]: the months ahead, then retention.
     async fn maintain_partitions(
         &self,

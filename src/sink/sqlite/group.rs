@@ -1,21 +1,21 @@
 //! Group commit on SQLite ([`Store::load_group`](crate::sink::Store::load_group)):
-//! several small files in one `BEGIN IMMEDIATE` transaction on the writer, each inside
-//! a savepoint of its own, so that a file the database refuses rolls back alone while
+//! several small files (and the ledger rows of files that loaded nothing) in one
+//! `BEGIN IMMEDIATE` transaction on the writer, each inside a savepoint of its own, so that a file the database refuses rolls back alone while
 //! the commit (the WAL write and its sync) is paid once per group.
 
 use chrono::Utc;
 use sqlx::{Connection, SqliteConnection};
 
-use super::load::insert_metrics;
+use super::load::{insert_metrics, write_record};
 use super::{SqliteStore, describe, err, writer};
-use crate::sink::{ErrorClass, GroupFile, LoadOutcome, SinkError};
+use crate::sink::{ErrorClass, GroupFile, GroupItem, LoadOutcome, SinkError};
 use crate::timestamp::format_utc;
 
 impl SqliteStore {
     /// See [`Store::load_group`](crate::sink::Store::load_group).
     pub(super) async fn load_group_in_one(
         &self,
-        files: &[GroupFile],
+        files: &[GroupItem],
     ) -> Result<Vec<Result<LoadOutcome, SinkError>>, SinkError> {
         let loaded = {
             let _writing = self.writer.lock().await;
@@ -30,7 +30,17 @@ impl SqliteStore {
                     .execute(&mut *tx)
                     .await
                     .map_err(err("loading a group of files"))?;
-                let written = self.write_one(&mut tx, file, &ingested_at).await;
+                let written = match file {
+                    GroupItem::Load(file) => self.write_one(&mut tx, file, &ingested_at).await,
+                    GroupItem::Record(entry) => write_record(&mut tx, &self.agent, entry)
+                        .await
+                        .map(|()| Written::Recorded)
+                        .map_err(|e| SinkError {
+                            class: super::classify(&e),
+                            context: "writing the ledger row",
+                            detail: describe(&e),
+                        }),
+                };
                 match &written {
                     Ok(_) => {}
                     Err(e) if e.class != ErrorClass::Data => {
@@ -61,9 +71,10 @@ impl SqliteStore {
         for (file, written) in files.iter().zip(loaded) {
             outcomes.push(match written {
                 Ok(Written::Rows(rows)) => Ok(LoadOutcome::Committed { rows }),
+                Ok(Written::Recorded) => Ok(LoadOutcome::Recorded),
                 // Looked up now that the group committed: the load it collided with may
                 // have been one of the group's own.
-                Ok(Written::Loaded) => match self.find_loaded_row(&file.attempt.hash).await {
+                Ok(Written::Loaded) => match self.find_loaded_row(item_hash(file)).await {
                     Ok(Some(loaded)) => Ok(LoadOutcome::AlreadyLoaded(loaded)),
                     Err(e) => Err(e),
                     Ok(None) => Err(SinkError {
@@ -129,9 +140,19 @@ impl SqliteStore {
     }
 }
 
-/// What writing one file of a group did.
+/// The content hash of the file of `item`.
+fn item_hash(item: &GroupItem) -> &crate::read::ContentHash {
+    match item {
+        GroupItem::Load(file) => &file.attempt.hash,
+        GroupItem::Record(entry) => &entry.attempt.hash,
+    }
+}
+
+/// What writing one item of a group did.
 enum Written {
     Rows(u64),
+    /// A ledger row of a file that loaded nothing.
+    Recorded,
     /// Its content is loaded already: nothing written.
     Loaded,
 }
