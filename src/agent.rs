@@ -5,8 +5,8 @@
 //! The watcher sends ready paths into a bounded channel; the dispatcher gives each path
 //! to a worker when a permit of the `WORKERS` semaphore is free and no other worker has
 //! the same path. Small files committed in groups (`GROUP_FILES`) take their permits
-//! from a semaphore of their own, `2 × GROUP_FILES`, so that a group fills while the
-//! previous one commits and larger files never wait behind them. On shutdown the dispatcher stops taking paths, workers waiting to
+//! from a semaphore of their own, `3 × GROUP_FILES`, so that a group fills while the
+//! others load and larger files never wait behind them. On shutdown the dispatcher stops taking paths, workers waiting to
 //! retry stop waiting, and files being loaded finish (or roll back) before `run`
 //! returns.
 
@@ -76,8 +76,12 @@ impl Agent {
     /// [`run`]: Agent::run
     /// [`once`]: Agent::once
     pub fn build(settings: &Settings) -> Self {
-        // One more connection for the committer of groups of small files.
-        let grouping = u32::from(settings.group_files > 1);
+        // More connections for the groups of small files loaded at once.
+        let grouping = if settings.group_files > 1 {
+            crate::pipeline::GROUPS_AT_ONCE as u32
+        } else {
+            0
+        };
         let store = sink::open_as(
             &settings.database,
             settings.workers as u32 + 2 + grouping,

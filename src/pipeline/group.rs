@@ -17,7 +17,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::debug;
 
@@ -36,6 +36,10 @@ pub const GROUP_MAX_FILE_ROWS: usize = 2048;
 
 /// A group closes once it holds this many rows.
 pub const GROUP_ROWS: usize = 50_000;
+
+/// Groups loaded at once, each on a connection of its own: while one commits, the
+/// database can work on the next (one connection alone kept PostgreSQL to one core).
+pub const GROUPS_AT_ONCE: usize = 2;
 
 /// The committer of groups, shared by every attempt of a pipeline.
 #[derive(Debug)]
@@ -71,10 +75,10 @@ impl Grouper {
         size <= GROUP_MAX_FILE_BYTES
     }
 
-    /// How many small files may be in progress at once: enough to fill one group while
-    /// the previous one commits.
+    /// How many small files may be in progress at once: enough to fill a group while
+    /// the others load.
     pub(super) fn files_in_flight(&self) -> usize {
-        2 * self.files
+        (GROUPS_AT_ONCE + 1) * self.files
     }
 
     /// Takes the row stream of `attempt` like [`Store::load`] does, and commits it in a
@@ -176,14 +180,23 @@ impl Grouper {
 
 /// The committer: takes files from `queue` into groups of up to `files` files and
 /// [`GROUP_ROWS`] rows, waiting at most `wait` after a group's first file, and loads
-/// each group; ends when every sender is gone.
+/// each group, up to [`GROUPS_AT_ONCE`] at a time; ends when every sender is gone.
 async fn commit_groups(
     store: Arc<dyn Store>,
     mut queue: mpsc::Receiver<Pending>,
     files: usize,
     wait: Duration,
 ) {
-    while let Some(first) = queue.recv().await {
+    let loading = Arc::new(Semaphore::new(GROUPS_AT_ONCE));
+    loop {
+        // A group starts gathering once one can be loaded: meanwhile files queue up, so
+        // a busy database gets larger groups.
+        let Ok(slot) = loading.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = queue.recv().await else {
+            return;
+        };
         let closes_at = Instant::now() + wait;
         let mut rows = first.item.row_count();
         let mut group = vec![first];
@@ -200,7 +213,11 @@ async fn commit_groups(
             rows += next.item.row_count();
             group.push(next);
         }
-        load_group(store.as_ref(), group, rows).await;
+        let store = store.clone();
+        tokio::spawn(async move {
+            load_group(store.as_ref(), group, rows).await;
+            drop(slot);
+        });
     }
 }
 

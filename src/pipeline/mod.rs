@@ -51,7 +51,7 @@ use tracing::{Instrument, debug, info_span, warn};
 use uuid::Uuid;
 
 use self::group::Grouper;
-pub use self::group::{GROUP_MAX_FILE_BYTES, GROUP_MAX_FILE_ROWS, GROUP_ROWS};
+pub use self::group::{GROUP_MAX_FILE_BYTES, GROUP_MAX_FILE_ROWS, GROUP_ROWS, GROUPS_AT_ONCE};
 use self::inspect::{BATCHES_IN_FLIGHT, Verdict, stream_to_sink};
 pub use self::inspect::{ReadContext, ReadReport, check_file, read_rows};
 use self::outcome::Job;
@@ -185,8 +185,8 @@ impl Pipeline {
     }
 
     /// How many small files ([`Pipeline::groups`]) may be in progress at once, beside
-    /// the `WORKERS` for the others: enough to fill one group while the previous one
-    /// commits (`2 × GROUP_FILES`); 0 when files are not grouped.
+    /// the `WORKERS` for the others: enough to fill a group while the others load
+    /// (`3 × GROUP_FILES`); 0 when files are not grouped.
     pub fn grouped_in_flight(&self) -> usize {
         self.group.as_ref().map_or(0, |g| g.files_in_flight())
     }
