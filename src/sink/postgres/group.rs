@@ -3,8 +3,9 @@
 //! transaction, so the commit — the WAL flush — and the round trips are paid once per
 //! group instead of once per file.
 //!
-//! The whole group goes first in one statement ([`LOAD_GROUP`]: ledger rows, readings
-//! carrying their file's id, metrics), then the commit. Should the database refuse
+//! The whole group goes first at once: its ledger rows in one statement, every reading
+//! in one binary COPY (each row carrying its file's id), the metrics in one statement,
+//! then the commit. Should the database refuse
 //! anything in it (a refused value, a constraint, content loaded already), that
 //! transaction is rolled back and the group runs file by file to find out which: one
 //! statement per file ([`PgStore::write_at_once`], the statement a small file loads
@@ -16,7 +17,8 @@
 
 use sqlx::Connection;
 
-use super::load::{Columns, months_of};
+use super::copy::{BINARY_HEADER, BINARY_TRAILER, COPY_CHUNK, COPY_READINGS, encode_row};
+use super::load::months_of;
 use super::{PgStore, classify, describe, err, is_unique_violation};
 use crate::sink::{ErrorClass, GroupFile, GroupItem, LoadOutcome, SinkError};
 
@@ -87,8 +89,9 @@ impl PgStore {
         Ok(outcomes)
     }
 
-    /// The group's loads in one statement ([`LOAD_GROUP`]) and its ledger rows of files
-    /// that loaded nothing, in one transaction. `None` when the database refused
+    /// The group's loads — their ledger rows in one statement ([`LEDGER_ROWS`]), every
+    /// reading in one binary COPY, the metrics in one statement ([`METRICS_ROWS`]) — and
+    /// its ledger rows of files that loaded nothing, in one transaction. `None` when the database refused
     /// something (a value, a constraint, content loaded already): the transaction is
     /// rolled back and the group is to be run file by file to find out which.
     async fn write_group_at_once(
@@ -122,144 +125,22 @@ impl PgStore {
             }
         }
         if !loads.is_empty() {
-            match self.load_group_statement(&loads).execute(&mut *tx).await {
-                Ok(_) => {}
+            let written = async {
+                ledger_statement(&loads, &self.agent)
+                    .execute(&mut *tx)
+                    .await?;
+                copy_readings(&mut tx, &loads).await?;
+                metrics_statement(&loads).execute(&mut *tx).await?;
+                Ok::<_, sqlx::Error>(())
+            };
+            match written.await {
+                Ok(()) => {}
                 Err(e) if classify(&e) == ErrorClass::Data => return Ok(None),
                 Err(e) => return Err(err("loading a group of files")(e)),
             }
         }
         tx.commit().await.map_err(err("committing"))?;
         Ok(Some(outcomes))
-    }
-
-    /// [`LOAD_GROUP`] for `files`, bound.
-    fn load_group_statement<'q>(
-        &'q self,
-        files: &[&'q GroupFile],
-    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-        let mut row_file = Vec::new();
-        let mut rows = Vec::new();
-        for f in files {
-            row_file.extend(std::iter::repeat_n(f.attempt.id, f.rows.len()));
-            rows.extend(f.rows.iter().cloned());
-        }
-        let r = Columns::of(rows);
-        let mut m_file = Vec::new();
-        let mut m_name = Vec::new();
-        let mut m_count = Vec::new();
-        let mut m_nulls = Vec::new();
-        let mut m_values: [Vec<Option<f64>>; 4] = Default::default();
-        let mut m_unit = Vec::new();
-        let mut m_coded = Vec::new();
-        for f in files {
-            for col in &f.stats.columns {
-                let c = &col.stats;
-                m_file.push(f.attempt.id);
-                m_name.push(col.name.as_str());
-                m_unit.push(col.source_unit.as_deref());
-                m_coded.push(col.coded_missing as i64);
-                m_count.push(c.count as i64);
-                m_nulls.push(c.nulls as i64);
-                for (column, v) in m_values
-                    .iter_mut()
-                    .zip([c.min, c.max, c.mean(), c.stddev()])
-                {
-                    column.push(v);
-                }
-            }
-        }
-        let [m_min, m_max, m_mean, m_sd] = m_values;
-        sqlx::query(LOAD_GROUP)
-            .bind(files.iter().map(|f| f.attempt.id).collect::<Vec<_>>())
-            .bind(
-                files
-                    .iter()
-                    .map(|f| f.attempt.file_name.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                files
-                    .iter()
-                    .map(|f| f.attempt.hash.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                files
-                    .iter()
-                    .map(|f| f.attempt.size as i64)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                files
-                    .iter()
-                    .map(|f| f.stats.status().as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                files
-                    .iter()
-                    .map(|f| f.attempt.started_at)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(&self.agent)
-            .bind(
-                files
-                    .iter()
-                    .map(|f| f.rows.len() as i64)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                files
-                    .iter()
-                    .map(|f| f.stats.first_timestamp)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                files
-                    .iter()
-                    .map(|f| f.stats.last_timestamp)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                files
-                    .iter()
-                    .map(|f| f.stats.rejected_rows as i64)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                files
-                    .iter()
-                    .map(|f| f.attempt.profile.name.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                files
-                    .iter()
-                    .map(|f| f.attempt.profile.hash.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(row_file)
-            .bind(r.line)
-            .bind(r.ts)
-            .bind(r.sensor)
-            .bind(r.temperature)
-            .bind(r.humidity)
-            .bind(r.pressure)
-            .bind(r.temperature_k)
-            .bind(r.temperature_norm)
-            .bind(r.humidity_norm)
-            .bind(r.pressure_norm)
-            .bind(r.extra)
-            .bind(m_file)
-            .bind(m_name)
-            .bind(m_count)
-            .bind(m_nulls)
-            .bind(m_min)
-            .bind(m_max)
-            .bind(m_mean)
-            .bind(m_sd)
-            .bind(m_unit)
-            .bind(m_coded)
     }
 
     /// One transaction over `files`. Without `savepoints` (the first pass), the first
@@ -336,33 +217,168 @@ impl PgStore {
     }
 }
 
-/// One statement that loads a whole group: the ledger rows (complete), every file's
-/// readings (each row carrying its file's id) and metrics, from one array per column.
-/// Like the statement for one file, it is atomic, and the unique index on the content
-/// hash refuses content loaded already (then the group is run file by file).
-const LOAD_GROUP: &str = "WITH ledger AS ( \
-    INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, started_at, \
-        agent, row_count, first_timestamp, last_timestamp, finished_at, rejected_rows, \
-        profile, profile_hash) \
+/// A group's complete ledger rows from one array per column (`$7` the agent). The
+/// unique index on the content hash refuses content loaded already, before any reading
+/// is copied (then the group is run file by file).
+const LEDGER_ROWS: &str = "INSERT INTO ingest_files (id, file_name, content_hash, \
+        size_bytes, status, started_at, agent, row_count, first_timestamp, last_timestamp, \
+        finished_at, rejected_rows, profile, profile_hash) \
     SELECT id, name, hash, size, status, started, $7, n, first_ts, last_ts, \
         clock_timestamp(), rejected, profile, profile_hash \
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::text[], \
         $6::timestamptz[], $8::int8[], $9::timestamptz[], $10::timestamptz[], $11::int8[], \
         $12::text[], $13::text[]) \
         AS l (id, name, hash, size, status, started, n, first_ts, last_ts, rejected, \
-        profile, profile_hash) \
-    RETURNING id), \
-readings AS ( \
-    INSERT INTO sensor_readings (file_id, line, ts, sensor_id, temperature, humidity, \
-        pressure, temperature_k, temperature_norm, humidity_norm, pressure_norm, extra) \
-    SELECT file_id, line, ts, sensor_id, t, h, p, tk, tn, hn, pn, e::jsonb \
-    FROM unnest($14::uuid[], $15::int8[], $16::timestamptz[], $17::text[], $18::float8[], \
-        $19::float8[], $20::float8[], $21::float8[], $22::float8[], $23::float8[], \
-        $24::float8[], $25::text[]) \
-        AS r (file_id, line, ts, sensor_id, t, h, p, tk, tn, hn, pn, e)) \
-INSERT INTO file_metrics (file_id, column_name, value_count, null_count, min_value, \
-    max_value, mean_value, stddev_value, source_unit, missing_codes) \
-SELECT file_id, name, n, nulls, lo, hi, mean, sd, unit, coded \
-FROM unnest($26::uuid[], $27::text[], $28::int8[], $29::int8[], $30::float8[], \
-    $31::float8[], $32::float8[], $33::float8[], $34::text[], $35::int8[]) \
-    AS m (file_id, name, n, nulls, lo, hi, mean, sd, unit, coded)";
+        profile, profile_hash)";
+
+/// A group's metrics from one array per column.
+const METRICS_ROWS: &str = "INSERT INTO file_metrics (file_id, column_name, value_count, \
+        null_count, min_value, max_value, mean_value, stddev_value, source_unit, \
+        missing_codes) \
+    SELECT file_id, name, n, nulls, lo, hi, mean, sd, unit, coded \
+    FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::int8[], $5::float8[], \
+        $6::float8[], $7::float8[], $8::float8[], $9::text[], $10::int8[]) \
+        AS m (file_id, name, n, nulls, lo, hi, mean, sd, unit, coded)";
+
+/// The complete ledger rows of a group's `files`, one statement.
+fn ledger_statement<'q>(
+    files: &[&'q GroupFile],
+    agent: &'q str,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(LEDGER_ROWS)
+        .bind(files.iter().map(|f| f.attempt.id).collect::<Vec<_>>())
+        .bind(
+            files
+                .iter()
+                .map(|f| f.attempt.file_name.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            files
+                .iter()
+                .map(|f| f.attempt.hash.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            files
+                .iter()
+                .map(|f| f.attempt.size as i64)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            files
+                .iter()
+                .map(|f| f.stats.status().as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            files
+                .iter()
+                .map(|f| f.attempt.started_at)
+                .collect::<Vec<_>>(),
+        )
+        .bind(agent)
+        .bind(
+            files
+                .iter()
+                .map(|f| f.rows.len() as i64)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            files
+                .iter()
+                .map(|f| f.stats.first_timestamp)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            files
+                .iter()
+                .map(|f| f.stats.last_timestamp)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            files
+                .iter()
+                .map(|f| f.stats.rejected_rows as i64)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            files
+                .iter()
+                .map(|f| f.attempt.profile.name.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            files
+                .iter()
+                .map(|f| f.attempt.profile.hash.as_str())
+                .collect::<Vec<_>>(),
+        )
+}
+
+/// Every reading of a group's `files` through one binary COPY, each row carrying its
+/// file's id.
+async fn copy_readings(
+    tx: &mut sqlx::PgConnection,
+    files: &[&GroupFile],
+) -> Result<(), sqlx::Error> {
+    let mut copy = tx.copy_in_raw(COPY_READINGS).await?;
+    let mut buf = Vec::with_capacity(COPY_CHUNK + 4096);
+    buf.extend_from_slice(BINARY_HEADER);
+    for file in files {
+        let file_id = *file.attempt.id.as_bytes();
+        for row in &file.rows {
+            encode_row(&mut buf, &file_id, row);
+            if buf.len() >= COPY_CHUNK {
+                copy.send(buf.as_slice()).await?;
+                buf.clear();
+            }
+        }
+    }
+    buf.extend_from_slice(&BINARY_TRAILER.to_be_bytes());
+    copy.send(buf.as_slice()).await?;
+    copy.finish().await?;
+    Ok(())
+}
+
+/// The metrics of a group's `files`, one statement.
+fn metrics_statement<'q>(
+    files: &[&'q GroupFile],
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let mut m_file = Vec::new();
+    let mut m_name = Vec::new();
+    let mut m_count = Vec::new();
+    let mut m_nulls = Vec::new();
+    let mut m_values: [Vec<Option<f64>>; 4] = Default::default();
+    let mut m_unit = Vec::new();
+    let mut m_coded = Vec::new();
+    for f in files {
+        for col in &f.stats.columns {
+            let c = &col.stats;
+            m_file.push(f.attempt.id);
+            m_name.push(col.name.as_str());
+            m_unit.push(col.source_unit.as_deref());
+            m_coded.push(col.coded_missing as i64);
+            m_count.push(c.count as i64);
+            m_nulls.push(c.nulls as i64);
+            for (column, v) in m_values
+                .iter_mut()
+                .zip([c.min, c.max, c.mean(), c.stddev()])
+            {
+                column.push(v);
+            }
+        }
+    }
+    let [m_min, m_max, m_mean, m_sd] = m_values;
+    sqlx::query(METRICS_ROWS)
+        .bind(m_file)
+        .bind(m_name)
+        .bind(m_count)
+        .bind(m_nulls)
+        .bind(m_min)
+        .bind(m_max)
+        .bind(m_mean)
+        .bind(m_sd)
+        .bind(m_unit)
+        .bind(m_coded)
+}

@@ -454,22 +454,22 @@ pub(super) fn months_of<'a>(batches: impl IntoIterator<Item = &'a Vec<EnrichedRo
 }
 
 /// A batch of readings as one vector per column, for `unnest`.
-pub(super) struct Columns {
-    pub(super) line: Vec<i64>,
-    pub(super) ts: Vec<chrono::DateTime<chrono::Utc>>,
-    pub(super) sensor: Vec<String>,
-    pub(super) temperature: Vec<Option<f64>>,
-    pub(super) humidity: Vec<Option<f64>>,
-    pub(super) pressure: Vec<Option<f64>>,
-    pub(super) temperature_k: Vec<Option<f64>>,
-    pub(super) temperature_norm: Vec<Option<f64>>,
-    pub(super) humidity_norm: Vec<Option<f64>>,
-    pub(super) pressure_norm: Vec<Option<f64>>,
-    pub(super) extra: Vec<Option<String>>,
+struct Columns {
+    line: Vec<i64>,
+    ts: Vec<chrono::DateTime<chrono::Utc>>,
+    sensor: Vec<String>,
+    temperature: Vec<Option<f64>>,
+    humidity: Vec<Option<f64>>,
+    pressure: Vec<Option<f64>>,
+    temperature_k: Vec<Option<f64>>,
+    temperature_norm: Vec<Option<f64>>,
+    humidity_norm: Vec<Option<f64>>,
+    pressure_norm: Vec<Option<f64>>,
+    extra: Vec<Option<String>>,
 }
 
 impl Columns {
-    pub(super) fn of(batch: Vec<EnrichedRow>) -> Self {
+    fn of(batch: Vec<EnrichedRow>) -> Self {
         let n = batch.len();
         let mut c = Self {
             line: Vec::with_capacity(n),
