@@ -67,8 +67,9 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Opens the store (`WORKERS + 2` connections, and two more to load groups of small files when `GROUP_FILES` is above 1) and builds the pipeline over it,
-    /// counting into fresh metrics when `HTTP_ADDR` is set; logs the database it
+    /// Opens the store (`WORKERS + 2` connections, and two more to load groups of small
+    /// files when `GROUP_FILES` is above 1) and builds the pipeline over it, counting
+    /// into fresh metrics when `HTTP_ADDR` is set; logs the database it
     /// starts on. Neither the database nor the folders are touched yet: [`run`] and
     /// [`once`] prepare them first, each with its own patience. Call it inside a Tokio
     /// runtime (the connection pool is created here).
