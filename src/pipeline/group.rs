@@ -261,3 +261,138 @@ fn gone() -> SinkError {
         detail: "the group committer stopped".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::read::ContentHash;
+    use crate::sink::{Activity, AgentShare, LedgerQueries, LedgerRecord, LoadedFile, ProfileRef};
+
+    /// A store that commits every group it is given and notes its size.
+    #[derive(Debug, Default)]
+    struct Groups(StdMutex<Vec<usize>>);
+
+    #[async_trait]
+    impl LedgerQueries for Groups {
+        async fn ping(&self) -> Result<(), SinkError> {
+            Ok(())
+        }
+        async fn activity_since(&self, _: DateTime<Utc>) -> Result<Activity, SinkError> {
+            Ok(Activity::default())
+        }
+        async fn agents_since(&self, _: DateTime<Utc>) -> Result<Vec<AgentShare>, SinkError> {
+            Ok(Vec::new())
+        }
+        async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError> {
+            Ok(None)
+        }
+        async fn history(&self, _: &str, _: &str) -> Result<Vec<LedgerRecord>, SinkError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[async_trait]
+    impl Store for Groups {
+        fn describe(&self) -> String {
+            "groups".into()
+        }
+        async fn prepare(&self) -> Result<(), SinkError> {
+            Ok(())
+        }
+        async fn find_loaded(&self, _: &ContentHash) -> Result<Option<LoadedFile>, SinkError> {
+            Ok(None)
+        }
+        async fn load(
+            &self,
+            _: &FileAttempt,
+            _: mpsc::Receiver<LoadMsg>,
+        ) -> Result<LoadOutcome, SinkError> {
+            unreachable!("these files are committed in groups")
+        }
+        async fn load_group(
+            &self,
+            items: &[GroupItem],
+        ) -> Result<Vec<Result<LoadOutcome, SinkError>>, SinkError> {
+            self.0.lock().unwrap().push(items.len());
+            let rows = |i: &GroupItem| i.row_count() as u64;
+            Ok(items
+                .iter()
+                .map(|i| Ok(LoadOutcome::Committed { rows: rows(i) }))
+                .collect())
+        }
+        async fn record(&self, _: &LedgerEntry) -> Result<(), SinkError> {
+            Ok(())
+        }
+        async fn mark_archived(&self, _: Uuid, _: &str) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+
+    fn file(n: usize) -> GroupItem {
+        GroupItem::Load(GroupFile {
+            attempt: FileAttempt {
+                id: Uuid::now_v7(),
+                file_name: format!("f{n}.csv"),
+                hash: ContentHash::unread(&n.to_string()),
+                size: 10,
+                started_at: Utc::now(),
+                profile: ProfileRef::default(),
+            },
+            rows: Vec::new(),
+            stats: Box::default(),
+        })
+    }
+
+    /// Commits `files` files at once through a grouper of `per_group` files waiting
+    /// `wait`; the sizes of the groups, sorted, and how long it took.
+    async fn commit_at_once(
+        files: usize,
+        per_group: usize,
+        wait: Duration,
+    ) -> (Vec<usize>, Duration) {
+        let store = Arc::new(Groups::default());
+        let grouper = Arc::new(Grouper::new(store.clone(), per_group, wait).unwrap());
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..files {
+            let grouper = grouper.clone();
+            tasks.spawn(async move { grouper.commit(file(n)).await });
+        }
+        while let Some(answer) = tasks.join_next().await {
+            assert_eq!(answer.unwrap().unwrap(), LoadOutcome::Committed { rows: 0 });
+        }
+        let mut sizes = store.0.lock().unwrap().clone();
+        sizes.sort_unstable();
+        (sizes, started.elapsed())
+    }
+
+    #[tokio::test]
+    async fn a_group_closes_as_soon_as_it_holds_its_files() {
+        let (sizes, took) = commit_at_once(6, 3, Duration::from_secs(10)).await;
+        assert_eq!(sizes, [3, 3]);
+        assert!(took < Duration::from_secs(5), "{took:?}: no group waited");
+    }
+
+    #[tokio::test]
+    async fn a_lone_file_is_committed_after_the_wait() {
+        let wait = Duration::from_millis(50);
+        let (sizes, took) = commit_at_once(1, 64, wait).await;
+        assert_eq!(sizes, [1]);
+        assert!(took >= wait && took < Duration::from_secs(5), "{took:?}");
+    }
+
+    #[test]
+    fn one_file_per_group_is_no_grouping() {
+        let store: Arc<dyn Store> = Arc::new(Groups::default());
+        assert!(Grouper::new(store.clone(), 1, Duration::ZERO).is_none());
+        let grouper = Grouper::new(store, 2, Duration::ZERO).unwrap();
+        assert!(grouper.takes(GROUP_MAX_FILE_BYTES));
+        assert!(!grouper.takes(GROUP_MAX_FILE_BYTES + 1));
+    }
+}
