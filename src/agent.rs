@@ -4,7 +4,9 @@
 //!
 //! The watcher sends ready paths into a bounded channel; the dispatcher gives each path
 //! to a worker when a permit of the `WORKERS` semaphore is free and no other worker has
-//! the same path. On shutdown the dispatcher stops taking paths, workers waiting to
+//! the same path. Small files committed in groups (`GROUP_FILES`) take their permits
+//! from a semaphore of their own, `3 × GROUP_FILES`, so that a group fills while the
+//! others load and larger files never wait behind them. On shutdown the dispatcher stops taking paths, workers waiting to
 //! retry stop waiting, and files being loaded finish (or roll back) before `run`
 //! returns.
 
@@ -65,8 +67,9 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Opens the store (`WORKERS + 2` connections) and builds the pipeline over it,
-    /// counting into fresh metrics when `HTTP_ADDR` is set; logs the database it
+    /// Opens the store (`WORKERS + 2` connections, and two more to load groups of small
+    /// files when `GROUP_FILES` is above 1) and builds the pipeline over it, counting
+    /// into fresh metrics when `HTTP_ADDR` is set; logs the database it
     /// starts on. Neither the database nor the folders are touched yet: [`run`] and
     /// [`once`] prepare them first, each with its own patience. Call it inside a Tokio
     /// runtime (the connection pool is created here).
@@ -74,9 +77,15 @@ impl Agent {
     /// [`run`]: Agent::run
     /// [`once`]: Agent::once
     pub fn build(settings: &Settings) -> Self {
+        // More connections for the groups of small files loaded at once.
+        let grouping = if settings.group_files > 1 {
+            crate::pipeline::GROUPS_AT_ONCE as u32
+        } else {
+            0
+        };
         let store = sink::open_as(
             &settings.database,
-            settings.workers as u32 + 2,
+            settings.workers as u32 + 2 + grouping,
             &settings.agent_id,
         );
         if settings.database.is_default() {
@@ -245,6 +254,7 @@ impl Agent {
         workers = settings.workers, "watching for files");
 
         let permits = Arc::new(Semaphore::new(settings.workers));
+        let small_permits = Arc::new(Semaphore::new(pipeline.grouped_in_flight()));
         let in_flight: Arc<Mutex<HashSet<PathBuf>>> = Arc::default();
         let mut workers = JoinSet::new();
         let result = loop {
@@ -266,8 +276,9 @@ impl Agent {
                 path = rx.recv() => {
                     let Some(path) = path else { break Ok(()) };
                     let Some(claim) = InFlight::claim(&in_flight, &path) else { continue };
+                    let permits = permits_for(pipeline, &path, &permits, &small_permits);
                     let permit = tokio::select! {
-                        p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+                        p = permits.acquire_owned() => p.expect("the semaphore is never closed"),
                         _ = shutdown.cancelled() => break Ok(()),
                     };
                     let (pipeline, token) = (pipeline.clone(), shutdown.clone());
@@ -326,6 +337,7 @@ impl Agent {
             .collect();
         progress.start(files.len(), sizes.iter().sum());
         let permits = Arc::new(Semaphore::new(settings.workers));
+        let small_permits = Arc::new(Semaphore::new(pipeline.grouped_in_flight()));
         let mut workers = JoinSet::new();
         let mut summary = Summary::default();
         let mut record =
@@ -341,6 +353,11 @@ impl Agent {
                 }
             };
         'spawn: for (path, size) in files.into_iter().zip(sizes) {
+            let permits = if pipeline.groups(size) {
+                &small_permits
+            } else {
+                &permits
+            };
             let permit = loop {
                 tokio::select! {
                     p = permits.clone().acquire_owned() => break p.expect("the semaphore is never closed"),
@@ -369,6 +386,23 @@ impl Agent {
             "done"
         );
         Ok(summary)
+    }
+}
+
+/// The permits a worker for `path` takes: small files committed in groups have their
+/// own, so that a group can fill while the `WORKERS` serve larger files (which never
+/// wait behind small ones).
+fn permits_for(
+    pipeline: &Pipeline,
+    path: &Path,
+    permits: &Arc<Semaphore>,
+    small: &Arc<Semaphore>,
+) -> Arc<Semaphore> {
+    let size = std::fs::metadata(path).map_or(u64::MAX, |m| m.len());
+    if pipeline.groups(size) {
+        small.clone()
+    } else {
+        permits.clone()
     }
 }
 

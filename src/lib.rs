@@ -35,8 +35,9 @@
 //!   beside a JSON report of every problem.
 //!
 //! [`pipeline`] drives one file through those stages: `pipeline/mod.rs` the attempt,
-//! `outcome` the handlers that end it, `inspect` the reading pass, `refusal` why a file
-//! is quarantined, `retry` the backoff, `observe` its log line and metrics.
+//! `outcome` the handlers that end it, `inspect` the reading pass, `group` the committer
+//! that loads small files several to a transaction (`Store::load_group`), `refusal` why
+//! a file is quarantined, `retry` the backoff, `observe` its log line and metrics.
 //! [`agent`] builds the store and pipeline once from the settings, then runs the
 //! watcher and a bounded pool of workers (`run`) or processes what is present and exits
 //! (`once`). Several agents can share a data folder and a PostgreSQL database: before

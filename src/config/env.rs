@@ -72,6 +72,18 @@ impl Env<'_> {
         );
         let file_pattern = self.file_pattern();
         let workers = self.workers();
+        let group_files = self.parse(
+            "GROUP_FILES",
+            64,
+            "a whole number from 1 to 1024 (1: every file in a transaction of its own)",
+            |v| v.parse().ok().filter(|n| (1..=1024).contains(n)),
+        );
+        let group_wait = self.parse(
+            "GROUP_WAIT_MS",
+            Duration::from_millis(5),
+            "a duration in milliseconds from 0 to 1000, such as 5",
+            |v| parse_duration(v, 1).filter(|d| *d <= Duration::from_secs(1)),
+        );
         let ranges = self.ranges();
         let source_timezone = self.parse(
             "SOURCE_TIMEZONE",
@@ -104,6 +116,8 @@ impl Env<'_> {
             settle,
             file_pattern,
             workers,
+            group_files,
+            group_wait,
             ranges,
             source_timezone,
             retry_max_delay,

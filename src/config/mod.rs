@@ -74,6 +74,12 @@ pub struct Settings {
     pub file_pattern: FilePattern,
     /// Files processed in parallel.
     pub workers: usize,
+    /// Small files committed together in one transaction, at most (`GROUP_FILES`,
+    /// default 64; 1 commits every file by itself).
+    pub group_files: usize,
+    /// How long a group waits for more files after its first is ready
+    /// (`GROUP_WAIT_MS`, default 5 ms).
+    pub group_wait: Duration,
     pub ranges: Ranges,
     pub source_timezone: SourceTimezone,
     /// Upper bound of the exponential backoff between database retries.

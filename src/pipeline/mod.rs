@@ -11,6 +11,10 @@
 //!    row batches through a bounded channel to the sink, which COPYs them inside one
 //!    transaction; the reader ends the stream with Commit only if every row was valid
 //!    and the bytes still hash to what step 1 saw;
+//!    — or, for a small file (at most 256 KiB and 2,048 rows, with `GROUP_FILES` above
+//!    1), keeps its rows until the reader says Commit and hands the file to [`group`]'s
+//!    committer, which loads it with other small files in one transaction, each file
+//!    in its own savepoint (all-or-nothing on its own), and answers after the commit;
 //! 4. after the commit, move the file to `processed/`; after a rejection, write the
 //!    ledger row, the report, and move the file to `quarantine/`.
 //!
@@ -20,12 +24,13 @@
 //!
 //! The rooms: this file holds the attempt and its outcome types; [`outcome`] the
 //! handlers that end an attempt (archive, duplicate, quarantine…); [`inspect`] the
-//! reading pass; [`refusal`] why a file is quarantined and its report; [`retry`] the
+//! reading pass; [`group`] the committer of small files in groups; [`refusal`] why a file is quarantined and its report; [`retry`] the
 //! backoff; [`observe`] the log line and metrics of an outcome; `claim` the renewal of
 //! a file's claim while it is worked on. Opening and hashing a
 //! file is [`crate::intake`]'s.
 
 mod claim;
+mod group;
 mod inspect;
 mod observe;
 mod outcome;
@@ -46,6 +51,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span, warn};
 use uuid::Uuid;
 
+use self::group::Grouper;
+pub use self::group::{GROUP_MAX_FILE_BYTES, GROUP_MAX_FILE_ROWS, GROUP_ROWS, GROUPS_AT_ONCE};
 use self::inspect::{BATCHES_IN_FLIGHT, Verdict, stream_to_sink};
 pub use self::inspect::{ReadContext, ReadReport, check_file, read_rows};
 use self::outcome::Job;
@@ -59,7 +66,7 @@ use crate::metrics::Metrics;
 use crate::profile::Profiles;
 use crate::qc::QcConfig;
 use crate::sink::claim::RENEW_EVERY;
-use crate::sink::{ClaimKey, FileAttempt, LoadOutcome, ProfileRef, SinkError, Store};
+use crate::sink::{ClaimKey, FileAttempt, LedgerEntry, LoadOutcome, ProfileRef, SinkError, Store};
 
 /// Files up to this size go straight to the load, which refuses content loaded already
 /// (the unique index on the hash) and then says by whom: for small files the separate
@@ -158,12 +165,14 @@ pub struct Pipeline {
     qc: QcConfig,
     /// What quality control remembers of each sensor between files.
     qc_memory: Arc<QcMemory>,
+    /// The committer of small files in groups (`GROUP_FILES` above 1).
+    group: Option<Arc<Grouper>>,
 }
 
 impl Pipeline {
     pub fn new(settings: &Settings, store: Arc<dyn Store>) -> Self {
         Self {
-            store,
+            store: store.clone(),
             ranges: settings.ranges,
             tz: settings.source_timezone,
             processed: settings.processed_folder.clone(),
@@ -174,7 +183,21 @@ impl Pipeline {
             metrics: None,
             qc: settings.qc,
             qc_memory: Arc::default(),
+            group: Grouper::new(store, settings.group_files, settings.group_wait).map(Arc::new),
         }
+    }
+
+    /// Whether a file of `size` bytes is committed in a group with other small files
+    /// (`GROUP_FILES` above 1, and at most [`GROUP_MAX_FILE_BYTES`]).
+    pub fn groups(&self, size: u64) -> bool {
+        self.group.as_ref().is_some_and(|g| g.takes(size))
+    }
+
+    /// How many small files ([`Pipeline::groups`]) may be in progress at once, beside
+    /// the `WORKERS` for the others: enough to fill a group while the others load
+    /// (`3 × GROUP_FILES`); 0 when files are not grouped.
+    pub fn grouped_in_flight(&self) -> usize {
+        self.group.as_ref().map_or(0, |g| g.files_in_flight())
     }
 
     /// Records outcomes, rows, database retries, bytes read and drop-to-commit
@@ -387,6 +410,7 @@ impl Pipeline {
                 })
             }
             Ok(LoadOutcome::AlreadyLoaded(loaded)) => self.already_loaded(job, loaded).await,
+            Ok(LoadOutcome::Recorded) => Err(internal(&name, "a load was answered as a record")),
             Ok(LoadOutcome::Aborted) => match report.verdict() {
                 Verdict::Valid => Err(internal(&name, "the sink rolled back a valid file")),
                 Verdict::Unreadable(source) => Err(ProcessError::Read { file: name, source }),
@@ -440,7 +464,10 @@ impl Pipeline {
             let reader = tokio::task::spawn_blocking(move || {
                 stream_to_sink(input, &reader_cx, &expected, &tx, qc)
             });
-            let loaded = self.store.load(&job.attempt, rx).await;
+            let loaded = match &self.group {
+                Some(group) if group.takes(job.attempt.size) => group.load(&job.attempt, rx).await,
+                _ => self.store.load(&job.attempt, rx).await,
+            };
             let mut report = reader.await.map_err(|e| internal(name, e))?;
             if let Some(mut e) = report.history_error.take() {
                 // Reading history is never the file's fault: retried, not quarantined.
@@ -453,6 +480,17 @@ impl Pipeline {
                 }
                 _ => return Ok((loaded, report)),
             }
+        }
+    }
+}
+
+impl Pipeline {
+    /// Writes the ledger row of a file that loaded nothing: in the next group when
+    /// files are grouped (one commit shared with the group's loads), else by itself.
+    pub(super) async fn record(&self, entry: &LedgerEntry) -> Result<(), SinkError> {
+        match &self.group {
+            Some(group) => group.record(entry).await,
+            None => self.store.record(entry).await,
         }
     }
 }

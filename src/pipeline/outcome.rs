@@ -140,16 +140,15 @@ impl Pipeline {
                 archived_as,
             });
         }
-        self.store
-            .record(&LedgerEntry {
-                attempt: job.attempt.clone(),
-                status: EntryStatus::Duplicate,
-                rows_read: 0,
-                rejected_rows: 0,
-                error_summary: Some(format!("same content as {}", loaded.file_name)),
-                duplicate_of: Some(loaded.id),
-            })
-            .await?;
+        self.record(&LedgerEntry {
+            attempt: job.attempt.clone(),
+            status: EntryStatus::Duplicate,
+            rows_read: 0,
+            rejected_rows: 0,
+            error_summary: Some(format!("same content as {}", loaded.file_name)),
+            duplicate_of: Some(loaded.id),
+        })
+        .await?;
         let archived_as = self.archive(&job, &self.processed).await?;
         self.note_archived(job.claim, job.attempt.id, &archived_as)
             .await;
@@ -178,16 +177,15 @@ impl Pipeline {
             m.rows_rejected(report.invalid_rows);
             m.quarantined(report.rule);
         }
-        self.store
-            .record(&LedgerEntry {
-                attempt: attempt.clone(),
-                status: EntryStatus::Quarantined,
-                rows_read: report.rows_read,
-                rejected_rows: report.invalid_rows,
-                error_summary: Some(report.reason.clone()),
-                duplicate_of: None,
-            })
-            .await?;
+        self.record(&LedgerEntry {
+            attempt: attempt.clone(),
+            status: EntryStatus::Quarantined,
+            rows_read: report.rows_read,
+            rejected_rows: report.invalid_rows,
+            error_summary: Some(report.reason.clone()),
+            duplicate_of: None,
+        })
+        .await?;
         let (src, dir, hash) = (
             path.to_owned(),
             self.quarantine.clone(),

@@ -64,6 +64,35 @@ pub enum LoadMsg {
     Abort,
 }
 
+/// One file of a group commit ([`Store::load_group`]): read in full, every row valid.
+#[derive(Debug, Clone)]
+pub struct GroupFile {
+    pub attempt: FileAttempt,
+    pub rows: Vec<EnrichedRow>,
+    pub stats: Box<FileStats>,
+}
+
+/// What a group commit ([`Store::load_group`]) writes for one file.
+#[derive(Debug, Clone)]
+pub enum GroupItem {
+    /// Load the file: answered [`LoadOutcome::Committed`] or
+    /// [`LoadOutcome::AlreadyLoaded`], or refused.
+    Load(GroupFile),
+    /// Write the ledger row of a file that loaded nothing (quarantined, duplicate):
+    /// answered [`LoadOutcome::Recorded`], or refused.
+    Record(Box<LedgerEntry>),
+}
+
+impl GroupItem {
+    /// Rows of this item, as a group counts them against its bound.
+    pub fn row_count(&self) -> usize {
+        match self {
+            GroupItem::Load(file) => file.rows.len(),
+            GroupItem::Record(_) => 0,
+        }
+    }
+}
+
 /// How a call to [`Store::load`] ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoadOutcome {
@@ -74,6 +103,8 @@ pub enum LoadOutcome {
     /// The same content has a `loaded` ledger row already (another worker or agent won
     /// the race); nothing was written.
     AlreadyLoaded(LoadedFile),
+    /// A group's [`GroupItem::Record`]: the ledger row committed with the group.
+    Recorded,
 }
 
 /// A ledger row with status `loaded`.
@@ -430,6 +461,42 @@ pub trait Store: LedgerQueries {
         attempt: &FileAttempt,
         rows: mpsc::Receiver<LoadMsg>,
     ) -> Result<LoadOutcome, SinkError>;
+
+    /// Loads several small files, each read in full, and writes the ledger rows of
+    /// files that loaded nothing, in one transaction (a group commit): each item is
+    /// all-or-nothing on its own — one the database refuses (a refused value, a
+    /// constraint, its content loaded already, inside the group or before) is rolled
+    /// back alone and answered in its place, the others commit together. The answers
+    /// come in the order of `items`, and only once the transaction holding them has
+    /// committed.
+    ///
+    /// `Err` means nothing was committed (the database was unreachable, the commit
+    /// failed): every item is to be retried. The default writes each item by itself
+    /// ([`Store::load`], [`Store::record`]), one transaction each, for stores with no
+    /// group path.
+    async fn load_group(
+        &self,
+        items: &[GroupItem],
+    ) -> Result<Vec<Result<LoadOutcome, SinkError>>, SinkError> {
+        let mut answers = Vec::with_capacity(items.len());
+        for item in items {
+            answers.push(match item {
+                GroupItem::Load(file) => {
+                    let (tx, rx) = mpsc::channel(2);
+                    let sent = async {
+                        let _ = tx.send(LoadMsg::Rows(file.rows.clone())).await;
+                        let _ = tx.send(LoadMsg::Commit(file.stats.clone())).await;
+                    };
+                    let (loaded, ()) = tokio::join!(self.load(&file.attempt, rx), sent);
+                    loaded
+                }
+                GroupItem::Record(entry) => {
+                    self.record(entry).await.map(|()| LoadOutcome::Recorded)
+                }
+            });
+        }
+        Ok(answers)
+    }
 
     /// Writes a ledger row for an attempt that loaded nothing.
     async fn record(&self, entry: &LedgerEntry) -> Result<(), SinkError>;

@@ -489,7 +489,11 @@ async fn the_dashboard_queries_answer_alike_and_cannot_write(
     // one-minute spike to 35 at 10:30.
     let mut csv = String::from("timestamp,sensor_id,temperature,humidity,pressure\n");
     for m in 0..60 {
-        let t = if m == 30 { 35.0 } else { 20.0 + f64::from(m) / 10.0 };
+        let t = if m == 30 {
+            35.0
+        } else {
+            20.0 + f64::from(m) / 10.0
+        };
         csv.push_str(&format!("2024-05-01T10:{m:02}:00Z,s-1,{t:.1},50,1000\n"));
     }
     env.drop_file("hour.csv", csv);

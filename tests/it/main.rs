@@ -13,6 +13,7 @@ mod corpus;
 mod dashboard;
 mod filesystem;
 mod grafana;
+mod group;
 mod left_aside;
 mod migration;
 mod operator;

@@ -13,8 +13,8 @@ use super::{PgStore, describe, err, is_unique_violation, qc};
 use crate::enrich::EnrichedRow;
 use crate::read::ContentHash;
 use crate::sink::{
-    Claims, ErrorClass, FileAttempt, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError,
-    Store,
+    Claims, ErrorClass, FileAttempt, GroupItem, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile,
+    SinkError, Store,
 };
 use crate::stats::FileStats;
 
@@ -58,35 +58,29 @@ impl Store for PgStore {
         loaded
     }
 
+    async fn load_group(
+        &self,
+        items: &[GroupItem],
+    ) -> Result<Vec<Result<LoadOutcome, SinkError>>, SinkError> {
+        let loaded = self.load_group_at_once(items).await;
+        if loaded
+            .as_ref()
+            .map_or(true, |answers| answers.iter().any(Result::is_err))
+        {
+            // As for one file: a row no partition takes may mean the partitions changed.
+            self.forget_partitions();
+        }
+        loaded
+    }
+
     async fn maintain(&self, retention: Option<crate::config::Retention>) -> Result<(), SinkError> {
         self.maintain_partitions(retention).await
     }
 
     async fn record(&self, entry: &LedgerEntry) -> Result<(), SinkError> {
-        let a = &entry.attempt;
-        sqlx::query(
-            "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
-             row_count, rejected_rows, error_summary, duplicate_of, started_at, agent, \
-             profile, profile_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(a.id)
-        .bind(&a.file_name)
-        .bind(a.hash.as_str())
-        .bind(a.size as i64)
-        .bind(entry.status.as_str())
-        .bind(entry.rows_read as i64)
-        .bind(entry.rejected_rows as i64)
-        .bind(&entry.error_summary)
-        .bind(entry.duplicate_of)
-        .bind(a.started_at)
-        .bind(&self.agent)
-        .bind(&a.profile.name)
-        .bind(&a.profile.hash)
-        .execute(&self.pool)
-        .await
-        .map_err(err("writing the ledger row"))?;
-        Ok(())
+        self.write_record(&self.pool, entry)
+            .await
+            .map_err(err("writing the ledger row"))
     }
 
     async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError> {
@@ -110,6 +104,38 @@ impl Store for PgStore {
 }
 
 impl PgStore {
+    /// Writes the ledger row of an attempt that loaded nothing, on `on`: the pool (a
+    /// transaction of its own) or a group's transaction.
+    pub(super) async fn write_record<'e>(
+        &self,
+        on: impl sqlx::PgExecutor<'e>,
+        entry: &LedgerEntry,
+    ) -> Result<(), sqlx::Error> {
+        let a = &entry.attempt;
+        sqlx::query(
+            "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
+             row_count, rejected_rows, error_summary, duplicate_of, started_at, agent, \
+             profile, profile_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(a.id)
+        .bind(&a.file_name)
+        .bind(a.hash.as_str())
+        .bind(a.size as i64)
+        .bind(entry.status.as_str())
+        .bind(entry.rows_read as i64)
+        .bind(entry.rejected_rows as i64)
+        .bind(&entry.error_summary)
+        .bind(entry.duplicate_of)
+        .bind(a.started_at)
+        .bind(&self.agent)
+        .bind(&a.profile.name)
+        .bind(&a.profile.hash)
+        .execute(on)
+        .await?;
+        Ok(())
+    }
+
     /// [`Store::maintain`]: the months ahead, then retention.
     async fn maintain_partitions(
         &self,
@@ -264,6 +290,33 @@ impl PgStore {
     ) -> Result<LoadOutcome, SinkError> {
         let rows = batch.len() as u64;
         self.ensure_months(&months_of([&batch])).await?;
+        if stats.qc.amendments.is_empty() {
+            return match self.write_at_once(&self.pool, attempt, batch, stats).await {
+                Ok(()) => Ok(LoadOutcome::Committed { rows }),
+                Err(e) => self.claim_failed(attempt, e, "loading the file").await,
+            };
+        }
+        // Flags for an earlier file's reading: with the file, in one transaction.
+        let mut tx = self.pool.begin().await.map_err(err("starting the load"))?;
+        if let Err(e) = self.write_at_once(&mut *tx, attempt, batch, stats).await {
+            drop(tx);
+            return self.claim_failed(attempt, e, "loading the file").await;
+        }
+        qc::amend(&mut tx, &stats.qc).await?;
+        tx.commit().await.map_err(err("committing"))?;
+        Ok(LoadOutcome::Committed { rows })
+    }
+
+    /// Runs [`LOAD_AT_ONCE`] for one file on `on`: the pool (a transaction of its own)
+    /// or a group's transaction. The months of `batch` must have their partitions.
+    pub(super) async fn write_at_once<'e>(
+        &self,
+        on: impl sqlx::PgExecutor<'e>,
+        attempt: &FileAttempt,
+        batch: Vec<EnrichedRow>,
+        stats: &FileStats,
+    ) -> Result<(), sqlx::Error> {
+        let rows = batch.len() as u64;
         let r = Columns::of(batch);
         let mut metric_names = Vec::new();
         let mut metric_counts = Vec::new();
@@ -291,7 +344,7 @@ impl PgStore {
         }
         let [min, max, mean, stddev] = metric_values;
         let [qc_step, qc_spike, qc_flat, qc_outlier] = metric_qc;
-        let statement = sqlx::query(LOAD_AT_ONCE)
+        sqlx::query(LOAD_AT_ONCE)
             .bind(attempt.id)
             .bind(&attempt.file_name)
             .bind(attempt.hash.as_str())
@@ -329,22 +382,10 @@ impl PgStore {
             .bind(qc_step)
             .bind(qc_spike)
             .bind(qc_flat)
-            .bind(qc_outlier);
-        if stats.qc.amendments.is_empty() {
-            return match statement.execute(&self.pool).await {
-                Ok(_) => Ok(LoadOutcome::Committed { rows }),
-                Err(e) => self.claim_failed(attempt, e, "loading the file").await,
-            };
-        }
-        // Flags for an earlier file's reading: with the file, in one transaction.
-        let mut tx = self.pool.begin().await.map_err(err("starting the load"))?;
-        if let Err(e) = statement.execute(&mut *tx).await {
-            drop(tx);
-            return self.claim_failed(attempt, e, "loading the file").await;
-        }
-        qc::amend(&mut tx, &stats.qc).await?;
-        tx.commit().await.map_err(err("committing"))?;
-        Ok(LoadOutcome::Committed { rows })
+            .bind(qc_outlier)
+            .execute(on)
+            .await?;
+        Ok(())
     }
 
     /// Writes the metrics, completes the ledger row and commits.
@@ -441,7 +482,7 @@ FROM unnest($21::text[], $22::int8[], $23::int8[], $24::float8[], $25::float8[],
     AS m (name, n, nulls, lo, hi, mean, sd, unit, coded, qs, qp, qf, qo)";
 
 /// The months the readings of `batches` fall in.
-fn months_of<'a>(batches: impl IntoIterator<Item = &'a Vec<EnrichedRow>>) -> MonthSet {
+pub(super) fn months_of<'a>(batches: impl IntoIterator<Item = &'a Vec<EnrichedRow>>) -> MonthSet {
     let mut months = MonthSet::default();
     for row in batches.into_iter().flatten() {
         months.add(row.reading.timestamp);

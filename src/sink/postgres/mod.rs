@@ -14,6 +14,7 @@
 mod claim;
 mod copy;
 mod dashboard;
+mod group;
 mod ledger;
 mod load;
 pub mod migrate;

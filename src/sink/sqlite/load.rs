@@ -11,7 +11,8 @@ use uuid::Uuid;
 use super::{SqliteStore, describe, err, qc, writer};
 use crate::read::ContentHash;
 use crate::sink::{
-    ErrorClass, FileAttempt, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError, Store,
+    ErrorClass, FileAttempt, GroupItem, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError,
+    Store,
 };
 use crate::stats::FileStats;
 use crate::timestamp::format_utc;
@@ -128,32 +129,19 @@ impl Store for SqliteStore {
         Ok(LoadOutcome::Committed { rows: inserted })
     }
 
+    async fn load_group(
+        &self,
+        items: &[GroupItem],
+    ) -> Result<Vec<Result<LoadOutcome, SinkError>>, SinkError> {
+        self.load_group_in_one(items).await
+    }
+
     async fn record(&self, entry: &LedgerEntry) -> Result<(), SinkError> {
-        let a = &entry.attempt;
         let _writing = self.writer.lock().await;
-        sqlx::query(
-            "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
-             row_count, rejected_rows, error_summary, duplicate_of, started_at, finished_at, \
-             agent, profile, profile_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(a.id.hyphenated().to_string())
-        .bind(&a.file_name)
-        .bind(a.hash.as_str())
-        .bind(a.size as i64)
-        .bind(entry.status.as_str())
-        .bind(entry.rows_read as i64)
-        .bind(entry.rejected_rows as i64)
-        .bind(&entry.error_summary)
-        .bind(entry.duplicate_of.map(|d| d.hyphenated().to_string()))
-        .bind(format_utc(a.started_at))
-        .bind(format_utc(Utc::now()))
-        .bind(&self.agent)
-        .bind(&a.profile.name)
-        .bind(&a.profile.hash)
-        .execute(&self.pool)
-        .await
-        .map_err(err("writing the ledger row"))?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(err("opening"))?;
+        write_record(&mut conn, &self.agent, entry)
+            .await
+            .map_err(err("writing the ledger row"))
     }
 
     async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError> {
@@ -169,7 +157,39 @@ impl Store for SqliteStore {
     }
 }
 
-async fn insert_metrics(
+/// Writes the ledger row of an attempt that loaded nothing, on `conn` (in a group's
+/// transaction, or by itself); the caller holds the writer mutex.
+pub(super) async fn write_record(
+    conn: &mut SqliteConnection,
+    agent: &str,
+    entry: &LedgerEntry,
+) -> Result<(), sqlx::Error> {
+    let a = &entry.attempt;
+    sqlx::query(
+        "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
+         row_count, rejected_rows, error_summary, duplicate_of, started_at, finished_at, \
+         agent, profile, profile_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(a.id.hyphenated().to_string())
+    .bind(&a.file_name)
+    .bind(a.hash.as_str())
+    .bind(a.size as i64)
+    .bind(entry.status.as_str())
+    .bind(entry.rows_read as i64)
+    .bind(entry.rejected_rows as i64)
+    .bind(&entry.error_summary)
+    .bind(entry.duplicate_of.map(|d| d.hyphenated().to_string()))
+    .bind(format_utc(a.started_at))
+    .bind(format_utc(Utc::now()))
+    .bind(agent)
+    .bind(&a.profile.name)
+    .bind(&a.profile.hash)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn insert_metrics(
     conn: &mut SqliteConnection,
     file_id: &str,
     stats: &FileStats,

@@ -20,6 +20,7 @@
 //! `writer.rs` the low-level writer, the only code here that calls SQLite's C API.
 
 mod dashboard;
+mod group;
 mod ledger;
 mod load;
 mod qc;
