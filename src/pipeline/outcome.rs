@@ -131,7 +131,10 @@ impl Pipeline {
             // and loaded it: the rest is that agent's.
             return Ok(Outcome::Skipped { reason: TAKEN_OVER });
         }
-        if loaded.file_name == job.attempt.file_name && loaded.archived_as.is_none() {
+        if loaded.file_name == job.attempt.file_name
+            && loaded.archived_as.is_none()
+            && arrived_before(&job, loaded.started_at)
+        {
             // The commit happened but the move did not (crash, or processed/ unwritable).
             let archived_as = self.archive(&job, &self.processed).await?;
             self.note_archived(job.claim, loaded.id, &archived_as).await;
@@ -324,6 +327,24 @@ impl Pipeline {
         };
         matches!(claims.renew(key).await, Ok(false))
     }
+}
+
+/// Whether the file read by `job` arrived in the folder (its ctime: a rename into the
+/// folder sets it) no later than `started_at`, when the load found in the ledger
+/// started: then it is that very file, committed but not moved (a crash, an archive
+/// name that could not be recorded). The same name and content dropped again after
+/// the first was moved arrived later, and is a duplicate — as is, safely, any file the
+/// clock cannot place.
+fn arrived_before(job: &Job<'_>, started_at: chrono::DateTime<Utc>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(job.path) else {
+        return false;
+    };
+    if FileIdentity::of(&meta) != job.read {
+        return false;
+    }
+    chrono::DateTime::from_timestamp(meta.ctime(), meta.ctime_nsec() as u32)
+        .is_some_and(|ctime| ctime <= started_at)
 }
 
 /// `x.csv` → `x.rejects.csv`, `TOA5_pond.dat` → `TOA5_pond.rejects.dat`: the extension

@@ -113,6 +113,8 @@ pub struct LoadedFile {
     pub id: Uuid,
     pub file_name: String,
     pub archived_as: Option<String>,
+    /// When the attempt that loaded it started (the loading agent's clock).
+    pub started_at: DateTime<Utc>,
 }
 
 /// Status of a ledger row, stored as its [`as_str`](Self::as_str) text.

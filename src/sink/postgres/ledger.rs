@@ -22,7 +22,7 @@ impl PgStore {
         hash: &ContentHash,
     ) -> Result<Option<LoadedFile>, SinkError> {
         let row = sqlx::query(
-            "SELECT id, file_name, archived_as FROM ingest_files \
+            "SELECT id, file_name, archived_as, started_at FROM ingest_files \
              WHERE content_hash = $1 AND status IN ('loaded', 'partial')",
         )
         .bind(hash.as_str())
@@ -33,6 +33,7 @@ impl PgStore {
             id: r.get(0),
             file_name: r.get(1),
             archived_as: r.get(2),
+            started_at: r.get(3),
         }))
     }
 }

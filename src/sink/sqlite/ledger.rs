@@ -22,7 +22,7 @@ impl SqliteStore {
         hash: &ContentHash,
     ) -> Result<Option<LoadedFile>, SinkError> {
         let row = sqlx::query(
-            "SELECT id, file_name, archived_as FROM ingest_files \
+            "SELECT id, file_name, archived_as, started_at FROM ingest_files \
              WHERE content_hash = ? AND status IN ('loaded', 'partial')",
         )
         .bind(hash.as_str())
@@ -34,6 +34,7 @@ impl SqliteStore {
                 id: parse_id(r.get(0))?,
                 file_name: r.get(1),
                 archived_as: r.get(2),
+                started_at: parse_time(r.get(3))?,
             })
         })
         .transpose()
