@@ -7,6 +7,10 @@
 //! column found by its name is really a row id.
 
 mod long;
+mod number;
+
+pub use self::number::parse_number;
+use self::number::{extra_value, json_number};
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -551,97 +555,6 @@ impl RowErrors<'_> {
             }
         }
     }
-}
-
-/// Parses a decimal number. With a decimal comma, `21,5` is 21.5; a value with both a
-/// comma and a point, or a point followed by exactly three digits (`1.013`, a thousands
-/// separator in such files), is refused rather than guessed. `Err` carries a hint.
-pub fn parse_number(s: &str, decimal_comma: bool) -> Result<f64, Option<&'static str>> {
-    if decimal_comma {
-        if s.contains(',') {
-            if s.contains('.') {
-                return Err(Some("write decimals without thousands separators"));
-            }
-            return s.replacen(',', ".", 1).parse().map_err(|_| None);
-        }
-        if let Some((_, frac)) = s.split_once('.')
-            && frac.len() == 3
-            && frac.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(Some(
-                "a point followed by three digits may be a thousands separator in a file with decimal commas",
-            ));
-        }
-        return s.parse().map_err(|_| None);
-    }
-    s.parse().map_err(|_| {
-        s.contains(',')
-            .then_some("write decimals with a point and no thousands separators, or set layout.decimal = \",\" in a profile")
-    })
-}
-
-/// An extra cell as JSON: a number when it is written as one — kept as written, so
-/// `812` stays an integer and `3.610` keeps its digits (without leading zeros, which
-/// would be lost: `007` stays text) — else a string.
-fn extra_value(s: &str, decimal_comma: bool) -> String {
-    // With decimal commas, `1.013` may be a thousands separator: text, as for measures.
-    if decimal_comma && parse_number(s, true).is_err() {
-        return serde_json::Value::from(s).to_string();
-    }
-    let normalized = if decimal_comma && s.contains(',') && !s.contains('.') {
-        std::borrow::Cow::Owned(s.replacen(',', ".", 1))
-    } else if decimal_comma && s.contains(',') {
-        return serde_json::Value::from(s).to_string();
-    } else {
-        std::borrow::Cow::Borrowed(s)
-    };
-    if is_json_number(&normalized) && normalized.parse::<f64>().is_ok_and(f64::is_finite) {
-        return normalized.into_owned();
-    }
-    serde_json::Value::from(s).to_string()
-}
-
-/// True when `s` is a number as JSON writes it: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
-fn is_json_number(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = usize::from(b.first() == Some(&b'-'));
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while b.get(*i).is_some_and(u8::is_ascii_digit) {
-            *i += 1;
-        }
-        *i - start
-    };
-    let start = i;
-    let int = digits(&mut i);
-    if int == 0 || (int > 1 && b[start] == b'0') {
-        return false;
-    }
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    i == b.len()
-}
-
-/// A measured value as JSON: integers without a fraction, others as the shortest
-/// decimal that reads back the same.
-fn json_number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        return format!("{}", v as i64);
-    }
-    serde_json::Number::from_f64(v).map_or_else(|| "null".to_owned(), |n| n.to_string())
 }
 
 fn unit_shown(m: &MeasurePlan) -> &str {
