@@ -13,15 +13,26 @@
 //! retry with backoff when the whole group failed for a transient reason. The ledger
 //! rows of files that loaded nothing (quarantined, duplicates) are written in the
 //! groups too, before their files move.
+//!
+//! Quality control of a grouped file runs in the committer, not in the reader
+//! ([`judge_group`]): a group's files are put in time order and judged one after the
+//! other just before the group loads, each continuing from the one before it. Files
+//! read side by side would otherwise not see each other, and each would read its
+//! sensors' history back from the database. A file whose flags add a spike to a
+//! reading of a group still committing waits for that group's commit before loading.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use chrono::{DateTime, Utc};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::debug;
 
 use super::inspect::BATCHES_IN_FLIGHT;
+use super::quality::{QcMemory, judge_group};
+use crate::qc::QcConfig;
 use crate::sink::{
     ErrorClass, FileAttempt, GroupFile, GroupItem, LedgerEntry, LoadMsg, LoadOutcome, SinkError,
     Store,
@@ -45,6 +56,8 @@ pub const GROUPS_AT_ONCE: usize = 2;
 #[derive(Debug)]
 pub(super) struct Grouper {
     store: Arc<dyn Store>,
+    /// What quality control knows of each sensor, shared with the pipeline's readers.
+    memory: Arc<QcMemory>,
     files: usize,
     wait: Duration,
     /// The committer's queue; a new committer is started when there is none (first
@@ -55,15 +68,52 @@ pub(super) struct Grouper {
 /// One item waiting in the committer's queue, with where its answer goes.
 struct Pending {
     item: GroupItem,
+    /// The file's quality-control thresholds, when the committer is to judge it.
+    qc: Option<QcConfig>,
     reply: oneshot::Sender<Result<LoadOutcome, SinkError>>,
+}
+
+impl Pending {
+    /// The time of the file's first reading: a group is judged and loaded in this
+    /// order (ledger rows first). A stable order: the same content twice stays in the
+    /// order it came.
+    fn first_reading(&self) -> Option<DateTime<Utc>> {
+        match &self.item {
+            GroupItem::Load(file) => file.rows.iter().map(|r| r.reading.timestamp).min(),
+            GroupItem::Record(_) => None,
+        }
+    }
+
+    fn file_id(&self) -> Option<String> {
+        match &self.item {
+            GroupItem::Load(file) => Some(file.attempt.id.hyphenated().to_string()),
+            GroupItem::Record(_) => None,
+        }
+    }
+}
+
+/// What [`Grouper::load`] did with a file.
+#[derive(Debug)]
+pub(super) enum Grouped {
+    /// Loaded (in a group, or streamed when too large for one): the store's answer.
+    Loaded(Result<LoadOutcome, SinkError>),
+    /// Too many rows for a group, and its quality control was left to the committer:
+    /// the file is to be read again and streamed, judged by its reader.
+    TooLarge,
 }
 
 impl Grouper {
     /// A committer of groups of up to `files` files, waiting up to `wait` for them;
     /// `None` when `files` is 1 (every file commits by itself).
-    pub(super) fn new(store: Arc<dyn Store>, files: usize, wait: Duration) -> Option<Self> {
+    pub(super) fn new(
+        store: Arc<dyn Store>,
+        memory: Arc<QcMemory>,
+        files: usize,
+        wait: Duration,
+    ) -> Option<Self> {
         (files > 1).then(|| Self {
             store,
+            memory,
             files,
             wait,
             queue: Mutex::new(None),
@@ -82,18 +132,24 @@ impl Grouper {
     }
 
     /// Takes the row stream of `attempt` like [`Store::load`] does, and commits it in a
-    /// group when it is a small file; one with more than [`GROUP_MAX_FILE_ROWS`] rows is
-    /// handed to [`Store::load`] to stream.
+    /// group when it is a small file, judged by the committer with `qc` when given.
+    /// One with more than [`GROUP_MAX_FILE_ROWS`] rows is handed to [`Store::load`] to
+    /// stream, or, when its quality control was left to the committer, given back
+    /// ([`Grouped::TooLarge`]) to be read again.
     pub(super) async fn load(
         &self,
         attempt: &FileAttempt,
         mut rows: mpsc::Receiver<LoadMsg>,
-    ) -> Result<LoadOutcome, SinkError> {
+        qc: Option<QcConfig>,
+    ) -> Grouped {
         let mut kept = Vec::new();
         loop {
             match rows.recv().await {
                 Some(LoadMsg::Rows(batch)) if kept.len() + batch.len() > GROUP_MAX_FILE_ROWS => {
-                    return self.stream(attempt, kept, batch, rows).await;
+                    if qc.is_some() {
+                        return Grouped::TooLarge;
+                    }
+                    return Grouped::Loaded(self.stream(attempt, kept, batch, rows).await);
                 }
                 Some(LoadMsg::Rows(batch)) => kept.extend(batch),
                 Some(LoadMsg::Commit(stats)) => {
@@ -102,9 +158,9 @@ impl Grouper {
                         rows: kept,
                         stats,
                     };
-                    return self.commit(GroupItem::Load(file)).await;
+                    return Grouped::Loaded(self.commit(GroupItem::Load(file), qc).await);
                 }
-                Some(LoadMsg::Abort) | None => return Ok(LoadOutcome::Aborted),
+                Some(LoadMsg::Abort) | None => return Grouped::Loaded(Ok(LoadOutcome::Aborted)),
             }
         }
     }
@@ -140,7 +196,7 @@ impl Grouper {
     /// the next group, and returns once that group has committed.
     pub(super) async fn record(&self, entry: &LedgerEntry) -> Result<(), SinkError> {
         match self
-            .commit(GroupItem::Record(Box::new(entry.clone())))
+            .commit(GroupItem::Record(Box::new(entry.clone())), None)
             .await?
         {
             LoadOutcome::Recorded => Ok(()),
@@ -154,10 +210,14 @@ impl Grouper {
 
     /// Queues `item` for the next group and waits for its answer, given after the
     /// group's commit.
-    async fn commit(&self, item: GroupItem) -> Result<LoadOutcome, SinkError> {
+    async fn commit(
+        &self,
+        item: GroupItem,
+        qc: Option<QcConfig>,
+    ) -> Result<LoadOutcome, SinkError> {
         let (reply, answer) = oneshot::channel();
         let queue = self.queue();
-        if queue.send(Pending { item, reply }).await.is_err() {
+        if queue.send(Pending { item, qc, reply }).await.is_err() {
             return Err(gone());
         }
         answer.await.unwrap_or_else(|_| Err(gone()))
@@ -170,7 +230,13 @@ impl Grouper {
             Some(tx) if !tx.is_closed() => tx.clone(),
             _ => {
                 let (tx, rx) = mpsc::channel(self.files_in_flight());
-                tokio::spawn(commit_groups(self.store.clone(), rx, self.files, self.wait));
+                tokio::spawn(commit_groups(
+                    self.store.clone(),
+                    self.memory.clone(),
+                    rx,
+                    self.files,
+                    self.wait,
+                ));
                 *queue = Some(tx.clone());
                 tx
             }
@@ -183,11 +249,14 @@ impl Grouper {
 /// each group, up to [`GROUPS_AT_ONCE`] at a time; ends when every sender is gone.
 async fn commit_groups(
     store: Arc<dyn Store>,
+    memory: Arc<QcMemory>,
     mut queue: mpsc::Receiver<Pending>,
     files: usize,
     wait: Duration,
 ) {
     let loading = Arc::new(Semaphore::new(GROUPS_AT_ONCE));
+    // The groups still committing: their files, and a flag raised when they are done.
+    let mut committing: Vec<(HashSet<String>, watch::Receiver<bool>)> = Vec::new();
     loop {
         // A group starts gathering once one can be loaded: meanwhile files queue up, so
         // a busy database gets larger groups.
@@ -213,17 +282,59 @@ async fn commit_groups(
             rows += next.item.row_count();
             group.push(next);
         }
-        let store = store.clone();
+        group.sort_by_key(Pending::first_reading);
+        let mut judged: Vec<_> = group
+            .iter_mut()
+            .filter_map(|p| match (&mut p.item, p.qc) {
+                (GroupItem::Load(file), Some(cfg)) => Some((file, cfg)),
+                _ => None,
+            })
+            .collect();
+        if !judged.is_empty()
+            && let Err(e) = judge_group(store.as_ref(), &memory, &mut judged).await
+        {
+            // Reading history is never the files' fault: each is retried.
+            let e = SinkError {
+                class: ErrorClass::Transient,
+                ..e
+            };
+            answer_all(group, &e);
+            continue;
+        }
+        // A spike found on the last reading of a file still committing in another
+        // group is added to it once that group has committed.
+        let amended: HashSet<&str> = judged
+            .iter()
+            .flat_map(|(file, _)| file.stats.qc.amendments.iter())
+            .map(|a| a.file_id.as_str())
+            .collect();
+        committing.retain(|(_, done)| !*done.borrow());
+        let after: Vec<watch::Receiver<bool>> = committing
+            .iter()
+            .filter(|(ids, _)| amended.iter().any(|id| ids.contains(*id)))
+            .map(|(_, done)| done.clone())
+            .collect();
+        drop(judged);
+        let (finished, done) = watch::channel(false);
+        committing.push((group.iter().filter_map(Pending::file_id).collect(), done));
+        let (store, memory) = (store.clone(), memory.clone());
         tokio::spawn(async move {
-            load_group(store.as_ref(), group, rows).await;
+            for mut earlier in after {
+                // An error means that group's task is gone: it commits nothing more.
+                let _ = earlier.wait_for(|done| *done).await;
+            }
+            let unstored = load_group(store.as_ref(), group, rows).await;
+            memory.forget(&unstored);
+            let _ = finished.send(true);
             drop(slot);
         });
     }
 }
 
-/// Loads one group and answers each of its items.
-async fn load_group(store: &dyn Store, group: Vec<Pending>, rows: usize) {
+/// Loads one group and answers each of its items; returns the files it did not store.
+async fn load_group(store: &dyn Store, group: Vec<Pending>, rows: usize) -> HashSet<String> {
     let started = Instant::now();
+    let mut unstored: HashSet<String> = group.iter().filter_map(Pending::file_id).collect();
     let (items, replies): (Vec<GroupItem>, Vec<_>) =
         group.into_iter().map(|p| (p.item, p.reply)).unzip();
     let answers = store.load_group(&items).await;
@@ -236,20 +347,28 @@ async fn load_group(store: &dyn Store, group: Vec<Pending>, rows: usize) {
     );
     match answers {
         Ok(answers) => {
-            for (reply, answer) in replies.into_iter().zip(answers) {
+            for ((reply, answer), item) in replies.into_iter().zip(answers).zip(&items) {
+                if let (GroupItem::Load(file), Ok(LoadOutcome::Committed { .. })) = (item, &answer)
+                {
+                    unstored.remove(&file.attempt.id.hyphenated().to_string());
+                }
                 // An attempt that stopped waiting (its task was dropped) needs no answer.
                 let _ = reply.send(answer);
             }
         }
         Err(e) => {
             for reply in replies {
-                let _ = reply.send(Err(SinkError {
-                    class: e.class,
-                    context: e.context,
-                    detail: e.detail.clone(),
-                }));
+                let _ = reply.send(Err(e.clone()));
             }
         }
+    }
+    unstored
+}
+
+/// Answers every item of a group that could not be loaded with `e`.
+fn answer_all(group: Vec<Pending>, e: &SinkError) {
+    for p in group {
+        let _ = p.reply.send(Err(e.clone()));
     }
 }
 
@@ -272,6 +391,7 @@ mod tests {
 
     use super::*;
     use crate::read::ContentHash;
+    use crate::sink::GroupFile;
     use crate::sink::{Activity, AgentShare, LedgerQueries, LedgerRecord, LoadedFile, ProfileRef};
 
     /// A store that commits every group it is given and notes its size.
@@ -372,12 +492,13 @@ mod tests {
         wait: Duration,
     ) -> (Vec<usize>, Duration) {
         let store = Arc::new(Groups::default());
-        let grouper = Arc::new(Grouper::new(store.clone(), per_group, wait).unwrap());
+        let grouper =
+            Arc::new(Grouper::new(store.clone(), Arc::default(), per_group, wait).unwrap());
         let started = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         for n in 0..files {
             let grouper = grouper.clone();
-            tasks.spawn(async move { grouper.commit(file(n)).await });
+            tasks.spawn(async move { grouper.commit(file(n), None).await });
         }
         while let Some(answer) = tasks.join_next().await {
             assert_eq!(answer.unwrap().unwrap(), LoadOutcome::Committed { rows: 0 });
@@ -402,11 +523,111 @@ mod tests {
         assert!(took >= wait && took < Duration::from_secs(5), "{took:?}");
     }
 
+    /// Reading `i` of `sensor`: a minute apart, a slow wave with a little wobble, and
+    /// a spike where `spike` says.
+    fn reading(sensor: &str, i: usize, line: u64, spike: bool) -> crate::enrich::EnrichedRow {
+        let t = 20.0 + 3.0 * (i as f64 / 90.0).sin() + (i % 5) as f64 * 0.05;
+        let reading = crate::validate::Reading {
+            line,
+            timestamp: DateTime::from_timestamp(1_700_000_000 + 60 * i as i64, 0).unwrap(),
+            sensor_id: sensor.to_owned(),
+            temperature: Some(if spike { t + 9.0 } else { t }),
+            humidity: Some(50.0 + (i % 9) as f64 * 0.2),
+            pressure: None,
+            extra: None,
+            further: Vec::new(),
+            coded_missing: 0,
+        };
+        crate::enrich::enrich(reading, &crate::config::Ranges::default())
+    }
+
+    /// The flags a group commit gives, by (sensor, minute), once amendments are added.
+    type ByReading = std::collections::BTreeMap<(String, usize), u16>;
+
+    /// Files judged group by group by the committer, each group while the one before is
+    /// still committing (the store has nothing yet), get the flags of one file judged
+    /// whole: every file continues from the one before it, and a spike on a file's
+    /// last reading is added to that (not yet stored) reading by the next file.
+    #[tokio::test]
+    async fn files_judged_in_groups_get_the_flags_of_one_whole_file() {
+        use crate::qc::{Flags, Judge, QcConfig, Test};
+
+        const PER_FILE: usize = 100;
+        const FILES: usize = 6;
+        let sensors = ["a", "b"];
+        // A spike on sensor a's last reading of file 1 (decided by file 2, in the next
+        // group), and one inside file 4.
+        let spikes = [2 * PER_FILE - 1, 4 * PER_FILE + 40];
+        let rows = |file: usize| -> Vec<crate::enrich::EnrichedRow> {
+            let mut rows = Vec::new();
+            for i in file * PER_FILE..(file + 1) * PER_FILE {
+                for (k, s) in sensors.iter().enumerate() {
+                    let line = 2 + 2 * (i - file * PER_FILE) as u64 + k as u64;
+                    rows.push(reading(s, i, line, *s == "a" && spikes.contains(&i)));
+                }
+            }
+            rows
+        };
+        let minute = |r: &crate::enrich::EnrichedRow| {
+            ((r.reading.timestamp.timestamp() - 1_700_000_000) / 60) as usize
+        };
+
+        let cfg = QcConfig::default();
+        let mut whole = Judge::new(cfg);
+        let mut expected = ByReading::new();
+        let mut decided = Vec::new();
+        for row in (0..FILES).flat_map(rows) {
+            decided.extend(whole.push(row, |_, _, _| Ok::<_, ()>(Vec::new())).unwrap());
+        }
+        decided.extend(whole.finish().0);
+        for r in &decided {
+            expected.insert((r.reading.sensor_id.clone(), minute(r)), r.qc_flags);
+        }
+        let a_spikes = expected
+            .iter()
+            .filter(|((s, _), f)| s == "a" && Flags(**f).has(0, Test::Spike))
+            .count();
+        assert_eq!(a_spikes, spikes.len(), "the reference finds both spikes");
+
+        let store = Groups::default();
+        let memory = QcMemory::default();
+        let mut got = ByReading::new();
+        let mut at: std::collections::HashMap<(String, i64), (String, usize)> = Default::default();
+        let mut amendments = Vec::new();
+        for group in [0..2, 2..4, 4..FILES] {
+            let mut files: Vec<GroupFile> = group
+                .map(|n| GroupFile {
+                    rows: rows(n),
+                    ..match file(n) {
+                        GroupItem::Load(f) => f,
+                        GroupItem::Record(_) => unreachable!(),
+                    }
+                })
+                .collect();
+            let mut judged: Vec<_> = files.iter_mut().map(|f| (f, cfg)).collect();
+            judge_group(&store, &memory, &mut judged).await.unwrap();
+            for f in &files {
+                let id = f.attempt.id.hyphenated().to_string();
+                for r in &f.rows {
+                    let key = (r.reading.sensor_id.clone(), minute(r));
+                    at.insert((id.clone(), r.reading.line as i64), key.clone());
+                    got.insert(key, r.qc_flags);
+                }
+                amendments.extend(f.stats.qc.amendments.clone());
+            }
+        }
+        assert!(!amendments.is_empty(), "the boundary spike is an amendment");
+        for a in amendments {
+            *got.get_mut(&at[&(a.file_id, a.line)]).unwrap() |= a.add;
+        }
+        assert_eq!(got, expected);
+    }
+
     #[test]
     fn one_file_per_group_is_no_grouping() {
         let store: Arc<dyn Store> = Arc::new(Groups::default());
-        assert!(Grouper::new(store.clone(), 1, Duration::ZERO).is_none());
-        let grouper = Grouper::new(store, 2, Duration::ZERO).unwrap();
+        assert!(Grouper::new(store.clone(), Arc::default(), 1, Duration::ZERO).is_none());
+        let grouper = Grouper::new(store, Arc::default(), 2, Duration::ZERO).unwrap();
         assert!(grouper.takes(GROUP_MAX_FILE_BYTES));
         assert!(!grouper.takes(GROUP_MAX_FILE_BYTES + 1));
     }

@@ -51,8 +51,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span, warn};
 use uuid::Uuid;
 
-use self::group::Grouper;
 pub use self::group::{GROUP_MAX_FILE_BYTES, GROUP_MAX_FILE_ROWS, GROUP_ROWS, GROUPS_AT_ONCE};
+use self::group::{Grouped, Grouper};
 use self::inspect::{BATCHES_IN_FLIGHT, Verdict, stream_to_sink};
 pub use self::inspect::{ReadContext, ReadReport, check_file, read_rows};
 use self::outcome::Job;
@@ -171,6 +171,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn new(settings: &Settings, store: Arc<dyn Store>) -> Self {
+        let qc_memory: Arc<QcMemory> = Arc::default();
         Self {
             store: store.clone(),
             ranges: settings.ranges,
@@ -182,8 +183,9 @@ impl Pipeline {
             profiles: Profiles::new(settings.profiles.clone()),
             metrics: None,
             qc: settings.qc,
-            qc_memory: Arc::default(),
-            group: Grouper::new(store, settings.group_files, settings.group_wait).map(Arc::new),
+            qc_memory: qc_memory.clone(),
+            group: Grouper::new(store, qc_memory, settings.group_files, settings.group_wait)
+                .map(Arc::new),
         }
     }
 
@@ -433,7 +435,9 @@ impl Pipeline {
 
 impl Pipeline {
     /// Streams the file into the store in one transaction, and once more, in the proven
-    /// order, when its dates proved month-first after some were read day-first.
+    /// order, when its dates proved month-first after some were read day-first. A small
+    /// file goes to a group commit, where the committer judges its quality; if it has
+    /// too many rows for a group after all, it is read once more and streamed.
     async fn load(
         &self,
         job: &Job<'_>,
@@ -443,6 +447,7 @@ impl Pipeline {
     ) -> Result<(Result<LoadOutcome, SinkError>, ReadReport), ProcessError> {
         let name = &job.attempt.file_name;
         let mut file = Some(file);
+        let mut group = self.group.as_ref().filter(|g| g.takes(job.attempt.size));
         loop {
             let input = match file.take() {
                 Some(f) => f,
@@ -453,20 +458,28 @@ impl Pipeline {
             };
             let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
             let (reader_cx, expected) = (cx.clone(), job.attempt.hash.clone());
-            let qc = self.qc.with(&cx.profile.qc);
-            let qc = qc.enabled.then(|| QcRun {
-                cfg: qc,
+            let qc = Some(self.qc.with(&cx.profile.qc)).filter(|qc| qc.enabled);
+            let reader_qc = qc.filter(|_| group.is_none()).map(|cfg| QcRun {
+                cfg,
                 store: self.store.clone(),
                 runtime: tokio::runtime::Handle::current(),
                 memory: self.qc_memory.clone(),
                 file_id: job.attempt.id.hyphenated().to_string(),
             });
             let reader = tokio::task::spawn_blocking(move || {
-                stream_to_sink(input, &reader_cx, &expected, &tx, qc)
+                stream_to_sink(input, &reader_cx, &expected, &tx, reader_qc)
             });
-            let loaded = match &self.group {
-                Some(group) if group.takes(job.attempt.size) => group.load(&job.attempt, rx).await,
-                _ => self.store.load(&job.attempt, rx).await,
+            let loaded = match group {
+                Some(g) => match g.load(&job.attempt, rx, qc).await {
+                    Grouped::Loaded(loaded) => loaded,
+                    Grouped::TooLarge => {
+                        // The reader stops at its next batch: the channel is closed.
+                        reader.await.map_err(|e| internal(name, e))?;
+                        group = None;
+                        continue;
+                    }
+                },
+                None => self.store.load(&job.attempt, rx).await,
             };
             let mut report = reader.await.map_err(|e| internal(name, e))?;
             if let Some(mut e) = report.history_error.take() {

@@ -4,6 +4,14 @@
 //! database's last reading of the sensor before a file is the one the memory ends
 //! with, the file continues from the memory (one row read per sensor); otherwise the
 //! sensor's last readings are read and replayed.
+//!
+//! Small files committed in groups are judged by the committer instead
+//! ([`judge_group`]), one after the other in time order, just before their group loads:
+//! a file continues from the file of its group (or the group before) that came right
+//! before it, whether committed yet or not, and a whole group's sensors are looked up
+//! in one round trip. Judged while being read side by side, each of them would miss
+//! the others and read up to 240 readings of each of its sensors back from the
+//! database.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -15,7 +23,7 @@ use crate::enrich::EnrichedRow;
 use crate::qc::{
     HistoryQuery, HistoryReading, Judge, MAX_SENSORS, QcConfig, QcSummary, SensorMemory,
 };
-use crate::sink::{SinkError, Store};
+use crate::sink::{GroupFile, SinkError, Store};
 
 /// Sensors remembered between files; past this the memory starts again empty.
 const MAX_REMEMBERED: usize = MAX_SENSORS;
@@ -41,6 +49,16 @@ impl QcMemory {
     fn recall(&self, sensor: &str, cfg: &QcConfig) -> Option<SensorMemory> {
         let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         map.get(sensor).filter(|m| m.cfg() == cfg).cloned()
+    }
+
+    /// Forgets what ends with a reading of `files`: files judged but not stored after
+    /// all (refused, duplicates, their group failed).
+    pub(super) fn forget(&self, files: &HashSet<String>) {
+        if files.is_empty() {
+            return;
+        }
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, m| !files.contains(&m.file_id));
     }
 }
 
@@ -174,4 +192,193 @@ impl<'a> QcStage<'a> {
 /// The history of a sensor already looked up by [`QcStage::drain`]: never asked for.
 fn no_history(_: &str, _: DateTime<Utc>, _: u32) -> Result<Vec<HistoryReading>, SinkError> {
     Ok(Vec::new())
+}
+
+/// How the committer starts following one sensor of a grouped file.
+enum Start {
+    /// From the previous file of the group that held the sensor, judged just before.
+    Group,
+    /// From the pipeline's memory, if the database agrees with it.
+    Remembered(Box<SensorMemory>),
+    /// From the sensor's last stored readings.
+    Stored,
+}
+
+/// A start once the database has answered.
+enum Ready {
+    Group,
+    /// The memory's last reading is not stored yet (its file loads in a group now
+    /// committing), and nothing else of the sensor came after it.
+    Continue(SensorMemory),
+    /// The memory, and the readings stored since, starting with its last one.
+    Resume(SensorMemory, Vec<HistoryReading>),
+    History(Vec<HistoryReading>),
+}
+
+/// Judges the rows of a group's files that have quality control on (each with its
+/// thresholds), in the order given (the committer's: by first reading time), and
+/// sets each file's flags and QC summary. Every file continues from the one before it
+/// of each sensor; the sensors that start in this group are looked up in one round
+/// trip (two when a memory proves stale). What each file leaves is remembered at once,
+/// for the next group: [`QcMemory::forget`] takes it back if the file is not stored.
+pub(super) async fn judge_group(
+    store: &dyn Store,
+    memory: &QcMemory,
+    files: &mut [(&mut GroupFile, QcConfig)],
+) -> Result<(), SinkError> {
+    // Where each file's sensors start from, judging by time alone.
+    let mut latest: HashMap<String, (DateTime<Utc>, QcConfig)> = HashMap::new();
+    let mut plans: Vec<Vec<(String, DateTime<Utc>, Start)>> = Vec::with_capacity(files.len());
+    for (file, cfg) in files.iter() {
+        let mut plan = Vec::new();
+        for (sensor, first, last) in sensor_spans(&file.rows) {
+            let start = match latest.get(&sensor) {
+                Some((ts, c)) if c == cfg && *ts < first => Start::Group,
+                Some(_) => Start::Stored,
+                None => match memory.recall(&sensor, cfg) {
+                    Some(m) if m.ts < first => Start::Remembered(Box::new(m)),
+                    _ => Start::Stored,
+                },
+            };
+            latest.insert(sensor.clone(), (last, *cfg));
+            plan.push((sensor, first, start));
+        }
+        plans.push(plan);
+    }
+
+    // One round trip for every sensor that starts from the database.
+    let limit = files
+        .iter()
+        .map(|(_, c)| c.history_len())
+        .max()
+        .unwrap_or(0);
+    let mut asked = Vec::new();
+    let mut at = Vec::new();
+    for (f, plan) in plans.iter().enumerate() {
+        for (k, (sensor, before, start)) in plan.iter().enumerate() {
+            let from = match start {
+                Start::Group => continue,
+                Start::Remembered(m) => Some(m.ts),
+                Start::Stored => None,
+            };
+            asked.push(HistoryQuery {
+                sensor: sensor.clone(),
+                from,
+                before: *before,
+            });
+            at.push((f, k));
+        }
+    }
+    let answers = if asked.is_empty() {
+        Vec::new()
+    } else {
+        store.recent_readings(&asked, limit).await?
+    };
+    let mut ready: Vec<Vec<(String, Ready)>> = plans
+        .into_iter()
+        .map(|plan| {
+            plan.into_iter()
+                .map(|(sensor, _, start)| {
+                    let ready = match start {
+                        Start::Group => Ready::Group,
+                        Start::Remembered(m) => Ready::Continue(*m),
+                        Start::Stored => Ready::History(Vec::new()),
+                    };
+                    (sensor, ready)
+                })
+                .collect()
+        })
+        .collect();
+    // A memory the database disagrees with (something else stored after its last
+    // reading, or more than a history's worth): the sensor's readings instead.
+    let mut stale = Vec::new();
+    let mut stale_at = Vec::new();
+    for ((f, k), (query, answer)) in at.into_iter().zip(asked.into_iter().zip(answers)) {
+        let (_, slot) = &mut ready[f][k];
+        match std::mem::replace(slot, Ready::Group) {
+            Ready::Continue(m) if answer.is_empty() => *slot = Ready::Continue(m),
+            Ready::Continue(m) if answer[0].file_id == m.file_id && answer[0].line == m.line => {
+                *slot = Ready::Resume(m, answer);
+            }
+            Ready::Continue(_) => {
+                stale.push(HistoryQuery {
+                    from: None,
+                    ..query
+                });
+                stale_at.push((f, k));
+            }
+            _ => *slot = Ready::History(last_n(answer, files[f].1.history_len())),
+        }
+    }
+    if !stale.is_empty() {
+        let answers = store.recent_readings(&stale, limit).await?;
+        for ((f, k), answer) in stale_at.into_iter().zip(answers) {
+            ready[f][k].1 = Ready::History(last_n(answer, files[f].1.history_len()));
+        }
+    }
+
+    // The files in order, each continuing from the one before.
+    let mut left: HashMap<String, SensorMemory> = HashMap::new();
+    for ((file, cfg), plan) in files.iter_mut().zip(ready) {
+        let mut judge = Judge::new(*cfg);
+        for (sensor, ready) in plan {
+            let started = match ready {
+                Ready::Group => left
+                    .remove(&sensor)
+                    .is_some_and(|m| judge.continue_from(&sensor, m)),
+                Ready::Continue(m) => judge.continue_from(&sensor, m),
+                Ready::Resume(m, since) => judge.resume(&sensor, m, since),
+                Ready::History(history) => {
+                    judge.start(&sensor, history);
+                    true
+                }
+            };
+            if !started {
+                // Not expected (the memory's thresholds were checked when it was
+                // recalled); the sensor then starts afresh rather than from a guess.
+                judge.start(&sensor, Vec::new());
+            }
+        }
+        let rows = std::mem::take(&mut file.rows);
+        let mut judged = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(row) = judge.push(row, no_history)? {
+                judged.push(row);
+            }
+        }
+        let file_id = file.attempt.id.hyphenated().to_string();
+        let (held, summary, memories) = judge.finish_remembering(&file_id);
+        judged.extend(held);
+        file.rows = judged;
+        file.stats.qc = summary;
+        left.extend(memories.iter().cloned());
+        memory.remember(memories);
+    }
+    Ok(())
+}
+
+/// Each sensor of `rows` in order of first appearance (up to [`MAX_SENSORS`]), with
+/// the time of its first reading and of its latest.
+fn sensor_spans(rows: &[EnrichedRow]) -> Vec<(String, DateTime<Utc>, DateTime<Utc>)> {
+    let mut spans: Vec<(String, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for row in rows {
+        let (sensor, ts) = (row.reading.sensor_id.as_str(), row.reading.timestamp);
+        match index.get(sensor) {
+            Some(&i) => spans[i].2 = spans[i].2.max(ts),
+            None if spans.len() < MAX_SENSORS => {
+                index.insert(sensor, spans.len());
+                spans.push((sensor.to_owned(), ts, ts));
+            }
+            None => {}
+        }
+    }
+    spans
+}
+
+/// The last `n` of `readings` (oldest first).
+fn last_n(mut readings: Vec<HistoryReading>, n: u32) -> Vec<HistoryReading> {
+    let extra = readings.len().saturating_sub(n as usize);
+    readings.drain(..extra);
+    readings
 }

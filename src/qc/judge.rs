@@ -256,10 +256,12 @@ pub struct SensorMemory {
     cfg: QcConfig,
     tracks: [Track; 3],
     last: i64,
-    /// The last reading: file id, line, time, flags.
+    /// The last reading: file id, line, time, and its flags as stored (its spike is
+    /// still to be decided by the sensor's next reading).
     pub file_id: String,
     pub line: i64,
     pub ts: DateTime<Utc>,
+    flags: u16,
 }
 
 impl SensorMemory {
@@ -393,16 +395,19 @@ impl<P: Judged> Judge<P> {
                 Pending::Row(mut p) => {
                     let flags = *p.flags_mut();
                     self.summary.count(flags);
-                    let stored = (file_id.to_owned(), p.line(), p.timestamp());
+                    let stored = (file_id.to_owned(), p.line(), p.timestamp(), flags);
                     rows.push(p);
                     Some(stored)
                 }
                 Pending::Stored {
-                    file_id, line, ts, ..
-                } => Some((file_id, line, ts)),
+                    file_id,
+                    line,
+                    ts,
+                    flags,
+                } => Some((file_id, line, ts, flags)),
                 Pending::None => None,
             };
-            if let Some((file_id, line, ts)) = last {
+            if let Some((file_id, line, ts, flags)) = last {
                 memories.push((
                     name,
                     SensorMemory {
@@ -412,6 +417,7 @@ impl<P: Judged> Judge<P> {
                         file_id,
                         line,
                         ts,
+                        flags,
                     },
                 ));
             }
@@ -451,6 +457,31 @@ impl<P: Judged> Judge<P> {
             },
         };
         replay(&self.cfg, &mut s, first.flags, since);
+        self.insert(sensor, s);
+        true
+    }
+
+    /// Starts following `sensor` straight from what an earlier file left, without
+    /// asking the database: for a file judged right after that one (group commit,
+    /// where the earlier file may not be committed yet). False, and nothing done, when
+    /// the memory was taken with other thresholds.
+    pub fn continue_from(&mut self, sensor: &str, memory: SensorMemory) -> bool {
+        if memory.cfg != self.cfg {
+            return false;
+        }
+        if self.knows(sensor) || self.room() == 0 {
+            return true;
+        }
+        let s = Sensor {
+            tracks: memory.tracks,
+            last: memory.last,
+            pending: Pending::Stored {
+                file_id: memory.file_id,
+                line: memory.line,
+                ts: memory.ts,
+                flags: memory.flags,
+            },
+        };
         self.insert(sensor, s);
         true
     }

@@ -367,7 +367,7 @@ pub enum ErrorClass {
 }
 
 /// A database failure, classified.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{context}: {detail}")]
 pub struct SinkError {
     pub class: ErrorClass,

@@ -315,3 +315,47 @@ async fn group_files_one_commits_every_file_by_itself() {
     assert_eq!(count(&outcomes, |o| matches!(o, Outcome::Loaded { .. })), 5);
     assert_eq!(loading_transactions(&env.db).await, 5);
 }
+
+/// A file small in bytes but with more rows than a group holds, while quality control
+/// is left to the committer: it is read again and streamed, judged by its reader, and
+/// loads whole with its flags (a spike in its middle) beside a grouped file.
+#[rstest]
+#[tokio::test]
+async fn a_small_file_with_too_many_rows_for_a_group_streams_with_its_flags(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    use sensor_ingest::qc::{Flags, Test};
+
+    let env = env_or_skip!(TestEnv::with_vars(backend, WAIT));
+    let rows = sensor_ingest::pipeline::GROUP_MAX_FILE_ROWS + 500;
+    let spike_at = rows / 2;
+    let mut text = String::from("ts,id,t\n");
+    for i in 0..rows {
+        let t = if i == spike_at {
+            35.0
+        } else {
+            20.0 + (i % 7) as f64 * 0.1
+        };
+        let (h, m) = (i / 60, i % 60);
+        text.push_str(&format!(
+            "2024-02-{:02}T{:02}:{m:02}:00Z,long,{t:.1}\n",
+            1 + h / 24,
+            h % 24
+        ));
+    }
+    assert!((text.len() as u64) < sensor_ingest::pipeline::GROUP_MAX_FILE_BYTES);
+    let pipeline = env.pipeline().await;
+    let contents = vec![("long.csv".to_owned(), text), (name(0), content(0))];
+    let outcomes = process_all(&env, &pipeline, &contents).await;
+    assert_eq!(count(&outcomes, |o| matches!(o, Outcome::Loaded { .. })), 2);
+    let readings = env.db.readings().await;
+    let long: Vec<_> = readings.iter().filter(|r| r.sensor_id == "long").collect();
+    assert_eq!(long.len(), rows);
+    let flagged: Vec<i64> = long
+        .iter()
+        .filter(|r| Flags(r.qc_flags).has(0, Test::Spike))
+        .map(|r| r.line)
+        .collect();
+    // Line 1 is the header: row i is on line i + 2.
+    assert_eq!(flagged, [spike_at as i64 + 2]);
+}

@@ -250,6 +250,55 @@ async fn a_day_as_one_file_or_24_hourly_files_gets_the_same_flags(
     }
 }
 
+/// Small files read side by side (a backlog landing at once) are judged by the group
+/// committer in time order, each continuing from the one before it: the 24 hours,
+/// dropped at once in shuffled order and read concurrently into one group, get the
+/// whole day's flags. Their readers alone would not see each other (no hour is
+/// stored while the others are read) and would flag every hour's start on its own.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hourly_files_read_side_by_side_get_the_flags_of_the_whole_day(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let whole = env_or_skip!(TestEnv::new(backend));
+    let vars = &[("GROUP_FILES", "24"), ("GROUP_WAIT_MS", "1000")];
+    let split = env_or_skip!(TestEnv::with_vars(backend, vars));
+    let (day, mut hours) = day_and_hours(&whole);
+    load(&whole, &[day]).await;
+    // Arrival order is not time order: the committer puts them right.
+    hours.reverse();
+    hours.swap(3, 17);
+    let pipeline = split.pipeline().await;
+    for (name, content) in &hours {
+        split.drop_file(name, content);
+    }
+    let tasks: Vec<_> = hours
+        .iter()
+        .map(|(name, _)| (name.clone(), split.spawn_process(&pipeline, name)))
+        .collect();
+    for (name, task) in tasks {
+        let outcome = task.await.unwrap().unwrap();
+        assert!(
+            matches!(outcome, Outcome::Loaded { .. }),
+            "{name}: {outcome:?}"
+        );
+    }
+    let a = flags(&whole).await;
+    let b = flags(&split).await;
+    assert_eq!(b.len(), 2 * 1440);
+    assert!(a.values().filter(|f| **f != 0).count() >= 5);
+    let differ: Vec<String> = a
+        .iter()
+        .filter(|(k, f)| b.get(*k) != Some(f))
+        .map(|(k, f)| {
+            let other = Flags(b.get(k).copied().unwrap_or(0)).describe();
+            format!("{} {}: {} vs {other}", k.0, k.1, Flags(*f).describe())
+        })
+        .collect();
+    assert!(differ.is_empty(), "{differ:#?}");
+    counts_agree(&split, &b).await;
+}
+
 /// `QC=off` (the benchmark's baseline) stores no flags at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qc_off_flags_nothing() {
