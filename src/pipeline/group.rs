@@ -282,7 +282,7 @@ async fn commit_groups(
             rows += next.item.row_count();
             group.push(next);
         }
-        group.sort_by_key(Pending::first_reading);
+        group.sort_by_cached_key(Pending::first_reading);
         let mut judged: Vec<_> = group
             .iter_mut()
             .filter_map(|p| match (&mut p.item, p.qc) {

@@ -219,8 +219,9 @@ enum Ready {
 /// thresholds), in the order given (the committer's: by first reading time), and
 /// sets each file's flags and QC summary. Every file continues from the one before it
 /// of each sensor; the sensors that start in this group are looked up in one round
-/// trip (two when a memory proves stale). What each file leaves is remembered at once,
-/// for the next group: [`QcMemory::forget`] takes it back if the file is not stored.
+/// trip (two when a memory proves stale). What the group leaves of each sensor is
+/// remembered at once, for the next group: [`QcMemory::forget`] takes it back if its
+/// file is not stored.
 pub(super) async fn judge_group(
     store: &dyn Store,
     memory: &QcMemory,
@@ -351,9 +352,9 @@ pub(super) async fn judge_group(
         judged.extend(held);
         file.rows = judged;
         file.stats.qc = summary;
-        left.extend(memories.iter().cloned());
-        memory.remember(memories);
+        left.extend(memories);
     }
+    memory.remember(left.into_iter().collect());
     Ok(())
 }
 

@@ -218,8 +218,9 @@ pub(super) async fn insert_metrics(
             b.push_bind(n as i64);
         }
     });
+    // Prepared once and cached: the statement's text depends only on the number of
+    // columns, and small files write their metrics as often as their rows.
     q.build()
-        .persistent(false)
         .execute(conn)
         .await
         .map_err(err("writing file metrics"))?;

@@ -50,6 +50,21 @@ pub(super) async fn insert_readings(
     ingested_at: &str,
     rows: &[EnrichedRow],
 ) -> Result<u64, SinkError> {
+    insert_files_readings(conn, ingested_at, &[(file_id, rows)]).await
+}
+
+/// [`insert_readings`] for the readings of several files at once (a group commit):
+/// the statements are prepared once for all of them, and tuples of different files
+/// share a statement.
+pub(super) async fn insert_files_readings(
+    conn: &mut SqliteConnection,
+    ingested_at: &str,
+    files: &[(&str, &[EnrichedRow])],
+) -> Result<u64, SinkError> {
+    let rows: Vec<(&str, &EnrichedRow)> = files
+        .iter()
+        .flat_map(|(id, rows)| rows.iter().map(move |r| (*id, r)))
+        .collect();
     let mut handle = conn
         .lock_handle()
         .await
@@ -57,7 +72,7 @@ pub(super) async fn insert_readings(
     let db = handle.as_raw_handle().as_ptr();
     // SAFETY: `handle` guarantees that sqlx's worker makes no call on this connection
     // until it is dropped, after the insert; `db` is valid for that long.
-    let insert = || unsafe { insert_raw(db, file_id, ingested_at, rows) };
+    let insert = || unsafe { insert_raw(db, ingested_at, &rows) };
     // A batch takes a few milliseconds of CPU: let the runtime move other tasks off
     // this thread while it runs (not possible on a current-thread runtime, as in tests).
     if matches!(
@@ -121,9 +136,8 @@ unsafe fn prepare(db: *mut ffi::sqlite3, sql: &CStr) -> Result<Statement, SinkEr
 /// `db` must be a valid connection that no other thread uses during the call.
 unsafe fn insert_raw(
     db: *mut ffi::sqlite3,
-    file_id: &str,
     ingested_at: &str,
-    rows: &[EnrichedRow],
+    rows: &[(&str, &EnrichedRow)],
 ) -> Result<u64, SinkError> {
     let (grouped, rest) = rows.split_at(rows.len() - rows.len() % ROWS_PER_INSERT);
     // One timestamp buffer per tuple: text is bound in place (SQLITE_STATIC), so each
@@ -131,14 +145,15 @@ unsafe fn insert_raw(
     let mut ts: Vec<Vec<u8>> = (0..ROWS_PER_INSERT)
         .map(|_| Vec::with_capacity(32))
         .collect();
-    let mut insert = |sql: CString, chunks: std::slice::Chunks<'_, EnrichedRow>| {
+    let mut insert = |sql: CString, chunks: std::slice::Chunks<'_, (&str, &EnrichedRow)>| {
         // SAFETY: valid db, used by this thread only (caller).
         let stmt = unsafe { prepare(db, &sql)? };
         for chunk in chunks {
             // SAFETY: `stmt` is a live statement of `db` with `chunk.len()` tuples; every
-            // bound buffer (`file_id`, `ts`, the rows' strings, `ingested_at`) outlives
-            // the step, and `bind_and_step` resets the statement before returning.
-            unsafe { bind_and_step(db, &stmt, chunk, file_id, ingested_at, &mut ts)? };
+            // bound buffer (the file ids, `ts`, the rows' strings, `ingested_at`)
+            // outlives the step, and `bind_and_step` resets the statement before
+            // returning.
+            unsafe { bind_and_step(db, &stmt, chunk, ingested_at, &mut ts)? };
         }
         Ok::<_, SinkError>(())
     };
@@ -154,7 +169,8 @@ unsafe fn insert_raw(
     Ok(rows.len() as u64)
 }
 
-/// Binds `rows` to the tuples of `stmt`, steps it once and resets it.
+/// Binds `rows` (each with its file's id) to the tuples of `stmt`, steps it once and
+/// resets it.
 ///
 /// # Safety
 /// `db` must be a valid connection that no other thread uses during the call, and
@@ -162,14 +178,13 @@ unsafe fn insert_raw(
 unsafe fn bind_and_step(
     db: *mut ffi::sqlite3,
     stmt: &Statement,
-    rows: &[EnrichedRow],
-    file_id: &str,
+    rows: &[(&str, &EnrichedRow)],
     ingested_at: &str,
     ts: &mut [Vec<u8>],
 ) -> Result<(), SinkError> {
     let s = stmt.0;
     // SAFETY (the binds below): `s` is live (caller). Text is bound in place
-    // (SQLITE_STATIC): `file_id`, `ingested_at` and the rows' strings are borrowed for
+    // (SQLITE_STATIC): the file ids, `ingested_at` and the rows' strings are borrowed for
     // the whole call, each tuple has its own `ts` buffer, and the reset before returning
     // drops every binding. Lengths fit in i32: records are at most 1 MiB.
     let text = |i: i32, v: &[u8]| unsafe {
@@ -187,7 +202,7 @@ unsafe fn bind_and_step(
             None => ffi::sqlite3_bind_null(s, i),
         }
     };
-    for (j, (row, ts)) in rows.iter().zip(ts.iter_mut()).enumerate() {
+    for (j, ((file_id, row), ts)) in rows.iter().zip(ts.iter_mut()).enumerate() {
         let r = &row.reading;
         ts.clear();
         crate::timestamp::write_utc(ts, r.timestamp);
