@@ -338,7 +338,8 @@ impl Env<'_> {
         PostgresSettings::from_options(options)
     }
 
-    /// `QC` (on or off), `QC_WINDOW`, and `QC_<MEASURE>_<KEY>` for each threshold.
+    /// `QC` (on or off), `QC_WINDOW`, `QC_HISTORY`, and `QC_<MEASURE>_<KEY>` for each
+    /// threshold.
     fn qc(&mut self) -> QcConfig {
         let mut qc = QcConfig::default();
         qc.enabled = self.parse("QC", true, "on or off", |v| {
@@ -353,6 +354,12 @@ impl Env<'_> {
             qc.window,
             "a whole number from 2 to 1000",
             |v| qc_config::parse_count(v).ok(),
+        );
+        qc.history_hours = self.parse(
+            "QC_HISTORY",
+            qc.history_hours,
+            "a span such as 7d, 30 days or 48h, from 1 hour to 366 days",
+            |v| qc_config::parse_history(v).ok(),
         );
         for (m, vars) in qc_config::ENV_VARS.iter().enumerate() {
             for (k, var) in vars.iter().enumerate() {

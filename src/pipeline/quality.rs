@@ -144,17 +144,19 @@ impl<'a> QcStage<'a> {
         let run = self.run;
         let limit = self.judge.history_len();
         let (mut remembered, mut unknown) = (Vec::new(), Vec::new());
+        // Only what lies within the history span counts, and only that is read.
+        let span = run.cfg.horizon();
         for (sensor, before) in new {
             let query = |from| HistoryQuery {
                 sensor: sensor.clone(),
-                from,
+                from: Some(from),
                 before,
             };
             match run.memory.recall(&sensor, &run.cfg) {
-                Some(memory) if memory.ts < before => {
-                    remembered.push((query(Some(memory.ts)), memory));
+                Some(memory) if memory.ts < before && memory.ts >= before - span => {
+                    remembered.push((query(memory.ts), memory));
                 }
-                _ => unknown.push(query(None)),
+                _ => unknown.push(query(before - span)),
             }
         }
         if !remembered.is_empty() {
@@ -165,7 +167,7 @@ impl<'a> QcStage<'a> {
             for ((query, memory), since) in remembered.into_iter().zip(since) {
                 if !self.judge.resume(&query.sensor, memory, since) {
                     unknown.push(HistoryQuery {
-                        from: None,
+                        from: Some(query.before - span),
                         ..query
                     });
                 }
@@ -233,11 +235,14 @@ pub(super) async fn judge_group(
     for (file, cfg) in files.iter() {
         let mut plan = Vec::new();
         for (sensor, first, last) in sensor_spans(&file.rows) {
+            // Only what lies within the history span counts (older state is forgotten
+            // by the judge anyway), and only that is read.
+            let since = first - cfg.horizon();
             let start = match latest.get(&sensor) {
                 Some((ts, c)) if c == cfg && *ts < first => Start::Group,
                 Some(_) => Start::Stored,
                 None => match memory.recall(&sensor, cfg) {
-                    Some(m) if m.ts < first => Start::Remembered(Box::new(m)),
+                    Some(m) if m.ts < first && m.ts >= since => Start::Remembered(Box::new(m)),
                     _ => Start::Stored,
                 },
             };
@@ -256,11 +261,12 @@ pub(super) async fn judge_group(
     let mut asked = Vec::new();
     let mut at = Vec::new();
     for (f, plan) in plans.iter().enumerate() {
+        let span = files[f].1.horizon();
         for (k, (sensor, before, start)) in plan.iter().enumerate() {
             let from = match start {
                 Start::Group => continue,
                 Start::Remembered(m) => Some(m.ts),
-                Start::Stored => None,
+                Start::Stored => Some(*before - span),
             };
             asked.push(HistoryQuery {
                 sensor: sensor.clone(),
@@ -303,7 +309,7 @@ pub(super) async fn judge_group(
             }
             Ready::Continue(_) => {
                 stale.push(HistoryQuery {
-                    from: None,
+                    from: Some(query.before - files[f].1.horizon()),
                     ..query
                 });
                 stale_at.push((f, k));

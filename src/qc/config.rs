@@ -47,6 +47,9 @@ pub struct QcConfig {
     pub enabled: bool,
     /// Outlier window: the sensor's previous readings the median and MAD are taken over.
     pub window: u32,
+    /// How far back a sensor's readings count (hours): a reading longer than this after
+    /// the sensor's previous one starts its tests afresh, and no older history is read.
+    pub history_hours: u32,
     /// Temperature, humidity, pressure.
     pub measures: [MeasureQc; 3],
 }
@@ -58,6 +61,7 @@ impl Default for QcConfig {
         Self {
             enabled: true,
             window: 60,
+            history_hours: DEFAULT_HISTORY_HOURS,
             measures: [
                 MeasureQc {
                     step_per_minute: 0.25,
@@ -97,7 +101,17 @@ impl Default for QcConfig {
     }
 }
 
+/// [`QcConfig::history_hours`] by default: a week.
+pub const DEFAULT_HISTORY_HOURS: u32 = 7 * 24;
+/// The longest [`QcConfig::history_hours`]: a year.
+pub const MAX_HISTORY_HOURS: u32 = 366 * 24;
+
 impl QcConfig {
+    /// [`history_hours`](Self::history_hours) as a span of time.
+    pub fn horizon(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::hours(i64::from(self.history_hours))
+    }
+
     /// Readings of history a sensor needs before a file so that its flags are those
     /// of one long file: the outlier window, the longest flat-line count, and the two
     /// neighbours of a spike.
@@ -319,4 +333,22 @@ pub const ENV_VARS: [[&str; 9]; 3] = [
 /// The key a variable of [`ENV_VARS`] sets, by its position.
 pub fn env_key(index: usize) -> &'static str {
     REAL_KEYS.get(index).copied().unwrap_or("flat_readings")
+}
+
+/// A history span for `QC_HISTORY`: hours (`48h`, `48 hours`) or days (`7d`, `7 days`),
+/// from 1 hour to [`MAX_HISTORY_HOURS`].
+pub fn parse_history(value: &str) -> Result<u32, &'static str> {
+    const EXPECTED: &str = "a span such as 7d, 30 days or 48h, from 1 hour to 366 days";
+    let v = value.trim().to_ascii_lowercase();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (number, unit) = v.split_at(split);
+    let n: u32 = number.parse().map_err(|_| EXPECTED)?;
+    let hours = match unit.trim() {
+        "h" | "hour" | "hours" => Some(n),
+        "d" | "day" | "days" => n.checked_mul(24),
+        _ => None,
+    };
+    hours
+        .filter(|h| (1..=MAX_HISTORY_HOURS).contains(h))
+        .ok_or(EXPECTED)
 }

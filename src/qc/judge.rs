@@ -247,6 +247,20 @@ struct Sensor<P> {
     pending: Pending<P>,
 }
 
+impl<P> Sensor<P> {
+    /// A reading at `t` longer than the history span ([`QcConfig::history_hours`])
+    /// after the sensor's previous one starts its tests afresh: what came before says
+    /// nothing certain about it (a sensor back after a long silence is not a step), and
+    /// the previous reading's spike stays undecided.
+    fn forget_before(&mut self, t: i64, cfg: &QcConfig) {
+        let span = i64::from(cfg.history_hours) * 3_600 * 1_000_000;
+        if self.last != i64::MIN && t.saturating_sub(self.last) > span {
+            let window = cfg.window as usize;
+            self.tracks = [Track::new(window), Track::new(window), Track::new(window)];
+        }
+    }
+}
+
 /// What the judge knows of a sensor after a file: the state its tests continue from
 /// and the stored reading that state ends with. Kept by the pipeline between files so
 /// that the next file of the sensor need not replay its history: it is used when the
@@ -333,6 +347,7 @@ impl<P: Judged> Judge<P> {
         if t < s.last {
             return Ok(Some(row));
         }
+        s.forget_before(t, cfg);
         s.last = t;
         let mut flags = 0u16;
         let mut spikes = 0u16;
@@ -537,6 +552,7 @@ fn replay<P>(cfg: &QcConfig, s: &mut Sensor<P>, mut prev_flags: u16, history: Ve
         if t < s.last {
             continue;
         }
+        s.forget_before(t, cfg);
         s.last = t;
         for (m, track) in s.tracks.iter_mut().enumerate() {
             match h.values[m] {

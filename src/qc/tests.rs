@@ -109,6 +109,45 @@ fn a_level_shift_is_a_step_and_no_spike() {
     assert!(flagged(&flags, Test::Spike).is_empty());
 }
 
+/// A sensor back after a silence longer than the history span starts afresh: its
+/// first value is no step from a reading weeks old, however far it moved; within the
+/// span (here set to 30 days) the same jump is a step.
+#[test]
+fn a_reading_after_more_than_the_history_span_starts_the_tests_afresh() {
+    let mut v = rows(&noise(100, 4));
+    let mut back = rows(&noise(100, 5));
+    for (i, r) in back.iter_mut().enumerate() {
+        r.line = 200 + i as i64;
+        r.ts = start() + TimeDelta::days(10) + TimeDelta::minutes(i as i64);
+        r.values[T] = r.values[T].map(|x| x - 12.0);
+    }
+    v.extend(back);
+    let (flags, _) = judge(v.clone());
+    assert!(
+        flagged(&flags, Test::Step).is_empty(),
+        "{:?}",
+        flagged(&flags, Test::Step)
+    );
+    let month = QcConfig {
+        history_hours: 30 * 24,
+        ..QcConfig::default()
+    };
+    let (flags, _) = judge_with(month, v);
+    assert_eq!(flagged(&flags, Test::Step), vec![100]);
+}
+
+#[test]
+fn history_spans_read_as_hours_or_days_within_a_year() {
+    use super::config::parse_history;
+    assert_eq!(parse_history("7d"), Ok(168));
+    assert_eq!(parse_history("30 days"), Ok(720));
+    assert_eq!(parse_history("48h"), Ok(48));
+    assert_eq!(parse_history("1 hour"), Ok(1));
+    for bad in ["0h", "367d", "7", "7w", "d", "-1d", "1.5d"] {
+        assert!(parse_history(bad).is_err(), "{bad}");
+    }
+}
+
 #[test]
 fn the_step_threshold_grows_with_the_gap_between_floor_and_cap() {
     let c = QcConfig::default().measures[T];
@@ -443,15 +482,22 @@ fn settings_read_qc_from_the_environment_and_name_a_bad_value() {
         ("QC", "off"),
         ("QC_HUMIDITY_STEP_FLOOR", "5"),
         ("QC_WINDOW", "30"),
+        ("QC_HISTORY", "2d"),
     ])
     .unwrap();
     assert!(!s.qc.enabled);
     assert_eq!(s.qc.window, 30);
+    assert_eq!(s.qc.history_hours, 48);
     assert_eq!(s.qc.measures[1].step_floor, 5.0);
     assert_eq!(s.qc.measures[1].flat_readings, 240);
-    let errors = vars(&[("QC", "maybe"), ("QC_PRESSURE_FLAT_READINGS", "1")]).unwrap_err();
+    let errors = vars(&[
+        ("QC", "maybe"),
+        ("QC_HISTORY", "forever"),
+        ("QC_PRESSURE_FLAT_READINGS", "1"),
+    ])
+    .unwrap_err();
     let vars: Vec<&str> = errors.iter().map(|e| e.var).collect();
-    assert_eq!(vars, ["QC", "QC_PRESSURE_FLAT_READINGS"]);
+    assert_eq!(vars, ["QC", "QC_HISTORY", "QC_PRESSURE_FLAT_READINGS"]);
 }
 
 #[test]

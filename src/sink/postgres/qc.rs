@@ -13,7 +13,10 @@ use crate::sink::{ErrorClass, SinkError};
 
 impl PgStore {
     /// See [`Store::recent_readings`](crate::sink::Store::recent_readings): one
-    /// statement, a `LATERAL` index scan per sensor.
+    /// statement, a `LATERAL` index scan per sensor. The batch's whole span is given
+    /// too ($5, $6), as plain parameters: the partitions outside it are pruned before
+    /// the statement starts. Bounds known only per sensor prune too late — every
+    /// monthly partition is opened first, which took seconds with some hundreds.
     pub(super) async fn recent(
         &self,
         queries: &[HistoryQuery],
@@ -32,6 +35,10 @@ impl PgStore {
         let names: Vec<&str> = queries.iter().map(|q| q.sensor.as_str()).collect();
         let froms: Vec<Option<DateTime<Utc>>> = queries.iter().map(|q| q.from).collect();
         let times: Vec<DateTime<Utc>> = queries.iter().map(|q| q.before).collect();
+        let earliest = froms
+            .iter()
+            .try_fold(DateTime::<Utc>::MAX_UTC, |min, f| f.map(|f| min.min(f)));
+        let latest = times.iter().copied().max();
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT q.k::int4, r.file_id, r.line, r.ts, r.temperature, r.humidity, r.pressure, \
                     r.qc_flags \
@@ -40,6 +47,7 @@ impl PgStore {
              CROSS JOIN LATERAL (SELECT * FROM sensor_readings s \
                  WHERE s.sensor_id = q.sensor AND s.ts < q.before \
                    AND s.ts >= coalesce(q.since, '-infinity') \
+                   AND s.ts >= coalesce($5, '-infinity') AND s.ts < coalesce($6, 'infinity') \
                  ORDER BY s.ts DESC LIMIT $3) AS r \
              ORDER BY q.k, r.ts, r.line",
         )
@@ -47,6 +55,8 @@ impl PgStore {
         .bind(times)
         .bind(i64::from(limit))
         .bind(froms)
+        .bind(earliest)
+        .bind(latest)
         .fetch_all(&self.pool)
         .await
         .map_err(err("reading the sensors' last readings"))?;
