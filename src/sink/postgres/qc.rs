@@ -12,14 +12,32 @@ use crate::qc::{
 use crate::sink::{ErrorClass, SinkError};
 
 impl PgStore {
-    /// See [`Store::recent_readings`](crate::sink::Store::recent_readings): one
-    /// statement, a `LATERAL` index scan per sensor. The batch's whole span is given
-    /// too ($5, $6), as plain parameters: the partitions outside it are pruned before
-    /// the statement starts. Bounds known only per sensor prune too late — every
-    /// monthly partition is opened first, which took seconds with some hundreds.
+    /// See [`Store::recent_readings`](crate::sink::Store::recent_readings): a `LATERAL`
+    /// index scan per sensor, one statement for each cluster of questions whose times
+    /// lie within [`SPAN_PER_STATEMENT`] (usually all of them). Each statement is given
+    /// its cluster's whole span as plain parameters too ($5, $6): the partitions
+    /// outside it are pruned before the statement starts. Bounds known only per sensor
+    /// prune too late — every monthly partition is opened first, which took seconds
+    /// with some hundreds.
     pub(super) async fn recent(
         &self,
         queries: &[HistoryQuery],
+        limit: u32,
+    ) -> Result<Vec<Vec<HistoryReading>>, SinkError> {
+        let mut out: Vec<Vec<HistoryReading>> = vec![Vec::new(); queries.len()];
+        for cluster in clusters(queries) {
+            let asked: Vec<&HistoryQuery> = cluster.iter().map(|&i| &queries[i]).collect();
+            for (i, readings) in cluster.iter().zip(self.recent_within(&asked, limit).await?) {
+                out[*i] = readings;
+            }
+        }
+        Ok(out)
+    }
+
+    /// One statement of [`recent`](Self::recent).
+    async fn recent_within(
+        &self,
+        queries: &[&HistoryQuery],
         limit: u32,
     ) -> Result<Vec<Vec<HistoryReading>>, SinkError> {
         type Row = (
@@ -74,6 +92,40 @@ impl PgStore {
         }
         Ok(out)
     }
+}
+
+/// The widest span of time one history statement covers: two monthly partitions or
+/// three, whatever the files' times.
+const SPAN_PER_STATEMENT: chrono::TimeDelta = chrono::TimeDelta::days(40);
+
+/// The questions (their indexes) in clusters by time, each within
+/// [`SPAN_PER_STATEMENT`] from its earliest `from` to its latest `before`; a question
+/// without `from` (no lower bound) goes alone.
+fn clusters(queries: &[HistoryQuery]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..queries.len()).collect();
+    order.sort_by_key(|&i| queries[i].before);
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut open: Option<(DateTime<Utc>, Vec<usize>)> = None;
+    for i in order {
+        let q = &queries[i];
+        let Some(from) = q.from else {
+            out.push(vec![i]);
+            continue;
+        };
+        match &mut open {
+            Some((earliest, members)) if q.before - (*earliest).min(from) <= SPAN_PER_STATEMENT => {
+                *earliest = (*earliest).min(from);
+                members.push(i);
+            }
+            _ => {
+                if let Some((_, members)) = open.replace((from, vec![i])) {
+                    out.push(members);
+                }
+            }
+        }
+    }
+    out.extend(open.map(|(_, members)| members));
+    out
 }
 
 /// One row of [`flagged_sql`]: the reading, then its predecessor's and successor's
@@ -218,4 +270,36 @@ pub(super) async fn amend(conn: &mut sqlx::PgConnection, qc: &QcSummary) -> Resu
         .await
         .map_err(err("adding quality flags to earlier readings"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(from_days: Option<i64>, before_days: i64) -> HistoryQuery {
+        let day = |d| DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::days(d);
+        HistoryQuery {
+            sensor: "s".into(),
+            from: from_days.map(day),
+            before: day(before_days),
+        }
+    }
+
+    /// Questions close in time share a statement; one years away, or one without a
+    /// lower bound, gets its own, so that no statement spans many partitions.
+    #[test]
+    fn history_questions_cluster_by_time() {
+        let queries = [
+            ask(Some(100), 107),
+            ask(Some(3_000), 3_007),
+            ask(Some(101), 108),
+            ask(None, 105),
+            ask(Some(130), 137),
+            ask(Some(139), 146),
+        ];
+        let mut got = clusters(&queries);
+        got.sort();
+        assert_eq!(got, vec![vec![0, 2, 4], vec![1], vec![3], vec![5]]);
+        assert!(clusters(&[]).is_empty());
+    }
 }
