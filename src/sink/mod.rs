@@ -13,6 +13,7 @@
 //! the C-API writer for SQLite). A new database is a new folder beside them.
 
 pub mod claim;
+pub mod coalesce;
 pub mod dashboard;
 pub mod postgres;
 pub mod sqlite;
@@ -366,8 +367,9 @@ pub enum ErrorClass {
     Data,
 }
 
-/// A database failure, classified.
-#[derive(Debug, thiserror::Error)]
+/// A database failure, classified. Cloned when one failed statement answers several
+/// callers (a group, a batch of claims).
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{context}: {detail}")]
 pub struct SinkError {
     pub class: ErrorClass,
