@@ -311,7 +311,7 @@ impl Pipeline {
         if result.is_err() {
             // The file stays in the folder: let any agent take it at once, rather than
             // after the lease, should this one give up or stop (a retry claims it again).
-            if let Err(e) = claims.release(&key).await {
+            if let Err(e) = claims.release(std::slice::from_ref(&key)).await {
                 debug!(error = %e, "could not release the claim; it runs out by itself");
             }
         }
