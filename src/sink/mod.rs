@@ -183,6 +183,15 @@ pub(crate) fn ledger_status(text: &str) -> Result<EntryStatus, SinkError> {
     })
 }
 
+/// Where the file of a ledger row was archived ([`Store::mark_archived_all`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveName {
+    /// The ledger row.
+    pub id: Uuid,
+    /// The file's name in `processed/` or `quarantine/`.
+    pub archived_as: String,
+}
+
 /// A ledger row for an attempt that loaded nothing.
 #[derive(Debug, Clone)]
 pub struct LedgerEntry {
@@ -507,6 +516,16 @@ pub trait Store: LedgerQueries {
 
     /// Notes where the file of ledger row `id` was archived.
     async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError>;
+
+    /// Notes where each of several files was archived ([`Store::mark_archived`]), in
+    /// one statement where the store can: the pipeline coalesces the archive names of
+    /// files finishing together ([`batched`]). The default writes them one by one.
+    async fn mark_archived_all(&self, names: &[ArchiveName]) -> Result<(), SinkError> {
+        for name in names {
+            self.mark_archived(name.id, &name.archived_as).await?;
+        }
+        Ok(())
+    }
 
     /// Housekeeping the agent runs at startup and then hourly: the readings partitions
     /// of the coming months, and with `retention` the dropping of whole months older
