@@ -65,6 +65,7 @@ use crate::intake::{self, Opened, display_name};
 use crate::metrics::Metrics;
 use crate::profile::Profiles;
 use crate::qc::QcConfig;
+use crate::sink::batched::PerFile;
 use crate::sink::claim::RENEW_EVERY;
 use crate::sink::{ClaimKey, FileAttempt, LedgerEntry, LoadOutcome, ProfileRef, SinkError, Store};
 
@@ -167,6 +168,9 @@ pub struct Pipeline {
     qc_memory: Arc<QcMemory>,
     /// The committer of small files in groups (`GROUP_FILES` above 1).
     group: Option<Arc<Grouper>>,
+    /// The claims, claim releases and archive names of files in progress, each kind
+    /// coalesced into one statement for the files asking at the same time.
+    per_file: Arc<PerFile>,
 }
 
 impl Pipeline {
@@ -183,6 +187,7 @@ impl Pipeline {
             metrics: None,
             qc: settings.qc,
             qc_memory: Arc::default(),
+            per_file: Arc::new(PerFile::new(store.clone())),
             group: Grouper::new(store, settings.group_files, settings.group_wait).map(Arc::new),
         }
     }
@@ -261,9 +266,9 @@ impl Pipeline {
     }
 
     /// One attempt at one file, without retries. On a store several agents share, the
-    /// file is claimed first (one round trip) and left alone, as [`Outcome::Skipped`]
-    /// with [`CLAIMED_ELSEWHERE`], when another agent holds it; the claim is renewed
-    /// while the file is worked on.
+    /// file is claimed first (one statement, shared with the files claimed at the same
+    /// time) and left alone, as [`Outcome::Skipped`] with [`CLAIMED_ELSEWHERE`], when
+    /// another agent holds it; the claim is renewed while the file is worked on.
     pub async fn attempt(&self, path: &Path) -> Result<Outcome, ProcessError> {
         let name = display_name(path);
         let started_at = Utc::now();
@@ -301,7 +306,7 @@ impl Pipeline {
             Err(reason) => return Ok(Outcome::Skipped { reason }),
         };
         let key = ClaimKey::of(&name, &seen);
-        if !claims.claim(std::slice::from_ref(&key)).await?[0] {
+        if !self.per_file.claim(key.clone()).await? {
             return Ok(Outcome::Skipped {
                 reason: CLAIMED_ELSEWHERE,
             });
@@ -311,7 +316,7 @@ impl Pipeline {
         if result.is_err() {
             // The file stays in the folder: let any agent take it at once, rather than
             // after the lease, should this one give up or stop (a retry claims it again).
-            if let Err(e) = claims.release(std::slice::from_ref(&key)).await {
+            if let Err(e) = self.per_file.release(key).await {
                 debug!(error = %e, "could not release the claim; it runs out by itself");
             }
         }

@@ -12,6 +12,7 @@
 //! one more module holds its low-level writer (binary COPY encoding for PostgreSQL,
 //! the C-API writer for SQLite). A new database is a new folder beside them.
 
+pub mod batched;
 pub mod claim;
 pub mod coalesce;
 pub mod dashboard;
