@@ -4,11 +4,11 @@
 //! statement, and each learns its own answer.
 //!
 //! What each statement means is unchanged. A claim is still granted or refused key by
-//! key (the statement takes arrays already,
-//! [`Claims::claim`](super::Claims::claim)), and its answer still
-//! comes before the file is read. An archive name is still informational and best
-//! effort: exactly-once rests on the ledger's unique index on the content hash and on
-//! committing before moving, neither of which goes through here.
+//! key (the statement takes arrays already, [`Claims::claim`](super::Claims::claim)),
+//! and its answer still comes before the file is read. An archive name is still
+//! informational and best effort: exactly-once rests on the ledger's unique index on
+//! the content hash and on committing before moving, neither of which goes through
+//! here.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::coalesce::{Batch, Coalescer};
-use super::{ArchiveName, ClaimKey, SinkError, Store};
+use super::{ArchiveName, ClaimKey, ErrorClass, SinkError, Store};
 
 /// The most requests one statement carries: 256 keys make five arrays of 256 on
 /// PostgreSQL, and 256 archive names 513 bound parameters on SQLite (its limit is
@@ -52,8 +52,8 @@ impl PerFile {
         }
     }
 
-    /// Claims `key` for this agent ([`Claims::claim`](super::Claims::claim)): whether it is now this agent's.
-    /// Always `true` on a store without claims.
+    /// Claims `key` for this agent ([`Claims::claim`](super::Claims::claim)): whether
+    /// it is now this agent's. Always `true` on a store without claims.
     pub async fn claim(&self, key: ClaimKey) -> Result<bool, SinkError> {
         match &self.claims {
             Some(c) => c.claim.call(key).await,
@@ -61,7 +61,8 @@ impl PerFile {
         }
     }
 
-    /// Gives up this agent's claim on `key` ([`Claims::release`](super::Claims::release)).
+    /// Gives up this agent's claim on `key`
+    /// ([`Claims::release`](super::Claims::release)).
     pub async fn release(&self, key: ClaimKey) -> Result<(), SinkError> {
         match &self.claims {
             Some(c) => c.release.call(key).await,
@@ -92,7 +93,15 @@ impl Batch for ClaimAll {
         // it gets that answer (as two calls in a row by this agent both would).
         let (unique, index) = dedup(keys);
         let granted = claims.claim(&unique).await?;
-        Ok(index.into_iter().map(|i| granted[i]).collect())
+        index
+            .into_iter()
+            .map(|i| granted.get(i).copied())
+            .collect::<Option<Vec<bool>>>()
+            .ok_or_else(|| SinkError {
+                class: ErrorClass::Transient,
+                context: "claiming files",
+                detail: format!("{} answers to {} keys", granted.len(), unique.len()),
+            })
     }
 }
 
