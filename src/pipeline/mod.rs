@@ -273,15 +273,11 @@ impl Pipeline {
         let name = display_name(path);
         let started_at = Utc::now();
         let owned = path.to_owned();
+        let max = self.max_file_bytes;
         let Some(claims) = self.store.claims() else {
-            let (file, meta) =
-                match read_blocking(&name, move || intake::open_unwritten(&owned)).await? {
-                    Ok(opened) => opened,
-                    Err(reason) => return Ok(Outcome::Skipped { reason }),
-                };
-            return self
-                .attempt_opened(path, None, started_at, file, meta)
-                .await;
+            // Nothing to claim: opened and hashed in one trip to the blocking pool.
+            let opened = read_blocking(&name, move || intake::open_and_hash(&owned, max)).await?;
+            return self.attempt_hashed(path, None, started_at, opened).await;
         };
         // The claim's key comes from the path, looked at before opening: archiving renames
         // a file, which sets its ctime, so a key read from the open file after another
@@ -311,7 +307,13 @@ impl Pipeline {
                 reason: CLAIMED_ELSEWHERE,
             });
         }
-        let work = self.attempt_opened(path, Some(&key), started_at, file, meta);
+        // Read (hashed) only once claimed; the claim is held meanwhile.
+        let work = async {
+            let opened =
+                read_blocking(&name, move || intake::hash_opened(file, &meta, max)).await?;
+            self.attempt_hashed(path, Some(&key), started_at, opened)
+                .await
+        };
         let result = claim::while_held(claims, &key, RENEW_EVERY, work).await;
         if result.is_err() {
             // The file stays in the folder: let any agent take it at once, rather than
@@ -323,18 +325,16 @@ impl Pipeline {
         result
     }
 
-    /// The rest of an attempt, on the file opened (and claimed, `claim`) at `path`.
-    async fn attempt_opened(
+    /// The rest of an attempt, on the file opened and hashed (and claimed, `claim`) at
+    /// `path`.
+    async fn attempt_hashed(
         &self,
         path: &Path,
         claim: Option<&ClaimKey>,
         started_at: chrono::DateTime<Utc>,
-        file: std::fs::File,
-        meta: std::fs::Metadata,
+        opened: Opened,
     ) -> Result<Outcome, ProcessError> {
         let name = display_name(path);
-        let max = self.max_file_bytes;
-        let opened = read_blocking(&name, move || intake::hash_opened(file, &meta, max)).await?;
         let (file, hash, size, read) = match opened {
             Opened::File {
                 file,
