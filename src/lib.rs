@@ -30,7 +30,10 @@
 //!   `dashboard` (the dashboard's read-only queries) and its low-level writer;
 //!   PostgreSQL's readings are partitioned by month
 //!   (`postgres/partitions`: created ahead and on demand, dropped by `RETENTION`;
-//!   `postgres/migrate`: `sensor-ingest migrate` from a plain table);
+//!   `postgres/migrate`: `sensor-ingest migrate` from a plain table); `sink/batched`
+//!   coalesces the statements made once per file outside a load (claims, their
+//!   releases, archive names) through `sink/coalesce`, so that files finishing together
+//!   share one statement;
 //! - [`archive`] (with [`report`]): moves the file to `processed/`, or to `quarantine/`
 //!   beside a JSON report of every problem.
 //!

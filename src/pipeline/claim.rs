@@ -69,7 +69,7 @@ mod tests {
         async fn renew(&self, _: &ClaimKey) -> Result<bool, SinkError> {
             Ok(self.0.lock().unwrap().remove(0))
         }
-        async fn release(&self, _: &ClaimKey) -> Result<(), SinkError> {
+        async fn release(&self, _: &[ClaimKey]) -> Result<(), SinkError> {
             Ok(())
         }
     }

@@ -15,7 +15,7 @@ use crate::enrich::{EnrichedRow, enrich};
 use crate::intake;
 use crate::profile::plan::{FileContext, Plan};
 use crate::profile::{MeasureTarget, Profile, RowPolicy};
-use crate::read::{ContentHash, CsvSource, FileError};
+use crate::read::{ContentHash, CsvSource, FileError, read_buffer_for};
 use crate::report::{MAX_REPORTED_ERRORS, ReportedError};
 use crate::rule::Rule;
 use crate::sink::LoadMsg;
@@ -213,10 +213,20 @@ impl ReadReport {
 pub fn read_rows(
     input: impl Read,
     cx: &ReadContext,
+    on_row: impl FnMut(EnrichedRow) -> bool,
+) -> ReadReport {
+    read_rows_buffered(input, cx, read_buffer_for(u64::MAX), on_row)
+}
+
+/// [`read_rows`], the parser reading ahead `buffer` bytes ([`read_buffer_for`]).
+fn read_rows_buffered(
+    input: impl Read,
+    cx: &ReadContext,
+    buffer: usize,
     mut on_row: impl FnMut(EnrichedRow) -> bool,
 ) -> ReadReport {
     let mut report = ReadReport::default();
-    let Some((mut source, plan)) = open(input, cx, &mut report) else {
+    let Some((mut source, plan)) = open(input, cx, buffer, &mut report) else {
         return report;
     };
     let ranges = plan_ranges(&plan, cx.ranges);
@@ -334,9 +344,10 @@ pub fn read_rows(
 fn open<R: Read>(
     input: R,
     cx: &ReadContext,
+    buffer: usize,
     report: &mut ReadReport,
 ) -> Option<(CsvSource<R>, Plan)> {
-    let source = match CsvSource::with_layout(input, cx.profile.layout.clone()) {
+    let source = match CsvSource::with_buffer(input, cx.profile.layout.clone(), buffer) {
         Ok(s) => s,
         Err(e) => {
             report.file_errors.push(e);
@@ -454,7 +465,10 @@ pub(super) fn stream_to_sink(
     };
     let mut stage = qc.as_ref().map(QcStage::new);
     let mut history_error = None;
-    let mut report = read_rows(io::BufReader::with_capacity(256 * 1024, file), cx, |row| {
+    // Sized to the file: a small file's reading was dominated by zeroing 256 KiB.
+    let buffer = read_buffer_for(file.metadata().map_or(u64::MAX, |m| m.len()));
+    let input = io::BufReader::with_capacity(buffer, file);
+    let mut report = read_rows_buffered(input, cx, buffer, |row| {
         let Some(stage) = &mut stage else {
             return send(row);
         };

@@ -65,6 +65,7 @@ use crate::intake::{self, Opened, display_name};
 use crate::metrics::Metrics;
 use crate::profile::Profiles;
 use crate::qc::QcConfig;
+use crate::sink::batched::PerFile;
 use crate::sink::claim::RENEW_EVERY;
 use crate::sink::{ClaimKey, FileAttempt, LedgerEntry, LoadOutcome, ProfileRef, SinkError, Store};
 
@@ -167,6 +168,9 @@ pub struct Pipeline {
     qc_memory: Arc<QcMemory>,
     /// The committer of small files in groups (`GROUP_FILES` above 1).
     group: Option<Arc<Grouper>>,
+    /// The claims, claim releases and archive names of files in progress, each kind
+    /// coalesced into one statement for the files asking at the same time.
+    per_file: Arc<PerFile>,
 }
 
 impl Pipeline {
@@ -184,6 +188,7 @@ impl Pipeline {
             metrics: None,
             qc: settings.qc,
             qc_memory: qc_memory.clone(),
+            per_file: Arc::new(PerFile::new(store.clone())),
             group: Grouper::new(store, qc_memory, settings.group_files, settings.group_wait)
                 .map(Arc::new),
         }
@@ -263,22 +268,18 @@ impl Pipeline {
     }
 
     /// One attempt at one file, without retries. On a store several agents share, the
-    /// file is claimed first (one round trip) and left alone, as [`Outcome::Skipped`]
-    /// with [`CLAIMED_ELSEWHERE`], when another agent holds it; the claim is renewed
-    /// while the file is worked on.
+    /// file is claimed first (one statement, shared with the files claimed at the same
+    /// time) and left alone, as [`Outcome::Skipped`] with [`CLAIMED_ELSEWHERE`], when
+    /// another agent holds it; the claim is renewed while the file is worked on.
     pub async fn attempt(&self, path: &Path) -> Result<Outcome, ProcessError> {
         let name = display_name(path);
         let started_at = Utc::now();
         let owned = path.to_owned();
+        let max = self.max_file_bytes;
         let Some(claims) = self.store.claims() else {
-            let (file, meta) =
-                match read_blocking(&name, move || intake::open_unwritten(&owned)).await? {
-                    Ok(opened) => opened,
-                    Err(reason) => return Ok(Outcome::Skipped { reason }),
-                };
-            return self
-                .attempt_opened(path, None, started_at, file, meta)
-                .await;
+            // Nothing to claim: opened and hashed in one trip to the blocking pool.
+            let opened = read_blocking(&name, move || intake::open_and_hash(&owned, max)).await?;
+            return self.attempt_hashed(path, None, started_at, opened).await;
         };
         // The claim's key comes from the path, looked at before opening: archiving renames
         // a file, which sets its ctime, so a key read from the open file after another
@@ -303,35 +304,39 @@ impl Pipeline {
             Err(reason) => return Ok(Outcome::Skipped { reason }),
         };
         let key = ClaimKey::of(&name, &seen);
-        if !claims.claim(std::slice::from_ref(&key)).await?[0] {
+        if !self.per_file.claim(key.clone()).await? {
             return Ok(Outcome::Skipped {
                 reason: CLAIMED_ELSEWHERE,
             });
         }
-        let work = self.attempt_opened(path, Some(&key), started_at, file, meta);
+        // Read (hashed) only once claimed; the claim is held meanwhile.
+        let work = async {
+            let opened =
+                read_blocking(&name, move || intake::hash_opened(file, &meta, max)).await?;
+            self.attempt_hashed(path, Some(&key), started_at, opened)
+                .await
+        };
         let result = claim::while_held(claims, &key, RENEW_EVERY, work).await;
         if result.is_err() {
             // The file stays in the folder: let any agent take it at once, rather than
             // after the lease, should this one give up or stop (a retry claims it again).
-            if let Err(e) = claims.release(&key).await {
+            if let Err(e) = self.per_file.release(key).await {
                 debug!(error = %e, "could not release the claim; it runs out by itself");
             }
         }
         result
     }
 
-    /// The rest of an attempt, on the file opened (and claimed, `claim`) at `path`.
-    async fn attempt_opened(
+    /// The rest of an attempt, on the file opened and hashed (and claimed, `claim`) at
+    /// `path`.
+    async fn attempt_hashed(
         &self,
         path: &Path,
         claim: Option<&ClaimKey>,
         started_at: chrono::DateTime<Utc>,
-        file: std::fs::File,
-        meta: std::fs::Metadata,
+        opened: Opened,
     ) -> Result<Outcome, ProcessError> {
         let name = display_name(path);
-        let max = self.max_file_bytes;
-        let opened = read_blocking(&name, move || intake::hash_opened(file, &meta, max)).await?;
         let (file, hash, size, read) = match opened {
             Opened::File {
                 file,

@@ -311,7 +311,7 @@ impl Pipeline {
             );
             return;
         };
-        if let Err(e) = self.store.mark_archived(id, archived_as).await {
+        if let Err(e) = self.per_file.mark_archived(id, archived_as.clone()).await {
             warn!(error = %e, "could not record the archive name in the ledger");
         }
     }

@@ -245,8 +245,18 @@ impl From<csv::Error> for FileError {
 /// it bounds the memory one record can take.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
-/// Bytes the CSV parser reads ahead of the record it is building.
+/// Bytes the CSV parser reads ahead of the record it is building, at most.
 const READ_BUFFER: usize = 256 * 1024;
+
+/// The read-ahead for a file of `size` bytes: [`READ_BUFFER`], or less for a smaller
+/// file. The buffer is zeroed once per file before its first read, which for a file of a
+/// few kilobytes cost more than the rest of its reading; a buffer larger than the file
+/// gains nothing.
+pub fn read_buffer_for(size: u64) -> usize {
+    const SMALLEST: usize = 8 * 1024;
+    let wanted = size.saturating_add(1).min(READ_BUFFER as u64) as usize;
+    wanted.next_multiple_of(SMALLEST).min(READ_BUFFER)
+}
 
 /// Text encodings a profile can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,6 +349,12 @@ impl<R: Read> CsvSource<R> {
     /// Reads the preamble and the header. An empty file or an unusable header is a
     /// [`FileError`].
     pub fn with_layout(inner: R, text: TextLayout) -> Result<Self, FileError> {
+        Self::with_buffer(inner, text, READ_BUFFER)
+    }
+
+    /// [`CsvSource::with_layout`], reading ahead `buffer` bytes (at most
+    /// [`READ_BUFFER`]; [`read_buffer_for`] a file's size).
+    pub fn with_buffer(inner: R, text: TextLayout, buffer: usize) -> Result<Self, FileError> {
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -347,7 +363,7 @@ impl<R: Read> CsvSource<R> {
             // `\r\n` counts towards the next record and every line number is one short.
             // The `\r` left at the end of the last field is trimmed like other whitespace.
             .terminator(csv::Terminator::Any(b'\n'))
-            .buffer_capacity(READ_BUFFER)
+            .buffer_capacity(buffer.clamp(1, READ_BUFFER))
             .from_reader(HashingReader::new(inner));
         let mut source = Self {
             reader,
@@ -506,6 +522,27 @@ mod tests {
 
     fn source(text: &[u8]) -> Result<CsvSource<&[u8]>, FileError> {
         CsvSource::new(text)
+    }
+
+    #[test]
+    fn a_small_files_read_ahead_holds_the_file_and_no_more() {
+        assert_eq!(read_buffer_for(0), 8 * 1024);
+        assert_eq!(read_buffer_for(5_000), 8 * 1024);
+        assert_eq!(read_buffer_for(8 * 1024), 16 * 1024);
+        assert_eq!(read_buffer_for(1 << 30), READ_BUFFER);
+        assert_eq!(read_buffer_for(u64::MAX), READ_BUFFER);
+    }
+
+    #[test]
+    fn records_longer_than_the_read_ahead_are_read_whole() {
+        let long = "x".repeat(3 * 8 * 1024);
+        let text = format!("ts,id,t\n1,{long},2\n3,b,4\n");
+        let mut s =
+            CsvSource::with_buffer(text.as_bytes(), TextLayout::default(), 8 * 1024).unwrap();
+        let (line, first) = s.next_record().unwrap().unwrap();
+        assert_eq!((line, first.get(1)), (2, Some(long.as_bytes())));
+        let (line, second) = s.next_record().unwrap().unwrap();
+        assert_eq!((line, second.get(0)), (3, Some(&b"3"[..])));
     }
 
     fn lines(text: &[u8]) -> Result<Vec<(u64, Vec<String>)>, FileError> {

@@ -95,10 +95,10 @@ pub trait Claims: Send + Sync + std::fmt::Debug {
     /// this agent's (it expired and another agent took it over).
     async fn renew(&self, key: &ClaimKey) -> Result<bool, SinkError>;
 
-    /// Gives up this agent's claim on `key`, so another agent may take the file at once:
-    /// for a file this agent leaves in the folder after a failed attempt (a retry claims
-    /// it again).
-    async fn release(&self, key: &ClaimKey) -> Result<(), SinkError>;
+    /// Gives up this agent's claims on `keys`, so another agent may take the files at
+    /// once: for files this agent leaves in the folder after a failed attempt (a retry
+    /// claims them again). Keys this agent does not hold are left as they are.
+    async fn release(&self, keys: &[ClaimKey]) -> Result<(), SinkError>;
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@
 //! one more module holds its low-level writer (binary COPY encoding for PostgreSQL,
 //! the C-API writer for SQLite). A new database is a new folder beside them.
 
+pub mod batched;
 pub mod claim;
+pub mod coalesce;
 pub mod dashboard;
 pub mod postgres;
 pub mod sqlite;
@@ -180,6 +182,15 @@ pub(crate) fn ledger_status(text: &str) -> Result<EntryStatus, SinkError> {
         context: "reading the ledger",
         detail: e.to_string(),
     })
+}
+
+/// Where the file of a ledger row was archived ([`Store::mark_archived_all`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveName {
+    /// The ledger row.
+    pub id: Uuid,
+    /// The file's name in `processed/` or `quarantine/`.
+    pub archived_as: String,
 }
 
 /// A ledger row for an attempt that loaded nothing.
@@ -366,7 +377,8 @@ pub enum ErrorClass {
     Data,
 }
 
-/// A database failure, classified.
+/// A database failure, classified. Cloned when one failed statement answers several
+/// callers (a group, a batch of claims).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{context}: {detail}")]
 pub struct SinkError {
@@ -505,6 +517,16 @@ pub trait Store: LedgerQueries {
 
     /// Notes where the file of ledger row `id` was archived.
     async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError>;
+
+    /// Notes where each of several files was archived ([`Store::mark_archived`]), in
+    /// one statement where the store can: the pipeline coalesces the archive names of
+    /// files finishing together ([`batched`]). The default writes them one by one.
+    async fn mark_archived_all(&self, names: &[ArchiveName]) -> Result<(), SinkError> {
+        for name in names {
+            self.mark_archived(name.id, &name.archived_as).await?;
+        }
+        Ok(())
+    }
 
     /// Housekeeping the agent runs at startup and then hourly: the readings partitions
     /// of the coming months, and with `retention` the dropping of whole months older

@@ -65,7 +65,7 @@ async fn a_file_claimed_by_another_agent_is_left_alone_without_a_ledger_row() {
     assert_eq!(files_in(&env.data()), ["a.csv"]);
 
     // Released (the other agent gave up on it): now it is mine.
-    claims.release(&key).await.unwrap();
+    claims.release(std::slice::from_ref(&key)).await.unwrap();
     let outcome = env.process(&me, "a.csv").await.unwrap();
     assert!(
         matches!(outcome, Outcome::Loaded { rows: 3, .. }),

@@ -8,6 +8,7 @@
 mod common;
 
 mod agents;
+mod batched;
 mod cli;
 mod corpus;
 mod dashboard;

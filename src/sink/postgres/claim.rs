@@ -13,7 +13,7 @@ use crate::sink::{ClaimKey, Claims, SinkError};
 /// for longer than that between listing a file and claiming it).
 const KEEP_EXPIRED: &str = "1 hour";
 
-/// One claim call in this many also deletes long-expired claims.
+/// Once per this many keys claimed, a claim call also deletes long-expired claims.
 const SWEEP_EVERY: u32 = 1024;
 
 /// Takes each key that is free, expired, or this agent's already; returns the keys now
@@ -38,6 +38,35 @@ const CLAIM: &str = "\
        WHERE c.agent = excluded.agent OR c.expires_at < clock_timestamp() \
     RETURNING file_name, inode, size_bytes, mtime_ns, ctime_ns";
 
+/// Deletes this agent's claims on the keys `$1`…`$5` (arrays); `$6` is the agent.
+const RELEASE: &str = "\
+    DELETE FROM ingest_claims AS c \
+    USING unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+          AS k (file_name, inode, size_bytes, mtime_ns, ctime_ns) \
+    WHERE c.file_name = k.file_name AND c.inode = k.inode AND c.size_bytes = k.size_bytes \
+      AND c.mtime_ns = k.mtime_ns AND c.ctime_ns = k.ctime_ns AND c.agent = $6";
+
+/// Keys as the column arrays [`CLAIM`] and [`RELEASE`] bind.
+struct KeyColumns<'a> {
+    names: Vec<&'a str>,
+    inodes: Vec<i64>,
+    sizes: Vec<i64>,
+    mtimes: Vec<i64>,
+    ctimes: Vec<i64>,
+}
+
+impl<'a> KeyColumns<'a> {
+    fn of(keys: &'a [ClaimKey]) -> Self {
+        Self {
+            names: keys.iter().map(|k| k.file_name.as_str()).collect(),
+            inodes: keys.iter().map(|k| k.inode as i64).collect(),
+            sizes: keys.iter().map(|k| k.size as i64).collect(),
+            mtimes: keys.iter().map(|k| k.mtime_ns).collect(),
+            ctimes: keys.iter().map(|k| k.ctime_ns).collect(),
+        }
+    }
+}
+
 /// The key's columns, as `$1`…`$5`.
 const KEY_MATCH: &str = "file_name = $1 AND inode = $2 AND size_bytes = $3 AND mtime_ns = $4 \
      AND ctime_ns = $5";
@@ -48,24 +77,20 @@ impl Claims for PgStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        if self
-            .claims_made
-            .fetch_add(1, Ordering::Relaxed)
-            .is_multiple_of(SWEEP_EVERY)
-        {
+        // Counted in keys, not calls (a busy pipeline claims many keys per call): sweep
+        // when this call's keys take the count over a multiple of SWEEP_EVERY.
+        let n = u32::try_from(keys.len()).unwrap_or(u32::MAX);
+        let before = u64::from(self.claims_made.fetch_add(n, Ordering::Relaxed));
+        if before.next_multiple_of(SWEEP_EVERY.into()) < before + u64::from(n) {
             self.sweep_claims().await?;
         }
-        let names: Vec<&str> = keys.iter().map(|k| k.file_name.as_str()).collect();
-        let inodes: Vec<i64> = keys.iter().map(|k| k.inode as i64).collect();
-        let sizes: Vec<i64> = keys.iter().map(|k| k.size as i64).collect();
-        let mtimes: Vec<i64> = keys.iter().map(|k| k.mtime_ns).collect();
-        let ctimes: Vec<i64> = keys.iter().map(|k| k.ctime_ns).collect();
+        let columns = KeyColumns::of(keys);
         let won: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(CLAIM)
-            .bind(&names)
-            .bind(&inodes)
-            .bind(&sizes)
-            .bind(&mtimes)
-            .bind(&ctimes)
+            .bind(&columns.names)
+            .bind(&columns.inodes)
+            .bind(&columns.sizes)
+            .bind(&columns.mtimes)
+            .bind(&columns.ctimes)
             .bind(&self.agent)
             .bind(LEASE.as_millis() as i64)
             .fetch_all(&self.pool)
@@ -103,19 +128,21 @@ impl Claims for PgStore {
         Ok(renewed.rows_affected() == 1)
     }
 
-    async fn release(&self, key: &ClaimKey) -> Result<(), SinkError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM ingest_claims WHERE {KEY_MATCH} AND agent = $6"
-        )))
-        .bind(&key.file_name)
-        .bind(key.inode as i64)
-        .bind(key.size as i64)
-        .bind(key.mtime_ns)
-        .bind(key.ctime_ns)
-        .bind(&self.agent)
-        .execute(&self.pool)
-        .await
-        .map_err(err("releasing a claim"))?;
+    async fn release(&self, keys: &[ClaimKey]) -> Result<(), SinkError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let columns = KeyColumns::of(keys);
+        sqlx::query(RELEASE)
+            .bind(&columns.names)
+            .bind(&columns.inodes)
+            .bind(&columns.sizes)
+            .bind(&columns.mtimes)
+            .bind(&columns.ctimes)
+            .bind(&self.agent)
+            .execute(&self.pool)
+            .await
+            .map_err(err("releasing claims"))?;
         Ok(())
     }
 }

@@ -4,15 +4,15 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::{Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::{SqliteStore, describe, err, qc, writer};
 use crate::read::ContentHash;
 use crate::sink::{
-    ErrorClass, FileAttempt, GroupItem, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, SinkError,
-    Store,
+    ArchiveName, ErrorClass, FileAttempt, GroupItem, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile,
+    SinkError, Store,
 };
 use crate::stats::FileStats;
 use crate::timestamp::format_utc;
@@ -145,14 +145,35 @@ impl Store for SqliteStore {
     }
 
     async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError> {
+        self.mark_archived_all(&[ArchiveName {
+            id,
+            archived_as: archived_as.to_owned(),
+        }])
+        .await
+    }
+
+    async fn mark_archived_all(&self, names: &[ArchiveName]) -> Result<(), SinkError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        // One statement, so one write transaction (and one WAL sync) for all the names
+        // rather than one each, taking turns with the loads for the writer.
+        let mut update = QueryBuilder::<Sqlite>::new(
+            "UPDATE ingest_files SET archived_as = n.column2, archived_at = ",
+        );
+        update.push_bind(format_utc(Utc::now()));
+        update.push(" FROM (");
+        update.push_values(names, |mut row, name| {
+            row.push_bind(name.id.hyphenated().to_string())
+                .push_bind(name.archived_as.as_str());
+        });
+        update.push(") AS n WHERE ingest_files.id = n.column1");
         let _writing = self.writer.lock().await;
-        sqlx::query("UPDATE ingest_files SET archived_as = ?, archived_at = ? WHERE id = ?")
-            .bind(archived_as)
-            .bind(format_utc(Utc::now()))
-            .bind(id.hyphenated().to_string())
+        update
+            .build()
             .execute(&self.pool)
             .await
-            .map_err(err("recording the archive name"))?;
+            .map_err(err("recording archive names"))?;
         Ok(())
     }
 }
