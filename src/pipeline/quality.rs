@@ -253,6 +253,13 @@ pub(super) async fn judge_group(
     }
 
     // One round trip for every sensor that starts from the database.
+    // A window's worth first: that is all the tests need unless a flat run fills it
+    // (then the rest is read in a second round), and a quarter of the full history.
+    let short = files
+        .iter()
+        .map(|(_, c)| c.window.max(2))
+        .max()
+        .unwrap_or(0);
     let limit = files
         .iter()
         .map(|(_, c)| c.history_len())
@@ -276,10 +283,15 @@ pub(super) async fn judge_group(
             at.push((f, k));
         }
     }
+    let remembered = at
+        .iter()
+        .filter(|(f, k)| matches!(plans[*f][*k].2, Start::Remembered(_)))
+        .count();
+    let stored = asked.len() - remembered;
     let answers = if asked.is_empty() {
         Vec::new()
     } else {
-        store.recent_readings(&asked, limit).await?
+        store.recent_readings(&asked, short).await?
     };
     let mut ready: Vec<Vec<(String, Ready)>> = plans
         .into_iter()
@@ -297,7 +309,8 @@ pub(super) async fn judge_group(
         })
         .collect();
     // A memory the database disagrees with (something else stored after its last
-    // reading, or more than a history's worth): the sensor's readings instead.
+    // reading, or more than a window's worth), or a window that may not hold a flat
+    // run's start: the sensor's full history instead.
     let mut stale = Vec::new();
     let mut stale_at = Vec::new();
     for ((f, k), (query, answer)) in at.into_iter().zip(asked.into_iter().zip(answers)) {
@@ -314,9 +327,20 @@ pub(super) async fn judge_group(
                 });
                 stale_at.push((f, k));
             }
+            _ if answer.len() as u32 >= short && flat_to_the_start(&answer) => {
+                stale.push(query);
+                stale_at.push((f, k));
+            }
             _ => *slot = Ready::History(last_n(answer, files[f].1.history_len())),
         }
     }
+    tracing::debug!(
+        files = files.len(),
+        remembered,
+        stored,
+        stale = stale.len(),
+        "quality control of a group: sensors looked up"
+    );
     if !stale.is_empty() {
         let answers = store.recent_readings(&stale, limit).await?;
         for ((f, k), answer) in stale_at.into_iter().zip(answers) {
@@ -388,4 +412,16 @@ fn last_n(mut readings: Vec<HistoryReading>, n: u32) -> Vec<HistoryReading> {
     let extra = readings.len().saturating_sub(n as usize);
     readings.drain(..extra);
     readings
+}
+
+/// Whether some measure holds one value over all of `history` (ignoring readings
+/// without it): a flat run that may have started before it, whose length only older
+/// readings tell.
+fn flat_to_the_start(history: &[HistoryReading]) -> bool {
+    (0..3).any(|m| {
+        let mut values = history.iter().filter_map(|h| h.values[m]);
+        values
+            .next()
+            .is_some_and(|first| values.all(|v| v == first))
+    })
 }
