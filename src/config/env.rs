@@ -74,7 +74,7 @@ impl Env<'_> {
         let workers = self.workers();
         let group_files = self.parse(
             "GROUP_FILES",
-            64,
+            256,
             "a whole number from 1 to 1024 (1: every file in a transaction of its own)",
             |v| v.parse().ok().filter(|n| (1..=1024).contains(n)),
         );
