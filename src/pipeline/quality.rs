@@ -327,7 +327,7 @@ pub(super) async fn judge_group(
                 });
                 stale_at.push((f, k));
             }
-            _ if answer.len() as u32 >= short && flat_to_the_start(&answer) => {
+            _ if answer.len() as u32 >= short && window_not_enough(&answer, short) => {
                 stale.push(query);
                 stale_at.push((f, k));
             }
@@ -414,14 +414,59 @@ fn last_n(mut readings: Vec<HistoryReading>, n: u32) -> Vec<HistoryReading> {
     readings
 }
 
-/// Whether some measure holds one value over all of `history` (ignoring readings
-/// without it): a flat run that may have started before it, whose length only older
-/// readings tell.
-fn flat_to_the_start(history: &[HistoryReading]) -> bool {
+/// Whether the last readings in `history` (a window's worth) may not tell the tests
+/// all they need, for some measure: it holds one value throughout (a flat run, whose
+/// start only older readings tell), or it is missing from some of them (older values
+/// would fill its outlier window of `window`).
+fn window_not_enough(history: &[HistoryReading], window: u32) -> bool {
     (0..3).any(|m| {
         let mut values = history.iter().filter_map(|h| h.values[m]);
-        values
-            .next()
-            .is_some_and(|first| values.all(|v| v == first))
+        let Some(first) = values.next() else {
+            return false;
+        };
+        let (mut count, mut flat) = (1u32, true);
+        for v in values {
+            count += 1;
+            flat &= v == first;
+        }
+        flat || count < window
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, TimeDelta, Utc};
+
+    use super::window_not_enough;
+    use crate::qc::HistoryReading;
+
+    fn history(values: impl Fn(usize) -> [Option<f64>; 3]) -> Vec<HistoryReading> {
+        (0..60)
+            .map(|i| HistoryReading {
+                file_id: "f".into(),
+                line: i as i64 + 2,
+                ts: DateTime::<Utc>::UNIX_EPOCH + TimeDelta::minutes(i as i64),
+                values: values(i),
+                flags: 0,
+            })
+            .collect()
+    }
+
+    /// A window's worth of history is enough unless a measure is flat throughout or
+    /// missing from some readings; a measure never present asks for nothing more.
+    #[test]
+    fn a_window_of_history_is_enough_unless_flat_or_patchy() {
+        let varied = |i: usize| 20.0 + (i % 7) as f64 * 0.1;
+        assert!(!window_not_enough(
+            &history(|i| [Some(varied(i)), None, None]),
+            60
+        ));
+        assert!(window_not_enough(
+            &history(|i| [Some(varied(i)), Some(55.0), None]),
+            60
+        ));
+        let patchy = |i: usize| [Some(varied(i)), (i % 2 == 0).then_some(varied(i)), None];
+        assert!(window_not_enough(&history(patchy), 60));
+        assert!(!window_not_enough(&history(patchy), 30));
+    }
 }
