@@ -465,7 +465,13 @@ mod tests {
             &history(|i| [Some(varied(i)), Some(55.0), None]),
             60
         ));
-        let patchy = |i: usize| [Some(varied(i)), (i % 2 == 0).then_some(varied(i)), None];
+        let patchy = |i: usize| {
+            [
+                Some(varied(i)),
+                i.is_multiple_of(2).then_some(varied(i)),
+                None,
+            ]
+        };
         assert!(window_not_enough(&history(patchy), 60));
         assert!(!window_not_enough(&history(patchy), 30));
     }
