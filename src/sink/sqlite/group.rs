@@ -80,14 +80,7 @@ impl SqliteStore {
                     Ok(false) => Ok(Written::Loaded),
                     Err(e) => Err(e),
                 },
-                GroupItem::Record(entry) => write_record(&mut tx, &self.agent, entry)
-                    .await
-                    .map(|()| Written::Recorded)
-                    .map_err(|e| SinkError {
-                        class: super::classify(&e),
-                        context: "writing the ledger row",
-                        detail: describe(&e),
-                    }),
+                GroupItem::Record(entry) => self.record_in(&mut tx, entry).await,
             };
             match written {
                 Ok(w) => answers.push(Ok(w)),
@@ -137,14 +130,7 @@ impl SqliteStore {
                 .map_err(err("loading a group of files"))?;
             let written = match file {
                 GroupItem::Load(file) => self.write_one(&mut tx, file, &ingested_at).await,
-                GroupItem::Record(entry) => write_record(&mut tx, &self.agent, entry)
-                    .await
-                    .map(|()| Written::Recorded)
-                    .map_err(|e| SinkError {
-                        class: super::classify(&e),
-                        context: "writing the ledger row",
-                        detail: describe(&e),
-                    }),
+                GroupItem::Record(entry) => self.record_in(&mut tx, entry).await,
             };
             match &written {
                 Ok(_) => {}
@@ -190,6 +176,22 @@ impl SqliteStore {
         // Quality flags this file adds to readings of earlier files.
         qc::amend(conn, &file.stats.qc).await?;
         Ok(Written::Rows(rows))
+    }
+
+    /// The ledger row of a file that loaded nothing, in the group's transaction.
+    async fn record_in(
+        &self,
+        conn: &mut SqliteConnection,
+        entry: &crate::sink::LedgerEntry,
+    ) -> Result<Written, SinkError> {
+        write_record(conn, &self.agent, entry)
+            .await
+            .map(|()| Written::Recorded)
+            .map_err(|e| SinkError {
+                class: super::classify(&e),
+                context: "writing the ledger row",
+                detail: describe(&e),
+            })
     }
 
     /// The file's ledger row; false when its content is loaded already (nothing
