@@ -327,10 +327,18 @@ fn ledger_statement<'q>(
 
 /// Every reading of a group's `files` through one binary COPY, each row carrying its
 /// file's id.
+///
+/// The files go in the order of their ids, which is the readings' primary key order
+/// (`file_id, line, ts`; ids are time-ordered UUIDv7): each file's rows then append at
+/// the right edge of the key's B-tree. In the group's own order (by first reading, for
+/// quality control) the same 200,000 readings cost the server about 10% more CPU
+/// (`psql \copy` of both orders here: 2.0–2.15 against 2.3–2.35 CPU-seconds).
 async fn copy_readings(
     tx: &mut sqlx::PgConnection,
     files: &[&GroupFile],
 ) -> Result<(), sqlx::Error> {
+    let mut files = files.to_vec();
+    files.sort_unstable_by_key(|f| f.attempt.id);
     let mut copy = tx.copy_in_raw(COPY_READINGS).await?;
     let mut buf = Vec::with_capacity(COPY_CHUNK + 4096);
     buf.extend_from_slice(BINARY_HEADER);
