@@ -391,8 +391,8 @@ mod tests {
 
     use super::*;
     use crate::read::ContentHash;
-    use crate::sink::GroupFile;
     use crate::sink::{Activity, AgentShare, LedgerQueries, LedgerRecord, LoadedFile, ProfileRef};
+    use crate::sink::{ArchiveName, GroupFile};
 
     /// A store that commits every group it is given and notes its size.
     #[derive(Debug, Default)]
@@ -464,7 +464,7 @@ mod tests {
         async fn record(&self, _: &LedgerEntry) -> Result<(), SinkError> {
             Ok(())
         }
-        async fn mark_archived(&self, _: Uuid, _: &str) -> Result<(), SinkError> {
+        async fn mark_archived_all(&self, _: &[ArchiveName]) -> Result<(), SinkError> {
             Ok(())
         }
     }

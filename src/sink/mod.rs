@@ -516,17 +516,17 @@ pub trait Store: LedgerQueries {
     async fn record(&self, entry: &LedgerEntry) -> Result<(), SinkError>;
 
     /// Notes where the file of ledger row `id` was archived.
-    async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError>;
-
-    /// Notes where each of several files was archived ([`Store::mark_archived`]), in
-    /// one statement where the store can: the pipeline coalesces the archive names of
-    /// files finishing together ([`batched`]). The default writes them one by one.
-    async fn mark_archived_all(&self, names: &[ArchiveName]) -> Result<(), SinkError> {
-        for name in names {
-            self.mark_archived(name.id, &name.archived_as).await?;
-        }
-        Ok(())
+    async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError> {
+        self.mark_archived_all(&[ArchiveName {
+            id,
+            archived_as: archived_as.to_owned(),
+        }])
+        .await
     }
+
+    /// Notes where each of several files was archived, in one statement: the pipeline
+    /// coalesces the archive names of files finishing together ([`batched`]).
+    async fn mark_archived_all(&self, names: &[ArchiveName]) -> Result<(), SinkError>;
 
     /// Housekeeping the agent runs at startup and then hourly: the readings partitions
     /// of the coming months, and with `retention` the dropping of whole months older

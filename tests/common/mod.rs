@@ -718,9 +718,6 @@ impl Store for HookedStore {
     async fn record(&self, entry: &sink::LedgerEntry) -> Result<(), sink::SinkError> {
         self.inner.record(entry).await
     }
-    async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), sink::SinkError> {
-        self.inner.mark_archived(id, archived_as).await
-    }
     async fn mark_archived_all(&self, names: &[sink::ArchiveName]) -> Result<(), sink::SinkError> {
         self.inner.mark_archived_all(names).await
     }

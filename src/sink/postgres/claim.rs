@@ -4,6 +4,9 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
+use sqlx::Arguments;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::PgArguments;
 
 use super::{PgStore, err};
 use crate::sink::claim::LEASE;
@@ -46,25 +49,21 @@ const RELEASE: &str = "\
     WHERE c.file_name = k.file_name AND c.inode = k.inode AND c.size_bytes = k.size_bytes \
       AND c.mtime_ns = k.mtime_ns AND c.ctime_ns = k.ctime_ns AND c.agent = $6";
 
-/// Keys as the column arrays [`CLAIM`] and [`RELEASE`] bind.
-struct KeyColumns<'a> {
-    names: Vec<&'a str>,
-    inodes: Vec<i64>,
-    sizes: Vec<i64>,
-    mtimes: Vec<i64>,
-    ctimes: Vec<i64>,
-}
-
-impl<'a> KeyColumns<'a> {
-    fn of(keys: &'a [ClaimKey]) -> Self {
-        Self {
-            names: keys.iter().map(|k| k.file_name.as_str()).collect(),
-            inodes: keys.iter().map(|k| k.inode as i64).collect(),
-            sizes: keys.iter().map(|k| k.size as i64).collect(),
-            mtimes: keys.iter().map(|k| k.mtime_ns).collect(),
-            ctimes: keys.iter().map(|k| k.ctime_ns).collect(),
-        }
-    }
+/// The keys as the column arrays `$1`…`$5` and the agent as `$6`: the arguments
+/// [`CLAIM`] and [`RELEASE`] share.
+fn key_arguments(keys: &[ClaimKey], agent: &str) -> Result<PgArguments, BoxDynError> {
+    let mut args = PgArguments::default();
+    args.add(
+        keys.iter()
+            .map(|k| k.file_name.as_str())
+            .collect::<Vec<_>>(),
+    )?;
+    args.add(keys.iter().map(|k| k.inode as i64).collect::<Vec<_>>())?;
+    args.add(keys.iter().map(|k| k.size as i64).collect::<Vec<_>>())?;
+    args.add(keys.iter().map(|k| k.mtime_ns).collect::<Vec<_>>())?;
+    args.add(keys.iter().map(|k| k.ctime_ns).collect::<Vec<_>>())?;
+    args.add(agent)?;
+    Ok(args)
 }
 
 /// The key's columns, as `$1`…`$5`.
@@ -84,15 +83,14 @@ impl Claims for PgStore {
         if before.next_multiple_of(SWEEP_EVERY.into()) < before + u64::from(n) {
             self.sweep_claims().await?;
         }
-        let columns = KeyColumns::of(keys);
-        let won: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(CLAIM)
-            .bind(&columns.names)
-            .bind(&columns.inodes)
-            .bind(&columns.sizes)
-            .bind(&columns.mtimes)
-            .bind(&columns.ctimes)
-            .bind(&self.agent)
-            .bind(LEASE.as_millis() as i64)
+        let args = key_arguments(keys, &self.agent)
+            .and_then(|mut args| {
+                args.add(LEASE.as_millis() as i64)?;
+                Ok(args)
+            })
+            .map_err(sqlx::Error::Encode)
+            .map_err(err("claiming files"))?;
+        let won: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as_with(CLAIM, args)
             .fetch_all(&self.pool)
             .await
             .map_err(err("claiming files"))?;
@@ -132,14 +130,10 @@ impl Claims for PgStore {
         if keys.is_empty() {
             return Ok(());
         }
-        let columns = KeyColumns::of(keys);
-        sqlx::query(RELEASE)
-            .bind(&columns.names)
-            .bind(&columns.inodes)
-            .bind(&columns.sizes)
-            .bind(&columns.mtimes)
-            .bind(&columns.ctimes)
-            .bind(&self.agent)
+        let args = key_arguments(keys, &self.agent)
+            .map_err(sqlx::Error::Encode)
+            .map_err(err("releasing claims"))?;
+        sqlx::query_with(RELEASE, args)
             .execute(&self.pool)
             .await
             .map_err(err("releasing claims"))?;

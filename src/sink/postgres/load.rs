@@ -83,14 +83,6 @@ impl Store for PgStore {
             .map_err(err("writing the ledger row"))
     }
 
-    async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError> {
-        self.mark_archived_all(&[ArchiveName {
-            id,
-            archived_as: archived_as.to_owned(),
-        }])
-        .await
-    }
-
     async fn mark_archived_all(&self, names: &[ArchiveName]) -> Result<(), SinkError> {
         if names.is_empty() {
             return Ok(());

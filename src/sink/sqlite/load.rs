@@ -6,7 +6,6 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::mpsc;
-use uuid::Uuid;
 
 use super::{SqliteStore, describe, err, qc, writer};
 use crate::read::ContentHash;
@@ -142,14 +141,6 @@ impl Store for SqliteStore {
         write_record(&mut conn, &self.agent, entry)
             .await
             .map_err(err("writing the ledger row"))
-    }
-
-    async fn mark_archived(&self, id: Uuid, archived_as: &str) -> Result<(), SinkError> {
-        self.mark_archived_all(&[ArchiveName {
-            id,
-            archived_as: archived_as.to_owned(),
-        }])
-        .await
     }
 
     async fn mark_archived_all(&self, names: &[ArchiveName]) -> Result<(), SinkError> {
