@@ -136,11 +136,7 @@ impl SqliteStore {
                 Ok(_) => {}
                 Err(e) if e.class != ErrorClass::Data => {
                     // The whole group is retried; dropping `tx` rolls it back.
-                    return Err(SinkError {
-                        class: e.class,
-                        context: e.context,
-                        detail: e.detail.clone(),
-                    });
+                    return Err(e.clone());
                 }
                 Err(_) => {
                     sqlx::query("ROLLBACK TO SAVEPOINT file")
