@@ -21,9 +21,9 @@ use tracing::{error, info, warn};
 
 use crate::archive;
 use crate::config::Settings;
+use crate::http::{self, HttpError};
 use crate::lock::{self, AgentLocks, LockError};
-use crate::metrics::{self, Metrics, MetricsError};
-use crate::ops::progress::Progress;
+use crate::metrics::Metrics;
 use crate::pipeline::{Outcome, Pipeline, ProcessError, RetryLimit, RetryPolicy};
 use crate::sink::{self, ErrorClass, SinkError};
 use crate::watch::{self, WatchConfig, WatchError};
@@ -49,7 +49,7 @@ pub enum AgentError {
     #[error("cannot list the data folder: {0}")]
     Scan(#[source] std::io::Error),
     #[error(transparent)]
-    Metrics(#[from] MetricsError),
+    Http(#[from] HttpError),
     /// Another agent holds the SQLite store or the data folder: a setup problem, like
     /// a bad setting (the process exits 2).
     #[error(transparent)]
@@ -226,7 +226,7 @@ impl Agent {
         let (Some(addr), Some(counts)) = (self.settings.http_addr, self.pipeline.metrics()) else {
             return Ok(());
         };
-        let server = metrics::serve(
+        let server = http::serve(
             addr,
             &self.settings,
             self.pipeline.store().clone(),
@@ -316,7 +316,7 @@ impl Agent {
         &self,
         retries: usize,
         shutdown: CancellationToken,
-        progress: &Progress,
+        progress: &dyn OnceProgress,
     ) -> Result<Summary, AgentError> {
         let (settings, pipeline) = (&self.settings, &self.pipeline);
         let limit = RetryLimit::Times(retries);
@@ -382,14 +382,23 @@ impl Agent {
     }
 }
 
-/// The permits a worker for `path` takes: small files committed in groups have their
-/// own, so that a group can fill while the `WORKERS` serve larger files (which never
-/// wait behind small ones).
+/// What `once` reports while it works through a backlog: the command line draws it as a
+/// bar or as progress lines (`cli::progress`).
+pub trait OnceProgress: Sync {
+    /// The backlog is `files` files of `bytes` bytes in all.
+    fn start(&self, files: usize, bytes: u64);
+    /// One file of `bytes` bytes is done with `result`.
+    fn file_done(&self, bytes: u64, result: &Result<Outcome, ProcessError>);
+    /// The backlog is done (or abandoned).
+    fn finish(&self);
+}
+
 /// Room for files in progress: `WORKERS` files that stream, and beside them the small
 /// files committed in groups, up to `3 × GROUP_FILES` of them and
 /// [`GROUPED_IN_FLIGHT_KIB`] of their bytes together (a file's rows wait in memory
 /// for its group: a backlog of the largest small files would otherwise hold hundreds
-/// of megabytes of rows).
+/// of megabytes of rows). Small files have their own permits, so that a group can fill
+/// while the `WORKERS` serve larger files (which never wait behind small ones).
 struct Room {
     workers: Arc<Semaphore>,
     small_files: Arc<Semaphore>,

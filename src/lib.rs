@@ -13,7 +13,6 @@
 //!   the bytes as they pass;
 //! - [`profile`]: which source profile reads a file (`spec`, `check`) and what each of
 //!   its columns means (`plan`: the time, the sensor id, the measures and their units);
-//!   `suggest` infers a profile from a sample (`sensor-ingest profile suggest`);
 //! - [`validate`] (with [`timestamp`] for times and date orders, [`units`] for units and
 //!   physical limits): turns a record into a [`validate::Reading`] in the stored units,
 //!   or into positioned row errors; decides at the end what only the whole file can
@@ -57,9 +56,11 @@
 //! [`cli`] holds one file per command (`main.rs` only parses, loads settings and
 //! reports errors): a new command is a file there. Operator tools live in [`ops`]:
 //! [`ops::quarantine`] (one file per verb), [`ops::status`], [`ops::simulate`] and
-//! [`ops::progress`]. [`metrics`] serves `/metrics`, `/healthz` and `/readyz` for `run`,
-//! beside the browser [`dashboard`] (pages, SVG charts, the token-guarded retry), whose
-//! SQL lives in each backend's `dashboard.rs` behind [`sink::dashboard::DashboardQueries`].
+//! [`ops::suggest`] (a profile inferred from a sample: `sensor-ingest profile
+//! suggest`). [`http`] serves `/metrics`, `/healthz` and `/readyz` for `run`, beside the
+//! browser [`dashboard`] (pages, SVG charts, the token-guarded retry), whose SQL lives in
+//! each backend's `dashboard.rs` behind [`sink::dashboard::DashboardQueries`];
+//! [`metrics`] is the registry the pipeline writes to.
 //!
 //! Unsafe code is denied everywhere but in two modules: [`sys`] (every system call:
 //! leases, `renameat2`, `flock`, `O_NOFOLLOW` opens) and the SQLite sink's C-API writer.
@@ -73,6 +74,7 @@ pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod enrich;
+pub mod http;
 pub mod intake;
 pub mod lock;
 pub mod metrics;

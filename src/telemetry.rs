@@ -57,7 +57,7 @@ pub fn init(settings: &LogSettings) -> Result<TelemetryGuard, TelemetryError> {
         }
         None => (None, None),
     };
-    let console = crate::ops::progress::console_writer;
+    let console = crate::cli::progress::console_writer;
     let ansi = std::io::stderr().is_terminal();
     let registry = tracing_subscriber::registry().with(filter);
     let result = match (settings.format, file_writer) {

@@ -15,6 +15,7 @@ pub mod check;
 pub mod migrate;
 pub mod once;
 pub mod profile;
+pub mod progress;
 pub mod qc;
 pub mod quarantine;
 pub mod run;

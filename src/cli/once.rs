@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
+use crate::cli::progress::Progress;
 use crate::config::Settings;
-use crate::ops::progress::Progress;
 
 /// Flags of `once`.
 #[derive(Debug, clap::Args)]

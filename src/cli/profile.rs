@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::config::Settings;
-use crate::profile::suggest::{Sample, suggest};
+use crate::ops::suggest::{Sample, suggest};
 
 /// The `profile` subcommands.
 #[derive(Debug, clap::Subcommand)]

@@ -6,7 +6,7 @@
 //! kept inside [`DatabaseSettings`], whose `Debug` and `Display` never show it.
 //!
 //! Where things are: `env` reads the variables and collects the errors; `database` holds
-//! the database target (SQLite file or PostgreSQL server, password redacted); `units`
+//! the database target (SQLite file or PostgreSQL server, password redacted); `size_duration`
 //! parses sizes and durations; `ranges`, `timezone`, `pattern` and `retention` hold the typed values
 //! of the measurement ranges, `SOURCE_TIMEZONE`, `FILE_PATTERN` and `RETENTION`.
 
@@ -20,8 +20,8 @@ mod env;
 mod pattern;
 mod ranges;
 mod retention;
+mod size_duration;
 mod timezone;
-mod units;
 
 pub use database::{
     DEFAULT_SQLITE_PATH, DatabaseSettings, PostgresSettings, SqliteSettings, redact_url,
@@ -29,8 +29,8 @@ pub use database::{
 pub use pattern::{FilePattern, glob_matches};
 pub use ranges::{Range, Ranges};
 pub use retention::{RETENTION_EXPECTED, Retention};
+pub use size_duration::{parse_duration, parse_size};
 pub use timezone::SourceTimezone;
-pub use units::{parse_duration, parse_size};
 
 use env::Env;
 

@@ -6,10 +6,10 @@
 //! - [`status`]: what the agent has been doing, from the ledger and the folders;
 //! - [`qc`]: a sensor's readings that carry quality flags, with the values around them;
 //! - [`simulate`]: deterministic, realistic test data written into the data folder;
-//! - [`progress`]: `once`'s progress bar, or progress lines when not on a terminal.
+//! - [`suggest`]: a profile inferred from a sample (`sensor-ingest profile suggest`).
 
-pub mod progress;
 pub mod qc;
 pub mod quarantine;
 pub mod simulate;
 pub mod status;
+pub mod suggest;

@@ -20,7 +20,6 @@
 pub mod check;
 pub mod plan;
 pub mod spec;
-pub mod suggest;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -458,7 +458,7 @@ async fn show_zero_shows_nothing_and_an_invalid_file_shows_no_rows() {
 /// change to the suggester may add to them, never lose one.
 #[tokio::test]
 async fn the_suggestion_against_the_careful_profiles() {
-    use sensor_ingest::profile::suggest::{Sample, suggest};
+    use sensor_ingest::ops::suggest::{Sample, suggest};
     let mut matched = Vec::new();
     let mut missed = Vec::new();
     for style in STYLES {

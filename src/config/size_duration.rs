@@ -1,4 +1,4 @@
-//! Units in settings: byte sizes and durations.
+//! Byte sizes and durations in settings (`64MiB`, `500ms`, `7d`).
 
 use std::time::Duration;
 

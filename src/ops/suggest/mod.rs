@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::Profile;
+use crate::profile::Profile;
 
 mod further;
 mod layout;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing::info;
 
+use crate::agent::OnceProgress;
 use crate::pipeline::{Outcome, ProcessError};
 
 /// Time between two plain progress lines.
@@ -110,9 +111,11 @@ impl Progress {
     fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
+impl OnceProgress for Progress {
     /// The backlog is `files` files of `bytes` bytes in all.
-    pub fn start(&self, files: usize, bytes: u64) {
+    fn start(&self, files: usize, bytes: u64) {
         let mut c = self.counts();
         c.files_total = files;
         c.bytes_total = bytes;
@@ -135,7 +138,7 @@ impl Progress {
     }
 
     /// One file of `bytes` bytes is done with `result`.
-    pub fn file_done(&self, bytes: u64, result: &Result<Outcome, ProcessError>) {
+    fn file_done(&self, bytes: u64, result: &Result<Outcome, ProcessError>) {
         let mut c = self.counts();
         c.files_done += 1;
         c.bytes_done += bytes;
@@ -158,7 +161,7 @@ impl Progress {
     }
 
     /// The backlog is done (or abandoned): removes the bar.
-    pub fn finish(&self) {
+    fn finish(&self) {
         if let Mode::Bar(bar) = &self.mode {
             ACTIVE_BAR.lock().unwrap_or_else(|e| e.into_inner()).take();
             bar.finish_and_clear();
