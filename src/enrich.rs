@@ -1,11 +1,8 @@
 //! Enrich stage: derived values and lineage for a valid [`Reading`]. Original values
 //! are kept as read; derived ones sit beside them.
 
-use crate::config::Ranges;
+use crate::units::{KELVIN_OFFSET, Ranges};
 use crate::validate::Reading;
-
-/// Kelvin offset of the Celsius scale.
-pub const KELVIN_OFFSET: f64 = 273.15;
 
 /// A valid reading with its derived columns. Lineage (file id, line, ingest time) is the
 /// file's id, `reading.line`, and the load transaction's time.

@@ -45,8 +45,11 @@
 //! (`once`). Several agents can share a data folder and a PostgreSQL database: before
 //! reading a file an agent claims it ([`sink::claim`]: a lease in the database, renewed
 //! by `pipeline/claim.rs` while the file is worked on); on SQLite, [`lock`] keeps the
-//! store and its folder to one agent. [`config`] reads and validates the settings (a folder: `env`, `database`,
-//! `ranges`, `timezone`, `pattern`, `units`); [`telemetry`] sets up logging.
+//! store and its folder to one agent. [`config`] reads and validates the settings (`env`, `database`, `size_duration`) into
+//! the typed values of the stages that use them ([`units::Ranges`],
+//! [`timestamp::SourceTimezone`], [`pattern::FilePattern`], [`sink::DatabaseSettings`],
+//! [`pipeline::PipelineSettings`]): no stage imports `config`, and `scripts/layers`
+//! checks the layers; [`telemetry`] sets up logging.
 //!
 //! [`rule`] names every rule once, with its short reason and advice: a new reading rule
 //! is a variant there plus the check in [`read`] or [`profile::plan`] (whole file) or
@@ -79,6 +82,7 @@ pub mod intake;
 pub mod lock;
 pub mod metrics;
 pub mod ops;
+pub mod pattern;
 pub mod pipeline;
 pub mod profile;
 pub mod qc;

@@ -133,15 +133,6 @@ impl FileStats {
         );
     }
 
-    /// The ledger status a commit with these statistics gets.
-    pub fn status(&self) -> crate::sink::EntryStatus {
-        if self.rejected_rows > 0 {
-            crate::sink::EntryStatus::Partial
-        } else {
-            crate::sink::EntryStatus::Loaded
-        }
-    }
-
     /// The measured columns the file has, by name.
     pub fn columns(&self) -> impl Iterator<Item = (&str, &ColumnStats)> {
         self.columns.iter().map(|c| (c.name.as_str(), &c.stats))

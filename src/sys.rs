@@ -140,6 +140,11 @@ pub fn hostname() -> String {
         .into_owned()
 }
 
+/// `host:pid`: the default agent name (`AGENT_ID`), recorded with every ledger row.
+pub fn agent_name() -> String {
+    format!("{}:{}", hostname(), std::process::id())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -31,9 +32,12 @@ pub enum TelemetryError {
     AlreadySet,
 }
 
-/// Installs the global subscriber. Console output goes to stderr so that command output
-/// (`check`) stays alone on stdout.
-pub fn init(settings: &LogSettings) -> Result<TelemetryGuard, TelemetryError> {
+/// Installs the global subscriber. Console lines go to `console` (the commands pass a
+/// writer to stderr, so that command output such as `check`'s stays alone on stdout).
+pub fn init<W>(settings: &LogSettings, console: W) -> Result<TelemetryGuard, TelemetryError>
+where
+    W: for<'w> MakeWriter<'w> + Clone + Send + Sync + 'static,
+{
     let filter =
         EnvFilter::try_new(&settings.level).map_err(|e| TelemetryError::Filter(e.to_string()))?;
     let (file_writer, guard) = match &settings.dir {
@@ -57,7 +61,6 @@ pub fn init(settings: &LogSettings) -> Result<TelemetryGuard, TelemetryError> {
         }
         None => (None, None),
     };
-    let console = crate::cli::progress::console_writer;
     let ansi = std::io::stderr().is_terminal();
     let registry = tracing_subscriber::registry().with(filter);
     let result = match (settings.format, file_writer) {

@@ -9,7 +9,6 @@
 mod long;
 mod number;
 
-pub use self::number::parse_number;
 use self::number::{extra_value, json_number};
 
 use std::collections::HashSet;
@@ -19,14 +18,14 @@ use chrono::{DateTime, Utc};
 use csv::ByteRecord;
 use serde::Serialize;
 
-use crate::config::Range;
 use crate::profile::MeasureTarget;
 use crate::profile::plan::{MeasurePlan, Plan, ROW_ID_MIN_ROWS, SensorSource, TimeSource};
-use crate::read::FileError;
+use crate::read::{FileError, parse_number};
 use crate::rule::Rule;
 use crate::timestamp::{
     DateOrder, OrderEvidence, OrderTally, OrderVerdict, TimestampError, parse_timestamp_ordered,
 };
+use crate::units::Range;
 use crate::units::{Quantity, physically_possible};
 
 pub use long::{Conflict, LongRow, MERGE_WINDOW, Merged, Merger};

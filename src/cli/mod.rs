@@ -88,11 +88,14 @@ pub fn report(e: &anyhow::Error) -> String {
 /// Logging for the operator commands: warnings and errors on the console only, so
 /// their output stays readable.
 fn quiet_logs(settings: &Settings) -> anyhow::Result<telemetry::TelemetryGuard> {
-    Ok(telemetry::init(&LogSettings {
-        dir: None,
-        level: "warn".to_owned(),
-        ..settings.log.clone()
-    })?)
+    Ok(telemetry::init(
+        &LogSettings {
+            dir: None,
+            level: "warn".to_owned(),
+            ..settings.log.clone()
+        },
+        progress::console_writer,
+    )?)
 }
 
 /// Runs `f` to completion on a runtime of its own, for the short operator commands.

@@ -189,7 +189,7 @@ fn log_line(c: &Counts) {
 /// Writes console log lines to stderr, above the progress bar when one is shown.
 pub struct ConsoleWriter;
 
-/// The console writer for [`crate::telemetry`].
+/// The console writer the commands hand to [`crate::telemetry::init`].
 pub fn console_writer() -> ConsoleWriter {
     ConsoleWriter
 }

@@ -29,7 +29,7 @@ pub(super) fn serve(
     settings: &Settings,
     work: impl AsyncFnOnce(Agent, CancellationToken) -> anyhow::Result<ExitCode>,
 ) -> anyhow::Result<ExitCode> {
-    let _guard = telemetry::init(&settings.log)?;
+    let _guard = telemetry::init(&settings.log, super::progress::console_writer)?;
     serve_logged(settings, work).or_else(|e| {
         error!("{}", report(&e));
         // Another agent on the same SQLite store or folder is a setup problem, as a

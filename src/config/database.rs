@@ -1,21 +1,13 @@
-//! The database target: the embedded SQLite file or a PostgreSQL server. The password
-//! stays inside [`PostgresSettings`], whose `Debug` and `Display` never show it.
+//! Parsing the database target (`DATABASE_URL`, `DB_*`) into the sink's
+//! [`DatabaseSettings`]. Errors never repeat the password.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgSslMode};
+use sqlx::postgres::PgConnectOptions;
 
 use super::ConfigError;
-
-/// Where the agent stores what it loads: the embedded SQLite file by default, or a
-/// PostgreSQL server.
-#[derive(Debug, Clone)]
-pub enum DatabaseSettings {
-    Postgres(Box<PostgresSettings>),
-    Sqlite(SqliteSettings),
-}
+use crate::sink::{DatabaseSettings, PostgresSettings, SqliteSettings};
 
 /// The SQLite file used when no database is configured.
 pub const DEFAULT_SQLITE_PATH: &str = "./sensor-ingest.db";
@@ -30,157 +22,55 @@ pub(super) const DB_VARS: [&str; 6] = [
     "DB_SSLMODE",
 ];
 
-impl DatabaseSettings {
-    /// Parses `DATABASE_URL`: `postgres://…`, `postgresql://…`, `sqlite://PATH` or
-    /// `sqlite:PATH`. Errors never repeat the password.
-    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
-        if url.starts_with("sqlite:") {
-            SqliteSettings::from_url(url).map(Self::Sqlite)
-        } else {
-            PostgresSettings::from_url(url).map(|p| Self::Postgres(Box::new(p)))
-        }
-    }
-
-    /// PostgreSQL reached with these options.
-    pub fn postgres(options: PgConnectOptions) -> Self {
-        Self::Postgres(Box::new(PostgresSettings::from_options(options)))
-    }
-
-    /// An SQLite file at `path`.
-    pub fn sqlite(path: impl Into<PathBuf>) -> Self {
-        Self::Sqlite(SqliteSettings::new(path.into(), false))
-    }
-
-    /// True when nothing was configured and the agent fell back to
-    /// [`DEFAULT_SQLITE_PATH`].
-    pub fn is_default(&self) -> bool {
-        matches!(self, Self::Sqlite(s) if s.is_default)
+/// Parses `DATABASE_URL`: `postgres://…`, `postgresql://…`, `sqlite://PATH` or
+/// `sqlite:PATH`. Errors never repeat the password.
+pub fn database_from_url(url: &str) -> Result<DatabaseSettings, ConfigError> {
+    if url.starts_with("sqlite:") {
+        sqlite_from_url(url).map(DatabaseSettings::Sqlite)
+    } else {
+        postgres_from_url(url).map(|p| DatabaseSettings::Postgres(Box::new(p)))
     }
 }
 
-impl fmt::Display for DatabaseSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Postgres(p) => p.fmt(f),
-            Self::Sqlite(s) => s.fmt(f),
-        }
-    }
-}
-
-/// An SQLite database file. Displayed as `sqlite://PATH`.
-#[derive(Debug, Clone)]
-pub struct SqliteSettings {
-    path: PathBuf,
-    is_default: bool,
-}
-
-impl SqliteSettings {
-    pub(super) fn new(path: PathBuf, is_default: bool) -> Self {
-        Self { path, is_default }
-    }
-
-    /// Accepts `sqlite://PATH` and `sqlite:PATH` (`sqlite:///abs/path` for an absolute
-    /// one). In-memory databases are refused: every load would vanish at exit.
-    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
-        let expected = "sqlite://PATH such as sqlite://./sensor-ingest.db or \
+/// Accepts `sqlite://PATH` and `sqlite:PATH` (`sqlite:///abs/path` for an absolute
+/// one). In-memory databases are refused: every load would vanish at exit.
+pub fn sqlite_from_url(url: &str) -> Result<SqliteSettings, ConfigError> {
+    let expected = "sqlite://PATH such as sqlite://./sensor-ingest.db or \
                         sqlite:///var/lib/sensor-ingest/ingest.db";
-        let rest = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or_default();
-        if rest.contains('?') {
-            return Err(ConfigError::new(
-                "DATABASE_URL",
-                url,
-                format!(
-                    "{expected}, without ?parameters (the agent sets WAL, synchronous=FULL and a busy timeout itself)"
-                ),
-            ));
-        }
-        if rest.is_empty() || rest == ":memory:" {
-            return Err(ConfigError::new(
-                "DATABASE_URL",
-                url,
-                format!("{expected} (a file: an in-memory database would lose every load at exit)"),
-            ));
-        }
-        Ok(Self::new(PathBuf::from(rest), false))
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or_default();
+    if rest.contains('?') {
+        return Err(ConfigError::new(
+            "DATABASE_URL",
+            url,
+            format!(
+                "{expected}, without ?parameters (the agent sets WAL, synchronous=FULL and a busy timeout itself)"
+            ),
+        ));
     }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+    if rest.is_empty() || rest == ":memory:" {
+        return Err(ConfigError::new(
+            "DATABASE_URL",
+            url,
+            format!("{expected} (a file: an in-memory database would lose every load at exit)"),
+        ));
     }
+    Ok(SqliteSettings::new(PathBuf::from(rest), false))
 }
 
-impl fmt::Display for SqliteSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sqlite://{}", self.path.display())
-    }
-}
-
-/// How to reach PostgreSQL. `Debug` and `Display` show the target with the password
-/// redacted; the options themselves are only handed to the database driver.
-#[derive(Clone)]
-pub struct PostgresSettings {
-    options: PgConnectOptions,
-    redacted: String,
-}
-
-impl PostgresSettings {
-    /// Parses a `postgres://` URL. Errors never repeat the password.
-    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
-        let redacted_input = redact_url(url);
-        let expected = "a URL such as postgres://user:password@host:5432/dbname?sslmode=require \
+/// Parses a `postgres://` URL. Errors never repeat the password.
+pub fn postgres_from_url(url: &str) -> Result<PostgresSettings, ConfigError> {
+    let redacted_input = redact_url(url);
+    let expected = "a URL such as postgres://user:password@host:5432/dbname?sslmode=require \
                         or sqlite://./sensor-ingest.db";
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(ConfigError::new("DATABASE_URL", &redacted_input, expected));
-        }
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|_| ConfigError::new("DATABASE_URL", &redacted_input, expected))?;
-        Ok(Self::from_options(options))
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(ConfigError::new("DATABASE_URL", &redacted_input, expected));
     }
-
-    pub fn from_options(options: PgConnectOptions) -> Self {
-        let ssl = match options.get_ssl_mode() {
-            PgSslMode::Disable => "disable",
-            PgSslMode::Allow => "allow",
-            PgSslMode::Prefer => "prefer",
-            PgSslMode::Require => "require",
-            PgSslMode::VerifyCa => "verify-ca",
-            PgSslMode::VerifyFull => "verify-full",
-        };
-        let redacted = format!(
-            "postgres://{}@{}:{}/{}?sslmode={ssl}",
-            options.get_username(),
-            options.get_host(),
-            options.get_port(),
-            options.get_database().unwrap_or(options.get_username()),
-        );
-        Self { options, redacted }
-    }
-
-    pub fn connect_options(&self) -> &PgConnectOptions {
-        &self.options
-    }
-
-    /// The same target with another database name: tests use it to create theirs.
-    pub fn with_database(&self, name: &str) -> Self {
-        Self::from_options(self.options.clone().database(name))
-    }
-}
-
-impl fmt::Debug for PostgresSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("PostgresSettings")
-            .field(&self.redacted)
-            .finish()
-    }
-}
-
-impl fmt::Display for PostgresSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted)
-    }
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|_| ConfigError::new("DATABASE_URL", &redacted_input, expected))?;
+    Ok(PostgresSettings::from_options(options))
 }
 
 /// Replaces the password of a connection URL (userinfo or `password=` parameter) by

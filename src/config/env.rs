@@ -196,7 +196,7 @@ impl Env<'_> {
     fn agent_id(&mut self) -> String {
         self.parse(
             "AGENT_ID",
-            crate::sink::agent_name(),
+            crate::sys::agent_name(),
             "a name of 1 to 200 printable characters, unique among the agents sharing a \
              database, such as ingest-a or the host name",
             |v| {
@@ -290,7 +290,7 @@ impl Env<'_> {
 
     fn database(&mut self) -> DatabaseSettings {
         if let Some(url) = self.value("DATABASE_URL") {
-            return DatabaseSettings::from_url(&url).unwrap_or_else(|e| {
+            return super::database_from_url(&url).unwrap_or_else(|e| {
                 self.errors.push(e);
                 DatabaseSettings::sqlite(DEFAULT_SQLITE_PATH)
             });

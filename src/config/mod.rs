@@ -17,20 +17,17 @@ use std::time::Duration;
 
 mod database;
 mod env;
-mod pattern;
-mod ranges;
-mod retention;
 mod size_duration;
-mod timezone;
 
+pub use crate::pattern::{FilePattern, glob_matches};
+pub use crate::sink::{DatabaseSettings, PostgresSettings, SqliteSettings};
+pub use crate::sink::{RETENTION_EXPECTED, Retention};
+pub use crate::timestamp::SourceTimezone;
+pub use crate::units::{Range, Ranges};
 pub use database::{
-    DEFAULT_SQLITE_PATH, DatabaseSettings, PostgresSettings, SqliteSettings, redact_url,
+    DEFAULT_SQLITE_PATH, database_from_url, postgres_from_url, redact_url, sqlite_from_url,
 };
-pub use pattern::{FilePattern, glob_matches};
-pub use ranges::{Range, Ranges};
-pub use retention::{RETENTION_EXPECTED, Retention};
 pub use size_duration::{parse_duration, parse_size};
-pub use timezone::SourceTimezone;
 
 use env::Env;
 
@@ -145,6 +142,23 @@ pub struct LogSettings {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+impl From<&Settings> for crate::pipeline::PipelineSettings {
+    fn from(s: &Settings) -> Self {
+        Self {
+            ranges: s.ranges,
+            source_timezone: s.source_timezone,
+            processed_folder: s.processed_folder.clone(),
+            quarantine_folder: s.quarantine_folder.clone(),
+            retry_max_delay: s.retry_max_delay,
+            max_file_bytes: s.max_file_bytes,
+            profiles: s.profiles.clone(),
+            qc: s.qc,
+            group_files: s.group_files,
+            group_wait: s.group_wait,
+        }
+    }
 }
 
 impl Settings {

@@ -538,7 +538,7 @@ mod tests {
             further: Vec::new(),
             coded_missing: 0,
         };
-        crate::enrich::enrich(reading, &crate::config::Ranges::default())
+        crate::enrich::enrich(reading, &crate::units::Ranges::default())
     }
 
     /// The flags a group commit gives, by (sensor, minute), once amendments are added.

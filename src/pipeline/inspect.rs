@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::quality::{QcRun, QcStage};
-use crate::config::{Ranges, SourceTimezone};
+use super::quality::{BATCH_ROWS, QcRun, QcStage};
 use crate::enrich::{EnrichedRow, enrich};
 use crate::intake;
 use crate::profile::plan::{FileContext, Plan};
@@ -21,13 +20,13 @@ use crate::rule::Rule;
 use crate::sink::LoadMsg;
 use crate::stats::FileStats;
 use crate::timestamp::DateOrder;
+use crate::timestamp::SourceTimezone;
 use crate::units::Quantity;
+use crate::units::Ranges;
 use crate::validate::{
     FileChecks, FileVerdict, LongRow, MERGE_WINDOW, Merger, Reading, RowError, Validator,
 };
 
-/// Rows per batch sent from the reader to the sink.
-pub(super) const BATCH_ROWS: usize = 2048;
 /// Batches in flight between reader and sink: bounds memory whatever the file size.
 pub(super) const BATCHES_IN_FLIGHT: usize = 4;
 /// Bad lines remembered under a skip-rows policy (for the rejects file); a file with

@@ -37,6 +37,7 @@ mod outcome;
 mod quality;
 mod refusal;
 mod retry;
+mod settings;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -59,8 +60,8 @@ use self::outcome::Job;
 use self::quality::{QcMemory, QcRun};
 pub use self::refusal::{Decision, Refusal};
 pub use self::retry::{RetryLimit, RetryPolicy, sleep_unless_cancelled};
+pub use self::settings::PipelineSettings;
 use crate::archive::{ArchiveError, FileIdentity};
-use crate::config::{Ranges, Settings, SourceTimezone};
 use crate::intake::{self, Opened, display_name};
 use crate::metrics::Metrics;
 use crate::profile::Profiles;
@@ -68,6 +69,8 @@ use crate::qc::QcConfig;
 use crate::sink::batched::PerFile;
 use crate::sink::claim::RENEW_EVERY;
 use crate::sink::{ClaimKey, FileAttempt, LedgerEntry, LoadOutcome, ProfileRef, SinkError, Store};
+use crate::timestamp::SourceTimezone;
+use crate::units::Ranges;
 
 /// Files up to this size go straight to the load, which refuses content loaded already
 /// (the unique index on the hash) and then says by whom: for small files the separate
@@ -174,17 +177,18 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(settings: &Settings, store: Arc<dyn Store>) -> Self {
+    pub fn new(settings: impl Into<PipelineSettings>, store: Arc<dyn Store>) -> Self {
+        let settings = settings.into();
         let qc_memory: Arc<QcMemory> = Arc::default();
         Self {
             store: store.clone(),
             ranges: settings.ranges,
             tz: settings.source_timezone,
-            processed: settings.processed_folder.clone(),
-            quarantine: settings.quarantine_folder.clone(),
+            processed: settings.processed_folder,
+            quarantine: settings.quarantine_folder,
             retry: RetryPolicy::new(settings.retry_max_delay),
             max_file_bytes: settings.max_file_bytes,
-            profiles: Profiles::new(settings.profiles.clone()),
+            profiles: Profiles::new(settings.profiles),
             metrics: None,
             qc: settings.qc,
             qc_memory: qc_memory.clone(),

@@ -18,12 +18,15 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
-use super::inspect::BATCH_ROWS;
 use crate::enrich::EnrichedRow;
 use crate::qc::{
     HistoryQuery, HistoryReading, Judge, MAX_SENSORS, QcConfig, QcSummary, SensorMemory,
 };
 use crate::sink::{GroupFile, SinkError, Store};
+
+/// Rows per batch sent from the reader to the sink; the QC stage buffers as many before
+/// it looks up the history of the new sensors among them.
+pub(super) const BATCH_ROWS: usize = 2048;
 
 /// Sensors remembered between files; past this the memory starts again empty.
 const MAX_REMEMBERED: usize = MAX_SENSORS;

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use crate::config::glob_matches;
+use crate::pattern::glob_matches;
 
 pub use check::{MeasureTarget, Profile, ProfileError, RowPolicy};
 

@@ -13,6 +13,9 @@
 //! ([`TextLayout::decode`]).
 
 mod hashing;
+mod number;
+
+pub use number::parse_number;
 
 use std::borrow::Cow;
 use std::io::{self, Read};

@@ -17,6 +17,8 @@ pub mod claim;
 pub mod coalesce;
 pub mod dashboard;
 pub mod postgres;
+mod retention;
+mod settings;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -27,13 +29,14 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::config::{DatabaseSettings, Retention};
 use crate::enrich::EnrichedRow;
 use crate::qc::{HistoryQuery, HistoryReading};
 use crate::read::ContentHash;
 use crate::stats::FileStats;
 
 pub use self::claim::{ClaimKey, Claims};
+pub use self::retention::{RETENTION_EXPECTED, Retention};
+pub use self::settings::{DatabaseSettings, PostgresSettings, SqliteSettings};
 
 /// The identity of one attempt at one file.
 #[derive(Debug, Clone)]
@@ -136,6 +139,16 @@ pub enum EntryStatus {
 }
 
 impl EntryStatus {
+    /// The status a commit of a file with these statistics gets: partial when rows
+    /// were rejected.
+    pub fn of(stats: &FileStats) -> Self {
+        if stats.rejected_rows > 0 {
+            EntryStatus::Partial
+        } else {
+            EntryStatus::Loaded
+        }
+    }
+
     /// The text the ledger stores: `loaded`, `partial`, `quarantined` or `duplicate`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -542,7 +555,7 @@ pub trait Store: LedgerQueries {
 /// process's default agent name ([`agent_name`]). Nothing is opened until first use;
 /// [`Store::prepare`] is the first use.
 pub fn open(settings: &DatabaseSettings, connections: u32) -> Arc<dyn Store> {
-    open_as(settings, connections, &agent_name())
+    open_as(settings, connections, &crate::sys::agent_name())
 }
 
 /// [`open`], writing ledger rows and claims as `agent` (`AGENT_ID`).
@@ -568,11 +581,6 @@ pub fn open_read_only(
             Arc::new(sqlite::SqliteStore::read_only(file, connections))
         }
     }
-}
-
-/// `host:pid`: the default agent name (`AGENT_ID`), recorded with every ledger row.
-pub fn agent_name() -> String {
-    format!("{}:{}", crate::sys::hostname(), std::process::id())
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 
 use super::spec::EpochUnit;
 use super::{DateOrder, OrderEvidence, TimestampError, check_year, localize, next_midnight};
-use crate::config::SourceTimezone;
+use crate::timestamp::SourceTimezone;
 
 use TimestampError::{Format, OutOfRange};
 

@@ -38,12 +38,13 @@
 use chrono::{DateTime, Datelike, LocalResult, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
 use serde::Deserialize;
 
-use crate::config::SourceTimezone;
+pub use source_zone::SourceTimezone;
 
 mod builtin;
 mod format;
 mod order;
 mod reader;
+mod source_zone;
 mod spec;
 mod zone;
 

@@ -13,7 +13,7 @@ use super::{
     DateOrder, OrderEvidence, TimestampError, check_year, localize, next_midnight,
     parse_timestamp_ordered,
 };
-use crate::config::SourceTimezone;
+use crate::timestamp::SourceTimezone;
 
 use TimestampError::{Format, OutOfRange};
 

@@ -2,7 +2,7 @@
 
 use chrono::FixedOffset;
 
-use crate::config::SourceTimezone;
+use crate::timestamp::SourceTimezone;
 
 /// Largest offset accepted: real offsets lie between −12:00 and +14:00. Also keeps a
 /// latitude such as `34.3` in a metadata field from passing as an offset.

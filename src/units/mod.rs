@@ -7,6 +7,7 @@
 //! splitting a header runs once per column.
 
 mod header;
+mod range;
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,8 +15,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use header::{UnitMarker, is_temperature_word, quantity_word, split_header_unit};
+pub use range::{Range, Ranges};
 
-use crate::enrich::KELVIN_OFFSET;
+/// Kelvin offset of the Celsius scale.
+pub const KELVIN_OFFSET: f64 = 273.15;
 
 /// The lowest physically possible temperature, absolute zero, in °C.
 pub const ABSOLUTE_ZERO_C: f64 = -KELVIN_OFFSET;

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use tracing::info;
 
 use super::tracker::ReadyQueue;
-use crate::config::FilePattern;
+use crate::pattern::FilePattern;
 
 /// Names remembered at most: about 1 MB with typical names.
 pub(super) const LEFT_ASIDE_MEMORY: usize = 10_000;

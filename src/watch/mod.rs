@@ -31,8 +31,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::config::FilePattern;
 use crate::intake::display_name;
+use crate::pattern::FilePattern;
 
 mod left_aside;
 mod scan;

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use tracing::{debug, warn};
 
 use super::Candidate;
-use crate::config::FilePattern;
 use crate::intake::{self, Found, display_name};
+use crate::pattern::FilePattern;
 
 /// Lists the regular files directly in `folder` whose names match `pattern`, oldest mtime
 /// first (ties by name). Directories, FIFOs, sockets and symlinks are skipped without being

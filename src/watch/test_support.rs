@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use super::WatchConfig;
-use crate::config::FilePattern;
 use crate::intake::display_name;
+use crate::pattern::FilePattern;
 
 pub(super) const WAIT: Duration = Duration::from_secs(5);
 pub(super) const SETTLE: Duration = Duration::from_millis(200);

@@ -13,8 +13,8 @@ use tracing::warn;
 
 use super::left_aside::{LEFT_ASIDE_MEMORY, LeftAside, Note};
 use super::{Candidate, WatchConfig};
-use crate::config::FilePattern;
 use crate::intake::display_name;
+use crate::pattern::FilePattern;
 
 /// A write mark this old means the close event was missed; the file is judged by settling.
 const STALE_WRITE_MARK: Duration = Duration::from_secs(600);

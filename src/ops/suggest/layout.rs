@@ -16,7 +16,7 @@ impl Numbers {
     /// The finite number `s` spells, if any.
     pub(super) fn parse(&self, s: &str) -> Option<f64> {
         // The agent's own rule, so the suggestion reads numbers as the load will.
-        crate::validate::parse_number(s.trim(), self.decimal_comma)
+        crate::read::parse_number(s.trim(), self.decimal_comma)
             .ok()
             .filter(|v| v.is_finite())
     }

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 
 use super::spec::{LayoutSpec, MeasureSpec, ProfileSpec, RowsSpec, SensorSpec, ShapeSpec};
-use crate::config::Range;
 use crate::read::{Encoding, TextLayout};
 use crate::timestamp::TimeSpec;
+use crate::units::Range;
 use crate::units::{Quantity, Unit};
 
 /// A problem in a profile file.

@@ -18,10 +18,11 @@ use std::collections::HashMap;
 
 use regex::Regex;
 
-use crate::config::{Range, Ranges, SourceTimezone};
 use crate::read::{FileError, Header, TextLayout};
+use crate::timestamp::SourceTimezone;
 use crate::timestamp::TimeReader;
 use crate::units::{Quantity, Unit, UnitMarker, split_header_unit};
+use crate::units::{Range, Ranges};
 
 use super::check::{
     ColumnRule, LongKey, LongRule, MeasureRule, MeasureTarget, Profile, SensorRule, Shape,

@@ -10,11 +10,12 @@ use sqlx::postgres::{PgPoolOptions, PgRow};
 use uuid::Uuid;
 
 use super::{PgStore, err};
-use crate::config::PostgresSettings;
+use crate::sink::PostgresSettings;
 use crate::sink::dashboard::{
     Band, ColumnMetrics, DashboardQueries, FileRow, MinuteCount, SensorSummary, SeriesPoint,
 };
-use crate::sink::{SinkError, agent_name, ledger_status};
+use crate::sink::{SinkError, ledger_status};
+use crate::sys::agent_name;
 
 const FILE_COLUMNS: &str = "id, file_name, content_hash, size_bytes, status, row_count, \
     rejected_rows, error_summary, started_at, finished_at, archived_as, agent, profile";

@@ -20,7 +20,7 @@ use sqlx::Connection;
 use super::copy::{BINARY_HEADER, BINARY_TRAILER, COPY_CHUNK, COPY_READINGS, encode_row};
 use super::load::months_of;
 use super::{PgStore, classify, describe, err, is_unique_violation, qc};
-use crate::sink::{ErrorClass, GroupFile, GroupItem, LoadOutcome, SinkError};
+use crate::sink::{EntryStatus, ErrorClass, GroupFile, GroupItem, LoadOutcome, SinkError};
 
 /// The answer for one file of a group, before the commit.
 enum Answer {
@@ -277,7 +277,7 @@ fn ledger_statement<'q>(
         .bind(
             files
                 .iter()
-                .map(|f| f.stats.status().as_str())
+                .map(|f| EntryStatus::of(&f.stats).as_str())
                 .collect::<Vec<_>>(),
         )
         .bind(

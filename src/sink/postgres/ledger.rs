@@ -9,11 +9,55 @@ use sqlx::postgres::PgRow;
 use super::{PgStore, err};
 use crate::read::ContentHash;
 use crate::sink::{
-    Activity, AgentShare, LedgerQueries, LedgerRecord, LoadedFile, SinkError, Storage,
-    ledger_status,
+    Activity, AgentShare, LedgerQueries, LedgerRecord, LoadedFile, RetentionDone, SinkError,
+    Storage, ledger_status,
 };
 
 impl PgStore {
+    /// What `status` shows of the partitions, a pending migration and retention.
+    pub(super) async fn storage_state(&self) -> Result<Storage, SinkError> {
+        let mut conn = self.pool.acquire().await.map_err(err("connecting"))?;
+        let known = super::partitions::survey(&mut conn).await?;
+        let migration_copied = match known.layout {
+            super::partitions::Layout::Plain => super::migrate::state(&mut conn)
+                .await?
+                .map(|p| (p.rows, p.rows_total)),
+            _ => None,
+        };
+        let row = sqlx::query(
+            "SELECT max(range_to), count(*), coalesce(sum(readings), 0)::int8, max(dropped_at) \
+             FROM retention_log WHERE to_regclass('retention_log') IS NOT NULL",
+        )
+        .fetch_optional(&mut *conn)
+        .await;
+        // A DBA-owned schema without the log: nothing to show.
+        let retention = match row {
+            Ok(Some(r)) => match (r.get(0), r.get(3)) {
+                (Some(before), Some(last_dropped_at)) => Some(RetentionDone {
+                    before,
+                    months: r.get(1),
+                    readings: r.get(2),
+                    last_dropped_at,
+                }),
+                _ => None,
+            },
+            Ok(None) => None,
+            Err(e) if super::sqlstate(&e).as_deref() == Some("42P01") => None,
+            Err(e) => return Err(err("reading the retention log")(e)),
+        };
+        Ok(Storage {
+            partitions: known.months.len(),
+            first_month: known
+                .months
+                .first()
+                .map(super::partitions::Month::to_string),
+            last_month: known.months.last().map(super::partitions::Month::to_string),
+            migration_pending: known.layout == super::partitions::Layout::Plain,
+            migration_copied,
+            retention,
+        })
+    }
+
     /// The `loaded` ledger row for this content, if any ([`Store::find_loaded`]).
     ///
     /// [`Store::find_loaded`]: crate::sink::Store::find_loaded

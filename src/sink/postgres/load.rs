@@ -13,8 +13,8 @@ use super::{PgStore, describe, err, is_unique_violation, qc};
 use crate::enrich::EnrichedRow;
 use crate::read::ContentHash;
 use crate::sink::{
-    ArchiveName, Claims, ErrorClass, FileAttempt, GroupItem, LedgerEntry, LoadMsg, LoadOutcome,
-    LoadedFile, SinkError, Store,
+    ArchiveName, Claims, EntryStatus, ErrorClass, FileAttempt, GroupItem, LedgerEntry, LoadMsg,
+    LoadOutcome, LoadedFile, SinkError, Store,
 };
 use crate::stats::FileStats;
 
@@ -73,7 +73,7 @@ impl Store for PgStore {
         loaded
     }
 
-    async fn maintain(&self, retention: Option<crate::config::Retention>) -> Result<(), SinkError> {
+    async fn maintain(&self, retention: Option<crate::sink::Retention>) -> Result<(), SinkError> {
         self.maintain_partitions(retention).await
     }
 
@@ -146,7 +146,7 @@ impl PgStore {
     /// [`Store::maintain`]: the months ahead, then retention.
     async fn maintain_partitions(
         &self,
-        retention: Option<crate::config::Retention>,
+        retention: Option<crate::sink::Retention>,
     ) -> Result<(), SinkError> {
         let now = chrono::Utc::now();
         self.create_ahead(now).await?;
@@ -379,7 +379,7 @@ impl PgStore {
             .bind(max)
             .bind(mean)
             .bind(stddev)
-            .bind(stats.status().as_str())
+            .bind(EntryStatus::of(stats).as_str())
             .bind(stats.rejected_rows as i64)
             .bind(&attempt.profile.name)
             .bind(&attempt.profile.hash)
@@ -414,7 +414,7 @@ impl PgStore {
         .bind(rows as i64)
         .bind(stats.first_timestamp)
         .bind(stats.last_timestamp)
-        .bind(stats.status().as_str())
+        .bind(EntryStatus::of(stats).as_str())
         .bind(stats.rejected_rows as i64)
         .bind(&attempt.profile.name)
         .bind(&attempt.profile.hash)

@@ -29,7 +29,7 @@ use sqlx::{Connection, Executor};
 
 pub use self::partitions::{Layout, MONTHS_AHEAD, Month};
 use super::{ErrorClass, SinkError};
-use crate::config::PostgresSettings;
+use crate::sink::PostgresSettings;
 
 /// The schema, applied idempotently by [`Store::prepare`].
 ///

@@ -16,8 +16,8 @@ use std::collections::BTreeSet;
 use tracing::{info, warn};
 
 use super::{PgStore, err};
-use crate::config::Retention;
-use crate::sink::{ErrorClass, RetentionDone, SinkError, Storage};
+use crate::sink::Retention;
+use crate::sink::{ErrorClass, SinkError};
 
 /// Months created before they are needed: from the previous month to this many ahead.
 pub const MONTHS_AHEAD: i32 = 3;
@@ -415,47 +415,6 @@ async fn drop_old_locked(
 }
 
 impl PgStore {
-    /// What `status` shows of the partitions, a pending migration and retention.
-    pub(super) async fn storage_state(&self) -> Result<Storage, SinkError> {
-        let mut conn = self.pool.acquire().await.map_err(err("connecting"))?;
-        let known = survey(&mut conn).await?;
-        let migration_copied = match known.layout {
-            Layout::Plain => super::migrate::state(&mut conn)
-                .await?
-                .map(|p| (p.rows, p.rows_total)),
-            _ => None,
-        };
-        let row = sqlx::query(
-            "SELECT max(range_to), count(*), coalesce(sum(readings), 0)::int8, max(dropped_at) \
-             FROM retention_log WHERE to_regclass('retention_log') IS NOT NULL",
-        )
-        .fetch_optional(&mut *conn)
-        .await;
-        // A DBA-owned schema without the log: nothing to show.
-        let retention = match row {
-            Ok(Some(r)) => match (r.get(0), r.get(3)) {
-                (Some(before), Some(last_dropped_at)) => Some(RetentionDone {
-                    before,
-                    months: r.get(1),
-                    readings: r.get(2),
-                    last_dropped_at,
-                }),
-                _ => None,
-            },
-            Ok(None) => None,
-            Err(e) if super::sqlstate(&e).as_deref() == Some("42P01") => None,
-            Err(e) => return Err(err("reading the retention log")(e)),
-        };
-        Ok(Storage {
-            partitions: known.months.len(),
-            first_month: known.months.first().map(Month::to_string),
-            last_month: known.months.last().map(Month::to_string),
-            migration_pending: known.layout == Layout::Plain,
-            migration_copied,
-            retention,
-        })
-    }
-
     /// Makes sure every month of `months` has a partition (a no-op on a plain table).
     /// The first call, and the first after [`forget_partitions`], surveys the table.
     ///

@@ -12,11 +12,12 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::{BUSY_TIMEOUT, SqliteStore, err, parse_id, parse_time};
-use crate::config::SqliteSettings;
+use crate::sink::SqliteSettings;
 use crate::sink::dashboard::{
     Band, ColumnMetrics, DashboardQueries, FileRow, MinuteCount, SensorSummary, SeriesPoint,
 };
-use crate::sink::{SinkError, agent_name, ledger_status};
+use crate::sink::{SinkError, ledger_status};
+use crate::sys::agent_name;
 use crate::timestamp::format_utc;
 
 const FILE_COLUMNS: &str = "id, file_name, content_hash, size_bytes, status, row_count, \

@@ -17,7 +17,7 @@ use sqlx::{Connection, SqliteConnection};
 use super::load::{insert_metrics, write_record};
 use super::{SqliteStore, describe, err, qc, writer};
 use crate::enrich::EnrichedRow;
-use crate::sink::{ErrorClass, GroupFile, GroupItem, LoadOutcome, SinkError};
+use crate::sink::{EntryStatus, ErrorClass, GroupFile, GroupItem, LoadOutcome, SinkError};
 use crate::timestamp::format_utc;
 
 impl SqliteStore {
@@ -209,7 +209,7 @@ impl SqliteStore {
         .bind(&attempt.file_name)
         .bind(attempt.hash.as_str())
         .bind(attempt.size as i64)
-        .bind(stats.status().as_str())
+        .bind(EntryStatus::of(stats).as_str())
         .bind(format_utc(attempt.started_at))
         .bind(&self.agent)
         .bind(file.rows.len() as i64)

@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 use super::{SqliteStore, describe, err, qc, writer};
 use crate::read::ContentHash;
 use crate::sink::{
-    ArchiveName, ErrorClass, FileAttempt, GroupItem, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile,
-    SinkError, Store,
+    ArchiveName, EntryStatus, ErrorClass, FileAttempt, GroupItem, LedgerEntry, LoadMsg,
+    LoadOutcome, LoadedFile, SinkError, Store,
 };
 use crate::stats::FileStats;
 use crate::timestamp::format_utc;
@@ -116,7 +116,7 @@ impl Store for SqliteStore {
         .bind(stats.first_timestamp.map(format_utc))
         .bind(stats.last_timestamp.map(format_utc))
         .bind(format_utc(Utc::now()))
-        .bind(stats.status().as_str())
+        .bind(EntryStatus::of(&stats).as_str())
         .bind(stats.rejected_rows as i64)
         .bind(&attempt.profile.name)
         .bind(&attempt.profile.hash)

@@ -39,7 +39,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::{ErrorClass, SinkError};
-use crate::config::SqliteSettings;
+use crate::sink::SqliteSettings;
 
 /// The schema, applied idempotently by [`Store::prepare`]. It mirrors `script.sql`.
 ///
@@ -324,8 +324,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failure_inside_a_multi_row_insert_leaves_nothing_of_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = SqliteStore::new(&SqliteSettings::from_url(&url).unwrap(), 1, "test");
+        let store = SqliteStore::new(
+            &SqliteSettings::new(dir.path().join("t.db"), false),
+            1,
+            "test",
+        );
         store.prepare().await.unwrap();
         let count = |sql: &'static str| {
             let pool = store.pool().clone();

@@ -1,4 +1,4 @@
-//! `FILE_PATTERN`: which file names in the data folder are data files.
+//! File-name globs (`FILE_PATTERN` in the settings, a profile's `match`): which file names in the data folder are data files.
 //!
 //! The setting is a comma-separated list of globs (`*.csv,*.txt,TOA5_*.dat`); a name is
 //! a data file when any glob matches it, compared without regard to ASCII or Unicode

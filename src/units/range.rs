@@ -1,4 +1,4 @@
-//! Accepted measurement ranges: `TEMPERATURE_MIN` … `PRESSURE_MAX`.
+//! Accepted measurement ranges (`TEMPERATURE_MIN` … `PRESSURE_MAX` in the settings).
 
 /// Accepted range of one measurement; values outside it make the row invalid, and
 /// `*_norm` columns are `(value - min) / (max - min)`.

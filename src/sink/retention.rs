@@ -1,4 +1,4 @@
-//! `RETENTION`: how long readings are kept, as whole months of partitions.
+//! How long readings are kept (`RETENTION` in the settings), as whole months of partitions.
 
 use chrono::{DateTime, Months, TimeDelta, Utc};
 

@@ -1,4 +1,4 @@
-//! `SOURCE_TIMEZONE`: how timestamps without an offset are read.
+//! The source time zone (`SOURCE_TIMEZONE` in the settings): how timestamps without an offset are read.
 
 use std::str::FromStr;
 

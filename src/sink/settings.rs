@@ -1,0 +1,120 @@
+//! The database target the sink opens: the embedded SQLite file or a PostgreSQL
+//! server. The password stays inside [`PostgresSettings`], whose `Debug` and `Display`
+//! never show it. The configuration parses them (`DATABASE_URL`, `DB_*`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+/// Where the agent stores what it loads: the embedded SQLite file by default, or a
+/// PostgreSQL server.
+#[derive(Debug, Clone)]
+pub enum DatabaseSettings {
+    Postgres(Box<PostgresSettings>),
+    Sqlite(SqliteSettings),
+}
+
+impl DatabaseSettings {
+    /// PostgreSQL reached with these options.
+    pub fn postgres(options: PgConnectOptions) -> Self {
+        Self::Postgres(Box::new(PostgresSettings::from_options(options)))
+    }
+
+    /// An SQLite file at `path`.
+    pub fn sqlite(path: impl Into<PathBuf>) -> Self {
+        Self::Sqlite(SqliteSettings::new(path.into(), false))
+    }
+
+    /// True when nothing was configured and the settings fell back to their default
+    /// SQLite file.
+    pub fn is_default(&self) -> bool {
+        matches!(self, Self::Sqlite(s) if s.is_default)
+    }
+}
+
+impl fmt::Display for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Postgres(p) => p.fmt(f),
+            Self::Sqlite(s) => s.fmt(f),
+        }
+    }
+}
+
+/// An SQLite database file. Displayed as `sqlite://PATH`.
+#[derive(Debug, Clone)]
+pub struct SqliteSettings {
+    path: PathBuf,
+    is_default: bool,
+}
+
+impl SqliteSettings {
+    /// The file at `path`; `is_default` when the settings named no database and fell
+    /// back to this one.
+    pub fn new(path: PathBuf, is_default: bool) -> Self {
+        Self { path, is_default }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl fmt::Display for SqliteSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sqlite://{}", self.path.display())
+    }
+}
+
+/// How to reach PostgreSQL. `Debug` and `Display` show the target with the password
+/// redacted; the options themselves are only handed to the database driver.
+#[derive(Clone)]
+pub struct PostgresSettings {
+    options: PgConnectOptions,
+    redacted: String,
+}
+
+impl PostgresSettings {
+    pub fn from_options(options: PgConnectOptions) -> Self {
+        let ssl = match options.get_ssl_mode() {
+            PgSslMode::Disable => "disable",
+            PgSslMode::Allow => "allow",
+            PgSslMode::Prefer => "prefer",
+            PgSslMode::Require => "require",
+            PgSslMode::VerifyCa => "verify-ca",
+            PgSslMode::VerifyFull => "verify-full",
+        };
+        let redacted = format!(
+            "postgres://{}@{}:{}/{}?sslmode={ssl}",
+            options.get_username(),
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or(options.get_username()),
+        );
+        Self { options, redacted }
+    }
+
+    pub fn connect_options(&self) -> &PgConnectOptions {
+        &self.options
+    }
+
+    /// The same target with another database name: tests use it to create theirs.
+    pub fn with_database(&self, name: &str) -> Self {
+        Self::from_options(self.options.clone().database(name))
+    }
+}
+
+impl fmt::Debug for PostgresSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("PostgresSettings")
+            .field(&self.redacted)
+            .finish()
+    }
+}
+
+impl fmt::Display for PostgresSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted)
+    }
+}
