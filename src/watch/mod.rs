@@ -15,7 +15,8 @@
 //! so a user can tell why a file waits.
 //!
 //! Where things are: `tracker` holds the decisions (no I/O, driven directly by tests),
-//! with `left_aside` its memory of the files named as left aside; `watcher` the notify
+//! with `left_aside` its memory of the files named as left aside and `queue` the
+//! queue of paths both keep; `watcher` the notify
 //! watch and the loop around the tracker; `scan` the folder listing and the
 //! regular-file checks.
 
@@ -35,6 +36,7 @@ use crate::config::FilePattern;
 use crate::intake::display_name;
 
 mod left_aside;
+mod queue;
 mod scan;
 #[cfg(test)]
 mod test_support;

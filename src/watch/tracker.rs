@@ -2,7 +2,7 @@
 //! settled, which are ready to send. The loop in `watcher` feeds it events and scans
 //! and does the sending; tests drive it directly with synthetic events and clocks.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::left_aside::{LEFT_ASIDE_MEMORY, LeftAside, Note};
+use super::queue::ReadyQueue;
 use super::{Candidate, WatchConfig};
 use crate::config::FilePattern;
 use crate::intake::display_name;
@@ -50,56 +51,6 @@ pub(super) fn observe(
             seen.insert(c.path.clone(), first);
             false
         }
-    }
-}
-
-/// Paths waiting to be sent, in arrival order, each once. The set makes "already
-/// queued?" constant-time: with a burst of thousands of files, scanning the queue for
-/// each event made the watch loop fall behind its events (and the overflow cost a
-/// rescan).
-#[derive(Debug, Default)]
-pub(super) struct ReadyQueue {
-    order: VecDeque<PathBuf>,
-    queued: HashSet<PathBuf>,
-}
-
-impl ReadyQueue {
-    /// Queues `path` at the back unless it is queued already.
-    pub(super) fn push_back(&mut self, path: PathBuf) {
-        if self.queued.insert(path.clone()) {
-            self.order.push_back(path);
-        }
-    }
-
-    /// Puts back at the front a path just popped.
-    pub(super) fn push_front(&mut self, path: PathBuf) {
-        if self.queued.insert(path.clone()) {
-            self.order.push_front(path);
-        }
-    }
-
-    pub(super) fn pop_front(&mut self) -> Option<PathBuf> {
-        let path = self.order.pop_front()?;
-        self.queued.remove(&path);
-        Some(path)
-    }
-
-    fn contains(&self, path: &Path) -> bool {
-        self.queued.contains(path)
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
-
-    pub(super) fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    #[cfg(test)]
-    fn clear(&mut self) {
-        self.order.clear();
-        self.queued.clear();
     }
 }
 
