@@ -1,5 +1,5 @@
 //! Watching the data folder: decides when a CSV file is completely written and hands its
-//! path to the workers.
+//! path to the workers (as the folder source's candidate, `source::folder`).
 //!
 //! A file is ready when the kernel reports that a writer closed it (`CloseWrite`) or that
 //! it was renamed into the folder. Files found only by a scan (at startup, by the periodic
@@ -84,7 +84,7 @@ pub enum WatchError {
 
 /// A regular file in the data folder whose name matches the pattern, as last seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
+pub struct Seen {
     pub path: PathBuf,
     pub size: u64,
     pub mtime: SystemTime,
@@ -133,14 +133,14 @@ pub async fn settled_files(cfg: &WatchConfig) -> io::Result<Vec<PathBuf>> {
 }
 
 /// Watches `cfg.folder` until `shutdown` is cancelled and sends each completely written
-/// data file on `out`. A file is sent when a writer closes it or it is renamed into the
+/// data file on `out`, as its path or as what its path makes (a source's candidate). A file is sent when a writer closes it or it is renamed into the
 /// folder, and files found by the startup scan or a rescan are sent once settled. A path
 /// may be sent more than once (each periodic rescan re-offers files still present). Returns
 /// `Err` only when the folder or the file watcher cannot be set up; returns `Ok` on shutdown
 /// or when the receiver of `out` is gone.
-pub async fn watch(
+pub async fn watch<T: From<PathBuf>>(
     cfg: WatchConfig,
-    out: mpsc::Sender<PathBuf>,
+    out: mpsc::Sender<T>,
     shutdown: CancellationToken,
 ) -> Result<(), WatchError> {
     let root = check_folder(&cfg.folder)?;

@@ -13,7 +13,7 @@ use tracing::warn;
 
 use super::left_aside::{LEFT_ASIDE_MEMORY, LeftAside, Note};
 use super::queue::ReadyQueue;
-use super::{Candidate, WatchConfig};
+use super::{Seen, WatchConfig};
 use crate::config::FilePattern;
 use crate::intake::display_name;
 
@@ -32,7 +32,7 @@ pub(super) struct Observation {
 /// mtime is at least `settle` old, or the same size and mtime were seen `settle` ago.
 pub(super) fn observe(
     seen: &mut HashMap<PathBuf, Observation>,
-    c: &Candidate,
+    c: &Seen,
     now: Instant,
     wall: SystemTime,
     settle: Duration,
@@ -212,10 +212,10 @@ impl Tracker {
     /// entries for files not among `candidates` are dropped (the files are gone).
     pub(super) fn offer(
         &mut self,
-        candidates: Vec<Candidate>,
+        candidates: Vec<Seen>,
         now: Instant,
         wall: SystemTime,
-    ) -> Vec<Candidate> {
+    ) -> Vec<Seen> {
         let offered: HashSet<PathBuf> = candidates.iter().map(|c| c.path.clone()).collect();
         self.pending.retain(|path, _| offered.contains(path));
         let mut ready = Vec::new();
@@ -287,15 +287,15 @@ mod tests {
         EventKind::Modify(ModifyKind::Name(mode))
     }
 
-    fn candidate(name: &str, mtime: SystemTime) -> Candidate {
-        Candidate {
+    fn candidate(name: &str, mtime: SystemTime) -> Seen {
+        Seen {
             path: Path::new("/data").join(name),
             size: 10,
             mtime,
         }
     }
 
-    fn names(candidates: &[Candidate]) -> Vec<String> {
+    fn names(candidates: &[Seen]) -> Vec<String> {
         candidates.iter().map(|c| name_of(&c.path)).collect()
     }
 
@@ -386,7 +386,7 @@ mod tests {
         // A change restarts the wait.
         let mut t = tracker();
         t.offer(vec![fresh.clone()], now, wall);
-        let grown = Candidate { size: 20, ..fresh };
+        let grown = Seen { size: 20, ..fresh };
         assert!(t.offer(vec![grown], now + SETTLE, wall).is_empty());
     }
 
