@@ -108,8 +108,25 @@ pub async fn settled(cfg: &WatchConfig) -> io::Result<Vec<Candidate>> {
     Ok(files.into_iter().map(Candidate::in_folder).collect())
 }
 
+/// Whether a file called `name` waits in the data folder `data` (a link or anything
+/// else under that name counts: a retry never overwrites it).
+pub fn is_waiting(data: &Path, name: &str) -> bool {
+    data.join(name).symlink_metadata().is_ok()
+}
+
+/// What a quarantine retry means for the folder: the quarantined file `from` goes back
+/// into the data folder `data` under `name`, the name it was dropped with, never
+/// overwriting (`AlreadyExists` when a file of that name waits there). Returns the
+/// candidate the agent will take in its turn; the rename sets its ctime, so its
+/// identity is new and it can be claimed afresh.
+pub fn put_back(from: &Path, data: &Path, name: &str) -> io::Result<Candidate> {
+    let target = data.join(name);
+    archive::move_no_clobber(from, &target)?;
+    Ok(Candidate::in_folder(target))
+}
+
 /// The path a folder candidate names.
-fn path_of(c: &Candidate) -> &Path {
+pub fn path_of(c: &Candidate) -> &Path {
     let Location::Folder(path) = c.location();
     path
 }
