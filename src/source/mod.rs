@@ -16,7 +16,7 @@ pub mod folder;
 
 use std::fs::File;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
@@ -65,12 +65,6 @@ impl Candidate {
 
 impl From<PathBuf> for Candidate {
     fn from(path: PathBuf) -> Self {
-        Self::in_folder(path)
-    }
-}
-
-impl From<&Path> for Candidate {
-    fn from(path: &Path) -> Self {
         Self::in_folder(path)
     }
 }
