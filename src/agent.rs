@@ -2,16 +2,16 @@
 //! bounded pool of workers ([`Agent::run`]), or processes the files present and exits
 //! ([`Agent::once`]).
 //!
-//! The watcher sends ready paths into a bounded channel; the dispatcher gives each path
-//! to a worker when a permit of the `WORKERS` semaphore is free and no other worker has
-//! the same path. Small files committed in groups (`GROUP_FILES`) take their permits
+//! The watcher sends the ready files of the data folder, as the source's candidates,
+//! into a bounded channel; the dispatcher gives each candidate to a worker when a
+//! permit of the `WORKERS` semaphore is free and no other worker has the same one. Small files committed in groups (`GROUP_FILES`) take their permits
 //! from a semaphore of their own, `3 × GROUP_FILES`, so that a group fills while the
-//! others load and larger files never wait behind them. On shutdown the dispatcher stops taking paths, workers waiting to
+//! others load and larger files never wait behind them. On shutdown the dispatcher stops taking candidates, workers waiting to
 //! retry stop waiting, and files being loaded finish (or roll back) before `run`
 //! returns.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -26,9 +26,10 @@ use crate::lock::{self, AgentLocks, LockError};
 use crate::metrics::Metrics;
 use crate::pipeline::{Outcome, Pipeline, ProcessError, RetryLimit, RetryPolicy};
 use crate::sink::{self, ErrorClass, SinkError};
-use crate::watch::{self, WatchConfig, WatchError};
+use crate::source::{Candidate, folder};
+use crate::watch::{WatchConfig, WatchError};
 
-/// Paths waiting for a worker.
+/// Candidates waiting for a worker.
 const QUEUE_CAPACITY: usize = 256;
 
 /// Why the agent could not start or had to stop.
@@ -243,18 +244,19 @@ impl Agent {
     }
 
     /// The watcher feeding a bounded pool of workers, one file per worker and never
-    /// the same path twice at once, until `shutdown`; then the files in progress finish.
+    /// the same candidate twice at once, until `shutdown`; then the files in progress
+    /// finish.
     async fn watch_and_dispatch(&self, shutdown: CancellationToken) -> Result<(), AgentError> {
         let (settings, pipeline) = (&self.settings, &self.pipeline);
-        let (tx, mut rx) = mpsc::channel::<PathBuf>(QUEUE_CAPACITY);
+        let (tx, mut rx) = mpsc::channel::<Candidate>(QUEUE_CAPACITY);
         let watch_config = self.watch_config();
         let watcher_token = shutdown.child_token();
-        let mut watcher = tokio::spawn(watch::watch(watch_config, tx, watcher_token.clone()));
+        let mut watcher = tokio::spawn(folder::watch(watch_config, tx, watcher_token.clone()));
         info!(folder = %settings.data_folder.display(), pattern = %settings.file_pattern,
         workers = settings.workers, "watching for files");
 
         let room = Room::new(pipeline, settings.workers);
-        let in_flight: Arc<Mutex<HashSet<PathBuf>>> = Arc::default();
+        let in_flight: Arc<Mutex<HashSet<Candidate>>> = Arc::default();
         let mut workers = JoinSet::new();
         let result = loop {
             tokio::select! {
@@ -272,10 +274,10 @@ impl Agent {
                         error!(error = %e, "a worker stopped unexpectedly");
                     }
                 }
-                path = rx.recv() => {
-                    let Some(path) = path else { break Ok(()) };
-                    let Some(claim) = InFlight::claim(&in_flight, &path) else { continue };
-                    let size = std::fs::metadata(&path).map_or(u64::MAX, |m| m.len());
+                candidate = rx.recv() => {
+                    let Some(candidate) = candidate else { break Ok(()) };
+                    let Some(claim) = InFlight::claim(&in_flight, &candidate) else { continue };
+                    let size = pipeline.source().size_hint(&candidate).unwrap_or(u64::MAX);
                     let permit = tokio::select! {
                         p = room.take(pipeline.groups(size), size) => p,
                         _ = shutdown.cancelled() => break Ok(()),
@@ -284,7 +286,7 @@ impl Agent {
                     workers.spawn(async move {
                         let _claim = claim;
                         let _permit = permit;
-                        let _ = pipeline.process(&path, RetryLimit::Forever, &token).await;
+                        let _ = pipeline.process(&candidate, RetryLimit::Forever, &token).await;
                     });
                 }
             }
@@ -326,13 +328,13 @@ impl Agent {
         }
         maintain_once(pipeline.store().as_ref(), settings.retention).await;
         let watch_config = self.watch_config();
-        let files = watch::settled_files(&watch_config)
+        let files = folder::settled(&watch_config)
             .await
             .map_err(AgentError::Scan)?;
         info!(files = files.len(), folder = %settings.data_folder.display(), "processing files present");
         let sizes: Vec<u64> = files
             .iter()
-            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+            .map(|c| pipeline.source().size_hint(c).unwrap_or(0))
             .collect();
         progress.start(files.len(), sizes.iter().sum());
         let room = Room::new(pipeline, settings.workers);
@@ -350,7 +352,7 @@ impl Agent {
                     summary.failed += 1;
                 }
             };
-        'spawn: for (path, size) in files.into_iter().zip(sizes) {
+        'spawn: for (candidate, size) in files.into_iter().zip(sizes) {
             let permit = loop {
                 tokio::select! {
                     p = room.take(pipeline.groups(size), size) => break p,
@@ -362,7 +364,7 @@ impl Agent {
             let (pipeline, token) = (pipeline.clone(), shutdown.clone());
             workers.spawn(async move {
                 let _permit = permit;
-                (size, pipeline.process(&path, limit, &token).await)
+                (size, pipeline.process(&candidate, limit, &token).await)
             });
         }
         while let Some(done) = workers.join_next().await {
@@ -450,18 +452,18 @@ impl Room {
     }
 }
 
-/// Marks a path as taken by a worker until dropped.
+/// Marks a candidate as taken by a worker until dropped.
 struct InFlight {
-    set: Arc<Mutex<HashSet<PathBuf>>>,
-    path: PathBuf,
+    set: Arc<Mutex<HashSet<Candidate>>>,
+    candidate: Candidate,
 }
 
 impl InFlight {
-    fn claim(set: &Arc<Mutex<HashSet<PathBuf>>>, path: &Path) -> Option<Self> {
+    fn claim(set: &Arc<Mutex<HashSet<Candidate>>>, candidate: &Candidate) -> Option<Self> {
         let mut guard = set.lock().unwrap_or_else(|e| e.into_inner());
-        guard.insert(path.to_owned()).then(|| InFlight {
+        guard.insert(candidate.clone()).then(|| InFlight {
             set: set.clone(),
-            path: path.to_owned(),
+            candidate: candidate.clone(),
         })
     }
 }
@@ -469,7 +471,7 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         let mut guard = self.set.lock().unwrap_or_else(|e| e.into_inner());
-        guard.remove(&self.path);
+        guard.remove(&self.candidate);
     }
 }
 

@@ -31,7 +31,7 @@ pub struct ArchiveError {
 /// through its open descriptor, so before moving a path it checks that the path still
 /// names the file it read: a producer may have renamed a new file over the old name
 /// meanwhile, and that file must wait for its own turn, not be archived unread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FileIdentity {
     dev: u64,
     ino: u64,
@@ -44,6 +44,10 @@ impl FileIdentity {
             dev: meta.dev(),
             ino: meta.ino(),
         }
+    }
+
+    pub fn inode(self) -> u64 {
+        self.ino
     }
 
     /// True when `path` still names this file.

@@ -3,8 +3,9 @@
 //! blocking on a FIFO; a file someone still has open for writing is left for later;
 //! the content hash is taken here, before the claim in the ledger.
 //!
-//! The watcher asks [`regular_file`] before it hands a path over, and the pipeline
-//! opens with [`open_and_hash`], so both agree on what a data file is.
+//! The watcher looks with [`look`] before it hands a path over, and the folder source
+//! (`source::folder`) opens with [`open_unwritten`] and hashes with [`hash_opened`], so
+//! both agree on what a data file is.
 
 use std::fs::{File, Metadata};
 use std::io::{self, Seek};
@@ -40,23 +41,17 @@ pub fn look(path: &Path) -> io::Result<Found> {
     }
 }
 
-/// What [`open_and_hash`] found at a path.
-pub enum Opened {
-    /// A data file, hashed, positioned at its start.
+/// What [`hash_opened`] made of an open data file.
+#[derive(Debug)]
+pub enum Hashed {
+    /// Hashed, positioned at its start.
     File {
         file: File,
         hash: ContentHash,
         size: u64,
-        identity: FileIdentity,
     },
-    /// Not a data file (gone, a link, a FIFO…), or still being written: why.
-    Skip(&'static str),
     /// Over `MAX_FILE_BYTES`: not read at all.
-    TooLarge {
-        size: u64,
-        limit: u64,
-        identity: FileIdentity,
-    },
+    TooLarge { size: u64, limit: u64 },
 }
 
 /// Why a path is skipped when nothing is there any more (archived by another agent,
@@ -79,18 +74,9 @@ pub fn open_regular(path: &Path) -> io::Result<Result<(File, FileIdentity), &'st
     Ok(Ok((file, FileIdentity::of(&meta))))
 }
 
-/// Opens a data file that no one is still writing, and hashes it unless it is larger
-/// than `max_bytes`.
-pub fn open_and_hash(path: &Path, max_bytes: Option<u64>) -> io::Result<Opened> {
-    match open_unwritten(path)? {
-        Ok((file, meta)) => hash_opened(file, &meta, max_bytes),
-        Err(reason) => Ok(Opened::Skip(reason)),
-    }
-}
-
-/// Opens a data file that no one is still writing, without reading it: the first half
-/// of [`open_and_hash`], for a caller that must claim the file before reading it.
-/// `Ok(Err)` says why the path is not (yet) a data file to take.
+/// Opens a data file that no one is still writing, without reading it (a caller that
+/// must claim the file reads it afterwards, with [`hash_opened`]). `Ok(Err)` says why
+/// the path is not (yet) a data file to take.
 pub fn open_unwritten(path: &Path) -> io::Result<Result<(File, Metadata), &'static str>> {
     let (file, _) = match open_regular(path)? {
         Ok(opened) => opened,
@@ -105,31 +91,29 @@ pub fn open_unwritten(path: &Path) -> io::Result<Result<(File, Metadata), &'stat
 }
 
 /// Hashes a file opened by [`open_unwritten`] (`meta` its metadata then) unless it is
-/// larger than `max_bytes`: the second half of [`open_and_hash`].
-pub fn hash_opened(mut file: File, meta: &Metadata, max_bytes: Option<u64>) -> io::Result<Opened> {
-    let identity = FileIdentity::of(meta);
+/// larger than `max_bytes`.
+pub fn hash_opened(mut file: File, meta: &Metadata, max_bytes: Option<u64>) -> io::Result<Hashed> {
     let size = meta.len();
     if let Some(limit) = max_bytes.filter(|limit| size > *limit) {
-        return Ok(Opened::TooLarge {
-            size,
-            limit,
-            identity,
-        });
+        return Ok(Hashed::TooLarge { size, limit });
     }
     let (hash, size) = ContentHash::of_reader(&file)?;
     file.rewind()?;
-    Ok(Opened::File {
-        file,
-        hash,
-        size,
-        identity,
-    })
+    Ok(Hashed::File { file, hash, size })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// Opened and hashed, or why not.
+    fn open_and_hash(path: &Path, max_bytes: Option<u64>) -> Result<Hashed, &'static str> {
+        match open_unwritten(path).unwrap() {
+            Ok((file, meta)) => Ok(hash_opened(file, &meta, max_bytes).unwrap()),
+            Err(reason) => Err(reason),
+        }
+    }
 
     #[test]
     fn a_file_open_for_writing_is_not_taken() {
@@ -138,13 +122,17 @@ mod tests {
         let mut writer = File::create(&path).unwrap();
         writer.write_all(b"ts,id,t\n").unwrap();
         assert!(matches!(
-            open_and_hash(&path, None).unwrap(),
-            Opened::Skip("still open for writing by another process")
+            open_and_hash(&path, None),
+            Err("still open for writing by another process")
         ));
         drop(writer);
         assert!(matches!(
-            open_and_hash(&path, None).unwrap(),
-            Opened::File { size: 8, .. }
+            open_and_hash(&path, None),
+            Ok(Hashed::File { size: 8, .. })
+        ));
+        assert!(matches!(
+            open_and_hash(&path, Some(7)),
+            Ok(Hashed::TooLarge { size: 8, limit: 7 })
         ));
     }
 
@@ -155,19 +143,16 @@ mod tests {
         std::fs::write(&target, "ts,id,t\n").unwrap();
         let link = dir.path().join("l.csv");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        assert!(matches!(
-            open_and_hash(&link, None).unwrap(),
-            Opened::Skip("symbolic link")
-        ));
+        assert!(matches!(open_and_hash(&link, None), Err("symbolic link")));
         let fifo = dir.path().join("f.csv");
         sys::make_fifo(&fifo, 0o600).unwrap();
         assert!(matches!(
-            open_and_hash(&fifo, None).unwrap(),
-            Opened::Skip("not a regular file")
+            open_and_hash(&fifo, None),
+            Err("not a regular file")
         ));
         assert!(matches!(
-            open_and_hash(&dir.path().join("gone.csv"), None).unwrap(),
-            Opened::Skip("file vanished")
+            open_and_hash(&dir.path().join("gone.csv"), None),
+            Err(VANISHED)
         ));
     }
 }

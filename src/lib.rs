@@ -2,7 +2,11 @@
 //! database exactly once, after checking every row.
 //!
 //! # Layout
-//! A file flows through one module per stage:
+//! A file flows through one module per stage; [`source`] is the seam in front of them
+//! (where files come from: a [`source::Candidate`] with an identity that is not a path,
+//! opened, archived and quarantined by its [`source::Source`]; the data folder,
+//! [`source::folder`], wraps `watch`, `intake` and `archive`), and `docs/ARCHITECTURE.md`
+//! draws the layers:
 //!
 //! - [`watch`]: notices files in the data folder (`watcher`: inotify and the event loop;
 //!   `tracker`: the no-I/O state machine that decides when a file is ready; `scan`:
@@ -90,6 +94,7 @@ pub mod read;
 pub mod report;
 pub mod rule;
 pub mod sink;
+pub mod source;
 pub mod stats;
 pub mod sys;
 pub mod telemetry;

@@ -102,7 +102,7 @@ pub fn waiting(
     Ok(waiting_from(folder, &found, now))
 }
 
-fn waiting_from(folder: &Path, found: &[watch::Candidate], now: SystemTime) -> Waiting {
+fn waiting_from(folder: &Path, found: &[watch::Seen], now: SystemTime) -> Waiting {
     // list() sorts oldest first.
     let oldest = found.first();
     Waiting {

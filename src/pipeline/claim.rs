@@ -1,4 +1,4 @@
-//! Holding a claim while a file is worked on: renewed every [`RENEW_EVERY`], and the
+//! A candidate's claim key, and holding a claim while a file is worked on: renewed every [`RENEW_EVERY`], and the
 //! attempt dropped (its transaction rolled back) if another agent has taken it over.
 
 use std::future::Future;
@@ -11,6 +11,21 @@ use super::{Outcome, ProcessError, TAKEN_OVER};
 #[cfg(doc)]
 use crate::sink::claim::RENEW_EVERY;
 use crate::sink::{ClaimKey, Claims};
+use crate::source::{Candidate, Identity};
+
+/// The claim key of the item `identity` names, offered as `c`: claims key on the
+/// source's identity, stored as the claims table has always stored a file's (its name,
+/// inode, size, mtime and ctime), so claims written before read the same.
+pub fn claim_key(c: &Candidate, identity: Identity) -> ClaimKey {
+    let Identity::File(id) = identity;
+    ClaimKey {
+        file_name: c.name().to_owned(),
+        inode: id.inode(),
+        size: id.size(),
+        mtime_ns: id.mtime_ns(),
+        ctime_ns: id.ctime_ns(),
+    }
+}
 
 /// Runs `work` on the file of this agent's claim `key`, renewing the claim every
 /// `every` ([`RENEW_EVERY`]) until the work ends. When a renewal finds the claim taken over, the work is dropped where it

@@ -1,10 +1,14 @@
 //! The pipeline: takes one file through read → validate → enrich → stats → sink →
 //! archive, and decides its outcome.
 //!
+//! The pipeline works on a [`Candidate`] of a [`Source`] (the data folder today) and
+//! asks the source to open, archive and quarantine it; it never handles a path.
+//!
 //! Order of events for one attempt:
-//! 1. open the file (regular files only, never following a symlink); on a store that
-//!    several agents share, claim it (or leave it, quietly, to the agent that holds
-//!    it) and keep the claim renewed until the attempt ends; then hash it;
+//! 1. the source takes hold of the candidate (for the folder: a regular file, never
+//!    through a symlink, that no one is writing); on a store that several agents
+//!    share, claim its identity (or leave it, quietly, to the agent that holds it)
+//!    and keep the claim renewed until the attempt ends; then the source hashes it;
 //! 2. if its content is already loaded, archive it as a duplicate (or, when the ledger
 //!    says this very file was loaded but never archived, finish that archive);
 //! 3. stream it: a blocking task reads, validates, enriches and summarises, sending
@@ -15,8 +19,9 @@
 //!    1), keeps its rows until the reader says Commit and hands the file to [`group`]'s
 //!    committer, which loads it with other small files in one transaction, each file
 //!    in its own savepoint (all-or-nothing on its own), and answers after the commit;
-//! 4. after the commit, move the file to `processed/`; after a rejection, write the
-//!    ledger row, the report, and move the file to `quarantine/`.
+//! 4. after the commit, the source archives the file (`processed/`); after a
+//!    rejection, write the ledger row, then the source quarantines it beside its
+//!    report (`quarantine/`).
 //!
 //! A database that cannot be reached fails the attempt with a transient error; the
 //! file stays in the data folder and [`Pipeline::process`] retries it with capped,
@@ -25,9 +30,9 @@
 //! The rooms: this file holds the attempt and its outcome types; [`outcome`] the
 //! handlers that end an attempt (archive, duplicate, quarantine…); [`inspect`] the
 //! reading pass; [`group`] the committer of small files in groups; [`refusal`] why a file is quarantined and its report; [`retry`] the
-//! backoff; [`observe`] the log line and metrics of an outcome; `claim` the renewal of
-//! a file's claim while it is worked on. Opening and hashing a
-//! file is [`crate::intake`]'s.
+//! backoff; [`observe`] the log line and metrics of an outcome; `claim` a candidate's
+//! claim key and the renewal of its claim while it is worked on. Opening, hashing,
+//! archiving and quarantining a file are the [`crate::source`]'s.
 
 mod claim;
 mod group;
@@ -40,7 +45,6 @@ mod retry;
 mod settings;
 
 use std::io;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
@@ -52,6 +56,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span, warn};
 use uuid::Uuid;
 
+pub use self::claim::claim_key;
 pub use self::group::{GROUP_MAX_FILE_BYTES, GROUP_MAX_FILE_ROWS, GROUP_ROWS, GROUPS_AT_ONCE};
 use self::group::{Grouped, Grouper};
 use self::inspect::{BATCHES_IN_FLIGHT, Verdict, stream_to_sink};
@@ -61,14 +66,15 @@ use self::quality::{QcMemory, QcRun};
 pub use self::refusal::{Decision, Refusal};
 pub use self::retry::{RetryLimit, RetryPolicy, sleep_unless_cancelled};
 pub use self::settings::PipelineSettings;
-use crate::archive::{ArchiveError, FileIdentity};
-use crate::intake::{self, Opened, display_name};
+use crate::archive::ArchiveError;
 use crate::metrics::Metrics;
 use crate::profile::Profiles;
 use crate::qc::QcConfig;
 use crate::sink::batched::PerFile;
 use crate::sink::claim::RENEW_EVERY;
 use crate::sink::{ClaimKey, FileAttempt, LedgerEntry, LoadOutcome, ProfileRef, SinkError, Store};
+pub use crate::source::Archived;
+use crate::source::{Candidate, Folder, Opened, Source};
 use crate::timestamp::SourceTimezone;
 use crate::units::Ranges;
 
@@ -77,11 +83,6 @@ use crate::units::Ranges;
 /// lookup first was a round trip and a statement per file, about a tenth of their
 /// throughput. Larger files are looked up first so that a duplicate is not read twice.
 const LOOKUP_FIRST_ABOVE_BYTES: u64 = 1 << 20;
-
-/// The name a file was archived under, or `None` when another file had been renamed
-/// over its name in the data folder meanwhile: the outcome concerns the content that
-/// was read, and the newcomer is left for its own turn.
-pub type Archived = Option<String>;
 
 /// [`Outcome::Skipped`]'s reason for a file another agent has claimed: it is that
 /// agent's to process, and this one says nothing about it above DEBUG.
@@ -155,10 +156,10 @@ impl ProcessError {
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     store: Arc<dyn Store>,
+    /// Where files come from, and where they go once their outcome is committed.
+    source: Arc<dyn Source>,
     ranges: Ranges,
     tz: SourceTimezone,
-    processed: PathBuf,
-    quarantine: PathBuf,
     retry: RetryPolicy,
     max_file_bytes: Option<u64>,
     /// The source profiles in force (reloaded by the agent when they change).
@@ -182,10 +183,12 @@ impl Pipeline {
         let qc_memory: Arc<QcMemory> = Arc::default();
         Self {
             store: store.clone(),
+            source: Arc::new(Folder::new(
+                settings.processed_folder.clone(),
+                settings.quarantine_folder.clone(),
+            )),
             ranges: settings.ranges,
             tz: settings.source_timezone,
-            processed: settings.processed_folder,
-            quarantine: settings.quarantine_folder,
             retry: RetryPolicy::new(settings.retry_max_delay),
             max_file_bytes: settings.max_file_bytes,
             profiles: Profiles::new(settings.profiles),
@@ -227,29 +230,33 @@ impl Pipeline {
         &self.store
     }
 
+    /// Where files come from.
+    pub fn source(&self) -> &Arc<dyn Source> {
+        &self.source
+    }
+
     /// The source profiles in force.
     pub fn profiles(&self) -> &Profiles {
         &self.profiles
     }
 
-    /// Processes one file, retrying transient failures until it reaches an outcome,
-    /// `limit` is exhausted, or `shutdown` is cancelled during a wait. Logs one line
-    /// with the outcome.
+    /// Processes one candidate, retrying transient failures until it reaches an
+    /// outcome, `limit` is exhausted, or `shutdown` is cancelled during a wait. Logs one
+    /// line with the outcome.
     pub async fn process(
         &self,
-        path: &Path,
+        candidate: &Candidate,
         limit: RetryLimit,
         shutdown: &CancellationToken,
     ) -> Result<Outcome, ProcessError> {
-        let name = display_name(path);
-        let span = info_span!("file", file = %name);
+        let span = info_span!("file", file = %candidate.name());
         let started = Instant::now();
         let arrived = self
             .metrics
             .as_ref()
-            .and_then(|_| observe::arrival_time(path));
+            .and_then(|_| self.source.arrival_time(candidate));
         let attempts = AtomicU32::new(1);
-        let result = (|| self.attempt(path))
+        let result = (|| self.attempt(candidate))
             .retry(self.retry.backoff(limit))
             .sleep(sleep_unless_cancelled(shutdown))
             .when(|e| e.is_transient() && !shutdown.is_cancelled())
@@ -271,43 +278,29 @@ impl Pipeline {
         result
     }
 
-    /// One attempt at one file, without retries. On a store several agents share, the
-    /// file is claimed first (one statement, shared with the files claimed at the same
-    /// time) and left alone, as [`Outcome::Skipped`] with [`CLAIMED_ELSEWHERE`], when
+    /// One attempt at one candidate, without retries. On a store several agents share,
+    /// the source takes hold of it first (without reading it), its identity is claimed
+    /// (one statement, shared with the files claimed at the same time) and the
+    /// candidate left alone, as [`Outcome::Skipped`] with [`CLAIMED_ELSEWHERE`], when
     /// another agent holds it; the claim is renewed while the file is worked on.
-    pub async fn attempt(&self, path: &Path) -> Result<Outcome, ProcessError> {
-        let name = display_name(path);
+    /// Opening and reading are the source's (for the folder, `intake`'s).
+    pub async fn attempt(&self, candidate: &Candidate) -> Result<Outcome, ProcessError> {
         let started_at = Utc::now();
-        let owned = path.to_owned();
         let max = self.max_file_bytes;
         let Some(claims) = self.store.claims() else {
             // Nothing to claim: opened and hashed in one trip to the blocking pool.
-            let opened = read_blocking(&name, move || intake::open_and_hash(&owned, max)).await?;
-            return self.attempt_hashed(path, None, started_at, opened).await;
+            let opened = self
+                .on_source(candidate, move |s, c| s.open(c, max))
+                .await?;
+            return self
+                .attempt_hashed(candidate, None, started_at, opened)
+                .await;
         };
-        // The claim's key comes from the path, looked at before opening: archiving renames
-        // a file, which sets its ctime, so a key read from the open file after another
-        // agent archived it would differ from that agent's, and be granted.
-        let looked = read_blocking(&name, move || {
-            let Ok(seen) = std::fs::symlink_metadata(&owned) else {
-                return Ok(Err(intake::VANISHED));
-            };
-            Ok(match intake::open_unwritten(&owned)? {
-                Ok((file, meta)) if FileIdentity::of(&seen) == FileIdentity::of(&meta) => {
-                    Ok((file, meta, seen))
-                }
-                // Replaced between the look and the open: the newcomer's own event (or the
-                // next rescan) brings it back.
-                Ok(_) => Err(intake::VANISHED),
-                Err(reason) => Err(reason),
-            })
-        })
-        .await?;
-        let (file, meta, seen) = match looked {
-            Ok(opened) => opened,
+        let taken = match self.on_source(candidate, |s, c| s.take(c)).await? {
+            Ok(taken) => taken,
             Err(reason) => return Ok(Outcome::Skipped { reason }),
         };
-        let key = ClaimKey::of(&name, &seen);
+        let key = claim_key(candidate, taken.identity());
         if !self.per_file.claim(key.clone()).await? {
             return Ok(Outcome::Skipped {
                 reason: CLAIMED_ELSEWHERE,
@@ -315,9 +308,10 @@ impl Pipeline {
         }
         // Read (hashed) only once claimed; the claim is held meanwhile.
         let work = async {
-            let opened =
-                read_blocking(&name, move || intake::hash_opened(file, &meta, max)).await?;
-            self.attempt_hashed(path, Some(&key), started_at, opened)
+            let opened = self
+                .on_source(candidate, move |s, _| s.read(taken, max))
+                .await?;
+            self.attempt_hashed(candidate, Some(&key), started_at, opened)
                 .await
         };
         let result = claim::while_held(claims, &key, RENEW_EVERY, work).await;
@@ -331,16 +325,16 @@ impl Pipeline {
         result
     }
 
-    /// The rest of an attempt, on the file opened and hashed (and claimed, `claim`) at
-    /// `path`.
+    /// The rest of an attempt, on the candidate opened and hashed (and claimed,
+    /// `claim`): looked up when large, then loaded, and its outcome concluded.
     async fn attempt_hashed(
         &self,
-        path: &Path,
+        candidate: &Candidate,
         claim: Option<&ClaimKey>,
         started_at: chrono::DateTime<Utc>,
         opened: Opened,
     ) -> Result<Outcome, ProcessError> {
-        let name = display_name(path);
+        let name = candidate.name();
         let (file, hash, size, read) = match opened {
             Opened::File {
                 file,
@@ -355,28 +349,21 @@ impl Pipeline {
                 identity,
             } => {
                 return self
-                    .too_large(path, claim, identity, name, started_at, size, limit)
+                    .too_large(candidate, claim, identity, started_at, size, limit)
                     .await;
             }
         };
         if let Some(m) = &self.metrics {
             m.bytes_read(size);
         }
-        let selection = self.profiles.current().select(&name);
-        let mut cx = ReadContext {
-            profile: selection.profile,
-            file_name: name.clone(),
-            ranges: self.ranges,
-            tz: self.tz,
-            order: None,
-        };
+        let mut cx = self.read_context(name);
         let job = Job {
-            path,
+            candidate,
             read,
             claim,
             attempt: FileAttempt {
                 id: Uuid::now_v7(),
-                file_name: name.clone(),
+                file_name: name.to_owned(),
                 hash,
                 size,
                 started_at,
@@ -390,44 +377,57 @@ impl Pipeline {
         if looked_up && let Some(loaded) = self.store.find_loaded(&job.attempt.hash).await? {
             return self.already_loaded(job, loaded).await;
         }
-
         // A second handle on the open file: after the commit it tells whether a producer
         // appended to the file after the reader reached its end.
         let after = file.try_clone().map_err(|source| ProcessError::Read {
-            file: name.clone(),
+            file: name.to_owned(),
             source,
         })?;
-        let (loaded, mut report) = self.load(&job, file, &after, &mut cx).await?;
+        let (loaded, report) = self.load(&job, file, &after, &mut cx).await?;
+        self.conclude(job, loaded, report, after, looked_up).await
+    }
 
+    /// How the file called `name` is read: the profile its name selects, the ranges and
+    /// the source zone in force.
+    fn read_context(&self, name: &str) -> ReadContext {
+        ReadContext {
+            profile: self.profiles.current().select(name).profile,
+            file_name: name.to_owned(),
+            ranges: self.ranges,
+            tz: self.tz,
+            order: None,
+        }
+    }
+
+    /// Ends an attempt after its load: archived after a commit, a duplicate, a read
+    /// failure to retry, or a refusal to quarantine. `after` is a second handle on the
+    /// file read.
+    async fn conclude(
+        &self,
+        job: Job<'_>,
+        loaded: Result<LoadOutcome, SinkError>,
+        mut report: ReadReport,
+        after: std::fs::File,
+        looked_up: bool,
+    ) -> Result<Outcome, ProcessError> {
+        let name = job.candidate.name();
         match loaded {
             Ok(LoadOutcome::Committed { rows }) => {
-                self.qc_memory
-                    .remember(std::mem::take(&mut report.qc_memories));
-                let read_bytes = report.content.as_ref().map_or(job.attempt.size, |c| c.1);
-                if after.metadata().is_ok_and(|m| m.len() != read_bytes) {
-                    return self.grew_after_load(job, read_bytes, after).await;
-                }
-                let archived_as = self.archive(&job, &self.processed).await?;
-                self.note_archived(job.claim, job.attempt.id, &archived_as)
-                    .await;
-                if !report.skipped_lines.is_empty() {
-                    self.write_rejects(&job, &report, &after).await;
-                }
-                observe::log_skipped_rows(&report);
-                Ok(Outcome::Loaded {
-                    id: job.attempt.id,
-                    rows,
-                    archived_as,
-                })
+                self.committed(job, rows, &mut report, after).await
             }
             Ok(LoadOutcome::AlreadyLoaded(loaded)) => self.already_loaded(job, loaded).await,
-            Ok(LoadOutcome::Recorded) => Err(internal(&name, "a load was answered as a record")),
+            Ok(LoadOutcome::Recorded) => Err(internal(name, "a load was answered as a record")),
             Ok(LoadOutcome::Aborted) => match report.verdict() {
-                Verdict::Valid => Err(internal(&name, "the sink rolled back a valid file")),
-                Verdict::Unreadable(source) => Err(ProcessError::Read { file: name, source }),
-                Verdict::Changed => Err(ProcessError::Changed { file: name }),
-                Verdict::Interrupted => Err(internal(&name, "the row stream stopped early")),
-                Verdict::Reread(_) => Err(internal(&name, "the date order changed twice")),
+                Verdict::Valid => Err(internal(name, "the sink rolled back a valid file")),
+                Verdict::Unreadable(source) => Err(ProcessError::Read {
+                    file: name.to_owned(),
+                    source,
+                }),
+                Verdict::Changed => Err(ProcessError::Changed {
+                    file: name.to_owned(),
+                }),
+                Verdict::Interrupted => Err(internal(name, "the row stream stopped early")),
+                Verdict::Reread(_) => Err(internal(name, "the date order changed twice")),
                 Verdict::Invalid => self.refuse(job, Refusal::Read(&report), looked_up).await,
             },
             Err(e) if e.is_transient() => Err(e.into()),
@@ -439,6 +439,47 @@ impl Pipeline {
                 self.refuse(job, refusal, looked_up).await
             }
         }
+    }
+
+    /// After the commit of `rows`: the sensors' quality state remembered, the file
+    /// archived (or quarantined if it grew after it was read), its skipped rows written
+    /// to the quarantine.
+    async fn committed(
+        &self,
+        job: Job<'_>,
+        rows: u64,
+        report: &mut ReadReport,
+        after: std::fs::File,
+    ) -> Result<Outcome, ProcessError> {
+        self.qc_memory
+            .remember(std::mem::take(&mut report.qc_memories));
+        let read_bytes = report.content.as_ref().map_or(job.attempt.size, |c| c.1);
+        if after.metadata().is_ok_and(|m| m.len() != read_bytes) {
+            return self.grew_after_load(job, read_bytes, after).await;
+        }
+        let archived_as = self.archive(&job).await?;
+        self.note_archived(job.claim, job.attempt.id, &archived_as)
+            .await;
+        if !report.skipped_lines.is_empty() {
+            self.write_rejects(&job, report, &after).await;
+        }
+        observe::log_skipped_rows(report);
+        Ok(Outcome::Loaded {
+            id: job.attempt.id,
+            rows,
+            archived_as,
+        })
+    }
+
+    /// Runs `f` on the source and an owned copy of `candidate`, on the blocking pool;
+    /// its failure is a read error of the candidate.
+    async fn on_source<T: Send + 'static>(
+        &self,
+        candidate: &Candidate,
+        f: impl FnOnce(&dyn Source, &Candidate) -> io::Result<T> + Send + 'static,
+    ) -> Result<T, ProcessError> {
+        let (source, owned) = (self.source.clone(), candidate.clone());
+        read_blocking(candidate.name(), move || f(source.as_ref(), &owned)).await
     }
 }
 

@@ -7,16 +7,6 @@ use tracing::{debug, error, info, warn};
 use super::{Archived, Outcome, ProcessError, ReadReport};
 use crate::metrics::Metrics;
 
-/// When the file at `path` arrived in the data folder, as far as its inode tells: a
-/// rename into the folder sets ctime, a write sets both.
-pub(super) fn arrival_time(path: &std::path::Path) -> Option<SystemTime> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    let secs = u64::try_from(meta.ctime()).ok()?;
-    let nanos = u32::try_from(meta.ctime_nsec()).ok()?;
-    Some(std::time::UNIX_EPOCH + Duration::new(secs, nanos))
-}
-
 pub(super) fn record_outcome(
     m: &Metrics,
     result: &Result<Outcome, ProcessError>,

@@ -1,10 +1,10 @@
 //! The handlers that end an attempt: archive a loaded file, finish one an earlier run
-//! loaded, record a duplicate, refuse and quarantine. Each takes the [`Job`]: where the
-//! file is, which file was read there, and its ledger attempt.
+//! loaded, record a duplicate, refuse and quarantine. Each takes the [`Job`]: the
+//! candidate, which item was read there, and its ledger attempt. Archiving and
+//! quarantining are the source's.
 
 use std::fs::File;
 use std::io::Seek;
-use std::path::Path;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -17,17 +17,18 @@ use super::{
     Archived, Decision, Outcome, Pipeline, ProcessError, ReadReport, Refusal, TAKEN_OVER, internal,
     read_blocking,
 };
-use crate::archive::{self, FileIdentity};
+use crate::archive::ArchiveError;
 use crate::read::ContentHash;
 use crate::report::{QuarantineReport, ReportedError};
 use crate::sink::{ClaimKey, EntryStatus, FileAttempt, LedgerEntry, LoadedFile, ProfileRef};
+use crate::source::{Candidate, Identity, Source};
 
 /// One file on its way to an outcome.
 pub(super) struct Job<'a> {
-    /// Its path in the data folder.
-    pub path: &'a Path,
-    /// The file that was opened and read there; only it may be moved.
-    pub read: FileIdentity,
+    /// What the source offered.
+    pub candidate: &'a Candidate,
+    /// The item that was taken and read there; only it may be moved.
+    pub read: Identity,
     /// This agent's claim on it, on a store several agents share.
     pub claim: Option<&'a ClaimKey>,
     /// Its ledger row.
@@ -52,28 +53,26 @@ impl Pipeline {
 
     /// Quarantines a file over `MAX_FILE_BYTES` without reading a byte of it. Having no
     /// content hash, its ledger row and report carry a stand-in (`unread-…`).
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn too_large(
         &self,
-        path: &Path,
+        candidate: &Candidate,
         claim: Option<&ClaimKey>,
-        read: FileIdentity,
-        name: String,
+        read: Identity,
         started_at: chrono::DateTime<Utc>,
         size: u64,
         limit: u64,
     ) -> Result<Outcome, ProcessError> {
-        let id = Uuid::now_v7();
+        let (id, name) = (Uuid::now_v7(), candidate.name());
         let attempt = FileAttempt {
             id,
             hash: ContentHash::unread(&format!("{name}:{size}:{id}")),
-            profile: self.profile_of(&name),
-            file_name: name,
+            profile: self.profile_of(name),
+            file_name: name.to_owned(),
             size,
             started_at,
         };
         let job = Job {
-            path,
+            candidate,
             read,
             claim,
             attempt,
@@ -104,7 +103,7 @@ impl Pipeline {
             ledger_id: loaded.attempt.id,
         });
         let job = Job {
-            path: loaded.path,
+            candidate: loaded.candidate,
             read: loaded.read,
             claim: loaded.claim,
             attempt: FileAttempt {
@@ -133,10 +132,10 @@ impl Pipeline {
         }
         if loaded.file_name == job.attempt.file_name
             && loaded.archived_as.is_none()
-            && arrived_before(&job, loaded.started_at)
+            && self.arrived_before(&job, loaded.started_at).await
         {
             // The commit happened but the move did not (crash, or processed/ unwritable).
-            let archived_as = self.archive(&job, &self.processed).await?;
+            let archived_as = self.archive(&job).await?;
             self.note_archived(job.claim, loaded.id, &archived_as).await;
             return Ok(Outcome::Recovered {
                 id: loaded.id,
@@ -152,7 +151,7 @@ impl Pipeline {
             duplicate_of: Some(loaded.id),
         })
         .await?;
-        let archived_as = self.archive(&job, &self.processed).await?;
+        let archived_as = self.archive(&job).await?;
         self.note_archived(job.claim, job.attempt.id, &archived_as)
             .await;
         Ok(Outcome::Duplicate {
@@ -170,7 +169,7 @@ impl Pipeline {
         refusal: Refusal<'_>,
     ) -> Result<Outcome, ProcessError> {
         let Job {
-            path,
+            candidate,
             read,
             claim,
             attempt,
@@ -189,17 +188,13 @@ impl Pipeline {
             duplicate_of: None,
         })
         .await?;
-        let (src, dir, hash) = (
-            path.to_owned(),
-            self.quarantine.clone(),
-            attempt.hash.clone(),
-        );
+        let (c, hash) = (candidate.clone(), attempt.hash.clone());
         let reason = report.reason.clone();
-        let archived_as = tokio::task::spawn_blocking(move || {
-            archive::quarantine(&src, read, &dir, &mut report, &hash)
-        })
-        .await
-        .map_err(|e| internal(&attempt.file_name, e))??;
+        let archived_as = self
+            .let_go(&attempt.file_name, move |s| {
+                s.quarantine(&c, read, &mut report, &hash)
+            })
+            .await?;
         self.note_archived(claim, attempt.id, &archived_as).await;
         Ok(Outcome::Quarantined {
             id: attempt.id,
@@ -208,23 +203,36 @@ impl Pipeline {
         })
     }
 
-    /// Moves the file that was read into `dir` (never overwriting).
-    pub(super) async fn archive(
-        &self,
-        job: &Job<'_>,
-        dir: &Path,
-    ) -> Result<Archived, ProcessError> {
-        let (src, read, dir, name, hash) = (
-            job.path.to_owned(),
-            job.read,
-            dir.to_owned(),
-            job.attempt.file_name.clone(),
-            job.attempt.hash.clone(),
-        );
-        tokio::task::spawn_blocking(move || archive::move_into(&src, read, &dir, &name, &hash))
+    /// Has the source archive the item that was read as processed (never overwriting).
+    pub(super) async fn archive(&self, job: &Job<'_>) -> Result<Archived, ProcessError> {
+        let (c, read, hash) = (job.candidate.clone(), job.read, job.attempt.hash.clone());
+        self.let_go(&job.attempt.file_name, move |s| s.archive(&c, read, &hash))
             .await
-            .map_err(|e| internal(&job.attempt.file_name, e))?
+    }
+
+    /// Runs an archive step `f` on the source, on the blocking pool.
+    async fn let_go<T: Send + 'static>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&dyn Source) -> Result<T, ArchiveError> + Send + 'static,
+    ) -> Result<T, ProcessError> {
+        let source = self.source.clone();
+        tokio::task::spawn_blocking(move || f(source.as_ref()))
+            .await
+            .map_err(|e| internal(name, e))?
             .map_err(ProcessError::from)
+    }
+
+    /// Whether the item read by `job` arrived no later than `started_at`, when the load
+    /// found in the ledger started: then it is that very item, committed but not moved
+    /// (a crash, an archive name that could not be recorded). The same name and content
+    /// dropped again after the first was moved arrived later, and is a duplicate — as
+    /// is, safely, any item the source cannot place.
+    async fn arrived_before(&self, job: &Job<'_>, started_at: chrono::DateTime<Utc>) -> bool {
+        let (source, c, read) = (self.source.clone(), job.candidate.clone(), job.read);
+        tokio::task::spawn_blocking(move || source.arrived_before(&c, read, started_at))
+            .await
+            .unwrap_or(false)
     }
 
     /// The profile that would read a file called `name`, for a ledger row written
@@ -266,7 +274,7 @@ impl Pipeline {
         };
         let wanted: BTreeSet<u64> = report.skipped_lines.iter().copied().collect();
         let before_data = report.first_data_line.saturating_sub(1);
-        let (dir, hash) = (self.quarantine.clone(), job.attempt.hash.clone());
+        let (rejects_of, hash) = (self.source.clone(), job.attempt.hash.clone());
         let source = match file.try_clone() {
             Ok(f) => f,
             Err(e) => {
@@ -275,9 +283,9 @@ impl Pipeline {
             }
         };
         let written = tokio::task::spawn_blocking(move || {
-            archive::quarantine_new(&dir, &mut qr, &hash, |out| {
-                copy_lines(source, out, before_data, &wanted)
-            })
+            let write =
+                Box::new(|out: &mut dyn Write| copy_lines(source, out, before_data, &wanted));
+            rejects_of.quarantine_new(&mut qr, &hash, write)
         })
         .await;
         match written {
@@ -329,24 +337,6 @@ impl Pipeline {
     }
 }
 
-/// Whether the file read by `job` arrived in the folder (its ctime: a rename into the
-/// folder sets it) no later than `started_at`, when the load found in the ledger
-/// started: then it is that very file, committed but not moved (a crash, an archive
-/// name that could not be recorded). The same name and content dropped again after
-/// the first was moved arrived later, and is a duplicate — as is, safely, any file the
-/// clock cannot place.
-fn arrived_before(job: &Job<'_>, started_at: chrono::DateTime<Utc>) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::symlink_metadata(job.path) else {
-        return false;
-    };
-    if FileIdentity::of(&meta) != job.read {
-        return false;
-    }
-    chrono::DateTime::from_timestamp(meta.ctime(), meta.ctime_nsec() as u32)
-        .is_some_and(|ctime| ctime <= started_at)
-}
-
 /// `x.csv` → `x.rejects.csv`, `TOA5_pond.dat` → `TOA5_pond.rejects.dat`: the extension
 /// stays, so the profile that read the file still matches its rejects once fixed and
 /// dropped again.
@@ -362,7 +352,7 @@ fn rejects_name(file_name: &str) -> String {
 /// per line: a huge line costs its own length once, not the file's.
 fn copy_lines(
     mut source: File,
-    out: &mut File,
+    out: &mut dyn Write,
     before: u64,
     wanted: &BTreeSet<u64>,
 ) -> std::io::Result<()> {

@@ -15,8 +15,8 @@
 //! keepalive: minutes to hours by default), not a bounded time. A row also says who
 //! holds what, which an operator can read.
 //!
-//! A claim is keyed by the file's identity in the folder, [`ClaimKey`]: its name, inode,
-//! size, modification time and status-change time (ctime). A file dropped again under
+//! A claim is keyed by the file's identity in its source, [`ClaimKey`]: for the data
+//! folder its name, inode, size, modification time and status-change time (ctime). A file dropped again under
 //! the same name later is a new inode (or a new size or time), so it gets its own
 //! claim; a file moved back into the folder (`quarantine retry`, or by hand) keeps its
 //! inode and mtime but a rename sets its ctime, so it is a new claim too. Two files of
@@ -28,7 +28,7 @@
 //! that listed the file just before it was archived cannot claim it right after and
 //! record a spurious duplicate. Claims expired for an hour are deleted now and then.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -41,7 +41,9 @@ pub const LEASE: Duration = Duration::from_secs(20);
 /// How often an agent renews the claim on a file it is still working on.
 pub const RENEW_EVERY: Duration = Duration::from_secs(5);
 
-/// A file's identity in the data folder, as claims know it.
+/// A file's identity in the data folder, as claims store it: its name and the
+/// source's identity of the item (`source::FileId`; the pipeline makes one from the
+/// other).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClaimKey {
     pub file_name: String,
@@ -51,30 +53,6 @@ pub struct ClaimKey {
     pub mtime_ns: i64,
     /// Status-change time, likewise: a rename into the folder sets it.
     pub ctime_ns: i64,
-}
-
-impl ClaimKey {
-    /// The key of the file `meta` describes, called `file_name` in the data folder.
-    pub fn of(file_name: &str, meta: &std::fs::Metadata) -> Self {
-        use std::os::unix::fs::MetadataExt;
-        let mtime_ns = match meta.modified() {
-            Ok(t) => match t.duration_since(SystemTime::UNIX_EPOCH) {
-                Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
-                Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
-            },
-            Err(_) => meta.mtime().saturating_mul(1_000_000_000),
-        };
-        Self {
-            file_name: file_name.to_owned(),
-            inode: meta.ino(),
-            size: meta.len(),
-            mtime_ns,
-            ctime_ns: meta
-                .ctime()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(meta.ctime_nsec()),
-        }
-    }
 }
 
 /// Claims on files, for a store that several agents can share. A store only one agent
@@ -99,38 +77,4 @@ pub trait Claims: Send + Sync + std::fmt::Debug {
     /// once: for files this agent leaves in the folder after a failed attempt (a retry
     /// claims them again). Keys this agent does not hold are left as they are.
     async fn release(&self, keys: &[ClaimKey]) -> Result<(), SinkError>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_claim_key_is_the_files_name_inode_size_and_times() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.csv");
-        std::fs::write(&path, "ts,id,t\n").unwrap();
-        let meta = std::fs::metadata(&path).unwrap();
-        let key = ClaimKey::of("a.csv", &meta);
-        assert_eq!(key.size, 8);
-        assert!(key.mtime_ns > 0);
-        // Archived (renamed away), then dropped again under the same name with the same
-        // bytes: another file, another key.
-        std::fs::rename(&path, dir.path().join("archived.csv")).unwrap();
-        std::fs::write(&path, "ts,id,t\n").unwrap();
-        let again = ClaimKey::of("a.csv", &std::fs::metadata(&path).unwrap());
-        assert_ne!(key, again);
-        assert_eq!(key, ClaimKey::of("a.csv", &meta));
-        // Moved back into the folder (a quarantine retry): the same inode, size and
-        // mtime, but the rename set its ctime, so it can be claimed afresh.
-        std::fs::remove_file(&path).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        std::fs::rename(dir.path().join("archived.csv"), &path).unwrap();
-        let back = ClaimKey::of("a.csv", &std::fs::metadata(&path).unwrap());
-        assert_eq!(
-            (back.inode, back.size, back.mtime_ns),
-            (key.inode, key.size, key.mtime_ns)
-        );
-        assert_ne!(back, key);
-    }
 }

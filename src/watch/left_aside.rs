@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use tracing::info;
 
-use super::tracker::ReadyQueue;
+use super::queue::ReadyQueue;
 use crate::pattern::FilePattern;
 
 /// Names remembered at most: about 1 MB with typical names.

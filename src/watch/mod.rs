@@ -1,5 +1,5 @@
 //! Watching the data folder: decides when a CSV file is completely written and hands its
-//! path to the workers.
+//! path to the workers (as the folder source's candidate, `source::folder`).
 //!
 //! A file is ready when the kernel reports that a writer closed it (`CloseWrite`) or that
 //! it was renamed into the folder. Files found only by a scan (at startup, by the periodic
@@ -15,7 +15,8 @@
 //! so a user can tell why a file waits.
 //!
 //! Where things are: `tracker` holds the decisions (no I/O, driven directly by tests),
-//! with `left_aside` its memory of the files named as left aside; `watcher` the notify
+//! with `left_aside` its memory of the files named as left aside and `queue` the
+//! queue of paths both keep; `watcher` the notify
 //! watch and the loop around the tracker; `scan` the folder listing and the
 //! regular-file checks.
 
@@ -35,6 +36,7 @@ use crate::intake::display_name;
 use crate::pattern::FilePattern;
 
 mod left_aside;
+mod queue;
 mod scan;
 #[cfg(test)]
 mod test_support;
@@ -82,7 +84,7 @@ pub enum WatchError {
 
 /// A regular file in the data folder whose name matches the pattern, as last seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
+pub struct Seen {
     pub path: PathBuf,
     pub size: u64,
     pub mtime: SystemTime,
@@ -131,14 +133,14 @@ pub async fn settled_files(cfg: &WatchConfig) -> io::Result<Vec<PathBuf>> {
 }
 
 /// Watches `cfg.folder` until `shutdown` is cancelled and sends each completely written
-/// data file on `out`. A file is sent when a writer closes it or it is renamed into the
+/// data file on `out`, as its path or as what its path makes (a source's candidate). A file is sent when a writer closes it or it is renamed into the
 /// folder, and files found by the startup scan or a rescan are sent once settled. A path
 /// may be sent more than once (each periodic rescan re-offers files still present). Returns
 /// `Err` only when the folder or the file watcher cannot be set up; returns `Ok` on shutdown
 /// or when the receiver of `out` is gone.
-pub async fn watch(
+pub async fn watch<T: From<PathBuf>>(
     cfg: WatchConfig,
-    out: mpsc::Sender<PathBuf>,
+    out: mpsc::Sender<T>,
     shutdown: CancellationToken,
 ) -> Result<(), WatchError> {
     let root = check_folder(&cfg.folder)?;

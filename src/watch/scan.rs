@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use tracing::{debug, warn};
 
-use super::Candidate;
+use super::Seen;
 use crate::intake::{self, Found, display_name};
 use crate::pattern::FilePattern;
 
@@ -15,7 +15,7 @@ use crate::pattern::FilePattern;
 /// first (ties by name). Directories, FIFOs, sockets and symlinks are skipped without being
 /// opened; names that are not valid UTF-8 are skipped with a warning. Fails only when the
 /// folder itself cannot be listed.
-pub fn scan(folder: &Path, pattern: &FilePattern) -> io::Result<Vec<Candidate>> {
+pub fn scan(folder: &Path, pattern: &FilePattern) -> io::Result<Vec<Seen>> {
     walk(folder, pattern, false).map(|listing| listing.candidates)
 }
 
@@ -23,7 +23,7 @@ pub fn scan(folder: &Path, pattern: &FilePattern) -> io::Result<Vec<Candidate>> 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Listing {
     /// The data files, as [`scan`] returns them (oldest first).
-    pub candidates: Vec<Candidate>,
+    pub candidates: Vec<Seen>,
     /// Names of the regular files left aside by the pattern
     /// ([`FilePattern::leaves_aside`]: not hidden, not temporary, matching no glob),
     /// sorted by name. They are not statted beyond their file type.
@@ -67,10 +67,10 @@ fn walk(folder: &Path, pattern: &FilePattern, with_left_aside: bool) -> io::Resu
 }
 
 /// Stats `path` without following symlinks; `Some` only for a regular file.
-pub(super) fn regular_file(path: PathBuf) -> Option<Candidate> {
+pub(super) fn regular_file(path: PathBuf) -> Option<Seen> {
     match intake::look(&path) {
         Ok(Found::Regular(meta)) => match meta.modified() {
-            Ok(mtime) => Some(Candidate {
+            Ok(mtime) => Some(Seen {
                 size: meta.len(),
                 mtime,
                 path,
@@ -112,7 +112,7 @@ pub(super) async fn is_regular_file(path: &Path) -> bool {
 }
 
 /// Oldest mtime first, ties by path: the order in which files are offered.
-pub(super) fn sort_oldest_first(files: &mut [Candidate]) {
+pub(super) fn sort_oldest_first(files: &mut [Seen]) {
     files.sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| a.path.cmp(&b.path)));
 }
 
@@ -128,7 +128,7 @@ pub(super) async fn list_in_background(
 }
 
 /// Stats `paths` on the blocking pool, keeping the regular files still present.
-pub(super) async fn stat_in_background(paths: Vec<PathBuf>) -> io::Result<Vec<Candidate>> {
+pub(super) async fn stat_in_background(paths: Vec<PathBuf>) -> io::Result<Vec<Seen>> {
     tokio::task::spawn_blocking(move || paths.into_iter().filter_map(regular_file).collect())
         .await
         .map_err(io::Error::other)

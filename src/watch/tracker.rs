@@ -2,7 +2,7 @@
 //! settled, which are ready to send. The loop in `watcher` feeds it events and scans
 //! and does the sending; tests drive it directly with synthetic events and clocks.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -12,7 +12,8 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::left_aside::{LEFT_ASIDE_MEMORY, LeftAside, Note};
-use super::{Candidate, WatchConfig};
+use super::queue::ReadyQueue;
+use super::{Seen, WatchConfig};
 use crate::intake::display_name;
 use crate::pattern::FilePattern;
 
@@ -31,7 +32,7 @@ pub(super) struct Observation {
 /// mtime is at least `settle` old, or the same size and mtime were seen `settle` ago.
 pub(super) fn observe(
     seen: &mut HashMap<PathBuf, Observation>,
-    c: &Candidate,
+    c: &Seen,
     now: Instant,
     wall: SystemTime,
     settle: Duration,
@@ -50,56 +51,6 @@ pub(super) fn observe(
             seen.insert(c.path.clone(), first);
             false
         }
-    }
-}
-
-/// Paths waiting to be sent, in arrival order, each once. The set makes "already
-/// queued?" constant-time: with a burst of thousands of files, scanning the queue for
-/// each event made the watch loop fall behind its events (and the overflow cost a
-/// rescan).
-#[derive(Debug, Default)]
-pub(super) struct ReadyQueue {
-    order: VecDeque<PathBuf>,
-    queued: HashSet<PathBuf>,
-}
-
-impl ReadyQueue {
-    /// Queues `path` at the back unless it is queued already.
-    pub(super) fn push_back(&mut self, path: PathBuf) {
-        if self.queued.insert(path.clone()) {
-            self.order.push_back(path);
-        }
-    }
-
-    /// Puts back at the front a path just popped.
-    pub(super) fn push_front(&mut self, path: PathBuf) {
-        if self.queued.insert(path.clone()) {
-            self.order.push_front(path);
-        }
-    }
-
-    pub(super) fn pop_front(&mut self) -> Option<PathBuf> {
-        let path = self.order.pop_front()?;
-        self.queued.remove(&path);
-        Some(path)
-    }
-
-    fn contains(&self, path: &Path) -> bool {
-        self.queued.contains(path)
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
-
-    pub(super) fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    #[cfg(test)]
-    fn clear(&mut self) {
-        self.order.clear();
-        self.queued.clear();
     }
 }
 
@@ -261,10 +212,10 @@ impl Tracker {
     /// entries for files not among `candidates` are dropped (the files are gone).
     pub(super) fn offer(
         &mut self,
-        candidates: Vec<Candidate>,
+        candidates: Vec<Seen>,
         now: Instant,
         wall: SystemTime,
-    ) -> Vec<Candidate> {
+    ) -> Vec<Seen> {
         let offered: HashSet<PathBuf> = candidates.iter().map(|c| c.path.clone()).collect();
         self.pending.retain(|path, _| offered.contains(path));
         let mut ready = Vec::new();
@@ -336,15 +287,15 @@ mod tests {
         EventKind::Modify(ModifyKind::Name(mode))
     }
 
-    fn candidate(name: &str, mtime: SystemTime) -> Candidate {
-        Candidate {
+    fn candidate(name: &str, mtime: SystemTime) -> Seen {
+        Seen {
             path: Path::new("/data").join(name),
             size: 10,
             mtime,
         }
     }
 
-    fn names(candidates: &[Candidate]) -> Vec<String> {
+    fn names(candidates: &[Seen]) -> Vec<String> {
         candidates.iter().map(|c| name_of(&c.path)).collect()
     }
 
@@ -435,7 +386,7 @@ mod tests {
         // A change restarts the wait.
         let mut t = tracker();
         t.offer(vec![fresh.clone()], now, wall);
-        let grown = Candidate { size: 20, ..fresh };
+        let grown = Seen { size: 20, ..fresh };
         assert!(t.offer(vec![grown], now + SETTLE, wall).is_empty());
     }
 

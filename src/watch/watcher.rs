@@ -21,7 +21,7 @@ use super::scan::{
     Listing, is_regular_file, list_in_background, sort_oldest_first, stat_in_background,
 };
 use super::tracker::Tracker;
-use super::{Candidate, MIN_TICK, WatchConfig, WatchError};
+use super::{MIN_TICK, Seen, WatchConfig, WatchError};
 use crate::intake::display_name;
 
 /// Capacity of the queue between notify's thread and the watch loop: half the kernel's
@@ -90,15 +90,16 @@ pub(super) fn is_relevant(event: &Event) -> bool {
         )
 }
 
-/// The watch loop: owns the event queue, the decisions and the output channel.
-pub(super) struct Runner {
+/// The watch loop: owns the event queue, the decisions and the output channel, on
+/// which it sends each ready path as a `T` (a path, or a source's candidate).
+pub(super) struct Runner<T> {
     cfg: WatchConfig,
     tracker: Tracker,
     events: mpsc::Receiver<notify::Result<Event>>,
     /// False once notify's thread has gone; rescans are then the only source.
     events_open: bool,
     overflow: Arc<AtomicBool>,
-    out: mpsc::Sender<PathBuf>,
+    out: mpsc::Sender<T>,
     shutdown: CancellationToken,
     /// When to look again at scanned files that had not settled yet.
     recheck_at: Option<Instant>,
@@ -111,14 +112,14 @@ enum ScanKind {
     Overflow,
 }
 
-impl Runner {
+impl<T: From<PathBuf>> Runner<T> {
     /// The loop for `cfg.folder`, whose absolute form is `root`; not started yet.
     pub(super) fn new(
         cfg: WatchConfig,
         root: PathBuf,
         events: mpsc::Receiver<notify::Result<Event>>,
         overflow: Arc<AtomicBool>,
-        out: mpsc::Sender<PathBuf>,
+        out: mpsc::Sender<T>,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
@@ -231,7 +232,7 @@ impl Runner {
             if !is_regular_file(&path).await {
                 continue;
             }
-            match self.out.try_send(path.clone()) {
+            match self.out.try_send(T::from(path.clone())) {
                 Ok(()) => {
                     debug!(file = %display_name(&path), trigger = "event", "file is ready");
                     self.tracker.mark_sent(&path);
@@ -345,10 +346,10 @@ impl Runner {
     /// Offers settled scanned files without waiting: with the queue downstream full they
     /// join the files made ready by events, sent as soon as there is room (waiting for
     /// the next recheck instead cost a settle period each time a burst filled the queue).
-    fn send_scanned(&mut self, ready: Vec<Candidate>) -> ControlFlow<()> {
+    fn send_scanned(&mut self, ready: Vec<Seen>) -> ControlFlow<()> {
         let mut deferred = 0usize;
         for c in ready {
-            match self.out.try_send(c.path.clone()) {
+            match self.out.try_send(T::from(c.path.clone())) {
                 Ok(()) => {
                     debug!(file = %display_name(&c.path), trigger = "scan", "file is ready");
                     self.tracker.mark_sent(&c.path);
@@ -384,7 +385,7 @@ impl Runner {
 }
 
 /// Waits until `out` has room for one path; false if it was closed.
-async fn has_room(out: &mpsc::Sender<PathBuf>) -> bool {
+async fn has_room<T>(out: &mpsc::Sender<T>) -> bool {
     out.reserve().await.is_ok()
 }
 
@@ -584,7 +585,7 @@ mod tests {
         write_aged(&d.join("b-old.csv"), b"x\n", Duration::from_secs(7200));
         write_aged(&d.join("a-newer.csv"), b"x\n", Duration::from_secs(3600));
         write_file(&d.join("c-fresh.csv"), b"x\n");
-        let (tx, mut rx) = mpsc::channel(64);
+        let (tx, mut rx) = mpsc::channel::<PathBuf>(64);
         let shutdown = CancellationToken::new();
         // With a 60 s rescan, the fresh file can only come from the settle recheck.
         let task = tokio::spawn(watch(config(d, SETTLE, SLOW_RESCAN), tx, shutdown.clone()));
@@ -686,7 +687,7 @@ mod tests {
     #[tokio::test]
     async fn watch_fails_at_startup_without_a_folder() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (tx, _rx) = mpsc::channel(1);
+        let (tx, _rx) = mpsc::channel::<PathBuf>(1);
         let missing = dir.path().join("missing");
         let err = watch(
             config(&missing, SETTLE, SLOW_RESCAN),

@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use sensor_ingest::config::{DatabaseSettings, Settings};
 use sensor_ingest::pipeline::{Outcome, Pipeline, ProcessError, RetryLimit};
 use sensor_ingest::sink::{self, Store};
+use sensor_ingest::source::Candidate;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection, Row};
@@ -526,10 +527,13 @@ impl TestEnv {
         pipeline: &Pipeline,
         name: &str,
     ) -> tokio::task::JoinHandle<Result<Outcome, ProcessError>> {
-        let (pipeline, path) = (pipeline.clone(), self.data().join(name));
+        let (pipeline, file) = (
+            pipeline.clone(),
+            Candidate::in_folder(self.data().join(name)),
+        );
         tokio::spawn(async move {
             pipeline
-                .process(&path, RetryLimit::Forever, &CancellationToken::new())
+                .process(&file, RetryLimit::Forever, &CancellationToken::new())
                 .await
         })
     }
@@ -548,7 +552,7 @@ impl TestEnv {
     pub async fn process(&self, pipeline: &Pipeline, name: &str) -> Result<Outcome, ProcessError> {
         pipeline
             .process(
-                &self.data().join(name),
+                &Candidate::in_folder(self.data().join(name)),
                 RetryLimit::Times(0),
                 &CancellationToken::new(),
             )

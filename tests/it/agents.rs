@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use rstest::rstest;
-use sensor_ingest::pipeline::{CLAIMED_ELSEWHERE, Outcome, Pipeline, TAKEN_OVER};
+use sensor_ingest::pipeline::{CLAIMED_ELSEWHERE, Outcome, Pipeline, TAKEN_OVER, claim_key};
 use sensor_ingest::sink::{self, ClaimKey, Store};
+use sensor_ingest::source::{Candidate, FileId, Identity};
 
 use crate::common::binary::{self, read_log, signal, spawn_logged, wait_exit};
 use crate::common::{Backend, TestEnv, env_or_skip, eventually, files_in};
@@ -38,7 +39,9 @@ async fn store_as(env: &TestEnv, agent: &str) -> Arc<dyn Store> {
 }
 
 fn key_of(env: &TestEnv, name: &str) -> ClaimKey {
-    ClaimKey::of(name, &std::fs::metadata(env.data().join(name)).unwrap())
+    let path = env.data().join(name);
+    let id = FileId::of(&std::fs::metadata(&path).unwrap());
+    claim_key(&Candidate::in_folder(path), Identity::File(id))
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ use sensor_ingest::pipeline::{Outcome, RetryLimit};
 use sensor_ingest::sink::postgres::PgStore;
 use sensor_ingest::sink::postgres::migrate::{self, MigrateOptions, Migrated};
 use sensor_ingest::sink::{LedgerQueries, Store};
+use sensor_ingest::source::Candidate;
 use sqlx::AssertSqlSafe;
 use tokio_util::sync::CancellationToken;
 
@@ -221,7 +222,7 @@ async fn migrate_moves_a_plain_table_in_resumable_batches_and_swaps() {
     );
     let outcome = pipeline
         .process(
-            &env.data().join("after.csv"),
+            &Candidate::in_folder(env.data().join("after.csv")),
             RetryLimit::Times(3),
             &CancellationToken::new(),
         )

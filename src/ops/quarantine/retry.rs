@@ -1,5 +1,6 @@
 //! `quarantine retry`: a file back into the data folder under the name it was dropped
-//! with, its report kept among the earlier attempts.
+//! with (what putting back means is the folder source's, `source::folder::put_back`),
+//! its report kept among the earlier attempts.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use serde::Serialize;
 
 use super::{ATTEMPTS_DIR, Entry, QuarantineError, REPORT_SUFFIX, io_err};
 use crate::archive;
+use crate::source::folder;
 
 /// Where a retried file went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,8 +33,7 @@ pub fn retry(dir: &Path, data_dir: &Path, entry: &Entry) -> Result<Retried, Quar
         });
     }
     archive::ensure_dir(data_dir).map_err(io_err(data_dir))?;
-    let target = data_dir.join(&entry.original_name);
-    if target.symlink_metadata().is_ok() {
+    if folder::is_waiting(data_dir, &entry.original_name) {
         return Err(QuarantineError::NameTaken {
             name: entry.original_name.clone(),
         });
@@ -46,22 +47,25 @@ pub fn retry(dir: &Path, data_dir: &Path, entry: &Entry) -> Result<Retried, Quar
         None
     };
     let src = dir.join(&entry.name);
-    if let Err(e) = archive::move_no_clobber(&src, &target) {
-        if let Some(kept) = &kept {
-            // Put the report back so the entry stays whole; the error says why.
-            let _ = archive::move_no_clobber(&dir.join(kept), &report_path);
-        }
-        return Err(if e.kind() == io::ErrorKind::AlreadyExists {
-            QuarantineError::NameTaken {
-                name: entry.original_name.clone(),
+    let back = match folder::put_back(&src, data_dir, &entry.original_name) {
+        Ok(candidate) => candidate,
+        Err(e) => {
+            if let Some(kept) = &kept {
+                // Put the report back so the entry stays whole; the error says why.
+                let _ = archive::move_no_clobber(&dir.join(kept), &report_path);
             }
-        } else {
-            io_err(&src)(e)
-        });
-    }
+            return Err(if e.kind() == io::ErrorKind::AlreadyExists {
+                QuarantineError::NameTaken {
+                    name: entry.original_name.clone(),
+                }
+            } else {
+                io_err(&src)(e)
+            });
+        }
+    };
     Ok(Retried {
         name: entry.name.clone(),
-        moved_to: target,
+        moved_to: folder::path_of(&back).to_owned(),
         report_kept_as: kept,
     })
 }

@@ -1,0 +1,188 @@
+//! Sources: where files come from. A source offers [`Candidate`]s (a location and a
+//! display name, nothing opened yet); the pipeline asks the source to take hold of one
+//! ([`Source::take`]: what is there now, and its [`Identity`], which is not a path),
+//! to read its bytes ([`Source::read`]: opened and hashed), and, once the outcome is
+//! committed, to let it go ([`Source::archive`] after a load, [`Source::quarantine`]
+//! after a refusal). Claims key on the identity, the ledger on the display name and
+//! the content hash; nothing past this seam knows what a folder is.
+//!
+//! The data folder is the first source ([`folder`]: its watcher, `intake` and
+//! `archive` behind the trait). A new source is a file here implementing [`Source`],
+//! a [`Location`] and an [`Identity`] variant, and a discovery loop that sends its
+//! candidates to the agent; `docs/ARCHITECTURE.md` sketches a followed (appended) file
+//! and an S3 object.
+
+pub mod folder;
+
+use std::fs::File;
+use std::io;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+
+pub use self::folder::{FileId, Folder};
+use crate::archive::ArchiveError;
+use crate::read::ContentHash;
+use crate::report::QuarantineReport;
+
+/// Something a source offers to load, before anything is opened: where it is, and the
+/// name logs, reports, the ledger and profile selection know it by (worked out once,
+/// here). Two candidates are the same when they name the same place: the agent keeps
+/// one worker per candidate at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Candidate {
+    name: String,
+    location: Location,
+}
+
+/// Where a candidate is in its source.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Location {
+    /// A file directly in the data folder.
+    Folder(PathBuf),
+}
+
+impl Candidate {
+    /// The file at `path` in the data folder, known by its file name.
+    pub fn in_folder(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        Self {
+            name: crate::intake::display_name(&path),
+            location: Location::Folder(path),
+        }
+    }
+
+    /// The name it is known by: its file name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+}
+
+impl From<PathBuf> for Candidate {
+    fn from(path: PathBuf) -> Self {
+        Self::in_folder(path)
+    }
+}
+
+/// Which item a candidate named when it was taken hold of. Claims key on it (with the
+/// display name), and the source checks it before letting an item go, so that what is
+/// archived is what was read, never a newcomer under the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Identity {
+    /// A file in a folder: its device, inode, size and times.
+    File(FileId),
+}
+
+/// A candidate taken hold of but not read yet (on a store several agents share, it is
+/// claimed in between): its identity, and what the source holds to read it.
+#[derive(Debug)]
+pub struct Taken {
+    identity: Identity,
+    held: Held,
+}
+
+/// What a source holds of a taken candidate.
+#[derive(Debug)]
+enum Held {
+    /// An open regular file no one is writing, and its metadata as opened.
+    File { file: File, meta: std::fs::Metadata },
+}
+
+impl Taken {
+    pub fn identity(&self) -> Identity {
+        self.identity
+    }
+}
+
+/// A candidate's bytes, opened for the pipeline.
+#[derive(Debug)]
+pub enum Opened {
+    /// Its bytes, hashed, positioned at their start.
+    File {
+        file: File,
+        hash: ContentHash,
+        size: u64,
+        identity: Identity,
+    },
+    /// Not data (gone, a link, a FIFO…), or still being written: why.
+    Skip(&'static str),
+    /// Over `MAX_FILE_BYTES`: not read at all.
+    TooLarge {
+        size: u64,
+        limit: u64,
+        identity: Identity,
+    },
+}
+
+/// The name an item was archived or quarantined under, or `None` when the candidate no
+/// longer names the item that was read (something else took its place meanwhile):
+/// nothing was moved, and the newcomer waits for its own turn.
+pub type Archived = Option<String>;
+
+/// Writes the content of a new item for the quarantine (the rejected rows of a partial
+/// load).
+pub type WriteNew<'a> = Box<dyn FnOnce(&mut dyn io::Write) -> io::Result<()> + Send + 'a>;
+
+/// Where files come from, and what taking, archiving and quarantining one means there.
+/// Every method does blocking I/O: the pipeline calls them on the blocking pool.
+pub trait Source: Send + Sync + std::fmt::Debug {
+    /// Takes hold of `c` without reading it: `Ok(Err)` says why it is not (or not yet)
+    /// an item to load. Used where the item must be claimed before it is read.
+    fn take(&self, c: &Candidate) -> io::Result<Result<Taken, &'static str>>;
+
+    /// Opens and hashes what [`Source::take`] held, unless it is larger than
+    /// `max_bytes`.
+    fn read(&self, taken: Taken, max_bytes: Option<u64>) -> io::Result<Opened>;
+
+    /// Takes hold of `c` and reads it in one go, where nothing is claimed in between.
+    fn open(&self, c: &Candidate, max_bytes: Option<u64>) -> io::Result<Opened> {
+        match self.take(c)? {
+            Ok(taken) => self.read(taken, max_bytes),
+            Err(reason) => Ok(Opened::Skip(reason)),
+        }
+    }
+
+    /// After a commit: moves the item `read` away as processed, never overwriting.
+    fn archive(
+        &self,
+        c: &Candidate,
+        read: Identity,
+        hash: &ContentHash,
+    ) -> Result<Archived, ArchiveError>;
+
+    /// After a refusal: puts the item `read` into the quarantine beside `report` (whose
+    /// `quarantined_as` it fills in), never overwriting.
+    fn quarantine(
+        &self,
+        c: &Candidate,
+        read: Identity,
+        report: &mut QuarantineReport,
+        hash: &ContentHash,
+    ) -> Result<Archived, ArchiveError>;
+
+    /// Writes a new item into the quarantine under `report.file` (made unique), beside
+    /// its report: the rejected rows of a partial load.
+    fn quarantine_new(
+        &self,
+        report: &mut QuarantineReport,
+        hash: &ContentHash,
+        write: WriteNew<'_>,
+    ) -> Result<Archived, ArchiveError>;
+
+    /// Whether the item `read` at `c` arrived in the source no later than `at`: then a
+    /// load of its name and content that started at `at` was this very item (committed,
+    /// not archived), and not an earlier copy. `false` when it cannot be told.
+    fn arrived_before(&self, c: &Candidate, read: Identity, at: DateTime<Utc>) -> bool;
+
+    /// When the item at `c` arrived in the source, if known: the start of its
+    /// drop-to-commit latency.
+    fn arrival_time(&self, c: &Candidate) -> Option<SystemTime>;
+
+    /// The size of the item at `c` now, without taking it (for the room it needs).
+    fn size_hint(&self, c: &Candidate) -> Option<u64>;
+}
