@@ -147,7 +147,9 @@ enum Aspect {
     Rows,
     Sensors,
     Time,
-    Measure(String),
+    /// A measure, and whether its count of values differs (then missing-value codes
+    /// are among the choices behind it).
+    Measure(String, bool),
 }
 
 /// The value a reading stored for `measure`, found under `key` in `extra` for a
@@ -244,6 +246,8 @@ fn differences(expect: &Value, s: &Summary) -> Vec<(Aspect, String)> {
         ));
     }
     for (name, m) in expect["measures"].as_object().unwrap() {
+        let count = s.measures[name].as_ref().map_or(0, |st| st.count);
+        let count_differs = m["count"].as_u64() != Some(count);
         let same = match &s.measures[name] {
             None => m["count"] == 0,
             Some(st) => {
@@ -265,7 +269,7 @@ fn differences(expect: &Value, s: &Summary) -> Vec<(Aspect, String)> {
                 m["count"], m["min"], m["max"], m["mean"]
             );
             out.push((
-                Aspect::Measure(name.clone()),
+                Aspect::Measure(name.clone(), count_differs),
                 format!("{name}: {got}, {want} expected"),
             ));
         }

@@ -11,8 +11,8 @@
 //!
 //! Choices compared, for the aspects of the result that differ (all of them when the
 //! file is refused): the time columns, order and zone; the sensor's source; for each
-//! measure, its column and unit and the missing-value codes; lines before and after the
-//! header and rows skipped.
+//! measure, its column and unit, and the missing-value codes when its count of values
+//! differs; lines before and after the header and rows skipped.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -359,7 +359,7 @@ fn choices(careful: &Table, sug: &Table, text: &str, aspects: &BTreeSet<Aspect>)
         );
     }
     for aspect in aspects {
-        let Aspect::Measure(name) = aspect else {
+        let Aspect::Measure(name, count_differs) = aspect else {
             continue;
         };
         let cm = table(careful, &format!("measures.{name}"));
@@ -394,6 +394,9 @@ fn choices(careful: &Table, sug: &Table, text: &str, aspects: &BTreeSet<Aspect>)
                 format!("read as {other}"),
                 m,
             );
+        }
+        if !count_differs {
+            continue;
         }
         let sm = measure_reading(sug, &column).and_then(|s| table(sug, &format!("measures.{s}")));
         push(
@@ -461,7 +464,7 @@ pub fn classify(
     if refused.is_some() {
         aspects.extend([Aspect::Rows, Aspect::Sensors, Aspect::Time]);
         if let Some(ms) = table(&careful, "measures") {
-            aspects.extend(ms.keys().map(|k| Aspect::Measure(k.clone())));
+            aspects.extend(ms.keys().map(|k| Aspect::Measure(k.clone(), true)));
         }
     }
     let mut found = choices(&careful, &sug, suggested, &aspects);
