@@ -26,6 +26,7 @@ mod props;
 mod quality;
 mod readings_migration;
 mod readme;
+mod real_corpus;
 mod security;
 mod styles;
 mod suggest;
