@@ -671,12 +671,7 @@ fn measure_target(name: &str) -> Option<MeasureTarget> {
 
 /// The units accepted for a quantity, for messages.
 fn units_of(q: Quantity) -> String {
-    Unit::ALL
-        .iter()
-        .filter(|u| u.quantity() == q)
-        .map(|u| u.name())
-        .collect::<Vec<_>>()
-        .join(", ")
+    q.units().map(Unit::name).collect::<Vec<_>>().join(", ")
 }
 
 impl fmt::Display for MeasureTarget {
