@@ -57,7 +57,8 @@
 //!
 //! [`rule`] names every rule once, with its short reason and advice: a new reading rule
 //! is a variant there plus the check in [`read`] or [`profile::plan`] (whole file) or
-//! [`validate`] (a row). A new input format is a profile key: [`profile::spec`] (the
+//! [`validate`] (a row). A new unit is one entry of the `units!` table in [`units`]
+//! (its spellings, quantity, conversion and help). A new input format is a profile key: [`profile::spec`] (the
 //! TOML), [`profile::check`] (its checks), then [`read`] or [`profile::plan`].
 //!
 //! [`cli`] holds one file per command (`main.rs` only parses, loads settings and

@@ -147,9 +147,7 @@ rules! {
          Say the right unit in the profile (measures.NAME.unit) or fix the header.";
     /// A header names a unit the agent does not convert.
     UnknownUnit = "unknown_unit", "unknown unit",
-        "The header names a unit this agent does not convert. Name the source unit in a \
-         profile (measures.temperature.unit = \"degF\", …); convertible: degC, degF, K, %, \
-         fraction, hPa, mbar, Pa, kPa, inHg, mmHg.";
+        crate::units::unknown_unit_advice();
     /// Dates that read differently day-first and month-first, with nothing to decide.
     AmbiguousDateOrder = "ambiguous_date_order", "ambiguous date order",
         "Dates like 03/04/2024 mean different days day-first and month-first, and no date \

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::profile::MeasureTarget;
 use crate::profile::plan::{MeasurePlan, Plan, ROW_ID_MIN_ROWS, SensorSource, TimeSource};
-use crate::read::{FileError, parse_number};
+use crate::read::{FileError, parse_number, shorten};
 use crate::rule::Rule;
 use crate::timestamp::{
     DateOrder, OrderEvidence, OrderTally, OrderVerdict, TimestampError, parse_timestamp_ordered,
@@ -527,7 +527,7 @@ impl RowErrors<'_> {
         self.errors.push(RowError {
             line: self.line,
             column: self.plan.header(index).to_owned(),
-            value: shorten(String::from_utf8_lossy(raw).trim()),
+            value: shorten(String::from_utf8_lossy(raw).trim(), VALUE_CHARS, false),
             rule,
             message,
         });
@@ -610,13 +610,8 @@ fn timestamp_message(e: TimestampError) -> (Rule, String) {
     }
 }
 
-fn shorten(s: &str) -> String {
-    const MAX: usize = 200;
-    match s.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-        None => s.to_owned(),
-    }
-}
+/// Characters of a refused value kept in its row error.
+const VALUE_CHARS: usize = 200;
 
 #[cfg(test)]
 mod tests {

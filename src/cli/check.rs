@@ -266,19 +266,7 @@ fn decode_line(layout: &TextLayout, bytes: &[u8], line: u64) -> String {
 
 /// At most [`RAW_CHARS`] characters, control characters made visible, `…` when cut.
 fn shorten(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(RAW_BYTES));
-    for (i, c) in text.chars().enumerate() {
-        if i == RAW_CHARS {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::read::shorten(text, RAW_CHARS, true)
 }
 
 /// A number for people: at most six decimals, no trailing zeros; `—` for none.

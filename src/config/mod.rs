@@ -5,10 +5,14 @@
 //! agent can stop with exit code 2 before touching any file. The database password is
 //! kept inside [`DatabaseSettings`], whose `Debug` and `Display` never show it.
 //!
-//! Where things are: `env` reads the variables and collects the errors; `database` holds
-//! the database target (SQLite file or PostgreSQL server, password redacted); `size_duration`
-//! parses sizes and durations; `ranges`, `timezone`, `pattern` and `retention` hold the typed values
-//! of the measurement ranges, `SOURCE_TIMEZONE`, `FILE_PATTERN` and `RETENTION`.
+//! Where things are: `env` reads the variables and collects the errors; `database` parses
+//! the database target (SQLite file or PostgreSQL server, password redacted);
+//! `size_duration` parses sizes and durations. The typed values live with the stage that
+//! uses them, re-exported here: the measurement ranges in [`crate::units`],
+//! `SOURCE_TIMEZONE` in [`crate::timestamp`], `FILE_PATTERN` in [`crate::pattern`], the
+//! database target and `RETENTION` in [`crate::sink`]; what the pipeline takes is
+//! [`crate::pipeline::PipelineSettings`], built from [`Settings`]. No stage imports this
+//! module (`scripts/layers` checks it).
 
 use std::path::PathBuf;
 

@@ -42,17 +42,6 @@ pub fn time_chart(
     series: &[Series],
 ) -> String {
     let to = to.max(from + 1);
-    let values = series.iter().flat_map(|s| {
-        s.points
-            .iter()
-            .map(|p| p.1)
-            .chain(s.band.iter().flat_map(|b| [b.1, b.2]))
-    });
-    let (mut lo, mut hi) = values
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
     let mut svg = String::with_capacity(8 * 1024);
     let _ = write!(
         svg,
@@ -60,33 +49,86 @@ pub fn time_chart(
         escape(title)
     );
     let _ = write!(svg, "<title>{}</title>", escape(title));
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let plot_h = HEIGHT - TOP - BOTTOM;
     let _ = write!(
         svg,
-        r##"<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="#fbfbfd" stroke="#ccd"/>"##
+        r##"<rect x="{LEFT}" y="{TOP}" width="{PLOT_W}" height="{PLOT_H}" fill="#fbfbfd" stroke="#ccd"/>"##
     );
-    if !lo.is_finite() {
+    let Some((lo, hi)) = value_bounds(series) else {
         let _ = write!(
             svg,
             r##"<text x="{}" y="{}" text-anchor="middle" fill="#667">no data in this range</text></svg>"##,
-            LEFT + plot_w / 2.0,
-            TOP + plot_h / 2.0
+            LEFT + PLOT_W / 2.0,
+            TOP + PLOT_H / 2.0
         );
         return svg;
-    }
-    if hi - lo < 1e-9 {
-        lo -= 1.0;
-        hi += 1.0;
-    }
+    };
     let (lo, hi, step) = nice_range(lo, hi);
-    let x = |t: i64| LEFT + (t - from) as f64 / (to - from) as f64 * plot_w;
-    let y = |v: f64| TOP + (hi - v) / (hi - lo) * plot_h;
+    let frame = Frame { from, to, lo, hi };
+    value_axis(&mut svg, &frame, step, unit);
+    time_axis(&mut svg, &frame);
+    for s in series {
+        lines(&mut svg, &frame, gap, s);
+    }
+    // Quality flags: a ring on each point that holds flagged readings.
+    for s in series {
+        flags(&mut svg, &frame, s);
+    }
+    legend(&mut svg, series);
+    svg.push_str("</svg>");
+    svg
+}
 
-    // Horizontal grid and value labels.
-    let mut v = lo;
-    while v <= hi + step / 2.0 {
-        let yy = y(v);
+/// Width and height of the plot area inside the margins.
+const PLOT_W: f64 = WIDTH - LEFT - RIGHT;
+const PLOT_H: f64 = HEIGHT - TOP - BOTTOM;
+
+/// The lowest and highest finite value of the lines and bands, widened around a flat
+/// line; `None` when there is none.
+fn value_bounds(series: &[Series]) -> Option<(f64, f64)> {
+    let values = series.iter().flat_map(|s| {
+        s.points
+            .iter()
+            .map(|p| p.1)
+            .chain(s.band.iter().flat_map(|b| [b.1, b.2]))
+    });
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return None;
+    }
+    Some(if hi - lo < 1e-9 {
+        (lo - 1.0, hi + 1.0)
+    } else {
+        (lo, hi)
+    })
+}
+
+/// Where the plot's time and value ranges fall on the drawing.
+struct Frame {
+    from: i64,
+    to: i64,
+    lo: f64,
+    hi: f64,
+}
+
+impl Frame {
+    fn x(&self, t: i64) -> f64 {
+        LEFT + (t - self.from) as f64 / (self.to - self.from) as f64 * PLOT_W
+    }
+
+    fn y(&self, v: f64) -> f64 {
+        TOP + (self.hi - v) / (self.hi - self.lo) * PLOT_H
+    }
+}
+
+/// The horizontal grid with its value labels, and the unit.
+fn value_axis(svg: &mut String, frame: &Frame, step: f64, unit: &str) {
+    let mut v = frame.lo;
+    while v <= frame.hi + step / 2.0 {
+        let yy = frame.y(v);
         let _ = write!(
             svg,
             r##"<line x1="{LEFT}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e3e3ea"/><text x="{}" y="{:.1}" text-anchor="end" font-size="11" fill="#445">{}</text>"##,
@@ -103,7 +145,11 @@ pub fn time_chart(
         HEIGHT - 8.0,
         escape(unit)
     );
-    // Time labels: six, formatted to the range's scale.
+}
+
+/// Time labels: six, formatted to the range's scale.
+fn time_axis(svg: &mut String, frame: &Frame) {
+    let (from, to) = (frame.from, frame.to);
     let long = to - from > 2 * 86_400;
     for i in 0..=5 {
         let t = from + (to - from) * i / 5;
@@ -119,73 +165,80 @@ pub fn time_chart(
         let _ = write!(
             svg,
             r##"<text x="{:.1}" y="{}" text-anchor="{anchor}" font-size="11" fill="#445">{}</text>"##,
-            x(t),
+            frame.x(t),
             HEIGHT - 8.0,
             escape(&label)
         );
     }
-    for s in series {
-        for run in runs(&s.band, gap, |b| b.0) {
-            let mut d = String::new();
-            for (i, b) in run.iter().enumerate() {
-                let _ = write!(
-                    d,
-                    "{}{:.1} {:.1}",
-                    if i == 0 { "M" } else { " L" },
-                    x(b.0),
-                    y(b.2)
-                );
-            }
-            for b in run.iter().rev() {
-                let _ = write!(d, " L{:.1} {:.1}", x(b.0), y(b.1));
-            }
+}
+
+/// One series: its band, then its line, each broken where points are more than `gap`
+/// seconds apart.
+fn lines(svg: &mut String, frame: &Frame, gap: i64, s: &Series) {
+    for run in runs(&s.band, gap, |b| b.0) {
+        let mut d = String::new();
+        for (i, b) in run.iter().enumerate() {
             let _ = write!(
-                svg,
-                r#"<path class="band" d="{d} Z" fill="{}" fill-opacity="0.15" stroke="none"/>"#,
-                s.color
+                d,
+                "{}{:.1} {:.1}",
+                if i == 0 { "M" } else { " L" },
+                frame.x(b.0),
+                frame.y(b.2)
             );
         }
-        for run in runs(&s.points, gap, |p| p.0) {
-            let mut d = String::new();
-            for (i, p) in run.iter().enumerate() {
-                let _ = write!(
-                    d,
-                    "{}{:.1} {:.1}",
-                    if i == 0 { "M" } else { " L" },
-                    x(p.0),
-                    y(p.1)
-                );
-            }
-            if run.len() == 1 {
-                // A lone point: a short tick so it is visible.
-                let _ = write!(d, " l2 0");
-            }
-            let _ = write!(
-                svg,
-                r#"<path class="line" d="{d}" fill="none" stroke="{}" stroke-width="1.5"><title>{}</title></path>"#,
-                s.color,
-                escape(&s.label)
-            );
+        for b in run.iter().rev() {
+            let _ = write!(d, " L{:.1} {:.1}", frame.x(b.0), frame.y(b.1));
         }
+        let _ = write!(
+            svg,
+            r#"<path class="band" d="{d} Z" fill="{}" fill-opacity="0.15" stroke="none"/>"#,
+            s.color
+        );
     }
-    // Quality flags: a ring on each point that holds flagged readings.
-    for s in series {
-        for &(t, v, n) in &s.flagged {
-            let what = if n == 1 {
-                "1 reading with a quality flag".to_owned()
-            } else {
-                format!("{n} readings with quality flags")
-            };
+    for run in runs(&s.points, gap, |p| p.0) {
+        let mut d = String::new();
+        for (i, p) in run.iter().enumerate() {
             let _ = write!(
-                svg,
-                r##"<circle class="flag" cx="{:.1}" cy="{:.1}" r="4" fill="none" stroke="#111" stroke-width="1.5"><title>{}</title></circle>"##,
-                x(t),
-                y(v),
-                escape(&what)
+                d,
+                "{}{:.1} {:.1}",
+                if i == 0 { "M" } else { " L" },
+                frame.x(p.0),
+                frame.y(p.1)
             );
         }
+        if run.len() == 1 {
+            // A lone point: a short tick so it is visible.
+            let _ = write!(d, " l2 0");
+        }
+        let _ = write!(
+            svg,
+            r#"<path class="line" d="{d}" fill="none" stroke="{}" stroke-width="1.5"><title>{}</title></path>"#,
+            s.color,
+            escape(&s.label)
+        );
     }
-    // The legend, top right.
+}
+
+/// A ring on each point of `s` that holds readings with quality flags.
+fn flags(svg: &mut String, frame: &Frame, s: &Series) {
+    for &(t, v, n) in &s.flagged {
+        let what = if n == 1 {
+            "1 reading with a quality flag".to_owned()
+        } else {
+            format!("{n} readings with quality flags")
+        };
+        let _ = write!(
+            svg,
+            r##"<circle class="flag" cx="{:.1}" cy="{:.1}" r="4" fill="none" stroke="#111" stroke-width="1.5"><title>{}</title></circle>"##,
+            frame.x(t),
+            frame.y(v),
+            escape(&what)
+        );
+    }
+}
+
+/// The legend, top right.
+fn legend(svg: &mut String, series: &[Series]) {
     let mut lx = WIDTH - RIGHT - 8.0;
     for s in series.iter().rev() {
         let label = escape(&s.label);
@@ -202,8 +255,6 @@ pub fn time_chart(
         );
         lx -= 10.0;
     }
-    svg.push_str("</svg>");
-    svg
 }
 
 /// Splits time-ordered items where consecutive ones are more than `gap` seconds apart.

@@ -6,7 +6,7 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 
 use crate::ops::status::human_age;
-use crate::sink::dashboard::FileRow;
+use crate::sink::LedgerRecord;
 
 /// What every page shows around its content.
 #[derive(Debug, Clone)]
@@ -34,8 +34,8 @@ pub struct FileLine {
     pub profile: String,
 }
 
-impl From<&FileRow> for FileLine {
-    fn from(f: &FileRow) -> Self {
+impl From<&LedgerRecord> for FileLine {
+    fn from(f: &LedgerRecord) -> Self {
         Self {
             href: format!("/files/{}", f.id),
             name: f.file_name.clone(),

@@ -314,7 +314,6 @@ impl Simulator {
     /// Applies the sensor's fault in progress to `row`, or starts one at the
     /// anomaly rate, and labels the readings it changed.
     fn inject(&mut self, index: usize, line: u64, row: &mut Row) {
-        let qc = crate::qc::QcConfig::default();
         let minutes = self.options.sample_every.as_secs_f64() / 60.0;
         let rate = self.options.anomalies;
         let rng = &mut self.fault_rng;
@@ -365,40 +364,7 @@ impl Simulator {
                     Fault::Cooldown(3)
                 };
             }
-            Fault::None if start => {
-                let measure = rng.below(3) as usize;
-                let c = qc.measures[measure];
-                let sign = if rng.unit() < 0.5 { -1.0 } else { 1.0 };
-                let current = values[measure].unwrap_or_default();
-                match rng.below(3) {
-                    0 => {
-                        values[measure] = Some(current + sign * 3.0 * c.spike);
-                        labels.push((measure, AnomalyKind::Spike));
-                        s.fault = Fault::Cooldown(3);
-                    }
-                    1 => {
-                        // Shift away, or back when shifted, so the level stays in range.
-                        let jump = 2.0 * c.step_threshold(minutes);
-                        let old = s.offsets[measure];
-                        s.offsets[measure] = if old == 0.0 { sign * jump } else { 0.0 };
-                        values[measure] = Some(current - old + s.offsets[measure]);
-                        labels.push((measure, AnomalyKind::Step));
-                        s.fault = Fault::Cooldown(3);
-                    }
-                    _ => {
-                        let by_time = (c.flat_minutes / minutes).ceil() as u32 + 1;
-                        let needed = c.flat_readings.min(by_time).max(2);
-                        labels.push((measure, AnomalyKind::Flat { qualifies: false }));
-                        s.fault = Fault::Flat {
-                            measure,
-                            value: current,
-                            left: needed + 1,
-                            done: 1,
-                            needed,
-                        };
-                    }
-                }
-            }
+            Fault::None if start => labels.push(start_fault(rng, s, &mut values, minutes)),
             Fault::None => {}
         }
         s.last_complete = values.iter().all(Option::is_some);
@@ -447,6 +413,50 @@ impl Simulator {
 
 fn clamp(v: f64, range: Range) -> f64 {
     v.clamp(range.min, range.max)
+}
+
+/// Starts a fault on a measure of `s` drawn at random — a spike, a step or the first
+/// reading of a flat line — changing `values`; the measure and the label of the
+/// reading changed.
+fn start_fault(
+    rng: &mut Rng,
+    s: &mut Sensor,
+    values: &mut [Option<f64>; 3],
+    minutes: f64,
+) -> (usize, AnomalyKind) {
+    let qc = crate::qc::QcConfig::default();
+    let measure = rng.below(3) as usize;
+    let c = qc.measures[measure];
+    let sign = if rng.unit() < 0.5 { -1.0 } else { 1.0 };
+    let current = values[measure].unwrap_or_default();
+    match rng.below(3) {
+        0 => {
+            values[measure] = Some(current + sign * 3.0 * c.spike);
+            s.fault = Fault::Cooldown(3);
+            (measure, AnomalyKind::Spike)
+        }
+        1 => {
+            // Shift away, or back when shifted, so the level stays in range.
+            let jump = 2.0 * c.step_threshold(minutes);
+            let old = s.offsets[measure];
+            s.offsets[measure] = if old == 0.0 { sign * jump } else { 0.0 };
+            values[measure] = Some(current - old + s.offsets[measure]);
+            s.fault = Fault::Cooldown(3);
+            (measure, AnomalyKind::Step)
+        }
+        _ => {
+            let by_time = (c.flat_minutes / minutes).ceil() as u32 + 1;
+            let needed = c.flat_readings.min(by_time).max(2);
+            s.fault = Fault::Flat {
+                measure,
+                value: current,
+                left: needed + 1,
+                done: 1,
+                needed,
+            };
+            (measure, AnomalyKind::Flat { qualifies: false })
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -289,15 +289,7 @@ fn read_rows_buffered(
             }
             Ok(None) if merger.is_some() => {}
             Ok(None) => report.blank_rows += 1,
-            Err(errors) => {
-                report.invalid_rows += 1;
-                if skip.is_some() && report.skipped_lines.len() < MAX_SKIPPED_LINES {
-                    report.skipped_lines.push(line);
-                }
-                report.errors_total += errors.len() as u64;
-                let room = MAX_REPORTED_ERRORS.saturating_sub(report.errors.len());
-                report.errors.extend(errors.into_iter().take(room));
-            }
+            Err(errors) => count_invalid(&mut report, line, errors, skip.is_some()),
         }
     }
     // The readings still pending belong to the file: flushed before its verdict.
@@ -324,18 +316,43 @@ fn read_rows_buffered(
         Ok(content) => report.content = Some(content),
         Err(e) => report.file_errors.push(e),
     }
-    match checks.verdict(&plan) {
+    conclude(&mut report, &checks, &plan, skip, stats);
+    report
+}
+
+/// An invalid row: counted, its problems listed up to [`MAX_REPORTED_ERRORS`]; under
+/// skip_rows (`skipping`) its line is kept for the ledger.
+fn count_invalid(report: &mut ReadReport, line: u64, errors: Vec<RowError>, skipping: bool) {
+    report.invalid_rows += 1;
+    if skipping && report.skipped_lines.len() < MAX_SKIPPED_LINES {
+        report.skipped_lines.push(line);
+    }
+    report.errors_total += errors.len() as u64;
+    let room = MAX_REPORTED_ERRORS.saturating_sub(report.errors.len());
+    report.errors.extend(errors.into_iter().take(room));
+}
+
+/// What only the whole file can say, once every row is read: the file checks' verdict
+/// and, under skip_rows (`skip`: its limits), whether too many rows were bad; the
+/// statistics join the report.
+fn conclude(
+    report: &mut ReadReport,
+    checks: &FileChecks,
+    plan: &Plan,
+    skip: Option<(Option<u64>, Option<f64>)>,
+    mut stats: FileStats,
+) {
+    match checks.verdict(plan) {
         FileVerdict::Valid => {}
         FileVerdict::Reread(order) => report.reread = Some(order),
         FileVerdict::Invalid(e) => report.file_errors.push(e),
     }
     if let Some((max_rows, max_percent)) = skip {
-        check_bad_row_limits(&mut report, max_rows, max_percent);
+        check_bad_row_limits(report, max_rows, max_percent);
     }
     stats.rejected_rows = report.skipped_lines.len() as u64;
     stats.blank_rows = report.blank_rows;
     report.stats = Some(stats);
-    report
 }
 
 /// Reads the preamble and header and plans the columns; `None` (with the problems in

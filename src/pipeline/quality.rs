@@ -232,28 +232,7 @@ pub(super) async fn judge_group(
     memory: &QcMemory,
     files: &mut [(&mut GroupFile, QcConfig)],
 ) -> Result<(), SinkError> {
-    // Where each file's sensors start from, judging by time alone.
-    let mut latest: HashMap<String, (DateTime<Utc>, QcConfig)> = HashMap::new();
-    let mut plans: Vec<Vec<(String, DateTime<Utc>, Start)>> = Vec::with_capacity(files.len());
-    for (file, cfg) in files.iter() {
-        let mut plan = Vec::new();
-        for (sensor, first, last) in sensor_spans(&file.rows) {
-            // Only what lies within the history span counts (older state is forgotten
-            // by the judge anyway), and only that is read.
-            let since = first - cfg.horizon();
-            let start = match latest.get(&sensor) {
-                Some((ts, c)) if c == cfg && *ts < first => Start::Group,
-                Some(_) => Start::Stored,
-                None => match memory.recall(&sensor, cfg) {
-                    Some(m) if m.ts < first && m.ts >= since => Start::Remembered(Box::new(m)),
-                    _ => Start::Stored,
-                },
-            };
-            latest.insert(sensor.clone(), (last, *cfg));
-            plan.push((sensor, first, start));
-        }
-        plans.push(plan);
-    }
+    let plans = plan_starts(memory, files);
 
     // One round trip for every sensor that starts from the database.
     // A window's worth first: that is all the tests need unless a flat run fills it
@@ -268,24 +247,7 @@ pub(super) async fn judge_group(
         .map(|(_, c)| c.history_len())
         .max()
         .unwrap_or(0);
-    let mut asked = Vec::new();
-    let mut at = Vec::new();
-    for (f, plan) in plans.iter().enumerate() {
-        let span = files[f].1.horizon();
-        for (k, (sensor, before, start)) in plan.iter().enumerate() {
-            let from = match start {
-                Start::Group => continue,
-                Start::Remembered(m) => Some(m.ts),
-                Start::Stored => Some(*before - span),
-            };
-            asked.push(HistoryQuery {
-                sensor: sensor.clone(),
-                from,
-                before: *before,
-            });
-            at.push((f, k));
-        }
-    }
+    let (asked, at) = history_queries(files, &plans);
     let remembered = at
         .iter()
         .filter(|(f, k)| matches!(plans[*f][*k].2, Start::Remembered(_)))
@@ -354,40 +316,111 @@ pub(super) async fn judge_group(
     // The files in order, each continuing from the one before.
     let mut left: HashMap<String, SensorMemory> = HashMap::new();
     for ((file, cfg), plan) in files.iter_mut().zip(ready) {
-        let mut judge = Judge::new(*cfg);
-        for (sensor, ready) in plan {
-            let started = match ready {
-                Ready::Group => left
-                    .remove(&sensor)
-                    .is_some_and(|m| judge.continue_from(&sensor, m)),
-                Ready::Continue(m) => judge.continue_from(&sensor, m),
-                Ready::Resume(m, since) => judge.resume(&sensor, m, since),
-                Ready::History(history) => {
-                    judge.start(&sensor, history);
-                    true
-                }
-            };
-            if !started {
-                // Not expected (the memory's thresholds were checked when it was
-                // recalled); the sensor then starts afresh rather than from a guess.
-                judge.start(&sensor, Vec::new());
-            }
-        }
-        let rows = std::mem::take(&mut file.rows);
-        let mut judged = Vec::with_capacity(rows.len());
-        for row in rows {
-            if let Some(row) = judge.push(row, no_history)? {
-                judged.push(row);
-            }
-        }
-        let file_id = file.attempt.id.hyphenated().to_string();
-        let (held, summary, memories) = judge.finish_remembering(&file_id);
-        judged.extend(held);
-        file.rows = judged;
-        file.stats.qc = summary;
-        left.extend(memories);
+        judge_file(file, *cfg, plan, &mut left)?;
     }
     memory.remember(left.into_iter().collect());
+    Ok(())
+}
+
+/// Each file's sensors, with their first reading and where each starts from.
+type SensorStarts = Vec<(String, DateTime<Utc>, Start)>;
+
+/// Where each file's sensors start from, judging by time alone: the file before it in
+/// the group, what is remembered of the sensor, or the database.
+fn plan_starts(memory: &QcMemory, files: &[(&mut GroupFile, QcConfig)]) -> Vec<SensorStarts> {
+    let mut latest: HashMap<String, (DateTime<Utc>, QcConfig)> = HashMap::new();
+    let mut plans: Vec<SensorStarts> = Vec::with_capacity(files.len());
+    for (file, cfg) in files.iter() {
+        let mut plan = Vec::new();
+        for (sensor, first, last) in sensor_spans(&file.rows) {
+            // Only what lies within the history span counts (older state is forgotten
+            // by the judge anyway), and only that is read.
+            let since = first - cfg.horizon();
+            let start = match latest.get(&sensor) {
+                Some((ts, c)) if c == cfg && *ts < first => Start::Group,
+                Some(_) => Start::Stored,
+                None => match memory.recall(&sensor, cfg) {
+                    Some(m) if m.ts < first && m.ts >= since => Start::Remembered(Box::new(m)),
+                    _ => Start::Stored,
+                },
+            };
+            latest.insert(sensor.clone(), (last, *cfg));
+            plan.push((sensor, first, start));
+        }
+        plans.push(plan);
+    }
+    plans
+}
+
+/// The history to read for every sensor that does not start from the group: from its
+/// memory's last reading, or the history span before its first reading; with each,
+/// where its sensor is in `plans` (file, sensor).
+fn history_queries(
+    files: &[(&mut GroupFile, QcConfig)],
+    plans: &[SensorStarts],
+) -> (Vec<HistoryQuery>, Vec<(usize, usize)>) {
+    let mut asked = Vec::new();
+    let mut at = Vec::new();
+    for (f, plan) in plans.iter().enumerate() {
+        let span = files[f].1.horizon();
+        for (k, (sensor, before, start)) in plan.iter().enumerate() {
+            let from = match start {
+                Start::Group => continue,
+                Start::Remembered(m) => Some(m.ts),
+                Start::Stored => Some(*before - span),
+            };
+            asked.push(HistoryQuery {
+                sensor: sensor.clone(),
+                from,
+                before: *before,
+            });
+            at.push((f, k));
+        }
+    }
+    (asked, at)
+}
+
+/// Judges the rows of one file of a group, each sensor started as `plan` says (from
+/// what the files before left in `left`, which gets what this one leaves), and sets
+/// the file's flags and QC summary.
+fn judge_file(
+    file: &mut GroupFile,
+    cfg: QcConfig,
+    plan: Vec<(String, Ready)>,
+    left: &mut HashMap<String, SensorMemory>,
+) -> Result<(), SinkError> {
+    let mut judge = Judge::new(cfg);
+    for (sensor, ready) in plan {
+        let started = match ready {
+            Ready::Group => left
+                .remove(&sensor)
+                .is_some_and(|m| judge.continue_from(&sensor, m)),
+            Ready::Continue(m) => judge.continue_from(&sensor, m),
+            Ready::Resume(m, since) => judge.resume(&sensor, m, since),
+            Ready::History(history) => {
+                judge.start(&sensor, history);
+                true
+            }
+        };
+        if !started {
+            // Not expected (the memory's thresholds were checked when it was
+            // recalled); the sensor then starts afresh rather than from a guess.
+            judge.start(&sensor, Vec::new());
+        }
+    }
+    let rows = std::mem::take(&mut file.rows);
+    let mut judged = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let Some(row) = judge.push(row, no_history)? {
+            judged.push(row);
+        }
+    }
+    let file_id = file.attempt.id.hyphenated().to_string();
+    let (held, summary, memories) = judge.finish_remembering(&file_id);
+    judged.extend(held);
+    file.rows = judged;
+    file.stats.qc = summary;
+    left.extend(memories);
     Ok(())
 }
 

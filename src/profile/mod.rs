@@ -33,6 +33,16 @@ pub use check::{MeasureTarget, Profile, ProfileError, RowPolicy};
 /// The profile every file that no profile matches is read with.
 pub const DEFAULT_NAME: &str = "default";
 
+/// Names no further measure may take: columns the readings table has already.
+pub const RESERVED_COLUMNS: [&str; 6] = [
+    "timestamp",
+    "sensor_id",
+    "ts",
+    "temperature_k",
+    "line",
+    "extra",
+];
+
 /// The profiles of a folder, loaded and checked.
 #[derive(Debug, Clone)]
 pub struct ProfileSet {

@@ -160,8 +160,8 @@ pub struct MeasureSpec {
     /// A regular expression on header names; exactly one column must match.
     pub regex: Option<String>,
     /// The unit the source writes. For temperature, humidity and pressure: one we
-    /// convert (`degC`, `degF`, `K`; `%`, `fraction`; `hPa`, `mbar`, `Pa`, `kPa`,
-    /// `inHg`, `mmHg`); for other measures, free text recorded with the metrics.
+    /// convert (a name or spelling of [`Unit`](crate::units::Unit)'s table); for other
+    /// measures, free text recorded with the metrics.
     pub unit: Option<String>,
     /// Values meaning "no value" in this column, besides the profile's `missing`.
     #[serde(default)]

@@ -14,8 +14,10 @@
 
 mod hashing;
 mod number;
+mod shown;
 
 pub use number::parse_number;
+pub use shown::shorten;
 
 use std::borrow::Cow;
 use std::io::{self, Read};

@@ -9,35 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{EntryStatus, LedgerQueries, SinkError};
-
-/// One ledger row as the dashboard lists it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FileRow {
-    pub id: Uuid,
-    pub file_name: String,
-    pub content_hash: String,
-    pub size_bytes: u64,
-    pub status: EntryStatus,
-    pub row_count: u64,
-    pub rejected_rows: u64,
-    pub error_summary: Option<String>,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: DateTime<Utc>,
-    pub archived_as: Option<String>,
-    pub agent: String,
-    pub profile: Option<String>,
-}
-
-impl FileRow {
-    /// Start-to-finish time of the attempt, in seconds.
-    pub fn duration_seconds(&self) -> f64 {
-        (self.finished_at - self.started_at)
-            .num_microseconds()
-            .unwrap_or(0) as f64
-            / 1e6
-    }
-}
+use super::{LedgerQueries, LedgerRecord, SinkError};
 
 /// Files finished and rows loaded in one minute.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -137,17 +109,10 @@ pub trait DashboardQueries: LedgerQueries {
 
     /// Ledger rows, most recently finished first: `limit` of them after skipping
     /// `offset`.
-    async fn recent_files(&self, limit: u32, offset: u64) -> Result<Vec<FileRow>, SinkError>;
+    async fn recent_files(&self, limit: u32, offset: u64) -> Result<Vec<LedgerRecord>, SinkError>;
 
     /// One ledger row.
-    async fn file(&self, id: Uuid) -> Result<Option<FileRow>, SinkError>;
-
-    /// Every ledger row with this content hash or this name, oldest first.
-    async fn file_history(
-        &self,
-        content_hash: &str,
-        file_name: &str,
-    ) -> Result<Vec<FileRow>, SinkError>;
+    async fn file(&self, id: Uuid) -> Result<Option<LedgerRecord>, SinkError>;
 
     /// The `file_metrics` rows of one loaded file.
     async fn file_metrics(&self, id: Uuid) -> Result<Vec<ColumnMetrics>, SinkError>;

@@ -61,21 +61,10 @@ impl Quantity {
         }
     }
 
-    /// Every unit of this quantity, canonical first; for messages such as "temperature
-    /// accepts degC, degF, K".
-    pub fn units(self) -> &'static [Unit] {
-        match self {
-            Quantity::Temperature => &[Unit::Celsius, Unit::Fahrenheit, Unit::Kelvin],
-            Quantity::Humidity => &[Unit::Percent, Unit::Fraction],
-            Quantity::Pressure => &[
-                Unit::Hectopascal,
-                Unit::Millibar,
-                Unit::Pascal,
-                Unit::Kilopascal,
-                Unit::InchMercury,
-                Unit::MillimetreMercury,
-            ],
-        }
+    /// Every unit of this quantity, canonical first (in the order of the table); for
+    /// messages such as "temperature accepts degC, degF, K".
+    pub fn units(self) -> impl Iterator<Item = Unit> {
+        Unit::ALL.into_iter().filter(move |u| u.quantity() == self)
     }
 }
 
@@ -85,129 +74,163 @@ impl fmt::Display for Quantity {
     }
 }
 
-/// A unit a temperature, humidity or pressure value can arrive in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Unit {
-    Celsius,
-    Fahrenheit,
-    Kelvin,
-    /// Relative humidity in percent (canonical).
-    Percent,
-    /// Relative humidity as a fraction, 0–1.
-    Fraction,
-    Hectopascal,
-    Millibar,
-    Pascal,
-    Kilopascal,
-    /// Inch of mercury (conventional, 25.4 mmHg).
-    InchMercury,
-    /// Millimetre of mercury (conventional, 133.322387415 Pa).
-    MillimetreMercury,
-}
-
 /// hPa per mmHg: 13595.1 kg/m³ × 9.80665 m/s² × 1 mm, the conventional definition.
 const HPA_PER_MMHG: f64 = 1.333_223_874_15;
 /// hPa per inHg: 25.4 mmHg.
 const HPA_PER_INHG: f64 = 25.4 * HPA_PER_MMHG;
 
-impl Unit {
-    /// Every unit, grouped by quantity.
-    pub const ALL: [Unit; 11] = [
-        Unit::Celsius,
-        Unit::Fahrenheit,
-        Unit::Kelvin,
-        Unit::Percent,
-        Unit::Fraction,
-        Unit::Hectopascal,
-        Unit::Millibar,
-        Unit::Pascal,
-        Unit::Kilopascal,
-        Unit::InchMercury,
-        Unit::MillimetreMercury,
-    ];
+/// Declares the units, one entry each: its doc (the help), the variant, the name used in
+/// profiles, reports and file metrics (`= "degC"`), its quantity, a bare letter if one
+/// reads as it (only where the text is known to be a unit), the other spellings (folded
+/// as [`Norm`] folds: lowercase, no spaces, `_`, `.` or `-`), whether a degree prefix
+/// (`°`, `deg`, `degrees`) may precede the letter and spellings, and the conversion to
+/// the stored unit of its quantity and back. Generates [`Unit`], [`Unit::ALL`],
+/// [`Unit::name`], [`Unit::quantity`], [`Unit::to_canonical`], [`Unit::from_canonical`]
+/// and the spelling table [`Unit::parse`] reads. A quantity's canonical unit comes first
+/// among its units.
+macro_rules! units {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident = $name:literal, $quantity:ident,
+            letter: $letter:expr, spellings: [$($spelling:literal),* $(,)?], degree: $degree:literal,
+            to: |$to_v:ident| $to:expr, from: |$from_v:ident| $from:expr;
+    )*) => {
+        /// A unit a temperature, humidity or pressure value can arrive in.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Unit {
+            $($(#[$doc])* $variant,)*
+        }
 
-    /// Reads how people write a unit, ignoring case, spaces, `_`, `.` and `-`:
-    /// `degC`, `°C`, `ºC`, `℃`, `deg C`, `Deg C`, `degrees Celsius`, `celsius`, `C`;
-    /// the same for `F`/`fahrenheit` and `K`/`kelvin`; `%`, `%RH`, `pct`, `percent`;
-    /// `fraction`, `frac`; `hPa`; `mbar`, `mBar`, `mb`, `millibar`; `Pa`; `kPa`; `inHg`,
-    /// `in Hg`; `mmHg`. A degree sign mis-decoded from Windows-1252 (`Â°C`) or replaced
-    /// by U+FFFD (`�C`) counts as a degree sign.
+        impl Unit {
+            /// Every unit, grouped by quantity, as declared.
+            pub const ALL: [Unit; [$(Unit::$variant),*].len()] = [$(Unit::$variant),*];
+
+            /// The quantity this unit measures.
+            pub fn quantity(self) -> Quantity {
+                match self {
+                    $(Unit::$variant => Quantity::$quantity,)*
+                }
+            }
+
+            /// The spelling used in profiles, reports and file metrics (`degC`, `hPa`,
+            /// …). [`Unit::parse`] reads it back to the same unit.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Unit::$variant => $name,)*
+                }
+            }
+
+            /// `v` in this unit, converted to the canonical unit of its quantity (°C,
+            /// %RH, hPa). Strictly increasing in `v` (up to rounding); NaN stays NaN. Does
+            /// not check limits: see [`physically_possible`].
+            #[inline]
+            pub fn to_canonical(self, v: f64) -> f64 {
+                match self {
+                    $(Unit::$variant => { let $to_v = v; $to })*
+                }
+            }
+
+            /// The inverse of [`Unit::to_canonical`]: `v` in the canonical unit,
+            /// expressed in this unit (for showing a configured range in the source unit).
+            #[inline]
+            pub fn from_canonical(self, v: f64) -> f64 {
+                match self {
+                    $(Unit::$variant => { let $from_v = v; $from })*
+                }
+            }
+        }
+
+        /// Every unit's bare letter (if any), other spellings and whether a degree
+        /// prefix may precede them, in the order of the table.
+        const SPELLINGS: &[(Unit, Option<&str>, &[&str], bool)] = &[
+            $((Unit::$variant, $letter, &[$($spelling),*], $degree),)*
+        ];
+    };
+}
+
+units! {
+    /// Degrees Celsius (canonical temperature).
+    Celsius = "degC", Temperature,
+        letter: Some("c"), spellings: ["celsius", "centigrade"], degree: true,
+        to: |v| v, from: |v| v;
+    /// Degrees Fahrenheit.
+    Fahrenheit = "degF", Temperature,
+        letter: Some("f"), spellings: ["fahrenheit"], degree: true,
+        to: |v| (v - 32.0) * (5.0 / 9.0), from: |v| v * (9.0 / 5.0) + 32.0;
+    /// Kelvin.
+    Kelvin = "K", Temperature,
+        letter: Some("k"), spellings: ["kelvin"], degree: true,
+        to: |v| v - KELVIN_OFFSET, from: |v| v + KELVIN_OFFSET;
+    /// Relative humidity in percent (canonical).
+    Percent = "%", Humidity,
+        letter: None, spellings: ["%", "%rh", "rh%", "pct", "pctrh", "percent", "percentrh"],
+        degree: false,
+        to: |v| v, from: |v| v;
+    /// Relative humidity as a fraction, 0–1.
+    Fraction = "fraction", Humidity,
+        letter: None, spellings: ["fraction", "frac"], degree: false,
+        to: |v| v * 100.0, from: |v| v / 100.0;
+    /// Hectopascal (canonical pressure).
+    Hectopascal = "hPa", Pressure,
+        letter: None, spellings: ["hpa", "hectopascal", "hectopascals"], degree: false,
+        to: |v| v, from: |v| v;
+    /// Millibar, equal to the hectopascal.
+    Millibar = "mbar", Pressure,
+        letter: None, spellings: ["mbar", "mbars", "mb", "millibar", "millibars"], degree: false,
+        to: |v| v, from: |v| v;
+    /// Pascal.
+    Pascal = "Pa", Pressure,
+        letter: None, spellings: ["pa", "pascal", "pascals"], degree: false,
+        to: |v| v / 100.0, from: |v| v * 100.0;
+    /// Kilopascal.
+    Kilopascal = "kPa", Pressure,
+        letter: None, spellings: ["kpa", "kilopascal", "kilopascals"], degree: false,
+        to: |v| v * 10.0, from: |v| v / 10.0;
+    /// Inch of mercury (conventional, 25.4 mmHg).
+    InchMercury = "inHg", Pressure,
+        letter: None, spellings: ["inhg", "inchhg", "inchesofmercury", "inchofmercury"],
+        degree: false,
+        to: |v| v * HPA_PER_INHG, from: |v| v / HPA_PER_INHG;
+    /// Millimetre of mercury (conventional, 133.322387415 Pa).
+    MillimetreMercury = "mmHg", Pressure,
+        letter: None, spellings: ["mmhg", "millimetresofmercury", "millimetersofmercury"],
+        degree: false,
+        to: |v| v * HPA_PER_MMHG, from: |v| v / HPA_PER_MMHG;
+}
+
+impl Unit {
+    /// Reads how people write a unit, ignoring case, spaces, `_`, `.` and `-`: the
+    /// names and spellings of the table above (`degC`, `°C`, `deg C`, `degrees Celsius`,
+    /// `%RH`, `pct`, `mb`, `in Hg`, …). `º`, `℃`, a degree sign mis-decoded from
+    /// Windows-1252 (`Â°C`) or replaced by U+FFFD (`�C`) count as a degree sign.
     ///
     /// A bare letter (`C`, `F`, `K`) is accepted because the caller hands over text
     /// that is known to be a unit (a profile value, a units row, a bracketed marker); for
     /// header names use [`split_header_unit`], which accepts a bare letter only after a
     /// temperature word. Returns `None` for anything else, including units of other
-    /// quantities (`m/s`) and pressure units we do not convert (`psi`, `bar`).
+    /// quantities (`m/s`) and pressure units we do not convert (`bar`, `torr`).
     pub fn parse(s: &str) -> Option<Unit> {
         let norm = Norm::new(s)?;
         parse_normalized(norm.as_str()).map(|(unit, _bare)| unit)
     }
 
-    /// The quantity this unit measures.
-    pub fn quantity(self) -> Quantity {
-        match self {
-            Unit::Celsius | Unit::Fahrenheit | Unit::Kelvin => Quantity::Temperature,
-            Unit::Percent | Unit::Fraction => Quantity::Humidity,
-            Unit::Hectopascal
-            | Unit::Millibar
-            | Unit::Pascal
-            | Unit::Kilopascal
-            | Unit::InchMercury
-            | Unit::MillimetreMercury => Quantity::Pressure,
-        }
+    /// The names of every unit, as [`Unit::name`] writes them: `degC, degF, K, …`.
+    pub fn names() -> String {
+        Unit::ALL.map(Unit::name).join(", ")
     }
+}
 
-    /// The spelling used in profiles, reports and file metrics: `degC`, `degF`, `K`, `%`,
-    /// `fraction`, `hPa`, `mbar`, `Pa`, `kPa`, `inHg`, `mmHg`. [`Unit::parse`] reads it
-    /// back to the same unit.
-    pub fn name(self) -> &'static str {
-        match self {
-            Unit::Celsius => "degC",
-            Unit::Fahrenheit => "degF",
-            Unit::Kelvin => "K",
-            Unit::Percent => "%",
-            Unit::Fraction => "fraction",
-            Unit::Hectopascal => "hPa",
-            Unit::Millibar => "mbar",
-            Unit::Pascal => "Pa",
-            Unit::Kilopascal => "kPa",
-            Unit::InchMercury => "inHg",
-            Unit::MillimetreMercury => "mmHg",
-        }
-    }
-
-    /// `v` in this unit, converted to the canonical unit of its quantity (°C, %RH, hPa).
-    /// Strictly increasing in `v` (up to rounding); NaN stays NaN. Does not check limits:
-    /// see [`physically_possible`].
-    #[inline]
-    pub fn to_canonical(self, v: f64) -> f64 {
-        match self {
-            Unit::Celsius | Unit::Percent | Unit::Hectopascal | Unit::Millibar => v,
-            Unit::Fahrenheit => (v - 32.0) * (5.0 / 9.0),
-            Unit::Kelvin => v - KELVIN_OFFSET,
-            Unit::Fraction => v * 100.0,
-            Unit::Pascal => v / 100.0,
-            Unit::Kilopascal => v * 10.0,
-            Unit::InchMercury => v * HPA_PER_INHG,
-            Unit::MillimetreMercury => v * HPA_PER_MMHG,
-        }
-    }
-
-    /// The inverse of [`Unit::to_canonical`]: `v` in the canonical unit, expressed in this
-    /// unit (for showing a configured range in the source unit).
-    #[inline]
-    pub fn from_canonical(self, v: f64) -> f64 {
-        match self {
-            Unit::Celsius | Unit::Percent | Unit::Hectopascal | Unit::Millibar => v,
-            Unit::Fahrenheit => v * (9.0 / 5.0) + 32.0,
-            Unit::Kelvin => v + KELVIN_OFFSET,
-            Unit::Fraction => v / 100.0,
-            Unit::Pascal => v * 100.0,
-            Unit::Kilopascal => v / 10.0,
-            Unit::InchMercury => v / HPA_PER_INHG,
-            Unit::MillimetreMercury => v / HPA_PER_MMHG,
-        }
-    }
+/// What a person can do about a unit the agent does not convert ([`crate::rule`]'s
+/// `unknown_unit` advice), naming every unit it does convert.
+pub fn unknown_unit_advice() -> &'static str {
+    static ADVICE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "The header names a unit this agent does not convert. Name the source unit in a \
+             profile (measures.temperature.unit = \"degF\", …); convertible: {}.",
+            Unit::names()
+        )
+    });
+    &ADVICE
 }
 
 impl fmt::Display for Unit {
@@ -219,8 +242,9 @@ impl fmt::Display for Unit {
 /// A unit text that [`Unit::parse`] does not read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown unit `{0}`: expected one of degC, degF, K, %, fraction, hPa, mbar, Pa, kPa, \
-     inHg, mmHg (or a common spelling such as °F, deg C, kelvin, %RH, pct, mb)"
+    "unknown unit `{0}`: expected one of {names} (or a common spelling such as °F, deg C, \
+     kelvin, %RH, pct, mb)",
+    names = Unit::names()
 )]
 pub struct UnknownUnit(pub String);
 
@@ -333,35 +357,25 @@ pub(crate) fn strip_degree(n: &str) -> Option<&str> {
         .find_map(|p| n.strip_prefix(p))
 }
 
-/// Parses folded text; the flag says the unit was a bare letter (`c`, `f`, `k`).
+/// Parses folded text by the table of [`units!`]; the flag says the unit was a bare
+/// letter (`c`, `f`, `k`).
 pub(crate) fn parse_normalized(n: &str) -> Option<(Unit, bool)> {
     if let Some(rest) = strip_degree(n) {
         // After a degree prefix only temperature scales make sense.
-        return match rest {
-            "c" | "celsius" | "centigrade" => Some((Unit::Celsius, false)),
-            "f" | "fahrenheit" => Some((Unit::Fahrenheit, false)),
-            "k" | "kelvin" => Some((Unit::Kelvin, false)),
-            _ => None,
-        };
+        return SPELLINGS
+            .iter()
+            .find(|(_, letter, spellings, degree)| {
+                *degree && (*letter == Some(rest) || spellings.contains(&rest))
+            })
+            .map(|&(unit, ..)| (unit, false));
     }
-    let unit = match n {
-        "c" => return Some((Unit::Celsius, true)),
-        "f" => return Some((Unit::Fahrenheit, true)),
-        "k" => return Some((Unit::Kelvin, true)),
-        "celsius" | "centigrade" => Unit::Celsius,
-        "fahrenheit" => Unit::Fahrenheit,
-        "kelvin" => Unit::Kelvin,
-        "%" | "%rh" | "rh%" | "pct" | "pctrh" | "percent" | "percentrh" => Unit::Percent,
-        "fraction" | "frac" => Unit::Fraction,
-        "hpa" | "hectopascal" | "hectopascals" => Unit::Hectopascal,
-        "mbar" | "mbars" | "mb" | "millibar" | "millibars" => Unit::Millibar,
-        "pa" | "pascal" | "pascals" => Unit::Pascal,
-        "kpa" | "kilopascal" | "kilopascals" => Unit::Kilopascal,
-        "inhg" | "inchhg" | "inchesofmercury" | "inchofmercury" => Unit::InchMercury,
-        "mmhg" | "millimetresofmercury" | "millimetersofmercury" => Unit::MillimetreMercury,
-        _ => return None,
-    };
-    Some((unit, false))
+    if let Some(&(unit, ..)) = SPELLINGS.iter().find(|(_, letter, ..)| *letter == Some(n)) {
+        return Some((unit, true));
+    }
+    SPELLINGS
+        .iter()
+        .find(|(_, _, spellings, _)| spellings.contains(&n))
+        .map(|&(unit, ..)| (unit, false))
 }
 
 #[cfg(test)]

@@ -42,12 +42,12 @@ fn exact_conversion_points() {
 fn quantities_and_canonical_units() {
     for q in Quantity::ALL {
         assert_eq!(q.canonical_unit().quantity(), q);
-        assert_eq!(q.units()[0], q.canonical_unit());
-        for &u in q.units() {
+        assert_eq!(q.units().next(), Some(q.canonical_unit()));
+        for u in q.units() {
             assert_eq!(u.quantity(), q);
         }
     }
-    let listed: usize = Quantity::ALL.iter().map(|q| q.units().len()).sum();
+    let listed: usize = Quantity::ALL.iter().map(|q| q.units().count()).sum();
     assert_eq!(listed, Unit::ALL.len());
     assert_eq!(Quantity::Temperature.name(), "temperature");
     assert_eq!(Quantity::Pressure.to_string(), "pressure");
@@ -619,4 +619,35 @@ fn many_brackets_stay_linear() {
     let (_, marker) = split_header_unit(&name);
     assert_eq!(marker, None);
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
+}
+
+/// Every unit is one entry of the `units!` table: its name reads back to it, every
+/// spelling reads as it, its quantity lists it, the messages that list the units name
+/// it, and its conversion goes there and back.
+#[test]
+fn every_unit_of_the_table_is_read_listed_and_converted() {
+    let advice = crate::rule::Rule::UnknownUnit.advice();
+    let unknown = UnknownUnit("x".into()).to_string();
+    for u in Unit::ALL {
+        assert_eq!(Unit::parse(u.name()), Some(u), "{u}");
+        assert!(u.quantity().units().any(|x| x == u), "{u}");
+        assert!(
+            advice.contains(&format!(" {},", u.name()))
+                || advice.ends_with(&format!(" {}.", u.name())),
+            "{u}: {advice}"
+        );
+        assert!(unknown.contains(u.name()), "{u}: {unknown}");
+        let back = u.from_canonical(u.to_canonical(42.0));
+        assert!(close(back, 42.0, 1e-9), "{u}: {back}");
+    }
+    for &(unit, letter, spellings, degree) in SPELLINGS {
+        for s in letter.iter().chain(spellings) {
+            assert_eq!(Unit::parse(s), Some(unit), "{s}");
+            if degree {
+                assert_eq!(Unit::parse(&format!("deg {s}")), Some(unit), "deg {s}");
+            } else {
+                assert_eq!(Unit::parse(&format!("°{s}")), None, "°{s}");
+            }
+        }
+    }
 }

@@ -561,10 +561,7 @@ async fn the_dashboard_queries_answer_alike_and_cannot_write(
         (temperature.values, temperature.min, temperature.max),
         (60, Some(20.0), Some(35.0))
     );
-    let history = db
-        .file_history(&loaded.content_hash, "hour.csv")
-        .await
-        .unwrap();
+    let history = db.history(&loaded.content_hash, "hour.csv").await.unwrap();
     assert_eq!(history.len(), 1);
 
     let now = Utc::now();

@@ -69,7 +69,7 @@ pub async fn file(
             );
         }
     };
-    let history = ask(db.file_history(&row.content_hash, &row.file_name)).await;
+    let history = ask(db.history(&row.content_hash, &row.file_name)).await;
     let metrics = ask(db.file_metrics(id)).await;
     let (quarantine, report_note) = if row.status == EntryStatus::Quarantined {
         quarantine_view(&d, &headers, id, row.archived_as.clone()).await

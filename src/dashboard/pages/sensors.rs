@@ -71,62 +71,14 @@ pub async fn sensor(State(d): State<Dashboard>, headers: HeaderMap, Query(p): Pa
     let readings = points.iter().map(|p| p.readings).sum();
     // Per measure; a reading flagged on two measures counts on both charts.
     let flagged = points.iter().map(|p| p.flagged.iter().sum::<u64>()).sum();
-    // Join points no further apart than three buckets or three usual spacings.
-    let mut steps: Vec<i64> = points
-        .windows(2)
-        .map(|w| (w[1].at - w[0].at).num_seconds())
-        .collect();
-    steps.sort_unstable();
-    let usual = steps.get(steps.len() / 2).copied().unwrap_or(0);
-    let gap = 3 * usual.max(i64::from(bucket));
-    let chart = |title: &str,
-                 unit: &str,
-                 color: &'static str,
-                 pick: fn(&SeriesPoint) -> Option<Band>,
-                 measure: usize| {
-        let bands: Vec<(i64, Band)> = points
-            .iter()
-            .filter_map(|p| pick(p).map(|b| (p.at.timestamp(), b)))
-            .collect();
-        let flagged = points
-            .iter()
-            .filter(|p| p.flagged[measure] > 0)
-            .filter_map(|p| pick(p).map(|b| (p.at.timestamp(), b.mean, p.flagged[measure])))
-            .collect();
-        let series = Series {
-            label: if bucket > 1 {
-                "mean (band: min–max)".to_owned()
-            } else {
-                title.to_owned()
-            },
-            color,
-            points: bands.iter().map(|(t, b)| (*t, b.mean)).collect(),
-            band: if bucket > 1 {
-                bands.iter().map(|(t, b)| (*t, b.min, b.max)).collect()
-            } else {
-                Vec::new()
-            },
-            flagged,
-        };
-        time_chart(
-            title,
-            unit,
-            span.from.timestamp(),
-            span.to.timestamp(),
-            gap,
-            &[series],
-        )
+    let charts = Charts {
+        points: &points,
+        from: span.from.timestamp(),
+        to: span.to.timestamp(),
+        bucket,
+        gap: join_gap(&points, bucket),
     };
-    let ranges = range::NAMED
-        .iter()
-        .map(|(name, _)| {
-            (
-                *name,
-                format!("/sensor?id={}&range={name}", encode(id)),
-                span.named == Some(*name),
-            )
-        })
-        .collect();
+    let ranges = range_links(id, &span);
     let input = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M").to_string();
     let page = views::Sensor {
         layout: d.layout(&headers, now),
@@ -144,9 +96,85 @@ pub async fn sensor(State(d): State<Dashboard>, headers: HeaderMap, Query(p): Pa
             String::new()
         },
         flagged,
-        temperature: chart("Temperature", "°C", "#c8343a", |p| p.temperature, 0),
-        humidity: chart("Humidity", "%RH", "#1f5fbf", |p| p.humidity, 1),
-        pressure: chart("Pressure", "hPa", "#6b4bb5", |p| p.pressure, 2),
+        temperature: charts.draw("Temperature", "°C", "#c8343a", |p| p.temperature, 0),
+        humidity: charts.draw("Humidity", "%RH", "#1f5fbf", |p| p.humidity, 1),
+        pressure: charts.draw("Pressure", "hPa", "#6b4bb5", |p| p.pressure, 2),
     };
     render(&page)
+}
+
+/// How far apart two points may be and still be joined: three buckets or three usual
+/// spacings, whichever is more.
+fn join_gap(points: &[SeriesPoint], bucket: u32) -> i64 {
+    let mut steps: Vec<i64> = points
+        .windows(2)
+        .map(|w| (w[1].at - w[0].at).num_seconds())
+        .collect();
+    steps.sort_unstable();
+    let usual = steps.get(steps.len() / 2).copied().unwrap_or(0);
+    3 * usual.max(i64::from(bucket))
+}
+
+/// The links to the named ranges, the one shown marked.
+fn range_links(id: &str, span: &range::Span) -> Vec<(&'static str, String, bool)> {
+    range::NAMED
+        .iter()
+        .map(|(name, _)| {
+            (
+                *name,
+                format!("/sensor?id={}&range={name}", encode(id)),
+                span.named == Some(*name),
+            )
+        })
+        .collect()
+}
+
+/// A sensor's points over `[from, to)` (unix seconds), in buckets of `bucket` seconds,
+/// drawn one measure to a chart.
+struct Charts<'a> {
+    points: &'a [SeriesPoint],
+    from: i64,
+    to: i64,
+    bucket: u32,
+    gap: i64,
+}
+
+impl Charts<'_> {
+    /// The chart of the measure `pick` reads (`measure`: its index in the flag counts).
+    fn draw(
+        &self,
+        title: &str,
+        unit: &str,
+        color: &'static str,
+        pick: fn(&SeriesPoint) -> Option<Band>,
+        measure: usize,
+    ) -> String {
+        let bands: Vec<(i64, Band)> = self
+            .points
+            .iter()
+            .filter_map(|p| pick(p).map(|b| (p.at.timestamp(), b)))
+            .collect();
+        let flagged = self
+            .points
+            .iter()
+            .filter(|p| p.flagged[measure] > 0)
+            .filter_map(|p| pick(p).map(|b| (p.at.timestamp(), b.mean, p.flagged[measure])))
+            .collect();
+        let series = Series {
+            label: if self.bucket > 1 {
+                "mean (band: min–max)".to_owned()
+            } else {
+                title.to_owned()
+            },
+            color,
+            points: bands.iter().map(|(t, b)| (*t, b.mean)).collect(),
+            band: if self.bucket > 1 {
+                bands.iter().map(|(t, b)| (*t, b.min, b.max)).collect()
+            } else {
+                Vec::new()
+            },
+            flagged,
+        };
+        time_chart(title, unit, self.from, self.to, self.gap, &[series])
+    }
 }

@@ -323,19 +323,11 @@ fn key(v: &str) -> String {
     k.trim_end_matches('_').to_owned()
 }
 
+/// A name a further measure cannot take: a column of the readings table, or a
+/// canonical quantity's.
 fn is_reserved(k: &str) -> bool {
-    [
-        "timestamp",
-        "sensor_id",
-        "ts",
-        "temperature_k",
-        "line",
-        "extra",
-        "temperature",
-        "humidity",
-        "pressure",
-    ]
-    .contains(&k)
+    crate::profile::RESERVED_COLUMNS.contains(&k)
+        || crate::units::Quantity::ALL.iter().any(|q| q.name() == k)
 }
 
 fn min_max(v: &[f64]) -> Option<(f64, f64)> {

@@ -650,15 +650,7 @@ fn measure_target(name: &str) -> Option<MeasureTarget> {
         "humidity" => MeasureTarget::Canonical(Quantity::Humidity),
         "pressure" => MeasureTarget::Canonical(Quantity::Pressure),
         other => {
-            let reserved = [
-                "timestamp",
-                "sensor_id",
-                "ts",
-                "temperature_k",
-                "line",
-                "extra",
-            ];
-            if reserved.contains(&other)
+            if super::RESERVED_COLUMNS.contains(&other)
                 || other.is_empty()
                 || !other.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             {
@@ -671,12 +663,7 @@ fn measure_target(name: &str) -> Option<MeasureTarget> {
 
 /// The units accepted for a quantity, for messages.
 fn units_of(q: Quantity) -> String {
-    Unit::ALL
-        .iter()
-        .filter(|u| u.quantity() == q)
-        .map(|u| u.name())
-        .collect::<Vec<_>>()
-        .join(", ")
+    q.units().map(Unit::name).collect::<Vec<_>>().join(", ")
 }
 
 impl fmt::Display for MeasureTarget {

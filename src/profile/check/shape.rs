@@ -37,68 +37,7 @@ impl Checker<'_> {
             );
             String::new()
         });
-        let key = match (&s.metric, &s.entity) {
-            (Some(metric), None) => {
-                if s.entity_pattern.is_some() {
-                    self.fail("shape.entity_pattern", "only with shape.entity");
-                }
-                LongKey::Metric(metric.clone())
-            }
-            (None, Some(entity)) => {
-                let pattern = match s.entity_pattern.as_deref().map(Regex::new) {
-                    None => {
-                        self.fail(
-                            "shape.entity_pattern",
-                            "shape.entity needs a pattern with the groups sensor and measure: \
-                             '^sensor\\.(?P<sensor>.+)_(?P<measure>temperature|humidity)$'",
-                        );
-                        None
-                    }
-                    Some(Err(e)) => {
-                        self.fail(
-                            "shape.entity_pattern",
-                            format!("not a regular expression: {e}"),
-                        );
-                        None
-                    }
-                    Some(Ok(re)) => {
-                        let names: Vec<&str> = re.capture_names().flatten().collect();
-                        let lacking: Vec<&str> = ["sensor", "measure"]
-                            .into_iter()
-                            .filter(|g| !names.contains(g))
-                            .collect();
-                        if lacking.is_empty() {
-                            Some(re)
-                        } else {
-                            self.fail(
-                                "shape.entity_pattern",
-                                format!(
-                                    "the pattern needs the named groups sensor and measure \
-                                     ((?P<sensor>...), (?P<measure>...)); it lacks {}",
-                                    lacking.join(" and ")
-                                ),
-                            );
-                            None
-                        }
-                    }
-                };
-                match pattern {
-                    Some(pattern) => LongKey::Entity {
-                        column: entity.clone(),
-                        pattern,
-                    },
-                    None => LongKey::Metric(String::new()),
-                }
-            }
-            _ => {
-                self.fail(
-                    "shape",
-                    "a long profile needs exactly one of metric (the column naming the \
-                     measure) or entity (the column naming sensor and measure)",
-                );
-                LongKey::Metric(String::new())
-            }
-        };
+        let key = self.long_key(s);
         let mut metrics = Vec::new();
         for (text, measure) in &s.metrics {
             if measure_target(measure).is_none() {
@@ -117,6 +56,78 @@ impl Checker<'_> {
             key,
             metrics,
         })
+    }
+
+    /// What names the measure of a long profile's rows: a metric column, or an entity
+    /// column read by a pattern.
+    fn long_key(&mut self, s: &ShapeSpec) -> LongKey {
+        match (&s.metric, &s.entity) {
+            (Some(metric), None) => {
+                if s.entity_pattern.is_some() {
+                    self.fail("shape.entity_pattern", "only with shape.entity");
+                }
+                LongKey::Metric(metric.clone())
+            }
+            (None, Some(entity)) => {
+                let pattern = self.entity_pattern(s);
+                match pattern {
+                    Some(pattern) => LongKey::Entity {
+                        column: entity.clone(),
+                        pattern,
+                    },
+                    None => LongKey::Metric(String::new()),
+                }
+            }
+            _ => {
+                self.fail(
+                    "shape",
+                    "a long profile needs exactly one of metric (the column naming the \
+                     measure) or entity (the column naming sensor and measure)",
+                );
+                LongKey::Metric(String::new())
+            }
+        }
+    }
+
+    /// The pattern of `shape.entity_pattern`, with its groups `sensor` and `measure`.
+    fn entity_pattern(&mut self, s: &ShapeSpec) -> Option<Regex> {
+        match s.entity_pattern.as_deref().map(Regex::new) {
+            None => {
+                self.fail(
+                    "shape.entity_pattern",
+                    "shape.entity needs a pattern with the groups sensor and measure: \
+                     '^sensor\\.(?P<sensor>.+)_(?P<measure>temperature|humidity)$'",
+                );
+                None
+            }
+            Some(Err(e)) => {
+                self.fail(
+                    "shape.entity_pattern",
+                    format!("not a regular expression: {e}"),
+                );
+                None
+            }
+            Some(Ok(re)) => {
+                let names: Vec<&str> = re.capture_names().flatten().collect();
+                let lacking: Vec<&str> = ["sensor", "measure"]
+                    .into_iter()
+                    .filter(|g| !names.contains(g))
+                    .collect();
+                if lacking.is_empty() {
+                    Some(re)
+                } else {
+                    self.fail(
+                        "shape.entity_pattern",
+                        format!(
+                            "the pattern needs the named groups sensor and measure \
+                             ((?P<sensor>...), (?P<measure>...)); it lacks {}",
+                            lacking.join(" and ")
+                        ),
+                    );
+                    None
+                }
+            }
+        }
     }
 
     /// The measures of a long profile: its `[measures]` tables, then every measure

@@ -6,19 +6,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::Row;
-use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
+use super::ledger::{RECORD_COLUMNS, ledger_record};
 use super::{PgStore, err};
 use crate::sink::PostgresSettings;
 use crate::sink::dashboard::{
-    Band, ColumnMetrics, DashboardQueries, FileRow, MinuteCount, SensorSummary, SeriesPoint,
+    Band, ColumnMetrics, DashboardQueries, MinuteCount, SensorSummary, SeriesPoint,
 };
-use crate::sink::{SinkError, ledger_status};
+use crate::sink::{LedgerRecord, SinkError};
 use crate::sys::agent_name;
-
-const FILE_COLUMNS: &str = "id, file_name, content_hash, size_bytes, status, row_count, \
-    rejected_rows, error_summary, started_at, finished_at, archived_as, agent, profile";
 
 impl PgStore {
     /// A store for the dashboard: `connections` connections (opened on first use) whose
@@ -51,24 +49,6 @@ impl PgStore {
     }
 }
 
-fn file_row(r: &PgRow) -> Result<FileRow, SinkError> {
-    Ok(FileRow {
-        id: r.get(0),
-        file_name: r.get(1),
-        content_hash: r.get(2),
-        size_bytes: r.get::<i64, _>(3).max(0) as u64,
-        status: ledger_status(r.get(4))?,
-        row_count: r.get::<i64, _>(5).max(0) as u64,
-        rejected_rows: r.get::<i64, _>(6).max(0) as u64,
-        error_summary: r.get(7),
-        started_at: r.get(8),
-        finished_at: r.get(9),
-        archived_as: r.get(10),
-        agent: r.get(11),
-        profile: r.get(12),
-    })
-}
-
 #[async_trait]
 impl DashboardQueries for PgStore {
     async fn per_minute(
@@ -97,9 +77,9 @@ impl DashboardQueries for PgStore {
             .collect())
     }
 
-    async fn recent_files(&self, limit: u32, offset: u64) -> Result<Vec<FileRow>, SinkError> {
+    async fn recent_files(&self, limit: u32, offset: u64) -> Result<Vec<LedgerRecord>, SinkError> {
         let sql = format!(
-            "SELECT {FILE_COLUMNS} FROM ingest_files \
+            "SELECT {RECORD_COLUMNS} FROM ingest_files \
              ORDER BY finished_at DESC, id LIMIT $1 OFFSET $2"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -108,35 +88,17 @@ impl DashboardQueries for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(err("listing recent files"))?;
-        rows.iter().map(file_row).collect()
+        rows.iter().map(ledger_record).collect()
     }
 
-    async fn file(&self, id: Uuid) -> Result<Option<FileRow>, SinkError> {
-        let sql = format!("SELECT {FILE_COLUMNS} FROM ingest_files WHERE id = $1");
+    async fn file(&self, id: Uuid) -> Result<Option<LedgerRecord>, SinkError> {
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM ingest_files WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
             .map_err(err("reading a ledger row"))?;
-        row.as_ref().map(file_row).transpose()
-    }
-
-    async fn file_history(
-        &self,
-        content_hash: &str,
-        file_name: &str,
-    ) -> Result<Vec<FileRow>, SinkError> {
-        let sql = format!(
-            "SELECT {FILE_COLUMNS} FROM ingest_files \
-             WHERE content_hash = $1 OR file_name = $2 ORDER BY started_at, finished_at"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(content_hash)
-            .bind(file_name)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(err("reading the ledger history"))?;
-        rows.iter().map(file_row).collect()
+        row.as_ref().map(ledger_record).transpose()
     }
 
     async fn file_metrics(&self, id: Uuid) -> Result<Vec<ColumnMetrics>, SinkError> {

@@ -255,74 +255,24 @@ fn ledger_statement<'q>(
     agent: &'q str,
 ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
     sqlx::query(LEDGER_ROWS)
-        .bind(files.iter().map(|f| f.attempt.id).collect::<Vec<_>>())
-        .bind(
-            files
-                .iter()
-                .map(|f| f.attempt.file_name.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            files
-                .iter()
-                .map(|f| f.attempt.hash.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            files
-                .iter()
-                .map(|f| f.attempt.size as i64)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            files
-                .iter()
-                .map(|f| EntryStatus::of(&f.stats).as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            files
-                .iter()
-                .map(|f| f.attempt.started_at)
-                .collect::<Vec<_>>(),
-        )
+        .bind(column(files, |f| f.attempt.id))
+        .bind(column(files, |f| f.attempt.file_name.as_str()))
+        .bind(column(files, |f| f.attempt.hash.as_str()))
+        .bind(column(files, |f| f.attempt.size as i64))
+        .bind(column(files, |f| EntryStatus::of(&f.stats).as_str()))
+        .bind(column(files, |f| f.attempt.started_at))
         .bind(agent)
-        .bind(
-            files
-                .iter()
-                .map(|f| f.rows.len() as i64)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            files
-                .iter()
-                .map(|f| f.stats.first_timestamp)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            files
-                .iter()
-                .map(|f| f.stats.last_timestamp)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            files
-                .iter()
-                .map(|f| f.stats.rejected_rows as i64)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            files
-                .iter()
-                .map(|f| f.attempt.profile.name.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            files
-                .iter()
-                .map(|f| f.attempt.profile.hash.as_str())
-                .collect::<Vec<_>>(),
-        )
+        .bind(column(files, |f| f.rows.len() as i64))
+        .bind(column(files, |f| f.stats.first_timestamp))
+        .bind(column(files, |f| f.stats.last_timestamp))
+        .bind(column(files, |f| f.stats.rejected_rows as i64))
+        .bind(column(files, |f| f.attempt.profile.name.as_str()))
+        .bind(column(files, |f| f.attempt.profile.hash.as_str()))
+}
+
+/// One array argument of [`LEDGER_ROWS`]: `field` of each of `files`, in order.
+fn column<'q, T>(files: &[&'q GroupFile], field: impl Fn(&'q GroupFile) -> T) -> Vec<T> {
+    files.iter().map(|&f| field(f)).collect()
 }
 
 /// Every reading of a group's `files` through one binary COPY, each row carrying its

@@ -124,11 +124,10 @@ impl LedgerQueries for PgStore {
     }
 
     async fn last_loaded(&self) -> Result<Option<LedgerRecord>, SinkError> {
-        let row = sqlx::query(
-            "SELECT id, file_name, content_hash, status, row_count, rejected_rows, \
-             error_summary, started_at, finished_at, archived_as FROM ingest_files \
-             WHERE status IN ('loaded', 'partial') ORDER BY finished_at DESC LIMIT 1",
-        )
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM ingest_files \
+             WHERE status IN ('loaded', 'partial') ORDER BY finished_at DESC LIMIT 1"
+        )))
         .fetch_optional(&self.pool)
         .await
         .map_err(err("reading the last loaded file"))?;
@@ -149,11 +148,10 @@ impl LedgerQueries for PgStore {
         content_hash: &str,
         file_name: &str,
     ) -> Result<Vec<LedgerRecord>, SinkError> {
-        let rows = sqlx::query(
-            "SELECT id, file_name, content_hash, status, row_count, rejected_rows, \
-             error_summary, started_at, finished_at, archived_as FROM ingest_files \
-             WHERE content_hash = $1 OR file_name = $2 ORDER BY started_at, finished_at",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM ingest_files \
+             WHERE content_hash = $1 OR file_name = $2 ORDER BY started_at, finished_at"
+        )))
         .bind(content_hash)
         .bind(file_name)
         .fetch_all(&self.pool)
@@ -163,18 +161,25 @@ impl LedgerQueries for PgStore {
     }
 }
 
-/// Reads the columns listed by `last_loaded` and `history`, in that order.
-fn ledger_record(r: &PgRow) -> Result<LedgerRecord, SinkError> {
+/// Columns of a [`LedgerRecord`], in the order [`ledger_record`] reads them.
+pub(super) const RECORD_COLUMNS: &str = "id, file_name, content_hash, size_bytes, status, \
+    row_count, rejected_rows, error_summary, started_at, finished_at, archived_as, agent, profile";
+
+/// Reads the [`RECORD_COLUMNS`] of a ledger row.
+pub(super) fn ledger_record(r: &PgRow) -> Result<LedgerRecord, SinkError> {
     Ok(LedgerRecord {
         id: r.get(0),
         file_name: r.get(1),
         content_hash: r.get(2),
-        status: ledger_status(r.get(3))?,
-        row_count: r.get::<i64, _>(4).max(0) as u64,
-        rejected_rows: r.get::<i64, _>(5).max(0) as u64,
-        error_summary: r.get(6),
-        started_at: r.get(7),
-        finished_at: r.get(8),
-        archived_as: r.get(9),
+        size_bytes: r.get::<i64, _>(3).max(0) as u64,
+        status: ledger_status(r.get(4))?,
+        row_count: r.get::<i64, _>(5).max(0) as u64,
+        rejected_rows: r.get::<i64, _>(6).max(0) as u64,
+        error_summary: r.get(7),
+        started_at: r.get(8),
+        finished_at: r.get(9),
+        archived_as: r.get(10),
+        agent: r.get(11),
+        profile: r.get(12),
     })
 }

@@ -4,6 +4,7 @@
 //! loaded nothing, and archive names.
 
 use async_trait::async_trait;
+use sqlx::PgConnection;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -186,7 +187,33 @@ impl PgStore {
         // their partitions before the transaction starts.
         self.ensure_months(&months_of([&first, &second])).await?;
         let mut tx = self.pool.begin().await.map_err(err("starting the load"))?;
-        let claim = sqlx::query(
+        if let Err(e) = self.claim_hash(&mut tx, attempt).await {
+            drop(tx);
+            return self
+                .claim_failed(attempt, e, "claiming the content hash")
+                .await;
+        }
+        match self
+            .copy_rows(&mut tx, attempt, [first, second], &mut rows)
+            .await?
+        {
+            Copied::All(stats, copied) => self.complete(tx, attempt, copied, &stats).await,
+            Copied::Aborted => {
+                // Rolling back is all that matters.
+                let _ = tx.rollback().await;
+                Ok(LoadOutcome::Aborted)
+            }
+        }
+    }
+
+    /// Inserts the ledger row of `attempt`, which claims its content hash: a
+    /// concurrent load of the same content waits on the unique index.
+    async fn claim_hash(
+        &self,
+        conn: &mut PgConnection,
+        attempt: &FileAttempt,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
             "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
              started_at, agent) VALUES ($1, $2, $3, $4, 'loaded', $5, $6)",
         )
@@ -196,16 +223,22 @@ impl PgStore {
         .bind(attempt.size as i64)
         .bind(attempt.started_at)
         .bind(&self.agent)
-        .execute(&mut *tx)
-        .await;
-        if let Err(e) = claim {
-            drop(tx);
-            return self
-                .claim_failed(attempt, e, "claiming the content hash")
-                .await;
-        }
+        .execute(conn)
+        .await
+        .map(drop)
+    }
 
-        let mut copy = tx
+    /// Streams `first`, then every batch `rows` brings, through binary COPY on `conn`
+    /// until the reader commits or aborts. A batch with months that have no partition
+    /// yet ends the running COPY, creates them and starts a new one.
+    async fn copy_rows(
+        &self,
+        conn: &mut PgConnection,
+        attempt: &FileAttempt,
+        first: [Vec<EnrichedRow>; 2],
+        rows: &mut mpsc::Receiver<LoadMsg>,
+    ) -> Result<Copied, SinkError> {
+        let mut copy = conn
             .copy_in_raw(COPY_READINGS)
             .await
             .map_err(err("starting COPY"))?;
@@ -213,7 +246,7 @@ impl PgStore {
         let mut buf = Vec::with_capacity(COPY_CHUNK + 4096);
         buf.extend_from_slice(BINARY_HEADER);
         let mut copied = 0;
-        let mut pending = vec![first, second].into_iter();
+        let mut pending = first.into_iter();
         let stats = loop {
             let msg = match pending.next() {
                 Some(batch) => Some(LoadMsg::Rows(batch)),
@@ -232,7 +265,7 @@ impl PgStore {
                             .map_err(err("copying readings"))?;
                         copied += copy.finish().await.map_err(err("copying readings"))?;
                         self.create_months(&missing).await?;
-                        copy = tx
+                        copy = conn
                             .copy_in_raw(COPY_READINGS)
                             .await
                             .map_err(err("starting COPY"))?;
@@ -251,10 +284,9 @@ impl PgStore {
                 }
                 Some(LoadMsg::Commit(stats)) => break stats,
                 Some(LoadMsg::Abort) | None => {
-                    // Rolling back is all that matters; the abort's own reply is noise.
+                    // The abort's own reply is noise: the caller rolls back.
                     let _ = copy.abort("file rejected by sensor-ingest").await;
-                    let _ = tx.rollback().await;
-                    return Ok(LoadOutcome::Aborted);
+                    return Ok(Copied::Aborted);
                 }
             }
         };
@@ -263,7 +295,7 @@ impl PgStore {
             .await
             .map_err(err("copying readings"))?;
         copied += copy.finish().await.map_err(err("copying readings"))?;
-        self.complete(tx, attempt, copied, &stats).await
+        Ok(Copied::All(stats, copied))
     }
 
     /// The claim of `attempt`'s hash failed with `e`. On the unique index, the content
@@ -460,6 +492,14 @@ async fn insert_metrics(
         .await
         .map_err(err("writing file metrics"))?;
     Ok(())
+}
+
+/// How the COPY of a file's rows ended.
+enum Copied {
+    /// The reader committed: the file's statistics, and the rows copied.
+    All(Box<FileStats>, u64),
+    /// The reader aborted (or went away); the COPY is aborted, the transaction not yet.
+    Aborted,
 }
 
 /// One statement that loads a whole file: the ledger row (already complete), the

@@ -6,22 +6,20 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use super::{BUSY_TIMEOUT, SqliteStore, err, parse_id, parse_time};
+use super::ledger::{RECORD_COLUMNS, ledger_record};
+use super::{BUSY_TIMEOUT, SqliteStore, err, parse_time};
 use crate::sink::SqliteSettings;
 use crate::sink::dashboard::{
-    Band, ColumnMetrics, DashboardQueries, FileRow, MinuteCount, SensorSummary, SeriesPoint,
+    Band, ColumnMetrics, DashboardQueries, MinuteCount, SensorSummary, SeriesPoint,
 };
-use crate::sink::{SinkError, ledger_status};
+use crate::sink::{LedgerRecord, SinkError};
 use crate::sys::agent_name;
 use crate::timestamp::format_utc;
-
-const FILE_COLUMNS: &str = "id, file_name, content_hash, size_bytes, status, row_count, \
-    rejected_rows, error_summary, started_at, finished_at, archived_as, agent, profile";
 
 impl SqliteStore {
     /// A store for the dashboard: connections (opened on first use, never creating the
@@ -45,24 +43,6 @@ impl SqliteStore {
             writer: Arc::new(Mutex::new(())),
         }
     }
-}
-
-fn file_row(r: &SqliteRow) -> Result<FileRow, SinkError> {
-    Ok(FileRow {
-        id: parse_id(r.get(0))?,
-        file_name: r.get(1),
-        content_hash: r.get(2),
-        size_bytes: r.get::<i64, _>(3).max(0) as u64,
-        status: ledger_status(r.get(4))?,
-        row_count: r.get::<i64, _>(5).max(0) as u64,
-        rejected_rows: r.get::<i64, _>(6).max(0) as u64,
-        error_summary: r.get(7),
-        started_at: parse_time(r.get(8))?,
-        finished_at: parse_time(r.get(9))?,
-        archived_as: r.get(10),
-        agent: r.get(11),
-        profile: r.get(12),
-    })
 }
 
 fn optional_time(text: Option<String>) -> Result<Option<DateTime<Utc>>, SinkError> {
@@ -103,9 +83,9 @@ impl DashboardQueries for SqliteStore {
             .collect()
     }
 
-    async fn recent_files(&self, limit: u32, offset: u64) -> Result<Vec<FileRow>, SinkError> {
+    async fn recent_files(&self, limit: u32, offset: u64) -> Result<Vec<LedgerRecord>, SinkError> {
         let sql = format!(
-            "SELECT {FILE_COLUMNS} FROM ingest_files \
+            "SELECT {RECORD_COLUMNS} FROM ingest_files \
              ORDER BY finished_at DESC, id LIMIT ? OFFSET ?"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
@@ -114,35 +94,17 @@ impl DashboardQueries for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(err("listing recent files"))?;
-        rows.iter().map(file_row).collect()
+        rows.iter().map(ledger_record).collect()
     }
 
-    async fn file(&self, id: Uuid) -> Result<Option<FileRow>, SinkError> {
-        let sql = format!("SELECT {FILE_COLUMNS} FROM ingest_files WHERE id = ?");
+    async fn file(&self, id: Uuid) -> Result<Option<LedgerRecord>, SinkError> {
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM ingest_files WHERE id = ?");
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id.hyphenated().to_string())
             .fetch_optional(&self.pool)
             .await
             .map_err(err("reading a ledger row"))?;
-        row.as_ref().map(file_row).transpose()
-    }
-
-    async fn file_history(
-        &self,
-        content_hash: &str,
-        file_name: &str,
-    ) -> Result<Vec<FileRow>, SinkError> {
-        let sql = format!(
-            "SELECT {FILE_COLUMNS} FROM ingest_files \
-             WHERE content_hash = ? OR file_name = ? ORDER BY started_at, finished_at"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(content_hash)
-            .bind(file_name)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(err("reading the ledger history"))?;
-        rows.iter().map(file_row).collect()
+        row.as_ref().map(ledger_record).transpose()
     }
 
     async fn file_metrics(&self, id: Uuid) -> Result<Vec<ColumnMetrics>, SinkError> {

@@ -122,20 +122,24 @@ impl LedgerQueries for SqliteStore {
 }
 
 /// Columns of a [`LedgerRecord`], in the order [`ledger_record`] reads them.
-const RECORD_COLUMNS: &str = "id, file_name, content_hash, status, row_count, rejected_rows, \
-    error_summary, started_at, finished_at, archived_as";
+pub(super) const RECORD_COLUMNS: &str = "id, file_name, content_hash, size_bytes, status, \
+    row_count, rejected_rows, error_summary, started_at, finished_at, archived_as, agent, profile";
 
-fn ledger_record(r: &SqliteRow) -> Result<LedgerRecord, SinkError> {
+/// Reads the [`RECORD_COLUMNS`] of a ledger row.
+pub(super) fn ledger_record(r: &SqliteRow) -> Result<LedgerRecord, SinkError> {
     Ok(LedgerRecord {
         id: parse_id(r.get(0))?,
         file_name: r.get(1),
         content_hash: r.get(2),
-        status: ledger_status(r.get(3))?,
-        row_count: r.get::<i64, _>(4).max(0) as u64,
-        rejected_rows: r.get::<i64, _>(5).max(0) as u64,
-        error_summary: r.get(6),
-        started_at: parse_time(r.get(7))?,
-        finished_at: parse_time(r.get(8))?,
-        archived_as: r.get(9),
+        size_bytes: r.get::<i64, _>(3).max(0) as u64,
+        status: ledger_status(r.get(4))?,
+        row_count: r.get::<i64, _>(5).max(0) as u64,
+        rejected_rows: r.get::<i64, _>(6).max(0) as u64,
+        error_summary: r.get(7),
+        started_at: parse_time(r.get(8))?,
+        finished_at: parse_time(r.get(9))?,
+        archived_as: r.get(10),
+        agent: r.get(11),
+        profile: r.get(12),
     })
 }
