@@ -326,9 +326,12 @@ fn read_rows_buffered(
         Err(e) => report.file_errors.push(e),
     }
     match checks.verdict(&plan) {
-        FileVerdict::Valid => {}
+        FileVerdict::Valid => report.file_errors.extend(checks.refusals(&plan)),
         FileVerdict::Reread(order) => report.reread = Some(order),
-        FileVerdict::Invalid(e) => report.file_errors.push(e),
+        FileVerdict::Invalid(e) => {
+            report.file_errors.push(e);
+            report.file_errors.extend(checks.refusals(&plan));
+        }
     }
     if let Some((max_rows, max_percent)) = skip {
         check_bad_row_limits(&mut report, max_rows, max_percent);

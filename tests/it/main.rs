@@ -26,6 +26,7 @@ mod props;
 mod quality;
 mod readings_migration;
 mod readme;
+mod safety;
 mod security;
 mod styles;
 mod suggest;
