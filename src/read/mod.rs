@@ -180,8 +180,9 @@ pub enum FileError {
         count: u64,
     },
     #[error(
-        "sensor {sensor:?} has {readings} readings with different values at {time} (lines \
-         {first_line}-{line}): the time column misses a part (a time of day beside the date?)"
+        "sensor {sensor:?} has 3 or more readings at {time} (from line {first_line}), and \
+         up to {readings} readings share one instant in the file: the time column misses a \
+         part (a time of day beside the date?)"
     )]
     StackedTimes {
         line: u64,

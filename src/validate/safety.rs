@@ -7,7 +7,8 @@
 //!   ([`Rule::StackedTimes`]: a time column that lost its time of day);
 //! - a local time of the autumn change (it happens twice) that the file's order does
 //!   not resolve ([`Rule::AmbiguousLocalTime`]);
-//! - a humidity whose every value lies between 0 and 1 ([`Rule::HumidityFraction`]).
+//! - a humidity whose every value lies between 0 and 1, some strictly
+//!   ([`Rule::HumidityFraction`]).
 //!
 //! Memory is bounded whatever the file: one small state per sensor for the first
 //! [`SENSOR_MEMORY`] sensors, and the last [`WINDOW`] readings. The duplicate check is
@@ -31,7 +32,7 @@ use crate::config::SourceTimezone;
 use crate::profile::plan::{Plan, TimeSource};
 use crate::read::FileError;
 use crate::rule::Rule;
-use crate::timestamp::{format_utc, reads_as_time};
+use crate::timestamp::reads_as_time;
 use crate::units::{Quantity, Unit};
 
 /// Sensors whose last reading is remembered.
@@ -58,8 +59,12 @@ pub struct Safety {
     duplicate: Option<FileError>,
     duplicates: u64,
     stacked: Option<FileError>,
+    /// The most readings of one sensor on one instant.
+    stacked_most: u64,
     fold: Option<(u64, DateTime<Utc>, String)>,
     humidity: Option<(f64, f64, u64)>,
+    /// A humidity strictly between 0 and 1 was seen (0 and 1 alone say nothing).
+    humidity_inside: bool,
 }
 
 /// What is remembered of one sensor.
@@ -163,12 +168,13 @@ impl Safety {
                             Some(duplicate(seen.sensor, time, prev.run_line, seen.line));
                     }
                 }
+                self.stacked_most = self.stacked_most.max(track.run);
                 if track.run >= STACKED_MIN && self.stacked.is_none() {
                     self.stacked = Some(FileError::StackedTimes {
                         line: seen.line,
                         first_line: track.run_line,
                         sensor: seen.sensor.to_owned(),
-                        time: format_utc(time),
+                        time: shown(time),
                         readings: track.run,
                     });
                 }
@@ -197,6 +203,7 @@ impl Safety {
 
     /// Takes in a humidity value in %RH.
     pub fn humidity(&mut self, v: f64) {
+        self.humidity_inside |= v > 0.0 && v < 1.0;
         let (lo, hi, n) = self.humidity.get_or_insert((v, v, 0));
         *lo = lo.min(v);
         *hi = hi.max(v);
@@ -218,7 +225,13 @@ impl Safety {
         }
         let stacked = self.stacked.as_ref().filter(|_| on(Rule::StackedTimes));
         match (stacked, &self.duplicate) {
-            (Some(e), _) => out.push(clone_error(e)),
+            (Some(e), _) => {
+                let mut e = clone_error(e);
+                if let FileError::StackedTimes { readings, .. } = &mut e {
+                    *readings = self.stacked_most;
+                }
+                out.push(e);
+            }
             (None, Some(e)) if on(Rule::DuplicateTime) => {
                 let mut e = clone_error(e);
                 if let FileError::DuplicateTime { count, .. } = &mut e {
@@ -256,7 +269,7 @@ impl Safety {
         if let (Some((min, max, count)), false, true) =
             (self.humidity, fraction, on(Rule::HumidityFraction))
             && max <= 1.0
-            && max > 0.0
+            && self.humidity_inside
         {
             out.push(FileError::HumidityFraction { min, max, count });
         }
@@ -415,7 +428,7 @@ fn duplicate(sensor: &str, time: DateTime<Utc>, first_line: u64, line: u64) -> F
         line,
         first_line,
         sensor: sensor.to_owned(),
-        time: format_utc(time),
+        time: shown(time),
         count: 1,
     }
 }
@@ -472,6 +485,11 @@ fn local_time(plan: &Plan, t: DateTime<Utc>) -> (String, String) {
     }
 }
 
+/// An instant in a message.
+fn shown(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
 fn sensor_hash(s: &str) -> u64 {
     let mut h = Fnv::default();
     s.hash(&mut h);
@@ -506,6 +524,7 @@ mod tests {
     use super::*;
     use crate::profile::Profile;
     use crate::profile::plan::tests::{default_plan, plan_with};
+    use crate::timestamp::format_utc;
     use crate::validate::{FileChecks, FileVerdict, Validator};
 
     fn profile(text: &str) -> Profile {
@@ -674,6 +693,8 @@ mod tests {
             Vec::<Rule>::new(),
             "all zero is for the summary to show"
         );
+        let (_, rules) = run(&p, &[&[a, "s", "0"], &[b, "s", "1"]]);
+        assert_eq!(rules, Vec::<Rule>::new(), "0 and 1 alone prove no fraction");
         let fraction = profile(
             "match = [\"*.csv\"]\n[measures.humidity]\ncolumn = \"rh\"\nunit = \"fraction\"\n",
         );

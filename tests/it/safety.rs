@@ -6,6 +6,7 @@
 //! column; a profile that names the rule in `relax` loads the same file; the autumn
 //! change is read from the file's own order where the order proves it.
 
+use crate::common::binary::command;
 use crate::common::{Backend, TestEnv, env_or_skip};
 use rstest::rstest;
 use sensor_ingest::pipeline::Outcome;
@@ -230,5 +231,110 @@ async fn humidity_declared_as_a_fraction_is_converted(
     assert!(
         (rh[0] - 55.0).abs() < 1e-9 && (rh[1] - 84.0).abs() < 1e-9,
         "{rh:?}"
+    );
+}
+
+fn summary_fixture(name: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/summary")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn stdout_of(env: &TestEnv, args: &[&str]) -> (Option<i32>, String) {
+    let out = command(env, args).output().expect("the binary runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn check_ends_with_a_summary_of_what_would_be_stored() {
+    let env = env_or_skip!(TestEnv::new(Backend::Sqlite));
+    let (code, text) = stdout_of(&env, &["check", &summary_fixture("rooms.csv")]);
+    assert_eq!(code, Some(0), "{text}");
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(
+        lines,
+        [
+            "  would store: 12 readings",
+            "  3 sensors: \"room-1\", \"room-2\", \"room-3\"",
+            "  UTC span: 2024-05-01T00:00:00Z to 2024-05-01T00:45:00Z (45 min)",
+            "  readings per sensor: 4",
+            "  temperature  °C   12 values, 0% missing, min 19 / mean 20.75 / max 22.5",
+            "  humidity     %RH  11 values, 8% missing, min 40 / mean 51.455 / max 63",
+            "  pressure     hPa  12 values, 0% missing, min 1011 / mean 1012 / max 1013",
+        ],
+        "{text}"
+    );
+    let (_, json) = stdout_of(&env, &["check", "--json", &summary_fixture("rooms.csv")]);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let summary = &json[0]["summary"];
+    assert_eq!(summary["sensors"], 3);
+    assert_eq!(summary["first"], "2024-05-01T00:00:00Z");
+    assert_eq!(summary["measures"][2]["unit"], "hPa");
+    assert_eq!(summary["measures"][2]["max"], 1013.0);
+}
+
+#[tokio::test]
+async fn clock_times_taken_as_sensors_show_in_the_summary_and_are_refused() {
+    // The suggestion the issue saw: the time of day as the sensor, the date alone as
+    // the time.
+    let wrong = "match = [\"clock_*.csv\"]\n[sensor]\ncolumn = \"Time\"\n[time]\n\
+                 column = \"Date\"\n[measures.temperature]\ncolumn = \"Temp\"\n\
+                 [measures.humidity]\ncolumn = \"RH\"\n";
+    let env = env_or_skip!(TestEnv::with_profiles(
+        Backend::Sqlite,
+        &[("clock.toml", wrong)],
+        &[]
+    ));
+    let (code, text) = stdout_of(&env, &["check", &summary_fixture("clock_sensors.csv")]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.starts_with("INVALID"), "{text}");
+    assert!(text.contains("reads as a clock time"), "{text}");
+    assert!(
+        text.contains(
+            "  24 sensors: \"01:00\", \"02:00\", \"03:00\", \"04:00\", \"05:00\", …   \
+             ← every id reads as a time or date"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("min 0 / mean 0 / max 0   ← never changes"),
+        "{text}"
+    );
+    let (_, json) = stdout_of(
+        &env,
+        &["check", "--json", &summary_fixture("clock_sensors.csv")],
+    );
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json[0]["rule"], "sensor_is_time");
+    assert_eq!(json[0]["summary"]["sensor_ids_like_times"], 24);
+}
+
+#[tokio::test]
+async fn profile_suggest_ends_its_profile_with_the_summary_of_its_sample() {
+    let env = env_or_skip!(TestEnv::new(Backend::Sqlite));
+    let (code, text) = stdout_of(
+        &env,
+        &["profile", "suggest", &summary_fixture("clock_sensors.csv")],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    let parsed: Result<toml::Table, _> = toml::from_str(&text);
+    assert!(parsed.is_ok(), "the output stays a profile: {text}");
+    let summary: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("#   What this profile reads from the sample"))
+        .collect();
+    assert!(summary.len() > 4, "{text}");
+    assert!(summary.iter().all(|l| l.starts_with("#   ")), "{text}");
+    assert!(summary.iter().any(|l| l.contains("24 readings")), "{text}");
+    assert!(
+        summary
+            .iter()
+            .any(|l| l.starts_with("#   humidity") && l.ends_with("← never changes")),
+        "{text}"
     );
 }
