@@ -4,7 +4,9 @@
 //!
 //! Some decisions concern the whole file and are taken when the pass ends
 //! ([`FileChecks::verdict`]): the date order of day/month dates, and whether a sensor
-//! column found by its name is really a row id.
+//! column found by its name is really a row id; and the [`safety`] rules that hold
+//! under every profile ([`FileChecks::refusals`]). A local time that happens twice is
+//! resolved row by row, from the sensor's order, before the reading leaves.
 
 mod long;
 mod number;
