@@ -345,6 +345,9 @@ fn resolve_fold(
     fold: &mut Option<(u64, DateTime<Utc>, String)>,
 ) -> DateTime<Utc> {
     let (t, line) = (seen.time, seen.line);
+    // In a long file one instant comes once per measure: only an earlier time goes back.
+    let long = seen.values.is_none();
+    let back = |a: DateTime<Utc>, b: DateTime<Utc>| if long { a < b } else { a <= b };
     let Some(later) = seen.later else {
         match track.fold {
             Fold::First(from) => note_fold(
@@ -357,7 +360,7 @@ fn resolve_fold(
                     seen.sensor
                 ),
             ),
-            Fold::Second if t <= track.last => note_fold(
+            Fold::Second if back(t, track.last) => note_fold(
                 fold,
                 line,
                 t,
@@ -372,7 +375,7 @@ fn resolve_fold(
     };
     match track.fold {
         Fold::Outside => {
-            if track.last != DateTime::<Utc>::MIN_UTC && track.last >= t {
+            if track.last != DateTime::<Utc>::MIN_UTC && back(t, track.last) {
                 note_fold(
                     fold,
                     line,
@@ -385,9 +388,9 @@ fn resolve_fold(
             track.fold = Fold::First(line);
             t
         }
-        Fold::First(_) if t > track.last => t,
+        Fold::First(_) if !back(t, track.last) => t,
         Fold::First(_) => {
-            if later <= track.last {
+            if back(later, track.last) {
                 note_fold(
                     fold,
                     line,
@@ -399,7 +402,7 @@ fn resolve_fold(
             later
         }
         Fold::Second => {
-            if later <= track.last {
+            if back(later, track.last) {
                 note_fold(
                     fold,
                     line,
@@ -759,6 +762,42 @@ mod tests {
         let (utc, rules) = new_york(&rows);
         assert_eq!(rules, Vec::<Rule>::new());
         assert_eq!(utc[4..6], ["06:00", "06:00"]);
+    }
+
+    #[test]
+    fn a_long_files_measures_of_one_instant_are_no_step_back() {
+        let long = profile(
+            "match = [\"*.csv\"]\n[shape]\nkind = \"long\"\nvalue = \"value\"\n\
+             metric = \"metric\"\n[sensor]\ncolumn = \"sensor\"\n[time]\ncolumn = \"ts\"\n\
+             zone = \"America/New_York\"\n[measures.temperature]\n[measures.humidity]\n",
+        );
+        let p = plan_with(&long, "ts,sensor,metric,value").unwrap();
+        let v = Validator::new(&p, None);
+        let mut checks = FileChecks::new();
+        let mut merger = crate::validate::Merger::new(p.measures.len(), 16);
+        let rows = [
+            ("00:30", "temperature", "10"),
+            ("00:30", "humidity", "50"),
+            ("01:00", "temperature", "11"),
+            ("01:00", "humidity", "51"),
+            ("01:30", "temperature", "12"),
+            ("01:30", "humidity", "52"),
+            ("01:00", "temperature", "13"),
+            ("01:00", "humidity", "53"),
+            ("02:00", "temperature", "14"),
+            ("02:00", "humidity", "54"),
+        ];
+        for (i, (hm, metric, value)) in rows.iter().enumerate() {
+            let ts = format!("2024-11-03 {hm}");
+            let rec = ByteRecord::from(vec![ts.as_str(), "s", metric, value]);
+            v.validate_long(i as u64 + 2, &rec, &mut checks, &mut merger)
+                .unwrap();
+        }
+        let times: Vec<String> = std::iter::from_fn(|| merger.pop())
+            .map(|m| format_utc(m.timestamp)[11..16].to_owned())
+            .collect();
+        assert_eq!(times, ["04:30", "05:00", "05:30", "06:00", "07:00"]);
+        assert!(checks.refusals(&p).is_empty());
     }
 
     #[test]
