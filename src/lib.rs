@@ -20,7 +20,9 @@
 //! - [`validate`] (with [`timestamp`] for times and date orders, [`units`] for units and
 //!   physical limits): turns a record into a [`validate::Reading`] in the stored units,
 //!   or into positioned row errors; decides at the end what only the whole file can
-//!   say (the date order, a sensor column that is a row id);
+//!   say (the date order, a sensor column that is a row id, and `validate/safety`'s
+//!   rules that hold under every profile: sensor ids that are times, two values at one
+//!   instant, the repeated autumn hour, humidity as a fraction);
 //! - [`enrich`]: Kelvin, range-normalised columns;
 //! - [`stats`]: per-column count, nulls, min, max, mean, standard deviation (Welford);
 //! - [`qc`]: quality flags (step, spike, flat line, outlier) per reading and measure,

@@ -158,6 +158,38 @@ rules! {
         "The column taken as the sensor id has a different value on every row: it is a row \
          or log id. Name the real sensor column in a profile (sensor.column), or a \
          constant, file-name capture or metadata field (sensor.constant, …).";
+    /// A sensor id that reads as a clock time or a date (`01:00`, `2024-05-01`).
+    SensorIsTime = "sensor_is_time", "sensor id is a time",
+        "Sensor ids such as 01:00 or 2024-05-01 are times or dates: the column taken as the \
+         sensor holds the time of day or the date. Name the real sensor in the profile \
+         (sensor.column, sensor.constant, …) and read that column as part of the time \
+         (time.columns = [\"Date\", \"Time\"]). A profile that really names sensors \
+         like this lists the rule in `relax`.";
+    /// One sensor at one time with two different readings (wide files).
+    DuplicateTime = "duplicate_time", "two readings at one time",
+        "Two rows give one sensor at one instant different values: the file holds two \
+         sources for one reading, or its times lose a part (seconds, a time of day, the \
+         sensor). Remove the wrong rows, or read the missing part of the time or the \
+         sensor in the profile; list the rule in the profile's `relax` only if both \
+         readings must be stored.";
+    /// Many readings of one sensor stacked on one instant: the time misses its time of day.
+    StackedTimes = "stacked_times", "many readings at one instant",
+        "Three or more readings of one sensor fall on the same instant with different \
+         values: the time column gives a date (or an hour) where the rows are minutes or \
+         hours apart, usually because a time-of-day column beside it is not read. Read \
+         both in the profile (time.columns = [\"Date\", \"Time\"]).";
+    /// A local time of the autumn change whose order in the file does not prove which one.
+    AmbiguousLocalTime = "ambiguous_local_time", "local time happens twice",
+        "A local time happens twice when clocks go back, and the file's order does not say \
+         which one is meant (a sensor's times must go back once, then forward again). \
+         Export with a UTC offset or in UTC, or set time.zone to a fixed offset \
+         (\"-05:00\") if the device kept standard time all year.";
+    /// Every relative humidity of the file lies between 0 and 1: a fraction, not %RH.
+    HumidityFraction = "humidity_fraction", "humidity as a fraction",
+        "Every relative humidity of the file lies between 0 and 1: the export writes a \
+         fraction (0.55 = 55 %RH), not percent. Say so in a profile \
+         (measures.humidity.unit = \"fraction\") and it is converted; list the rule in \
+         the profile's `relax` only if the air really was that dry.";
     /// More bad rows than the profile's row policy allows.
     TooManyBadRows = "too_many_bad_rows", "too many bad rows",
         "More rows are bad than the profile's rows.max_bad_rows / max_bad_percent allow: \
@@ -180,6 +212,16 @@ rules! {
 }
 
 impl Rule {
+    /// The whole-file rules that refuse what no careful person would store; a profile
+    /// turns one off only by naming it in its `relax` list.
+    pub const RELAXABLE: &'static [Rule] = &[
+        Rule::SensorIsTime,
+        Rule::DuplicateTime,
+        Rule::StackedTimes,
+        Rule::AmbiguousLocalTime,
+        Rule::HumidityFraction,
+    ];
+
     /// The rule named `name`, as written in reports.
     pub fn from_name(name: &str) -> Option<Rule> {
         Rule::ALL.iter().copied().find(|r| r.name() == name)

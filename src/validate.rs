@@ -4,10 +4,13 @@
 //!
 //! Some decisions concern the whole file and are taken when the pass ends
 //! ([`FileChecks::verdict`]): the date order of day/month dates, and whether a sensor
-//! column found by its name is really a row id.
+//! column found by its name is really a row id; and the [`safety`] rules that hold
+//! under every profile ([`FileChecks::refusals`]). A local time that happens twice is
+//! resolved row by row, from the sensor's order, before the reading leaves.
 
 mod long;
 mod number;
+pub mod safety;
 
 use self::number::{extra_value, json_number};
 
@@ -23,7 +26,7 @@ use crate::profile::plan::{MeasurePlan, Plan, ROW_ID_MIN_ROWS, SensorSource, Tim
 use crate::read::{FileError, parse_number, shorten};
 use crate::rule::Rule;
 use crate::timestamp::{
-    DateOrder, OrderEvidence, OrderTally, OrderVerdict, TimestampError, parse_timestamp_ordered,
+    DateOrder, OrderEvidence, OrderTally, OrderVerdict, TimestampError, parse_timestamp_folded,
 };
 use crate::units::Range;
 use crate::units::{Quantity, physically_possible};
@@ -80,6 +83,7 @@ pub struct FileChecks {
     ids: HashSet<u64>,
     all_ids_distinct: bool,
     rows: u64,
+    safety: safety::Safety,
 }
 
 /// The end-of-file decision.
@@ -107,7 +111,15 @@ impl FileChecks {
             ids: HashSet::new(),
             all_ids_distinct: true,
             rows: 0,
+            safety: safety::Safety::default(),
         }
+    }
+
+    /// The safety rules the file broke (see [`safety`]), except those the plan's
+    /// profile relaxes. Meaningless when [`FileChecks::verdict`] asks for a second
+    /// pass (the times were read in a tentative order).
+    pub fn refusals(&self, plan: &Plan) -> Vec<FileError> {
+        self.safety.refusals(plan)
     }
 
     /// Decides what the pass could not decide row by row.
@@ -225,7 +237,7 @@ impl<'a> Validator<'a> {
             plan: p,
             errors: Vec::new(),
         };
-        let timestamp = self.time(record, &mut errs, checks);
+        let time = self.time(record, &mut errs, checks);
         let sensor_id = self.sensor(record, &mut errs);
         if let Some(id) = &sensor_id
             && p.row_id_check.is_some()
@@ -277,8 +289,21 @@ impl<'a> Validator<'a> {
         }
         let extra = self.extras(record, &further, &mut errs);
 
-        match (timestamp, sensor_id, extra) {
-            (Some(timestamp), Some(sensor_id), Some(extra)) if errs.errors.is_empty() => {
+        match (time, sensor_id, extra) {
+            (Some((time, later)), Some(sensor_id), Some(extra)) if errs.errors.is_empty() => {
+                let safety = &mut checks.safety;
+                let timestamp = safety.observe(safety::Seen {
+                    line,
+                    sensor: &sensor_id,
+                    time,
+                    later,
+                    values: Some(safety::values_hash(
+                        values.iter().copied().chain(further.iter().copied()),
+                    )),
+                });
+                if let Some(h) = values[Quantity::Humidity as usize] {
+                    safety.humidity(h);
+                }
                 Ok(Some(Reading {
                     line,
                     timestamp,
@@ -295,23 +320,24 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// The row's time, and the later instant when its local time happens twice.
     fn time(
         &self,
         record: &ByteRecord,
         errs: &mut RowErrors,
         checks: &mut FileChecks,
-    ) -> Option<DateTime<Utc>> {
+    ) -> Option<(DateTime<Utc>, Option<DateTime<Utc>>)> {
         let (result, index) = match &self.plan.time {
             TimeSource::Builtin { index, tz } => {
                 let raw = &record[*index];
                 let text = errs.required(*index, raw, "timestamp", self.plan)?;
                 (
-                    parse_timestamp_ordered(&text, *tz, self.order, false).map_err(|e| (*index, e)),
+                    parse_timestamp_folded(&text, *tz, self.order, false).map_err(|e| (*index, e)),
                     *index,
                 )
             }
             TimeSource::Spec(reader) => {
-                let r = reader.read(record);
+                let r = reader.read_folded(record);
                 let index = match &r {
                     Err((i, _)) => *i,
                     Ok(_) => reader.columns().first().copied().unwrap_or(0),
@@ -320,7 +346,7 @@ impl<'a> Validator<'a> {
             }
         };
         match result {
-            Ok((t, evidence)) => {
+            Ok((t, evidence, later)) => {
                 if self.order.is_none() {
                     checks.order.note(evidence, errs.line);
                     if evidence == OrderEvidence::Ambiguous && checks.ambiguous_example.is_none() {
@@ -328,7 +354,7 @@ impl<'a> Validator<'a> {
                             Some(String::from_utf8_lossy(&record[index]).trim().to_owned());
                     }
                 }
-                Some(t)
+                Some((t, later))
             }
             Err((i, e)) => {
                 let (rule, message) = timestamp_message(e);

@@ -1,4 +1,5 @@
-//! `sensor-ingest check`: validate files without loading them and print every problem.
+//! `sensor-ingest check`: validate files without loading them, print every problem, and
+//! end each file with a [`Summary`] of what it would store.
 
 use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
@@ -7,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use chrono::SecondsFormat;
 
+use super::summary::Summary;
 use crate::config::Settings;
 use crate::enrich::EnrichedRow;
 use crate::pipeline::{ReadContext, ReadReport, read_rows};
@@ -74,7 +76,7 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         };
         let want = args.show.map_or(0, |n| n.min(MAX_SHOWN));
         match check_showing(path, &cx, want) {
-            Ok((report, rows)) => {
+            Ok((report, rows, summary)) => {
                 all_valid &= report.is_valid();
                 // Rows read before the first bad one are not loaded: only a file that
                 // loads (perhaps partly) has rows to show.
@@ -85,6 +87,7 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
                 };
                 if json {
                     let mut value = as_json(&shown, &selection, &report);
+                    value["summary"] = summary.to_json(&report);
                     if let Some(rows) = &shown_rows {
                         value["rows"] = rows.iter().map(ShownRow::to_json).collect();
                     }
@@ -93,6 +96,9 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
                     print_text(&shown, &selection, &report);
                     if let (Some(rows), true) = (&shown_rows, want > 0) {
                         print_rows(rows, &report);
+                    }
+                    for line in summary.lines(&report, report.is_valid()) {
+                        println!("  {line}");
                     }
                 }
             }
@@ -117,18 +123,20 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Validates a file without loading it, keeping its first `want` readings as they
-/// would be stored; reads it again when its dates prove an order other than the one
-/// first assumed (as `check_file` does).
+/// would be stored and the [`Summary`] of all of them; reads it again when its dates
+/// prove an order other than the one first assumed (as `check_file` does).
 fn check_showing(
     path: &Path,
     cx: &ReadContext,
     want: usize,
-) -> io::Result<(ReadReport, Vec<EnrichedRow>)> {
+) -> io::Result<(ReadReport, Vec<EnrichedRow>, Summary)> {
     let mut cx = cx.clone();
     loop {
         let (file, _) = crate::intake::open_regular(path)?.map_err(io::Error::other)?;
         let mut rows = Vec::with_capacity(want.min(64));
+        let mut summary = Summary::default();
         let report = read_rows(io::BufReader::with_capacity(256 * 1024, file), &cx, |row| {
+            summary.push(&row.reading);
             if rows.len() < want {
                 rows.push(row);
             }
@@ -136,7 +144,7 @@ fn check_showing(
         });
         match report.reread {
             Some(order) if cx.order.is_none() => cx.order = Some(order),
-            _ => return Ok((report, rows)),
+            _ => return Ok((report, rows, summary)),
         }
     }
 }

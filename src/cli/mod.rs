@@ -21,6 +21,7 @@ pub mod quarantine;
 pub mod run;
 pub mod simulate;
 pub mod status;
+pub mod summary;
 
 /// Watches a folder for sensor CSV exports, validates and enriches every row, and
 /// loads each file exactly once into a database: an embedded SQLite file by default,

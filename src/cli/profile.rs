@@ -68,8 +68,14 @@ fn run_suggest(settings: &Settings, args: SuggestArgs) -> anyhow::Result<ExitCod
             return Ok(ExitCode::FAILURE);
         }
     };
+    // What the profile would store from the sample, as TOML comments.
+    let summary: String =
+        super::summary::of_suggestion(settings, &args.file, &suggestion.name, &suggestion.text)
+            .iter()
+            .map(|line| format!("#   {line}\n"))
+            .collect();
     if !args.write {
-        print!("{}", suggestion.text);
+        print!("{}\n{summary}", suggestion.text);
         return Ok(ExitCode::SUCCESS);
     }
     std::fs::create_dir_all(&settings.profiles_dir)
@@ -92,5 +98,6 @@ fn run_suggest(settings: &Settings, args: SuggestArgs) -> anyhow::Result<ExitCod
         .and_then(|()| out.sync_all())
         .with_context(|| format!("writing {}", path.display()))?;
     println!("wrote {}", path.display());
+    print!("{summary}");
     Ok(ExitCode::SUCCESS)
 }

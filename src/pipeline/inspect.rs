@@ -343,9 +343,12 @@ fn conclude(
     mut stats: FileStats,
 ) {
     match checks.verdict(plan) {
-        FileVerdict::Valid => {}
+        FileVerdict::Valid => report.file_errors.extend(checks.refusals(plan)),
         FileVerdict::Reread(order) => report.reread = Some(order),
-        FileVerdict::Invalid(e) => report.file_errors.push(e),
+        FileVerdict::Invalid(e) => {
+            report.file_errors.push(e);
+            report.file_errors.extend(checks.refusals(plan));
+        }
     }
     if let Some((max_rows, max_percent)) = skip {
         check_bad_row_limits(report, max_rows, max_percent);

@@ -6,6 +6,7 @@
 //! description = "Pond logger, Campbell TOA5"
 //! match = ["TOA5_*.dat", "pond_*.csv"]
 //! missing = ["NAN", "-7999"]
+//! relax = []                  # safety rules turned off, by name (README, "Safety rules")
 //!
 //! [layout]
 //! preamble = 1                # lines before the header
@@ -68,6 +69,10 @@ pub struct ProfileSpec {
     pub measures: BTreeMap<String, MeasureSpec>,
     #[serde(default)]
     pub rows: RowsSpec,
+    /// Safety rules this profile turns off, by name (`relax = ["humidity_fraction"]`):
+    /// only the whole-file rules of [`crate::rule::Rule::RELAXABLE`].
+    #[serde(default)]
+    pub relax: Vec<String>,
     /// Quality-control thresholds for these files: `[qc]` (`enabled`, `window`) and
     /// `[qc.temperature]`, `[qc.humidity]`, `[qc.pressure]` (`step_per_minute = 0.5`…).
     pub qc: Option<crate::qc::QcOverrides>,

@@ -163,6 +163,51 @@ pub enum FileError {
          give a constant"
     )]
     SensorIsRowId { column: String, rows: u64 },
+    #[error(
+        "sensor id {example:?} (line {line}) reads as a {what}, and {count} of the file's \
+         sensor ids do: the column taken as the sensor holds times or dates"
+    )]
+    SensorIsTime {
+        line: u64,
+        example: String,
+        what: &'static str,
+        count: u64,
+    },
+    #[error(
+        "sensor {sensor:?} has two readings at {time} with different values (lines \
+         {first_line} and {line}); {count} such pairs in the file"
+    )]
+    DuplicateTime {
+        line: u64,
+        first_line: u64,
+        sensor: String,
+        time: String,
+        count: u64,
+    },
+    #[error(
+        "sensor {sensor:?} has 3 or more readings at {time} (from line {first_line}), and \
+         up to {readings} readings share one instant in the file: the time column misses a \
+         part (a time of day beside the date?)"
+    )]
+    StackedTimes {
+        line: u64,
+        first_line: u64,
+        sensor: String,
+        time: String,
+        readings: u64,
+    },
+    #[error("the local time {local} (line {line}) happens twice in {zone}: {why}")]
+    AmbiguousLocalTime {
+        line: u64,
+        local: String,
+        zone: String,
+        why: String,
+    },
+    #[error(
+        "every humidity of the file lies between 0 and 1 ({min} to {max}, {count} values): \
+         a fraction, not %RH; declare measures.humidity.unit = \"fraction\" in a profile"
+    )]
+    HumidityFraction { min: f64, max: f64, count: u64 },
     #[error("{bad} of {rows} rows are bad, more than the profile allows ({limit})")]
     TooManyBadRows { bad: u64, rows: u64, limit: String },
     /// The file could not be read; its content is not at fault.
@@ -195,6 +240,11 @@ impl FileError {
             }
             FileError::SensorIsRowId { .. } => Rule::SensorIsRowId,
             FileError::TooManyBadRows { .. } => Rule::TooManyBadRows,
+            FileError::SensorIsTime { .. } => Rule::SensorIsTime,
+            FileError::DuplicateTime { .. } => Rule::DuplicateTime,
+            FileError::StackedTimes { .. } => Rule::StackedTimes,
+            FileError::AmbiguousLocalTime { .. } => Rule::AmbiguousLocalTime,
+            FileError::HumidityFraction { .. } => Rule::HumidityFraction,
         }
     }
 
@@ -226,8 +276,13 @@ impl FileError {
             | FileError::Io(_)
             | FileError::SensorFromFileName { .. }
             | FileError::TooManyBadRows { .. }
-            | FileError::SensorIsRowId { .. } => None,
-            FileError::AmbiguousDateOrder { line, .. } => Some(*line),
+            | FileError::SensorIsRowId { .. }
+            | FileError::HumidityFraction { .. } => None,
+            FileError::AmbiguousDateOrder { line, .. }
+            | FileError::SensorIsTime { line, .. }
+            | FileError::DuplicateTime { line, .. }
+            | FileError::StackedTimes { line, .. }
+            | FileError::AmbiguousLocalTime { line, .. } => Some(*line),
             FileError::ConflictingDateOrder {
                 month_first_line, ..
             } => Some(*month_first_line),

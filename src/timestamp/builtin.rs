@@ -3,28 +3,32 @@
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 
 use super::spec::EpochUnit;
-use super::{DateOrder, OrderEvidence, TimestampError, check_year, localize, next_midnight};
+use super::{
+    DateOrder, Folded, OrderEvidence, TimestampError, check_year, localize_fold, next_midnight,
+};
 use crate::timestamp::SourceTimezone;
 
 use TimestampError::{Format, OutOfRange};
 
 /// See [`super::parse_timestamp_ordered`]; `b` is already trimmed.
+/// The third value is the later instant of a local time that happens twice (read as the
+/// earlier one), as [`super::localize_fold`] gives it.
 pub(super) fn parse(
     b: &[u8],
     tz: SourceTimezone,
     order: Option<DateOrder>,
     end_of_day: bool,
-) -> Result<(DateTime<Utc>, OrderEvidence), TimestampError> {
+) -> Result<Folded, TimestampError> {
     if b.is_empty() {
         return Err(Format);
     }
     if looks_like_epoch(b) {
-        return parse_epoch_auto(b).map(|t| (t, OrderEvidence::NotNeeded));
+        return parse_epoch_auto(b).map(|t| (t, OrderEvidence::NotNeeded, None));
     }
     let mut p = Cursor { b, i: 0 };
     let (date, evidence) = p.date(order)?;
     if p.done() {
-        return localize(date.and_time(NaiveTime::MIN), tz).map(|t| (t, evidence));
+        return localize_fold(date.and_time(NaiveTime::MIN), tz).map(|(t, f)| (t, evidence, f));
     }
     if !matches!(p.peek(), Some(b'T' | b't' | b' ')) {
         return Err(Format);
@@ -34,16 +38,16 @@ pub(super) fn parse(
         Some(time) => date.and_time(time),
         None => next_midnight(date)?,
     };
-    let t = match p.offset()? {
-        None => localize(naive, tz)?,
+    let (t, fold) = match p.offset()? {
+        None => localize_fold(naive, tz)?,
         Some(east) => {
             let utc = naive
                 .checked_sub_signed(TimeDelta::seconds(i64::from(east)))
                 .ok_or(OutOfRange)?;
-            check_year(Utc.from_utc_datetime(&utc))?
+            (check_year(Utc.from_utc_datetime(&utc))?, None)
         }
     };
-    Ok((t, evidence))
+    Ok((t, evidence, fold))
 }
 
 /// Digits with at most one dot: a Unix epoch rather than a dotted date (`1.5.2024`).

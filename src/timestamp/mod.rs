@@ -30,7 +30,9 @@
 //! 0001–9999, leap seconds (`:60`) and local times that do not exist (inside a
 //! daylight-saving gap) are refused; `24:00` is refused unless the caller asks for it to
 //! mean the end of the day. A local time that occurs twice (when clocks go back) is read
-//! as the first occurrence.
+//! as the first occurrence and the later one is handed back
+//! ([`parse_timestamp_folded`], [`TimeReader::read_folded`]): the validator decides
+//! between them from the order of the file.
 //!
 //! The built-in reader is written by hand rather than with chrono's format strings: it
 //! runs once per row and chrono's `parse_from_str` costs several times more per call.
@@ -55,6 +57,13 @@ pub use order::{OrderTally, OrderVerdict};
 pub use reader::{TimeReader, TimeSpecError};
 pub use spec::{EpochUnit, TimeSpec};
 pub use zone::parse_offset;
+
+/// A time read: the instant (the earlier one of a local time that happens twice), what
+/// it said about the date order, and the later instant of a repeated local time.
+pub type Folded = (DateTime<Utc>, OrderEvidence, Option<DateTime<Utc>>);
+
+/// An instant, and the later one when its local time happens twice.
+type Localized = (DateTime<Utc>, Option<DateTime<Utc>>);
 
 /// Why a timestamp was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,18 +163,88 @@ pub fn parse_timestamp_ordered(
     order: Option<DateOrder>,
     end_of_day: bool,
 ) -> Result<(DateTime<Utc>, OrderEvidence), TimestampError> {
+    builtin::parse(s.trim().as_bytes(), tz, order, end_of_day).map(|(t, e, _)| (t, e))
+}
+
+/// [`parse_timestamp_ordered`], also giving the later instant of a local time that
+/// happens twice (when clocks go back): the time is then read as the earlier instant,
+/// and the caller decides from the file's order which one it is (see
+/// [`crate::validate`]'s fold check).
+pub fn parse_timestamp_folded(
+    s: &str,
+    tz: SourceTimezone,
+    order: Option<DateOrder>,
+    end_of_day: bool,
+) -> Result<Folded, TimestampError> {
     builtin::parse(s.trim().as_bytes(), tz, order, end_of_day)
 }
 
-/// Reads a local date and time in `tz`: the earlier instant when it occurs twice,
-/// [`TimestampError::NonexistentLocalTime`] in a gap.
-fn localize(naive: NaiveDateTime, tz: SourceTimezone) -> Result<DateTime<Utc>, TimestampError> {
+/// What a text that reads as a time looks like: `"clock time"` (`01:00`, `1:30 PM`,
+/// `23:59:59`) or `"date"` (`2024-05-01`, `01/05/2024`, `2024-05-01 10:00`); `None` for
+/// anything else, bare numbers included (`1200`, `42`, `3.5` name sensors often).
+pub fn reads_as_time(s: &str) -> Option<&'static str> {
+    let s = s.trim();
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > 40 || !b[0].is_ascii_digit() {
+        return None;
+    }
+    if is_clock_time(s) {
+        return Some("clock time");
+    }
+    // Digits with at most one dot are epochs to the built-in reader, not dates.
+    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+        && b.iter().filter(|c| **c == b'.').count() <= 1
+    {
+        return None;
+    }
+    let utc = SourceTimezone::default();
+    match builtin::parse(b, utc, None, true) {
+        Ok(_) | Err(TimestampError::OutOfRange) => Some("date"),
+        Err(_) => None,
+    }
+}
+
+/// `H:MM` or `HH:MM`, optional `:SS` and fraction, optional `AM`/`PM`.
+fn is_clock_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    let meridian = b.len() > 2
+        && matches!(b[b.len() - 2].to_ascii_lowercase(), b'a' | b'p')
+        && b[b.len() - 1].eq_ignore_ascii_case(&b'm');
+    let t = if meridian {
+        s[..s.len() - 2].trim_end()
+    } else {
+        s
+    };
+    let mut parts = t.split(':');
+    let (Some(h), Some(m)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let sec = parts.next();
+    if parts.next().is_some() {
+        return false;
+    }
+    let digits = |d: &str, n: std::ops::RangeInclusive<usize>| {
+        n.contains(&d.len()) && d.bytes().all(|c| c.is_ascii_digit())
+    };
+    let two_below_60 = |d: &str| digits(d, 2..=2) && d < "60";
+    let sec_ok = sec.is_none_or(|s| {
+        let mut whole_frac = s.splitn(2, '.');
+        let whole = whole_frac.next().unwrap_or("");
+        two_below_60(whole) && whole_frac.next().is_none_or(|f| digits(f, 1..=9))
+    });
+    digits(h, 1..=2) && h.parse::<u32>().is_ok_and(|h| h <= 24) && two_below_60(m) && sec_ok
+}
+
+/// Reads a local date and time in `tz`: the earlier instant when it occurs twice (and
+/// that later instant), [`TimestampError::NonexistentLocalTime`] in a gap.
+fn localize_fold(naive: NaiveDateTime, tz: SourceTimezone) -> Result<Localized, TimestampError> {
     let local = match tz {
         SourceTimezone::Fixed(offset) => offset.from_local_datetime(&naive).map(|t| t.to_utc()),
         SourceTimezone::Named(tz) => tz.from_local_datetime(&naive).map(|t| t.to_utc()),
     };
     match local {
-        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => check_year(t),
+        LocalResult::Single(t) => Ok((check_year(t)?, None)),
+        LocalResult::Ambiguous(t, later) => Ok((check_year(t)?, Some(check_year(later)?))),
         LocalResult::None => Err(TimestampError::NonexistentLocalTime),
     }
 }
@@ -229,6 +308,62 @@ mod tests {
         let t: DateTime<Utc> = "2024-12-31T23:59:59.5+02:00".parse().unwrap();
         assert_eq!(format_utc(t), "2024-12-31T21:59:59.500000Z");
         assert_eq!(format_utc(t).parse::<DateTime<Utc>>().unwrap(), t);
+    }
+
+    #[test]
+    fn clock_times_and_dates_are_told_from_sensor_names() {
+        for clock in [
+            "01:00",
+            "24:00",
+            "9:30",
+            "23:59:59",
+            "12:00:00.5",
+            "1:30 PM",
+            "11:15am",
+        ] {
+            assert_eq!(reads_as_time(clock), Some("clock time"), "{clock}");
+        }
+        for date in [
+            "2024-05-01",
+            "01/05/2024",
+            "1.5.2024",
+            "2024-05-01 10:00",
+            "2024-02-30",
+            "2024-05-01T10:00:00Z",
+        ] {
+            assert_eq!(reads_as_time(date), Some("date"), "{date}");
+        }
+        for name in [
+            "1200",
+            "42",
+            "3.5",
+            "s-1",
+            "A:01",
+            "10:1",
+            "25:00",
+            "1:60",
+            "station 7",
+            "2-101",
+            "",
+            "1:2:3:4",
+            "0x1F",
+            "12:345",
+        ] {
+            assert_eq!(reads_as_time(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_local_time_that_happens_twice_gives_both_instants() {
+        let ny = SourceTimezone::Named(chrono_tz::America::New_York);
+        let (t, _, later) = parse_timestamp_folded("2024-11-03 01:30", ny, None, false).unwrap();
+        assert_eq!(format_utc(t), "2024-11-03T05:30:00.000000Z");
+        assert_eq!(format_utc(later.unwrap()), "2024-11-03T06:30:00.000000Z");
+        let (_, _, none) = parse_timestamp_folded("2024-11-03 02:30", ny, None, false).unwrap();
+        assert_eq!(none, None);
+        let (_, _, explicit) =
+            parse_timestamp_folded("2024-11-03 01:30-05:00", ny, None, false).unwrap();
+        assert_eq!(explicit, None, "an offset in the value decides");
     }
 
     #[test]

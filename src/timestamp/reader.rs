@@ -10,8 +10,8 @@ use super::format::CompiledFormat;
 use super::spec::{EpochUnit, TimeSpec, ZONE_EXPECTED};
 use super::zone::{header_zone, parse_zone};
 use super::{
-    DateOrder, OrderEvidence, TimestampError, check_year, localize, next_midnight,
-    parse_timestamp_ordered,
+    DateOrder, Folded, Localized, OrderEvidence, TimestampError, check_year, localize_fold,
+    next_midnight, parse_timestamp_folded,
 };
 use crate::timestamp::SourceTimezone;
 
@@ -174,31 +174,38 @@ impl TimeReader {
         &self,
         record: &ByteRecord,
     ) -> Result<(DateTime<Utc>, OrderEvidence), (usize, TimestampError)> {
+        self.read_folded(record).map(|(t, e, _)| (t, e))
+    }
+
+    /// [`TimeReader::read`], with the later instant of a local time that happens twice
+    /// (the time is then read as the earlier one).
+    pub fn read_folded(&self, record: &ByteRecord) -> Result<Folded, (usize, TimestampError)> {
         let first = self.columns[0];
         let at_first = |e| (first, e);
         let mut buf = [0u8; MAX_JOINED];
         match &self.how {
             How::Parts { year, date, time } => self
                 .read_parts(record, *year, *date, *time)
-                .map(|t| (t, OrderEvidence::NotNeeded)),
+                .map(|(t, fold)| (t, OrderEvidence::NotNeeded, fold)),
             How::Builtin(order) => {
                 let s = self.text(record, &mut buf)?;
-                parse_timestamp_ordered(s, self.tz, *order, self.end_of_day).map_err(at_first)
+                parse_timestamp_folded(s, self.tz, *order, self.end_of_day).map_err(at_first)
             }
             How::Epoch(unit) => {
                 let s = self.text(record, &mut buf)?;
                 parse_epoch(s.as_bytes(), *unit)
-                    .map(|t| (t, OrderEvidence::NotNeeded))
+                    .map(|t| (t, OrderEvidence::NotNeeded, None))
                     .map_err(at_first)
             }
             How::Format(format) => {
                 let s = self.text(record, &mut buf)?;
                 let (naive, offset) = format.read(s, self.end_of_day).map_err(at_first)?;
                 let t = match offset {
-                    Some(east) => with_offset(naive, east),
-                    None => localize(naive, self.tz),
+                    Some(east) => with_offset(naive, east).map(|t| (t, None)),
+                    None => localize_fold(naive, self.tz),
                 };
-                t.map(|t| (t, OrderEvidence::NotNeeded)).map_err(at_first)
+                t.map(|(t, fold)| (t, OrderEvidence::NotNeeded, fold))
+                    .map_err(at_first)
             }
         }
     }
@@ -235,7 +242,7 @@ impl TimeReader {
         year_col: usize,
         date: DatePart,
         time: TimePart,
-    ) -> Result<DateTime<Utc>, (usize, TimestampError)> {
+    ) -> Result<Localized, (usize, TimestampError)> {
         let year = number(record, year_col)?;
         if !(1..=9999).contains(&year) {
             return Err((year_col, OutOfRange));
@@ -290,7 +297,7 @@ impl TimeReader {
                 (naive, col)
             }
         };
-        localize(naive, self.tz).map_err(|e| match e {
+        localize_fold(naive, self.tz).map_err(|e| match e {
             TimestampError::NonexistentLocalTime => (time_col, e),
             _ => (year_col, e),
         })
@@ -860,7 +867,9 @@ mod timing {
         let tz = SourceTimezone::default();
         let iso = "2024-03-31 01:00:00";
         per_value("parse_timestamp (built-in, ISO)", n, |_| {
-            black_box(parse_timestamp_ordered(black_box(iso), tz, None, false).ok());
+            black_box(
+                crate::timestamp::parse_timestamp_ordered(black_box(iso), tz, None, false).ok(),
+            );
         });
         let spec = |json: &str| serde_json::from_str::<TimeSpec>(json).unwrap();
         let one = [String::from("t")];

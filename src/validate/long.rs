@@ -14,6 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use chrono::{DateTime, Utc};
 use csv::ByteRecord;
 
+use super::safety::Seen;
 use super::{Cell, FileChecks, Reading, RowError, RowErrors, Validator, json_number};
 use crate::profile::MeasureTarget;
 use crate::profile::plan::LongKeyPlan;
@@ -247,16 +248,27 @@ impl Validator<'_> {
                 None
             }
         };
-        let timestamp = self.time(record, &mut errs, checks);
+        let time = self.time(record, &mut errs, checks);
         let sensor_id = match entity_sensor {
             Some(id) => self.checked_sensor(key_index, key_raw, id, &mut errs),
             None => self.sensor(record, &mut errs),
         };
-        let (Some(timestamp), Some(sensor_id), Some(value)) = (timestamp, sensor_id, value) else {
+        let (Some((time, later)), Some(sensor_id), Some(value)) = (time, sensor_id, value) else {
             return Err(errs.errors);
         };
         if !errs.errors.is_empty() {
             return Err(errs.errors);
+        }
+        // The merger checks a long file's duplicates; the other safety rules hold here too.
+        let timestamp = checks.safety.observe(Seen {
+            line,
+            sensor: &sensor_id,
+            time,
+            later,
+            values: None,
+        });
+        if m.target == MeasureTarget::Canonical(Quantity::Humidity) {
+            checks.safety.humidity(value);
         }
         match merger.push(line, sensor_id, timestamp, measure, value) {
             Ok(out) => Ok(LongRow::Taken(out.map(|m| self.merged_reading(m)))),

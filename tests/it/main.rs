@@ -27,6 +27,7 @@ mod quality;
 mod readings_migration;
 mod readme;
 mod real_corpus;
+mod safety;
 mod security;
 mod styles;
 mod suggest;

@@ -344,7 +344,11 @@ async fn show_prints_a_wide_files_readings_converted_beside_their_raw_lines() {
     assert!(lines[3].contains("extra={\"RECORD\":812"), "{text}");
     assert!(lines[4].starts_with("  line 5  "), "{text}");
     assert!(lines[5].contains("t=— °C"), "-7999 is no value: {text}");
-    assert_eq!(lines.len(), 7, "two readings, three lines each: {text}");
+    assert_eq!(
+        lines[7], "  would store: 3 readings",
+        "two readings, three lines each: {text}"
+    );
+    assert_eq!(text.matches("  line ").count(), 2, "{text}");
 
     let json = check_json(&env, &["--show", "2", &file]);
     let rows = json[0]["rows"].as_array().unwrap();
@@ -423,7 +427,14 @@ async fn show_zero_shows_nothing_and_an_invalid_file_shows_no_rows() {
     let file = write(&env, "pond_2024.dat", LOGGER);
     let (code, text) = check(&env, &["check", "--show", "0", &file]);
     assert_eq!(code, Some(0));
-    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(!text.contains("  line "), "{text}");
+    assert!(
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("  would store: 3 readings"),
+        "{text}"
+    );
     let json = check_json(&env, &["--show", "0", &file]);
     assert_eq!(json[0]["rows"], serde_json::json!([]));
     // Without --show, no "rows" key at all: the JSON stays as it was.
@@ -440,6 +451,7 @@ async fn show_zero_shows_nothing_and_an_invalid_file_shows_no_rows() {
     assert_eq!(code, Some(1));
     assert!(text.starts_with("INVALID"), "{text}");
     assert!(text.contains("  no rows would load"), "{text}");
+    assert!(text.contains("  nothing stored"), "{text}");
     assert!(!text.contains("→"), "{text}");
     let json = check_json(&env, &["--show", "5", &bad]);
     assert_eq!(json[0]["rows"], serde_json::json!([]));

@@ -11,6 +11,7 @@ use regex::Regex;
 
 use super::spec::{LayoutSpec, MeasureSpec, ProfileSpec, RowsSpec, SensorSpec, ShapeSpec};
 use crate::read::{Encoding, TextLayout};
+use crate::rule::Rule;
 use crate::timestamp::TimeSpec;
 use crate::units::Range;
 use crate::units::{Quantity, Unit};
@@ -154,6 +155,8 @@ pub struct Profile {
     pub skip_malformed: bool,
     /// The profile's `[qc]` thresholds, over the agent's (checked).
     pub qc: QcOverrides,
+    /// The safety rules the profile turns off by name (each in [`Rule::RELAXABLE`]).
+    pub relax: Vec<Rule>,
 }
 
 impl Profile {
@@ -178,6 +181,7 @@ impl Profile {
             skip_unmeasured: false,
             skip_malformed: false,
             qc: QcOverrides::default(),
+            relax: Vec::new(),
         }
     }
 
@@ -331,6 +335,7 @@ impl Checker<'_> {
         for problem in qc.problems() {
             self.fail("qc", problem);
         }
+        let relax = self.relax(&spec.relax);
         Some(Profile {
             name: name.to_owned(),
             path: self.path.to_owned(),
@@ -349,7 +354,45 @@ impl Checker<'_> {
             skip_unmeasured: spec.rows.skip_unmeasured.unwrap_or(false),
             skip_malformed: spec.rows.skip_malformed.unwrap_or(false),
             qc,
+            relax,
         })
+    }
+
+    /// The rules named in `relax`: each a safety rule, named once.
+    fn relax(&mut self, names: &[String]) -> Vec<Rule> {
+        let mut out = Vec::new();
+        let allowed = || {
+            Rule::RELAXABLE
+                .iter()
+                .map(|r| format!("{:?}", r.name()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for name in names {
+            match Rule::from_name(name) {
+                Some(rule) if Rule::RELAXABLE.contains(&rule) => {
+                    if out.contains(&rule) {
+                        self.fail("relax", format!("{name:?} is named twice"));
+                    }
+                    out.push(rule);
+                }
+                Some(_) => self.fail(
+                    "relax",
+                    format!(
+                        "{name:?} cannot be relaxed: only the safety rules can ({})",
+                        allowed()
+                    ),
+                ),
+                None => self.fail(
+                    "relax",
+                    format!(
+                        "{name:?} is not a rule; the rules a profile can relax: {}",
+                        allowed()
+                    ),
+                ),
+            }
+        }
+        out
     }
 
     fn globs(&mut self, matches: &[String]) -> Vec<(glob::Pattern, String)> {

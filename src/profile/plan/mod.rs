@@ -59,6 +59,8 @@ pub struct Plan {
     /// A long file (one value per row): where its value, measure and sensor are.
     /// Every measure's `index` is then the value column.
     pub long: Option<LongPlan>,
+    /// The safety rules the profile relaxes (see [`crate::validate::safety`]).
+    pub relax: Vec<crate::rule::Rule>,
 }
 
 /// How the rows of a long file are read.
@@ -323,6 +325,7 @@ impl Builder<'_> {
             skip_blank: self.profile.skip_blank,
             skip_unmeasured: self.profile.skip_unmeasured,
             long,
+            relax: self.profile.relax.clone(),
         })
     }
 
