@@ -254,6 +254,12 @@ impl Layout {
 /// line with `width` fields.
 fn header_line(lines: &[Line], width: usize, decimal_comma: bool) -> usize {
     let numbers = Numbers { decimal_comma };
+    let names_only = |l: &Line| {
+        l.fields.len() == width
+            && l.fields.iter().any(|f| !f.is_empty())
+            && l.fields.iter().all(|f| numbers.parse(f).is_none())
+    };
+    let has_number = |l: &Line| l.fields.iter().any(|f| numbers.parse(f).is_some());
     let first = lines
         .iter()
         .position(|l| l.fields.len() == width)
@@ -263,12 +269,23 @@ fn header_line(lines: &[Line], width: usize, decimal_comma: bool) -> usize {
         .enumerate()
         .skip(first)
         .take(10)
-        .find(|(_, l)| {
-            l.fields.len() == width
-                && l.fields.iter().any(|f| !f.is_empty())
-                && l.fields.iter().all(|f| numbers.parse(f).is_none())
+        .find(|(_, l)| names_only(l))
+        .map_or(first, |(i, l)| {
+            // A names line and its values line before the header (NSRDB: `Source,
+            // Location ID,…,Time Zone` / `NSRDB,401182,…,-7`, then `Year,Month,…`):
+            // the header is the names line right before the data.
+            match (lines.get(i + 1), lines.get(i + 2), lines.get(i + 3)) {
+                (Some(values), Some(next), Some(data))
+                    if names_only(next)
+                        && has_number(values)
+                        && has_number(data)
+                        && values.fields.len() == l.fields.len() =>
+                {
+                    i + 2
+                }
+                _ => i,
+            }
         })
-        .map_or(first, |(i, _)| i)
 }
 
 /// The names of a two-row header starting at `at`: the header row has empty cells

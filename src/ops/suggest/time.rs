@@ -8,7 +8,7 @@ use crate::timestamp::{
 use super::Meta;
 
 /// Chrono formats tried when the built-in reader does not read a time column.
-pub(super) const FORMATS: [&str; 18] = [
+pub(super) const FORMATS: [&str; 19] = [
     "%m/%d/%y %I:%M:%S %p",
     "%m/%d/%y %I:%M%p",
     "%m/%d/%Y %I:%M%p",
@@ -27,12 +27,15 @@ pub(super) const FORMATS: [&str; 18] = [
     "%Y/%m/%d %H:%M",
     "%m/%d/%y %H:%M",
     "%d/%m/%y %H:%M",
+    // PVGIS: `20180101:0000`.
+    "%Y%m%d:%H%M",
 ];
 
 pub(super) enum TimeKind {
     Builtin,
     Epoch(&'static str),
     Format(&'static str),
+    Parts(super::parts::Parts),
 }
 
 pub(super) struct TimeChoice {
@@ -118,13 +121,15 @@ fn builtin(values: &[(usize, String)]) -> Option<Option<TimeChoice>> {
     let utc = SourceTimezone::Fixed(zero);
     let offset = values.iter().find_map(|(l, v)| {
         let t = v.trim();
-        let has = t.ends_with('Z')
-            || t.ends_with(" UTC")
-            || t.len() > 6 && {
-                let tail = &t[t.len() - 6..];
-                (tail.starts_with('+') || tail.starts_with('-'))
-                    && tail[1..3].bytes().all(|b| b.is_ascii_digit())
-            };
+        // An offset follows a time of day: `2012-01-01` ends in `-01-01`, no offset.
+        let has = t.contains(':')
+            && (t.ends_with('Z')
+                || t.ends_with(" UTC")
+                || t.len() > 6 && t.is_char_boundary(t.len() - 6) && {
+                    let tail = &t[t.len() - 6..];
+                    (tail.starts_with('+') || tail.starts_with('-'))
+                        && tail.as_bytes()[1..3].iter().all(u8::is_ascii_digit)
+                });
         has.then(|| format!("the times carry their offset ({t:?} on line {l}): nothing to set"))
     });
     // Every value with and without 24:00, then four in five (a few bad rows must not
