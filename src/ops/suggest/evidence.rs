@@ -27,7 +27,8 @@ const TEMPERATURE: [&str; 5] = ["drybulb", "tdry", "t2m", "tamb", "airtemp"];
 const HUMIDITY: [&str; 4] = ["rhum", "relhumidity", "relativehumidity", "humidite"];
 
 /// Words saying the quantity is the ambient air's.
-const AMBIENT: [&str; 12] = [
+/// `2m`: the screen height at which weather services measure the air.
+const AMBIENT: [&str; 13] = [
     "ambient",
     "air",
     "drybulb",
@@ -40,6 +41,7 @@ const AMBIENT: [&str; 12] = [
     "station",
     "atmospheric",
     "barometric",
+    "2m",
 ];
 
 /// Words saying the quantity is something else's, or not the reading itself.
@@ -83,6 +85,12 @@ pub(super) fn describes(base: &str) -> bool {
         .any(|w| ABOUT.contains(&w.to_lowercase().as_str()))
 }
 
+/// Whether `base` is the usual short name of a surface pressure (`SP`, `PS`, `PSFC`):
+/// evidence only together with values a pressure unit fits.
+pub(super) fn weak_pressure(base: &str) -> bool {
+    ["sp", "ps", "psfc", "pres_sfc", "sfc_pres"].contains(&base.trim().to_lowercase().as_str())
+}
+
 /// The quantity `base` (a header without its unit marker) names, and whose it is; `None`
 /// when the name names none (a unit alone is no evidence).
 pub(super) fn from_name(base: &str) -> Option<(Quantity, Whose)> {
@@ -111,8 +119,8 @@ pub(super) fn from_name(base: &str) -> Option<(Quantity, Whose)> {
         .or_else(|| compound(&lower))?;
     let has = |list: &[&str]| {
         lower.iter().any(|w| {
-            let w = w.trim_end_matches(|c: char| c.is_ascii_digit());
-            list.contains(&w)
+            list.contains(&w.as_str())
+                || list.contains(&w.trim_end_matches(|c: char| c.is_ascii_digit()))
         }) || list.iter().any(|l| l.len() > 4 && compact.contains(l))
     };
     let whose = if has(&OTHER) {
@@ -190,6 +198,14 @@ mod tests {
             Some((Temperature, Whose::Ambient))
         );
         assert_eq!(from_name("T2m"), Some((Temperature, Whose::Ambient)));
+        assert_eq!(
+            from_name("Temperature @ 2m"),
+            Some((Temperature, Whose::Ambient))
+        );
+        assert_eq!(
+            from_name("Temperature @ 50m"),
+            Some((Temperature, Whose::Other))
+        );
         assert_eq!(from_name("Temp"), Some((Temperature, Whose::Plain)));
         assert_eq!(from_name("Temperature"), Some((Temperature, Whose::Plain)));
         assert_eq!(from_name("temp2"), Some((Temperature, Whose::Plain)));

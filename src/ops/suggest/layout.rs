@@ -44,6 +44,9 @@ pub(super) struct Layout {
     /// Lines after the header with another field count: (how many, the first's number
     /// and field count).
     malformed: Option<(usize, usize, usize)>,
+    /// Lines near the end of the file (the sample's tail) with another field count:
+    /// (how many, the first, cut for the comment).
+    tail_malformed: Option<(usize, String)>,
 }
 
 impl Layout {
@@ -80,6 +83,15 @@ impl Layout {
             .filter(|l| l.fields.len() != width)
             .collect();
         let malformed = other.first().map(|l| (other.len(), l.no, l.fields.len()));
+        let tail: Vec<String> = sample
+            .tail
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).trim().to_owned())
+            .filter(|t| !t.is_empty() && split(t, delim).len() != width)
+            .collect();
+        let tail_malformed = tail
+            .first()
+            .map(|t| (tail.len(), t.chars().take(60).collect::<String>()));
 
         // Decimal comma: a `;`/tab file with values like `21,5`.
         let decimal_comma = (delim != b',').then(|| {
@@ -113,6 +125,7 @@ impl Layout {
             skip,
             units_row,
             malformed,
+            tail_malformed,
         })
     }
 
@@ -145,12 +158,21 @@ impl Layout {
     /// historian's bookkeeping rows, WinCC's `$RT_COUNT$`): the load would refuse the
     /// file for them.
     pub(super) fn malformed_note(&self) -> Option<String> {
-        self.malformed.map(|(n, line, fields)| {
+        let head = self.malformed.map(|(n, line, fields)| {
             format!(
                 "ASSUMED: {n} line(s) after the header have another field count (first: line \
                  {line}, {fields} fields, the header {}): bookkeeping rows, skipped and counted; confirm",
                 self.width
             )
+        });
+        head.or_else(|| {
+            self.tail_malformed.as_ref().map(|(n, first)| {
+                format!(
+                    "ASSUMED: {n} line(s) near the end of the file have another field count \
+                     than the header's {} ({first:?}): a footer, skipped and counted; confirm",
+                    self.width
+                )
+            })
         })
     }
 

@@ -18,7 +18,7 @@ pub(super) fn wide(
     cx: &Ctx,
     used: &[usize],
     sensor_col: Option<usize>,
-) -> Result<(Vec<Measure>, Option<String>), SuggestError> {
+) -> Result<(Vec<Measure>, Option<RowsNote>), SuggestError> {
     let (header, stats) = (cx.header, &cx.stats);
     let mut measures: Vec<Measure> = Vec::new();
     let counters = [
@@ -93,6 +93,19 @@ fn choose_canonical(cx: &Ctx, cols: &[usize]) -> Vec<Pick> {
         .filter_map(|&c| named_quantity(cx, c).map(|(q, w)| (c, q, w)))
         .collect();
     let mut picks = Vec::new();
+    if !named.iter().any(|n| n.1 == Quantity::Pressure)
+        && let Some(c) = weak_pressure(cx, cols)
+    {
+        picks.push(Pick {
+            col: c,
+            q: Quantity::Pressure,
+            canonical: true,
+            note: Some(format!(
+                "ASSUMED: {:?} is the usual short name of a surface pressure and its values fit one: confirm",
+                cx.header[c]
+            )),
+        });
+    }
     for q in Quantity::ALL {
         let cands: Vec<&(usize, Quantity, Whose)> = named.iter().filter(|n| n.1 == q).collect();
         let of = |w: Whose| {
@@ -160,6 +173,19 @@ fn choose_canonical(cx: &Ctx, cols: &[usize]) -> Vec<Pick> {
         }
     }
     picks
+}
+
+/// A column with a surface pressure's short name (`SP`) whose values a pressure unit
+/// fits (hPa, or a unit only they fit).
+fn weak_pressure(cx: &Ctx, cols: &[usize]) -> Option<usize> {
+    cols.iter().copied().find(|&c| {
+        let (base, _) = base_and_marker(cx, c);
+        let vals: Vec<f64> = cx.stats[c].numbers.iter().map(|(_, v, _)| *v).collect();
+        evidence::weak_pressure(&base)
+            && min_max(&vals).is_some_and(|(lo, hi)| {
+                unit_from_values(Quantity::Pressure, &vals).is_some() || lo >= 300.0 && hi <= 1100.0
+            })
+    })
 }
 
 /// Whether column `c` holds whole numbers counting up by one (a dataframe's index).
@@ -334,6 +360,17 @@ fn quantity_column(
             q.name(),
             u.name()
         ),
+        None if q == Quantity::Temperature
+            && min_max(vals).is_some_and(|(lo, hi)| lo >= 20.0 && hi <= 60.0) =>
+        {
+            // 20–60 reads as warm air in °C and as cold air in °F alike.
+            format!(
+                "{} from {h:?}; no unit marker: read as {}{plaus}; ASSUMED: these values \
+                 read as degF too: confirm (add unit = \"degF\" if so)",
+                q.name(),
+                shown.name()
+            )
+        }
         None => format!(
             "{} from {h:?}; no unit marker: read as {}{plaus}",
             q.name(),
@@ -386,8 +423,18 @@ fn numbered_name(h: &str) -> bool {
         .contains(&stem.trim_end_matches([' ', '_']))
 }
 
-/// The `[rows]` note when some sampled rows have no measured value.
-fn empty_rows_note(cx: &Ctx, measures: &[Measure]) -> Option<String> {
+/// What the sampled rows say about rows with values missing.
+pub(super) enum RowsNote {
+    /// Some rows have no measured value at all: `skip_unmeasured`, assumed.
+    Skip(String),
+    /// Some rows have most measured columns empty and others filled: a comment.
+    Partial(String),
+}
+
+/// The `[rows]` note when some sampled rows have no measured value, or have most of
+/// their measured columns empty while others hold values (a station that logged
+/// nothing, beside columns computed for every row).
+fn empty_rows_note(cx: &Ctx, measures: &[Measure]) -> Option<RowsNote> {
     let header = cx.header;
     // Rows without any measured value (HOBO event rows) would hold the file back.
     let cols: Vec<usize> = measures
@@ -398,23 +445,44 @@ fn empty_rows_note(cx: &Ctx, measures: &[Measure]) -> Option<String> {
                 .position(|h| Some(h.trim()) == m.column.as_deref())
         })
         .collect();
+    let empty = |l: &super::Line, c: usize| l.fields[c].is_empty() || cx.is_missing(&l.fields[c]);
     let empty_rows: Vec<usize> = cx
         .data
         .iter()
-        .filter(|l| {
-            cols.iter()
-                .all(|&c| l.fields[c].is_empty() || cx.is_missing(&l.fields[c]))
-        })
+        .filter(|l| cols.iter().all(|&c| empty(l, c)))
         .map(|l| l.no)
         .collect();
-    empty_rows.first().map(|first| {
-        format!(
+    if let Some(first) = empty_rows.first() {
+        return Some(RowsNote::Skip(format!(
             "ASSUMED: {} of {} sampled rows have no measured value (first: line {first}): \
              event rows, skipped and counted, the others load; confirm",
             empty_rows.len(),
             cx.rows
-        )
-    })
+        )));
+    }
+    let partial: Vec<&&super::Line> = cx
+        .data
+        .iter()
+        .filter(|l| {
+            let n = cols.iter().filter(|&&c| empty(l, c)).count();
+            n >= 2 && n * 2 >= cols.len()
+        })
+        .collect();
+    let first = partial.first()?;
+    let names: Vec<String> = cols
+        .iter()
+        .filter(|&&c| empty(first, c))
+        .map(|&c| format!("{:?}", header[c]))
+        .collect();
+    Some(RowsNote::Partial(format!(
+        "ASSUMED: {} of {} sampled rows have {} empty (first: line {}) while other columns \
+         hold values: those rows load with what they hold. If they mean \"nothing measured\", \
+         keep only the measured columns as measures and set skip_unmeasured = true",
+        partial.len(),
+        cx.rows,
+        names.join(", "),
+        first.no
+    )))
 }
 
 /// Writes a `[measures.NAME]` section per measure, and `[rows]` with `empty_note` (rows
@@ -422,7 +490,7 @@ fn empty_rows_note(cx: &Ctx, measures: &[Measure]) -> Option<String> {
 pub(super) fn write(
     out: &mut Out,
     measures: &[Measure],
-    empty_note: Option<&str>,
+    empty_note: Option<&RowsNote>,
     malformed_note: Option<&str>,
 ) {
     for m in measures {
@@ -445,10 +513,12 @@ pub(super) fn write(
     if empty_note.is_some() || malformed_note.is_some() {
         out.section("rows");
     }
-    if let Some(why) = empty_note {
+    match empty_note {
         // Only rows with nothing measured are skipped: any other bad row still refuses
         // the file, as without the setting.
-        out.kv("skip_unmeasured", "true", Some(why));
+        Some(RowsNote::Skip(why)) => out.kv("skip_unmeasured", "true", Some(why)),
+        Some(RowsNote::Partial(why)) => out.line(&format!("# {why}")),
+        None => {}
     }
     if let Some(why) = malformed_note {
         out.kv("skip_malformed", "true", Some(why));

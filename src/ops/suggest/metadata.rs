@@ -142,6 +142,19 @@ fn sensor_field<'m>(
             format!("the metadata line names the {}: {:?}", st.name, st.value),
         ));
     }
+    // A station number (TMY3's USAF `703165`): digits only, four or more.
+    let number_id = fields.iter().find(|f| {
+        f.value.len() >= 4 && f.value.len() <= 12 && f.value.bytes().all(|b| b.is_ascii_digit())
+    });
+    if let Some(f) = number_id {
+        return Some((
+            f,
+            format!(
+                "ASSUMED: field {} of the metadata line, {:?}, a station number, names the station; confirm",
+                f.index, f.value
+            ),
+        ));
+    }
     fields
         .iter()
         .skip(1)

@@ -43,7 +43,7 @@ mod time_column;
 
 pub use names::{derive_glob, derive_name};
 use out::{Out, s};
-pub use sample::{MAX_LINE_BYTES, MAX_LINES, MAX_SAMPLE_BYTES, Sample};
+pub use sample::{MAX_LINE_BYTES, MAX_LINES, MAX_SAMPLE_BYTES, MAX_TAIL_BYTES, Sample};
 use time::infer_zone;
 
 /// Why no profile could be suggested. Each message names what is missing.
@@ -250,7 +250,7 @@ pub fn suggest(
     measures::write(
         &mut out,
         &measures,
-        empty_note.as_deref(),
+        empty_note.as_ref(),
         layout.malformed_note().as_deref(),
     );
     for n in &out.notes {

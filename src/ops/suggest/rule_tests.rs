@@ -185,3 +185,77 @@ Year,Month,Day,Hour,Minute,Temperature\n"
     assert!(t.contains("zone_from_metadata = \"time_zone\""), "{t}");
     assert!(t.contains("minute = \"Minute\""), "{t}");
 }
+
+#[test]
+fn a_footer_at_the_end_of_a_long_file_is_seen() {
+    let mut text = "time(UTC),T2m,RH,SP\n".to_owned();
+    let mut i = 0;
+    while text.len() < super::MAX_SAMPLE_BYTES + 4096 {
+        text.push_str(&format!(
+            "2018{:02}{:02}:{:02}00,2.0{i},94.38,99870.0\n",
+            1 + i / 744,
+            1 + (i / 24) % 28,
+            i % 24
+        ));
+        i += 1;
+    }
+    text.push_str("\nT2m: 2-m air temperature (degree Celsius)\nPVGIS (c) European Union\n");
+    let s = super::Sample::read_file(std::io::Cursor::new(text.as_bytes())).unwrap();
+    let t = suggest(&s, "tmy_45.csv", None).unwrap().text;
+    assert!(
+        t.contains("skip_malformed = true  # ASSUMED: 2 line(s) near the end of the file"),
+        "{t}"
+    );
+    // `SP` with values only pascals fit: the surface pressure, assumed.
+    assert!(t.contains("[measures.pressure]"), "{t}");
+    assert!(t.contains("unit = \"Pa\""), "{t}");
+    assert!(t.contains("usual short name of a surface pressure"), "{t}");
+}
+
+#[test]
+fn the_zone_field_of_the_times_wins_over_the_sites_local_zone() {
+    let mut text = "Source,Location ID,Time Zone,Local Time Zone\n\
+NSRDB,3049132,0,-9\n\
+Year,Month,Day,Hour,Minute,Temperature\n"
+        .to_owned();
+    for h in 0..6 {
+        text.push_str(&format!("2023,1,1,{h},0,-8.{h}\n"));
+    }
+    let t = run("polar_1.csv", &text);
+    assert!(t.contains("zone_from_metadata = \"time_zone\""), "{t}");
+}
+
+#[test]
+fn an_unmarked_temperature_that_reads_as_degf_too_is_assumed() {
+    let mut text = "date,temp\n".to_owned();
+    for h in 0..10 {
+        text.push_str(&format!("2010/01/01 {h:02}:00,3{h}.4\n"));
+    }
+    let t = run("seattle-temps.csv", &text);
+    assert!(t.contains("ASSUMED: these values read as degF too"), "{t}");
+}
+
+#[test]
+fn rows_with_most_measured_columns_empty_are_noted() {
+    let mut text = "measured_on,ghi,dni,dhi,zenith\n".to_owned();
+    for i in 0..10 {
+        if i == 4 {
+            text.push_str("2/1/2019 0:20,,,,150.1\n");
+            continue;
+        } else {
+            text.push_str(&format!("2/1/2019 0:{:02},1{i},2{i},3{i},15{i}.1\n", i * 5));
+        }
+    }
+    let t = run("irradiance_1.csv", &text);
+    assert!(
+        t.contains("[rows]\n# ASSUMED: 1 of 10 sampled rows have \"ghi\", \"dni\", \"dhi\" empty"),
+        "{t}"
+    );
+}
+
+#[test]
+fn a_station_number_on_an_unnamed_metadata_line_names_the_sensor() {
+    let t = run("703165TY.csv", &tmy3());
+    assert!(t.contains("fields = { station = 1"), "{t}");
+    assert!(t.contains("\"703165\", a station number"), "{t}");
+}

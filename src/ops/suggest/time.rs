@@ -334,11 +334,27 @@ pub(super) fn infer_zone(
             return Zone::Named(z.trim().to_owned(), format!("the header says {h:?}"));
         }
     }
+    // A field named for the zone of the times (NSRDB's `Time Zone`, `0` for UTC) first,
+    // before a site's `Local Time Zone`; else the first signed offset.
+    let named_zone = |f: &&super::MetaField| {
+        [
+            "time_zone",
+            "timezone",
+            "tz",
+            "utc_offset",
+            "zone",
+            "gmt_offset",
+        ]
+        .contains(&f.name.as_str())
+            && parse_offset(&f.value).is_some()
+    };
     if let Some((_, fields)) = meta
-        && let Some(f) = fields.iter().find(|f| {
-            let v = &f.value;
-            (v.starts_with('+') || v.starts_with('-') || v.starts_with("UTC"))
-                && parse_offset(v).is_some()
+        && let Some(f) = fields.iter().find(named_zone).or_else(|| {
+            fields.iter().find(|f| {
+                let v = &f.value;
+                (v.starts_with('+') || v.starts_with('-') || v.starts_with("UTC"))
+                    && parse_offset(v).is_some()
+            })
         })
     {
         let field = if f.name.starts_with("field") {
