@@ -259,3 +259,22 @@ fn a_station_number_on_an_unnamed_metadata_line_names_the_sensor() {
     assert!(t.contains("fields = { station = 1"), "{t}");
     assert!(t.contains("\"703165\", a station number"), "{t}");
 }
+
+#[test]
+fn a_header_naming_fewer_columns_than_the_rows_is_padded() {
+    let mut text = ",Year,DOY,CST,Battery [VDC]\n".to_owned();
+    for m in 0..8 {
+        text.push_str(&format!("0,2019,319,{m},13.5,-7999,-7999\n"));
+    }
+    let t = run("midc_raw_short_header_1.txt", &text);
+    assert!(
+        t.contains("preamble = 1  # ASSUMED: the header on line 1 names 5 of the 7"),
+        "{t}"
+    );
+    assert!(t.contains("header = false"), "{t}");
+    assert!(
+        t.contains("names = [\"column_1\", \"Year\", \"DOY\", \"CST\", \"Battery [VDC]\", \"column_6\", \"column_7\"]"),
+        "{t}"
+    );
+    assert!(t.contains("hhmm = \"CST\""), "{t}");
+}
