@@ -142,9 +142,10 @@ fn sensor_field<'m>(
             format!("the metadata line names the {}: {:?}", st.name, st.value),
         ));
     }
-    // A station number (TMY3's USAF `703165`): digits only, four or more.
+    // A station number (TMY3's USAF `703165`): digits only, five or more (four could
+    // be a year).
     let number_id = fields.iter().find(|f| {
-        f.value.len() >= 4 && f.value.len() <= 12 && f.value.bytes().all(|b| b.is_ascii_digit())
+        f.value.len() >= 5 && f.value.len() <= 12 && f.value.bytes().all(|b| b.is_ascii_digit())
     });
     if let Some(f) = number_id {
         return Some((
