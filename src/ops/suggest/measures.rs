@@ -360,13 +360,17 @@ fn quantity_column(
             q.name(),
             u.name()
         ),
-        None if q == Quantity::Temperature
-            && min_max(vals).is_some_and(|(lo, hi)| lo >= 20.0 && hi <= 60.0) =>
-        {
-            // 20–60 reads as warm air in °C and as cold air in °F alike.
+        None if q == Quantity::Temperature => {
+            // Without a marker nothing proves °C: 20–60 reads as warm air in °C and as
+            // cold air in °F alike, and -10–15 as a cold day in either.
+            let also = if min_max(vals).is_some_and(|(lo, hi)| lo >= 20.0 && hi <= 60.0) {
+                "these values read as degF too"
+            } else {
+                "no marker says so"
+            };
             format!(
-                "{} from {h:?}; no unit marker: read as {}{plaus}; ASSUMED: these values \
-                 read as degF too: confirm (add unit = \"degF\" if so)",
+                "{} from {h:?}; no unit marker: read as {}{plaus}; ASSUMED: {also}: confirm \
+                 (add unit = \"degF\" if they are)",
                 q.name(),
                 shown.name()
             )

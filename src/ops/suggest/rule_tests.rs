@@ -110,7 +110,13 @@ fn a_unit_only_one_reading_fits_is_assumed() {
     assert!(t.contains("unit = \"K\""), "{t}");
     // 70–72 could be a tank in °C or a room in °F: no unit is claimed.
     let t = run("x_1.csv", &rows(&[70.0, 71.0, 72.0, 71.5, 70.5]));
-    assert!(!t.contains("degF") && !t.contains("unit = \"K\""), "{t}");
+    assert!(
+        !t.contains("\nunit = \"degF\"") && !t.contains("\nunit = \"K\""),
+        "{t}"
+    );
+    // Read as °C without a marker, but never silently.
+    assert!(t.contains("no unit marker: read as degC"), "{t}");
+    assert!(t.contains("ASSUMED: no marker says so"), "{t}");
 }
 
 #[test]
