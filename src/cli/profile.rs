@@ -60,7 +60,8 @@ fn run_suggest(settings: &Settings, args: SuggestArgs) -> anyhow::Result<ExitCod
         anyhow::bail!("{} is a folder, not a file", args.file.display());
     }
     let file_name = crate::intake::display_name(&args.file);
-    let suggestion = Sample::read(file).and_then(|s| suggest(&s, &file_name, args.name.as_deref()));
+    let suggestion =
+        Sample::read_file(file).and_then(|s| suggest(&s, &file_name, args.name.as_deref()));
     let suggestion = match suggestion {
         Ok(s) => s,
         Err(e) => {

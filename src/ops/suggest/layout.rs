@@ -44,6 +44,12 @@ pub(super) struct Layout {
     /// Lines after the header with another field count: (how many, the first's number
     /// and field count).
     malformed: Option<(usize, usize, usize)>,
+    /// The header names fewer columns than the rows hold: `names` are its names and
+    /// `column_N` for the rest.
+    short: bool,
+    /// Lines near the end of the file (the sample's tail) with another field count:
+    /// (how many, the first, cut for the comment).
+    tail_malformed: Option<(usize, String)>,
 }
 
 impl Layout {
@@ -66,9 +72,16 @@ impl Layout {
             return Err(SuggestError::NoColumns);
         };
         let decimal = decimal_comma_likely(&lines, delim);
-        let header_at = header_line(&lines, width, decimal);
-        let names = two_row_header(&lines, header_at, width, decimal);
-        let first_body = header_at + if names.is_some() { 2 } else { 1 };
+        let mut header_at = header_line(&lines, width, decimal);
+        let mut names = two_row_header(&lines, header_at, width, decimal);
+        let short = names.is_none()
+            && short_header(&lines, header_at, width, decimal)
+                .inspect(|(at, n)| {
+                    header_at = *at;
+                    names = Some(n.clone());
+                })
+                .is_some();
+        let first_body = header_at + if names.is_some() && !short { 2 } else { 1 };
         let body: Vec<usize> = (first_body..lines.len())
             .filter(|&i| lines[i].fields.len() == width)
             .collect();
@@ -80,6 +93,15 @@ impl Layout {
             .filter(|l| l.fields.len() != width)
             .collect();
         let malformed = other.first().map(|l| (other.len(), l.no, l.fields.len()));
+        let tail: Vec<String> = sample
+            .tail
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).trim().to_owned())
+            .filter(|t| !t.is_empty() && split(t, delim).len() != width)
+            .collect();
+        let tail_malformed = tail
+            .first()
+            .map(|t| (tail.len(), t.chars().take(60).collect::<String>()));
 
         // Decimal comma: a `;`/tab file with values like `21,5`.
         let decimal_comma = (delim != b',').then(|| {
@@ -113,6 +135,8 @@ impl Layout {
             skip,
             units_row,
             malformed,
+            tail_malformed,
+            short,
         })
     }
 
@@ -145,12 +169,21 @@ impl Layout {
     /// historian's bookkeeping rows, WinCC's `$RT_COUNT$`): the load would refuse the
     /// file for them.
     pub(super) fn malformed_note(&self) -> Option<String> {
-        self.malformed.map(|(n, line, fields)| {
+        let head = self.malformed.map(|(n, line, fields)| {
             format!(
                 "ASSUMED: {n} line(s) after the header have another field count (first: line \
                  {line}, {fields} fields, the header {}): bookkeeping rows, skipped and counted; confirm",
                 self.width
             )
+        });
+        head.or_else(|| {
+            self.tail_malformed.as_ref().map(|(n, first)| {
+                format!(
+                    "ASSUMED: {n} line(s) near the end of the file have another field count \
+                     than the header's {} ({first:?}): a footer, skipped and counted; confirm",
+                    self.width
+                )
+            })
         })
     }
 
@@ -191,7 +224,25 @@ impl Layout {
             out.line("# encoding: UTF-8 (every sampled line is valid UTF-8)");
         }
         let header_line = self.lines[self.header_at].no;
-        if let Some(names) = &self.names {
+        if let (Some(names), true) = (&self.names, self.short) {
+            out.kv(
+                "preamble",
+                &header_line.to_string(),
+                Some(&format!(
+                    "ASSUMED: the header on line {header_line} names {} of the {width} columns the rows hold: its names, then column_N for the rest; confirm",
+                    self.lines[self.header_at].fields.len()
+                )),
+            );
+            out.kv("header", "false", None);
+            out.kv(
+                "names",
+                &format!(
+                    "[{}]",
+                    names.iter().map(|n| s(n)).collect::<Vec<_>>().join(", ")
+                ),
+                None,
+            );
+        } else if let Some(names) = &self.names {
             // The agent reads one header row: both rows become preamble and the joined
             // names are given.
             let second = self.lines[self.header_at + 1].no;
@@ -254,6 +305,12 @@ impl Layout {
 /// line with `width` fields.
 fn header_line(lines: &[Line], width: usize, decimal_comma: bool) -> usize {
     let numbers = Numbers { decimal_comma };
+    let names_only = |l: &Line| {
+        l.fields.len() == width
+            && l.fields.iter().any(|f| !f.is_empty())
+            && l.fields.iter().all(|f| numbers.parse(f).is_none())
+    };
+    let has_number = |l: &Line| l.fields.iter().any(|f| numbers.parse(f).is_some());
     let first = lines
         .iter()
         .position(|l| l.fields.len() == width)
@@ -263,12 +320,55 @@ fn header_line(lines: &[Line], width: usize, decimal_comma: bool) -> usize {
         .enumerate()
         .skip(first)
         .take(10)
-        .find(|(_, l)| {
-            l.fields.len() == width
-                && l.fields.iter().any(|f| !f.is_empty())
-                && l.fields.iter().all(|f| numbers.parse(f).is_none())
+        .find(|(_, l)| names_only(l))
+        .map_or(first, |(i, l)| {
+            // A names line and its values line before the header (NSRDB: `Source,
+            // Location ID,…,Time Zone` / `NSRDB,401182,…,-7`, then `Year,Month,…`):
+            // the header is the names line right before the data.
+            match (lines.get(i + 1), lines.get(i + 2), lines.get(i + 3)) {
+                (Some(values), Some(next), Some(data))
+                    if names_only(next)
+                        && has_number(values)
+                        && has_number(data)
+                        && values.fields.len() == l.fields.len() =>
+                {
+                    i + 2
+                }
+                _ => i,
+            }
         })
-        .map_or(first, |(i, _)| i)
+}
+
+/// A header that names fewer columns than the rows hold (a raw download re-saved with
+/// unnamed extra columns): the line right before the first data line `at` is all
+/// names, more than one and fewer than `width`, and `at` holds numbers. Returns its
+/// index and the names, padded with `column_N` (an empty name too).
+fn short_header(
+    lines: &[Line],
+    at: usize,
+    width: usize,
+    decimal_comma: bool,
+) -> Option<(usize, Vec<String>)> {
+    let numbers = Numbers { decimal_comma };
+    let prev = lines.get(at.checked_sub(1)?)?;
+    let data = lines.get(at)?;
+    let n = prev.fields.len();
+    let names_only = prev.fields.iter().all(|f| numbers.parse(f).is_none());
+    let named = prev.fields.iter().filter(|f| !f.is_empty()).count();
+    (names_only
+        && n > 1
+        && n < width
+        && named * 2 > n
+        && data.fields.iter().any(|f| numbers.parse(f).is_some()))
+    .then(|| {
+        let names = (0..width)
+            .map(|i| match prev.fields.get(i).map(|f| f.trim()) {
+                Some(f) if !f.is_empty() => f.to_owned(),
+                _ => format!("column_{}", i + 1),
+            })
+            .collect();
+        (at - 1, names)
+    })
 }
 
 /// The names of a two-row header starting at `at`: the header row has empty cells

@@ -97,7 +97,7 @@ const DEVICE_FIELDS: [&str; 8] = [
 ];
 
 /// Field names of the station or site the readings come from.
-const STATION_FIELDS: [&str; 7] = [
+const STATION_FIELDS: [&str; 12] = [
     "station",
     "station_name",
     "stationname",
@@ -105,6 +105,11 @@ const STATION_FIELDS: [&str; 7] = [
     "site",
     "site_name",
     "plot_title",
+    "station_id",
+    "site_id",
+    "location_id",
+    "location",
+    "location_name",
 ];
 
 /// The metadata field naming the sensor: a device field (module, sensor, device) before a
@@ -117,7 +122,7 @@ fn sensor_field<'m>(
     let named = |list: &[&str]| {
         fields
             .iter()
-            .find(|f| list.contains(&f.name.as_str()) && !f.value.is_empty())
+            .find(|f| list.contains(&f.name.as_str()) && f.value.chars().any(char::is_alphanumeric))
     };
     if let Some(d) = named(&DEVICE_FIELDS) {
         let of = named(&STATION_FIELDS)
@@ -137,15 +142,29 @@ fn sensor_field<'m>(
             format!("the metadata line names the {}: {:?}", st.name, st.value),
         ));
     }
+    // A station number (TMY3's USAF `703165`): digits only, five or more (four could
+    // be a year).
+    let number_id = fields.iter().find(|f| {
+        f.value.len() >= 5 && f.value.len() <= 12 && f.value.bytes().all(|b| b.is_ascii_digit())
+    });
+    if let Some(f) = number_id {
+        return Some((
+            f,
+            format!(
+                "ASSUMED: field {} of the metadata line, {:?}, a station number, names the station; confirm",
+                f.index, f.value
+            ),
+        ));
+    }
     fields
         .iter()
         .skip(1)
         .find(|f| {
-            !f.value.is_empty()
+            f.value.chars().any(char::is_alphanumeric)
                 && number(&f.value).is_none()
                 && f.value
                     .chars()
-                    .all(|c| c.is_alphanumeric() || "_-.".contains(c))
+                    .all(|c| c.is_alphanumeric() || "_-. ".contains(c))
         })
         .map(|f| {
             (

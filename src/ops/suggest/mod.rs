@@ -11,8 +11,10 @@
 //! read), `layout` (encoding, delimiter, header, preamble, decimal comma, units rows,
 //! comments), `missing` (missing-value codes), `metadata` (the preamble's metadata line),
 //! `shape` (long or wide), `time_column` (which column(s) hold the time) and `time`
-//! (format, date order, zone), `sensor`, `measures` (quantities, units, ranges) and
-//! `further` (the one naming rule for further measures); `names` (glob, profile name,
+//! (format, date order, zone; `parts` for a time in year / day / HHMM columns),
+//! `sensor`, `measures` (quantities, units, ranges) and
+//! `further` (the one naming rule for further measures), `evidence` (what a name says
+//! about its quantity: a canonical measure needs it); `names` (glob, profile name,
 //! sensor capture from the file name or a title naming it) and `out` (TOML quoting and
 //! comments). This file types the columns, runs the stages and checks the
 //! result.
@@ -22,6 +24,7 @@ use std::path::Path;
 
 use crate::profile::Profile;
 
+mod evidence;
 mod further;
 mod layout;
 mod measures;
@@ -29,6 +32,9 @@ mod metadata;
 mod missing;
 mod names;
 mod out;
+mod parts;
+#[cfg(test)]
+mod rule_tests;
 mod sample;
 mod sensor;
 mod shape;
@@ -37,7 +43,7 @@ mod time_column;
 
 pub use names::{derive_glob, derive_name};
 use out::{Out, s};
-pub use sample::{MAX_LINE_BYTES, MAX_LINES, MAX_SAMPLE_BYTES, Sample};
+pub use sample::{MAX_LINE_BYTES, MAX_LINES, MAX_SAMPLE_BYTES, MAX_TAIL_BYTES, Sample};
 use time::infer_zone;
 
 /// Why no profile could be suggested. Each message names what is missing.
@@ -116,6 +122,8 @@ impl ColumnStats {
 struct Ctx<'a> {
     file_name: &'a str,
     header: &'a [String],
+    /// Which header names were empty in the file (named `column_N` in `header`).
+    unnamed: Vec<bool>,
     width: usize,
     data: Vec<&'a Line>,
     units_row: Option<&'a Line>,
@@ -146,7 +154,25 @@ pub fn suggest(
     let name = name.map_or_else(|| derive_name(file_name), str::to_owned);
 
     let layout = layout::Layout::infer(sample)?;
-    let header = layout.header();
+    // The agent reads an empty header name as `column_N` (a dataframe's index column).
+    let names: Vec<String> = layout
+        .header()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            if h.trim().is_empty() {
+                format!("column_{}", i + 1)
+            } else {
+                h.clone()
+            }
+        })
+        .collect();
+    let unnamed: Vec<bool> = layout
+        .header()
+        .iter()
+        .map(|h| h.trim().is_empty())
+        .collect();
+    let header = names.as_slice();
     let data = layout.data();
     let numbers = layout.numbers();
     let stats = column_stats(&data, layout.width, numbers);
@@ -155,6 +181,7 @@ pub fn suggest(
     let cx = Ctx {
         file_name,
         header,
+        unnamed,
         width: layout.width,
         data,
         units_row: layout.units_row(),
@@ -165,7 +192,16 @@ pub fn suggest(
     };
     let meta = metadata::find(layout.preamble(), &cx);
     let shape = shape::Columns::find(&cx);
-    let time = time_column::choose(&cx, &shape)?;
+    let mut time = time_column::choose(&cx, &shape)?;
+    for &c in &time.cols {
+        if cx.unnamed[c] {
+            time.why.push_str(&format!(
+                "; column {} has no name in the header: the agent calls it {}",
+                c + 1,
+                header[c]
+            ));
+        }
+    }
 
     // Zone.
     let time_header = time
@@ -185,7 +221,7 @@ pub fn suggest(
         .chain(shape.entity)
         .chain(shape.metric)
         .collect();
-    let sensor_col = sensor::find_column(&cx, &used);
+    let sensor_col = sensor::find_column(&cx, &used, &time.cols);
 
     // The TOML.
     write_head(&mut out, &cx, sample);
@@ -214,7 +250,7 @@ pub fn suggest(
     measures::write(
         &mut out,
         &measures,
-        empty_note.as_deref(),
+        empty_note.as_ref(),
         layout.malformed_note().as_deref(),
     );
     for n in &out.notes {
@@ -412,7 +448,11 @@ mod tests {
         assert_eq!(derive_glob("TOA5_pond.dat"), "TOA5_*.dat");
         assert_eq!(derive_glob("KDEN_2024-01.csv"), "KDEN_*.csv");
         assert_eq!(derive_glob("history.csv"), "history*.csv");
-        assert_eq!(derive_glob("2024-01-05.csv"), "*.csv");
+        // Never wider than the file's own name.
+        assert_eq!(derive_glob("2024-01-05.csv"), "2024-01-05.csv");
+        assert_eq!(derive_glob("703165TY.csv"), "*TY.csv");
+        assert_eq!(derive_glob("723170TYA.CSV"), "*TYA.CSV");
+        assert_eq!(derive_glob("_x.csv"), "_x*.csv");
         assert_eq!(derive_name("KDEN_2024-01.csv"), "kden");
     }
 

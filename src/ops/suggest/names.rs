@@ -3,21 +3,43 @@
 use super::{Line, key};
 
 /// The match glob: the file name's leading token, then `*`, then its extension
-/// (`TOA5_pond.dat` → `TOA5_*.dat`; `history.csv` → `history*.csv`).
+/// (`TOA5_pond.dat` → `TOA5_*.dat`; `history.csv` → `history*.csv`). Never wider than
+/// the file's own name: without a leading token, its digit runs become `*`
+/// (`703165TY.csv` → `*TY.csv`), and a name of digits alone is kept as it is
+/// (`2024-01-05.csv`), never `*.csv`, which would take every export in the folder.
 pub fn derive_glob(file_name: &str) -> String {
     let (stem, ext) = match file_name.rsplit_once('.') {
         Some((s, e)) if !s.is_empty() => (s, format!(".{e}")),
         _ => (file_name, String::new()),
     };
     let glob_safe = |t: &str| t.replace(['*', '?', '[', ']'], "");
-    match stem.find(['_', '-', ' ']) {
+    let lead = match stem.find(['_', '-', ' ']) {
         Some(i) if i > 0 && !stem[..i].bytes().all(|b| b.is_ascii_digit()) => {
-            format!("{}*{ext}", glob_safe(&stem[..=i]))
+            glob_safe(&stem[..=i])
         }
-        _ => {
-            let letters: String = stem.chars().take_while(|c| !c.is_ascii_digit()).collect();
-            format!("{}*{ext}", glob_safe(&letters))
+        _ => glob_safe(
+            &stem
+                .chars()
+                .take_while(|c| !c.is_ascii_digit())
+                .collect::<String>(),
+        ),
+    };
+    if lead.chars().any(char::is_alphanumeric) {
+        return format!("{lead}*{ext}");
+    }
+    // Digit runs as `*`, the rest as written.
+    let mut pattern = String::new();
+    for c in glob_safe(stem).chars() {
+        if !c.is_ascii_digit() {
+            pattern.push(c);
+        } else if !pattern.ends_with('*') {
+            pattern.push('*');
         }
+    }
+    if pattern.chars().any(char::is_alphabetic) {
+        format!("{pattern}{ext}")
+    } else {
+        format!("{}{ext}", glob_safe(stem))
     }
 }
 

@@ -1,6 +1,6 @@
 //! The bounded sample: what `profile suggest` reads of a file, whatever its size.
 
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 
 use super::SuggestError;
 
@@ -10,12 +10,17 @@ pub const MAX_SAMPLE_BYTES: usize = 64 * 1024;
 pub const MAX_LINES: usize = 2_000;
 /// The longest line [`Sample::read`] accepts.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
+/// The most bytes [`Sample::read_file`] reads from the end of a longer file.
+pub const MAX_TAIL_BYTES: usize = 16 * 1024;
 
 /// The first lines of a file, bounded: at most [`MAX_SAMPLE_BYTES`] bytes and
 /// [`MAX_LINES`] lines, each without its line ending.
 #[derive(Debug, Clone)]
 pub struct Sample {
     pub(super) lines: Vec<Vec<u8>>,
+    /// The whole lines of the file's last [`MAX_TAIL_BYTES`] when the head did not reach
+    /// them (a footer after the data); empty otherwise.
+    pub(super) tail: Vec<Vec<u8>>,
 }
 
 impl Sample {
@@ -68,7 +73,37 @@ impl Sample {
         if lines.iter().all(|l| l.iter().all(u8::is_ascii_whitespace)) {
             return Err(SuggestError::Empty);
         }
-        Ok(Self { lines })
+        Ok(Self {
+            lines,
+            tail: Vec::new(),
+        })
+    }
+
+    /// [`Sample::read`], and the last lines of a file longer than the sample (at most
+    /// [`MAX_TAIL_BYTES`]; the first, cut line dropped, and lines over
+    /// [`MAX_LINE_BYTES`] left out), so a footer after the data is seen.
+    pub fn read_file(mut f: impl Read + Seek) -> Result<Self, SuggestError> {
+        let read = |e: std::io::Error| SuggestError::Read(e.to_string());
+        let mut sample = Self::read(&mut f)?;
+        let len = f.seek(SeekFrom::End(0)).map_err(read)?;
+        let head = MAX_SAMPLE_BYTES as u64;
+        if len <= head {
+            return Ok(sample);
+        }
+        let start = len.saturating_sub(MAX_TAIL_BYTES as u64).max(head);
+        f.seek(SeekFrom::Start(start)).map_err(read)?;
+        let mut buf = Vec::with_capacity(MAX_TAIL_BYTES);
+        f.take(MAX_TAIL_BYTES as u64)
+            .read_to_end(&mut buf)
+            .map_err(read)?;
+        let mut lines = buf.split(|&b| b == b'\n');
+        lines.next();
+        sample.tail = lines
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .filter(|l| l.len() <= MAX_LINE_BYTES && !l.contains(&0))
+            .map(<[u8]>::to_vec)
+            .collect();
+        Ok(sample)
     }
 
     /// The number of lines kept.

@@ -5,10 +5,14 @@
 use super::Ctx;
 use super::names::file_name_sensor;
 use super::out::{Out, lit, s};
+use super::parts::is_clock;
+use super::time::infer_time;
 
 /// The column naming the sensor: a sensor-like name, else a text column with few
-/// distinct values; never one of the `used` columns.
-pub(super) fn find_column(cx: &Ctx, used: &[usize]) -> Option<usize> {
+/// distinct values that tells apart rows sharing a time; never one of the `used`
+/// columns, and never a column whose values read as times or dates (`01:00`…`24:00`
+/// are 24 clock readings, not 24 sensors). `time` are the time columns.
+pub(super) fn find_column(cx: &Ctx, used: &[usize], time: &[usize]) -> Option<usize> {
     let (header, stats, rows) = (cx.header, &cx.stats, cx.rows);
     let sensor_names = [
         "sensor",
@@ -29,8 +33,12 @@ pub(super) fn find_column(cx: &Ctx, used: &[usize]) -> Option<usize> {
         "varname",
         "tag",
     ];
-    let text_col =
-        |c: usize| !used.contains(&c) && !stats[c].mostly_numeric() && stats[c].empty == 0;
+    let text_col = |c: usize| {
+        !used.contains(&c)
+            && !stats[c].mostly_numeric()
+            && stats[c].empty == 0
+            && !reads_as_time(cx, c)
+    };
     let not_unique = |c: usize| rows <= 1 || stats[c].distinct() < rows;
     (0..cx.width)
         .find(|&c| {
@@ -45,8 +53,46 @@ pub(super) fn find_column(cx: &Ctx, used: &[usize]) -> Option<usize> {
                     && stats[c].distinct() * 10 <= rows
                     && stats[c].distinct() >= 1
                     && !stats[c].values.iter().any(|(_, v)| v.len() > 64)
+                    && tells_apart(cx, c, time)
             })
         })
+}
+
+/// Whether the values of column `c` read as times, dates or times of day.
+fn reads_as_time(cx: &Ctx, c: usize) -> bool {
+    let values: Vec<(usize, String)> = cx.stats[c]
+        .values
+        .iter()
+        .filter(|(_, v)| !v.trim().is_empty() && !cx.is_missing(v))
+        .cloned()
+        .collect();
+    !values.is_empty()
+        && (values.iter().all(|(_, v)| is_clock(v)) || infer_time(&values, true).is_some())
+}
+
+/// A column with no sensor-like name names the sensor only when the sample repeats a
+/// time and the column tells every such pair of rows apart (a long file of several
+/// stations); where every time is unique it is a property of the reading (a weather
+/// word, a data source), not a sensor.
+fn tells_apart(cx: &Ctx, c: usize, time: &[usize]) -> bool {
+    let key = |l: &super::Line| -> Vec<String> {
+        time.iter()
+            .map(|&t| l.fields[t].trim().to_owned())
+            .collect()
+    };
+    let mut times: Vec<Vec<String>> = cx.data.iter().map(|l| key(l)).collect();
+    times.sort_unstable();
+    times.dedup();
+    if times.len() == cx.data.len() {
+        return false;
+    }
+    let mut pairs: Vec<(Vec<String>, &str)> = cx
+        .data
+        .iter()
+        .map(|l| (key(l), l.fields[c].trim()))
+        .collect();
+    pairs.sort_unstable();
+    pairs.windows(2).all(|w| w[0] != w[1])
 }
 
 /// Writes the `[sensor]` section, strongest evidence first: the column, the metadata

@@ -239,7 +239,7 @@ mod tests {
         );
         // 71.4 °C and 1,820.5 hPa lie outside the default ranges: widened, marked.
         assert!(t.contains("[measures.temperature]\n# metric \"Boiler_T_Flow\": values 71.2–71.4, read as degC\nrange = [-50, 90]  # ASSUMED"), "{t}");
-        assert!(t.contains("range = [800, 1840]"), "{t}");
+        assert!(t.contains("range = [800, 1920]"), "{t}");
         // The bookkeeping row of another field count is skipped, as an assumption.
         assert!(
             t.contains("skip_malformed = true  # ASSUMED: 1 line(s) after the header have another field count (first: line 5, 6 fields, the header 5)"),

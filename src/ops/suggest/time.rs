@@ -8,7 +8,7 @@ use crate::timestamp::{
 use super::Meta;
 
 /// Chrono formats tried when the built-in reader does not read a time column.
-pub(super) const FORMATS: [&str; 18] = [
+pub(super) const FORMATS: [&str; 19] = [
     "%m/%d/%y %I:%M:%S %p",
     "%m/%d/%y %I:%M%p",
     "%m/%d/%Y %I:%M%p",
@@ -27,12 +27,15 @@ pub(super) const FORMATS: [&str; 18] = [
     "%Y/%m/%d %H:%M",
     "%m/%d/%y %H:%M",
     "%d/%m/%y %H:%M",
+    // PVGIS: `20180101:0000`.
+    "%Y%m%d:%H%M",
 ];
 
 pub(super) enum TimeKind {
     Builtin,
     Epoch(&'static str),
     Format(&'static str),
+    Parts(super::parts::Parts),
 }
 
 pub(super) struct TimeChoice {
@@ -118,13 +121,15 @@ fn builtin(values: &[(usize, String)]) -> Option<Option<TimeChoice>> {
     let utc = SourceTimezone::Fixed(zero);
     let offset = values.iter().find_map(|(l, v)| {
         let t = v.trim();
-        let has = t.ends_with('Z')
-            || t.ends_with(" UTC")
-            || t.len() > 6 && {
-                let tail = &t[t.len() - 6..];
-                (tail.starts_with('+') || tail.starts_with('-'))
-                    && tail[1..3].bytes().all(|b| b.is_ascii_digit())
-            };
+        // An offset follows a time of day: `2012-01-01` ends in `-01-01`, no offset.
+        let has = t.contains(':')
+            && (t.ends_with('Z')
+                || t.ends_with(" UTC")
+                || t.len() > 6 && t.is_char_boundary(t.len() - 6) && {
+                    let tail = &t[t.len() - 6..];
+                    (tail.starts_with('+') || tail.starts_with('-'))
+                        && tail.as_bytes()[1..3].iter().all(u8::is_ascii_digit)
+                });
         has.then(|| format!("the times carry their offset ({t:?} on line {l}): nothing to set"))
     });
     // Every value with and without 24:00, then four in five (a few bad rows must not
@@ -329,11 +334,27 @@ pub(super) fn infer_zone(
             return Zone::Named(z.trim().to_owned(), format!("the header says {h:?}"));
         }
     }
+    // A field named for the zone of the times (NSRDB's `Time Zone`, `0` for UTC) first,
+    // before a site's `Local Time Zone`; else the first signed offset.
+    let named_zone = |f: &&super::MetaField| {
+        [
+            "time_zone",
+            "timezone",
+            "tz",
+            "utc_offset",
+            "zone",
+            "gmt_offset",
+        ]
+        .contains(&f.name.as_str())
+            && parse_offset(&f.value).is_some()
+    };
     if let Some((_, fields)) = meta
-        && let Some(f) = fields.iter().find(|f| {
-            let v = &f.value;
-            (v.starts_with('+') || v.starts_with('-') || v.starts_with("UTC"))
-                && parse_offset(v).is_some()
+        && let Some(f) = fields.iter().find(named_zone).or_else(|| {
+            fields.iter().find(|f| {
+                let v = &f.value;
+                (v.starts_with('+') || v.starts_with('-') || v.starts_with("UTC"))
+                    && parse_offset(v).is_some()
+            })
         })
     {
         let field = if f.name.starts_with("field") {
