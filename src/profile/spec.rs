@@ -82,7 +82,8 @@ pub struct ProfileSpec {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LayoutSpec {
-    /// Field separator: `,` (default), `;`, `\t`, `|`.
+    /// Field separator: `,` (default), `;`, `\t`, `|`, ` `, or `whitespace`: runs of
+    /// spaces and tabs (columns aligned with blanks; quotes not special).
     pub delimiter: Option<String>,
     /// Decimal mark of numbers: `.` (default) or `,`.
     pub decimal: Option<String>,

@@ -8,6 +8,11 @@
 //! columns mean is decided from the header by [`crate::profile::plan`]. Whole-file
 //! problems are [`FileError`]s; per-row problems belong to [`crate::validate`].
 //!
+//! A layout can also separate fields by runs of blanks ([`Delimiter::Blanks`], for
+//! columns aligned with spaces): each line is split by the parser at spaces, quotes
+//! not special, and the record is then re-split at tabs with empty pieces dropped, so
+//! the comma path pays only one test per record.
+//!
 //! Text in another encoding than UTF-8 is parsed as bytes (delimiters and quotes are
 //! ASCII in every encoding we accept) and each cell is decoded when it is read
 //! ([`TextLayout::decode`]).
@@ -326,10 +331,21 @@ pub enum Encoding {
     Windows1252,
 }
 
+/// What separates the fields of a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delimiter {
+    /// One byte (`,` `;` tab `|` space), with CSV quoting.
+    Byte(u8),
+    /// One or more spaces or tabs; blanks at the start and end of a line are ignored
+    /// and quotes are ordinary characters (columns aligned with spaces, as NOAA's
+    /// USCRN and SURFRAD files are).
+    Blanks,
+}
+
 /// How a file's text is laid out: what a profile's `[layout]` says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextLayout {
-    pub delimiter: u8,
+    pub delimiter: Delimiter,
     pub decimal_comma: bool,
     pub encoding: Encoding,
     /// Lines before the header.
@@ -347,7 +363,7 @@ pub struct TextLayout {
 impl Default for TextLayout {
     fn default() -> Self {
         Self {
-            delimiter: b',',
+            delimiter: Delimiter::Byte(b','),
             decimal_comma: false,
             encoding: Encoding::Utf8,
             preamble: 0,
@@ -395,6 +411,8 @@ pub struct CsvSource<R: Read> {
     text: TextLayout,
     header: Header,
     record: ByteRecord,
+    /// With [`Delimiter::Blanks`]: the line as the parser split it (at spaces).
+    raw: Option<ByteRecord>,
     rows: u64,
     /// A data record read while looking for the header (files without one).
     pending: Option<u64>,
@@ -415,10 +433,16 @@ impl<R: Read> CsvSource<R> {
     /// [`CsvSource::with_layout`], reading ahead `buffer` bytes (at most
     /// [`READ_BUFFER`]; [`read_buffer_for`] a file's size).
     pub fn with_buffer(inner: R, text: TextLayout, buffer: usize) -> Result<Self, FileError> {
-        let reader = csv::ReaderBuilder::new()
+        let raw = (text.delimiter == Delimiter::Blanks).then(ByteRecord::new);
+        let mut builder = csv::ReaderBuilder::new();
+        match text.delimiter {
+            Delimiter::Byte(b) => builder.delimiter(b),
+            // Without quoting a record is one line, whatever it holds.
+            Delimiter::Blanks => builder.delimiter(b' ').quoting(false),
+        };
+        let reader = builder
             .has_headers(false)
             .flexible(true)
-            .delimiter(text.delimiter)
             // Records end at `\n` only: with csv's default CRLF handling the `\n` of a
             // `\r\n` counts towards the next record and every line number is one short.
             // The `\r` left at the end of the last field is trimmed like other whitespace.
@@ -430,6 +454,7 @@ impl<R: Read> CsvSource<R> {
             text,
             header: Header::default(),
             record: ByteRecord::new(),
+            raw,
             rows: 0,
             pending: None,
         };
@@ -440,7 +465,7 @@ impl<R: Read> CsvSource<R> {
     fn read_header(&mut self) -> Result<(), FileError> {
         let mut seen_any = false;
         loop {
-            let Some(line) = read_record(&mut self.reader, &mut self.record)? else {
+            let Some(line) = self.read()? else {
                 return Err(if seen_any {
                     FileError::HeaderOnly
                 } else {
@@ -493,11 +518,24 @@ impl<R: Read> CsvSource<R> {
             if self.pending.is_some() {
                 break;
             }
-            if read_record(&mut self.reader, &mut self.record)?.is_none() {
+            if self.read()?.is_none() {
                 return Err(FileError::HeaderOnly);
             }
         }
         Ok(())
+    }
+
+    /// Reads the next record into `self.record`; returns its physical line, or `None`
+    /// at the end.
+    fn read(&mut self) -> Result<Option<u64>, FileError> {
+        let Some(raw) = &mut self.raw else {
+            return read_record(&mut self.reader, &mut self.record);
+        };
+        let line = read_record(&mut self.reader, raw)?;
+        if line.is_some() {
+            split_blanks(raw, &mut self.record);
+        }
+        Ok(line)
     }
 
     fn is_comment(&self) -> bool {
@@ -530,7 +568,7 @@ impl<R: Read> CsvSource<R> {
         let line = loop {
             let line = match self.pending.take() {
                 Some(line) => line,
-                None => match read_record(&mut self.reader, &mut self.record)? {
+                None => match self.read()? {
                     Some(line) => line,
                     None => {
                         return if self.rows == 0 {
@@ -573,6 +611,24 @@ impl<R: Read> CsvSource<R> {
         inner.stop_tracking();
         io::copy(&mut inner, &mut io::sink()).map_err(FileError::Io)?;
         Ok((ContentHash::from_hasher(&inner.hasher), inner.bytes))
+    }
+}
+
+/// The fields of `raw` (a line split at single spaces) split again at tabs (and the
+/// `\r` of a CRLF line), empty pieces dropped: the fields of a line whose columns are
+/// separated by runs of blanks. A blank line is one empty field, as the parser gives
+/// it for other delimiters.
+fn split_blanks(raw: &ByteRecord, out: &mut ByteRecord) {
+    out.clear();
+    for field in raw {
+        for piece in field.split(|b| matches!(b, b'\t' | b'\r')) {
+            if !piece.is_empty() {
+                out.push_field(piece);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push_field(b"");
     }
 }
 
@@ -689,7 +745,7 @@ mod tests {
     #[test]
     fn no_header_semicolons_and_latin1() {
         let layout = TextLayout {
-            delimiter: b';',
+            delimiter: Delimiter::Byte(b';'),
             encoding: Encoding::Windows1252,
             names: Some(vec!["ts".into(), "Temp \u{b0}C".into()]),
             ..TextLayout::default()
@@ -792,6 +848,103 @@ mod tests {
             lines(&file(10 * MAX_RECORD_BYTES)),
             Err(FileError::RecordTooLarge { line: 2, .. })
         ));
+    }
+
+    fn blanks(names: Option<&[&str]>) -> TextLayout {
+        TextLayout {
+            delimiter: Delimiter::Blanks,
+            names: names.map(|n| n.iter().map(|s| s.to_string()).collect()),
+            ..TextLayout::default()
+        }
+    }
+
+    fn fields(rec: &ByteRecord) -> Vec<&str> {
+        rec.iter()
+            .map(|f| std::str::from_utf8(f).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn runs_of_blanks_separate_fields_and_edges_are_ignored() {
+        let text = b"  ts   id\tt \r\n 1  a \t\t-9999.0\r\n   \r\n\t2 \"b 21.5   \n3 d 4";
+        let mut src = CsvSource::with_layout(&text[..], blanks(None)).unwrap();
+        assert_eq!(src.header().names, vec!["ts", "id", "t"]);
+        let mut rows = Vec::new();
+        while let Some((line, rec)) = src.next_record().unwrap() {
+            rows.push((line, fields(rec).join("|")));
+        }
+        assert_eq!(
+            rows,
+            vec![
+                (2, "1|a|-9999.0".to_owned()),
+                // Line 3 holds only blanks; a quote is an ordinary character.
+                (4, "2|\"b|21.5".to_owned()),
+                (5, "3|d|4".to_owned()),
+            ]
+        );
+        let (hash, size) = src.finish().unwrap();
+        assert_eq!(size, text.len() as u64);
+        assert_eq!(hash, ContentHash::of_reader(&text[..]).unwrap().0);
+    }
+
+    #[test]
+    fn blank_separated_preamble_metadata_and_names() {
+        // SURFRAD's daily files: station name, then latitude, longitude, elevation.
+        let text = b" Alamosa\n   37.70  105.92 2317 m version 1\n 2016   1  0.000    -1.8 0\n# c\n 2016   2  0.017 -9999.9 1\n";
+        let layout = TextLayout {
+            preamble: 2,
+            metadata_line: Some(2),
+            comment: Some("#".to_owned()),
+            ..blanks(Some(&["year", "jday", "dt", "dw_solar", "qc_dwsolar"]))
+        };
+        let mut src = CsvSource::with_layout(&text[..], layout).unwrap();
+        assert_eq!(
+            src.header().metadata.as_deref().unwrap(),
+            ["37.70", "105.92", "2317", "m", "version", "1"]
+        );
+        let (line, rec) = src.next_record().unwrap().unwrap();
+        assert_eq!(
+            (line, fields(rec)),
+            (3, vec!["2016", "1", "0.000", "-1.8", "0"])
+        );
+        let (line, rec) = src.next_record().unwrap().unwrap();
+        assert_eq!((line, fields(rec)[3]), (5, "-9999.9"));
+        assert!(src.next_record().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_blank_separated_row_with_a_field_missing_is_a_field_count_error() {
+        let layout = blanks(Some(&["a", "b", "c"]));
+        let mut src = CsvSource::with_layout(&b"1 2 3\n4    6\n"[..], layout).unwrap();
+        assert!(src.next_record().unwrap().is_some());
+        assert!(matches!(
+            src.next_record(),
+            Err(FileError::FieldCount {
+                line: 2,
+                expected: 3,
+                found: 2
+            })
+        ));
+    }
+
+    #[test]
+    fn an_endless_blank_separated_record_stops_after_the_limit() {
+        for head in [&b"ts id t\n1 a "[..], b"ts id t\n1 \"a ", b"ts    "] {
+            let served = std::rc::Rc::new(std::cell::Cell::new(0));
+            let endless = Endless {
+                served: served.clone(),
+                head,
+            };
+            let result = CsvSource::with_layout(endless, blanks(None)).and_then(|mut src| {
+                while src.next_record()?.is_some() {}
+                Ok(())
+            });
+            assert!(
+                matches!(result, Err(FileError::RecordTooLarge { .. })),
+                "{result:?}"
+            );
+            assert!(served.get() < 2 * MAX_RECORD_BYTES as u64);
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 
 use super::spec::{LayoutSpec, MeasureSpec, ProfileSpec, RowsSpec, SensorSpec, ShapeSpec};
-use crate::read::{Encoding, TextLayout};
+use crate::read::{Delimiter, Encoding, TextLayout};
 use crate::rule::Rule;
 use crate::timestamp::TimeSpec;
 use crate::units::Range;
@@ -423,11 +423,15 @@ impl Checker<'_> {
         let mut out = TextLayout::default();
         if let Some(d) = &l.delimiter {
             match d.as_str() {
-                "," | ";" | "\t" | "|" | " " => out.delimiter = d.as_bytes()[0],
-                "tab" | "\\t" => out.delimiter = b'\t',
+                "," | ";" | "\t" | "|" | " " => out.delimiter = Delimiter::Byte(d.as_bytes()[0]),
+                "tab" | "\\t" => out.delimiter = Delimiter::Byte(b'\t'),
+                "whitespace" => out.delimiter = Delimiter::Blanks,
                 _ => self.fail(
                     "layout.delimiter",
-                    format!("{d:?}: expected \",\", \";\", \"\\t\" (tab), \"|\" or \" \""),
+                    format!(
+                        "{d:?}: expected \",\", \";\", \"\\t\" (tab), \"|\", \" \" or \"whitespace\" \
+                         (runs of spaces and tabs)"
+                    ),
                 ),
             }
         }
@@ -438,7 +442,7 @@ impl Checker<'_> {
                 _ => self.fail("layout.decimal", format!("{d:?}: expected \".\" or \",\"")),
             }
         }
-        if out.decimal_comma && out.delimiter == b',' {
+        if out.decimal_comma && out.delimiter == Delimiter::Byte(b',') {
             self.fail(
                 "layout.decimal",
                 "a decimal comma needs another delimiter (layout.delimiter = \";\" or \"\\t\")",

@@ -812,6 +812,39 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_whitespace_profile_reads_columns_aligned_with_blanks() {
+        let p = profile(
+            r#"
+            match = ["*.txt"]
+            [layout]
+            delimiter = "whitespace"
+            [sensor]
+            column = "WBANNO"
+            [time]
+            columns = ["UTC_DATE", "UTC_TIME"]
+            format = "%Y%m%d %H%M"
+            [measures.temperature]
+            column = "AIR_TEMPERATURE"
+            "#,
+        );
+        assert_eq!(p.layout.delimiter, crate::read::Delimiter::Blanks);
+        let plan = plan_with(&p, "  WBANNO UTC_DATE  UTC_TIME\tAIR_TEMPERATURE  ").unwrap();
+        assert!(matches!(plan.sensor, SensorSource::Column(0)));
+        assert_eq!(plan.measures[0].index, 3);
+
+        let refused = |delimiter: &str| {
+            let text = format!("match = [\"*\"]\n[layout]\ndelimiter = \"{delimiter}\"\n");
+            Profile::from_text("p", std::path::Path::new("p.toml"), &text)
+                .unwrap_err()
+                .into_iter()
+                .map(|e| e.key)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(refused("blanks"), vec!["layout.delimiter"]);
+        assert_eq!(refused("  "), vec!["layout.delimiter"]);
+    }
+
+    #[test]
     fn a_column_the_profile_names_must_be_there() {
         let p = profile(
             r#"
