@@ -25,9 +25,15 @@ use crate::common::{Backend, ReadingRow, TestEnv};
 use choices::{Class, Verdict};
 
 /// The share of corpus files whose unedited suggestion loads exactly the careful
-/// result: a ratchet set to what the suggester achieves today (raise it with the
-/// suggester; the target is 0.85).
-const EXACT_FLOOR: f64 = 0.02;
+/// result: a ratchet set to what the suggester achieves today (10 of 44; raise it with
+/// the suggester; the target is 0.85).
+const EXACT_FLOOR: f64 = 0.22;
+
+/// The share whose suggestion stores the same readings as the careful profile but for
+/// the sensor's name (a name the file does not carry, marked `# ASSUMED` in the
+/// suggestion, where the careful profile gave one of its own), exact ones included:
+/// a ratchet at today's 38 of 44.
+const SAME_READINGS_FLOOR: f64 = 0.86;
 
 /// At least this many loadable files, from at least this many publisher folders.
 const MIN_FILES: usize = 40;
@@ -145,7 +151,9 @@ struct Summary {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Aspect {
     Rows,
-    Sensors,
+    /// The sensors differ; `true` when only in their names (the same number of sensors
+    /// with the same numbers of readings).
+    Sensors(bool),
     Time,
     /// A measure, and whether its count of values differs (then missing-value codes
     /// are among the choices behind it).
@@ -227,11 +235,17 @@ fn differences(expect: &Value, s: &Summary) -> Vec<(Aspect, String)> {
         .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
         .collect();
     if sensors != s.sensors {
+        let sizes = |m: &BTreeMap<String, u64>| {
+            let mut v: Vec<u64> = m.values().copied().collect();
+            v.sort_unstable();
+            v
+        };
+        let name_only = sizes(&sensors) == sizes(&s.sensors);
         let got: Vec<&String> = s.sensors.keys().take(3).collect();
         let want: Vec<&String> = sensors.keys().take(3).collect();
         let n = s.sensors.len();
         out.push((
-            Aspect::Sensors,
+            Aspect::Sensors(name_only),
             format!("{n} sensors {got:?}, {want:?} expected"),
         ));
     }
@@ -366,10 +380,6 @@ async fn measure(file: &CorpusFile) -> Option<Verdict> {
 /// share of at least [`EXACT_FLOOR`]. Run it with `--ignored --nocapture` to see the
 /// table.
 #[tokio::test]
-#[ignore = "today's suggester makes 9 confident mistakes on the corpus (1 exact, 6 assumed, \
-            25 declined of 41): a time-of-day column taken as the sensor, an uncertainty in % \
-            as humidity, unmarked degC for degF values, a module temperature as the air's, \
-            `match = [\"*.csv\"]`; un-ignore once the suggester passes (issue 23)"]
 async fn suggestions_on_the_real_corpus() {
     let files = loadable();
     let mut rows = Vec::new();
@@ -390,15 +400,22 @@ async fn suggestions_on_the_real_corpus() {
         count(Class::Declined),
         count(Class::ConfidentMistake),
     );
+    let name_only = rows.iter().filter(|(_, v)| v.only_the_name).count();
     table.push_str(&format!(
-        "{} files: {exact} exact, {assumed} assumed, {declined} declined, {mistakes} confident mistakes\n",
+        "{} files: {exact} exact, {assumed} assumed ({name_only} of them the same readings \
+         but for the sensor's name), {declined} declined, {mistakes} confident mistakes\n",
         rows.len()
     ));
     println!("{table}");
     let share = exact as f64 / rows.len() as f64;
+    let same = (exact + name_only) as f64 / rows.len() as f64;
     assert_eq!(mistakes, 0, "confident mistakes:\n{table}");
     assert!(
         share >= EXACT_FLOOR,
         "exact share {share:.2} < {EXACT_FLOOR}\n{table}"
+    );
+    assert!(
+        same >= SAME_READINGS_FLOOR,
+        "same-readings share {same:.2} < {SAME_READINGS_FLOOR}\n{table}"
     );
 }

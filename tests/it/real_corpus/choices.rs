@@ -43,6 +43,9 @@ impl Class {
 pub struct Verdict {
     pub class: Class,
     pub detail: String,
+    /// Assumed, and the readings are the careful ones but for the sensor's name: the
+    /// only difference is a sensor named by a marked choice.
+    pub only_the_name: bool,
 }
 
 impl Verdict {
@@ -50,6 +53,7 @@ impl Verdict {
         Verdict {
             class: Class::Declined,
             detail,
+            only_the_name: false,
         }
     }
 }
@@ -328,7 +332,7 @@ fn choices(careful: &Table, sug: &Table, text: &str, aspects: &BTreeSet<Aspect>)
             );
         }
     }
-    if aspects.contains(&Aspect::Sensors) {
+    if aspects.iter().any(|a| matches!(a, Aspect::Sensors(_))) {
         let key = table(sug, "sensor")
             .and_then(|s| s.keys().next().cloned())
             .unwrap_or_default();
@@ -462,7 +466,7 @@ pub fn classify(
     let sug: Table = toml::from_str(suggested).unwrap();
     let mut aspects: BTreeSet<Aspect> = diffs.iter().map(|(a, _)| a.clone()).collect();
     if refused.is_some() {
-        aspects.extend([Aspect::Rows, Aspect::Sensors, Aspect::Time]);
+        aspects.extend([Aspect::Rows, Aspect::Sensors(false), Aspect::Time]);
         if let Some(ms) = table(&careful, "measures") {
             aspects.extend(ms.keys().map(|k| Aspect::Measure(k.clone(), true)));
         }
@@ -484,12 +488,14 @@ pub fn classify(
         return Verdict {
             class: Class::ConfidentMistake,
             detail: format!("{}; {result}", unmarked.join("; ")),
+            only_the_name: false,
         };
     }
     if diffs.is_empty() && refused.is_none() {
         return Verdict {
             class: Class::Exact,
             detail: String::new(),
+            only_the_name: false,
         };
     }
     if !found.is_empty() {
@@ -499,9 +505,13 @@ pub fn classify(
         } else {
             Class::Assumed
         };
+        let only_the_name = class == Class::Assumed
+            && refused.is_none()
+            && diffs.iter().all(|(a, _)| *a == Aspect::Sensors(true));
         return Verdict {
             class,
             detail: format!("marked {}; {result}", all.join("; ")),
+            only_the_name,
         };
     }
     match refused {
@@ -509,6 +519,7 @@ pub fn classify(
         None => Verdict {
             class: Class::ConfidentMistake,
             detail: format!("same choices, different result: {result}"),
+            only_the_name: false,
         },
     }
 }
