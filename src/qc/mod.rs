@@ -27,14 +27,17 @@
 //! replayed, so a day loaded as one file or as 24 hourly files in time order gets the
 //! same flags. Settings: [`QcConfig`] (defaults, `QC_*` variables, a profile's `[qc.*]`).
 
+mod cadence;
 pub mod config;
 mod judge;
 mod stored;
+mod track;
 mod window;
 
 pub use config::{MEASURE_NAMES, MeasureQc, QcConfig, QcOverrides};
 pub use judge::{
-    Amendment, HistoryQuery, HistoryReading, Judge, Judged, MAX_SENSORS, QcSummary, SensorMemory,
+    Amendment, COUNTED, HistoryQuery, HistoryReading, Judge, Judged, MAX_SENSORS, QcSummary,
+    RunAmendment, SensorMemory,
 };
 pub use stored::{FlaggedReading, StoredValues, flagged_sql};
 
@@ -66,6 +69,13 @@ impl Test {
 pub struct Flags(pub u16);
 
 impl Flags {
+    /// The reading came more than `gap_factor` usual intervals after the sensor's
+    /// previous one.
+    pub const GAP: u16 = 1 << 12;
+    /// The reading is older than the sensor's latest one in its file by more than the
+    /// usual interval (the logger's clock was set back).
+    pub const TIME_TRAVEL: u16 = 1 << 13;
+
     /// The bit of `test` on measure `measure` (0 temperature, 1 humidity, 2 pressure).
     pub const fn bit(measure: usize, test: Test) -> u16 {
         1 << (measure * 4 + test as usize)
@@ -89,12 +99,25 @@ impl Flags {
         })
     }
 
-    /// `temperature:spike humidity:step`, or `-` when nothing is flagged.
-    pub fn describe(self) -> String {
-        let parts: Vec<String> = self
+    /// The names of the reading's flags: `temperature:spike`, … then `gap` and
+    /// `time_travel`.
+    pub fn names(self) -> Vec<String> {
+        let mut out: Vec<String> = self
             .list()
             .map(|(m, t)| format!("{m}:{}", t.name()))
             .collect();
+        if self.0 & Self::GAP != 0 {
+            out.push("gap".to_owned());
+        }
+        if self.0 & Self::TIME_TRAVEL != 0 {
+            out.push("time_travel".to_owned());
+        }
+        out
+    }
+
+    /// `temperature:spike humidity:step gap`, or `-` when nothing is flagged.
+    pub fn describe(self) -> String {
+        let parts = self.names();
         if parts.is_empty() {
             "-".to_owned()
         } else {

@@ -50,7 +50,8 @@ fn rows(values: &[f64]) -> Vec<Row> {
         .collect()
 }
 
-/// Judges `rows` as one file with no history; flags by line, in input order.
+/// Judges `rows` as one file with no history; flags by line, in input order, with
+/// the flat runs found flagged back as the sinks do.
 fn judge(rows: Vec<Row>) -> (Vec<u16>, QcSummary) {
     judge_with(QcConfig::default(), rows)
 }
@@ -66,7 +67,22 @@ fn judge_with(cfg: QcConfig, rows: Vec<Row>) -> (Vec<u16>, QcSummary) {
     out.extend(rest);
     out.sort_by_key(|r| r.line);
     assert_eq!(out.len(), n, "every reading comes out once");
+    for run in &summary.runs {
+        for r in out.iter_mut() {
+            if in_run(run, r) {
+                r.flags |= run.add();
+            }
+        }
+    }
     (out.into_iter().map(|r| r.flags).collect(), summary)
+}
+
+/// Whether `run` flags `r` (the sinks' `UPDATE … WHERE`).
+fn in_run(run: &RunAmendment, r: &Row) -> bool {
+    r.sensor == run.sensor
+        && r.ts >= run.from
+        && r.ts < run.to
+        && r.values[run.measure] == Some(run.value)
 }
 
 const T: usize = 0;
@@ -157,31 +173,76 @@ fn the_step_threshold_grows_with_the_gap_between_floor_and_cap() {
 }
 
 #[test]
-fn a_flat_line_is_flagged_from_the_reading_that_makes_it_qualify() {
+fn a_flat_line_is_flagged_whole_from_its_first_reading() {
     let mut v = noise(400, 3);
     let n = QcConfig::default().measures[T].flat_readings as usize;
     for x in &mut v[100..100 + n + 5] {
         *x = 21.3;
     }
+    let (flags, summary) = judge(rows(&v));
+    let flat = flagged(&flags, Test::Flat);
+    assert_eq!(flat, (100..100 + n + 5).collect::<Vec<_>>());
+    assert_eq!(summary.runs.len(), 1, "one run flagged back");
+    assert_eq!(
+        summary.counts[T][Test::Flat as usize],
+        6,
+        "the readings flagged as they load; the database counts the run's earlier ones"
+    );
+}
+
+/// A stuck run does not leave its value in the outlier window, nor the level before a
+/// step: the readings after either fault are judged against normal readings.
+#[test]
+fn no_false_outliers_after_a_stuck_run_or_a_level_shift() {
+    let mut v = noise(2000, 8);
+    for x in &mut v[300..420] {
+        *x = 20.0;
+    }
+    for x in &mut v[1000..] {
+        *x += 8.0;
+    }
     let (flags, _) = judge(rows(&v));
     let flat = flagged(&flags, Test::Flat);
-    assert_eq!(flat, (100 + n - 1..100 + n + 5).collect::<Vec<_>>());
+    assert_eq!(flat, (300..420).collect::<Vec<_>>());
+    let clean: Vec<usize> = (0..v.len())
+        .filter(|i| flags[*i] != 0 && !(300..420).contains(i) && *i != 1000)
+        .collect();
+    assert!(clean.len() <= 2, "clean readings flagged: {clean:?}");
+    assert!(Flags(flags[1000]).has(T, Test::Step));
 }
 
 #[test]
-fn a_flat_line_by_duration_needs_few_hourly_readings() {
-    let hourly: Vec<Row> = (0..12)
-        .map(|i| Row {
-            line: i + 2,
-            sensor: "s".into(),
-            ts: start() + TimeDelta::hours(i),
-            values: [Some(if i < 4 { i as f64 } else { 9.9 }), None, None],
-            flags: 0,
-        })
-        .collect();
-    let (flags, _) = judge(hourly);
-    // 9.9 from hour 4: six hours later (hour 10) the run is 360 minutes long.
-    assert_eq!(flagged(&flags, Test::Flat), vec![10, 11]);
+fn a_flat_line_of_an_hourly_series_needs_more_than_a_few_equal_readings() {
+    let hourly = |values: &dyn Fn(i64) -> f64| -> Vec<Row> {
+        (0..60)
+            .map(|i| Row {
+                line: i + 2,
+                sensor: "s".into(),
+                ts: start() + TimeDelta::hours(i),
+                values: [Some(values(i)), None, None],
+                flags: 0,
+            })
+            .collect()
+    };
+    // Six equal hours (the one-minute limit of 360 minutes) are no flat line …
+    let varied = |i: i64| 10.0 + (i % 5) as f64;
+    let (flags, _) = judge(hourly(&|i| {
+        if (20..27).contains(&i) {
+            9.9
+        } else {
+            varied(i)
+        }
+    }));
+    assert!(flagged(&flags, Test::Flat).is_empty());
+    // … thirty are, every one of them.
+    let (flags, _) = judge(hourly(&|i| {
+        if (20..50).contains(&i) {
+            9.9
+        } else {
+            varied(i)
+        }
+    }));
+    assert_eq!(flagged(&flags, Test::Flat), (20..50).collect::<Vec<_>>());
 }
 
 #[test]
@@ -206,13 +267,48 @@ fn an_outlier_is_flagged_against_the_window_and_a_flat_window_has_a_floor() {
     assert_eq!(flagged(&flags, Test::Outlier), vec![71]);
 }
 
+/// A logger clock set back within a file: the readings older than the latest one are
+/// flagged time travel (and judged by no other test) until the clock has caught up;
+/// a file written newest first is no time travel.
 #[test]
-fn a_reading_older_than_its_predecessor_is_not_judged() {
-    let mut r = rows(&noise(50, 5));
-    r[30].ts = start();
-    r[30].values[T] = Some(99.0);
-    let (flags, _) = judge(r);
-    assert_eq!(flags[30], 0);
+fn a_clock_set_back_is_time_travel_and_a_reversed_file_is_not() {
+    let mut r = rows(&noise(120, 5));
+    for (i, row) in r.iter_mut().enumerate().skip(60) {
+        row.ts -= TimeDelta::minutes(30);
+        if i == 70 {
+            row.values[T] = Some(99.0);
+        }
+    }
+    let (flags, summary) = judge(r);
+    let travel: Vec<usize> = (0..flags.len())
+        .filter(|i| flags[*i] & Flags::TIME_TRAVEL != 0)
+        .collect();
+    assert_eq!(travel, (60..89).collect::<Vec<_>>());
+    assert_eq!(flags[70], Flags::TIME_TRAVEL, "no other test");
+    assert_eq!(summary.counts[T][5], 29);
+    let mut reversed = rows(&noise(120, 6));
+    reversed.reverse();
+    let (flags, _) = judge(reversed);
+    assert!(flags.iter().all(|f| f & Flags::TIME_TRAVEL == 0));
+}
+
+/// A reading more than five usual intervals after the previous one is flagged gap;
+/// an irregular series with the odd longer interval is not.
+#[test]
+fn a_gap_is_flagged_on_the_reading_after_it() {
+    let mut r = rows(&noise(200, 7));
+    for row in r.iter_mut().skip(100) {
+        row.ts += TimeDelta::minutes(10);
+    }
+    for row in r.iter_mut().skip(150) {
+        row.ts += TimeDelta::minutes(3);
+    }
+    let (flags, summary) = judge(r);
+    let gaps: Vec<usize> = (0..flags.len())
+        .filter(|i| flags[*i] & Flags::GAP != 0)
+        .collect();
+    assert_eq!(gaps, vec![100]);
+    assert_eq!(summary.counts[T][4], 1);
 }
 
 #[test]
@@ -291,6 +387,19 @@ impl Stored {
         }
         let (rest, summary) = j.finish();
         out.extend(rest);
+        self.0.extend(out.into_iter().map(|r| (file.to_owned(), r)));
+        self.amend(summary);
+    }
+
+    /// Adds a file's amendments to the stored readings (its own are stored first).
+    fn amend(&mut self, summary: QcSummary) {
+        for run in &summary.runs {
+            for (_, r) in self.0.iter_mut() {
+                if in_run(run, r) {
+                    r.flags |= run.add();
+                }
+            }
+        }
         for a in summary.amendments {
             let (_, r) = self
                 .0
@@ -299,7 +408,6 @@ impl Stored {
                 .expect("the amended reading is stored");
             r.flags |= a.add;
         }
-        self.0.extend(out.into_iter().map(|r| (file.to_owned(), r)));
     }
 
     /// [`load`](Self::load) as the pipeline does with a memory of the sensors: a
@@ -335,15 +443,8 @@ impl Stored {
         }
         let (rest, summary, memories) = j.finish_remembering(file);
         out.extend(rest);
-        for a in summary.amendments {
-            let (_, r) = self
-                .0
-                .iter_mut()
-                .find(|(f, r)| *f == a.file_id && r.line == a.line)
-                .expect("the amended reading is stored");
-            r.flags |= a.add;
-        }
         self.0.extend(out.into_iter().map(|r| (file.to_owned(), r)));
+        self.amend(summary);
         memory.extend(memories);
         resumes
     }
