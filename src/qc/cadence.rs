@@ -84,10 +84,12 @@ pub(super) struct Limits {
 impl Limits {
     /// `c`'s thresholds for readings `interval` minutes apart (as they are when the
     /// interval is not known yet):
-    /// - above 60 minutes, the step floor and cap, the spike and its tolerance and the
-    ///   outlier MAD floor grow with the cube root of the interval in hours (× 2.9 for
-    ///   daily readings): changes over longer intervals are larger, but grow slower
-    ///   than the interval;
+    /// - above 60 minutes, the step floor and cap, the spike and its tolerance grow
+    ///   with the cube root of the interval in hours (× 2.9 for daily readings):
+    ///   changes over longer intervals are larger, but grow slower than the interval;
+    /// - the outlier MAD floor grows with the square root of the interval in minutes
+    ///   (× 3.2 at ten minutes, × 7.7 hourly): the window of `window` readings spans
+    ///   that much longer, and a wandering measure (pressure) strays further over it;
     /// - above 10 minutes, `flat_minutes` grows with the square root of the interval
     ///   in tens of minutes (× 2.4 hourly, × 12 daily), and a run judged by its
     ///   duration needs at least 8 readings: coarse series repeat values by chance.
@@ -106,7 +108,7 @@ impl Limits {
             flat_minutes: c.flat_minutes * longer,
             flat_min_readings: if coarse { FLAT_MIN_READINGS } else { 2 },
             outlier_z: c.outlier_z,
-            outlier_mad_floor: c.outlier_mad_floor * widen,
+            outlier_mad_floor: c.outlier_mad_floor * minutes.max(1.0).sqrt(),
         }
     }
 

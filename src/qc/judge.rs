@@ -260,7 +260,8 @@ impl<P> Sensor<P> {
     /// The time-travel flag of a reading at `t`, older than the latest one: set when
     /// the clock went back by more than the usual interval after a reading that was
     /// the latest (a file written newest first goes back one interval at a time, and
-    /// is not flagged), and on every reading after it until the clock has caught up.
+    /// is not flagged), and on every reading after it until the clock has caught up
+    /// (the one at the latest time included: its time is wrong too).
     fn travel(&mut self, t: i64, cfg: &QcConfig) -> u16 {
         let far = match self.series.cadence.usual() {
             Some(usual) => self.series.last - t > usual,
@@ -359,7 +360,7 @@ impl<P: Judged> Judge<P> {
         let cfg = &self.cfg;
         let s = &mut self.sensors[i];
         let t = row.timestamp().timestamp_micros();
-        if t < s.series.last {
+        if t < s.series.last || (s.travelling && t == s.series.last) {
             let travel = s.travel(t, cfg);
             s.in_file = true;
             *row.flags_mut() = travel;
