@@ -347,6 +347,14 @@ fn profile_overrides_replace_only_what_they_name() {
     assert_eq!(c.measures[1], QcConfig::default().measures[1]);
     let bad: QcOverrides = toml::from_str("[humidity]\nspike = -1\nflat_readings = 1\n").unwrap();
     assert_eq!(bad.problems().len(), 2, "{:?}", bad.problems());
+    let time: QcOverrides = toml::from_str("gap_factor = 0\ntime_travel = false\n").unwrap();
+    let c = QcConfig::default().with(&time);
+    assert!(c.gap_factor == 0.0 && !c.time_travel);
+    let bad: QcOverrides = toml::from_str("gap_factor = 0.5\n").unwrap();
+    assert_eq!(
+        bad.problems(),
+        ["qc.gap_factor = 0.5: expected 0 (off) or a number above 1"]
+    );
 }
 
 /// The "database": stored rows with their flags, and the history query over them.
@@ -584,8 +592,12 @@ fn settings_read_qc_from_the_environment_and_name_a_bad_value() {
         ("QC_HUMIDITY_STEP_FLOOR", "5"),
         ("QC_WINDOW", "30"),
         ("QC_HISTORY", "2d"),
+        ("QC_GAP_FACTOR", "12"),
+        ("QC_TIME_TRAVEL", "off"),
     ])
     .unwrap();
+    assert_eq!(s.qc.gap_factor, 12.0);
+    assert!(!s.qc.time_travel);
     assert!(!s.qc.enabled);
     assert_eq!(s.qc.window, 30);
     assert_eq!(s.qc.history_hours, 48);
@@ -595,10 +607,19 @@ fn settings_read_qc_from_the_environment_and_name_a_bad_value() {
         ("QC", "maybe"),
         ("QC_HISTORY", "forever"),
         ("QC_PRESSURE_FLAT_READINGS", "1"),
+        ("QC_GAP_FACTOR", "1"),
     ])
     .unwrap_err();
     let vars: Vec<&str> = errors.iter().map(|e| e.var).collect();
-    assert_eq!(vars, ["QC", "QC_HISTORY", "QC_PRESSURE_FLAT_READINGS"]);
+    assert_eq!(
+        vars,
+        [
+            "QC",
+            "QC_HISTORY",
+            "QC_GAP_FACTOR",
+            "QC_PRESSURE_FLAT_READINGS"
+        ]
+    );
 }
 
 #[test]
