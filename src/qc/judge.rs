@@ -196,6 +196,14 @@ impl Series {
         }
     }
 
+    /// Starts the tests afresh, keeping what is known of the sensor itself: its usual
+    /// interval (and the limits from it) and how often its values repeat.
+    fn restart(&mut self, cfg: &QcConfig) {
+        let window = cfg.window as usize;
+        self.tracks = self.tracks.each_ref().map(|t| t.restarted(window));
+        self.last = i64::MIN;
+    }
+
     /// Moves the series on to a reading at `t` (not older than the latest): returns
     /// its gap flag. A reading longer than the history span
     /// ([`QcConfig::history_hours`]) after the previous one starts the tests afresh:
@@ -216,10 +224,8 @@ impl Series {
         self.last = t;
         let span = i64::from(cfg.history_hours) * 3_600 * 1_000_000;
         if dt > span {
-            *self = Self {
-                last: t,
-                ..Self::new(cfg)
-            };
+            self.restart(cfg);
+            self.last = t;
             return gap;
         }
         self.cadence.push(dt);
@@ -255,6 +261,15 @@ impl<P> Sensor<P> {
             at_latest: true,
             travelling: false,
         }
+    }
+
+    /// Whether a reading at `t`, right after the latest one in this file, goes back
+    /// further than the history span: the series then starts afresh from it (its
+    /// readings say nothing about those years away: a typical-year file joins months
+    /// of different years), and only that reading is flagged time travel.
+    fn goes_far_back(&self, t: i64, cfg: &QcConfig) -> bool {
+        let span = i64::from(cfg.history_hours) * 3_600 * 1_000_000;
+        self.in_file && self.at_latest && self.series.last.saturating_sub(t) > span
     }
 
     /// The time-travel flag of a reading at `t`, older than the latest one: set when
@@ -360,14 +375,25 @@ impl<P: Judged> Judge<P> {
         let cfg = &self.cfg;
         let s = &mut self.sensors[i];
         let t = row.timestamp().timestamp_micros();
+        let mut restart = 0;
         if t < s.series.last || (s.travelling && t == s.series.last) {
-            let travel = s.travel(t, cfg);
-            s.in_file = true;
-            *row.flags_mut() = travel;
-            self.summary.count(travel, present(&row));
-            return Ok(Some(row));
+            if s.goes_far_back(t, cfg) {
+                s.series.restart(cfg);
+                s.travelling = false;
+                restart = if cfg.time_travel {
+                    Flags::TIME_TRAVEL
+                } else {
+                    0
+                };
+            } else {
+                let travel = s.travel(t, cfg);
+                s.in_file = true;
+                *row.flags_mut() = travel;
+                self.summary.count(travel, present(&row));
+                return Ok(Some(row));
+            }
         }
-        let mut flags = s.series.advance(t, cfg);
+        let mut flags = s.series.advance(t, cfg) | restart;
         s.in_file = true;
         s.at_latest = true;
         s.travelling = false;

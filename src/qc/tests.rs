@@ -286,6 +286,18 @@ fn a_clock_set_back_is_time_travel_and_a_reversed_file_is_not() {
     assert_eq!(travel, (60..90).collect::<Vec<_>>());
     assert_eq!(flags[70], Flags::TIME_TRAVEL, "no other test");
     assert_eq!(summary.counts[T][5], 30);
+    // A clock (or a typical-year file) going back further than the history span:
+    // that reading is flagged, and the series starts afresh from it.
+    let mut years = rows(&noise(120, 7));
+    for row in years.iter_mut().skip(60) {
+        row.ts -= TimeDelta::days(365);
+    }
+    let (flags, _) = judge(years);
+    let travel: Vec<usize> = (0..flags.len())
+        .filter(|i| flags[*i] & Flags::TIME_TRAVEL != 0)
+        .collect();
+    assert_eq!(travel, vec![60]);
+    assert!(flags.iter().skip(61).all(|f| *f == 0), "judged afresh");
     let mut reversed = rows(&noise(120, 6));
     reversed.reverse();
     let (flags, _) = judge(reversed);
@@ -640,4 +652,71 @@ fn sensors_past_the_limit_go_through_unjudged() {
     assert_eq!(j.room(), 0);
     let (held, _) = j.finish();
     assert_eq!(held.len(), MAX_SENSORS);
+}
+
+/// A coarse series that often repeats its value (pressure in whole hPa, hourly) is no
+/// stuck sensor however long it stays on a value it has stayed on before: a flat line
+/// must be unlikely at the rate the series repeats. A series that never repeated is
+/// flagged as soon as its run is long enough.
+#[test]
+fn a_series_that_repeats_often_needs_a_longer_run() {
+    let hourly = |values: &[f64]| -> Vec<Row> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Row {
+                line: i as i64 + 2,
+                sensor: "s".into(),
+                ts: start() + TimeDelta::hours(i as i64),
+                values: [None, None, Some(*v)],
+                flags: 0,
+            })
+            .collect()
+    };
+    // Runs of 12 to 30 equal hours, then one of 30: as long as the longest before.
+    let mut coarse = Vec::new();
+    for (k, n) in [12, 20, 30, 16, 25, 14, 30, 22, 18, 30]
+        .into_iter()
+        .enumerate()
+    {
+        coarse.extend(std::iter::repeat_n(1000.0 + (k % 3) as f64, n));
+    }
+    coarse.extend(std::iter::repeat_n(1003.0, 30));
+    coarse.push(1002.0);
+    let (flags, _) = judge(hourly(&coarse));
+    let tail = coarse.len() - 31;
+    assert!(
+        (tail..coarse.len()).all(|i| !Flags(flags[i]).has(2, Test::Flat)),
+        "a run like the others"
+    );
+    // The same run after a series that changes every hour is a flat line.
+    let mut smooth: Vec<f64> = (0..60).map(|i| 1000.0 + (i % 7) as f64 * 0.3).collect();
+    smooth.extend(std::iter::repeat_n(1003.0, 30));
+    let (flags, _) = judge(hourly(&smooth));
+    assert!((60..90).all(|i| Flags(flags[i]).has(2, Test::Flat)));
+}
+
+/// A sunny morning after a still night moves far from the window's median, steadily:
+/// no outlier. The same distance in one jump is one.
+#[test]
+fn a_steady_rise_is_no_outlier_and_a_jump_is() {
+    let mut v = vec![-16.0; 80];
+    for (i, x) in v.iter_mut().enumerate() {
+        *x += 0.02 * (i % 3) as f64;
+    }
+    v.extend((1..40).map(|i| -16.0 + 0.15 * i as f64));
+    let (flags, _) = judge(rows(&v));
+    assert!(
+        flagged(&flags, Test::Outlier).is_empty(),
+        "{:?}",
+        flagged(&flags, Test::Outlier)
+    );
+    let mut jump = vec![-16.0; 80];
+    for (i, x) in jump.iter_mut().enumerate() {
+        *x += 0.02 * (i % 3) as f64;
+    }
+    jump.push(-14.5);
+    jump.push(-14.5);
+    let (flags, _) = judge(rows(&jump));
+    assert_eq!(flagged(&flags, Test::Outlier), vec![80]);
 }

@@ -15,6 +15,8 @@ use super::window::Window;
 /// Readings in the window before the outlier test judges (or the whole window, if
 /// shorter).
 const OUTLIER_MIN_READINGS: usize = 20;
+/// The share of the step threshold an outlier must have moved from the value before.
+const OUTLIER_JUMP: f64 = 0.25;
 /// The consistency constant of the robust z-score (the normal distribution's MAD).
 const Z_SCALE: f64 = 0.6745;
 pub(super) const MICROS_PER_MINUTE: f64 = 60e6;
@@ -65,8 +67,18 @@ pub(super) struct Track {
     run_flat: bool,
     /// The reference before the run began: a stuck run is no reference.
     run_reference: Option<(i64, f64)>,
+    /// The last transitions between readings of runs that ended, a bit each: 1 where
+    /// a value repeated the one before. A series that repeats its
+    /// values often (coarse resolution) needs a longer run to be a flat line.
+    repeats: u128,
+    transitions: u8,
     window: Window,
 }
+
+/// Transitions known before the repeat rate counts.
+const MIN_TRANSITIONS: u8 = 32;
+/// A flat line must be at most this likely by chance, at the series' repeat rate.
+const FLAT_CHANCE: f64 = 1e-4;
 
 impl Track {
     pub(super) fn new(window: usize) -> Self {
@@ -79,7 +91,20 @@ impl Track {
             run_start: 0,
             run_flat: false,
             run_reference: None,
+            repeats: 0,
+            transitions: 0,
             window: Window::new(window),
+        }
+    }
+
+    /// A track starting afresh (after a long silence, or a clock gone back years),
+    /// keeping what it knows of the sensor rather than of its recent values: how often
+    /// its values repeat.
+    pub(super) fn restarted(&self, window: usize) -> Self {
+        Self {
+            repeats: self.repeats,
+            transitions: self.transitions,
+            ..Self::new(window)
         }
     }
 
@@ -104,16 +129,23 @@ impl Track {
             self.settle(p, spike);
         }
         let mut bits = 0;
+        // A value far from the window is an outlier only if it also moved away from
+        // the value before it: a series that moves steadily (a sunny morning after a
+        // still night) is weather, however far it has come from the window's median.
+        let mut jumped = true;
         if let Some((rt, rv)) = self.reference {
             let minutes = (t - rt) as f64 / MICROS_PER_MINUTE;
-            if (x - rv).abs() > c.step_threshold(minutes) {
+            let threshold = c.step_threshold(minutes);
+            if (x - rv).abs() > threshold {
                 bits |= STEP;
             }
+            jumped = (x - rv).abs() > threshold * OUTLIER_JUMP;
         }
         let mut run = None;
         if self.run_count > 0 && x == self.run_value {
             self.run_count = self.run_count.saturating_add(1);
         } else {
+            self.run_ended();
             self.run_value = x;
             self.run_count = 1;
             self.run_start = t;
@@ -121,7 +153,9 @@ impl Track {
             self.run_reference = self.reference;
         }
         let run_minutes = (t - self.run_start) as f64 / MICROS_PER_MINUTE;
-        if stored_flat || c.is_flat(self.run_count, run_minutes) {
+        if stored_flat
+            || (c.is_flat(self.run_count, run_minutes) && self.run_count >= self.chance_run())
+        {
             bits |= FLAT;
             if !self.run_flat {
                 // The whole run is the fault: its values leave the window and the
@@ -136,12 +170,47 @@ impl Track {
                 })
                 .filter(|r| r.from < r.to && stored.is_none());
             }
-        } else if self.is_outlier(x, c) {
+        } else if jumped && self.is_outlier(x, c) {
             bits |= OUTLIER;
         }
         self.before = self.pending.map(|p| p.x);
         self.pending = Some(Held { t, x, bits });
         Observed { spike, bits, run }
+    }
+
+    /// Counts the transitions of the run that just ended (a flat line's too: a series
+    /// that stays on one value for days at its resolution does so again).
+    fn run_ended(&mut self) {
+        if self.run_count == 0 {
+            return;
+        }
+        let repeated = (self.run_count - 1).min(128);
+        for _ in 0..repeated {
+            self.repeats = self.repeats << 1 | 1;
+        }
+        self.repeats <<= 1;
+        self.transitions = self.transitions.saturating_add(repeated as u8 + 1).min(128);
+    }
+
+    /// The shortest run that is unlikely by chance (below [`FLAT_CHANCE`]) at the rate
+    /// this series repeats a value: 0 for a series that does not (or is not known yet).
+    fn chance_run(&self) -> u32 {
+        if self.transitions < MIN_TRANSITIONS {
+            return 0;
+        }
+        let known = if self.transitions >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << self.transitions) - 1
+        };
+        let rate = f64::from((self.repeats & known).count_ones()) / f64::from(self.transitions);
+        if rate <= 0.0 {
+            0
+        } else if rate >= 1.0 {
+            u32::MAX
+        } else {
+            (FLAT_CHANCE.ln() / rate.ln()).ceil() as u32
+        }
     }
 
     /// The pending value is decided: unless a spike or a flat line, it becomes the
