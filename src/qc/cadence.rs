@@ -10,8 +10,8 @@ use super::MeasureQc;
 const INTERVALS: usize = 16;
 /// Intervals known before the usual one is used (gap, time travel, widened limits).
 const MIN_INTERVALS: u32 = 4;
-/// Above this interval the step, spike and outlier limits widen.
-const WIDEN_ABOVE_MINUTES: f64 = 60.0;
+/// Above this interval the step and spike limits widen.
+const WIDEN_ABOVE_MINUTES: f64 = 10.0;
 /// Above this interval a flat run must last longer than `flat_minutes`.
 const FLAT_LONGER_ABOVE_MINUTES: f64 = 10.0;
 /// A flat run judged by its duration has at least this many readings, whatever the
@@ -84,9 +84,10 @@ pub(super) struct Limits {
 impl Limits {
     /// `c`'s thresholds for readings `interval` minutes apart (as they are when the
     /// interval is not known yet):
-    /// - above 60 minutes, the step floor and cap, the spike and its tolerance grow
-    ///   with the cube root of the interval in hours (× 2.9 for daily readings):
-    ///   changes over longer intervals are larger, but grow slower than the interval;
+    /// - above 10 minutes, the step floor and cap, the spike and its tolerance grow
+    ///   with the cube root of the interval in tens of minutes (× 1.8 hourly, × 5.2
+    ///   daily): changes over longer intervals are larger (humidity moves 30 %/h when
+    ///   morning dew burns off), but grow slower than the interval;
     /// - the outlier MAD floor grows with the square root of the interval in minutes
     ///   (× 3.2 at ten minutes, × 7.7 hourly): the window of `window` readings spans
     ///   that much longer, and a wandering measure (pressure) strays further over it;
@@ -153,8 +154,10 @@ mod tests {
         assert_eq!(minute, Limits::new(&t, None));
         assert_eq!(minute.spike, t.spike);
         assert_eq!(minute.flat_minutes, t.flat_minutes);
+        let ten = Limits::new(&t, Some(10.0));
+        assert_eq!((ten.step_max, ten.spike), (t.step_max, t.spike));
         let hourly = Limits::new(&t, Some(60.0));
-        assert_eq!(hourly.spike, t.spike);
+        assert!(hourly.spike > 1.5 * t.spike);
         assert!(hourly.flat_minutes > 2.0 * t.flat_minutes);
         let daily = Limits::new(&t, Some(1440.0));
         assert!(daily.step_max > 2.5 * t.step_max);

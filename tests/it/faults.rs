@@ -141,8 +141,10 @@ fn inject(cadence: i64, k: usize, s: &mut Vec<Reading>, expected: &mut ByReading
         s[i].values[m] = round(s[i].values[m] + by, 2);
         flag(&s[i], Flags::bit(m, Test::Spike));
     }
-    let threshold = cfg.measures[0].step_threshold(cadence as f64);
-    let jump = threshold + 4.0 + if cadence >= 60 { 4.0 } else { 0.0 };
+    // Twice the step limit (widened 1.8 times for hourly readings), and more than
+    // the daily cycle moves in one interval.
+    let widen = (cadence as f64 / 10.0).max(1.0).cbrt();
+    let jump = 2.0 * widen * cfg.measures[0].step_threshold(cadence as f64) + 2.0;
     let (up, down) = (at(3, 600), at(4, 600 + hours));
     for r in &mut s[up..down] {
         r.values[0] = round(r.values[0] + jump, 2);
