@@ -86,6 +86,10 @@ CREATE TABLE IF NOT EXISTS sensor_readings (
 --   temperature: step 1, spike 2, flat 4, outlier 8      (mask 15)
 --   humidity:    step 16, spike 32, flat 64, outlier 128 (mask 240)
 --   pressure:    step 256, spike 512, flat 1024, outlier 2048 (mask 3840)
+--   bit 12 (4096): gap, the reading came more than QC_GAP_FACTOR usual intervals after
+--     the sensor's previous one; bit 13 (8192): time travel, the reading is older than
+--     the sensor's latest one in its file by more than the usual interval (clock set
+--     back). Bits 14 and 15 are free; measures beyond the three get no bits here.
 -- Flags never change a value. Databases created before the column get it here.
 ALTER TABLE sensor_readings ADD COLUMN IF NOT EXISTS qc_flags smallint NOT NULL DEFAULT 0;
 ALTER TABLE sensor_readings DROP CONSTRAINT IF EXISTS sensor_readings_file_id_fkey;
@@ -125,6 +129,8 @@ CREATE TABLE IF NOT EXISTS file_metrics (
     qc_spike     bigint NOT NULL DEFAULT 0,  -- measures; a spike on a file's last reading is
     qc_flat      bigint NOT NULL DEFAULT 0,  -- counted here when the sensor's next file finds it)
     qc_outlier   bigint NOT NULL DEFAULT 0,
+    qc_gap       bigint NOT NULL DEFAULT 0,  -- readings holding the column flagged gap,
+    qc_time_travel bigint NOT NULL DEFAULT 0, -- and time travel
     PRIMARY KEY (file_id, column_name)
 );
 ALTER TABLE file_metrics ADD COLUMN IF NOT EXISTS source_unit text;
@@ -133,6 +139,8 @@ ALTER TABLE file_metrics ADD COLUMN IF NOT EXISTS qc_step bigint NOT NULL DEFAUL
 ALTER TABLE file_metrics ADD COLUMN IF NOT EXISTS qc_spike bigint NOT NULL DEFAULT 0;
 ALTER TABLE file_metrics ADD COLUMN IF NOT EXISTS qc_flat bigint NOT NULL DEFAULT 0;
 ALTER TABLE file_metrics ADD COLUMN IF NOT EXISTS qc_outlier bigint NOT NULL DEFAULT 0;
+ALTER TABLE file_metrics ADD COLUMN IF NOT EXISTS qc_gap bigint NOT NULL DEFAULT 0;
+ALTER TABLE file_metrics ADD COLUMN IF NOT EXISTS qc_time_travel bigint NOT NULL DEFAULT 0;
 
 -- Gold layer: per sensor and UTC hour / UTC day, the count, min, max and mean of each
 -- measure (NULL cells are left out of that measure's figures; `readings` counts rows),
@@ -186,7 +194,9 @@ GROUP BY sensor_id, date_trunc('day', ts, 'UTC');
 
 -- The same figures without flagged values: a value flagged by any test is left out of
 -- its own measure's figures only (a flagged temperature does not hide the humidity of
--- the same reading); `readings` still counts every row.
+-- the same reading), and a reading flagged time travel (its time is wrong) is left out
+-- of every measure (masks 8207 = 15 + 8192, 8432, 12032); `readings` still counts
+-- every row. A gap flag hides no value.
 CREATE OR REPLACE VIEW sensor_hourly_clean AS
 SELECT sensor_id,
        date_trunc('hour', ts, 'UTC') AS hour,
@@ -204,9 +214,9 @@ SELECT sensor_id,
        max(pressure) AS pressure_max,
        avg(pressure) AS pressure_mean
 FROM (SELECT sensor_id, ts,
-        CASE WHEN qc_flags & 15 = 0 THEN temperature END AS temperature,
-        CASE WHEN qc_flags & 240 = 0 THEN humidity END AS humidity,
-        CASE WHEN qc_flags & 3840 = 0 THEN pressure END AS pressure
+        CASE WHEN qc_flags & 8207 = 0 THEN temperature END AS temperature,
+        CASE WHEN qc_flags & 8432 = 0 THEN humidity END AS humidity,
+        CASE WHEN qc_flags & 12032 = 0 THEN pressure END AS pressure
       FROM sensor_readings) AS r
 GROUP BY sensor_id, date_trunc('hour', ts, 'UTC');
 
@@ -227,9 +237,9 @@ SELECT sensor_id,
        max(pressure) AS pressure_max,
        avg(pressure) AS pressure_mean
 FROM (SELECT sensor_id, ts,
-        CASE WHEN qc_flags & 15 = 0 THEN temperature END AS temperature,
-        CASE WHEN qc_flags & 240 = 0 THEN humidity END AS humidity,
-        CASE WHEN qc_flags & 3840 = 0 THEN pressure END AS pressure
+        CASE WHEN qc_flags & 8207 = 0 THEN temperature END AS temperature,
+        CASE WHEN qc_flags & 8432 = 0 THEN humidity END AS humidity,
+        CASE WHEN qc_flags & 12032 = 0 THEN pressure END AS pressure
       FROM sensor_readings) AS r
 GROUP BY sensor_id, date_trunc('day', ts, 'UTC');
 

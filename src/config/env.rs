@@ -338,8 +338,8 @@ impl Env<'_> {
         PostgresSettings::from_options(options)
     }
 
-    /// `QC` (on or off), `QC_WINDOW`, `QC_HISTORY`, and `QC_<MEASURE>_<KEY>` for each
-    /// threshold.
+    /// `QC` (on or off), `QC_WINDOW`, `QC_HISTORY`, `QC_GAP_FACTOR`, `QC_TIME_TRAVEL`,
+    /// and `QC_<MEASURE>_<KEY>` for each threshold.
     fn qc(&mut self) -> QcConfig {
         let mut qc = QcConfig::default();
         qc.enabled = self.parse("QC", true, "on or off", |v| {
@@ -361,6 +361,19 @@ impl Env<'_> {
             "a span such as 7d, 30 days or 48h, from 1 hour to 366 days",
             |v| qc_config::parse_history(v).ok(),
         );
+        qc.gap_factor = self.parse(
+            "QC_GAP_FACTOR",
+            qc.gap_factor,
+            "0 (off) or a number above 1",
+            |v| qc_config::parse_gap_factor(v).ok(),
+        );
+        qc.time_travel = self.parse("QC_TIME_TRAVEL", true, "on or off", |v| {
+            match v.to_ascii_lowercase().as_str() {
+                "on" | "true" | "1" | "yes" => Some(true),
+                "off" | "false" | "0" | "no" => Some(false),
+                _ => None,
+            }
+        });
         for (m, vars) in qc_config::ENV_VARS.iter().enumerate() {
             for (k, var) in vars.iter().enumerate() {
                 let Some(v) = self.value(var) else { continue };

@@ -308,10 +308,14 @@ async fn commit_groups(
             .flat_map(|(file, _)| file.stats.qc.amendments.iter())
             .map(|a| a.file_id.as_str())
             .collect();
+        // A flat run may reach back into any of them: after all of them.
+        let runs = judged
+            .iter()
+            .any(|(file, _)| !file.stats.qc.runs.is_empty());
         committing.retain(|(_, done)| !*done.borrow());
         let after: Vec<watch::Receiver<bool>> = committing
             .iter()
-            .filter(|(ids, _)| amended.iter().any(|id| ids.contains(*id)))
+            .filter(|(ids, _)| runs || amended.iter().any(|id| ids.contains(*id)))
             .map(|(_, done)| done.clone())
             .collect();
         drop(judged);

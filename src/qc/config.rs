@@ -41,12 +41,19 @@ impl MeasureQc {
     }
 }
 
-/// QC settings: whether it runs, the outlier window, and each measure's thresholds.
+/// QC settings: whether it runs, the outlier window, each measure's thresholds, and
+/// the two tests on a reading's time (gap, time travel).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QcConfig {
     pub enabled: bool,
     /// Outlier window: the sensor's previous readings the median and MAD are taken over.
     pub window: u32,
+    /// Gap: a reading more than this many usual intervals after the sensor's previous
+    /// one is flagged; 0 turns the test off.
+    pub gap_factor: f64,
+    /// Time travel: a reading older than the sensor's latest one in the same file by
+    /// more than the usual interval (a logger clock set back) is flagged.
+    pub time_travel: bool,
     /// How far back a sensor's readings count (hours): a reading longer than this after
     /// the sensor's previous one starts its tests afresh, and no older history is read.
     pub history_hours: u32,
@@ -61,6 +68,8 @@ impl Default for QcConfig {
         Self {
             enabled: true,
             window: 60,
+            gap_factor: DEFAULT_GAP_FACTOR,
+            time_travel: true,
             history_hours: DEFAULT_HISTORY_HOURS,
             measures: [
                 MeasureQc {
@@ -101,6 +110,25 @@ impl Default for QcConfig {
     }
 }
 
+/// [`QcConfig::gap_factor`] by default: five usual intervals without a reading.
+pub const DEFAULT_GAP_FACTOR: f64 = 5.0;
+
+/// A gap factor: 0 (off) or a number above 1.
+pub fn parse_gap_factor(value: &str) -> Result<f64, &'static str> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| valid_gap_factor(*v))
+        .ok_or(GAP_FACTOR_EXPECTED)
+}
+
+const GAP_FACTOR_EXPECTED: &str = "0 (off) or a number above 1";
+
+fn valid_gap_factor(v: f64) -> bool {
+    v == 0.0 || (v.is_finite() && v > 1.0)
+}
+
 /// [`QcConfig::history_hours`] by default: a week.
 pub const DEFAULT_HISTORY_HOURS: u32 = 7 * 24;
 /// The longest [`QcConfig::history_hours`]: a year.
@@ -134,6 +162,12 @@ impl QcConfig {
         }
         if let Some(w) = o.window {
             c.window = w;
+        }
+        if let Some(g) = o.gap_factor {
+            c.gap_factor = g;
+        }
+        if let Some(t) = o.time_travel {
+            c.time_travel = t;
         }
         for (m, over) in c
             .measures
@@ -200,13 +234,15 @@ pub fn parse_count(value: &str) -> Result<u32, &'static str> {
         .ok_or("a whole number from 2 to 1000")
 }
 
-/// A profile's `[qc]` table: `enabled`, `window`, and `[qc.temperature]`,
-/// `[qc.humidity]`, `[qc.pressure]` with any of the measure keys.
+/// A profile's `[qc]` table: `enabled`, `window`, `gap_factor`, `time_travel`, and
+/// `[qc.temperature]`, `[qc.humidity]`, `[qc.pressure]` with any of the measure keys.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QcOverrides {
     pub enabled: Option<bool>,
     pub window: Option<u32>,
+    pub gap_factor: Option<f64>,
+    pub time_travel: Option<bool>,
     pub temperature: Option<MeasureOverrides>,
     pub humidity: Option<MeasureOverrides>,
     pub pressure: Option<MeasureOverrides>,
@@ -262,6 +298,13 @@ impl QcOverrides {
         {
             out.push(format!(
                 "qc.window = {w}: expected a whole number from 2 to 1000"
+            ));
+        }
+        if let Some(g) = self.gap_factor
+            && !valid_gap_factor(g)
+        {
+            out.push(format!(
+                "qc.gap_factor = {g}: expected {GAP_FACTOR_EXPECTED}"
             ));
         }
         for (name, over) in

@@ -1,31 +1,31 @@
-//! The tests themselves: one [`Track`] per sensor and measure (the neighbours, the
-//! step reference, the current run of equal values, the outlier window), and the
-//! [`Judge`] that follows every sensor of one file, in file order, after replaying
-//! the sensor's history from the database.
+//! The [`Judge`] follows every sensor of one file, in file order, after replaying the
+//! sensor's history from the database: per sensor its usual interval ([`Cadence`],
+//! for the gap and time-travel tests and the limits of the value tests) and one
+//! [`Track`] per measure (the value tests).
 //!
 //! A reading's spike is decided by the sensor's next reading, so the judge holds the
 //! last reading of each sensor back ("pending") until then: memory is one reading and
 //! one window per sensor of the file. At the end of the file the pending readings go
 //! out without a spike decision; the next file of the sensor decides it and, when it
 //! is a spike, asks for the flag to be added to the stored reading ([`Amendment`]).
+//! A run of equal values that becomes a flat line asks for its earlier readings to be
+//! flagged too ([`RunAmendment`]), in this file or earlier ones.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::window::Window;
-use super::{Flags, MeasureQc, QcConfig, Test};
+use super::cadence::{Cadence, Limits};
+use super::track::{MICROS_PER_MINUTE, Track};
+use super::{Flags, QcConfig, Test};
 
-/// Readings in the window before the outlier test judges (or the whole window, if
-/// shorter).
-const OUTLIER_MIN_READINGS: usize = 20;
-/// The consistency constant of the robust z-score (the normal distribution's MAD).
-const Z_SCALE: f64 = 0.6745;
-const MICROS_PER_MINUTE: f64 = 60e6;
 /// Sensors followed per file: the state of one is a few kilobytes (its windows and the
 /// reading held back), and its history is fetched once. Readings of further sensors
 /// in the same file go through unjudged (flags 0).
 pub const MAX_SENSORS: usize = 10_000;
+/// What `counts` of a [`QcSummary`] count per measure, in order: the four value
+/// tests, then the gap and time-travel flags of readings holding the measure.
+pub const COUNTED: [&str; 6] = ["step", "spike", "flat", "outlier", "gap", "time_travel"];
 
 /// A reading the judge can flag.
 pub trait Judged {
@@ -67,22 +67,49 @@ pub struct Amendment {
     pub add: u16,
 }
 
+/// A flat line found: the sensor's readings from `from` up to `to` (excluded) whose
+/// value of `measure` is `value` get the flat flag of that measure, in this file
+/// (they are stored in the same transaction before the flag is added) and in
+/// earlier ones; each file's `file_metrics` count the readings flagged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunAmendment {
+    pub sensor: String,
+    pub measure: usize,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub value: f64,
+}
+
+impl RunAmendment {
+    /// The flag added.
+    pub fn add(&self) -> u16 {
+        Flags::bit(self.measure, Test::Flat)
+    }
+}
+
 /// What a file's QC found: flags per measure and test over its readings, and the
-/// flags it adds to earlier files' readings.
+/// flags it adds to earlier readings.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QcSummary {
-    /// `counts[measure][test]`: readings of this file flagged.
-    pub counts: [[u64; 4]; 3],
+    /// `counts[measure][k]`: readings of this file flagged, `k` as in [`COUNTED`]
+    /// (the flat readings found by a [`RunAmendment`] are counted by the database).
+    pub counts: [[u64; 6]; 3],
     pub amendments: Vec<Amendment>,
+    pub runs: Vec<RunAmendment>,
 }
 
 impl QcSummary {
-    /// `counts` of one measure by test: step, spike, flat, outlier.
-    pub fn of(&self, measure: &str) -> [u64; 4] {
+    /// `counts` of one measure, as in [`COUNTED`].
+    pub fn of(&self, measure: &str) -> [u64; 6] {
         super::MEASURE_NAMES
             .iter()
             .position(|m| *m == measure)
-            .map_or([0; 4], |m| self.counts[m])
+            .map_or([0; 6], |m| self.counts[m])
+    }
+
+    /// Whether the file adds flags to readings stored before it.
+    pub fn amends(&self) -> bool {
+        !self.amendments.is_empty() || !self.runs.is_empty()
     }
 
     /// Spike flags added to earlier files, per file and measure: (file id, measure,
@@ -106,124 +133,29 @@ impl QcSummary {
         out
     }
 
-    fn count(&mut self, flags: u16) {
+    /// Counts a reading's flags; `present`: the measures it holds (bit per measure).
+    fn count(&mut self, flags: u16, present: u8) {
         if flags == 0 {
             return;
         }
+        let gap = u64::from(flags & Flags::GAP != 0);
+        let travel = u64::from(flags & Flags::TIME_TRAVEL != 0);
         for (m, row) in self.counts.iter_mut().enumerate() {
-            for (t, n) in row.iter_mut().enumerate() {
+            if present >> m & 1 == 0 {
+                continue;
+            }
+            for (t, n) in row.iter_mut().take(4).enumerate() {
                 *n += u64::from(flags >> (m * 4 + t) & 1);
             }
+            row[4] += gap;
+            row[5] += travel;
         }
     }
 }
 
-/// One measure of one sensor.
-#[derive(Debug, Clone)]
-struct Track {
-    /// The value before `pending`.
-    before: Option<f64>,
-    /// The sensor's last value (time, value), whose spike is not decided yet.
-    pending: Option<(i64, f64)>,
-    /// The last value known not to be a spike: what a step is measured from.
-    reference: Option<(i64, f64)>,
-    run_value: f64,
-    run_count: u32,
-    run_start: i64,
-    window: Window,
-}
-
-impl Track {
-    fn new(window: usize) -> Self {
-        Self {
-            before: None,
-            pending: None,
-            reference: None,
-            run_value: f64::NAN,
-            run_count: 0,
-            run_start: 0,
-            window: Window::new(window),
-        }
-    }
-
-    /// Takes value `x` at `t`: returns whether the pending value was a spike (`known`
-    /// when the history already says) and the step, flat and outlier bits of `x`.
-    fn observe(&mut self, t: i64, x: f64, c: &MeasureQc, known: Option<bool>) -> (bool, u16) {
-        let spike = known.unwrap_or_else(|| match (self.before, self.pending) {
-            (Some(b), Some((_, p))) => is_spike(b, p, x, c),
-            _ => false,
-        });
-        if !spike && let Some(p) = self.pending {
-            self.reference = Some(p);
-        }
-        let mut bits = 0;
-        if let Some((rt, rv)) = self.reference {
-            let minutes = (t - rt) as f64 / MICROS_PER_MINUTE;
-            if (x - rv).abs() > c.step_threshold(minutes) {
-                bits |= 1 << Test::Step as u16;
-            }
-        }
-        if self.run_count > 0 && x == self.run_value {
-            self.run_count = self.run_count.saturating_add(1);
-        } else {
-            self.run_value = x;
-            self.run_count = 1;
-            self.run_start = t;
-        }
-        let run_minutes = (t - self.run_start) as f64 / MICROS_PER_MINUTE;
-        if self.run_count >= c.flat_readings
-            || (self.run_count >= 2 && run_minutes >= c.flat_minutes)
-        {
-            bits |= 1 << Test::Flat as u16;
-        }
-        if self.is_outlier(x, c) {
-            bits |= 1 << Test::Outlier as u16;
-        }
-        self.window.push(x);
-        self.before = self.pending.map(|(_, v)| v);
-        self.pending = Some((t, x));
-        (spike, bits)
-    }
-
-    /// The reading has no value of this measure: the pending value has no next
-    /// neighbour, so it is no spike.
-    fn skip(&mut self) {
-        if let Some(p) = self.pending.take() {
-            self.reference = Some(p);
-        }
-        self.before = None;
-    }
-
-    fn is_outlier(&self, x: f64, c: &MeasureQc) -> bool {
-        let n = self.window.len();
-        if n == 0 || n < OUTLIER_MIN_READINGS.min(self.window_capacity()) {
-            return false;
-        }
-        let Some(median) = self.window.median() else {
-            return false;
-        };
-        let deviation = Z_SCALE * (x - median).abs();
-        // The MAD is at least the floor: below this the score cannot exceed the limit,
-        // and most readings end here without computing the MAD.
-        if deviation <= c.outlier_z * c.outlier_mad_floor {
-            return false;
-        }
-        let mad = self.window.mad(median).max(c.outlier_mad_floor);
-        mad > 0.0 && deviation / mad > c.outlier_z
-    }
-
-    fn window_capacity(&self) -> usize {
-        self.window.capacity()
-    }
-}
-
-/// `p` stands out from both neighbours `b` and `x` on the same side, and they agree.
-fn is_spike(b: f64, p: f64, x: f64, c: &MeasureQc) -> bool {
-    let (d1, d2) = (p - b, p - x);
-    d1.abs() > c.spike
-        && d2.abs() > c.spike
-        && (d1 > 0.0) == (d2 > 0.0)
-        && (x - b).abs() <= c.spike_tolerance
+/// The measures `row` holds, a bit each.
+fn present<P: Judged>(row: &P) -> u8 {
+    (0..3).fold(0, |bits, m| bits | u8::from(row.value(m).is_some()) << m)
 }
 
 /// The sensor's last reading, waiting for its spike decision.
@@ -239,24 +171,124 @@ enum Pending<P> {
     },
 }
 
+/// What is known of a sensor's series: its tests' state, its usual interval, the
+/// limits derived from it, and the time of its latest reading.
+#[derive(Debug, Clone)]
+struct Series {
+    tracks: [Track; 3],
+    cadence: Cadence,
+    /// The limits of each measure, for the interval `limits_for` (µs; 0: unknown).
+    limits: [Limits; 3],
+    limits_for: i64,
+    /// Time of the latest reading taken (µs): an older one is not judged.
+    last: i64,
+}
+
+impl Series {
+    fn new(cfg: &QcConfig) -> Self {
+        let window = cfg.window as usize;
+        Self {
+            tracks: [Track::new(window), Track::new(window), Track::new(window)],
+            cadence: Cadence::default(),
+            limits: cfg.measures.map(|m| Limits::new(&m, None)),
+            limits_for: 0,
+            last: i64::MIN,
+        }
+    }
+
+    /// Starts the tests afresh, keeping what is known of the sensor itself: its usual
+    /// interval (and the limits from it) and how often its values repeat.
+    fn restart(&mut self, cfg: &QcConfig) {
+        let window = cfg.window as usize;
+        self.tracks = self.tracks.each_ref().map(|t| t.restarted(window));
+        self.last = i64::MIN;
+    }
+
+    /// Moves the series on to a reading at `t` (not older than the latest): returns
+    /// its gap flag. A reading longer than the history span
+    /// ([`QcConfig::history_hours`]) after the previous one starts the tests afresh:
+    /// what came before says nothing certain about it (a sensor back after a long
+    /// silence is not a step), and the previous reading's spike stays undecided.
+    fn advance(&mut self, t: i64, cfg: &QcConfig) -> u16 {
+        if self.last == i64::MIN {
+            self.last = t;
+            return 0;
+        }
+        let dt = t - self.last;
+        let gap = match self.cadence.usual() {
+            Some(usual) if cfg.gap_factor > 0.0 && dt as f64 > cfg.gap_factor * usual as f64 => {
+                Flags::GAP
+            }
+            _ => 0,
+        };
+        self.last = t;
+        let span = i64::from(cfg.history_hours) * 3_600 * 1_000_000;
+        if dt > span {
+            self.restart(cfg);
+            self.last = t;
+            return gap;
+        }
+        self.cadence.push(dt);
+        let usual = self.cadence.usual().unwrap_or(0);
+        if usual != self.limits_for {
+            self.limits_for = usual;
+            let minutes = (usual > 0).then(|| usual as f64 / MICROS_PER_MINUTE);
+            self.limits = cfg.measures.map(|m| Limits::new(&m, minutes));
+        }
+        gap
+    }
+}
+
 #[derive(Debug)]
 struct Sensor<P> {
-    tracks: [Track; 3],
-    /// Time of the last reading taken (µs): an older one is not judged.
-    last: i64,
+    series: Series,
     pending: Pending<P>,
+    /// A reading of this file has been taken (time travel is judged within a file).
+    in_file: bool,
+    /// The previous reading taken was the latest (no clock set back before it).
+    at_latest: bool,
+    /// The readings are older than the latest by more than the usual interval: the
+    /// logger's clock was set back in this file.
+    travelling: bool,
 }
 
 impl<P> Sensor<P> {
-    /// A reading at `t` longer than the history span ([`QcConfig::history_hours`])
-    /// after the sensor's previous one starts its tests afresh: what came before says
-    /// nothing certain about it (a sensor back after a long silence is not a step), and
-    /// the previous reading's spike stays undecided.
-    fn forget_before(&mut self, t: i64, cfg: &QcConfig) {
+    fn new(series: Series, pending: Pending<P>) -> Self {
+        Self {
+            series,
+            pending,
+            in_file: false,
+            at_latest: true,
+            travelling: false,
+        }
+    }
+
+    /// Whether a reading at `t`, right after the latest one in this file, goes back
+    /// further than the history span: the series then starts afresh from it (its
+    /// readings say nothing about those years away: a typical-year file joins months
+    /// of different years), and only that reading is flagged time travel.
+    fn goes_far_back(&self, t: i64, cfg: &QcConfig) -> bool {
         let span = i64::from(cfg.history_hours) * 3_600 * 1_000_000;
-        if self.last != i64::MIN && t.saturating_sub(self.last) > span {
-            let window = cfg.window as usize;
-            self.tracks = [Track::new(window), Track::new(window), Track::new(window)];
+        self.in_file && self.at_latest && self.series.last.saturating_sub(t) > span
+    }
+
+    /// The time-travel flag of a reading at `t`, older than the latest one: set when
+    /// the clock went back by more than the usual interval after a reading that was
+    /// the latest (a file written newest first goes back one interval at a time, and
+    /// is not flagged), and on every reading after it until the clock has caught up
+    /// (the one at the latest time included: its time is wrong too).
+    fn travel(&mut self, t: i64, cfg: &QcConfig) -> u16 {
+        let far = match self.series.cadence.usual() {
+            Some(usual) => self.series.last - t > usual,
+            None => false,
+        };
+        self.travelling =
+            cfg.time_travel && self.in_file && (self.travelling || (self.at_latest && far));
+        self.at_latest = false;
+        if self.travelling {
+            Flags::TIME_TRAVEL
+        } else {
+            0
         }
     }
 }
@@ -268,8 +300,7 @@ impl<P> Sensor<P> {
 #[derive(Debug, Clone)]
 pub struct SensorMemory {
     cfg: QcConfig,
-    tracks: [Track; 3],
-    last: i64,
+    series: Series,
     /// The last reading: file id, line, time, and its flags as stored (its spike is
     /// still to be decided by the sensor's next reading).
     pub file_id: String,
@@ -322,7 +353,8 @@ impl<P: Judged> Judge<P> {
     /// Judges `row`. The first time a sensor appears, `history` is asked for its last
     /// readings before `row`'s time (oldest first). Returns the reading that is now
     /// decided, if any: the sensor's previous reading, or `row` itself when it is
-    /// older than the sensor's last reading (such a reading is not judged: flags 0).
+    /// older than the sensor's latest reading (such a reading is only judged for time
+    /// travel).
     pub fn push<E>(
         &mut self,
         mut row: P,
@@ -343,22 +375,47 @@ impl<P: Judged> Judge<P> {
         let cfg = &self.cfg;
         let s = &mut self.sensors[i];
         let t = row.timestamp().timestamp_micros();
-        *row.flags_mut() = 0;
-        if t < s.last {
-            return Ok(Some(row));
+        let mut restart = 0;
+        if t < s.series.last || (s.travelling && t == s.series.last) {
+            if s.goes_far_back(t, cfg) {
+                s.series.restart(cfg);
+                s.travelling = false;
+                restart = if cfg.time_travel {
+                    Flags::TIME_TRAVEL
+                } else {
+                    0
+                };
+            } else {
+                let travel = s.travel(t, cfg);
+                s.in_file = true;
+                *row.flags_mut() = travel;
+                self.summary.count(travel, present(&row));
+                return Ok(Some(row));
+            }
         }
-        s.forget_before(t, cfg);
-        s.last = t;
-        let mut flags = 0u16;
+        let mut flags = s.series.advance(t, cfg) | restart;
+        s.in_file = true;
+        s.at_latest = true;
+        s.travelling = false;
         let mut spikes = 0u16;
-        for (m, track) in s.tracks.iter_mut().enumerate() {
+        let series = &mut s.series;
+        for (m, track) in series.tracks.iter_mut().enumerate() {
             match row.value(m) {
                 Some(x) => {
-                    let (spike, bits) = track.observe(t, x, &cfg.measures[m], None);
-                    if spike {
+                    let seen = track.observe(t, x, &series.limits[m], None);
+                    if seen.spike {
                         spikes |= Flags::bit(m, Test::Spike);
                     }
-                    flags |= bits << (m * 4);
+                    flags |= seen.bits << (m * 4);
+                    if let Some(run) = seen.run {
+                        self.summary.runs.push(RunAmendment {
+                            sensor: self.names[i].clone(),
+                            measure: m,
+                            from: micros(run.from),
+                            to: micros(run.to),
+                            value: run.value,
+                        });
+                    }
                 }
                 None => track.skip(),
             }
@@ -367,7 +424,7 @@ impl<P: Judged> Judge<P> {
         match std::mem::replace(&mut s.pending, Pending::Row(row)) {
             Pending::Row(mut p) => {
                 *p.flags_mut() |= spikes;
-                self.summary.count(*p.flags_mut());
+                self.summary.count(*p.flags_mut(), present(&p));
                 Ok(Some(p))
             }
             Pending::Stored {
@@ -409,7 +466,7 @@ impl<P: Judged> Judge<P> {
             let last = match s.pending {
                 Pending::Row(mut p) => {
                     let flags = *p.flags_mut();
-                    self.summary.count(flags);
+                    self.summary.count(flags, present(&p));
                     let stored = (file_id.to_owned(), p.line(), p.timestamp(), flags);
                     rows.push(p);
                     Some(stored)
@@ -427,8 +484,7 @@ impl<P: Judged> Judge<P> {
                     name,
                     SensorMemory {
                         cfg: self.cfg,
-                        tracks: s.tracks,
-                        last: s.last,
+                        series: s.series,
                         file_id,
                         line,
                         ts,
@@ -461,16 +517,15 @@ impl<P: Judged> Judge<P> {
             return true;
         }
         let first = since.remove(0);
-        let mut s = Sensor {
-            tracks: memory.tracks,
-            last: memory.last,
-            pending: Pending::Stored {
+        let mut s = Sensor::new(
+            memory.series,
+            Pending::Stored {
                 file_id: first.file_id,
                 line: first.line,
                 ts: first.ts,
                 flags: first.flags,
             },
-        };
+        );
         replay(&self.cfg, &mut s, first.flags, since);
         self.insert(sensor, s);
         true
@@ -487,16 +542,15 @@ impl<P: Judged> Judge<P> {
         if self.knows(sensor) || self.room() == 0 {
             return true;
         }
-        let s = Sensor {
-            tracks: memory.tracks,
-            last: memory.last,
-            pending: Pending::Stored {
+        let s = Sensor::new(
+            memory.series,
+            Pending::Stored {
                 file_id: memory.file_id,
                 line: memory.line,
                 ts: memory.ts,
                 flags: memory.flags,
             },
-        };
+        );
         self.insert(sensor, s);
         true
     }
@@ -524,12 +578,7 @@ impl<P: Judged> Judge<P> {
     /// A new sensor, its state rebuilt from `history`: the stored spike flags decide
     /// the spikes of all but the last stored reading, which stays pending.
     fn add(&mut self, sensor: &str, history: Vec<HistoryReading>) -> usize {
-        let window = self.cfg.window as usize;
-        let mut s = Sensor {
-            tracks: [Track::new(window), Track::new(window), Track::new(window)],
-            last: i64::MIN,
-            pending: Pending::None,
-        };
+        let mut s = Sensor::new(Series::new(&self.cfg), Pending::None);
         replay(&self.cfg, &mut s, 0, history);
         self.insert(sensor, s)
     }
@@ -543,22 +592,27 @@ impl<P: Judged> Judge<P> {
     }
 }
 
+fn micros(t: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t).unwrap_or_default()
+}
+
 /// Takes stored readings (oldest first) into `s` without flagging them: their spikes
-/// are the stored ones (`prev_flags`: those of the reading before the first), and the
-/// last one stays pending.
+/// and flat lines are the stored ones (`prev_flags`: the flags of the reading before
+/// the first), and the last one stays pending.
 fn replay<P>(cfg: &QcConfig, s: &mut Sensor<P>, mut prev_flags: u16, history: Vec<HistoryReading>) {
     for h in history {
         let t = h.ts.timestamp_micros();
-        if t < s.last {
+        if t < s.series.last {
             continue;
         }
-        s.forget_before(t, cfg);
-        s.last = t;
-        for (m, track) in s.tracks.iter_mut().enumerate() {
+        s.series.advance(t, cfg);
+        let series = &mut s.series;
+        for (m, track) in series.tracks.iter_mut().enumerate() {
             match h.values[m] {
                 Some(x) => {
-                    let known = prev_flags & Flags::bit(m, Test::Spike) != 0;
-                    track.observe(t, x, &cfg.measures[m], Some(known));
+                    let spike = prev_flags & Flags::bit(m, Test::Spike) != 0;
+                    let flat = h.flags & Flags::bit(m, Test::Flat) != 0;
+                    track.observe(t, x, &series.limits[m], Some((spike, flat)));
                 }
                 None => track.skip(),
             }

@@ -1,40 +1,51 @@
 //! Quality control stage: per reading and per canonical measure (temperature, humidity,
-//! pressure), four tests of environmental monitoring networks, as flags beside the
-//! values — never a rejection, never a changed value.
+//! pressure), four tests of environmental monitoring networks, and two on the
+//! reading's time, as flags beside the values — never a rejection, never a changed
+//! value.
 //!
-//! - **step**: the change from the sensor's previous (non-spike) value is larger than
-//!   `step_per_minute` × the gap in minutes, bounded below by `step_floor` (tiny gaps
-//!   are not over-sensitive) and above by `step_max` (long gaps do not excuse any jump);
-//! - **spike**: the value differs from both neighbours (the previous and the next
-//!   reading of the sensor) by more than `spike`, on the same side, while the two
-//!   neighbours agree within `spike_tolerance`. A reading is judged when the sensor's
-//!   next reading arrives, so the last reading of a file is judged when the sensor's
-//!   next file loads (its flag is then added to the stored reading, see [`Amendment`]);
+//! - **step**: the change from the sensor's previous value (not a spike, not part of
+//!   a flat line) is larger than `step_per_minute` × the gap in minutes, bounded below
+//!   by `step_floor` and above by `step_max`;
+//! - **spike**: the value differs from both neighbours by more than `spike`, on the
+//!   same side, while the two agree within `spike_tolerance`. A reading is judged
+//!   when the sensor's next reading arrives, so the last reading of a file is judged
+//!   when the sensor's next file loads (its flag is then added to the stored reading,
+//!   see [`Amendment`]);
 //! - **flat line**: the same value for at least `flat_readings` readings or
-//!   `flat_minutes` minutes; the reading that makes the run qualify and every later one
-//!   of the run are flagged (the first ones of a run are not: flags are decided when a
-//!   reading loads);
+//!   `flat_minutes` minutes; every reading of the run is flagged, the earlier ones by
+//!   a [`RunAmendment`] the sink applies in the load's transaction;
 //! - **outlier**: the robust z-score 0.6745·|x − median| / MAD over the sensor's
-//!   previous `window` readings exceeds `outlier_z`; a MAD below `outlier_mad_floor`
-//!   (a flat window has MAD 0) counts as that floor. Judged once 20 readings are known.
+//!   previous `window` readings exceeds `outlier_z` (MAD at least
+//!   `outlier_mad_floor`). Spikes and flat readings never enter the window, and a
+//!   step empties it: readings after a fault are judged against normal ones;
+//! - **gap**: the reading comes more than `gap_factor` usual intervals after the
+//!   previous one; **time travel**: it is older than the sensor's latest reading in
+//!   the same file by more than the usual interval (a logger clock set back).
+//!
+//! The usual interval (the median of the sensor's last intervals) also widens the
+//! limits of the value tests for hourly and daily series (`cadence`).
 //!
 //! Flags are a bitmask per reading ([`Flags`]): bit `4·m + t` for measure `m`
 //! (temperature 0, humidity 1, pressure 2) and test `t` (step 0, spike 1, flat 2,
-//! outlier 3); 0 means nothing flagged.
+//! outlier 3), then [`Flags::GAP`] (bit 12) and [`Flags::TIME_TRAVEL`] (bit 13); 0
+//! means nothing flagged.
 //!
 //! The module does no I/O. [`Judge`] follows every sensor of a file in file order,
 //! after its history (the last readings before the file, from the database) has been
 //! replayed, so a day loaded as one file or as 24 hourly files in time order gets the
 //! same flags. Settings: [`QcConfig`] (defaults, `QC_*` variables, a profile's `[qc.*]`).
 
+mod cadence;
 pub mod config;
 mod judge;
 mod stored;
+mod track;
 mod window;
 
 pub use config::{MEASURE_NAMES, MeasureQc, QcConfig, QcOverrides};
 pub use judge::{
-    Amendment, HistoryQuery, HistoryReading, Judge, Judged, MAX_SENSORS, QcSummary, SensorMemory,
+    Amendment, COUNTED, HistoryQuery, HistoryReading, Judge, Judged, MAX_SENSORS, QcSummary,
+    RunAmendment, SensorMemory,
 };
 pub use stored::{FlaggedReading, StoredValues, flagged_sql};
 
@@ -66,6 +77,13 @@ impl Test {
 pub struct Flags(pub u16);
 
 impl Flags {
+    /// The reading came more than `gap_factor` usual intervals after the sensor's
+    /// previous one.
+    pub const GAP: u16 = 1 << 12;
+    /// The reading is older than the sensor's latest one in its file by more than the
+    /// usual interval (the logger's clock was set back).
+    pub const TIME_TRAVEL: u16 = 1 << 13;
+
     /// The bit of `test` on measure `measure` (0 temperature, 1 humidity, 2 pressure).
     pub const fn bit(measure: usize, test: Test) -> u16 {
         1 << (measure * 4 + test as usize)
@@ -89,12 +107,25 @@ impl Flags {
         })
     }
 
-    /// `temperature:spike humidity:step`, or `-` when nothing is flagged.
-    pub fn describe(self) -> String {
-        let parts: Vec<String> = self
+    /// The names of the reading's flags: `temperature:spike`, … then `gap` and
+    /// `time_travel`.
+    pub fn names(self) -> Vec<String> {
+        let mut out: Vec<String> = self
             .list()
             .map(|(m, t)| format!("{m}:{}", t.name()))
             .collect();
+        if self.0 & Self::GAP != 0 {
+            out.push("gap".to_owned());
+        }
+        if self.0 & Self::TIME_TRAVEL != 0 {
+            out.push("time_travel".to_owned());
+        }
+        out
+    }
+
+    /// `temperature:spike humidity:step gap`, or `-` when nothing is flagged.
+    pub fn describe(self) -> String {
+        let parts = self.names();
         if parts.is_empty() {
             "-".to_owned()
         } else {

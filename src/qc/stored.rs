@@ -28,7 +28,7 @@ pub struct FlaggedReading {
     pub file_id: String,
     pub line: i64,
     pub flags: u16,
-    /// `temperature:spike`, … one per flag.
+    /// `temperature:spike`, … `gap`, `time_travel`: one per flag.
     pub tests: Vec<String>,
     pub reading: StoredValues,
     pub previous: Option<StoredValues>,
@@ -44,10 +44,7 @@ impl FlaggedReading {
         previous: Option<StoredValues>,
         next: Option<StoredValues>,
     ) -> Self {
-        let tests = Flags(flags)
-            .list()
-            .map(|(m, t)| format!("{m}:{}", t.name()))
-            .collect();
+        let tests = Flags(flags).names();
         Self {
             file_id,
             line,

@@ -50,7 +50,8 @@ fn rows(values: &[f64]) -> Vec<Row> {
         .collect()
 }
 
-/// Judges `rows` as one file with no history; flags by line, in input order.
+/// Judges `rows` as one file with no history; flags by line, in input order, with
+/// the flat runs found flagged back as the sinks do.
 fn judge(rows: Vec<Row>) -> (Vec<u16>, QcSummary) {
     judge_with(QcConfig::default(), rows)
 }
@@ -66,7 +67,22 @@ fn judge_with(cfg: QcConfig, rows: Vec<Row>) -> (Vec<u16>, QcSummary) {
     out.extend(rest);
     out.sort_by_key(|r| r.line);
     assert_eq!(out.len(), n, "every reading comes out once");
+    for run in &summary.runs {
+        for r in out.iter_mut() {
+            if in_run(run, r) {
+                r.flags |= run.add();
+            }
+        }
+    }
     (out.into_iter().map(|r| r.flags).collect(), summary)
+}
+
+/// Whether `run` flags `r` (the sinks' `UPDATE … WHERE`).
+fn in_run(run: &RunAmendment, r: &Row) -> bool {
+    r.sensor == run.sensor
+        && r.ts >= run.from
+        && r.ts < run.to
+        && r.values[run.measure] == Some(run.value)
 }
 
 const T: usize = 0;
@@ -157,31 +173,76 @@ fn the_step_threshold_grows_with_the_gap_between_floor_and_cap() {
 }
 
 #[test]
-fn a_flat_line_is_flagged_from_the_reading_that_makes_it_qualify() {
+fn a_flat_line_is_flagged_whole_from_its_first_reading() {
     let mut v = noise(400, 3);
     let n = QcConfig::default().measures[T].flat_readings as usize;
     for x in &mut v[100..100 + n + 5] {
         *x = 21.3;
     }
+    let (flags, summary) = judge(rows(&v));
+    let flat = flagged(&flags, Test::Flat);
+    assert_eq!(flat, (100..100 + n + 5).collect::<Vec<_>>());
+    assert_eq!(summary.runs.len(), 1, "one run flagged back");
+    assert_eq!(
+        summary.counts[T][Test::Flat as usize],
+        6,
+        "the readings flagged as they load; the database counts the run's earlier ones"
+    );
+}
+
+/// A stuck run does not leave its value in the outlier window, nor the level before a
+/// step: the readings after either fault are judged against normal readings.
+#[test]
+fn no_false_outliers_after_a_stuck_run_or_a_level_shift() {
+    let mut v = noise(2000, 8);
+    for x in &mut v[300..420] {
+        *x = 20.0;
+    }
+    for x in &mut v[1000..] {
+        *x += 8.0;
+    }
     let (flags, _) = judge(rows(&v));
     let flat = flagged(&flags, Test::Flat);
-    assert_eq!(flat, (100 + n - 1..100 + n + 5).collect::<Vec<_>>());
+    assert_eq!(flat, (300..420).collect::<Vec<_>>());
+    let clean: Vec<usize> = (0..v.len())
+        .filter(|i| flags[*i] != 0 && !(300..420).contains(i) && *i != 1000)
+        .collect();
+    assert!(clean.len() <= 2, "clean readings flagged: {clean:?}");
+    assert!(Flags(flags[1000]).has(T, Test::Step));
 }
 
 #[test]
-fn a_flat_line_by_duration_needs_few_hourly_readings() {
-    let hourly: Vec<Row> = (0..12)
-        .map(|i| Row {
-            line: i + 2,
-            sensor: "s".into(),
-            ts: start() + TimeDelta::hours(i),
-            values: [Some(if i < 4 { i as f64 } else { 9.9 }), None, None],
-            flags: 0,
-        })
-        .collect();
-    let (flags, _) = judge(hourly);
-    // 9.9 from hour 4: six hours later (hour 10) the run is 360 minutes long.
-    assert_eq!(flagged(&flags, Test::Flat), vec![10, 11]);
+fn a_flat_line_of_an_hourly_series_needs_more_than_a_few_equal_readings() {
+    let hourly = |values: &dyn Fn(i64) -> f64| -> Vec<Row> {
+        (0..60)
+            .map(|i| Row {
+                line: i + 2,
+                sensor: "s".into(),
+                ts: start() + TimeDelta::hours(i),
+                values: [Some(values(i)), None, None],
+                flags: 0,
+            })
+            .collect()
+    };
+    // Six equal hours (the one-minute limit of 360 minutes) are no flat line …
+    let varied = |i: i64| 10.0 + (i % 5) as f64;
+    let (flags, _) = judge(hourly(&|i| {
+        if (20..27).contains(&i) {
+            9.9
+        } else {
+            varied(i)
+        }
+    }));
+    assert!(flagged(&flags, Test::Flat).is_empty());
+    // … thirty are, every one of them.
+    let (flags, _) = judge(hourly(&|i| {
+        if (20..50).contains(&i) {
+            9.9
+        } else {
+            varied(i)
+        }
+    }));
+    assert_eq!(flagged(&flags, Test::Flat), (20..50).collect::<Vec<_>>());
 }
 
 #[test]
@@ -206,13 +267,60 @@ fn an_outlier_is_flagged_against_the_window_and_a_flat_window_has_a_floor() {
     assert_eq!(flagged(&flags, Test::Outlier), vec![71]);
 }
 
+/// A logger clock set back within a file: the readings older than the latest one are
+/// flagged time travel (and judged by no other test) until the clock has caught up;
+/// a file written newest first is no time travel.
 #[test]
-fn a_reading_older_than_its_predecessor_is_not_judged() {
-    let mut r = rows(&noise(50, 5));
-    r[30].ts = start();
-    r[30].values[T] = Some(99.0);
-    let (flags, _) = judge(r);
-    assert_eq!(flags[30], 0);
+fn a_clock_set_back_is_time_travel_and_a_reversed_file_is_not() {
+    let mut r = rows(&noise(120, 5));
+    for (i, row) in r.iter_mut().enumerate().skip(60) {
+        row.ts -= TimeDelta::minutes(30);
+        if i == 70 {
+            row.values[T] = Some(99.0);
+        }
+    }
+    let (flags, summary) = judge(r);
+    let travel: Vec<usize> = (0..flags.len())
+        .filter(|i| flags[*i] & Flags::TIME_TRAVEL != 0)
+        .collect();
+    assert_eq!(travel, (60..90).collect::<Vec<_>>());
+    assert_eq!(flags[70], Flags::TIME_TRAVEL, "no other test");
+    assert_eq!(summary.counts[T][5], 30);
+    // A clock (or a typical-year file) going back further than the history span:
+    // that reading is flagged, and the series starts afresh from it.
+    let mut years = rows(&noise(120, 7));
+    for row in years.iter_mut().skip(60) {
+        row.ts -= TimeDelta::days(365);
+    }
+    let (flags, _) = judge(years);
+    let travel: Vec<usize> = (0..flags.len())
+        .filter(|i| flags[*i] & Flags::TIME_TRAVEL != 0)
+        .collect();
+    assert_eq!(travel, vec![60]);
+    assert!(flags.iter().skip(61).all(|f| *f == 0), "judged afresh");
+    let mut reversed = rows(&noise(120, 6));
+    reversed.reverse();
+    let (flags, _) = judge(reversed);
+    assert!(flags.iter().all(|f| f & Flags::TIME_TRAVEL == 0));
+}
+
+/// A reading more than five usual intervals after the previous one is flagged gap;
+/// an irregular series with the odd longer interval is not.
+#[test]
+fn a_gap_is_flagged_on_the_reading_after_it() {
+    let mut r = rows(&noise(200, 7));
+    for row in r.iter_mut().skip(100) {
+        row.ts += TimeDelta::minutes(10);
+    }
+    for row in r.iter_mut().skip(150) {
+        row.ts += TimeDelta::minutes(3);
+    }
+    let (flags, summary) = judge(r);
+    let gaps: Vec<usize> = (0..flags.len())
+        .filter(|i| flags[*i] & Flags::GAP != 0)
+        .collect();
+    assert_eq!(gaps, vec![100]);
+    assert_eq!(summary.counts[T][4], 1);
 }
 
 #[test]
@@ -251,6 +359,14 @@ fn profile_overrides_replace_only_what_they_name() {
     assert_eq!(c.measures[1], QcConfig::default().measures[1]);
     let bad: QcOverrides = toml::from_str("[humidity]\nspike = -1\nflat_readings = 1\n").unwrap();
     assert_eq!(bad.problems().len(), 2, "{:?}", bad.problems());
+    let time: QcOverrides = toml::from_str("gap_factor = 0\ntime_travel = false\n").unwrap();
+    let c = QcConfig::default().with(&time);
+    assert!(c.gap_factor == 0.0 && !c.time_travel);
+    let bad: QcOverrides = toml::from_str("gap_factor = 0.5\n").unwrap();
+    assert_eq!(
+        bad.problems(),
+        ["qc.gap_factor = 0.5: expected 0 (off) or a number above 1"]
+    );
 }
 
 /// The "database": stored rows with their flags, and the history query over them.
@@ -291,6 +407,19 @@ impl Stored {
         }
         let (rest, summary) = j.finish();
         out.extend(rest);
+        self.0.extend(out.into_iter().map(|r| (file.to_owned(), r)));
+        self.amend(summary);
+    }
+
+    /// Adds a file's amendments to the stored readings (its own are stored first).
+    fn amend(&mut self, summary: QcSummary) {
+        for run in &summary.runs {
+            for (_, r) in self.0.iter_mut() {
+                if in_run(run, r) {
+                    r.flags |= run.add();
+                }
+            }
+        }
         for a in summary.amendments {
             let (_, r) = self
                 .0
@@ -299,7 +428,6 @@ impl Stored {
                 .expect("the amended reading is stored");
             r.flags |= a.add;
         }
-        self.0.extend(out.into_iter().map(|r| (file.to_owned(), r)));
     }
 
     /// [`load`](Self::load) as the pipeline does with a memory of the sensors: a
@@ -335,15 +463,8 @@ impl Stored {
         }
         let (rest, summary, memories) = j.finish_remembering(file);
         out.extend(rest);
-        for a in summary.amendments {
-            let (_, r) = self
-                .0
-                .iter_mut()
-                .find(|(f, r)| *f == a.file_id && r.line == a.line)
-                .expect("the amended reading is stored");
-            r.flags |= a.add;
-        }
         self.0.extend(out.into_iter().map(|r| (file.to_owned(), r)));
+        self.amend(summary);
         memory.extend(memories);
         resumes
     }
@@ -483,8 +604,12 @@ fn settings_read_qc_from_the_environment_and_name_a_bad_value() {
         ("QC_HUMIDITY_STEP_FLOOR", "5"),
         ("QC_WINDOW", "30"),
         ("QC_HISTORY", "2d"),
+        ("QC_GAP_FACTOR", "12"),
+        ("QC_TIME_TRAVEL", "off"),
     ])
     .unwrap();
+    assert_eq!(s.qc.gap_factor, 12.0);
+    assert!(!s.qc.time_travel);
     assert!(!s.qc.enabled);
     assert_eq!(s.qc.window, 30);
     assert_eq!(s.qc.history_hours, 48);
@@ -494,10 +619,19 @@ fn settings_read_qc_from_the_environment_and_name_a_bad_value() {
         ("QC", "maybe"),
         ("QC_HISTORY", "forever"),
         ("QC_PRESSURE_FLAT_READINGS", "1"),
+        ("QC_GAP_FACTOR", "1"),
     ])
     .unwrap_err();
     let vars: Vec<&str> = errors.iter().map(|e| e.var).collect();
-    assert_eq!(vars, ["QC", "QC_HISTORY", "QC_PRESSURE_FLAT_READINGS"]);
+    assert_eq!(
+        vars,
+        [
+            "QC",
+            "QC_HISTORY",
+            "QC_GAP_FACTOR",
+            "QC_PRESSURE_FLAT_READINGS"
+        ]
+    );
 }
 
 #[test]
@@ -518,4 +652,71 @@ fn sensors_past_the_limit_go_through_unjudged() {
     assert_eq!(j.room(), 0);
     let (held, _) = j.finish();
     assert_eq!(held.len(), MAX_SENSORS);
+}
+
+/// A coarse series that often repeats its value (pressure in whole hPa, hourly) is no
+/// stuck sensor however long it stays on a value it has stayed on before: a flat line
+/// must be unlikely at the rate the series repeats. A series that never repeated is
+/// flagged as soon as its run is long enough.
+#[test]
+fn a_series_that_repeats_often_needs_a_longer_run() {
+    let hourly = |values: &[f64]| -> Vec<Row> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Row {
+                line: i as i64 + 2,
+                sensor: "s".into(),
+                ts: start() + TimeDelta::hours(i as i64),
+                values: [None, None, Some(*v)],
+                flags: 0,
+            })
+            .collect()
+    };
+    // Runs of 12 to 30 equal hours, then one of 30: as long as the longest before.
+    let mut coarse = Vec::new();
+    for (k, n) in [12, 20, 30, 16, 25, 14, 30, 22, 18, 30]
+        .into_iter()
+        .enumerate()
+    {
+        coarse.extend(std::iter::repeat_n(1000.0 + (k % 3) as f64, n));
+    }
+    coarse.extend(std::iter::repeat_n(1003.0, 30));
+    coarse.push(1002.0);
+    let (flags, _) = judge(hourly(&coarse));
+    let tail = coarse.len() - 31;
+    assert!(
+        (tail..coarse.len()).all(|i| !Flags(flags[i]).has(2, Test::Flat)),
+        "a run like the others"
+    );
+    // The same run after a series that changes every hour is a flat line.
+    let mut smooth: Vec<f64> = (0..60).map(|i| 1000.0 + (i % 7) as f64 * 0.3).collect();
+    smooth.extend(std::iter::repeat_n(1003.0, 30));
+    let (flags, _) = judge(hourly(&smooth));
+    assert!((60..90).all(|i| Flags(flags[i]).has(2, Test::Flat)));
+}
+
+/// A sunny morning after a still night moves far from the window's median, steadily:
+/// no outlier. The same distance in one jump is one.
+#[test]
+fn a_steady_rise_is_no_outlier_and_a_jump_is() {
+    let mut v = vec![-16.0; 80];
+    for (i, x) in v.iter_mut().enumerate() {
+        *x += 0.02 * (i % 3) as f64;
+    }
+    v.extend((1..40).map(|i| -16.0 + 0.15 * i as f64));
+    let (flags, _) = judge(rows(&v));
+    assert!(
+        flagged(&flags, Test::Outlier).is_empty(),
+        "{:?}",
+        flagged(&flags, Test::Outlier)
+    );
+    let mut jump = vec![-16.0; 80];
+    for (i, x) in jump.iter_mut().enumerate() {
+        *x += 0.02 * (i % 3) as f64;
+    }
+    jump.push(-14.5);
+    jump.push(-14.5);
+    let (flags, _) = judge(rows(&jump));
+    assert_eq!(flagged(&flags, Test::Outlier), vec![80]);
 }

@@ -29,6 +29,12 @@ impl Window {
         self.capacity
     }
 
+    /// Empties the window (its memory is kept for the values to come).
+    pub(super) fn clear(&mut self) {
+        self.order.clear();
+        self.sorted.clear();
+    }
+
     /// Adds `x`, dropping the oldest value when full.
     pub(super) fn push(&mut self, x: f64) {
         if self.capacity == 0 {

@@ -12,6 +12,7 @@ mod batched;
 mod cli;
 mod corpus;
 mod dashboard;
+mod faults;
 mod filesystem;
 mod grafana;
 mod group;

@@ -240,14 +240,14 @@ const LEDGER_ROWS: &str = "INSERT INTO ingest_files (id, file_name, content_hash
 /// A group's metrics from one array per column.
 const METRICS_ROWS: &str = "INSERT INTO file_metrics (file_id, column_name, value_count, \
         null_count, min_value, max_value, mean_value, stddev_value, source_unit, \
-        missing_codes, qc_step, qc_spike, qc_flat, qc_outlier) \
+        missing_codes, qc_step, qc_spike, qc_flat, qc_outlier, qc_gap, qc_time_travel) \
     SELECT file_id, name, n, nulls, lo, hi, mean, sd, unit, coded, step, spike, flat, \
-        outlier \
+        outlier, gap, travel \
     FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::int8[], $5::float8[], \
         $6::float8[], $7::float8[], $8::float8[], $9::text[], $10::int8[], $11::int8[], \
-        $12::int8[], $13::int8[], $14::int8[]) \
+        $12::int8[], $13::int8[], $14::int8[], $15::int8[], $16::int8[]) \
         AS m (file_id, name, n, nulls, lo, hi, mean, sd, unit, coded, step, spike, flat, \
-        outlier)";
+        outlier, gap, travel)";
 
 /// The complete ledger rows of a group's `files`, one statement.
 fn ledger_statement<'q>(
@@ -319,7 +319,7 @@ fn metrics_statement<'q>(
     let mut m_values: [Vec<Option<f64>>; 4] = Default::default();
     let mut m_unit = Vec::new();
     let mut m_coded = Vec::new();
-    let mut m_qc: [Vec<i64>; 4] = Default::default();
+    let mut m_qc: [Vec<i64>; 6] = Default::default();
     for f in files {
         for col in &f.stats.columns {
             for (column, n) in m_qc.iter_mut().zip(f.stats.qc.of(&col.name)) {
@@ -341,7 +341,7 @@ fn metrics_statement<'q>(
         }
     }
     let [m_min, m_max, m_mean, m_sd] = m_values;
-    let [m_step, m_spike, m_flat, m_outlier] = m_qc;
+    let [m_step, m_spike, m_flat, m_outlier, m_gap, m_travel] = m_qc;
     sqlx::query(METRICS_ROWS)
         .bind(m_file)
         .bind(m_name)
@@ -357,4 +357,6 @@ fn metrics_statement<'q>(
         .bind(m_spike)
         .bind(m_flat)
         .bind(m_outlier)
+        .bind(m_gap)
+        .bind(m_travel)
 }

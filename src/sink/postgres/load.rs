@@ -329,7 +329,7 @@ impl PgStore {
     ) -> Result<LoadOutcome, SinkError> {
         let rows = batch.len() as u64;
         self.ensure_months(&months_of([&batch])).await?;
-        if stats.qc.amendments.is_empty() {
+        if !stats.qc.amends() {
             return match self.write_at_once(&self.pool, attempt, batch, stats).await {
                 Ok(()) => Ok(LoadOutcome::Committed { rows }),
                 Err(e) => self.claim_failed(attempt, e, "loading the file").await,
@@ -363,7 +363,7 @@ impl PgStore {
         let mut metric_values: [Vec<Option<f64>>; 4] = Default::default();
         let mut metric_units = Vec::new();
         let mut metric_coded = Vec::new();
-        let mut metric_qc: [Vec<i64>; 4] = Default::default();
+        let mut metric_qc: [Vec<i64>; 6] = Default::default();
         for col in &stats.columns {
             for (column, n) in metric_qc.iter_mut().zip(stats.qc.of(&col.name)) {
                 column.push(n as i64);
@@ -382,7 +382,7 @@ impl PgStore {
             }
         }
         let [min, max, mean, stddev] = metric_values;
-        let [qc_step, qc_spike, qc_flat, qc_outlier] = metric_qc;
+        let [qc_step, qc_spike, qc_flat, qc_outlier, qc_gap, qc_travel] = metric_qc;
         sqlx::query(LOAD_AT_ONCE)
             .bind(attempt.id)
             .bind(&attempt.file_name)
@@ -422,6 +422,8 @@ impl PgStore {
             .bind(qc_spike)
             .bind(qc_flat)
             .bind(qc_outlier)
+            .bind(qc_gap)
+            .bind(qc_travel)
             .execute(on)
             .await?;
         Ok(())
@@ -469,7 +471,7 @@ async fn insert_metrics(
     let mut q = sqlx::QueryBuilder::new(
         "INSERT INTO file_metrics (file_id, column_name, value_count, null_count, min_value, \
          max_value, mean_value, stddev_value, source_unit, missing_codes, qc_step, qc_spike, \
-         qc_flat, qc_outlier) ",
+         qc_flat, qc_outlier, qc_gap, qc_time_travel) ",
     );
     q.push_values(&stats.columns, |mut b, col| {
         let c = &col.stats;
@@ -521,12 +523,13 @@ readings AS ( \
         $20::text[], $34::int2[]) AS r (line, ts, sensor_id, t, h, p, tk, tn, hn, pn, e, qc)) \
 INSERT INTO file_metrics (file_id, column_name, value_count, null_count, min_value, \
     max_value, mean_value, stddev_value, source_unit, missing_codes, qc_step, qc_spike, \
-    qc_flat, qc_outlier) \
-SELECT (SELECT id FROM ledger), name, n, nulls, lo, hi, mean, sd, unit, coded, qs, qp, qf, qo \
+    qc_flat, qc_outlier, qc_gap, qc_time_travel) \
+SELECT (SELECT id FROM ledger), name, n, nulls, lo, hi, mean, sd, unit, coded, qs, qp, qf, qo, \
+    qg, qt \
 FROM unnest($21::text[], $22::int8[], $23::int8[], $24::float8[], $25::float8[], \
     $26::float8[], $27::float8[], $32::text[], $33::int8[], $35::int8[], $36::int8[], \
-    $37::int8[], $38::int8[]) \
-    AS m (name, n, nulls, lo, hi, mean, sd, unit, coded, qs, qp, qf, qo)";
+    $37::int8[], $38::int8[], $39::int8[], $40::int8[]) \
+    AS m (name, n, nulls, lo, hi, mean, sd, unit, coded, qs, qp, qf, qo, qg, qt)";
 
 /// The months the readings of `batches` fall in.
 pub(super) fn months_of<'a>(batches: impl IntoIterator<Item = &'a Vec<EnrichedRow>>) -> MonthSet {

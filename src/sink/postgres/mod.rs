@@ -107,7 +107,9 @@ impl PgStore {
                             (to_regclass('file_metrics'), 'qc_step'), \
                             (to_regclass('file_metrics'), 'qc_spike'), \
                             (to_regclass('file_metrics'), 'qc_flat'), \
-                            (to_regclass('file_metrics'), 'qc_outlier'))) = 9 \
+                            (to_regclass('file_metrics'), 'qc_outlier'), \
+                            (to_regclass('file_metrics'), 'qc_gap'), \
+                            (to_regclass('file_metrics'), 'qc_time_travel'))) = 11 \
              FROM (VALUES ('ingest_files', 'SELECT, INSERT, UPDATE'), \
                           ('sensor_readings', 'SELECT, INSERT, UPDATE'), \
                           ('file_metrics', 'SELECT, INSERT, UPDATE'), \

@@ -1,13 +1,15 @@
 //! Quality control's questions and corrections on PostgreSQL: a sensor's last
-//! readings before a file (the history its tests continue from), and the spike flags a
-//! file adds to readings stored by earlier files, with those files' metrics.
+//! readings before a file (the history its tests continue from), and the flags a file
+//! adds to readings stored before (a spike on an earlier file's last reading, every
+//! reading of a flat run), with those files' metrics.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{PgStore, err};
 use crate::qc::{
-    FlaggedReading, HistoryQuery, HistoryReading, QcSummary, StoredValues, flagged_sql,
+    FlaggedReading, HistoryQuery, HistoryReading, MEASURE_NAMES, QcSummary, RunAmendment,
+    StoredValues, flagged_sql,
 };
 use crate::sink::{ErrorClass, SinkError};
 
@@ -248,8 +250,49 @@ pub(super) const AMEND_METRICS: &str = "UPDATE file_metrics m SET qc_spike = m.q
     FROM unnest($1::uuid[], $2::text[], $3::int8[]) AS a (f, c, n) \
     WHERE m.file_id = a.f AND m.column_name = a.c";
 
+/// Flags the readings of the flat runs of one measure (`{column}`: one of the three
+/// names, never input) and counts them in their files' metrics; `$6`, `$7` span every
+/// run, so that the partitions outside are pruned.
+const AMEND_RUNS: &str = "WITH u AS ( \
+    UPDATE sensor_readings s SET qc_flags = s.qc_flags | a.add \
+    FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::float8[], $5::int2[]) \
+        AS a (sensor, f, t, v, add) \
+    WHERE s.sensor_id = a.sensor AND s.ts >= a.f AND s.ts < a.t AND s.{column} = a.v \
+      AND s.qc_flags & a.add = 0 AND s.ts >= $6 AND s.ts < $7 \
+    RETURNING s.file_id) \
+UPDATE file_metrics m SET qc_flat = m.qc_flat + c.n \
+FROM (SELECT file_id, count(*) AS n FROM u GROUP BY file_id) AS c \
+WHERE m.file_id = c.file_id AND m.column_name = '{column}'";
+
+/// Flags the readings of `qc`'s flat runs (this file's too: its readings are written
+/// first), one statement per measure.
+async fn amend_runs(conn: &mut sqlx::PgConnection, qc: &QcSummary) -> Result<(), SinkError> {
+    for (m, column) in MEASURE_NAMES.iter().enumerate() {
+        let runs: Vec<&RunAmendment> = qc.runs.iter().filter(|r| r.measure == m).collect();
+        let (Some(from), Some(to)) = (
+            runs.iter().map(|r| r.from).min(),
+            runs.iter().map(|r| r.to).max(),
+        ) else {
+            continue;
+        };
+        sqlx::query(sqlx::AssertSqlSafe(AMEND_RUNS.replace("{column}", column)))
+            .bind(runs.iter().map(|r| r.sensor.as_str()).collect::<Vec<_>>())
+            .bind(runs.iter().map(|r| r.from).collect::<Vec<_>>())
+            .bind(runs.iter().map(|r| r.to).collect::<Vec<_>>())
+            .bind(runs.iter().map(|r| r.value).collect::<Vec<_>>())
+            .bind(runs.iter().map(|r| r.add() as i16).collect::<Vec<_>>())
+            .bind(from)
+            .bind(to)
+            .execute(&mut *conn)
+            .await
+            .map_err(err("flagging the readings of a flat line"))?;
+    }
+    Ok(())
+}
+
 /// Applies `qc`'s amendments inside the load's transaction.
 pub(super) async fn amend(conn: &mut sqlx::PgConnection, qc: &QcSummary) -> Result<(), SinkError> {
+    amend_runs(conn, qc).await?;
     if qc.amendments.is_empty() {
         return Ok(());
     }

@@ -212,7 +212,7 @@ pub(super) async fn insert_metrics(
     let mut q = sqlx::QueryBuilder::<Sqlite>::new(
         "INSERT INTO file_metrics (file_id, column_name, value_count, null_count, min_value, \
          max_value, mean_value, stddev_value, source_unit, missing_codes, qc_step, qc_spike, \
-         qc_flat, qc_outlier) ",
+         qc_flat, qc_outlier, qc_gap, qc_time_travel) ",
     );
     q.push_values(&stats.columns, |mut b, col| {
         let c = &col.stats;

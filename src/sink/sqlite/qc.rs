@@ -1,14 +1,15 @@
 //! Quality control's questions and corrections on SQLite: a sensor's last readings
 //! before a file (the history its tests continue from), the spike flags a file adds
-//! to readings stored by earlier files, and the schema's QC columns on databases
-//! created before them.
+//! to readings stored by earlier files, the flat flags of a whole stuck run, and the
+//! schema's QC columns on databases created before them.
 
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use super::{SqliteStore, err, parse_time};
 use crate::qc::{
-    FlaggedReading, HistoryQuery, HistoryReading, QcSummary, StoredValues, flagged_sql,
+    FlaggedReading, HistoryQuery, HistoryReading, MEASURE_NAMES, QcSummary, RunAmendment,
+    StoredValues, flagged_sql,
 };
 use crate::sink::SinkError;
 use crate::timestamp::format_utc;
@@ -142,9 +143,14 @@ impl SqliteStore {
     }
 }
 
-/// Adds the spike flags `qc` found on earlier files' readings, and counts them in
-/// those files' metrics, inside the load's transaction.
+/// Adds the spike flags `qc` found on earlier files' readings, and the flat flags of
+/// the runs it found on every reading of the run (this file's too: its readings are
+/// written first), and counts them in those files' metrics, inside the load's
+/// transaction.
 pub(super) async fn amend(conn: &mut SqliteConnection, qc: &QcSummary) -> Result<(), SinkError> {
+    for run in &qc.runs {
+        amend_run(conn, run).await?;
+    }
     for a in &qc.amendments {
         sqlx::query(
             "UPDATE sensor_readings SET qc_flags = qc_flags | ? WHERE file_id = ? AND line = ?",
@@ -170,6 +176,38 @@ pub(super) async fn amend(conn: &mut SqliteConnection, qc: &QcSummary) -> Result
     Ok(())
 }
 
+/// Flags the readings of a flat run and counts them in their files' metrics.
+async fn amend_run(conn: &mut SqliteConnection, run: &RunAmendment) -> Result<(), SinkError> {
+    let column = MEASURE_NAMES[run.measure];
+    // The column name is one of three constants, never input.
+    let sql = format!(
+        "UPDATE sensor_readings SET qc_flags = qc_flags | ?1 WHERE sensor_id = ?2 \
+         AND ts >= ?3 AND ts < ?4 AND {column} = ?5 AND qc_flags & ?1 = 0 RETURNING file_id"
+    );
+    let mut files: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(i64::from(run.add()))
+        .bind(&run.sensor)
+        .bind(format_utc(run.from))
+        .bind(format_utc(run.to))
+        .bind(run.value)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(err("flagging the readings of a flat line"))?;
+    files.sort_unstable();
+    for group in files.chunk_by(|a, b| a == b) {
+        sqlx::query(
+            "UPDATE file_metrics SET qc_flat = qc_flat + ? WHERE file_id = ? AND column_name = ?",
+        )
+        .bind(group.len() as i64)
+        .bind(&group[0])
+        .bind(column)
+        .execute(&mut *conn)
+        .await
+        .map_err(err("flagging the readings of a flat line"))?;
+    }
+    Ok(())
+}
+
 /// Adds the QC columns to a database created before them (SQLite has no `ADD COLUMN
 /// IF NOT EXISTS`); nothing happens on a new or already migrated database. Runs before
 /// the schema script, whose views read the columns.
@@ -191,7 +229,14 @@ pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<(), SinkError
             "ALTER TABLE sensor_readings ADD COLUMN qc_flags INTEGER NOT NULL DEFAULT 0;\n",
         );
     }
-    for column in ["qc_step", "qc_spike", "qc_flat", "qc_outlier"] {
+    for column in [
+        "qc_step",
+        "qc_spike",
+        "qc_flat",
+        "qc_outlier",
+        "qc_gap",
+        "qc_time_travel",
+    ] {
         if !metrics.is_empty() && !metrics.iter().any(|c| c == column) {
             script.push_str(&format!(
                 "ALTER TABLE file_metrics ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0;\n"
