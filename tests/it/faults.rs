@@ -204,6 +204,20 @@ fn files(week: &Week, slots: i64, tag: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The week's columns named, and `duplicate_time` relaxed by name: a logger clock set
+/// back writes some times twice with other values, which that safety rule refuses
+/// under any profile that does not name it; these tests are about flagging them.
+const PROFILE: &str = "match = [\"*.csv\"]\nrelax = [\"duplicate_time\"]\n\
+    [sensor]\ncolumn = \"sensor_id\"\n[time]\ncolumn = \"timestamp\"\n\
+    [measures.temperature]\ncolumn = \"temperature\"\nunit = \"degC\"\n\
+    [measures.humidity]\ncolumn = \"humidity\"\nunit = \"%\"\n\
+    [measures.pressure]\ncolumn = \"pressure\"\nunit = \"hPa\"\n";
+
+/// A fresh store whose one profile reads the week's files (see [`PROFILE`]).
+async fn week_env(backend: Backend) -> Option<TestEnv> {
+    TestEnv::with_profiles(backend, &[("week.toml", PROFILE)], &[]).await
+}
+
 async fn load(env: &TestEnv, files: &[(String, String)]) -> ByReading {
     let pipeline = env.pipeline().await;
     for (name, content) in files {
@@ -310,9 +324,9 @@ async fn every_fault_is_flagged_whole_and_the_same_in_one_daily_or_hourly_files(
 ) {
     let week = week(cadence, 40 + cadence as u64, true);
     let per_day = week.slots_per_day();
-    let whole = env_or_skip!(TestEnv::new(backend));
-    let daily = env_or_skip!(TestEnv::new(backend));
-    let hourly = env_or_skip!(TestEnv::new(backend));
+    let whole = env_or_skip!(week_env(backend));
+    let daily = env_or_skip!(week_env(backend));
+    let hourly = env_or_skip!(week_env(backend));
     let a = load(&whole, &files(&week, DAYS * per_day, "week")).await;
     let share = check(&week, &a);
     assert!(
@@ -356,7 +370,7 @@ async fn a_clean_week_is_almost_never_flagged(
 ) {
     let week = week(cadence, 70 + cadence as u64, false);
     let per_day = week.slots_per_day();
-    let env = env_or_skip!(TestEnv::new(backend));
+    let env = env_or_skip!(week_env(backend));
     let stored = load(&env, &files(&week, per_day, "day")).await;
     assert_eq!(stored.len(), week.readings.len());
     let share = check(&week, &stored);
