@@ -531,12 +531,8 @@ fn is_comma_number(f: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Sample, suggest};
 
-    fn run(file: &str, text: &str) -> String {
-        let sample = Sample::from_bytes(text.as_bytes(), false).unwrap();
-        suggest(&sample, file, None).unwrap().text
-    }
+    use crate::ops::suggest::suggested_text as run;
 
     const WEATHERLINK: &str = "\t\tTemp\tHi\tLow\tOut\tWind\tWind\t\n\
 Date\tTime\tOut\tTemp\tTemp\tHum\tSpeed\tDir\tBar\n\

@@ -632,12 +632,8 @@ fn unit_from_values(q: Quantity, vals: &[f64]) -> Option<Unit> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Sample, suggest};
 
-    fn run(file: &str, text: &str) -> String {
-        let sample = Sample::from_bytes(text.as_bytes(), false).unwrap();
-        suggest(&sample, file, None).unwrap().text
-    }
+    use crate::ops::suggest::suggested_text as run;
 
     #[test]
     fn a_pressure_in_inhg_makes_an_unmarked_temperature_assumed_fahrenheit() {

@@ -269,12 +269,8 @@ fn looks_like(v: &str, number: &impl Fn(&str) -> Option<f64>) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Sample, suggest};
 
-    fn run(file: &str, text: &str) -> String {
-        let sample = Sample::from_bytes(text.as_bytes(), false).unwrap();
-        suggest(&sample, file, None).unwrap().text
-    }
+    use crate::ops::suggest::suggested_text as run;
 
     const NETATMO: &str = "Name;Long;Lat;ModuleName;ModuleType\n\
 \"Hillside\";7.4471;46.9481;\"Living\";Indoor\n\

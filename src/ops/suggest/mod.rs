@@ -380,16 +380,20 @@ fn fmt(v: f64) -> String {
     }
 }
 
+/// The suggestion's text for `text` read as the file `file`: the stages' tests.
+#[cfg(test)]
+pub(crate) fn suggested_text(file: &str, text: &str) -> String {
+    let sample = Sample::from_bytes(text.as_bytes(), false).unwrap();
+    suggest(&sample, file, None).unwrap().text
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Read;
 
     use super::*;
 
-    fn run(file: &str, text: &str) -> String {
-        let sample = Sample::from_bytes(text.as_bytes(), false).unwrap();
-        suggest(&sample, file, None).unwrap().text
-    }
+    use super::suggested_text as run;
 
     #[test]
     fn the_sample_is_bounded_in_bytes_lines_and_line_length() {

@@ -246,10 +246,7 @@ mod tests {
     use super::super::{Sample, suggest};
     use super::is_clock;
 
-    fn run(file: &str, text: &str) -> String {
-        let sample = Sample::from_bytes(text.as_bytes(), false).unwrap();
-        suggest(&sample, file, None).unwrap().text
-    }
+    use crate::ops::suggest::suggested_text as run;
 
     #[test]
     fn clock_values_are_times_of_day_only() {

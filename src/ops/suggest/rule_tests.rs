@@ -4,10 +4,7 @@
 
 use super::{Sample, SuggestError, suggest};
 
-fn run(file: &str, text: &str) -> String {
-    let sample = Sample::from_bytes(text.as_bytes(), false).unwrap();
-    suggest(&sample, file, None).unwrap().text
-}
+use crate::ops::suggest::suggested_text as run;
 
 /// A TMY3-like file: a metadata line, `Date (MM/DD/YYYY)` and `Time (HH:MM)` up to
 /// `24:00`, an uncertainty in percent, a dry-bulb temperature in `(C)`, `RHum (%)`.

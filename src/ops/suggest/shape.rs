@@ -213,12 +213,8 @@ fn metric(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Sample, suggest};
 
-    fn run(file: &str, text: &str) -> String {
-        let sample = Sample::from_bytes(text.as_bytes(), false).unwrap();
-        suggest(&sample, file, None).unwrap().text
-    }
+    use crate::ops::suggest::suggested_text as run;
 
     const WINCC: &str = "\"VarName\";\"TimeString\";\"VarValue\";\"Validity\";\"Time_ms\"\n\
 \"Boiler_T_Flow\";\"13.03.2024 08:15:00\";71,4;1;45363343750,0000\n\
