@@ -17,7 +17,7 @@ use csv::ByteRecord;
 use super::safety::Seen;
 use super::{Cell, FileChecks, Reading, RowError, RowErrors, Validator, json_number};
 use crate::profile::MeasureTarget;
-use crate::profile::plan::LongKeyPlan;
+use crate::profile::plan::{LongKeyPlan, LongPlan};
 use crate::rule::Rule;
 use crate::units::Quantity;
 
@@ -170,6 +170,23 @@ impl Merger {
     }
 }
 
+/// The measure a long row's key names (its index in the plan's measures) and, for an
+/// entity key, the sensor; `None` when the profile maps neither.
+fn key_measure(long: &LongPlan, key_text: &str) -> Option<(usize, Option<String>)> {
+    match &long.key {
+        LongKeyPlan::Metric(_) => long.measures.get(key_text).map(|&m| (m, None)),
+        LongKeyPlan::Entity { pattern, .. } => {
+            let caps = pattern.captures(key_text)?;
+            let measure_text = caps.name("measure").map_or("", |m| m.as_str());
+            let sensor = caps.name("sensor").map_or("", |m| m.as_str()).trim();
+            match long.measures.get(measure_text) {
+                Some(&m) if !sensor.is_empty() => Some((m, Some(sensor.to_owned()))),
+                _ => None,
+            }
+        }
+    }
+}
+
 impl Validator<'_> {
     /// Reads one row of a long file (the plan has [`crate::profile::plan::LongPlan`]):
     /// an unmapped or valueless row is said so, a valid value goes into `merger`, and
@@ -207,23 +224,8 @@ impl Validator<'_> {
             );
             return Err(errs.errors);
         };
-        let key_text = key_text.trim();
-        let (measure, entity_sensor) = match &long.key {
-            LongKeyPlan::Metric(_) => match long.measures.get(key_text) {
-                Some(&m) => (m, None),
-                None => return Ok(LongRow::Unmapped),
-            },
-            LongKeyPlan::Entity { pattern, .. } => {
-                let Some(caps) = pattern.captures(key_text) else {
-                    return Ok(LongRow::Unmapped);
-                };
-                let measure_text = caps.name("measure").map_or("", |m| m.as_str());
-                let sensor = caps.name("sensor").map_or("", |m| m.as_str()).trim();
-                match long.measures.get(measure_text) {
-                    Some(&m) if !sensor.is_empty() => (m, Some(sensor.to_owned())),
-                    _ => return Ok(LongRow::Unmapped),
-                }
-            }
+        let Some((measure, entity_sensor)) = key_measure(long, key_text.trim()) else {
+            return Ok(LongRow::Unmapped);
         };
         let Some(m) = p.measures.get(measure) else {
             return Ok(LongRow::Unmapped);

@@ -193,8 +193,15 @@ impl Layout {
 
     /// Writes the `[layout]` section; `rows` is the number of data lines.
     pub(super) fn write(&self, out: &mut Out, rows: usize) {
-        let (delim, width, skip, comments) = (self.delim, self.width, self.skip, self.comments);
         out.section("layout");
+        self.write_text(out, rows);
+        self.write_header(out);
+        self.write_skips(out);
+    }
+
+    /// The delimiter, a decimal comma and the encoding.
+    fn write_text(&self, out: &mut Out, rows: usize) {
+        let (delim, width) = (self.delim, self.width);
         if delim != b',' {
             out.kv(
                 "delimiter",
@@ -223,6 +230,11 @@ impl Layout {
         } else {
             out.line("# encoding: UTF-8 (every sampled line is valid UTF-8)");
         }
+    }
+
+    /// Where the header is, and its names where the agent cannot read them from one row.
+    fn write_header(&self, out: &mut Out) {
+        let width = self.width;
         let header_line = self.lines[self.header_at].no;
         if let (Some(names), true) = (&self.names, self.short) {
             out.kv(
@@ -271,6 +283,11 @@ impl Layout {
                 )),
             );
         }
+    }
+
+    /// Rows after the header and annotation lines to skip.
+    fn write_skips(&self, out: &mut Out) {
+        let (skip, comments) = (self.skip, self.comments);
         if skip > 0 {
             let what = self
                 .units_row()

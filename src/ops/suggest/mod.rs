@@ -154,24 +154,7 @@ pub fn suggest(
     let name = name.map_or_else(|| derive_name(file_name), str::to_owned);
 
     let layout = layout::Layout::infer(sample)?;
-    // The agent reads an empty header name as `column_N` (a dataframe's index column).
-    let names: Vec<String> = layout
-        .header()
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            if h.trim().is_empty() {
-                format!("column_{}", i + 1)
-            } else {
-                h.clone()
-            }
-        })
-        .collect();
-    let unnamed: Vec<bool> = layout
-        .header()
-        .iter()
-        .map(|h| h.trim().is_empty())
-        .collect();
+    let (names, unnamed) = header_names(layout.header());
     let header = names.as_slice();
     let data = layout.data();
     let numbers = layout.numbers();
@@ -193,15 +176,7 @@ pub fn suggest(
     let meta = metadata::find(layout.preamble(), &cx);
     let shape = shape::Columns::find(&cx);
     let mut time = time_column::choose(&cx, &shape)?;
-    for &c in &time.cols {
-        if cx.unnamed[c] {
-            time.why.push_str(&format!(
-                "; column {} has no name in the header: the agent calls it {}",
-                c + 1,
-                header[c]
-            ));
-        }
-    }
+    note_unnamed(&mut time, &cx);
 
     // Zone.
     let time_header = time
@@ -213,14 +188,7 @@ pub fn suggest(
     let zone = infer_zone(&time, &time_header, header, meta.as_ref());
 
     // Sensor.
-    let used: Vec<usize> = time
-        .cols
-        .iter()
-        .copied()
-        .chain(shape.value)
-        .chain(shape.entity)
-        .chain(shape.metric)
-        .collect();
+    let used = used_columns(&time, &shape);
     let sensor_col = sensor::find_column(&cx, &used, &time.cols);
 
     // The TOML.
@@ -258,7 +226,54 @@ pub fn suggest(
         out.text.push('\n');
     }
 
-    Profile::from_text(&name, Path::new(&format!("{name}.toml")), &out.text).map_err(|errors| {
+    checked(name, out.text)
+}
+
+/// The header's names as the agent reads them: an empty name is `column_N` (a
+/// dataframe's index column); beside them, which names were empty.
+fn header_names(header: &[String]) -> (Vec<String>, Vec<bool>) {
+    let names = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            if h.trim().is_empty() {
+                format!("column_{}", i + 1)
+            } else {
+                h.clone()
+            }
+        })
+        .collect();
+    let unnamed = header.iter().map(|h| h.trim().is_empty()).collect();
+    (names, unnamed)
+}
+
+/// Says of each time column with no name in the header what the agent calls it.
+fn note_unnamed(time: &mut time::TimeChoice, cx: &Ctx) {
+    for &c in &time.cols {
+        if cx.unnamed[c] {
+            time.why.push_str(&format!(
+                "; column {} has no name in the header: the agent calls it {}",
+                c + 1,
+                cx.header[c]
+            ));
+        }
+    }
+}
+
+/// The columns the time and a long shape take: none of them is a sensor or a measure.
+fn used_columns(time: &time::TimeChoice, shape: &shape::Columns) -> Vec<usize> {
+    time.cols
+        .iter()
+        .copied()
+        .chain(shape.value)
+        .chain(shape.entity)
+        .chain(shape.metric)
+        .collect()
+}
+
+/// The suggestion, once the agent's own profile check accepts its text.
+fn checked(name: String, text: String) -> Result<Suggestion, SuggestError> {
+    Profile::from_text(&name, Path::new(&format!("{name}.toml")), &text).map_err(|errors| {
         SuggestError::Invalid(
             errors
                 .iter()
@@ -267,10 +282,7 @@ pub fn suggest(
                 .join("; "),
         )
     })?;
-    Ok(Suggestion {
-        name,
-        text: out.text,
-    })
+    Ok(Suggestion { name, text })
 }
 
 /// What the values of each of the `width` columns of `data` look like.
