@@ -245,15 +245,7 @@ impl Layout {
                     self.lines[self.header_at].fields.len()
                 )),
             );
-            out.kv("header", "false", None);
-            out.kv(
-                "names",
-                &format!(
-                    "[{}]",
-                    names.iter().map(|n| s(n)).collect::<Vec<_>>().join(", ")
-                ),
-                None,
-            );
+            write_names(out, names, None);
         } else if let Some(names) = &self.names {
             // The agent reads one header row: both rows become preamble and the joined
             // names are given.
@@ -265,15 +257,7 @@ impl Layout {
                     "a two-row header on lines {header_line} and {second}: each name is split over both"
                 )),
             );
-            out.kv("header", "false", None);
-            out.kv(
-                "names",
-                &format!(
-                    "[{}]",
-                    names.iter().map(|n| s(n)).collect::<Vec<_>>().join(", ")
-                ),
-                Some("the two header rows joined"),
-            );
+            write_names(out, names, Some("the two header rows joined"));
         } else if !self.preamble().is_empty() {
             out.kv(
                 "preamble",
@@ -314,6 +298,13 @@ impl Layout {
             );
         }
     }
+}
+
+/// `header = false` and the column names the agent is to use, with `why` as comment.
+fn write_names(out: &mut Out, names: &[String], why: Option<&str>) {
+    out.kv("header", "false", None);
+    let list: Vec<String> = names.iter().map(|n| s(n)).collect();
+    out.kv("names", &format!("[{}]", list.join(", ")), why);
 }
 
 /// The index of the header: the first of the leading lines with `width` fields whose
