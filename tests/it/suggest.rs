@@ -438,7 +438,7 @@ async fn a_thingspeak_feed_with_a_numeric_code() {
         "missing = [\"-9999\"]",
         "-9999 in 1 of 3 rows of column field3",
         "column = \"created_at\"",
-        "constant = \"feeds\"  # ASSUMED",
+        "constant = \"feeds\"  # FILL IN",
         "[measures.field1]",
     ] {
         assert!(text.contains(key), "{key}\n{text}");

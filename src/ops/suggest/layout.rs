@@ -50,6 +50,9 @@ pub(super) struct Layout {
     /// Lines near the end of the file (the sample's tail) with another field count:
     /// (how many, the first, cut for the comment).
     tail_malformed: Option<(usize, String)>,
+    /// The sample's lines from places through the file with the header's width, split:
+    /// for the values' ranges only.
+    spread: Vec<Vec<String>>,
 }
 
 impl Layout {
@@ -102,6 +105,12 @@ impl Layout {
         let tail_malformed = tail
             .first()
             .map(|t| (tail.len(), t.chars().take(60).collect::<String>()));
+        let spread: Vec<Vec<String>> = sample
+            .spread
+            .iter()
+            .map(|l| split(String::from_utf8_lossy(l).trim(), delim))
+            .filter(|f| f.len() == width)
+            .collect();
 
         // Decimal comma: a `;`/tab file with values like `21,5`.
         let decimal_comma = (delim != b',').then(|| {
@@ -136,8 +145,15 @@ impl Layout {
             units_row,
             malformed,
             tail_malformed,
+            spread,
             short,
         })
+    }
+
+    /// Lines from places through the file (see [`Sample::spread`]), split, with the
+    /// header's width.
+    pub(super) fn spread(&self) -> &[Vec<String>] {
+        &self.spread
     }
 
     pub(super) fn numbers(&self) -> Numbers {

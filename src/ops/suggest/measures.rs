@@ -212,10 +212,16 @@ fn column(
         .units_row
         .map(|l| l.fields[c].trim().to_owned())
         .filter(|u| !u.is_empty());
+    // The head's values, and those of the places through the file: a unit only the
+    // summer's values prove is read from them as well.
     let vals: Vec<f64> = cx.stats[c]
         .numbers
         .iter()
-        .map(|(_, v, t)| (*v, t))
+        .map(|(_, v, t)| (*v, t.as_str()))
+        .chain(cx.spread.iter().filter_map(|f| {
+            let t = f[c].trim();
+            cx.number(t).map(|v| (v, t))
+        }))
         .filter(|(_, t)| !cx.is_missing(t))
         .map(|(v, _)| v)
         .collect();

@@ -131,6 +131,9 @@ struct Ctx<'a> {
     rows: usize,
     missing: Vec<(String, String)>,
     numbers: layout::Numbers,
+    /// Lines from places through the file beyond the sample's head (split, of the
+    /// header's width): they widen the values' ranges that units are read from.
+    spread: &'a [Vec<String>],
 }
 
 impl Ctx<'_> {
@@ -172,6 +175,7 @@ pub fn suggest(
         rows,
         missing,
         numbers,
+        spread: layout.spread(),
     };
     let meta = metadata::find(layout.preamble(), &cx);
     let shape = shape::Columns::find(&cx);

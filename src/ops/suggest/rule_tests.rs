@@ -281,3 +281,32 @@ fn a_header_naming_fewer_columns_than_the_rows_is_padded() {
     );
     assert!(t.contains("hhmm = \"CST\""), "{t}");
 }
+
+/// A year of hourly temperatures without a unit: January alone (the sample's head) reads
+/// as °C or °F alike; the summer, read at places through the file, fits only °F.
+#[test]
+fn a_unit_only_the_summer_proves_is_read_from_places_through_the_file() {
+    let mut t = String::from("date,temp\n");
+    for day in 0..365 {
+        let summer = (120..270).contains(&day);
+        for h in 0..24 {
+            let v = if summer {
+                70.0 + f64::from(h % 10)
+            } else {
+                40.0 + f64::from(h % 8)
+            };
+            let date = chrono::NaiveDate::from_yo_opt(2010, day + 1).unwrap();
+            t.push_str(&format!("{date} {h:02}:00,{v:.1}\n"));
+        }
+    }
+    let head = Sample::read(t.as_bytes()).unwrap();
+    let head_only = suggest(&head, "series-temps.csv", None).unwrap().text;
+    assert!(!head_only.contains("\nunit = \"degF\""), "{head_only}");
+    let sample = Sample::read_file(std::io::Cursor::new(t.into_bytes())).unwrap();
+    assert!(!sample.spread.is_empty());
+    let text = suggest(&sample, "series-temps.csv", None).unwrap().text;
+    assert!(
+        text.contains("\nunit = \"degF\"") && text.contains("only this unit fits them"),
+        "{text}"
+    );
+}

@@ -12,6 +12,11 @@ pub const MAX_LINES: usize = 2_000;
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 /// The most bytes [`Sample::read_file`] reads from the end of a longer file.
 pub const MAX_TAIL_BYTES: usize = 16 * 1024;
+/// How many places between the head and the tail of a longer file
+/// [`Sample::read_file`] reads, evenly spaced, and how many bytes at each: a year of
+/// hourly readings shows its summer as well as its January, whatever the file's size.
+pub const SPREAD_PLACES: u64 = 7;
+pub const SPREAD_BYTES: usize = 8 * 1024;
 
 /// The first lines of a file, bounded: at most [`MAX_SAMPLE_BYTES`] bytes and
 /// [`MAX_LINES`] lines, each without its line ending.
@@ -21,6 +26,9 @@ pub struct Sample {
     /// The whole lines of the file's last [`MAX_TAIL_BYTES`] when the head did not reach
     /// them (a footer after the data); empty otherwise.
     pub(super) tail: Vec<Vec<u8>>,
+    /// Whole lines read at [`SPREAD_PLACES`] places evenly spaced between the head and
+    /// the tail of a longer file; empty otherwise. Only the values' ranges use them.
+    pub(super) spread: Vec<Vec<u8>>,
 }
 
 impl Sample {
@@ -76,6 +84,7 @@ impl Sample {
         Ok(Self {
             lines,
             tail: Vec::new(),
+            spread: Vec::new(),
         })
     }
 
@@ -91,18 +100,16 @@ impl Sample {
             return Ok(sample);
         }
         let start = len.saturating_sub(MAX_TAIL_BYTES as u64).max(head);
-        f.seek(SeekFrom::Start(start)).map_err(read)?;
-        let mut buf = Vec::with_capacity(MAX_TAIL_BYTES);
-        f.take(MAX_TAIL_BYTES as u64)
-            .read_to_end(&mut buf)
-            .map_err(read)?;
-        let mut lines = buf.split(|&b| b == b'\n');
-        lines.next();
-        sample.tail = lines
-            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-            .filter(|l| l.len() <= MAX_LINE_BYTES && !l.contains(&0))
-            .map(<[u8]>::to_vec)
-            .collect();
+        sample.tail = whole_lines(&mut f, start, MAX_TAIL_BYTES, false).map_err(read)?;
+        // Between the head and the tail, a few places evenly spaced.
+        let between = start.saturating_sub(head);
+        if between > SPREAD_BYTES as u64 * SPREAD_PLACES {
+            for k in 1..=SPREAD_PLACES {
+                let at = head + between * k / (SPREAD_PLACES + 1);
+                let lines = whole_lines(&mut f, at, SPREAD_BYTES, true).map_err(read)?;
+                sample.spread.extend(lines);
+            }
+        }
         Ok(sample)
     }
 
@@ -115,4 +122,29 @@ impl Sample {
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty()
     }
+}
+
+/// The whole lines of the `max` bytes of `f` from `start`: the first (cut) line dropped,
+/// the last one too when `cut_end` (more of the file follows), and lines over
+/// [`MAX_LINE_BYTES`] or holding a NUL left out.
+fn whole_lines(
+    f: &mut (impl Read + Seek),
+    start: u64,
+    max: usize,
+    cut_end: bool,
+) -> std::io::Result<Vec<Vec<u8>>> {
+    f.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::with_capacity(max);
+    f.take(max as u64).read_to_end(&mut buf)?;
+    let mut lines: Vec<&[u8]> = buf.split(|&b| b == b'\n').collect();
+    lines.remove(0);
+    if cut_end {
+        lines.pop();
+    }
+    Ok(lines
+        .into_iter()
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| l.len() <= MAX_LINE_BYTES && !l.contains(&0))
+        .map(<[u8]>::to_vec)
+        .collect())
 }

@@ -96,8 +96,9 @@ fn tells_apart(cx: &Ctx, c: usize, time: &[usize]) -> bool {
 }
 
 /// Writes the `[sensor]` section, strongest evidence first: the column, the metadata
-/// field, the file name as a preamble title gives it (`title`), the file name's leading
-/// token, or the profile `name` as a constant.
+/// field, the file name as a preamble title gives it (`title`); else the station's name
+/// is the person's to give (`# FILL IN`), written as the file name's leading tokens or the
+/// profile `name` as a constant.
 pub(super) fn write(
     out: &mut Out,
     cx: &Ctx,
@@ -124,20 +125,26 @@ pub(super) fn write(
     } else if let Some((re, why)) = title {
         out.kv("file_name", &lit(re), Some(why));
     } else if let Some(re) = file_name_sensor(cx.file_name) {
+        // A file-name token is not evidence of a station (it may be a project, a dataset
+        // or a download name: `psm4_golden.csv` gives `psm4`), so the person fills it in;
+        // the capture loads meanwhile and says what it reads from this file.
+        let read = regex::Regex::new(&re)
+            .ok()
+            .and_then(|r| r.captures(cx.file_name).map(|c| c["sensor"].to_owned()))
+            .unwrap_or_default();
         out.kv(
             "file_name",
             &lit(&re),
-            Some(if re.contains("(?:") {
-                "ASSUMED: one sensor per file, the leading tokens of the file name (up to its date or export word); confirm"
-            } else {
-                "ASSUMED: one sensor per file, the leading token of the file name; confirm"
-            }),
+            Some(&format!(
+                "FILL IN: the station's name: no column or metadata line names it; this reads {read:?} from {:?} (one sensor per leading part of the file name); or write constant = \"…\" with a match that takes only this station's files",
+                cx.file_name
+            )),
         );
     } else {
         out.kv(
             "constant",
             &s(name),
-            Some("ASSUMED: one sensor per file and no column names it; confirm"),
+            Some("FILL IN: the station's name: no column, metadata line or file name names it"),
         );
     }
 }

@@ -46,6 +46,8 @@ pub struct Verdict {
     /// Assumed, and the readings are the careful ones but for the sensor's name: the
     /// only difference is a sensor named by a marked choice.
     pub only_the_name: bool,
+    /// The station's name was a `# FILL IN` line, filled with the careful profile's.
+    pub station_filled: bool,
 }
 
 impl Verdict {
@@ -54,6 +56,7 @@ impl Verdict {
             class: Class::Declined,
             detail,
             only_the_name: false,
+            station_filled: false,
         }
     }
 }
@@ -161,6 +164,39 @@ pub fn fill_zone(suggested: &str, zone: &Option<String>) -> String {
         .collect::<Vec<_>>()
         .join("\n")
         + "\n"
+}
+
+/// The suggestion with its `[sensor]` section replaced by the careful profile's when the
+/// suggestion asks for the station's name (`# FILL IN` in its `[sensor]` section) and the
+/// careful profile gives it as a `constant`: a name the file holds nowhere, which only the
+/// person can give. Whether it filled anything is returned too, so the table says how many
+/// exact suggestions needed it. A careful profile reading the sensor from a column or the
+/// metadata line is never copied: missing that evidence is the suggester's own miss.
+pub fn fill_station(suggested: &str, careful: &str) -> (String, bool) {
+    let careful: Table = toml::from_str(careful).unwrap();
+    let Some(constant) = table(&careful, "sensor")
+        .and_then(|s| s.get("constant"))
+        .and_then(Value::as_str)
+    else {
+        return (suggested.to_owned(), false);
+    };
+    let mut out = Vec::new();
+    let (mut in_sensor, mut filled) = (false, false);
+    for l in suggested.lines() {
+        let t = l.trim_start();
+        if t.starts_with('[') {
+            in_sensor = t.starts_with("[sensor]");
+        } else if in_sensor && !t.starts_with('#') && t.contains('=') && l.contains("# FILL IN") {
+            out.push(format!(
+                "constant = {}  # FILL IN: filled with the careful profile's name",
+                Value::String(constant.to_owned())
+            ));
+            filled = true;
+            continue;
+        }
+        out.push(l.to_owned());
+    }
+    (out.join("\n") + "\n", filled)
 }
 
 /// The column a measure table reads, written the same way for both profiles.
@@ -489,6 +525,7 @@ pub fn classify(
             class: Class::ConfidentMistake,
             detail: format!("{}; {result}", unmarked.join("; ")),
             only_the_name: false,
+            station_filled: false,
         };
     }
     if diffs.is_empty() && refused.is_none() {
@@ -496,6 +533,7 @@ pub fn classify(
             class: Class::Exact,
             detail: String::new(),
             only_the_name: false,
+            station_filled: false,
         };
     }
     if !found.is_empty() {
@@ -512,6 +550,7 @@ pub fn classify(
             class,
             detail: format!("marked {}; {result}", all.join("; ")),
             only_the_name,
+            station_filled: false,
         };
     }
     match refused {
@@ -520,6 +559,7 @@ pub fn classify(
             class: Class::ConfidentMistake,
             detail: format!("same choices, different result: {result}"),
             only_the_name: false,
+            station_filled: false,
         },
     }
 }
