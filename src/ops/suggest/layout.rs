@@ -72,7 +72,7 @@ impl Layout {
 
         let best = choose_delimiter(&texts, is_comment);
         let Some((delim, width, lines)) = best else {
-            return Err(SuggestError::NoColumns);
+            return Err(aligned(&texts).unwrap_or(SuggestError::NoColumns));
         };
         let decimal = decimal_comma_likely(&lines, delim);
         let mut header_at = header_line(&lines, width, decimal);
@@ -89,7 +89,7 @@ impl Layout {
             .filter(|&i| lines[i].fields.len() == width)
             .collect();
         if body.is_empty() {
-            return Err(SuggestError::NoColumns);
+            return Err(aligned(&texts).unwrap_or(SuggestError::NoColumns));
         }
         let other: Vec<&Line> = lines[first_body..]
             .iter()
@@ -444,6 +444,25 @@ fn decimal_comma_likely(lines: &[Line], delim: u8) -> bool {
 
 /// The first byte that is not UTF-8 (1-based line, byte), and every line decoded: as
 /// UTF-8, or all as Windows-1252 when one line is not UTF-8.
+/// [`SuggestError::Aligned`] when runs of blanks split the most common shape of line
+/// into the same number of fields (more than two) on at least two lines and nine in ten
+/// of the non-empty lines from the first of them.
+fn aligned(texts: &[String]) -> Option<SuggestError> {
+    let counts: Vec<usize> = texts.iter().map(|t| t.split_whitespace().count()).collect();
+    let mut by_width = std::collections::BTreeMap::<usize, usize>::new();
+    for &n in counts.iter().filter(|&&n| n > 2) {
+        *by_width.entry(n).or_default() += 1;
+    }
+    let (&fields, &lines) = by_width.iter().max_by_key(|(_, n)| **n)?;
+    let first = counts.iter().position(|&n| n == fields)?;
+    let rest = counts[first..].iter().filter(|&&n| n > 0).count();
+    (lines >= 2 && lines * 10 >= rest * 9).then_some(SuggestError::Aligned {
+        fields,
+        lines,
+        first: first + 1,
+    })
+}
+
 fn decode(sample: &Sample) -> (Option<(usize, u8)>, Vec<String>) {
     // Encoding.
     let bad = sample.lines.iter().enumerate().find_map(|(i, l)| {

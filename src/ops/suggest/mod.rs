@@ -66,6 +66,16 @@ pub enum SuggestError {
         "no delimiter (`,` `;` tab `|`) gives the same number of fields (more than one) on the data lines: one column, or not a CSV export"
     )]
     NoColumns,
+    /// No delimiter character gives columns, but runs of blanks do: a fixed-width export
+    /// (weather services, radiometer networks), usually without a header line.
+    #[error(
+        "the fields are aligned with blanks ({fields} on each of {lines} lines from line {first}), not separated by `,` `;` tab or `|`: write the profile by hand with `[layout] delimiter = \"whitespace\"`, and, as such exports have no header line, `header = false` with the column names from the publisher's documentation (`names = [...]`); the values cannot name their columns"
+    )]
+    Aligned {
+        fields: usize,
+        lines: usize,
+        first: usize,
+    },
     /// No column reads as a time; the text says what was tried.
     #[error("no time column: no column is named like a time and parses as one ({0})")]
     NoTime(String),

@@ -310,3 +310,26 @@ fn a_unit_only_the_summer_proves_is_read_from_places_through_the_file() {
         "{text}"
     );
 }
+
+/// A fixed-width export (blank-aligned, no header, a short title preamble): declined with
+/// what to write, never split on a character that happens to be there.
+#[test]
+fn a_blank_aligned_export_is_declined_with_the_layout_to_write() {
+    let mut t = String::from(" Albuquerque\n   35.03 -106.62 1617 -7  version 1\n");
+    for m in 0..30 {
+        t.push_str(&format!(
+            " 2019  56  2 25  0 {m:2}  0.000  79.30   104.5 0    60.5 0\n"
+        ));
+    }
+    let sample = Sample::from_bytes(t.as_bytes(), false).unwrap();
+    let e = suggest(&sample, "abq19056.dat", None).unwrap_err();
+    assert_eq!(
+        e,
+        SuggestError::Aligned {
+            fields: 12,
+            lines: 30,
+            first: 3
+        }
+    );
+    assert!(e.to_string().contains("delimiter = \"whitespace\""), "{e}");
+}
