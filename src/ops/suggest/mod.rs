@@ -24,6 +24,7 @@ use std::path::Path;
 
 use crate::profile::Profile;
 
+mod epw;
 mod evidence;
 mod further;
 mod layout;
@@ -165,6 +166,9 @@ pub fn suggest(
 ) -> Result<Suggestion, SuggestError> {
     let mut out = Out::default();
     let name = name.map_or_else(|| derive_name(file_name), str::to_owned);
+    if epw::is_epw(sample) {
+        return epw::suggest(sample, file_name, name);
+    }
 
     let layout = layout::Layout::infer(sample)?;
     let (names, unnamed) = header_names(layout.header());
