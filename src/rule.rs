@@ -11,12 +11,12 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 macro_rules! rules {
-    ($($(#[$doc:meta])* $variant:ident = $name:literal, $short:literal, $advice:expr;)*) => {
+    ($($(#[doc = $doc:literal])* $variant:ident = $name:literal, $short:literal, $advice:expr;)*) => {
         /// A rule a cell, a row, or a whole file broke; or a decision of the pipeline
         /// about a file ([`Rule::FileTooLarge`], [`Rule::GrewAfterLoad`]).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Rule {
-            $($(#[$doc])* $variant,)*
+            $($(#[doc = $doc])* $variant,)*
         }
 
         impl Rule {
@@ -41,6 +41,14 @@ macro_rules! rules {
             pub fn advice(self) -> &'static str {
                 match self {
                     $(Rule::$variant => $advice,)*
+                }
+            }
+
+            /// What the rule refuses, in one sentence: the variant's doc comment (for
+            /// the generated reference, `docs/reference/rules.md`).
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(Rule::$variant => concat!($($doc),*).trim_ascii(),)*
                 }
             }
         }

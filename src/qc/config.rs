@@ -211,6 +211,18 @@ pub const REAL_KEYS: [&str; 8] = [
     "outlier_mad_floor",
 ];
 
+impl MeasureQc {
+    /// The threshold named `key` (one of [`REAL_KEYS`] or `flat_readings`); `None` for
+    /// any other name. The generated settings reference reads the defaults through it.
+    pub fn get(&self, key: &str) -> Option<f64> {
+        if key == "flat_readings" {
+            return Some(f64::from(self.flat_readings));
+        }
+        let mut copy = *self;
+        field(&mut copy, key).map(|v| *v)
+    }
+}
+
 fn field<'a>(m: &'a mut MeasureQc, key: &str) -> Option<&'a mut f64> {
     Some(match key {
         "step_per_minute" => &mut m.step_per_minute,
