@@ -12,6 +12,7 @@ use crate::sink::{self, Store};
 use crate::telemetry;
 
 pub mod check;
+pub mod docs;
 pub mod migrate;
 pub mod once;
 pub mod profile;
@@ -68,6 +69,9 @@ pub enum Command {
     /// the partitioned table, in batches (resumable after a stop), then swap the tables
     /// in one short transaction. Agents may keep running.
     Migrate(migrate::Args),
+    /// The documentation made from the code: `reference` writes docs/reference/*.md.
+    #[command(subcommand)]
+    Docs(docs::Command),
 }
 
 /// The error and its causes on one line, leaving out a cause whose text the message
