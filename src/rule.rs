@@ -123,7 +123,7 @@ rules! {
     /// No timestamp or sensor id column.
     MissingColumn = "missing_column", "missing column",
         "A required column (timestamp or sensor id) is missing or named in a way not \
-         recognised; rename the header (see the README's accepted names).";
+         recognised; rename the header (the accepted names are in docs/inputs.md).";
     /// No temperature, humidity or pressure column.
     NoMeasurementColumn = "no_measurement_column", "no measurement column",
         "No temperature, humidity or pressure column was recognised; rename the header \

@@ -63,7 +63,7 @@ pub struct QcConfig {
 
 impl Default for QcConfig {
     /// Defaults chosen for 1-minute to 1-hour readings of weather-grade sensors: they
-    /// flag faults, not weather (see the README's "Quality flags" table).
+    /// flag faults, not weather (see docs/quality.md).
     fn default() -> Self {
         Self {
             enabled: true,
