@@ -78,7 +78,8 @@ vars! {
     "GROUP_FILES", Literal("256"),
         "Small files (at most 256 KiB and 2,048 rows) ready together are committed in one \
          transaction, up to this many (or 50,000 rows) per group, each file still \
-         all-or-nothing; `1` commits every file by itself (1 to 1024).";
+         all-or-nothing; `1` commits every file by itself (1 to 1024). See \
+         [group commit](../how-it-works.md#group-commit-small-files-several-to-a-transaction).";
     "GROUP_WAIT_MS", Literal("5"),
         "A group closes this many milliseconds after its first file was ready, if it has \
          not filled before (0 to 1000).";

@@ -7,7 +7,7 @@
 //! - [`qc`]: a sensor's readings that carry quality flags, with the values around them;
 //! - [`simulate`]: deterministic, realistic test data written into the data folder;
 //! - [`suggest`]: a profile inferred from a sample (`sensor-ingest profile suggest`);
-//! - [`reference`]: the reference pages of `docs/reference/`, made from the code.
+//! - [`reference`](mod@reference): the reference pages of `docs/reference/`, made from the code.
 
 pub mod qc;
 pub mod quarantine;
