@@ -323,9 +323,11 @@ mod tests {
         }
         for rule in Rule::ALL {
             has("rules.md", format!("| `{}`", rule.name()));
+            assert!(!rule.meaning().is_empty(), "{rule}: no doc comment");
         }
         for unit in Unit::ALL {
             has("units.md", format!("| `{}` |", unit.name()));
+            assert!(!unit.description().is_empty(), "{unit}: no doc comment");
         }
         for key in KEYS {
             assert!(
