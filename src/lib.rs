@@ -51,7 +51,8 @@
 //! (`once`). Several agents can share a data folder and a PostgreSQL database: before
 //! reading a file an agent claims it ([`sink::claim`]: a lease in the database, renewed
 //! by `pipeline/claim.rs` while the file is worked on); on SQLite, [`lock`] keeps the
-//! store and its folder to one agent. [`config`] reads and validates the settings (`env`, `database`, `size_duration`) into
+//! store and its folder to one agent. [`config`] reads and validates the settings (`env`, `database`, `size_duration`;
+//! `vars`, the one list of variables with their defaults and meanings) into
 //! the typed values of the stages that use them ([`units::Ranges`],
 //! [`timestamp::SourceTimezone`], [`pattern::FilePattern`], [`sink::DatabaseSettings`],
 //! [`pipeline::PipelineSettings`]): no stage imports `config`, and `scripts/layers`
@@ -61,13 +62,16 @@
 //! is a variant there plus the check in [`read`] or [`profile::plan`] (whole file) or
 //! [`validate`] (a row). A new unit is one entry of the `units!` table in [`units`]
 //! (its spellings, quantity, conversion and help). A new input format is a profile key: [`profile::spec`] (the
-//! TOML), [`profile::check`] (its checks), then [`read`] or [`profile::plan`].
+//! TOML) and its line in [`profile::keys`], [`profile::check`] (its checks), then [`read`] or
+//! [`profile::plan`]. A new setting is read in `config/env.rs` and listed in `config/vars.rs`.
+//! `docs/reference/` is generated from these lists ([`ops::reference`]: `sensor-ingest docs
+//! reference`).
 //!
 //! [`cli`] holds one file per command (`main.rs` only parses, loads settings and
 //! reports errors): a new command is a file there. Operator tools live in [`ops`]:
 //! [`ops::quarantine`] (one file per verb), [`ops::status`], [`ops::simulate`] and
 //! [`ops::suggest`] (a profile inferred from a sample: `sensor-ingest profile
-//! suggest`). [`http`] serves `/metrics`, `/healthz` and `/readyz` for `run`, beside the
+//! suggest`), [`ops::reference`] (the reference pages). [`http`] serves `/metrics`, `/healthz` and `/readyz` for `run`, beside the
 //! browser [`dashboard`] (pages, SVG charts, the token-guarded retry), whose SQL lives in
 //! each backend's `dashboard.rs` behind [`sink::dashboard::DashboardQueries`];
 //! [`metrics`] is the registry the pipeline writes to.

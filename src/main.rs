@@ -13,6 +13,10 @@ use sensor_ingest::config::Settings;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The documentation needs no settings: it is made from the code alone.
+    if let Some(Command::Docs(cmd)) = cli.command {
+        return finish(cli::docs::run(cmd));
+    }
     if let Err(e) = dotenvy::dotenv()
         && !e.not_found()
     {
@@ -28,7 +32,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = match cli.command.unwrap_or(Command::Run) {
+    finish(match cli.command.unwrap_or(Command::Run) {
         Command::Run => cli::run::run(&settings),
         Command::Once(args) => cli::once::run(&settings, args),
         Command::Check(args) => cli::check::run(&settings, args),
@@ -38,7 +42,12 @@ fn main() -> ExitCode {
         Command::Quarantine(cmd) => cli::quarantine::run(&settings, cmd),
         Command::Profile(cmd) => cli::profile::run(&settings, cmd),
         Command::Migrate(args) => cli::migrate::run(&settings, args),
-    };
+        Command::Docs(cmd) => cli::docs::run(cmd),
+    })
+}
+
+/// The exit code of a command's result, its error reported on stderr.
+fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {

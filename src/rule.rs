@@ -11,12 +11,12 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 macro_rules! rules {
-    ($($(#[$doc:meta])* $variant:ident = $name:literal, $short:literal, $advice:expr;)*) => {
+    ($($(#[doc = $doc:literal])* $variant:ident = $name:literal, $short:literal, $advice:expr;)*) => {
         /// A rule a cell, a row, or a whole file broke; or a decision of the pipeline
         /// about a file ([`Rule::FileTooLarge`], [`Rule::GrewAfterLoad`]).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Rule {
-            $($(#[$doc])* $variant,)*
+            $($(#[doc = $doc])* $variant,)*
         }
 
         impl Rule {
@@ -41,6 +41,14 @@ macro_rules! rules {
             pub fn advice(self) -> &'static str {
                 match self {
                     $(Rule::$variant => $advice,)*
+                }
+            }
+
+            /// What the rule refuses, in one sentence: the variant's doc comment (for
+            /// the generated reference, `docs/reference/rules.md`).
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(Rule::$variant => concat!($($doc),*).trim_ascii(),)*
                 }
             }
         }
@@ -115,7 +123,7 @@ rules! {
     /// No timestamp or sensor id column.
     MissingColumn = "missing_column", "missing column",
         "A required column (timestamp or sensor id) is missing or named in a way not \
-         recognised; rename the header (see the README's accepted names).";
+         recognised; rename the header (the accepted names are in docs/inputs.md).";
     /// No temperature, humidity or pressure column.
     NoMeasurementColumn = "no_measurement_column", "no measurement column",
         "No temperature, humidity or pressure column was recognised; rename the header \

@@ -17,6 +17,9 @@ pub enum Command {
     /// Infer a profile from the first 64 KiB (at most 2,000 lines) of FILE and print it
     /// as commented TOML; lines marked FILL IN or ASSUMED need a person's check. Exits 1
     /// when nothing usable can be inferred.
+    #[command(after_help = "Examples:\n  \
+        sensor-ingest profile suggest data/TOA5_pond.dat\n  \
+        sensor-ingest profile suggest data/TOA5_pond.dat --name pond-logger --write")]
     Suggest(SuggestArgs),
 }
 

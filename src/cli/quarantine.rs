@@ -15,12 +15,17 @@ use crate::ops::quarantine as q;
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Quarantined files, newest first: when, why, bad rows, attempts so far.
+    #[command(after_help = "Examples:\n  \
+        sensor-ingest quarantine list\n  \
+        sensor-ingest quarantine list --json")]
     List {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// A file's full report, the offending lines quoted from it, and what to do.
+    #[command(after_help = "Examples:\n  \
+        sensor-ingest quarantine show bad.csv")]
     Show {
         /// Its name in the quarantine folder (or a path to it, or its report).
         file: String,
@@ -30,6 +35,9 @@ pub enum Command {
     },
     /// Move files back into DATA_FOLDER under the name they were dropped with; each
     /// report is kept in QUARANTINE_FOLDER/.attempts/.
+    #[command(after_help = "Examples:\n  \
+        sensor-ingest quarantine retry bad.csv\n  \
+        sensor-ingest quarantine retry --all")]
     Retry {
         /// Names in the quarantine folder.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -40,6 +48,9 @@ pub enum Command {
     },
     /// Delete files quarantined longer ago than --older-than, with their reports and
     /// earlier reports. Asks first on a terminal; otherwise needs --yes.
+    #[command(after_help = "Examples:\n  \
+        sensor-ingest quarantine purge --older-than 30d\n  \
+        sensor-ingest quarantine purge --older-than 2w --yes   # from cron")]
     Purge {
         /// An age: 30d, 2w, 12h (a bare number is days).
         #[arg(long, value_parser = parse_age)]

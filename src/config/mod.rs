@@ -22,6 +22,7 @@ use std::time::Duration;
 mod database;
 mod env;
 mod size_duration;
+mod vars;
 
 pub use crate::pattern::{FilePattern, glob_matches};
 pub use crate::sink::{DatabaseSettings, PostgresSettings, SqliteSettings};
@@ -32,6 +33,7 @@ pub use database::{
     DEFAULT_SQLITE_PATH, database_from_url, postgres_from_url, redact_url, sqlite_from_url,
 };
 pub use size_duration::{parse_duration, parse_size};
+pub use vars::{DefaultValue, VARS, Var, is_listed};
 
 use env::Env;
 
@@ -76,7 +78,7 @@ pub struct Settings {
     /// Files processed in parallel.
     pub workers: usize,
     /// Small files committed together in one transaction, at most (`GROUP_FILES`,
-    /// default 64; 1 commits every file by itself).
+    /// default 256; 1 commits every file by itself).
     pub group_files: usize,
     /// How long a group waits for more files after its first is ready
     /// (`GROUP_WAIT_MS`, default 5 ms).
@@ -174,6 +176,14 @@ impl Settings {
 
     /// Reads the settings through `get`, returning every problem found, not just the first.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<ConfigError>> {
+        // Every variable read is one of the documented list (the reference is made from it).
+        let get = |name: &str| {
+            debug_assert!(
+                is_listed(name),
+                "{name} is read but not listed in config::vars::VARS"
+            );
+            get(name)
+        };
         let mut errors = Vec::new();
         let env = Env {
             get: &get,

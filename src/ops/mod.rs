@@ -6,10 +6,12 @@
 //! - [`status`]: what the agent has been doing, from the ledger and the folders;
 //! - [`qc`]: a sensor's readings that carry quality flags, with the values around them;
 //! - [`simulate`]: deterministic, realistic test data written into the data folder;
-//! - [`suggest`]: a profile inferred from a sample (`sensor-ingest profile suggest`).
+//! - [`suggest`]: a profile inferred from a sample (`sensor-ingest profile suggest`);
+//! - [`reference`](mod@reference): the reference pages of `docs/reference/`, made from the code.
 
 pub mod qc;
 pub mod quarantine;
+pub mod reference;
 pub mod simulate;
 pub mod status;
 pub mod suggest;

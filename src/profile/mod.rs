@@ -18,6 +18,7 @@
 //! - [`plan`]: what each column of one file means, from its header and its profile.
 
 pub mod check;
+pub mod keys;
 pub mod plan;
 pub mod spec;
 

@@ -6,7 +6,7 @@
 //! description = "Pond logger, Campbell TOA5"
 //! match = ["TOA5_*.dat", "pond_*.csv"]
 //! missing = ["NAN", "-7999"]
-//! relax = []                  # safety rules turned off, by name (README, "Safety rules")
+//! relax = []                  # safety rules turned off, by name (docs/inputs.md)
 //!
 //! [layout]
 //! preamble = 1                # lines before the header
@@ -32,7 +32,7 @@
 //! unit = "V"
 //! range = [0, 20]
 //!
-//! [qc.temperature]            # quality-control thresholds (README, "Quality flags")
+//! [qc.temperature]            # quality-control thresholds (docs/quality.md)
 //! step_per_minute = 0.5
 //! ```
 

@@ -63,7 +63,7 @@ pub struct QcConfig {
 
 impl Default for QcConfig {
     /// Defaults chosen for 1-minute to 1-hour readings of weather-grade sensors: they
-    /// flag faults, not weather (see the README's "Quality flags" table).
+    /// flag faults, not weather (see docs/quality.md).
     fn default() -> Self {
         Self {
             enabled: true,
@@ -210,6 +210,18 @@ pub const REAL_KEYS: [&str; 8] = [
     "outlier_z",
     "outlier_mad_floor",
 ];
+
+impl MeasureQc {
+    /// The threshold named `key` (one of [`REAL_KEYS`] or `flat_readings`); `None` for
+    /// any other name. The generated settings reference reads the defaults through it.
+    pub fn get(&self, key: &str) -> Option<f64> {
+        if key == "flat_readings" {
+            return Some(f64::from(self.flat_readings));
+        }
+        let mut copy = *self;
+        field(&mut copy, key).map(|v| *v)
+    }
+}
 
 fn field<'a>(m: &'a mut MeasureQc, key: &str) -> Option<&'a mut f64> {
     Some(match key {

@@ -90,7 +90,7 @@ const HPA_PER_INHG: f64 = 25.4 * HPA_PER_MMHG;
 /// among its units.
 macro_rules! units {
     ($(
-        $(#[$doc:meta])*
+        $(#[doc = $doc:literal])*
         $variant:ident = $name:literal, $quantity:ident,
             letter: $letter:expr, spellings: [$($spelling:literal),* $(,)?], degree: $degree:literal,
             to: |$to_v:ident| $to:expr, from: |$from_v:ident| $from:expr;
@@ -98,12 +98,20 @@ macro_rules! units {
         /// A unit a temperature, humidity or pressure value can arrive in.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Unit {
-            $($(#[$doc])* $variant,)*
+            $($(#[doc = $doc])* $variant,)*
         }
 
         impl Unit {
             /// Every unit, grouped by quantity, as declared.
             pub const ALL: [Unit; [$(Unit::$variant),*].len()] = [$(Unit::$variant),*];
+
+            /// The unit in a few words: the entry's doc comment (for the generated
+            /// reference, `docs/reference/units.md`).
+            pub fn description(self) -> &'static str {
+                match self {
+                    $(Unit::$variant => concat!($($doc),*).trim_ascii(),)*
+                }
+            }
 
             /// The quantity this unit measures.
             pub fn quantity(self) -> Quantity {
@@ -212,6 +220,18 @@ impl Unit {
     pub fn parse(s: &str) -> Option<Unit> {
         let norm = Norm::new(s)?;
         parse_normalized(norm.as_str()).map(|(unit, _bare)| unit)
+    }
+
+    /// How the unit may be written besides its name, as the table declares it: a bare
+    /// letter (if any), the other spellings (folded: lowercase, no spaces, `_`, `.` or
+    /// `-`), and whether a degree prefix (`°`, `deg`, `degrees`) may precede them.
+    pub fn spellings(self) -> (Option<&'static str>, &'static [&'static str], bool) {
+        SPELLINGS
+            .iter()
+            .find(|(unit, ..)| *unit == self)
+            .map_or((None, &[], false), |&(_, letter, spellings, degree)| {
+                (letter, spellings, degree)
+            })
     }
 
     /// The names of every unit, as [`Unit::name`] writes them: `degC, degF, K, …`.

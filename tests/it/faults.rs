@@ -170,7 +170,7 @@ fn inject(cadence: i64, k: usize, s: &mut Vec<Reading>, expected: &mut ByReading
 }
 
 /// Readings a run of equal values needs to last `flat_minutes` at `cadence`, with the
-/// limits widened for coarse series as the README's "Quality flags" says.
+/// limits widened for coarse series as docs/quality.md says.
 fn needed_by_time(flat_minutes: f64, cadence: i64) -> i64 {
     let c = cadence as f64;
     let longer = (c / 10.0).max(1.0).sqrt();

@@ -1,6 +1,6 @@
-//! The README's three worked profile examples (`examples/profiles/`), each profile
+//! The worked profile examples of docs/examples.md (`examples/profiles/`), each profile
 //! loaded with its sample file on both backends, the stored rows checked value by
-//! value. `readme::the_readme_files_are_the_repository_files` checks the README shows
+//! value. `readme::the_readme_files_are_the_repository_files` checks the page shows
 //! these very files.
 
 use std::path::Path;

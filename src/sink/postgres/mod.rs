@@ -135,7 +135,7 @@ impl PgStore {
                     class: ErrorClass::Refused,
                     context: "checking table privileges",
                     detail: "the tables exist but this role lacks the privileges loading needs on \
-                             them (README: the grants for a DBA-owned schema)"
+                             them (docs/database.md: the grants for a DBA-owned schema)"
                         .into(),
                 });
             }
@@ -245,8 +245,7 @@ impl PgStore {
             Layout::Plain => tracing::warn!(
                 "sensor_readings is one unpartitioned table from an earlier version: a \
                  migration is pending. The agent keeps loading into it; run `sensor-ingest \
-                 migrate` to move it to monthly partitions (README: Migrating an existing \
-                 database)"
+                 migrate` to move it to monthly partitions (docs/migration.md)"
             ),
             Layout::Partitioned => {
                 if let Err(e) = self.create_ahead(chrono::Utc::now()).await {

@@ -201,8 +201,7 @@ fn not_allowed(month: Month, e: sqlx::Error) -> Result<SinkError, sqlx::Error> {
         context: "creating a partition",
         detail: format!(
             "readings of {month} have no partition, and this role may not create it ({}): \
-             the owner of sensor_readings must create {} (README: Partitions and \
-             retention); the file waits",
+             the owner of sensor_readings must create {} (docs/partitions.md); the file waits",
             super::describe(&e),
             month.table()
         ),

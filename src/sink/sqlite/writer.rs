@@ -43,7 +43,7 @@ fn insert_readings_sql(rows: usize) -> CString {
 ///
 /// `INSERT OR FAIL`, not the default `OR ABORT`: to undo just the failing statement,
 /// `OR ABORT` journals every page a multi-row statement touches, and a failure rolls
-/// back the whole file's transaction anyway. Figures: the README's performance section.
+/// back the whole file's transaction anyway. Figures: docs/performance.md.
 pub(super) async fn insert_readings(
     conn: &mut SqliteConnection,
     file_id: &str,
