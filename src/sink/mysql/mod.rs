@@ -120,14 +120,12 @@ impl MysqlStore {
 /// Sets up one session: strict mode (refuse, never truncate), READ COMMITTED, and for
 /// the dashboard's pool read-only transactions.
 async fn session(conn: &mut MySqlConnection, read_only: bool) -> Result<(), sqlx::Error> {
-    conn.execute(
-        "SET SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES,NO_ZERO_DATE'), \
-         SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-    )
+    let access = if read_only { "READ ONLY" } else { "READ WRITE" };
+    conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES,NO_ZERO_DATE'); \
+         SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED, {access}"
+    ))))
     .await?;
-    if read_only {
-        conn.execute("SET SESSION TRANSACTION READ ONLY").await?;
-    }
     Ok(())
 }
 
