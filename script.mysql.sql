@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS sensor_readings (
     file_id          CHAR(36)     CHARACTER SET ascii NOT NULL,
     line             BIGINT       NOT NULL,  -- physical line in the file; header = 1
     ts               DATETIME(6)  NOT NULL,  -- UTC
-    sensor_id        VARCHAR(255) NOT NULL,
+    sensor_id        VARCHAR(256) NOT NULL,  -- at most 256 bytes (validate.rs)
     temperature      DOUBLE,                 -- °C
     humidity         DOUBLE,                 -- %RH
     pressure         DOUBLE,                 -- hPa

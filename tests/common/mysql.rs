@@ -67,7 +67,10 @@ impl TestMysql {
     }
 
     /// The single integer `sql` returns; a DECIMAL (a `sum`) is cast to an integer.
+    /// The tests' shared SQL casts with PostgreSQL's `AS BIGINT`, which MariaDB spells
+    /// `AS SIGNED`.
     pub async fn count(&self, sql: &str) -> i64 {
+        let sql = &sql.replace(" AS BIGINT)", " AS SIGNED)");
         let row: MySqlRow = sqlx::query(AssertSqlSafe(sql.to_owned()))
             .fetch_one(&self.pool)
             .await

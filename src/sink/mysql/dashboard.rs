@@ -8,7 +8,7 @@ use sqlx::{AssertSqlSafe, Row};
 use uuid::Uuid;
 
 use super::ledger::{RECORD_COLUMNS, ledger_record};
-use super::{MysqlStore, err};
+use super::{MysqlStore, dt, err};
 use crate::sink::MysqlSettings;
 use crate::sink::dashboard::{
     Band, ColumnMetrics, DashboardQueries, MinuteCount, SensorSummary, SeriesPoint,
@@ -43,8 +43,8 @@ impl DashboardQueries for MysqlStore {
              FROM ingest_files WHERE finished_at >= ? AND finished_at < ? \
              GROUP BY m ORDER BY m",
         )
-        .bind(from)
-        .bind(to)
+        .bind(dt(from))
+        .bind(dt(to))
         .fetch_all(&self.pool)
         .await
         .map_err(err("counting files per minute"))?;
@@ -138,8 +138,8 @@ impl DashboardQueries for MysqlStore {
                     ON d.sensor_id = l.sensor_id \
              ORDER BY l.sensor_id",
         )
-        .bind(at - TimeDelta::days(1))
-        .bind(at)
+        .bind(dt(at - TimeDelta::days(1)))
+        .bind(dt(at))
         .fetch_all(&self.pool)
         .await
         .map_err(err("listing sensors"))?;
@@ -178,8 +178,8 @@ impl DashboardQueries for MysqlStore {
         .bind(bucket)
         .bind(bucket)
         .bind(sensor_id)
-        .bind(from)
-        .bind(to)
+        .bind(dt(from))
+        .bind(dt(to))
         .fetch_all(&self.pool)
         .await
         .map_err(err("reading a sensor's series"))?;

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Connection, MySqlConnection};
 
 use super::load::{insert_metrics, write_record};
-use super::{MysqlStore, classify, describe, err, is_unique_violation, qc, writer};
+use super::{MysqlStore, classify, describe, dt, err, is_unique_violation, qc, writer};
 use crate::enrich::EnrichedRow;
 use crate::sink::{EntryStatus, ErrorClass, GroupFile, GroupItem, LoadOutcome, SinkError};
 use crate::stats::FileStats;
@@ -206,12 +206,12 @@ impl MysqlStore {
         .bind(attempt.hash.as_str())
         .bind(attempt.size as i64)
         .bind(EntryStatus::of(stats).as_str())
-        .bind(attempt.started_at)
+        .bind(dt(attempt.started_at))
         .bind(&self.agent)
         .bind(file.rows.len() as i64)
-        .bind(stats.first_timestamp)
-        .bind(stats.last_timestamp)
-        .bind(Utc::now())
+        .bind(stats.first_timestamp.map(dt))
+        .bind(stats.last_timestamp.map(dt))
+        .bind(dt(Utc::now()))
         .bind(stats.rejected_rows as i64)
         .bind(&attempt.profile.name)
         .bind(&attempt.profile.hash)

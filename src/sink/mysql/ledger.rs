@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::mysql::MySqlRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{MysqlStore, err, parse_id};
+use super::{MysqlStore, dt, err, parse_id};
 use crate::read::ContentHash;
 use crate::sink::{
     Activity, AgentShare, LedgerQueries, LedgerRecord, LoadedFile, SinkError, ledger_status,
@@ -57,7 +57,7 @@ impl LedgerQueries for MysqlStore {
                   AS DOUBLE) \
              FROM ingest_files WHERE finished_at >= ? GROUP BY status",
         )
-        .bind(since)
+        .bind(dt(since))
         .fetch_all(&self.pool)
         .await
         .map_err(err("summarising the ledger"))?;
@@ -70,7 +70,7 @@ impl LedgerQueries for MysqlStore {
              THEN row_count END), 0) AS SIGNED), max(finished_at) \
              FROM ingest_files WHERE finished_at >= ? GROUP BY agent",
         )
-        .bind(since)
+        .bind(dt(since))
         .fetch_all(&self.pool)
         .await
         .map_err(err("summarising the agents"))?;

@@ -6,7 +6,7 @@ use chrono::Utc;
 use sqlx::{Connection, MySql, MySqlConnection, QueryBuilder};
 use tokio::sync::mpsc;
 
-use super::{MysqlStore, describe, err, is_unique_violation, qc, writer};
+use super::{MysqlStore, describe, dt, err, is_unique_violation, qc, writer};
 use crate::read::ContentHash;
 use crate::sink::{
     ArchiveName, Claims, EntryStatus, ErrorClass, FileAttempt, GroupItem, LedgerEntry, LoadMsg,
@@ -64,7 +64,7 @@ impl Store for MysqlStore {
         .bind(&attempt.file_name)
         .bind(attempt.hash.as_str())
         .bind(attempt.size as i64)
-        .bind(attempt.started_at)
+        .bind(dt(attempt.started_at))
         .bind(&self.agent)
         .execute(&mut *tx)
         .await;
@@ -110,9 +110,9 @@ impl Store for MysqlStore {
              WHERE id = ?",
         )
         .bind(inserted as i64)
-        .bind(stats.first_timestamp)
-        .bind(stats.last_timestamp)
-        .bind(Utc::now())
+        .bind(stats.first_timestamp.map(dt))
+        .bind(stats.last_timestamp.map(dt))
+        .bind(dt(Utc::now()))
         .bind(EntryStatus::of(&stats).as_str())
         .bind(stats.rejected_rows as i64)
         .bind(&attempt.profile.name)
@@ -157,7 +157,7 @@ impl Store for MysqlStore {
             update.push(" AS archived_as");
         }
         update.push(") AS n ON f.id = n.id SET f.archived_as = n.archived_as, f.archived_at = ");
-        update.push_bind(Utc::now());
+        update.push_bind(dt(Utc::now()));
         update
             .build()
             .execute(&self.pool)
@@ -189,8 +189,8 @@ pub(super) async fn write_record(
     .bind(entry.rejected_rows as i64)
     .bind(&entry.error_summary)
     .bind(entry.duplicate_of.map(|d| d.hyphenated().to_string()))
-    .bind(a.started_at)
-    .bind(Utc::now())
+    .bind(dt(a.started_at))
+    .bind(dt(Utc::now()))
     .bind(agent)
     .bind(&a.profile.name)
     .bind(&a.profile.hash)

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
+use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 use sqlx::{Executor, MySqlConnection};
 use uuid::Uuid;
@@ -211,6 +212,13 @@ fn describe(e: &sqlx::Error) -> String {
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// A UTC time as the DATETIME(6) parameter the schema stores. sqlx sends a
+/// `DateTime<Utc>` as a TIMESTAMP, whose range (1970 to 2038) MariaDB applies by
+/// turning every other time into NULL; a DATETIME holds the years 1000 to 9999.
+fn dt(t: DateTime<Utc>) -> NaiveDateTime {
+    t.naive_utc()
 }
 
 fn parse_id(text: String) -> Result<Uuid, SinkError> {

@@ -6,7 +6,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::MySqlConnection;
 
-use super::{MysqlStore, err, parse_id};
+use super::{MysqlStore, dt, err, parse_id};
 use crate::qc::{
     FlaggedReading, HistoryQuery, HistoryReading, MEASURE_NAMES, QcSummary, RunAmendment,
     StoredValues, flagged_sql,
@@ -84,8 +84,8 @@ impl MysqlStore {
             for h in chunk {
                 q = q
                     .bind(h.sensor.as_str())
-                    .bind(h.before)
-                    .bind(h.from.unwrap_or_else(earliest))
+                    .bind(dt(h.before))
+                    .bind(dt(h.from.unwrap_or_else(earliest)))
                     .bind(i64::from(limit));
             }
             let rows = q
@@ -119,9 +119,9 @@ impl MysqlStore {
         let rows: Vec<FlaggedRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(sensor)
             .bind(sensor)
-            .bind(since)
-            .bind(since)
-            .bind(since)
+            .bind(dt(since))
+            .bind(dt(since))
+            .bind(dt(since))
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await
@@ -202,8 +202,8 @@ async fn amend_run(conn: &mut MySqlConnection, run: &RunAmendment) -> Result<(),
         "SELECT file_id FROM sensor_readings WHERE {filter} FOR UPDATE"
     )))
     .bind(&run.sensor)
-    .bind(run.from)
-    .bind(run.to)
+    .bind(dt(run.from))
+    .bind(dt(run.to))
     .bind(run.value)
     .bind(i64::from(run.add()))
     .fetch_all(&mut *conn)
@@ -217,8 +217,8 @@ async fn amend_run(conn: &mut MySqlConnection, run: &RunAmendment) -> Result<(),
     )))
     .bind(i64::from(run.add()))
     .bind(&run.sensor)
-    .bind(run.from)
-    .bind(run.to)
+    .bind(dt(run.from))
+    .bind(dt(run.to))
     .bind(run.value)
     .bind(i64::from(run.add()))
     .execute(&mut *conn)

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{MySql, MySqlConnection, QueryBuilder};
 
-use super::err;
+use super::{dt, err};
 use crate::enrich::EnrichedRow;
 use crate::sink::SinkError;
 
@@ -71,7 +71,7 @@ async fn insert_chunk(
         let r = &row.reading;
         b.push_bind(*file_id)
             .push_bind(r.line as i64)
-            .push_bind(r.timestamp)
+            .push_bind(dt(r.timestamp))
             .push_bind(r.sensor_id.as_str())
             .push_bind(r.temperature)
             .push_bind(r.humidity)
@@ -81,7 +81,7 @@ async fn insert_chunk(
             .push_bind(row.humidity_norm)
             .push_bind(row.pressure_norm)
             .push_bind(r.extra.as_deref())
-            .push_bind(ingested_at)
+            .push_bind(dt(ingested_at))
             .push_bind(i32::from(row.qc_flags));
     });
     q.build()
