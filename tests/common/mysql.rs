@@ -196,3 +196,70 @@ impl Drop for TestMysql {
         .join();
     }
 }
+
+/// Whether the test server accepts connections.
+pub async fn server_up() -> bool {
+    MySqlConnection::connect_with(&admin_options())
+        .await
+        .is_ok()
+}
+
+/// Stops the test server (`mysqladmin shutdown`) and waits until it refuses
+/// connections. Take a [`ServerRestarter`] first: it brings the server back whatever
+/// the test does next.
+pub async fn stop_server() {
+    let o = admin_options();
+    let status = std::process::Command::new("mysqladmin")
+        .args(["-u", o.get_username(), "-h", o.get_host()])
+        .arg(format!("--port={}", o.get_port()))
+        .arg("shutdown")
+        .status()
+        .expect("mysqladmin runs");
+    assert!(status.success(), "mysqladmin shutdown failed: {status}");
+    for _ in 0..600 {
+        if !server_up().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("MariaDB still answers a minute after its shutdown");
+}
+
+/// Starts the server the way Debian's init script does (`mysqld_safe` in the
+/// background, in a session of its own so that it outlives the test), and waits until
+/// it accepts connections. Blocking: also called from `Drop`.
+pub fn start_server_blocking() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    if rt.block_on(server_up()) {
+        return;
+    }
+    std::process::Command::new("setsid")
+        .arg("/usr/bin/mysqld_safe")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mysqld_safe starts");
+    for _ in 0..1200 {
+        if rt.block_on(server_up()) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("MariaDB did not come back within two minutes of mysqld_safe");
+}
+
+/// Brings the test server back up when dropped, on success and on failure alike
+/// (`Drop` runs while a failed test unwinds). Declare it after the test's
+/// `TestEnv`, so that the server is up again before the test database is dropped.
+pub struct ServerRestarter;
+
+impl Drop for ServerRestarter {
+    fn drop(&mut self) {
+        // A thread of its own: the test's runtime may be the one dropping this.
+        let _ = std::thread::spawn(start_server_blocking).join();
+    }
+}
