@@ -10,7 +10,7 @@
 //! the refused file rolls back alone.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Connection, MySqlConnection};
+use sqlx::{Connection, MySql, MySqlConnection, QueryBuilder};
 
 use super::load::{insert_metrics, write_record};
 use super::{MysqlStore, classify, describe, dt, err, is_unique_violation, qc, writer};
@@ -73,8 +73,27 @@ impl MysqlStore {
         let ingested_at = Utc::now();
         let mut answers = Vec::with_capacity(items.len());
         let mut loads: Vec<(String, &GroupFile)> = Vec::new();
+        // Every load's ledger row in one statement; if the database refuses it (a content
+        // loaded already, a refused value), InnoDB undoes just that statement and the
+        // rows go in one by one, so each file gets its own answer.
+        let files: Vec<&GroupFile> = items
+            .iter()
+            .filter_map(|item| match item {
+                GroupItem::Load(file) => Some(file),
+                GroupItem::Record(_) => None,
+            })
+            .collect();
+        let together = match self.insert_ledger_rows(&mut tx, &files).await {
+            Ok(()) => true,
+            Err(e) if classify(&e) == ErrorClass::Data => false,
+            Err(e) => return Err(err("claiming the content hash")(e)),
+        };
         for item in items {
             let written = match item {
+                GroupItem::Load(file) if together => {
+                    loads.push((file.attempt.id.hyphenated().to_string(), file));
+                    Ok(Written::Rows(file.rows.len() as u64))
+                }
                 GroupItem::Load(file) => match self.write_ledger(&mut tx, file).await {
                     Ok(true) => {
                         loads.push((file.attempt.id.hyphenated().to_string(), file));
@@ -187,6 +206,43 @@ impl MysqlStore {
             .map_err(err("writing the ledger row"))
     }
 
+    /// The files' complete ledger rows, in one statement (nothing for no files). On a
+    /// content loaded already (a unique violation) the statement inserted nothing.
+    async fn insert_ledger_rows(
+        &self,
+        conn: &mut MySqlConnection,
+        files: &[&GroupFile],
+    ) -> Result<(), sqlx::Error> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let finished_at = dt(Utc::now());
+        let mut q = QueryBuilder::<MySql>::new(
+            "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
+             started_at, agent, row_count, first_timestamp, last_timestamp, finished_at, \
+             rejected_rows, profile, profile_hash) ",
+        );
+        q.push_values(files, |mut b, file| {
+            let (attempt, stats) = (&file.attempt, &file.stats);
+            b.push_bind(attempt.id.hyphenated().to_string())
+                .push_bind(attempt.file_name.clone())
+                .push_bind(attempt.hash.as_str().to_owned())
+                .push_bind(attempt.size as i64)
+                .push_bind(EntryStatus::of(stats).as_str())
+                .push_bind(dt(attempt.started_at))
+                .push_bind(self.agent.clone())
+                .push_bind(file.rows.len() as i64)
+                .push_bind(stats.first_timestamp.map(dt))
+                .push_bind(stats.last_timestamp.map(dt))
+                .push_bind(finished_at)
+                .push_bind(stats.rejected_rows as i64)
+                .push_bind(attempt.profile.name.clone())
+                .push_bind(attempt.profile.hash.clone());
+        });
+        q.build().execute(&mut *conn).await?;
+        Ok(())
+    }
+
     /// The file's complete ledger row; false when its content is loaded already
     /// (nothing written).
     async fn write_ledger(
@@ -194,31 +250,8 @@ impl MysqlStore {
         conn: &mut MySqlConnection,
         file: &GroupFile,
     ) -> Result<bool, SinkError> {
-        let (attempt, stats) = (&file.attempt, &file.stats);
-        let ledger = sqlx::query(
-            "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
-             started_at, agent, row_count, first_timestamp, last_timestamp, finished_at, \
-             rejected_rows, profile, profile_hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(attempt.id.hyphenated().to_string())
-        .bind(&attempt.file_name)
-        .bind(attempt.hash.as_str())
-        .bind(attempt.size as i64)
-        .bind(EntryStatus::of(stats).as_str())
-        .bind(dt(attempt.started_at))
-        .bind(&self.agent)
-        .bind(file.rows.len() as i64)
-        .bind(stats.first_timestamp.map(dt))
-        .bind(stats.last_timestamp.map(dt))
-        .bind(dt(Utc::now()))
-        .bind(stats.rejected_rows as i64)
-        .bind(&attempt.profile.name)
-        .bind(&attempt.profile.hash)
-        .execute(&mut *conn)
-        .await;
-        match ledger {
-            Ok(_) => Ok(true),
+        match self.insert_ledger_rows(conn, &[file]).await {
+            Ok(()) => Ok(true),
             Err(e) if is_unique_violation(&e) => Ok(false),
             Err(e) => Err(SinkError {
                 class: classify(&e),
