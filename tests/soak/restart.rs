@@ -9,8 +9,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::common::binary::{command, deliver, entries, read_log, signal, spawn_logged, wait_exit};
-use crate::common::mysql::{ServerRestarter, start_server_blocking, stop_server};
+use crate::common::mysql::admin_options;
 use crate::common::{Backend, TestEnv, env_or_skip, eventually};
+use sqlx::{Connection, MySqlConnection};
 
 /// A file of `n` readings whose sensor ids and times are its own.
 fn rows_csv(file: usize, n: usize) -> String {
@@ -30,7 +31,7 @@ fn rows_csv(file: usize, n: usize) -> String {
 
 /// Rows of file `i`: every fifth file large enough to be mid-load at the shutdown.
 fn rows_of(i: usize) -> usize {
-    if i % 5 == 0 { 20_000 } else { 500 + i }
+    if i.is_multiple_of(5) { 20_000 } else { 500 + i }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,4 +136,73 @@ async fn a_mariadb_restart_during_loads_loses_nothing_and_loads_nothing_twice() 
         "mariadb restart: files={files} rows={} retries_logged={retries}",
         readings.len()
     );
+}
+
+/// Whether the test server accepts connections.
+pub async fn server_up() -> bool {
+    MySqlConnection::connect_with(&admin_options())
+        .await
+        .is_ok()
+}
+
+/// Stops the test server (`mysqladmin shutdown`) and waits until it refuses
+/// connections. Take a [`ServerRestarter`] first: it brings the server back whatever
+/// the test does next.
+pub async fn stop_server() {
+    let o = admin_options();
+    let status = std::process::Command::new("mysqladmin")
+        .args(["-u", o.get_username(), "-h", o.get_host()])
+        .arg(format!("--port={}", o.get_port()))
+        .arg("shutdown")
+        .status()
+        .expect("mysqladmin runs");
+    assert!(status.success(), "mysqladmin shutdown failed: {status}");
+    for _ in 0..600 {
+        if !server_up().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("MariaDB still answers a minute after its shutdown");
+}
+
+/// Starts the server the way Debian's init script does (`mysqld_safe` in the
+/// background, in a session of its own so that it outlives the test), and waits until
+/// it accepts connections. Blocking: also called from `Drop`.
+pub fn start_server_blocking() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    if rt.block_on(server_up()) {
+        return;
+    }
+    // `--fork`: setsid returns at once, and mysqld_safe is nobody's child here.
+    let started = std::process::Command::new("setsid")
+        .args(["--fork", "/usr/bin/mysqld_safe"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("setsid runs");
+    assert!(started.success(), "setsid mysqld_safe: {started}");
+    for _ in 0..1200 {
+        if rt.block_on(server_up()) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("MariaDB did not come back within two minutes of mysqld_safe");
+}
+
+/// Brings the test server back up when dropped, on success and on failure alike
+/// (`Drop` runs while a failed test unwinds). Declare it after the test's
+/// `TestEnv`, so that the server is up again before the test database is dropped.
+pub struct ServerRestarter;
+
+impl Drop for ServerRestarter {
+    fn drop(&mut self) {
+        // A thread of its own: the test's runtime may be the one dropping this.
+        let _ = std::thread::spawn(start_server_blocking).join();
+    }
 }
