@@ -1,4 +1,4 @@
--- sensor-ingest schema for MariaDB (10.6 or later) and MySQL (8.0.16 or later). It
+-- sensor-ingest schema for MariaDB (10.6 or later) and MySQL (8.0.17 or later). It
 -- mirrors script.sql (the PostgreSQL schema) table for table and column for column;
 -- only the types differ:
 --   uuid        -> CHAR(36), hyphenated
