@@ -75,7 +75,7 @@ pub fn take(settings: &Settings) -> Result<AgentLocks, LockError> {
     let mut files = Vec::with_capacity(2);
     let sqlite = match &settings.database {
         DatabaseSettings::Sqlite(s) => Some(s.path()),
-        DatabaseSettings::Postgres(_) => None,
+        DatabaseSettings::Postgres(_) | DatabaseSettings::Mysql(_) => None,
     };
     if let Some(database) = sqlite {
         let lock = database_lock_path(database);

@@ -29,9 +29,16 @@ pub struct Args {
 /// `--batches`, or with nothing to do.
 pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let _guard = super::quiet_logs(settings)?;
-    let DatabaseSettings::Postgres(pg) = &settings.database else {
-        println!("nothing to migrate: the SQLite store has no partitions");
-        return Ok(ExitCode::SUCCESS);
+    let pg = match &settings.database {
+        DatabaseSettings::Postgres(pg) => pg,
+        DatabaseSettings::Sqlite(_) => {
+            println!("nothing to migrate: the SQLite store has no partitions");
+            return Ok(ExitCode::SUCCESS);
+        }
+        DatabaseSettings::Mysql(_) => {
+            println!("nothing to migrate: the MariaDB/MySQL store has no partitions");
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     super::block_on(async {
         let store = PgStore::new(pg, 2, &settings.agent_id);

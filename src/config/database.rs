@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use sqlx::mysql::MySqlConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 
 use super::ConfigError;
-use crate::sink::{DatabaseSettings, PostgresSettings, SqliteSettings};
+use crate::sink::{DatabaseSettings, MysqlSettings, PostgresSettings, SqliteSettings};
 
 /// The SQLite file used when no database is configured.
 pub const DEFAULT_SQLITE_PATH: &str = "./sensor-ingest.db";
@@ -22,11 +23,13 @@ pub(super) const DB_VARS: [&str; 6] = [
     "DB_SSLMODE",
 ];
 
-/// Parses `DATABASE_URL`: `postgres://…`, `postgresql://…`, `sqlite://PATH` or
-/// `sqlite:PATH`. Errors never repeat the password.
+/// Parses `DATABASE_URL`: `postgres://…`, `postgresql://…`, `mysql://…`,
+/// `mariadb://…`, `sqlite://PATH` or `sqlite:PATH`. Errors never repeat the password.
 pub fn database_from_url(url: &str) -> Result<DatabaseSettings, ConfigError> {
     if url.starts_with("sqlite:") {
         sqlite_from_url(url).map(DatabaseSettings::Sqlite)
+    } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        mysql_from_url(url).map(|m| DatabaseSettings::Mysql(Box::new(m)))
     } else {
         postgres_from_url(url).map(|p| DatabaseSettings::Postgres(Box::new(p)))
     }
@@ -71,6 +74,30 @@ pub fn postgres_from_url(url: &str) -> Result<PostgresSettings, ConfigError> {
     let options = PgConnectOptions::from_str(url)
         .map_err(|_| ConfigError::new("DATABASE_URL", &redacted_input, expected))?;
     Ok(PostgresSettings::from_options(options))
+}
+
+/// Parses a `mysql://` or `mariadb://` URL (the same driver serves both); it must name
+/// a database, where the agent creates its tables. Errors never repeat the password.
+pub fn mysql_from_url(url: &str) -> Result<MysqlSettings, ConfigError> {
+    let redacted_input = redact_url(url);
+    let expected = "a URL such as mysql://user:password@host:3306/dbname or \
+                    mariadb://user:password@host:3306/dbname?ssl-mode=required";
+    let Some(rest) = url
+        .strip_prefix("mysql://")
+        .or_else(|| url.strip_prefix("mariadb://"))
+    else {
+        return Err(ConfigError::new("DATABASE_URL", &redacted_input, expected));
+    };
+    let options = MySqlConnectOptions::from_str(&format!("mysql://{rest}"))
+        .map_err(|_| ConfigError::new("DATABASE_URL", &redacted_input, expected))?;
+    if options.get_database().is_none_or(str::is_empty) {
+        return Err(ConfigError::new(
+            "DATABASE_URL",
+            &redacted_input,
+            format!("{expected} (with a database name: the agent creates its tables there)"),
+        ));
+    }
+    Ok(MysqlSettings::from_options(options))
 }
 
 /// Replaces the password of a connection URL (userinfo or `password=` parameter) by
@@ -131,6 +158,33 @@ mod tests {
         let s = settings(&[("DB_PASSWORD", "s3cret"), ("DB_HOST", "db.example")]).unwrap();
         assert!(!format!("{s:?}").contains("s3cret"));
         assert!(s.database.to_string().contains("db.example"));
+    }
+
+    #[test]
+    fn mysql_and_mariadb_urls_select_the_mysql_driver_without_showing_the_password() {
+        for url in [
+            "mysql://u:s3cret@db.example:3307/plant",
+            "mariadb://u:s3cret@db.example:3307/plant",
+        ] {
+            let s = settings(&[("DATABASE_URL", url)]).unwrap();
+            assert!(matches!(s.database, DatabaseSettings::Mysql(_)), "{url}");
+            for shown in [format!("{s:?}"), s.database.to_string()] {
+                assert!(!shown.contains("s3cret"), "{shown}");
+            }
+            assert_eq!(
+                s.database.to_string(),
+                "mysql://u@db.example:3307/plant?ssl-mode=preferred"
+            );
+        }
+        for url in ["mysql://u:s3cret@h:3306", "mariadb://u:s3cret@h:3306/"] {
+            let errors = settings(&[("DATABASE_URL", url)]).unwrap_err();
+            assert_eq!(errors[0].var, "DATABASE_URL", "{url}");
+            let msg = errors[0].to_string();
+            assert!(
+                !msg.contains("s3cret") && msg.contains("database name"),
+                "{msg}"
+            );
+        }
     }
 
     #[test]

@@ -177,6 +177,16 @@ impl Env<'_> {
     /// which only PostgreSQL has: on SQLite the setting is refused rather than ignored.
     fn retention(&mut self, database: &DatabaseSettings) -> Option<Retention> {
         let raw = self.value("RETENTION")?;
+        if matches!(database, DatabaseSettings::Mysql(_)) {
+            self.errors.push(ConfigError::new(
+                "RETENTION",
+                &raw,
+                "RETENTION unset: it is for PostgreSQL only, where it drops whole monthly \
+                 partitions; the MariaDB/MySQL store keeps every reading (delete old ones \
+                 yourself, docs/mariadb.md)",
+            ));
+            return None;
+        }
         if matches!(database, DatabaseSettings::Sqlite(_)) {
             self.errors.push(ConfigError::new(
                 "RETENTION",
@@ -533,5 +543,9 @@ mod tests {
             "{}",
             errors[0]
         );
+        let my = ("DATABASE_URL", "mariadb://u@db/sensors");
+        let errors = settings(&[my, ("RETENTION", "400d")]).unwrap_err();
+        assert_eq!(errors[0].var, "RETENTION");
+        assert!(errors[0].expected.contains("MariaDB"), "{}", errors[0]);
     }
 }

@@ -23,6 +23,7 @@ pub mod coalesce;
 pub mod dashboard;
 mod error;
 mod ledger;
+pub mod mysql;
 pub mod postgres;
 mod retention;
 mod settings;
@@ -40,7 +41,7 @@ pub use self::ledger::{
 };
 pub(crate) use self::ledger::{ActivityRow, AgentRow, ledger_status};
 pub use self::retention::{RETENTION_EXPECTED, Retention};
-pub use self::settings::{DatabaseSettings, PostgresSettings, SqliteSettings};
+pub use self::settings::{DatabaseSettings, MysqlSettings, PostgresSettings, SqliteSettings};
 pub use self::store::{
     ArchiveName, FileAttempt, GroupFile, GroupItem, LedgerEntry, LoadMsg, LoadOutcome, LoadedFile,
     ProfileRef, Store,
@@ -60,6 +61,7 @@ pub fn open_as(settings: &DatabaseSettings, connections: u32, agent: &str) -> Ar
         DatabaseSettings::Sqlite(file) => {
             Arc::new(sqlite::SqliteStore::new(file, connections, agent))
         }
+        DatabaseSettings::Mysql(my) => Arc::new(mysql::MysqlStore::new(my, connections, agent)),
     }
 }
 
@@ -75,6 +77,7 @@ pub fn open_read_only(
         DatabaseSettings::Sqlite(file) => {
             Arc::new(sqlite::SqliteStore::read_only(file, connections))
         }
+        DatabaseSettings::Mysql(my) => Arc::new(mysql::MysqlStore::read_only(my, connections)),
     }
 }
 

@@ -43,6 +43,15 @@ pub fn agent_database_url(env: &TestEnv) -> String {
     match &env.db {
         TestStore::Sqlite(db) => format!("sqlite://{}", db.path.display()),
         TestStore::Postgres(db) => database_url(db, None),
+        // The test server's root has no password, and MariaDB refuses a wrong one: this
+        // URL carries none.
+        TestStore::Mysql(db) => format!(
+            "mysql://{}@{}:{}/{}",
+            db.options.get_username(),
+            db.options.get_host(),
+            db.options.get_port(),
+            db.name
+        ),
     }
 }
 

@@ -15,6 +15,7 @@
 //! and `tests/soak`, include this folder; `tests/it` uses every helper in it.
 
 pub mod binary;
+pub mod mysql;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -157,6 +158,8 @@ impl Drop for TestDb {
 pub enum Backend {
     Postgres,
     Sqlite,
+    /// MariaDB or MySQL: `TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306/test`).
+    Mysql,
 }
 
 /// A fresh SQLite file in the test's temp folder.
@@ -170,6 +173,7 @@ pub struct TestSqlite {
 pub enum TestStore {
     Postgres(Box<TestDb>),
     Sqlite(TestSqlite),
+    Mysql(Box<mysql::TestMysql>),
 }
 
 /// One row of `sensor_readings`, decoded the same way from either backend.
@@ -222,13 +226,13 @@ pub struct MetricRow {
     pub stddev_value: Option<f64>,
 }
 
-const READINGS: &str = "SELECT file_id, line, ts, sensor_id, temperature, humidity, pressure, \
+pub(crate) const READINGS: &str = "SELECT file_id, line, ts, sensor_id, temperature, humidity, pressure, \
     temperature_k, temperature_norm, humidity_norm, pressure_norm, extra, ingested_at, \
     qc_flags FROM sensor_readings ORDER BY ingested_at, file_id, line";
-const LEDGER: &str = "SELECT id, file_name, content_hash, size_bytes, status, row_count, \
+pub(crate) const LEDGER: &str = "SELECT id, file_name, content_hash, size_bytes, status, row_count, \
     rejected_rows, error_summary, duplicate_of, first_timestamp, last_timestamp, archived_as \
     FROM ingest_files ORDER BY started_at, id";
-const METRICS: &str = "SELECT file_id, column_name, value_count, null_count, min_value, \
+pub(crate) const METRICS: &str = "SELECT file_id, column_name, value_count, null_count, min_value, \
     max_value, mean_value, stddev_value FROM file_metrics ORDER BY file_id, column_name";
 
 fn sqlite_time(text: Option<String>) -> Option<DateTime<Utc>> {
@@ -249,6 +253,9 @@ impl TestStore {
             Backend::Postgres => TestDb::create()
                 .await
                 .map(|db| Self::Postgres(Box::new(db))),
+            Backend::Mysql => mysql::TestMysql::create()
+                .await
+                .map(|db| Self::Mysql(Box::new(db))),
             Backend::Sqlite => {
                 let path = dir.join("sensor-ingest.db");
                 let pool = SqlitePoolOptions::new()
@@ -264,6 +271,7 @@ impl TestStore {
         match self {
             Self::Postgres(db) => db.settings.clone(),
             Self::Sqlite(db) => DatabaseSettings::sqlite(&db.path),
+            Self::Mysql(db) => db.settings.clone(),
         }
     }
 
@@ -271,7 +279,7 @@ impl TestStore {
     pub fn pg(&self) -> &TestDb {
         match self {
             Self::Postgres(db) => db,
-            Self::Sqlite(_) => panic!("this test needs the PostgreSQL backend"),
+            _ => panic!("this test needs the PostgreSQL backend"),
         }
     }
 
@@ -279,6 +287,7 @@ impl TestStore {
     pub async fn count(&self, sql: &str) -> i64 {
         match self {
             Self::Postgres(db) => db.count(sql).await,
+            Self::Mysql(db) => db.count(sql).await,
             Self::Sqlite(db) => sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_owned()))
                 .fetch_one(&db.pool)
                 .await
@@ -289,6 +298,7 @@ impl TestStore {
     /// The single text `sql` returns (NULL: `None`); `sql` must be valid on both backends.
     pub async fn text(&self, sql: &str) -> Option<String> {
         match self {
+            Self::Mysql(db) => db.text(sql).await,
             Self::Postgres(db) => {
                 sqlx::query_scalar::<_, Option<String>>(AssertSqlSafe(sql.to_owned()))
                     .fetch_one(&db.pool)
@@ -307,6 +317,7 @@ impl TestStore {
     /// Every reading, in load order then line order.
     pub async fn readings(&self) -> Vec<ReadingRow> {
         match self {
+            Self::Mysql(db) => db.readings(READINGS).await,
             Self::Postgres(db) => {
                 let rows: Vec<PgRow> = sqlx::query(READINGS).fetch_all(&db.pool).await.unwrap();
                 rows.iter()
@@ -357,6 +368,7 @@ impl TestStore {
     /// Every ledger row, oldest attempt first.
     pub async fn ledger(&self) -> Vec<LedgerRow> {
         match self {
+            Self::Mysql(db) => db.ledger(LEDGER).await,
             Self::Postgres(db) => {
                 let rows: Vec<PgRow> = sqlx::query(LEDGER).fetch_all(&db.pool).await.unwrap();
                 rows.iter()
@@ -401,6 +413,7 @@ impl TestStore {
     /// Every metrics row.
     pub async fn metrics(&self) -> Vec<MetricRow> {
         match self {
+            Self::Mysql(db) => db.metrics(METRICS).await,
             Self::Postgres(db) => {
                 let rows: Vec<PgRow> = sqlx::query(METRICS).fetch_all(&db.pool).await.unwrap();
                 rows.iter()

@@ -195,7 +195,7 @@ async fn sqlite_stores_have_no_claims() {
 #[rstest]
 #[tokio::test]
 async fn each_agents_share_of_files_and_rows_is_in_the_ledger(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     let a = Pipeline::new(&env.settings, store_as(&env, "host-a:1").await);
@@ -236,7 +236,7 @@ async fn each_agents_share_of_files_and_rows_is_in_the_ledger(
 #[rstest]
 #[tokio::test]
 async fn status_lists_the_agents_of_the_last_hour(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     env.drop_file("s.csv", csv(30, 5));

@@ -50,7 +50,7 @@ async fn record(store: &dyn Store, name: &str) -> Uuid {
 #[rstest]
 #[tokio::test]
 async fn several_archive_names_are_written_in_one_call_each_to_its_own_row(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     let store = env.store();

@@ -71,6 +71,14 @@ async fn load_in_progress(env: &TestEnv) -> bool {
             .await
                 > 0
         }
+        TestStore::Mysql(db) => {
+            db.count(
+                "SELECT count(*) FROM information_schema.processlist WHERE db = DATABASE() \
+                 AND info LIKE 'INSERT INTO sensor_readings%'",
+            )
+            .await
+                > 0
+        }
         TestStore::Sqlite(db) => {
             let wal = db.path.with_extension("db-wal");
             std::fs::metadata(wal).is_ok_and(|m| m.len() > 2 << 20)
@@ -86,7 +94,7 @@ async fn wait_for_file(dir: &Path, name: &str) -> bool {
 #[rstest]
 #[tokio::test]
 async fn run_loads_dropped_files_and_exits_0_on_sigterm(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     let mut agent = spawn_run(&env);
@@ -154,7 +162,7 @@ async fn a_file_written_slowly_is_not_read_before_it_is_complete() {
 #[rstest]
 #[tokio::test]
 async fn sigterm_during_a_load_leaves_all_or_nothing(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     for signals in [1, 2] {
         let env = env_or_skip!(TestEnv::new(backend));
@@ -214,7 +222,7 @@ async fn sigterm_during_a_load_leaves_all_or_nothing(
 #[rstest]
 #[tokio::test]
 async fn once_exits_0_when_all_load_and_1_when_one_is_quarantined(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     env.drop_file("a.csv", rows_csv(5));

@@ -213,7 +213,7 @@ fn check_quarantine(env: &TestEnv, name: &str, bytes: &[u8], expect: &Value) -> 
 #[rstest]
 #[tokio::test]
 async fn every_corpus_case_ends_as_expected_and_the_next_file_still_loads(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let Some(env) = TestEnv::new(backend).await else {
         return;

@@ -156,7 +156,7 @@ async fn quarantined_attempts(env: &TestEnv) -> i64 {
 #[rstest]
 #[tokio::test]
 async fn without_a_token_the_dashboard_is_read_only_escaped_and_locked_down(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     // Beyond loopback and without a token: served, and warned about.
@@ -327,7 +327,9 @@ async fn chart_points(c: &Client, css: &str) -> usize {
 
 #[rstest]
 #[tokio::test]
-async fn the_dashboard_in_chromium(#[values(Backend::Postgres, Backend::Sqlite)] backend: Backend) {
+async fn the_dashboard_in_chromium(
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
+) {
     let Some((_driver, driver_port)) = chromedriver() else {
         return;
     };
@@ -476,10 +478,11 @@ async fn the_dashboard_in_chromium(#[values(Backend::Postgres, Backend::Sqlite)]
 #[rstest]
 #[tokio::test]
 async fn the_dashboard_queries_answer_alike_and_cannot_write(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     use sensor_ingest::config::DatabaseSettings;
     use sensor_ingest::sink::EntryStatus;
+    use sensor_ingest::sink::mysql::MysqlStore;
     use sensor_ingest::sink::postgres::PgStore;
     use sensor_ingest::sink::sqlite::SqliteStore;
 
@@ -594,10 +597,16 @@ async fn the_dashboard_queries_answer_alike_and_cannot_write(
             .execute(SqliteStore::read_only(file, 1).pool())
             .await
             .expect_err("a read-only connection wrote"),
+        DatabaseSettings::Mysql(my) => sqlx::query(write)
+            .execute(MysqlStore::read_only(my, 1).pool())
+            .await
+            .expect_err("a read-only connection wrote"),
     };
     let refused = refused.to_string();
     assert!(
-        refused.contains("read-only") || refused.contains("readonly"),
+        refused.contains("read-only")
+            || refused.contains("readonly")
+            || refused.contains("READ ONLY transaction"),
         "{refused}"
     );
     assert_eq!(env.db.count("SELECT count(*) FROM ingest_files").await, 2);

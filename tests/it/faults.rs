@@ -319,7 +319,7 @@ fn differences(a: &ByReading, b: &ByReading, skip: &BTreeSet<(String, i64)>) -> 
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_is_flagged_whole_and_the_same_in_one_daily_or_hourly_files(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
     #[values(1, 10, 60)] cadence: i64,
 ) {
     let week = week(cadence, 40 + cadence as u64, true);
@@ -365,7 +365,7 @@ async fn every_fault_is_flagged_whole_and_the_same_in_one_daily_or_hourly_files(
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_week_is_almost_never_flagged(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
     #[values(1, 10, 60)] cadence: i64,
 ) {
     let week = week(cadence, 70 + cadence as u64, false);

@@ -67,6 +67,12 @@ async fn execute(db: &TestStore, sql: &str) {
                 .await
                 .unwrap();
         }
+        TestStore::Mysql(my) => {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&my.pool)
+                .await
+                .unwrap();
+        }
     }
 }
 
@@ -84,7 +90,7 @@ fn count(outcomes: &[(String, Outcome)], what: fn(&Outcome) -> bool) -> usize {
 #[rstest]
 #[tokio::test]
 async fn a_file_the_database_refuses_rolls_back_alone_and_the_group_commits(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::with_vars(backend, WAIT));
     let pipeline = env.pipeline().await;
@@ -103,6 +109,15 @@ async fn a_file_the_database_refuses_rolls_back_alone_and_the_group_commits(
             "CREATE TRIGGER refuse BEFORE INSERT ON ingest_files \
                WHEN NEW.file_name = 'f017.csv' AND NEW.status = 'loaded' \
                BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+        }
+        // 4025: MariaDB's "CONSTRAINT failed", as a CHECK constraint raises it.
+        Backend::Mysql => {
+            "CREATE TRIGGER refuse BEFORE INSERT ON ingest_files FOR EACH ROW BEGIN \
+               IF NEW.file_name = 'f017.csv' AND NEW.status = 'loaded' THEN \
+                 SIGNAL SQLSTATE '23000' SET MESSAGE_TEXT = 'refused by the test', \
+                   MYSQL_ERRNO = 4025; \
+               END IF; \
+             END"
         }
     };
     execute(&env.db, refuse).await;
@@ -157,7 +172,7 @@ async fn a_file_the_database_refuses_rolls_back_alone_and_the_group_commits(
 #[rstest]
 #[tokio::test]
 async fn a_file_the_reader_refuses_is_quarantined_and_the_group_commits(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::with_vars(backend, WAIT));
     let pipeline = env.pipeline().await;
@@ -197,7 +212,7 @@ async fn a_file_the_reader_refuses_is_quarantined_and_the_group_commits(
 #[rstest]
 #[tokio::test]
 async fn the_same_content_twice_in_one_group_loads_once_and_is_a_duplicate_once(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::with_vars(backend, WAIT));
     let pipeline = env.pipeline().await;
@@ -322,7 +337,7 @@ async fn group_files_one_commits_every_file_by_itself() {
 #[rstest]
 #[tokio::test]
 async fn a_small_file_with_too_many_rows_for_a_group_streams_with_its_flags(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     use sensor_ingest::qc::{Flags, Test};
 

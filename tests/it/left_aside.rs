@@ -44,7 +44,7 @@ async fn wait_for_line(log: &Path, name: &str) -> bool {
 #[rstest]
 #[tokio::test]
 async fn files_matching_no_glob_are_named_once_and_counted_by_status(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[values(Backend::Sqlite, Backend::Postgres, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     let log = env.dir.path().join("agent.log");

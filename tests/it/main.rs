@@ -17,6 +17,7 @@ mod filesystem;
 mod grafana;
 mod group;
 mod left_aside;
+mod mariadb;
 mod migration;
 mod operator;
 mod partitions;

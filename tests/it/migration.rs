@@ -43,6 +43,7 @@ async fn old_database(env: &TestEnv) {
                 .await
                 .unwrap();
         }
+        TestStore::Mysql(_) => unreachable!("no MariaDB schema predates source profiles"),
         TestStore::Sqlite(db) => {
             let mut conn = SqliteConnectOptions::new()
                 .filename(&db.path)

@@ -63,7 +63,7 @@ fn list_json(env: &TestEnv) -> Vec<serde_json::Value> {
 #[rstest]
 #[tokio::test]
 async fn quarantine_list_show_and_retry_until_the_fixed_file_loads(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     env.drop_file("bad.csv", BAD);
@@ -342,7 +342,7 @@ async fn once_draws_a_progress_bar_on_a_terminal() {
 #[rstest]
 #[tokio::test]
 async fn status_agrees_with_what_was_loaded(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     env.drop_file("a.csv", rows_csv(5, 0));
@@ -392,6 +392,7 @@ async fn status_agrees_with_what_was_loaded(
     let expected_db = match &env.db {
         TestStore::Sqlite(db) => format!("sqlite://{}", db.path.display()),
         TestStore::Postgres(db) => db.name.clone(),
+        TestStore::Mysql(db) => db.name.clone(),
     };
     assert!(text.contains(&expected_db), "{text}");
     assert!(
@@ -402,7 +403,7 @@ async fn status_agrees_with_what_was_loaded(
 #[rstest]
 #[tokio::test]
 async fn the_hourly_and_daily_views_summarise_the_readings(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     // Two sensors across two hours of one day and one hour of the next.
@@ -678,7 +679,7 @@ fn stop(mut agent: Running) {
 #[rstest]
 #[tokio::test]
 async fn metrics_and_health_answer_over_http(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     let port = free_port();

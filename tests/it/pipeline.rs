@@ -18,7 +18,7 @@ const VALID: &str = "\u{feff}Timestamp,Device,Temp,RH,Pressure,room\r\n\
 #[rstest]
 #[tokio::test]
 async fn a_valid_file_lands_with_exact_rows_derived_values_and_stats(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     let pipeline = env.pipeline().await;
@@ -129,7 +129,7 @@ async fn a_valid_file_lands_with_exact_rows_derived_values_and_stats(
 #[rstest]
 #[tokio::test]
 async fn an_invalid_file_is_quarantined_with_every_bad_line_and_loads_nothing(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     let pipeline = env.pipeline().await;
@@ -210,7 +210,7 @@ async fn an_invalid_file_is_quarantined_with_every_bad_line_and_loads_nothing(
 #[rstest]
 #[tokio::test]
 async fn whole_file_errors_are_quarantined_with_their_line(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     let pipeline = env.pipeline().await;
@@ -281,7 +281,7 @@ fn sized_csv(bytes: usize) -> (String, i64) {
 #[rstest]
 #[tokio::test]
 async fn redropped_content_is_not_loaded_twice_whatever_its_name(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
     #[values(false, true)] large: bool,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
@@ -329,7 +329,7 @@ async fn redropped_content_is_not_loaded_twice_whatever_its_name(
 #[rstest]
 #[tokio::test]
 async fn loaded_content_stays_a_duplicate_after_the_rules_change(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     let pipeline = env.pipeline().await;
@@ -369,7 +369,7 @@ async fn loaded_content_stays_a_duplicate_after_the_rules_change(
 #[rstest]
 #[tokio::test]
 async fn same_name_with_new_content_is_loaded_and_overwrites_nothing(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     let pipeline = env.pipeline().await;
@@ -422,7 +422,7 @@ async fn same_name_with_new_content_is_loaded_and_overwrites_nothing(
 #[rstest]
 #[tokio::test]
 async fn a_commit_without_its_move_is_finished_on_the_next_attempt_not_reloaded(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     let pipeline = env.pipeline().await;
@@ -461,7 +461,7 @@ async fn a_commit_without_its_move_is_finished_on_the_next_attempt_not_reloaded(
 #[rstest]
 #[tokio::test]
 async fn two_workers_racing_on_the_same_content_load_it_once(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
     // One batch (a single statement on PostgreSQL) and many (COPY).
     #[values(100, 20_000)] rows: usize,
 ) {
@@ -628,7 +628,7 @@ async fn loads_over_tls_with_sslmode_require() {
 #[rstest]
 #[tokio::test]
 async fn a_file_renamed_over_one_being_loaded_is_not_archived_unread(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     env.pipeline().await;
@@ -730,7 +730,7 @@ async fn a_locked_sqlite_database_delays_the_file_but_never_quarantines_it() {
 #[rstest]
 #[tokio::test]
 async fn every_row_of_a_multi_batch_file_is_stored_exactly(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     let pipeline = env.pipeline().await;

@@ -70,7 +70,7 @@ fn row(
 #[rstest]
 #[tokio::test]
 async fn the_logger_example_loads_with_its_metadata_and_codes(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let Some((env, got)) = load(backend, "pond-logger.toml", "TOA5_pond.dat", 3).await else {
         return;
@@ -113,7 +113,7 @@ async fn the_logger_example_loads_with_its_metadata_and_codes(
 #[rstest]
 #[tokio::test]
 async fn the_fahrenheit_example_loads_in_celsius_and_hectopascals(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let Some((env, got)) = load(backend, "airport-hourly.toml", "KDEN_2024-01.csv", 3).await else {
         return;
@@ -168,7 +168,7 @@ async fn the_fahrenheit_example_loads_in_celsius_and_hectopascals(
 #[rstest]
 #[tokio::test]
 async fn the_historian_example_loads_its_decimal_commas_and_latin_text(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let Some((env, got)) = load(backend, "boiler-historian.toml", "boiler_2024-03-12.csv", 3).await
     else {
@@ -211,7 +211,7 @@ async fn the_historian_example_loads_its_decimal_commas_and_latin_text(
 #[rstest]
 #[tokio::test]
 async fn without_their_profiles_the_examples_are_refused(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::with_vars(
         backend,
@@ -235,7 +235,7 @@ async fn without_their_profiles_the_examples_are_refused(
 #[rstest]
 #[tokio::test]
 async fn the_home_assistant_example_merges_entities_into_readings(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let Some((env, mut got)) = load(backend, "home-assistant.toml", "history.csv", 3).await else {
         return;

@@ -67,7 +67,7 @@ fn close(a: Option<f64>, b: f64) -> bool {
 #[rstest]
 #[tokio::test]
 async fn a_logger_export_loads_through_its_profile_with_units_codes_and_metadata(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::with_profiles(
         backend,
@@ -154,7 +154,7 @@ async fn a_logger_export_loads_through_its_profile_with_units_codes_and_metadata
 #[rstest]
 #[tokio::test]
 async fn a_file_no_profile_matches_is_read_with_the_default_and_says_so(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::with_profiles(
         backend,
@@ -190,7 +190,7 @@ skip_blank = true
 #[rstest]
 #[tokio::test]
 async fn bad_rows_go_to_a_rejects_file_and_the_ledger_says_partial(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::with_profiles(
         backend,
@@ -268,7 +268,7 @@ async fn bad_rows_go_to_a_rejects_file_and_the_ledger_says_partial(
 #[rstest]
 #[tokio::test]
 async fn a_file_its_profile_cannot_read_waits_until_the_profile_is_fixed(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let wrong = LOGGER_PROFILE.replace("\"AirT_F\"", "\"AirTemp_F\"");
     let env = env_or_skip!(TestEnv::with_profiles(
@@ -318,7 +318,7 @@ async fn a_file_its_profile_cannot_read_waits_until_the_profile_is_fixed(
 #[rstest]
 #[tokio::test]
 async fn a_profile_change_does_not_load_content_already_loaded_again(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let first = "match = [\"room_*.csv\"]\n[sensor]\nconstant = \"first\"\n";
     let env = env_or_skip!(TestEnv::with_profiles(
@@ -534,7 +534,7 @@ const TIDY: &str = "time,sensor,metric,value\n\
 #[rstest]
 #[tokio::test]
 async fn a_tidy_long_export_merges_rows_of_one_sensor_and_time(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::with_profiles(
         backend,
@@ -573,7 +573,7 @@ async fn a_tidy_long_export_merges_rows_of_one_sensor_and_time(
 #[rstest]
 #[tokio::test]
 async fn conflicting_values_for_one_sensor_time_and_measure_are_a_row_error(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::with_profiles(
         backend,

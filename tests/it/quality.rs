@@ -119,7 +119,7 @@ async fn counts_agree(env: &TestEnv, stored: &BTreeMap<(String, DateTime<Utc>), 
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_injected_anomaly_is_flagged(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     let mut sim = simulator(11, 3, 3 * 720, 0.004, &env);
@@ -229,7 +229,7 @@ fn day_and_hours(env: &TestEnv) -> ((String, String), Vec<(String, String)>) {
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_day_as_one_file_or_24_hourly_files_gets_the_same_flags(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let whole = env_or_skip!(TestEnv::new(backend));
     let split = env_or_skip!(TestEnv::new(backend));
@@ -272,7 +272,7 @@ async fn a_day_as_one_file_or_24_hourly_files_gets_the_same_flags(
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hourly_files_read_side_by_side_get_the_flags_of_the_whole_day(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let whole = env_or_skip!(TestEnv::new(backend));
     let vars = &[("GROUP_FILES", "24"), ("GROUP_WAIT_MS", "1000")];
@@ -329,7 +329,7 @@ async fn qc_off_flags_nothing() {
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_qc_command_lists_flagged_readings_with_their_neighbours(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::new(backend));
     let mut sim = simulator(11, 3, 3 * 720, 0.004, &env);

@@ -271,7 +271,7 @@ async fn an_agent_on_a_plain_table_says_a_migration_is_pending() {
 
 #[tokio::test]
 async fn migrate_on_a_partitioned_or_sqlite_store_has_nothing_to_do() {
-    for backend in [Backend::Postgres, Backend::Sqlite] {
+    for backend in [Backend::Postgres, Backend::Sqlite, Backend::Mysql] {
         let env = env_or_skip!(TestEnv::new(backend));
         let out = command(&env, &["migrate"]).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);

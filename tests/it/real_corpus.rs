@@ -311,7 +311,7 @@ async fn load(
 #[rstest]
 #[tokio::test]
 async fn every_corpus_file_loads_as_its_publisher_documents(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let mut failures = Vec::new();
     for file in loadable() {

@@ -85,7 +85,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
 #[rstest]
 #[tokio::test]
 async fn a_file_breaking_a_safety_rule_is_quarantined_and_nothing_stored(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     for (rule, content, time) in cases() {
         let text = profile("", time);
@@ -128,7 +128,7 @@ async fn a_file_breaking_a_safety_rule_is_quarantined_and_nothing_stored(
 #[rstest]
 #[tokio::test]
 async fn a_profile_that_names_the_rule_in_relax_loads_the_file(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     for (rule, content, time) in cases() {
         let text = profile(&format!("\"{rule}\""), time);
@@ -160,7 +160,7 @@ async fn a_profile_that_names_the_rule_in_relax_loads_the_file(
 #[rstest]
 #[tokio::test]
 async fn the_autumn_change_is_read_from_the_order_of_the_file(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let text = profile("", NY);
     let env = env_or_skip!(TestEnv::with_profiles(
@@ -201,7 +201,7 @@ async fn the_autumn_change_is_read_from_the_order_of_the_file(
 #[rstest]
 #[tokio::test]
 async fn humidity_declared_as_a_fraction_is_converted(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let text = format!(
         "match = [\"safe_*.csv\"]\n[sensor]\ncolumn = \"Station\"\n[time]\n{ISO}\n\

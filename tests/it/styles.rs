@@ -160,7 +160,7 @@ fn compare(expected: &[serde_json::Value], stored: &[ReadingRow]) -> Result<(), 
 #[tokio::test]
 async fn an_export_style_stores_exactly_the_expected_readings(
     #[case] style: &str,
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let dir = styles_dir().join(style);
     let profile = std::fs::read_to_string(dir.join("profile.toml")).unwrap();

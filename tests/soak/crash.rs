@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use crate::common::binary::{command, deliver, entries, read_log, signal, spawn_logged, wait_exit};
 use crate::common::{Backend, TestEnv, env_or_skip, eventually};
 use sensor_ingest::read::ContentHash;
-use sqlx::Row;
 
 /// splitmix64: small, seedable, good enough to pick sizes and moments.
 struct Rng(u64);
@@ -147,11 +146,14 @@ fn hashes_in(dir: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
+#[rstest::rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_at_random_moments_loses_nothing_and_loads_nothing_twice() {
+async fn sigkill_at_random_moments_loses_nothing_and_loads_nothing_twice(
+    #[values(Backend::Postgres, Backend::Mysql)] backend: Backend,
+) {
     let _alone = crate::one_at_a_time().await;
     let env = env_or_skip!(TestEnv::with_profiles(
-        Backend::Postgres,
+        backend,
         &[("logger.toml", PROFILE)],
         &[]
     ));
@@ -307,7 +309,6 @@ async fn verify(
     expected: &HashMap<String, Expected>,
     seed: u64,
 ) -> Tally {
-    let pool = &env.db.pg().pool;
     // 1. The data folder is empty: nothing left behind, no temp files.
     assert_eq!(entries(&env.data()), Vec::<String>::new(), "seed {seed}");
     for dir in [env.processed(), env.quarantine()] {
@@ -370,18 +371,12 @@ async fn verify(
 
     // 4. The ledger: one 'loaded' row per valid content delivered, none for invalid
     // contents; its rows are exactly the file's rows.
-    let ledger = sqlx::query(
-        "SELECT id, content_hash, status, row_count, archived_as, duplicate_of FROM ingest_files",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
+    let ledger = env.db.ledger().await;
     let mut by_status: HashMap<&'static str, i64> =
         [("loaded", 0), ("duplicate", 0), ("quarantined", 0)].into();
     let mut loaded_ids: HashMap<String, uuid::Uuid> = HashMap::new();
     for row in &ledger {
-        let status: String = row.get("status");
-        let hash: String = row.get("content_hash");
+        let (status, hash) = (row.status.clone(), row.content_hash.clone());
         let key = match status.as_str() {
             "loaded" => "loaded",
             "duplicate" => "duplicate",
@@ -395,20 +390,19 @@ async fn verify(
             "loaded" => {
                 assert!(e.valid, "invalid content loaded (seed {seed})");
                 assert!(
-                    loaded_ids.insert(hash.clone(), row.get("id")).is_none(),
+                    loaded_ids.insert(hash.clone(), row.id).is_none(),
                     "content loaded twice (seed {seed})"
                 );
-                assert_eq!(row.get::<i64, _>("row_count"), e.lines.len() as i64);
+                assert_eq!(row.row_count, e.lines.len() as i64);
             }
             "duplicate" => {
                 assert!(e.valid);
-                let of: Option<uuid::Uuid> = row.get("duplicate_of");
-                assert!(of.is_some());
+                assert!(row.duplicate_of.is_some());
             }
             _ => assert!(!e.valid, "a valid content was quarantined (seed {seed})"),
         }
         // A recorded archive name points at a file with this very content.
-        if let Some(name) = row.get::<Option<String>, _>("archived_as") {
+        if let Some(name) = row.archived_as.clone() {
             let dir = if key == "quarantined" {
                 &quarantined
             } else {
@@ -434,10 +428,7 @@ async fn verify(
         } else {
             let n = ledger
                 .iter()
-                .filter(|r| {
-                    r.get::<String, _>("content_hash") == *hash
-                        && r.get::<String, _>("status") == "quarantined"
-                })
+                .filter(|r| r.content_hash == *hash && r.status == "quarantined")
                 .count();
             assert!(
                 n >= 1,
@@ -447,35 +438,37 @@ async fn verify(
     }
     // Duplicates point at the loaded row of the same content.
     for row in &ledger {
-        if let Some(of) = row.get::<Option<uuid::Uuid>, _>("duplicate_of") {
-            let hash: String = row.get("content_hash");
-            assert_eq!(loaded_ids.get(&hash), Some(&of), "seed {seed}");
+        if let Some(of) = row.duplicate_of {
+            assert_eq!(loaded_ids.get(&row.content_hash), Some(&of), "seed {seed}");
         }
     }
 
-    // 5. Rows: per loaded file exactly its lines and values; no stray rows.
-    let per_file = sqlx::query(
-        "SELECT file_id, count(*) AS n, sum(line)::bigint AS lines, \
-         count(DISTINCT line) AS distinct_lines, sum(temperature) AS t \
-         FROM sensor_readings GROUP BY file_id",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
+    // 5. Rows: per loaded file exactly its lines and values; no stray rows. Read back
+    // through the helpers that decode every backend alike, and summed here.
+    let readings = env.db.readings().await;
+    let mut per_file: HashMap<uuid::Uuid, (i64, i64, HashSet<i64>, f64)> = HashMap::new();
+    for r in &readings {
+        let f = per_file.entry(r.file_id).or_default();
+        f.0 += 1;
+        f.1 += r.line;
+        f.2.insert(r.line);
+        f.3 += r.temperature.unwrap_or(0.0);
+    }
     let hash_of_id: HashMap<uuid::Uuid, &String> =
         loaded_ids.iter().map(|(h, id)| (*id, h)).collect();
     let mut rows_found = 0i64;
-    for row in &per_file {
-        let id: uuid::Uuid = row.get("file_id");
+    for (id, (n, lines, distinct, t)) in &per_file {
         let hash = hash_of_id
-            .get(&id)
+            .get(id)
             .unwrap_or_else(|| panic!("rows for a file that is not loaded (seed {seed})"));
         let e = &expected[*hash];
-        let n: i64 = row.get("n");
-        assert_eq!(n, e.lines.len() as i64, "row count of {hash} (seed {seed})");
-        assert_eq!(row.get::<i64, _>("distinct_lines"), n);
-        assert_eq!(row.get::<i64, _>("lines"), e.lines.iter().sum::<i64>());
-        let t: f64 = row.get("t");
+        assert_eq!(
+            *n,
+            e.lines.len() as i64,
+            "row count of {hash} (seed {seed})"
+        );
+        assert_eq!(distinct.len() as i64, *n);
+        assert_eq!(*lines, e.lines.iter().sum::<i64>());
         assert!((t - e.temperature_sum).abs() < 1e-6, "seed {seed}");
         rows_found += n;
     }
@@ -490,12 +483,11 @@ async fn verify(
         .sum();
     // Every content's sensor ids and timestamps are its own: a row loaded twice under
     // two file ids shows up here.
-    let duplicate_rows: i64 = sqlx::query_scalar(
-        "SELECT count(*) - count(DISTINCT (sensor_id, ts)) FROM sensor_readings",
-    )
-    .fetch_one(pool)
-    .await
-    .unwrap();
+    let distinct: HashSet<(&str, chrono::DateTime<chrono::Utc>)> = readings
+        .iter()
+        .map(|r| (r.sensor_id.as_str(), r.ts))
+        .collect();
+    let duplicate_rows = readings.len() as i64 - distinct.len() as i64;
     assert_eq!(duplicate_rows, 0, "rows loaded twice (seed {seed})");
     assert_eq!(rows_found, rows_expected, "seed {seed}");
 

@@ -14,6 +14,9 @@
 //!   files, SIGKILLs one and cuts another off for longer than a claim's lease: about a
 //!   minute of three processes busy at once.
 //!
+//! - `restart` shuts MariaDB down (`mysqladmin shutdown`) while the agent loads and
+//!   starts it again (`mysqld_safe`), bringing it back even when the test fails.
+//!
 //! Cargo runs test binaries one after the other, so nothing from `tests/it` runs beside
 //! these; [`one_at_a_time`] keeps the two apart from each other too.
 //!
@@ -29,6 +32,7 @@ mod common;
 mod agents;
 mod crash;
 mod outage;
+mod restart;
 
 /// Held for the whole of each test in this binary, so they never overlap.
 async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
