@@ -38,6 +38,7 @@
 mod cadence;
 pub mod config;
 mod judge;
+mod resolution;
 mod stored;
 mod track;
 mod window;
