@@ -259,10 +259,11 @@ fn an_outlier_is_flagged_against_the_window_and_a_flat_window_has_a_floor() {
     );
     assert!(flagged(&flags, Test::Step).is_empty());
 
-    // A constant window (MAD 0): a change of 0.5 is no outlier, one of 1.5 is.
+    // A constant window (MAD 0): a change of 0.4 is no outlier, one of 2 is (it also
+    // moved from the value before by more than half the step limit).
     let mut flat = vec![10.0; 70];
-    flat.push(10.5);
-    flat.push(11.5);
+    flat.push(10.4);
+    flat.push(12.0);
     let (flags, _) = judge(rows(&flat));
     assert_eq!(flagged(&flags, Test::Outlier), vec![71]);
 }

@@ -17,7 +17,7 @@ use super::window::Window;
 /// shorter).
 const OUTLIER_MIN_READINGS: usize = 20;
 /// The share of the step threshold an outlier must have moved from the value before.
-const OUTLIER_JUMP: f64 = 0.25;
+const OUTLIER_JUMP: f64 = 0.5;
 /// The consistency constant of the robust z-score (the normal distribution's MAD).
 const Z_SCALE: f64 = 0.6745;
 pub(super) const MICROS_PER_MINUTE: f64 = 60e6;
