@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use rstest::rstest;
 use sensor_ingest::pipeline::Outcome;
 use sensor_ingest::qc::Flags;
 
@@ -114,11 +115,14 @@ async fn flags_of(backend: Backend, file: &CorpusFile) -> Option<FileFlags> {
 /// Every loadable corpus file, loaded with QC on through its careful profile, has at
 /// most [`MAX_SHARE`] of its readings flagged, but for the files in [`EXPLAINED`].
 /// Run it with `--nocapture` to see the table.
+#[rstest]
 #[tokio::test]
-async fn curated_series_are_rarely_flagged() {
+async fn curated_series_are_rarely_flagged(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
     let mut files = Vec::new();
     for file in loadable() {
-        let Some(f) = flags_of(Backend::Sqlite, &file).await else {
+        let Some(f) = flags_of(backend, &file).await else {
             return;
         };
         files.push(f);
@@ -137,5 +141,5 @@ async fn curated_series_are_rarely_flagged() {
         .filter(|f| f.share() > MAX_SHARE)
         .filter(|f| !EXPLAINED.iter().any(|(rel, _)| *rel == f.rel))
         .collect();
-    assert!(over.is_empty(), "over {MAX_SHARE}:\n{table}");
+    assert!(over.is_empty(), "{backend:?}, over {MAX_SHARE}:\n{table}");
 }
