@@ -74,7 +74,7 @@ impl Default for QcConfig {
             measures: [
                 MeasureQc {
                     step_per_minute: 0.25,
-                    step_floor: 2.0,
+                    step_floor: 2.5,
                     step_max: 8.0,
                     spike: 3.0,
                     spike_tolerance: 4.0,
@@ -85,7 +85,7 @@ impl Default for QcConfig {
                 },
                 MeasureQc {
                     step_per_minute: 0.5,
-                    step_floor: 8.0,
+                    step_floor: 10.0,
                     step_max: 25.0,
                     spike: 10.0,
                     spike_tolerance: 10.0,

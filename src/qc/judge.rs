@@ -241,7 +241,7 @@ impl Series {
 
 #[derive(Debug)]
 struct Sensor<P> {
-    series: Series,
+    series: Box<Series>,
     pending: Pending<P>,
     /// A reading of this file has been taken (time travel is judged within a file).
     in_file: bool,
@@ -253,7 +253,7 @@ struct Sensor<P> {
 }
 
 impl<P> Sensor<P> {
-    fn new(series: Series, pending: Pending<P>) -> Self {
+    fn new(series: Box<Series>, pending: Pending<P>) -> Self {
         Self {
             series,
             pending,
@@ -300,7 +300,7 @@ impl<P> Sensor<P> {
 #[derive(Debug, Clone)]
 pub struct SensorMemory {
     cfg: QcConfig,
-    series: Series,
+    series: Box<Series>,
     /// The last reading: file id, line, time, and its flags as stored (its spike is
     /// still to be decided by the sensor's next reading).
     pub file_id: String,
@@ -578,7 +578,7 @@ impl<P: Judged> Judge<P> {
     /// A new sensor, its state rebuilt from `history`: the stored spike flags decide
     /// the spikes of all but the last stored reading, which stays pending.
     fn add(&mut self, sensor: &str, history: Vec<HistoryReading>) -> usize {
-        let mut s = Sensor::new(Series::new(&self.cfg), Pending::None);
+        let mut s = Sensor::new(Box::new(Series::new(&self.cfg)), Pending::None);
         replay(&self.cfg, &mut s, 0, history);
         self.insert(sensor, s)
     }

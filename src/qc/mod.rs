@@ -5,19 +5,23 @@
 //!
 //! - **step**: the change from the sensor's previous value (not a spike, not part of
 //!   a flat line) is larger than `step_per_minute` × the gap in minutes, bounded below
-//!   by `step_floor` and above by `step_max`;
+//!   by `step_floor` and above by `step_max`, and larger than the series' resolution
+//!   (its smallest change, `resolution`: one step of a coarse series is no fault);
 //! - **spike**: the value differs from both neighbours by more than `spike`, on the
 //!   same side, while the two agree within `spike_tolerance`. A reading is judged
 //!   when the sensor's next reading arrives, so the last reading of a file is judged
 //!   when the sensor's next file loads (its flag is then added to the stored reading,
 //!   see [`Amendment`]);
 //! - **flat line**: the same value for at least `flat_readings` readings or
-//!   `flat_minutes` minutes; every reading of the run is flagged, the earlier ones by
+//!   `flat_minutes` minutes, unlikely at the rate the series repeats values and longer
+//!   than three times its longest recent run (`resolution`: a coarse series stays on
+//!   one value for days); every reading of the run is flagged, the earlier ones by
 //!   a [`RunAmendment`] the sink applies in the load's transaction;
 //! - **outlier**: the robust z-score 0.6745·|x − median| / MAD over the sensor's
 //!   previous `window` readings exceeds `outlier_z` (MAD at least
-//!   `outlier_mad_floor`). Spikes and flat readings never enter the window, and a
-//!   step empties it: readings after a fault are judged against normal ones;
+//!   `outlier_mad_floor`), for a value that also moved half a step limit from the one
+//!   before. Spikes and flat readings never enter the window, and a step empties it:
+//!   readings after a fault are judged against normal ones;
 //! - **gap**: the reading comes more than `gap_factor` usual intervals after the
 //!   previous one; **time travel**: it is older than the sensor's latest reading in
 //!   the same file by more than the usual interval (a logger clock set back).
@@ -38,6 +42,7 @@
 mod cadence;
 pub mod config;
 mod judge;
+mod resolution;
 mod stored;
 mod track;
 mod window;

@@ -10,13 +10,14 @@
 
 use super::Test;
 use super::cadence::Limits;
+use super::resolution::Resolution;
 use super::window::Window;
 
 /// Readings in the window before the outlier test judges (or the whole window, if
 /// shorter).
 const OUTLIER_MIN_READINGS: usize = 20;
 /// The share of the step threshold an outlier must have moved from the value before.
-const OUTLIER_JUMP: f64 = 0.25;
+const OUTLIER_JUMP: f64 = 0.5;
 /// The consistency constant of the robust z-score (the normal distribution's MAD).
 const Z_SCALE: f64 = 0.6745;
 pub(super) const MICROS_PER_MINUTE: f64 = 60e6;
@@ -72,6 +73,8 @@ pub(super) struct Track {
     /// values often (coarse resolution) needs a longer run to be a flat line.
     repeats: u128,
     transitions: u8,
+    /// The series' resolution and its recent run lengths.
+    resolution: Resolution,
     window: Window,
 }
 
@@ -93,6 +96,7 @@ impl Track {
             run_reference: None,
             repeats: 0,
             transitions: 0,
+            resolution: Resolution::default(),
             window: Window::new(window),
         }
     }
@@ -104,6 +108,7 @@ impl Track {
         Self {
             repeats: self.repeats,
             transitions: self.transitions,
+            resolution: self.resolution.clone(),
             ..Self::new(window)
         }
     }
@@ -121,10 +126,14 @@ impl Track {
     ) -> Observed {
         let known = stored.map(|(spike, _)| spike);
         let stored_flat = stored.is_some_and(|(_, flat)| flat);
+        // A change of one step of the series' resolution is the smallest it can show:
+        // no spike, no step fault.
+        let res = self.resolution.smallest_change();
         let spike = known.unwrap_or_else(|| match (self.before, self.pending) {
-            (Some(b), Some(p)) => is_spike(b, p.x, x, c),
+            (Some(b), Some(p)) => is_spike(b, p.x, x, c, res),
             _ => false,
         });
+        self.resolution.value(x, self.pending.map(|p| p.x));
         if let Some(p) = self.pending {
             self.settle(p, spike);
         }
@@ -135,7 +144,7 @@ impl Track {
         let mut jumped = true;
         if let Some((rt, rv)) = self.reference {
             let minutes = (t - rt) as f64 / MICROS_PER_MINUTE;
-            let threshold = c.step_threshold(minutes);
+            let threshold = c.step_threshold(minutes).max(res);
             if (x - rv).abs() > threshold {
                 bits |= STEP;
             }
@@ -154,7 +163,9 @@ impl Track {
         }
         let run_minutes = (t - self.run_start) as f64 / MICROS_PER_MINUTE;
         if stored_flat
-            || (c.is_flat(self.run_count, run_minutes) && self.run_count >= self.chance_run())
+            || (c.is_flat(self.run_count, run_minutes)
+                && self.run_count >= self.chance_run()
+                && self.resolution.long_enough(self.run_count, c.step_floor))
         {
             bits |= FLAT;
             if !self.run_flat {
@@ -184,6 +195,7 @@ impl Track {
         if self.run_count == 0 {
             return;
         }
+        self.resolution.run_ended(self.run_count, self.run_flat);
         let repeated = (self.run_count - 1).min(128);
         for _ in 0..repeated {
             self.repeats = self.repeats << 1 | 1;
@@ -254,11 +266,13 @@ impl Track {
     }
 }
 
-/// `p` stands out from both neighbours `b` and `x` on the same side, and they agree.
-fn is_spike(b: f64, p: f64, x: f64, c: &Limits) -> bool {
+/// `p` stands out from both neighbours `b` and `x` on the same side, by more than
+/// the spike limit and the series' resolution `res`, and they agree.
+fn is_spike(b: f64, p: f64, x: f64, c: &Limits, res: f64) -> bool {
     let (d1, d2) = (p - b, p - x);
-    d1.abs() > c.spike
-        && d2.abs() > c.spike
+    let spike = c.spike.max(res);
+    d1.abs() > spike
+        && d2.abs() > spike
         && (d1 > 0.0) == (d2 > 0.0)
-        && (x - b).abs() <= c.spike_tolerance
+        && (x - b).abs() <= c.spike_tolerance.max(res)
 }

@@ -11,6 +11,7 @@
 //! confident mistake, and an exact share of at least [`EXACT_FLOOR`].
 
 mod choices;
+mod flags;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
