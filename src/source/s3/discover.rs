@@ -1,0 +1,233 @@
+//! Finding the objects to load: a listing of the prefix after a watermark (S3's
+//! `StartAfter`: the greatest key listed so far) every `MONITOR_INTERVAL`, and a full
+//! listing every `S3_RECONCILE` that finds what the watermark cannot see (a key that
+//! sorts before it, uploaded late; a key overwritten). A bucket notification (the
+//! agent's `/s3/notify`) only wakes the next listing early: listings are the source
+//! of truth, so a notification lost costs a delay, never an object.
+//!
+//! What has been offered is remembered (key and ETag) until a full listing no longer
+//! shows it, so a reconciliation offers again only what the watermark missed, or, when
+//! objects are moved away after loading (`S3_AFTER=move`), whatever is still there.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::ObjectMeta;
+use object_store::list::{PaginatedListOptions, PaginatedListStore};
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::error::S3Error;
+use super::{After, Bucket};
+use crate::metrics::Metrics;
+use crate::pattern::FilePattern;
+use crate::source::Candidate;
+
+/// Keys per list call (S3's own maximum).
+const PAGE: usize = 1000;
+
+/// How discovery runs.
+#[derive(Debug, Clone)]
+pub struct DiscoverConfig {
+    /// Which names are data (`FILE_PATTERN`, with the profiles' globs).
+    pub pattern: FilePattern,
+    /// Between listings after the watermark (`MONITOR_INTERVAL`).
+    pub interval: Duration,
+    /// Between full listings (`S3_RECONCILE`).
+    pub reconcile: Duration,
+    /// Poked by a bucket notification: list now.
+    pub hint: Arc<Notify>,
+    pub metrics: Option<Arc<Metrics>>,
+}
+
+/// The state of discovery between listings: a plain value, driven directly by tests.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// The greatest key listed so far; `None` until the first full listing.
+    watermark: Option<String>,
+    /// Offered objects, key to ETag, as far as the last full listing knows them.
+    offered: HashMap<String, Option<String>>,
+}
+
+/// One listing's result.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Listed {
+    pub objects: u64,
+    pub calls: u64,
+    /// Objects a full listing found that had not been offered (the watermark's misses).
+    pub found_late: u64,
+}
+
+impl Discovery {
+    /// Whether the next listing must be a full one.
+    pub fn needs_full(&self) -> bool {
+        self.watermark.is_none()
+    }
+
+    /// Lists the bucket's prefix (all of it when `full`, else after the watermark) and
+    /// sends each data object not offered yet (or, in `After::Move`, each still there
+    /// on a full listing) to `out`.
+    pub async fn list(
+        &mut self,
+        bucket: &Bucket,
+        pattern: &FilePattern,
+        full: bool,
+        out: &mpsc::Sender<Candidate>,
+    ) -> Result<Listed, S3Error> {
+        let mut listed = Listed::default();
+        let start_after = if full { None } else { self.watermark.clone() };
+        let mut seen_now = HashMap::new();
+        let mut page_token = None;
+        loop {
+            let opts = PaginatedListOptions {
+                offset: start_after.clone(),
+                max_keys: Some(PAGE),
+                page_token: page_token.clone(),
+                ..PaginatedListOptions::default()
+            };
+            let page = list_page(bucket, opts).await?;
+            listed.calls += 1;
+            for meta in &page.result.objects {
+                listed.objects += 1;
+                let key = meta.location.as_ref().to_owned();
+                if self.watermark.as_ref().is_none_or(|w| key > *w) {
+                    self.watermark = Some(key.clone());
+                }
+                if full {
+                    seen_now.insert(key.clone(), meta.e_tag.clone());
+                }
+                let Some(c) = self.offer(bucket, pattern, meta, full, &mut listed) else {
+                    continue;
+                };
+                if out.send(c).await.is_err() {
+                    return Ok(listed);
+                }
+            }
+            page_token = page.page_token;
+            if page_token.is_none() {
+                break;
+            }
+        }
+        if full {
+            // Forget what is gone: the memory is bounded by what the prefix holds.
+            self.offered.retain(|key, _| seen_now.contains_key(key));
+        }
+        Ok(listed)
+    }
+
+    /// The candidate to send for `meta`, if any, remembering it as offered.
+    fn offer(
+        &mut self,
+        bucket: &Bucket,
+        pattern: &FilePattern,
+        meta: &ObjectMeta,
+        full: bool,
+        listed: &mut Listed,
+    ) -> Option<Candidate> {
+        let c = bucket.candidate(meta)?;
+        if !pattern.matches(c.name()) {
+            return None;
+        }
+        let key = meta.location.as_ref();
+        let known = self.offered.get(key) == Some(&meta.e_tag);
+        if full && !known && !self.offered.is_empty() {
+            listed.found_late += 1;
+        }
+        if known && !(full && bucket.after == After::Move) {
+            return None;
+        }
+        self.offered.insert(key.to_owned(), meta.e_tag.clone());
+        Some(c)
+    }
+}
+
+/// One list call, retried while the server is away.
+async fn list_page(
+    bucket: &Bucket,
+    opts: PaginatedListOptions,
+) -> Result<object_store::list::PaginatedListResult, S3Error> {
+    let prefix = (!bucket.prefix.is_empty()).then_some(bucket.prefix.as_str());
+    bucket
+        .backoff()
+        .retry("LIST", || async {
+            bucket
+                .store()
+                .list_paginated(prefix, opts.clone())
+                .await
+                .map_err(|e| bucket.fail(&bucket.prefix, &e))
+        })
+        .await
+}
+
+/// Every data object under the prefix now, for `once`.
+pub async fn present(bucket: &Bucket, pattern: &FilePattern) -> Result<Vec<Candidate>, S3Error> {
+    let (tx, mut rx) = mpsc::channel(PAGE);
+    let listing = async move {
+        let mut discovery = Discovery::default();
+        discovery.list(bucket, pattern, true, &tx).await
+    };
+    let collect = async {
+        let mut all = Vec::new();
+        while let Some(c) = rx.recv().await {
+            all.push(c);
+        }
+        all
+    };
+    let (listed, all) = tokio::join!(listing, collect);
+    listed.map(|_| all)
+}
+
+/// Lists the bucket until `shutdown`, sending candidates on `out` (bounded: a full
+/// queue holds the listing back).
+pub async fn discover(
+    bucket: Arc<Bucket>,
+    cfg: DiscoverConfig,
+    out: mpsc::Sender<Candidate>,
+    shutdown: CancellationToken,
+) {
+    let mut discovery = Discovery::default();
+    let mut last_full = Instant::now();
+    info!(bucket = %bucket.bucket, prefix = %bucket.prefix, reconcile_s = cfg.reconcile.as_secs(),
+        "listing the bucket for objects");
+    while !shutdown.is_cancelled() {
+        let full = discovery.needs_full() || last_full.elapsed() >= cfg.reconcile;
+        let listing = discovery.list(&bucket, &cfg.pattern, full, &out);
+        let result = tokio::select! {
+            r = listing => r,
+            _ = shutdown.cancelled() => return,
+        };
+        match result {
+            Ok(listed) => {
+                if full {
+                    last_full = Instant::now();
+                }
+                if let Some(m) = &cfg.metrics {
+                    m.s3_listed(listed.objects, listed.calls, listed.found_late);
+                }
+                if listed.found_late > 0 {
+                    info!(
+                        found = listed.found_late,
+                        "the full listing found objects the watermark had missed"
+                    );
+                }
+                debug!(
+                    objects = listed.objects,
+                    calls = listed.calls,
+                    full,
+                    "listed the bucket"
+                );
+            }
+            Err(e) => {
+                warn!(error = %e, "could not list the bucket; trying again at the next interval")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(cfg.interval) => {}
+            _ = cfg.hint.notified() => debug!("a bucket notification asks for a listing"),
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
