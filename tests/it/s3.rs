@@ -261,12 +261,17 @@ async fn an_overwritten_key_is_a_new_delivery_and_an_identical_upload_a_duplicat
     assert_eq!(count(&env, "duplicate").await, 1);
     let rows = env.db.count("SELECT count(*) FROM sensor_readings").await;
     assert_eq!(rows, 10);
+    // The duplicate's bytes are in processed/a.csv already: it is deleted, not copied
+    // a second time; the new content takes a name of its own beside it.
     let keys = s3.keys().await;
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(s3.text("processed/a.csv").await, csv(1, 4));
+    let other = keys.iter().find(|k| *k != "processed/a.csv").unwrap();
     assert!(
-        keys.iter().all(|k| k.starts_with("processed/a.")),
+        other.starts_with("processed/a.") && other.ends_with(".csv"),
         "{keys:?}"
     );
-    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert_eq!(s3.text(other).await, csv(2, 6));
 }
 
 #[tokio::test]
@@ -302,6 +307,10 @@ async fn an_outage_during_loads_quarantines_nothing_and_everything_loads() {
     let text = read_log(&log);
     assert!(all, "every object loaded after the outage:\n{text}");
     assert_eq!(count(&env, "quarantined").await, 0, "{text}");
+    assert!(
+        text.contains("did not answer"),
+        "the outage was felt:\n{text}"
+    );
     assert!(!text.contains(SECRET_KEY), "the secret key leaked");
     let settled = eventually(Duration::from_secs(10), async || {
         s3.keys().await.iter().all(|k| k.starts_with("processed/"))
@@ -320,6 +329,7 @@ async fn backlog_exactly_once(objects: usize, agents: usize, kills: usize) {
     for i in 0..objects {
         s3.put(&format!("incoming/b{i:05}.csv"), csv(i, 3)).await;
     }
+    env.store().prepare().await.expect("schema applies");
     let log = env.dir.path().join("agents.log");
     let start = |n: usize| {
         let mut cmd = s3.agent(&env, &["run"]);
