@@ -283,6 +283,7 @@ impl Agent {
             &self.settings,
             self.pipeline.store().clone(),
             counts.clone(),
+            self.bucket.as_ref().map(|_| self.bucket_hint.clone()),
             shutdown.clone(),
         )
         .await?;

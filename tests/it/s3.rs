@@ -391,3 +391,66 @@ async fn sigkills_during_a_backlog_lose_and_double_nothing() {
 async fn sigkills_during_a_2000_object_backlog_lose_and_double_nothing() {
     backlog_exactly_once(2000, 3, 4).await;
 }
+
+/// Sends `request` to the agent's HTTP port and returns the whole answer (empty while
+/// nothing listens).
+async fn http(port: u16, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return String::new();
+    };
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
+}
+
+#[tokio::test]
+async fn a_bucket_notification_wakes_the_listing_and_metrics_count_the_listings() {
+    let Some(s3) = S3Server::start().await else {
+        return;
+    };
+    let env = env_or_skip!(TestEnv::new(Backend::Sqlite));
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = env.dir.path().join("agent.log");
+    let mut cmd = s3.agent(&env, &["run"]);
+    // Listings a minute apart: only the notification can explain a quick load.
+    cmd.env("MONITOR_INTERVAL", "60")
+        .env("S3_RECONCILE", "1h")
+        .env("HTTP_ADDR", format!("127.0.0.1:{port}"));
+    let mut agent = spawn_logged(cmd, &log);
+    let listed = eventually(Duration::from_secs(30), async || {
+        http(port, "GET /metrics HTTP/1.0\r\n\r\n")
+            .await
+            .contains("sensor_ingest_s3_list_calls_total 1")
+    })
+    .await;
+    assert!(listed, "the first listing:\n{}", read_log(&log));
+    s3.put("incoming/late.csv", csv(1, 3)).await;
+    let answer = http(
+        port,
+        "POST /s3/notify HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.0 204"), "{answer}");
+    let loaded = eventually(Duration::from_secs(20), async || {
+        count(&env, "loaded").await == 1
+    })
+    .await;
+    let metrics = http(port, "GET /metrics HTTP/1.0\r\n\r\n").await;
+    signal(&agent, libc::SIGTERM);
+    wait_exit(&mut agent, Duration::from_secs(20)).await;
+    assert!(loaded, "loaded after the notification:\n{}", read_log(&log));
+    assert!(
+        metrics.contains("sensor_ingest_s3_list_calls_total 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sensor_ingest_s3_objects_listed_total 1"),
+        "{metrics}"
+    );
+}

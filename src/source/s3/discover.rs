@@ -29,6 +29,9 @@ use crate::source::Candidate;
 /// Keys per list call (S3's own maximum).
 const PAGE: usize = 1000;
 
+/// How long a notification waits for the others of its burst before the listing.
+const HINT_GATHER: Duration = Duration::from_millis(200);
+
 /// How discovery runs.
 #[derive(Debug, Clone)]
 pub struct DiscoverConfig {
@@ -226,7 +229,11 @@ pub async fn discover(
         }
         tokio::select! {
             _ = tokio::time::sleep(cfg.interval) => {}
-            _ = cfg.hint.notified() => debug!("a bucket notification asks for a listing"),
+            _ = cfg.hint.notified() => {
+                debug!("a bucket notification asks for a listing");
+                // A burst of notifications (one per object uploaded) makes one listing.
+                tokio::time::sleep(HINT_GATHER).await;
+            }
             _ = shutdown.cancelled() => return,
         }
     }
