@@ -339,13 +339,15 @@ impl Source for Bucket {
             .map_err(fail)
     }
 
-    /// By the object's Last-Modified (the server's clock: when it was uploaded).
+    /// By the object's Last-Modified (the server's clock: when it was uploaded). S3
+    /// gives it in whole seconds, so an upload in the second the load started cannot
+    /// be placed: `false` (a duplicate, which is moved aside all the same).
     fn arrived_before(&self, c: &Candidate, read: Identity, at: DateTime<Utc>) -> bool {
         let (Some(object), Identity::Object(read)) = (Self::key_of(c), read) else {
             return false;
         };
         match self.block_on(self.still(&object.key, read)) {
-            Ok(Some(meta)) => meta.last_modified <= at,
+            Ok(Some(meta)) => meta.last_modified + chrono::TimeDelta::seconds(1) <= at,
             _ => false,
         }
     }

@@ -1,7 +1,9 @@
-//! Finding the objects to load: a listing of the prefix after a watermark (S3's
-//! `StartAfter`: the greatest key listed so far) every `MONITOR_INTERVAL`, and a full
-//! listing every `S3_RECONCILE` that finds what the watermark cannot see (a key that
-//! sorts before it, uploaded late; a key overwritten). A bucket notification (the
+//! Finding the objects to load: every `MONITOR_INTERVAL`, a listing of each folder of
+//! the prefix after its own watermark (S3's `StartAfter`: the greatest key listed in
+//! that folder so far), and of the whole prefix after the greatest key of all (a new
+//! folder); every `S3_RECONCILE`, a full listing that finds what the watermarks cannot
+//! see (a key that sorts before its folder's watermark, uploaded late; a key
+//! overwritten; a new folder that sorts before the others). A bucket notification (the
 //! agent's `/s3/notify`) only wakes the next listing early: listings are the source
 //! of truth, so a notification lost costs a delay, never an object.
 //!
@@ -9,7 +11,7 @@
 //! shows it, so a reconciliation offers again only what the watermark missed, or, when
 //! objects are moved away after loading (`S3_AFTER=move`), whatever is still there.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,10 +51,14 @@ pub struct DiscoverConfig {
 /// The state of discovery between listings: a plain value, driven directly by tests.
 #[derive(Debug, Default)]
 pub struct Discovery {
-    /// The greatest key listed so far; `None` until the first full listing.
-    watermark: Option<String>,
+    /// Per folder of the bucket (a key up to its last `/`), the greatest key listed
+    /// there: each folder is listed after its own watermark, so a site's new export is
+    /// found even when another site's keys sort after it.
+    watermarks: BTreeMap<String, String>,
     /// Offered objects, key to ETag, as far as the last full listing knows them.
     offered: HashMap<String, Option<String>>,
+    /// Whether a full listing has been made.
+    listed_once: bool,
 }
 
 /// One listing's result.
@@ -64,13 +70,27 @@ pub struct Listed {
     pub found_late: u64,
 }
 
+/// One listing request sequence: keys under `prefix` after `after`, only the folder's
+/// own (not its sub-folders') when `one_folder`.
+struct Range {
+    prefix: String,
+    after: Option<String>,
+    one_folder: bool,
+}
+
+/// The folder of `key`: everything up to its last `/` (empty at the bucket's top).
+fn folder_of(key: &str) -> &str {
+    key.rfind('/').map_or("", |i| &key[..=i])
+}
+
 impl Discovery {
     /// Whether the next listing must be a full one.
     pub fn needs_full(&self) -> bool {
-        self.watermark.is_none()
+        !self.listed_once
     }
 
-    /// Lists the bucket's prefix (all of it when `full`, else after the watermark) and
+    /// Lists the bucket's prefix (all of it when `full`; else each known folder after
+    /// its watermark, and the whole prefix after the greatest key for new folders) and
     /// sends each data object not offered yet (or, in `After::Move`, each still there
     /// on a full listing) to `out`.
     pub async fn list(
@@ -81,44 +101,94 @@ impl Discovery {
         out: &mpsc::Sender<Candidate>,
     ) -> Result<Listed, S3Error> {
         let mut listed = Listed::default();
-        let start_after = if full { None } else { self.watermark.clone() };
-        let mut seen_now = HashMap::new();
+        let whole = |after| Range {
+            prefix: bucket.prefix.clone(),
+            after,
+            one_folder: false,
+        };
+        if full {
+            let mut seen_now = HashMap::new();
+            self.list_range(
+                bucket,
+                pattern,
+                whole(None),
+                Some(&mut seen_now),
+                out,
+                &mut listed,
+            )
+            .await?;
+            // Forget what is gone: the memory is bounded by what the prefix holds.
+            self.offered.retain(|key, _| seen_now.contains_key(key));
+            self.listed_once = true;
+            return Ok(listed);
+        }
+        let mut ranges: Vec<Range> = (self.watermarks.iter())
+            .map(|(folder, mark)| Range {
+                prefix: folder.clone(),
+                after: Some(mark.clone()),
+                one_folder: true,
+            })
+            .collect();
+        ranges.push(whole(self.watermarks.values().max().cloned()));
+        for range in ranges {
+            if !self
+                .list_range(bucket, pattern, range, None, out, &mut listed)
+                .await?
+            {
+                break;
+            }
+        }
+        Ok(listed)
+    }
+
+    /// Lists `range` page by page, offering what it finds (and noting every key in
+    /// `seen`, on a full listing); `false` when `out` is closed.
+    async fn list_range(
+        &mut self,
+        bucket: &Bucket,
+        pattern: &FilePattern,
+        range: Range,
+        mut seen: Option<&mut HashMap<String, Option<String>>>,
+        out: &mpsc::Sender<Candidate>,
+        listed: &mut Listed,
+    ) -> Result<bool, S3Error> {
+        let full = seen.is_some();
         let mut page_token = None;
         loop {
             let opts = PaginatedListOptions {
-                offset: start_after.clone(),
+                offset: range.after.clone(),
+                delimiter: range.one_folder.then_some("/".into()),
                 max_keys: Some(PAGE),
                 page_token: page_token.clone(),
                 ..PaginatedListOptions::default()
             };
-            let page = list_page(bucket, opts).await?;
+            let page = list_page(bucket, &range.prefix, opts).await?;
             listed.calls += 1;
             for meta in &page.result.objects {
                 listed.objects += 1;
-                let key = meta.location.as_ref().to_owned();
-                if self.watermark.as_ref().is_none_or(|w| key > *w) {
-                    self.watermark = Some(key.clone());
+                let key = meta.location.as_ref();
+                let mark = self
+                    .watermarks
+                    .entry(folder_of(key).to_owned())
+                    .or_default();
+                if key > mark.as_str() {
+                    *mark = key.to_owned();
                 }
-                if full {
-                    seen_now.insert(key.clone(), meta.e_tag.clone());
+                if let Some(seen) = seen.as_deref_mut() {
+                    seen.insert(key.to_owned(), meta.e_tag.clone());
                 }
-                let Some(c) = self.offer(bucket, pattern, meta, full, &mut listed) else {
+                let Some(c) = self.offer(bucket, pattern, meta, full, listed) else {
                     continue;
                 };
                 if out.send(c).await.is_err() {
-                    return Ok(listed);
+                    return Ok(false);
                 }
             }
             page_token = page.page_token;
             if page_token.is_none() {
-                break;
+                return Ok(true);
             }
         }
-        if full {
-            // Forget what is gone: the memory is bounded by what the prefix holds.
-            self.offered.retain(|key, _| seen_now.contains_key(key));
-        }
-        Ok(listed)
     }
 
     /// The candidate to send for `meta`, if any, remembering it as offered.
@@ -147,20 +217,21 @@ impl Discovery {
     }
 }
 
-/// One list call, retried while the server is away.
+/// One list call under `prefix`, retried while the server is away.
 async fn list_page(
     bucket: &Bucket,
+    prefix: &str,
     opts: PaginatedListOptions,
 ) -> Result<object_store::list::PaginatedListResult, S3Error> {
-    let prefix = (!bucket.prefix.is_empty()).then_some(bucket.prefix.as_str());
+    let under = (!prefix.is_empty()).then_some(prefix);
     bucket
         .backoff()
         .retry("LIST", || async {
             bucket
                 .store()
-                .list_paginated(prefix, opts.clone())
+                .list_paginated(under, opts.clone())
                 .await
-                .map_err(|e| bucket.fail(&bucket.prefix, &e))
+                .map_err(|e| bucket.fail(prefix, &e))
         })
         .await
 }
