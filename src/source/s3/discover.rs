@@ -309,3 +309,24 @@ pub async fn discover(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_keys_folder_is_everything_up_to_its_last_slash() {
+        assert_eq!(
+            folder_of("incoming/site-a/2026-12-06.csv"),
+            "incoming/site-a/"
+        );
+        assert_eq!(folder_of("incoming/x.csv"), "incoming/");
+        assert_eq!(folder_of("x.csv"), "");
+    }
+
+    #[test]
+    fn the_first_listing_is_a_full_one() {
+        let d = Discovery::default();
+        assert!(d.needs_full());
+    }
+}
