@@ -26,6 +26,7 @@ use crate::lock::{self, AgentLocks, LockError};
 use crate::metrics::Metrics;
 use crate::pipeline::{Outcome, Pipeline, ProcessError, RetryLimit, RetryPolicy};
 use crate::sink::{self, ErrorClass, SinkError};
+use crate::source::s3::{Bucket, discover};
 use crate::source::{Candidate, folder};
 use crate::watch::{WatchConfig, WatchError};
 
@@ -51,6 +52,8 @@ pub enum AgentError {
     Scan(#[source] std::io::Error),
     #[error(transparent)]
     Http(#[from] HttpError),
+    #[error("cannot use the bucket: {0}")]
+    Bucket(String),
     /// Another agent holds the SQLite store or the data folder: a setup problem, like
     /// a bad setting (the process exits 2).
     #[error(transparent)]
@@ -65,6 +68,11 @@ pub struct Agent {
     pipeline: Pipeline,
     /// The locks taken by [`Agent::prepare`], held until the agent is dropped.
     locks: Mutex<Option<AgentLocks>>,
+    /// The bucket files come from (`SOURCE=s3://…`), or why its client could not be
+    /// made; `None` for the data folder.
+    bucket: Option<Result<Arc<Bucket>, String>>,
+    /// Poked by a bucket notification: list the bucket now.
+    bucket_hint: Arc<tokio::sync::Notify>,
 }
 
 impl Agent {
@@ -105,16 +113,59 @@ impl Agent {
         if settings.http_addr.is_some() {
             pipeline = pipeline.with_metrics(Arc::new(Metrics::new()));
         }
+        let bucket = settings.s3.as_ref().map(|cfg| {
+            Bucket::connect(cfg)
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        });
+        if let Some(Ok(b)) = &bucket {
+            pipeline = pipeline.with_source(b.clone());
+        }
         Agent {
             settings: settings.clone(),
             pipeline,
             locks: Mutex::new(None),
+            bucket,
+            bucket_hint: Arc::default(),
         }
     }
 
     /// The pipeline every file goes through.
     pub fn pipeline(&self) -> &Pipeline {
         &self.pipeline
+    }
+
+    /// The bucket files come from, if any.
+    fn bucket(&self) -> Result<Option<Arc<Bucket>>, AgentError> {
+        match &self.bucket {
+            None => Ok(None),
+            Some(Ok(b)) => Ok(Some(b.clone())),
+            Some(Err(e)) => Err(AgentError::Bucket(e.clone())),
+        }
+    }
+
+    /// Lists `bucket` into `out` until `token` is cancelled (the bucket's watcher).
+    fn discover(
+        &self,
+        bucket: Arc<Bucket>,
+        out: mpsc::Sender<Candidate>,
+        token: CancellationToken,
+    ) -> impl Future<Output = Result<(), WatchError>> + use<> {
+        let settings = &self.settings;
+        let cfg = discover::DiscoverConfig {
+            pattern: settings.file_pattern.clone(),
+            interval: settings.monitor_interval,
+            reconcile: settings
+                .s3
+                .as_ref()
+                .map_or(settings.monitor_interval, |s| s.reconcile),
+            hint: self.bucket_hint.clone(),
+            metrics: self.pipeline.metrics().cloned(),
+        };
+        async move {
+            discover::discover(bucket, cfg, out, token).await;
+            Ok(())
+        }
     }
 
     /// What the watcher looks for, and where.
@@ -232,6 +283,7 @@ impl Agent {
             &self.settings,
             self.pipeline.store().clone(),
             counts.clone(),
+            self.bucket.as_ref().map(|_| self.bucket_hint.clone()),
             shutdown.clone(),
         )
         .await?;
@@ -249,11 +301,16 @@ impl Agent {
     async fn watch_and_dispatch(&self, shutdown: CancellationToken) -> Result<(), AgentError> {
         let (settings, pipeline) = (&self.settings, &self.pipeline);
         let (tx, mut rx) = mpsc::channel::<Candidate>(QUEUE_CAPACITY);
-        let watch_config = self.watch_config();
         let watcher_token = shutdown.child_token();
-        let mut watcher = tokio::spawn(folder::watch(watch_config, tx, watcher_token.clone()));
-        info!(folder = %settings.data_folder.display(), pattern = %settings.file_pattern,
-        workers = settings.workers, "watching for files");
+        let mut watcher = match self.bucket()? {
+            Some(bucket) => tokio::spawn(self.discover(bucket, tx, watcher_token.clone())),
+            None => {
+                let watch_config = self.watch_config();
+                info!(folder = %settings.data_folder.display(), pattern = %settings.file_pattern,
+                workers = settings.workers, "watching for files");
+                tokio::spawn(folder::watch(watch_config, tx, watcher_token.clone()))
+            }
+        };
 
         let room = Room::new(pipeline, settings.workers);
         let in_flight: Arc<Mutex<HashSet<Candidate>>> = Arc::default();
@@ -327,10 +384,14 @@ impl Agent {
             return Ok(Summary::default());
         }
         maintain_once(pipeline.store().as_ref(), settings.retention).await;
-        let watch_config = self.watch_config();
-        let files = folder::settled(&watch_config)
-            .await
-            .map_err(AgentError::Scan)?;
+        let files = match self.bucket()? {
+            Some(bucket) => discover::present(&bucket, &settings.file_pattern)
+                .await
+                .map_err(|e| AgentError::Bucket(e.to_string()))?,
+            None => folder::settled(&self.watch_config())
+                .await
+                .map_err(AgentError::Scan)?,
+        };
         info!(files = files.len(), folder = %settings.data_folder.display(), "processing files present");
         let sizes: Vec<u64> = files
             .iter()

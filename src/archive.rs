@@ -176,13 +176,13 @@ pub fn quarantine_new(
 
 const NAME_MAX: usize = 255;
 /// Appended to a quarantined file's name for its report.
-const REPORT_SUFFIX: &str = ".error.json";
+pub const REPORT_SUFFIX: &str = ".error.json";
 
 /// `name`, then `stem.HASH12.ext`, then `stem.HASH12.2.ext` … up to a bound. Every
 /// candidate fits in `max_len` bytes: when it would not, the stem is shortened (at a
 /// character boundary), so a name near the filesystem's limit still gets its hash
 /// suffix, or its `.error.json` report.
-fn candidates<'a>(
+pub fn candidates<'a>(
     name: &'a str,
     hash: &'a ContentHash,
     max_len: usize,

@@ -6,7 +6,10 @@
 //!   each scrape;
 //! - `/healthz`: 200 while the process serves requests;
 //! - `/readyz`: 200 when the database answers and the three folders are writable,
-//!   503 otherwise; the body names each check.
+//!   503 otherwise; the body names each check;
+//! - `POST /s3/notify`, with a bucket source only: a bucket notification (an
+//!   S3-compatible server's webhook). Its body is not read: it only wakes the next
+//!   listing of the bucket early, and listings stay the source of truth.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,8 +20,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -54,12 +58,14 @@ struct AppState {
 }
 
 /// Listens on `addr` now (so a bad address fails startup), and serves `/metrics`, the
-/// health checks and the dashboard until `shutdown` is cancelled in the returned task.
+/// health checks and the dashboard until `shutdown` is cancelled in the returned task;
+/// with `bucket_hint`, `POST /s3/notify` pokes it.
 pub async fn serve(
     addr: SocketAddr,
     settings: &Settings,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    bucket_hint: Option<Arc<Notify>>,
     shutdown: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<Result<(), HttpError>>, HttpError> {
     let listener = TcpListener::bind(addr)
@@ -77,11 +83,22 @@ pub async fn serve(
         ],
         pattern: settings.file_pattern.clone(),
     };
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/metrics", get(metrics_page))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(state)
+        .with_state(state);
+    if let Some(hint) = bucket_hint {
+        app = app.route(
+            "/s3/notify",
+            post(move || async move {
+                // Wakes the listing; many notifications at once wake it once.
+                hint.notify_one();
+                StatusCode::NO_CONTENT
+            }),
+        );
+    }
+    let app = app
         .merge(crate::dashboard::Dashboard::new(settings).router())
         .layer(axum::middleware::map_response(
             crate::dashboard::security_headers,

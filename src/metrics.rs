@@ -36,6 +36,38 @@ pub struct Metrics {
     files_waiting: Gauge,
     oldest_waiting_age: Gauge<f64, AtomicU64>,
     drop_to_commit: Histogram,
+    s3: S3Counts,
+}
+
+/// What listing a bucket counts (`SOURCE=s3://…`); the upload-to-commit lag is
+/// `drop_to_commit`, whose start is an object's upload time.
+#[derive(Debug, Default)]
+struct S3Counts {
+    objects_listed: Counter,
+    list_calls: Counter,
+    reconcile_finds: Counter,
+}
+
+impl S3Counts {
+    fn register(registry: &mut Registry) -> Self {
+        let s3 = Self::default();
+        registry.register(
+            "s3_objects_listed",
+            "Objects seen by listings of the bucket",
+            s3.objects_listed.clone(),
+        );
+        registry.register(
+            "s3_list_calls",
+            "List requests sent to the bucket (one per page of up to 1,000 keys)",
+            s3.list_calls.clone(),
+        );
+        registry.register(
+            "s3_reconcile_finds",
+            "Objects a full listing found that the watermark listings and notifications had missed",
+            s3.reconcile_finds.clone(),
+        );
+        s3
+    }
 }
 
 impl Default for Metrics {
@@ -104,8 +136,10 @@ impl Metrics {
             Unit::Seconds,
             drop_to_commit.clone(),
         );
+        let s3 = S3Counts::register(&mut registry);
         Self {
             registry,
+            s3,
             files,
             quarantined,
             rows_loaded,
@@ -155,6 +189,14 @@ impl Metrics {
         self.drop_to_commit.observe(latency.as_secs_f64());
     }
 
+    /// A listing of the bucket saw `objects` in `calls` list requests, `late` of them
+    /// missed before (found by a full listing).
+    pub fn s3_listed(&self, objects: u64, calls: u64, late: u64) {
+        self.s3.objects_listed.inc_by(objects);
+        self.s3.list_calls.inc_by(calls);
+        self.s3.reconcile_finds.inc_by(late);
+    }
+
     /// Sets the waiting-files gauges: `count` files wait, the oldest for `oldest`.
     pub fn set_waiting(&self, count: usize, oldest: Duration) {
         self.files_waiting
@@ -183,6 +225,7 @@ mod tests {
         m.rows_loaded(10);
         m.bytes_read(100);
         m.committed(SystemTime::now() - Duration::from_millis(300));
+        m.s3_listed(5, 2, 1);
         let text = m.encode();
         for needle in [
             "sensor_ingest_files_total{outcome=\"loaded\"} 1",
@@ -193,6 +236,9 @@ mod tests {
             "sensor_ingest_read_bytes_total 100",
             "sensor_ingest_drop_to_commit_seconds_bucket{le=\"0.5\"} 1",
             "sensor_ingest_drop_to_commit_seconds_count 1",
+            "sensor_ingest_s3_objects_listed_total 5",
+            "sensor_ingest_s3_list_calls_total 2",
+            "sensor_ingest_s3_reconcile_finds_total 1",
         ] {
             assert!(text.contains(needle), "{needle} missing from\n{text}");
         }

@@ -25,13 +25,13 @@ pub(super) struct Env<'a> {
 
 impl Env<'_> {
     /// The trimmed value, or `None` when unset or empty.
-    fn value(&self, var: &str) -> Option<String> {
+    pub(super) fn value(&self, var: &str) -> Option<String> {
         (self.get)(var)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     }
 
-    fn parse<T>(
+    pub(super) fn parse<T>(
         &mut self,
         var: &'static str,
         default: T,
@@ -104,8 +104,10 @@ impl Env<'_> {
         let retention = self.retention(&database);
         let agent_id = self.agent_id();
         let qc = self.qc();
+        let s3 = self.s3_source(retry_max_delay);
         Settings {
             qc,
+            s3,
             database,
             data_folder,
             processed_folder,

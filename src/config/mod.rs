@@ -21,6 +21,7 @@ use std::time::Duration;
 
 mod database;
 mod env;
+mod s3;
 mod size_duration;
 mod vars;
 
@@ -104,6 +105,9 @@ pub struct Settings {
     /// Quality control: `QC=off` turns it off; `QC_WINDOW` and `QC_<MEASURE>_<KEY>`
     /// override the defaults (a profile's `[qc]` overrides these for its files).
     pub qc: crate::qc::QcConfig,
+    /// The bucket objects are read from (`SOURCE=s3://bucket/prefix/`); `None` reads
+    /// the data folder.
+    pub s3: Option<crate::source::s3::S3Config>,
 }
 
 /// The dashboard's secret (`HTTP_TOKEN`). `Debug` never shows it; only

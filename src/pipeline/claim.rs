@@ -17,13 +17,26 @@ use crate::source::{Candidate, Identity};
 /// source's identity, stored as the claims table has always stored a file's (its name,
 /// inode, size, mtime and ctime), so claims written before read the same.
 pub fn claim_key(c: &Candidate, identity: Identity) -> ClaimKey {
-    let Identity::File(id) = identity;
-    ClaimKey {
-        file_name: c.name().to_owned(),
-        inode: id.inode(),
-        size: id.size(),
-        mtime_ns: id.mtime_ns(),
-        ctime_ns: id.ctime_ns(),
+    match identity {
+        Identity::File(id) => ClaimKey {
+            file_name: c.name().to_owned(),
+            inode: id.inode(),
+            size: id.size(),
+            mtime_ns: id.mtime_ns(),
+            ctime_ns: id.ctime_ns(),
+        },
+        // An object's digest (bucket, key, ETag, version) takes the inode and ctime
+        // columns.
+        Identity::Object(id) => {
+            let (inode, ctime_ns) = id.digest_words();
+            ClaimKey {
+                file_name: c.name().to_owned(),
+                inode,
+                size: id.size(),
+                mtime_ns: id.modified_ns(),
+                ctime_ns,
+            }
+        }
     }
 }
 

@@ -147,6 +147,9 @@ impl ProcessError {
         match self {
             ProcessError::Database(e) => e.is_transient(),
             ProcessError::Changed { .. } => true,
+            // A source that is away (an object store restarting): never given up on.
+            ProcessError::Read { source, .. } => crate::source::is_transient(source),
+            ProcessError::Archive(e) => crate::source::is_transient(&e.source),
             _ => false,
         }
     }
@@ -212,6 +215,12 @@ impl Pipeline {
     /// (`3 × GROUP_FILES`); 0 when files are not grouped.
     pub fn grouped_in_flight(&self) -> usize {
         self.group.as_ref().map_or(0, |g| g.files_in_flight())
+    }
+
+    /// Takes its files from `source` rather than the data folder.
+    pub fn with_source(mut self, source: Arc<dyn Source>) -> Self {
+        self.source = source;
+        self
     }
 
     /// Records outcomes, rows, database retries, bytes read and drop-to-commit

@@ -125,16 +125,30 @@ pub fn put_back(from: &Path, data: &Path, name: &str) -> io::Result<Candidate> {
     Ok(Candidate::in_folder(target))
 }
 
-/// The path a folder candidate names.
+/// The path a folder candidate names (an empty path, where nothing is, for a
+/// candidate of another source).
 pub fn path_of(c: &Candidate) -> &Path {
-    let Location::Folder(path) = c.location();
-    path
+    match c.location() {
+        Location::Folder(path) => path,
+        _ => Path::new(""),
+    }
 }
 
-/// The file (device and inode) an identity names.
-fn file_of(read: Identity) -> FileIdentity {
-    let Identity::File(id) = read;
-    id.file
+/// The file (device and inode) an identity names; `None` for another source's.
+fn file_of(read: Identity) -> Option<FileIdentity> {
+    match read {
+        Identity::File(id) => Some(id.file),
+        _ => None,
+    }
+}
+
+/// An identity from another source, given to the folder.
+fn foreign(c: &Candidate) -> ArchiveError {
+    ArchiveError {
+        file: c.name().to_owned(),
+        dir: PathBuf::new(),
+        source: io::Error::other("not a file of the data folder"),
+    }
 }
 
 impl Source for Folder {
@@ -160,7 +174,9 @@ impl Source for Folder {
 
     fn read(&self, taken: Taken, max_bytes: Option<u64>) -> io::Result<Opened> {
         let Taken { identity, held } = taken;
-        let Held::File { file, meta } = held;
+        let Held::File { file, meta } = held else {
+            return Err(io::Error::other("not a file of the data folder"));
+        };
         Ok(match intake::hash_opened(file, &meta, max_bytes)? {
             Hashed::File { file, hash, size } => Opened::File {
                 file,
@@ -195,7 +211,8 @@ impl Source for Folder {
         read: Identity,
         hash: &ContentHash,
     ) -> Result<Archived, ArchiveError> {
-        archive::move_into(path_of(c), file_of(read), &self.processed, c.name(), hash)
+        let read = file_of(read).ok_or_else(|| foreign(c))?;
+        archive::move_into(path_of(c), read, &self.processed, c.name(), hash)
     }
 
     fn quarantine(
@@ -205,7 +222,8 @@ impl Source for Folder {
         report: &mut QuarantineReport,
         hash: &ContentHash,
     ) -> Result<Archived, ArchiveError> {
-        archive::quarantine(path_of(c), file_of(read), &self.quarantine, report, hash)
+        let read = file_of(read).ok_or_else(|| foreign(c))?;
+        archive::quarantine(path_of(c), read, &self.quarantine, report, hash)
     }
 
     fn quarantine_new(
@@ -223,7 +241,7 @@ impl Source for Folder {
         let Ok(meta) = std::fs::symlink_metadata(path_of(c)) else {
             return false;
         };
-        if FileIdentity::of(&meta) != file_of(read) {
+        if Some(FileIdentity::of(&meta)) != file_of(read) {
             return false;
         }
         DateTime::from_timestamp(meta.ctime(), meta.ctime_nsec() as u32)

@@ -13,6 +13,7 @@
 //! and an S3 object.
 
 pub mod folder;
+pub mod s3;
 
 use std::fs::File;
 use std::io;
@@ -41,6 +42,17 @@ pub struct Candidate {
 pub enum Location {
     /// A file directly in the data folder.
     Folder(PathBuf),
+    /// An object in the bucket, as listed.
+    Object(ObjectRef),
+}
+
+/// An object as a listing showed it: its key, and its size, upload time and ETag then.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectRef {
+    pub key: String,
+    pub size: u64,
+    pub modified: DateTime<Utc>,
+    pub e_tag: Option<String>,
 }
 
 impl Candidate {
@@ -53,7 +65,15 @@ impl Candidate {
         }
     }
 
-    /// The name it is known by: its file name.
+    /// The object listed `at`, known by `name` (its key below the source's prefix).
+    pub fn in_bucket(name: &str, at: ObjectRef) -> Self {
+        Self {
+            name: name.to_owned(),
+            location: Location::Object(at),
+        }
+    }
+
+    /// The name it is known by: its file name (for an object, its key below the prefix).
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -76,6 +96,76 @@ impl From<PathBuf> for Candidate {
 pub enum Identity {
     /// A file in a folder: its device, inode, size and times.
     File(FileId),
+    /// An object in a bucket: its bucket, key, ETag and version, size and upload time.
+    Object(ObjectId),
+}
+
+/// An object's identity (see [`Identity::Object`]), kept small and `Copy`: the bucket,
+/// key, ETag and version enter a 128-bit digest, beside the size and upload time. The
+/// same key overwritten is a new ETag, so a new identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ObjectId {
+    digest: [u8; 16],
+    size: u64,
+    modified_ns: i64,
+}
+
+impl ObjectId {
+    pub fn of(
+        bucket: &str,
+        key: &str,
+        e_tag: Option<&str>,
+        version: Option<&str>,
+        size: u64,
+        modified: DateTime<Utc>,
+    ) -> Self {
+        let mut h = blake3::Hasher::new();
+        for part in [bucket, key, e_tag.unwrap_or(""), version.unwrap_or("")] {
+            // Length-prefixed, so that no two tuples hash the same bytes.
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        let mut digest = [0u8; 16];
+        digest.copy_from_slice(&h.finalize().as_bytes()[..16]);
+        Self {
+            digest,
+            size,
+            modified_ns: modified.timestamp_nanos_opt().unwrap_or(i64::MAX),
+        }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Upload time, nanoseconds since the Unix epoch.
+    pub fn modified_ns(&self) -> i64 {
+        self.modified_ns
+    }
+
+    /// The digest as the two 64-bit numbers a claim stores in place of a file's inode
+    /// and ctime.
+    pub fn digest_words(&self) -> (u64, i64) {
+        let (a, b) = self.digest.split_at(8);
+        let word = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap_or([0; 8]));
+        (word(a), word(b) as i64)
+    }
+}
+
+/// Whether a source's I/O error is one a retry can cure: the kinds an object store's
+/// client gives a server that is away, slow or restarting (`s3::S3Error::into_io`),
+/// and an object that changed while it was read. A local file never fails so.
+pub fn is_transient(e: &io::Error) -> bool {
+    use io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::TimedOut
+            | K::ConnectionRefused
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::NotConnected
+            | K::Interrupted
+    )
 }
 
 /// A candidate taken hold of but not read yet (on a store several agents share, it is
@@ -91,6 +181,8 @@ pub struct Taken {
 enum Held {
     /// An open regular file no one is writing, and its metadata as opened.
     File { file: File, meta: std::fs::Metadata },
+    /// An object, as its HEAD described it.
+    Object(Box<object_store::ObjectMeta>),
 }
 
 impl Taken {

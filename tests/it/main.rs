@@ -29,6 +29,7 @@ mod quality;
 mod readings_migration;
 mod readme;
 mod real_corpus;
+mod s3;
 mod safety;
 mod security;
 mod styles;
