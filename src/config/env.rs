@@ -104,8 +104,16 @@ impl Env<'_> {
         let retention = self.retention(&database);
         let agent_id = self.agent_id();
         let qc = self.qc();
+        let source_mode = self.parse(
+            "SOURCE_MODE",
+            crate::source::Mode::Move,
+            "move (load each file once, then move it to PROCESSED_FOLDER) or append (follow \
+             each file in place as it grows)",
+            |v| v.parse().ok(),
+        );
         Settings {
             qc,
+            source_mode,
             database,
             data_folder,
             processed_folder,

@@ -102,6 +102,11 @@ pub struct Settings {
     /// Quality control: `QC=off` turns it off; `QC_WINDOW` and `QC_<MEASURE>_<KEY>`
     /// override the defaults (a profile's `[qc]` overrides these for its files).
     pub qc: crate::qc::QcConfig,
+    /// How the data folder's files are taken (`SOURCE_MODE`): `move` (the default:
+    /// loaded once, then moved to `processed/`) or `append` (every file followed in
+    /// place as it grows, never moved or written; `docs/append.md`). A profile's
+    /// `[source] mode = "append"` follows its own files whatever this says.
+    pub source_mode: crate::source::Mode,
 }
 
 /// The dashboard's secret (`HTTP_TOKEN`). `Debug` never shows it; only
@@ -161,6 +166,7 @@ impl From<&Settings> for crate::pipeline::PipelineSettings {
             qc: s.qc,
             group_files: s.group_files,
             group_wait: s.group_wait,
+            source_mode: s.source_mode,
         }
     }
 }

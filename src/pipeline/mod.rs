@@ -371,6 +371,7 @@ impl Pipeline {
                     name: cx.profile.name.clone(),
                     hash: cx.profile.hash.clone(),
                 },
+                follow: None,
             },
         };
         let looked_up = job.attempt.size > LOOKUP_FIRST_ABOVE_BYTES;

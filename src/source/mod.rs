@@ -13,6 +13,7 @@
 //! and an S3 object.
 
 pub mod folder;
+pub mod follow;
 
 use std::fs::File;
 use std::io;
@@ -22,6 +23,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 
 pub use self::folder::{FileId, Folder};
+pub use self::follow::Mode;
 use crate::archive::ArchiveError;
 use crate::read::ContentHash;
 use crate::report::QuarantineReport;

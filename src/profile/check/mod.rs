@@ -157,6 +157,8 @@ pub struct Profile {
     pub qc: QcOverrides,
     /// The safety rules the profile turns off by name (each in [`Rule::RELAXABLE`]).
     pub relax: Vec<Rule>,
+    /// `[source] mode = "append"`: its files are followed in place as they grow.
+    pub follow: bool,
 }
 
 impl Profile {
@@ -182,6 +184,7 @@ impl Profile {
             skip_malformed: false,
             qc: QcOverrides::default(),
             relax: Vec::new(),
+            follow: false,
         }
     }
 
@@ -336,6 +339,7 @@ impl Checker<'_> {
             self.fail("qc", problem);
         }
         let relax = self.relax(&spec.relax);
+        let follow = self.follow(spec.source.as_ref());
         Some(Profile {
             name: name.to_owned(),
             path: self.path.to_owned(),
@@ -355,7 +359,23 @@ impl Checker<'_> {
             skip_malformed: spec.rows.skip_malformed.unwrap_or(false),
             qc,
             relax,
+            follow,
         })
+    }
+
+    /// `[source] mode`: whether the files are followed in place.
+    fn follow(&mut self, source: Option<&super::spec::SourceSpec>) -> bool {
+        match source.and_then(|s| s.mode.as_deref()) {
+            None | Some("move") => false,
+            Some("append") => true,
+            Some(other) => {
+                self.fail(
+                    "source.mode",
+                    format!("{other:?}: expected \"move\" (the default) or \"append\""),
+                );
+                false
+            }
+        }
     }
 
     /// The rules named in `relax`: each a safety rule, named once.
