@@ -190,6 +190,9 @@ impl Agent {
             }
         };
         match result {
+            Ok(()) if pipeline.follows_any() && !store.follows() => Err(AgentError::Database(
+                sink::follow::unsupported("following appended files"),
+            )),
             Ok(()) => {
                 info!(database = %store.describe(), "database ready");
                 Ok(())
@@ -251,7 +254,7 @@ impl Agent {
         let (tx, mut rx) = mpsc::channel::<Candidate>(QUEUE_CAPACITY);
         let watch_config = self.watch_config();
         let watcher_token = shutdown.child_token();
-        let mut watcher = tokio::spawn(folder::watch(watch_config, tx, watcher_token.clone()));
+        let mut watcher = self.start_watchers(watch_config, tx, &watcher_token);
         info!(folder = %settings.data_folder.display(), pattern = %settings.file_pattern,
         workers = settings.workers, "watching for files");
 
@@ -308,6 +311,33 @@ impl Agent {
         }
         info!("stopped");
         result
+    }
+
+    /// Starts the data folder's watchers, sending on `tx` until `token`: the watcher of
+    /// whole files (unless `SOURCE_MODE=append`) and, when files are followed in place,
+    /// the watcher of followed files. The handle ends when one of them could not start.
+    fn start_watchers(
+        &self,
+        cfg: WatchConfig,
+        tx: mpsc::Sender<Candidate>,
+        token: &CancellationToken,
+    ) -> tokio::task::JoinHandle<Result<(), WatchError>> {
+        let pipeline = &self.pipeline;
+        if !pipeline.follows_any() {
+            return tokio::spawn(folder::watch(cfg, tx, token.clone()));
+        }
+        let p = pipeline.clone();
+        let followed = move |name: &str| p.follows(name);
+        info!(
+            all = pipeline.follows_all(),
+            "following appended files in place"
+        );
+        let follow = folder::follow(cfg.clone(), followed, tx.clone(), token.clone());
+        if pipeline.follows_all() {
+            return tokio::spawn(follow);
+        }
+        let whole = folder::watch(cfg, tx, token.clone());
+        tokio::spawn(async move { tokio::try_join!(follow, whole).map(drop) })
     }
 
     /// Prepares the folders and the database (waiting `retries` times for one that is

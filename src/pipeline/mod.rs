@@ -35,6 +35,7 @@
 //! archiving and quarantining a file are the [`crate::source`]'s.
 
 mod claim;
+mod follow;
 mod group;
 mod inspect;
 mod observe;
@@ -172,6 +173,8 @@ pub struct Pipeline {
     qc_memory: Arc<QcMemory>,
     /// The committer of small files in groups (`GROUP_FILES` above 1).
     group: Option<Arc<Grouper>>,
+    /// `append`: every file is followed in place (else only those whose profile says so).
+    mode: crate::source::Mode,
     /// The claims, claim releases and archive names of files in progress, each kind
     /// coalesced into one statement for the files asking at the same time.
     per_file: Arc<PerFile>,
@@ -194,6 +197,7 @@ impl Pipeline {
             profiles: Profiles::new(settings.profiles),
             metrics: None,
             qc: settings.qc,
+            mode: settings.source_mode,
             qc_memory: qc_memory.clone(),
             per_file: Arc::new(PerFile::new(store.clone())),
             group: Grouper::new(store, qc_memory, settings.group_files, settings.group_wait)
@@ -243,7 +247,32 @@ impl Pipeline {
     /// Processes one candidate, retrying transient failures until it reaches an
     /// outcome, `limit` is exhausted, or `shutdown` is cancelled during a wait. Logs one
     /// line with the outcome.
+    ///
+    /// A followed file (append mode) is processed one increment at a time, each with
+    /// its own outcome and log line, until it has no complete new line.
     pub async fn process(
+        &self,
+        candidate: &Candidate,
+        limit: RetryLimit,
+        shutdown: &CancellationToken,
+    ) -> Result<Outcome, ProcessError> {
+        if !self.follows(candidate.name()) {
+            return self.process_once(candidate, limit, shutdown).await;
+        }
+        loop {
+            let result = self.process_once(candidate, limit, shutdown).await;
+            let more = matches!(
+                result,
+                Ok(Outcome::Loaded { .. } | Outcome::Quarantined { .. })
+            );
+            if !more || shutdown.is_cancelled() {
+                return result;
+            }
+        }
+    }
+
+    /// [`Pipeline::process`] for one outcome.
+    async fn process_once(
         &self,
         candidate: &Candidate,
         limit: RetryLimit,
@@ -284,7 +313,13 @@ impl Pipeline {
     /// candidate left alone, as [`Outcome::Skipped`] with [`CLAIMED_ELSEWHERE`], when
     /// another agent holds it; the claim is renewed while the file is worked on.
     /// Opening and reading are the source's (for the folder, `intake`'s).
+    ///
+    /// A followed file's attempt is its next increment (nothing is claimed: its
+    /// position commits only from the position it read).
     pub async fn attempt(&self, candidate: &Candidate) -> Result<Outcome, ProcessError> {
+        if self.follows(candidate.name()) {
+            return self.follow_once(candidate).await;
+        }
         let started_at = Utc::now();
         let max = self.max_file_bytes;
         let Some(claims) = self.store.claims() else {

@@ -112,6 +112,8 @@ pub struct Increment {
     pub position: FollowedFile,
     /// Why it starts over, when it does.
     pub restart: Option<Restart>,
+    /// The followed file as read (for the rows a profile skips, written beside it).
+    pub identity: super::Identity,
 }
 
 /// What [`snapshot`] found.
@@ -192,6 +194,7 @@ pub fn snapshot(
         lines_before,
         position,
         restart,
+        identity: super::Identity::File(super::FileId::of(&meta)),
     })))
 }
 
