@@ -97,10 +97,10 @@ impl Pipeline {
                 name: cx.profile.name.clone(),
                 hash: cx.profile.hash.clone(),
             },
-            follow: Some(FollowMark {
+            follow: Some(Box::new(FollowMark {
                 position: inc.position.clone(),
                 previous: previous_id,
-            }),
+            })),
         };
         if let Some(m) = &self.metrics {
             m.bytes_read(attempt.size);

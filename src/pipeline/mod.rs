@@ -259,15 +259,20 @@ impl Pipeline {
         if !self.follows(candidate.name()) {
             return self.process_once(candidate, limit, shutdown).await;
         }
+        // The outcome returned is the last increment's; what comes after it (nothing
+        // new, or a failure the next growth or poll retries) is logged on its own.
+        let mut last = None;
         loop {
             let result = self.process_once(candidate, limit, shutdown).await;
             let more = matches!(
                 result,
                 Ok(Outcome::Loaded { .. } | Outcome::Quarantined { .. })
             );
-            if !more || shutdown.is_cancelled() {
-                return result;
+            if more && !shutdown.is_cancelled() {
+                last = Some(result);
+                continue;
             }
+            return if more { result } else { last.unwrap_or(result) };
         }
     }
 

@@ -26,7 +26,7 @@ pub struct FileAttempt {
     pub profile: ProfileRef,
     /// An increment of a followed file: the position its ledger row commits with (in
     /// [`Store::load`] and [`Store::record`] alike). `None` for a whole file.
-    pub follow: Option<FollowMark>,
+    pub follow: Option<Box<FollowMark>>,
 }
 
 /// Which profile read a file: its name and the hash of its text (`builtin` for the

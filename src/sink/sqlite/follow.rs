@@ -16,6 +16,16 @@ const COLUMNS: &str = "file_name, device, inode, committed_offset, committed_lin
 
 type Row = (String, i64, i64, i64, i64, String, String, String, String);
 
+/// A stored reading: sensor, time, the three measures and `extra`.
+type StoredRow = (
+    String,
+    String,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<String>,
+);
+
 /// Writes `mark` on `conn`, inside the transaction of its ledger row: only while the
 /// stored position is still the one the increment started from.
 pub(super) async fn write_mark(
@@ -111,14 +121,7 @@ impl SqliteStore {
                 values.push_unseparated(")");
             }
             q.push(")");
-            let rows: Vec<(
-                String,
-                String,
-                Option<f64>,
-                Option<f64>,
-                Option<f64>,
-                Option<String>,
-            )> = q
+            let rows: Vec<StoredRow> = q
                 .build_query_as()
                 .fetch_all(&self.pool)
                 .await
