@@ -36,6 +36,8 @@ pub struct Metrics {
     files_waiting: Gauge,
     oldest_waiting_age: Gauge<f64, AtomicU64>,
     drop_to_commit: Histogram,
+    followed_files: Gauge,
+    followed_lag: Gauge,
 }
 
 impl Default for Metrics {
@@ -104,8 +106,23 @@ impl Metrics {
             Unit::Seconds,
             drop_to_commit.clone(),
         );
+        let followed_files = Gauge::default();
+        registry.register(
+            "followed_files",
+            "Files followed in place (append mode)",
+            followed_files.clone(),
+        );
+        let followed_lag = Gauge::default();
+        registry.register_with_unit(
+            "followed_lag",
+            "Bytes of followed files after their committed offsets: not loaded yet",
+            Unit::Bytes,
+            followed_lag.clone(),
+        );
         Self {
             registry,
+            followed_files,
+            followed_lag,
             files,
             quarantined,
             rows_loaded,
@@ -160,6 +177,14 @@ impl Metrics {
         self.files_waiting
             .set(i64::try_from(count).unwrap_or(i64::MAX));
         self.oldest_waiting_age.set(oldest.as_secs_f64());
+    }
+
+    /// Sets the followed-files gauges: how many, and their bytes not loaded yet.
+    pub fn set_followed(&self, count: usize, lag_bytes: u64) {
+        self.followed_files
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+        self.followed_lag
+            .set(i64::try_from(lag_bytes).unwrap_or(i64::MAX));
     }
 
     /// The OpenMetrics text exposition.

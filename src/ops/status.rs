@@ -78,6 +78,8 @@ pub struct Status {
     /// The agents that finished files in the last hour (`AGENT_ID`), each with its share
     /// of the files and rows, most files first.
     pub agents_last_hour: Vec<AgentShare>,
+    /// The followed files (append mode): offset, size now, lag and last growth.
+    pub followed: Vec<super::followed::Followed>,
 }
 
 /// Lists `folder`; a folder not created yet (the agent creates it at startup) is empty.
@@ -165,6 +167,7 @@ pub async fn collect(
     let last_loaded = store.last_loaded().await?;
     let storage = store.storage().await?;
     let agents_last_hour = store.agents_since(now - TimeDelta::hours(1)).await?;
+    let followed = super::followed::collect(folder, store, now).await?;
     let rows_loaded = last_hour.loaded.rows + last_hour.partial.rows;
     // A file loaded in less than a millisecond gives no meaningful rate.
     let rows_per_second_while_loading =
@@ -183,6 +186,7 @@ pub async fn collect(
         rows_per_minute_last_hour: rows_loaded as f64 / 60.0,
         storage,
         agents_last_hour,
+        followed,
     })
 }
 
@@ -277,6 +281,7 @@ pub fn format(s: &Status) -> String {
         }
     }
     let _ = writeln!(out, "left aside    {}", left_aside_text(&s.left_aside));
+    out.push_str(&super::followed::format(&s.followed));
     let _ = writeln!(
         out,
         "quarantine    {}",

@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::common::binary::{command, signal, spawn_logged, wait_exit};
 use crate::common::{Backend, TestEnv, env_or_skip, eventually, files_in};
 use rstest::rstest;
+use sensor_ingest::ops::followed;
 use sensor_ingest::pipeline::Outcome;
 use sensor_ingest::report::QuarantineReport;
 
@@ -83,6 +84,19 @@ async fn growth_loads_each_complete_line_once_and_holds_a_partial_line_back(
     assert_eq!(
         rows(&env.process(&pipeline, "logger.csv").await.unwrap()),
         2
+    );
+    // `status` (and the metrics) show the partial line as the file's lag.
+    let followed = followed::collect(&env.data(), env.store().as_ref(), chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(followed.len(), 1);
+    assert_eq!(
+        (
+            followed[0].file_name.as_str(),
+            followed[0].lag_bytes,
+            followed[0].lines
+        ),
+        ("logger.csv", "2024-05-01T00:02".len() as u64, 3)
     );
     // Nothing new but the partial line: nothing loaded, nothing moved.
     assert!(matches!(
