@@ -1,7 +1,6 @@
 //! Followed files (append mode) as `status` and `/metrics` show them: each file's
 //! committed offset, its size now, the bytes not loaded yet (lag) and its last growth.
 
-use std::fmt::Write;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -51,32 +50,4 @@ pub async fn collect(
             }
         })
         .collect())
-}
-
-/// The `status` lines of the followed files (nothing when there are none).
-pub fn format(files: &[Followed]) -> String {
-    let mut out = String::new();
-    if files.is_empty() {
-        return out;
-    }
-    let _ = writeln!(
-        out,
-        "followed      {}",
-        super::status::count(files.len() as u64, "file")
-    );
-    for f in files {
-        let size = f
-            .size
-            .map_or_else(|| "gone".to_owned(), |s| format!("{s} bytes now"));
-        let _ = writeln!(
-            out,
-            "  {}: offset {} ({} lines), {size}, lag {} bytes, last growth {} ago",
-            f.file_name,
-            f.offset,
-            f.lines,
-            f.lag_bytes,
-            super::status::human_age(f.last_growth_age_seconds)
-        );
-    }
-    out
 }

@@ -190,6 +190,30 @@ pub async fn collect(
     })
 }
 
+/// The `status` lines of the followed files (nothing when there are none).
+fn followed_text(files: &[super::followed::Followed]) -> String {
+    let mut out = String::new();
+    if files.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "followed      {}", count(files.len() as u64, "file"));
+    for f in files {
+        let size = f
+            .size
+            .map_or_else(|| "gone".to_owned(), |s| format!("{s} bytes now"));
+        let _ = writeln!(
+            out,
+            "  {}: offset {} ({} lines), {size}, lag {} bytes, last growth {} ago",
+            f.file_name,
+            f.offset,
+            f.lines,
+            f.lag_bytes,
+            human_age(f.last_growth_age_seconds)
+        );
+    }
+    out
+}
+
 /// A short human duration: `42s`, `3m 5s`, `2h 10m`, `3d 4h`.
 pub fn human_age(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
@@ -281,7 +305,7 @@ pub fn format(s: &Status) -> String {
         }
     }
     let _ = writeln!(out, "left aside    {}", left_aside_text(&s.left_aside));
-    out.push_str(&super::followed::format(&s.followed));
+    out.push_str(&followed_text(&s.followed));
     let _ = writeln!(
         out,
         "quarantine    {}",
@@ -433,6 +457,7 @@ mod tests {
         let at = Utc::now();
         let rows = hour.loaded.rows + hour.partial.rows;
         Status {
+            followed: Vec::new(),
             at,
             database: "sqlite:x.db".into(),
             file_pattern: "*.csv".into(),

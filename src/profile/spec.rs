@@ -90,7 +90,15 @@ pub struct SourceSpec {
     /// `move` (default: loaded once, then moved to `processed/`) or `append`: followed
     /// in place, never moved, renamed or written; every growth loads its complete new
     /// lines (`docs/append.md`).
-    pub mode: Option<String>,
+    pub mode: Option<SourceMode>,
+}
+
+/// `[source] mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceMode {
+    Move,
+    Append,
 }
 
 /// How the text is laid out.

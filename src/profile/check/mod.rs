@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
-use super::spec::{LayoutSpec, MeasureSpec, ProfileSpec, RowsSpec, SensorSpec, ShapeSpec};
+use super::spec::{
+    LayoutSpec, MeasureSpec, ProfileSpec, RowsSpec, SensorSpec, ShapeSpec, SourceMode,
+};
 use crate::read::{Delimiter, Encoding, TextLayout};
 use crate::rule::Rule;
 use crate::timestamp::TimeSpec;
@@ -339,7 +341,6 @@ impl Checker<'_> {
             self.fail("qc", problem);
         }
         let relax = self.relax(&spec.relax);
-        let follow = self.follow(spec.source.as_ref());
         Some(Profile {
             name: name.to_owned(),
             path: self.path.to_owned(),
@@ -359,23 +360,8 @@ impl Checker<'_> {
             skip_malformed: spec.rows.skip_malformed.unwrap_or(false),
             qc,
             relax,
-            follow,
+            follow: spec.source.as_ref().and_then(|s| s.mode) == Some(SourceMode::Append),
         })
-    }
-
-    /// `[source] mode`: whether the files are followed in place.
-    fn follow(&mut self, source: Option<&super::spec::SourceSpec>) -> bool {
-        match source.and_then(|s| s.mode.as_deref()) {
-            None | Some("move") => false,
-            Some("append") => true,
-            Some(other) => {
-                self.fail(
-                    "source.mode",
-                    format!("{other:?}: expected \"move\" (the default) or \"append\""),
-                );
-                false
-            }
-        }
     }
 
     /// The rules named in `relax`: each a safety rule, named once.
