@@ -111,7 +111,10 @@ impl Pipeline {
             claim: None,
             attempt,
         };
-        let (loaded, compared, report) = self.load_increment(&job, &inc, &mut cx).await?;
+        let (loaded, compared, report) = {
+            let _alone = self.follow_lock.lock().await;
+            self.load_increment(&job, &inc, &mut cx).await?
+        };
         self.conclude_increment(job, &inc, loaded, compared, report)
             .await
     }

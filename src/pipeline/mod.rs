@@ -175,6 +175,10 @@ pub struct Pipeline {
     group: Option<Arc<Grouper>>,
     /// `append`: every file is followed in place (else only those whose profile says so).
     mode: crate::source::Mode,
+    /// Held by an increment from its comparison with the stored readings to its commit,
+    /// so that two increments holding the same lines (a file and its rotated copy, read
+    /// at once) cannot both find them unstored.
+    follow_lock: Arc<tokio::sync::Mutex<()>>,
     /// The claims, claim releases and archive names of files in progress, each kind
     /// coalesced into one statement for the files asking at the same time.
     per_file: Arc<PerFile>,
@@ -198,6 +202,7 @@ impl Pipeline {
             metrics: None,
             qc: settings.qc,
             mode: settings.source_mode,
+            follow_lock: Arc::default(),
             qc_memory: qc_memory.clone(),
             per_file: Arc::new(PerFile::new(store.clone())),
             group: Grouper::new(store, qc_memory, settings.group_files, settings.group_wait)

@@ -168,7 +168,19 @@ pub fn snapshot(
     let Some(end) = last_newline_end(&file, start, size)? else {
         return Ok(Snapshot::Nothing("no complete new line"));
     };
-    let (spool, content, new_lines) = spool(&file, &header, start, end)?;
+    let (spool, content, new_lines, copied) = spool(&file, &header, start, end)?;
+    // A writer that rewrote the file while it was copied (a truncate and write, an
+    // editor's save) may have put other lines at these offsets: read again later.
+    let still_before = match (restart, previous) {
+        (None, Some(p)) => tail_hash(&file, header_len, p.offset)? == p.tail_hash,
+        _ => true,
+    };
+    if !still_before
+        || read_header(&file, header_lines)?.as_deref() != Some(&header[..])
+        || hash_range(&file, start, end)? != copied
+    {
+        return Ok(Snapshot::Nothing("it changed while it was read"));
+    }
     let grown_at: DateTime<Utc> = meta
         .modified()
         .map(DateTime::from)
@@ -246,11 +258,32 @@ fn last_newline_end(file: &File, start: u64, size: u64) -> io::Result<Option<u64
     Ok(None)
 }
 
+/// BLAKE3 of the bytes `start..end` of `file`.
+fn hash_range(file: &File, start: u64, end: u64) -> io::Result<blake3::Hash> {
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0; BLOCK];
+    let mut at = start;
+    while at < end {
+        let n = BLOCK.min((end - at) as usize);
+        file.read_exact_at(&mut buf[..n], at)?;
+        hasher.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(hasher.finalize())
+}
+
 /// Writes `header` and the bytes `start..end` of `file` into an unnamed temporary file:
-/// it, the BLAKE3 of what was written, and the newlines among the new bytes.
-fn spool(file: &File, header: &[u8], start: u64, end: u64) -> io::Result<(File, ContentHash, u64)> {
+/// it, the BLAKE3 of what was written, the newlines among the new bytes, and the
+/// BLAKE3 of the new bytes alone.
+fn spool(
+    file: &File,
+    header: &[u8],
+    start: u64,
+    end: u64,
+) -> io::Result<(File, ContentHash, u64, blake3::Hash)> {
     let mut out = io::BufWriter::new(tempfile::tempfile()?);
     let mut hasher = blake3::Hasher::new();
+    let mut copied = blake3::Hasher::new();
     out.write_all(header)?;
     hasher.update(header);
     let mut buf = vec![0; BLOCK];
@@ -262,11 +295,17 @@ fn spool(file: &File, header: &[u8], start: u64, end: u64) -> io::Result<(File, 
         lines += block.iter().filter(|b| **b == b'\n').count() as u64;
         out.write_all(block)?;
         hasher.update(block);
+        copied.update(block);
         at += n as u64;
     }
     let mut spool = out.into_inner().map_err(|e| e.into_error())?;
     spool.rewind()?;
-    Ok((spool, ContentHash::from_hasher(&hasher), lines))
+    Ok((
+        spool,
+        ContentHash::from_hasher(&hasher),
+        lines,
+        copied.finalize(),
+    ))
 }
 
 /// The ledger's identity for an increment: the file's name, the increment it follows,
