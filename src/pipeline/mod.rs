@@ -29,7 +29,8 @@
 //!
 //! The rooms: this file holds the attempt and its outcome types; [`outcome`] the
 //! handlers that end an attempt (archive, duplicate, quarantine…); [`inspect`] the
-//! reading pass; [`group`] the committer of small files in groups; [`refusal`] why a file is quarantined and its report; [`retry`] the
+//! reading pass; [`group`] the committer of small files in groups; [`follow`] one
+//! increment of a followed file (append mode: `docs/append.md`); [`refusal`] why a file is quarantined and its report; [`retry`] the
 //! backoff; [`observe`] the log line and metrics of an outcome; `claim` a candidate's
 //! claim key and the renewal of its claim while it is worked on. Opening, hashing,
 //! archiving and quarantining a file are the [`crate::source`]'s.

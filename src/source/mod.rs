@@ -7,7 +7,8 @@
 //! the content hash; nothing past this seam knows what a folder is.
 //!
 //! The data folder is the first source ([`folder`]: its watcher, `intake` and
-//! `archive` behind the trait). A new source is a file here implementing [`Source`],
+//! `archive` behind the trait); [`follow`] reads its files in append mode, in place, one
+//! increment of complete lines at a time (`docs/append.md`). A new source is a file here implementing [`Source`],
 //! a [`Location`] and an [`Identity`] variant, and a discovery loop that sends its
 //! candidates to the agent; `docs/ARCHITECTURE.md` sketches a followed (appended) file
 //! and an S3 object.
