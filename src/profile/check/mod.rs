@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
-use super::spec::{
-    LayoutSpec, MeasureSpec, ProfileSpec, RowsSpec, SensorSpec, ShapeSpec, SourceMode,
-};
+use super::spec::{LayoutSpec, MeasureSpec, ProfileSpec, RowsSpec, SensorSpec, ShapeSpec};
 use crate::read::{Delimiter, Encoding, TextLayout};
 use crate::rule::Rule;
 use crate::timestamp::TimeSpec;
@@ -360,7 +358,8 @@ impl Checker<'_> {
             skip_malformed: spec.rows.skip_malformed.unwrap_or(false),
             qc,
             relax,
-            follow: spec.source.as_ref().and_then(|s| s.mode) == Some(SourceMode::Append),
+            follow: spec.source.as_ref().and_then(|s| s.mode)
+                == Some(super::spec::SourceMode::Append),
         })
     }
 
