@@ -113,6 +113,23 @@ CREATE TABLE IF NOT EXISTS retention_log (
     agent       text        NOT NULL
 );
 
+-- Files followed in place (append mode, docs/append.md): one row per file name, written
+-- in the transaction of each increment's ledger row, so the offset commits with the
+-- rows. An increment commits only while the row still names the increment it started
+-- from (ledger_id): two attempts from one position cannot both advance it.
+CREATE TABLE IF NOT EXISTS followed_files (
+    file_name        text        PRIMARY KEY,  -- the name in the data folder
+    device           bigint      NOT NULL,     -- device and inode read (another inode: rotated)
+    inode            bigint      NOT NULL,
+    committed_offset bigint      NOT NULL,     -- bytes loaded or refused, always after a newline
+    committed_lines  bigint      NOT NULL,     -- physical lines before the offset
+    header_hash      text        NOT NULL,     -- BLAKE3 of the header lines (metadata included)
+    tail_hash        text        NOT NULL,     -- BLAKE3 of the last <= 4 KiB before the offset
+    last_growth      timestamptz NOT NULL,     -- the file's mtime when the increment was read
+    committed_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    ledger_id        uuid        NOT NULL      -- the increment's ledger row
+);
+
 -- One row per loaded file and measured column present in it.
 CREATE TABLE IF NOT EXISTS file_metrics (
     file_id      uuid             NOT NULL REFERENCES ingest_files (id),

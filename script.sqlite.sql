@@ -74,6 +74,23 @@ CREATE INDEX IF NOT EXISTS sensor_readings_sensor_ts ON sensor_readings (sensor_
 -- A B-tree where PostgreSQL has a BRIN index (SQLite has no BRIN).
 CREATE INDEX IF NOT EXISTS sensor_readings_ts ON sensor_readings (ts);
 
+-- Files followed in place (append mode, docs/append.md): one row per file name, written
+-- in the transaction of each increment's ledger row, so the offset commits with the
+-- rows. An increment commits only while the row still names the increment it started
+-- from (ledger_id): two attempts from one position cannot both advance it.
+CREATE TABLE IF NOT EXISTS followed_files (
+    file_name        TEXT    PRIMARY KEY,  -- the name in the data folder
+    device           INTEGER NOT NULL,     -- device and inode read (another inode: rotated)
+    inode            INTEGER NOT NULL,
+    committed_offset INTEGER NOT NULL,     -- bytes loaded or refused, always after a newline
+    committed_lines  INTEGER NOT NULL,     -- physical lines before the offset
+    header_hash      TEXT    NOT NULL,     -- BLAKE3 of the header lines (metadata included)
+    tail_hash        TEXT    NOT NULL,     -- BLAKE3 of the last <= 4 KiB before the offset
+    last_growth      TEXT    NOT NULL,     -- the file's mtime when the increment was read
+    committed_at     TEXT    NOT NULL,
+    ledger_id        TEXT    NOT NULL      -- the increment's ledger row
+);
+
 -- One row per loaded file and measured column present in it.
 CREATE TABLE IF NOT EXISTS file_metrics (
     file_id      TEXT    NOT NULL REFERENCES ingest_files (id),

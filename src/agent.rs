@@ -241,6 +241,9 @@ impl Agent {
             }
         };
         match result {
+            Ok(()) if pipeline.follows_any() && !store.follows() => Err(AgentError::Database(
+                sink::follow::unsupported("following appended files"),
+            )),
             Ok(()) => {
                 info!(database = %store.describe(), "database ready");
                 Ok(())
@@ -305,10 +308,9 @@ impl Agent {
         let mut watcher = match self.bucket()? {
             Some(bucket) => tokio::spawn(self.discover(bucket, tx, watcher_token.clone())),
             None => {
-                let watch_config = self.watch_config();
                 info!(folder = %settings.data_folder.display(), pattern = %settings.file_pattern,
                 workers = settings.workers, "watching for files");
-                tokio::spawn(folder::watch(watch_config, tx, watcher_token.clone()))
+                self.start_watchers(self.watch_config(), tx, &watcher_token)
             }
         };
 
@@ -365,6 +367,33 @@ impl Agent {
         }
         info!("stopped");
         result
+    }
+
+    /// Starts the data folder's watchers, sending on `tx` until `token`: the watcher of
+    /// whole files (unless `SOURCE_MODE=append`) and, when files are followed in place,
+    /// the watcher of followed files. The handle ends when one of them could not start.
+    fn start_watchers(
+        &self,
+        cfg: WatchConfig,
+        tx: mpsc::Sender<Candidate>,
+        token: &CancellationToken,
+    ) -> tokio::task::JoinHandle<Result<(), WatchError>> {
+        let pipeline = &self.pipeline;
+        if !pipeline.follows_any() {
+            return tokio::spawn(folder::watch(cfg, tx, token.clone()));
+        }
+        let p = pipeline.clone();
+        let followed = move |name: &str| p.follows(name);
+        info!(
+            all = pipeline.follows_all(),
+            "following appended files in place"
+        );
+        let follow = folder::follow(cfg.clone(), followed, tx.clone(), token.clone());
+        if pipeline.follows_all() {
+            return tokio::spawn(follow);
+        }
+        let whole = folder::watch(cfg, tx, token.clone());
+        tokio::spawn(async move { tokio::try_join!(follow, whole).map(drop) })
     }
 
     /// Prepares the folders and the database (waiting `retries` times for one that is

@@ -115,6 +115,15 @@ pub async fn serve(
 }
 
 async fn metrics_page(State(state): State<AppState>) -> impl IntoResponse {
+    let followed =
+        crate::ops::followed::collect(&state.data_folder, state.store.as_ref(), chrono::Utc::now())
+            .await;
+    match followed {
+        Ok(files) => state
+            .metrics
+            .set_followed(files.len(), files.iter().map(|f| f.lag_bytes).sum()),
+        Err(e) => warn!(error = %e, "cannot read the followed files for metrics"),
+    }
     let s = state.clone();
     let body = tokio::task::spawn_blocking(move || {
         observe_waiting(&s.metrics, &s.data_folder, &s.pattern);

@@ -37,6 +37,8 @@ pub struct Metrics {
     oldest_waiting_age: Gauge<f64, AtomicU64>,
     drop_to_commit: Histogram,
     s3: S3Counts,
+    followed_files: Gauge,
+    followed_lag: Gauge,
 }
 
 /// What listing a bucket counts (`SOURCE=s3://…`); the upload-to-commit lag is
@@ -137,9 +139,24 @@ impl Metrics {
             drop_to_commit.clone(),
         );
         let s3 = S3Counts::register(&mut registry);
+        let followed_files = Gauge::default();
+        registry.register(
+            "followed_files",
+            "Files followed in place (append mode)",
+            followed_files.clone(),
+        );
+        let followed_lag = Gauge::default();
+        registry.register_with_unit(
+            "followed_lag",
+            "Bytes of followed files after their committed offsets: not loaded yet",
+            Unit::Bytes,
+            followed_lag.clone(),
+        );
         Self {
             registry,
             s3,
+            followed_files,
+            followed_lag,
             files,
             quarantined,
             rows_loaded,
@@ -202,6 +219,14 @@ impl Metrics {
         self.files_waiting
             .set(i64::try_from(count).unwrap_or(i64::MAX));
         self.oldest_waiting_age.set(oldest.as_secs_f64());
+    }
+
+    /// Sets the followed-files gauges: how many, and their bytes not loaded yet.
+    pub fn set_followed(&self, count: usize, lag_bytes: u64) {
+        self.followed_files
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+        self.followed_lag
+            .set(i64::try_from(lag_bytes).unwrap_or(i64::MAX));
     }
 
     /// The OpenMetrics text exposition.

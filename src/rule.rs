@@ -213,6 +213,14 @@ rules! {
         "A producer appended to the file after its rows were loaded; those rows stay \
          loaded, once. Move the bytes after the loaded ones (the report says how many) into \
          a new file with the header, drop that, and purge this one.";
+    /// A followed file holds, for a sensor and time already stored, another value: read
+    /// again from the start after a rewrite, or written by a logger whose clock was set
+    /// back.
+    RewrittenValue = "rewritten_value", "stored value rewritten",
+        "A followed file gave a different value for a sensor and time already stored (a \
+         rewritten file, or a logger clock set back). The stored value stays; nothing of this \
+         increment was loaded. Fix the logger's clock, or correct the stored reading by hand \
+         if the new value is the right one.";
     /// The database refused a value the validator accepted.
     DatabaseRejected = "database_rejected", "database refused",
         "The database refused a value the validator accepted; the message says which. Fix \

@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn password_never_shows_in_errors_or_debug() {
-        let errors = settings(&[("DATABASE_URL", "mysql://u:s3cret@h/db")]).unwrap_err();
+        let errors = settings(&[("DATABASE_URL", "mongodb://u:s3cret@h/db")]).unwrap_err();
         let msg = errors[0].to_string();
         assert!(!msg.contains("s3cret"), "{msg}");
         assert!(msg.contains("u:***@h"), "{msg}");

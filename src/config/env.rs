@@ -105,9 +105,17 @@ impl Env<'_> {
         let agent_id = self.agent_id();
         let qc = self.qc();
         let s3 = self.s3_source(retry_max_delay);
+        let source_mode = self.parse(
+            "SOURCE_MODE",
+            crate::source::Mode::Move,
+            "move (load each file once, then move it to PROCESSED_FOLDER) or append (follow \
+             each file in place as it grows)",
+            |v| v.parse().ok(),
+        );
         Settings {
             qc,
             s3,
+            source_mode,
             database,
             data_folder,
             processed_folder,

@@ -108,6 +108,11 @@ pub struct Settings {
     /// The bucket objects are read from (`SOURCE=s3://bucket/prefix/`); `None` reads
     /// the data folder.
     pub s3: Option<crate::source::s3::S3Config>,
+    /// How the data folder's files are taken (`SOURCE_MODE`): `move` (the default:
+    /// loaded once, then moved to `processed/`) or `append` (every file followed in
+    /// place as it grows, never moved or written; `docs/append.md`). A profile's
+    /// `[source] mode = "append"` follows its own files whatever this says.
+    pub source_mode: crate::source::Mode,
 }
 
 /// The dashboard's secret (`HTTP_TOKEN`). `Debug` never shows it; only
@@ -167,6 +172,7 @@ impl From<&Settings> for crate::pipeline::PipelineSettings {
             qc: s.qc,
             group_files: s.group_files,
             group_wait: s.group_wait,
+            source_mode: s.source_mode,
         }
     }
 }

@@ -38,7 +38,9 @@ macro_rules! vars {
 
 vars! {
     "DATABASE_URL", Described("SQLite in `./sensor-ingest.db`"),
-        "`postgres://user:password@host:port/db?sslmode=…` or `sqlite://PATH` \
+        "`postgres://user:password@host:port/db?sslmode=…`, \
+         `mysql://user:password@host:port/db` (or `mariadb://…`, see \
+         [MariaDB](../mariadb.md)) or `sqlite://PATH` \
          (`sqlite:///var/lib/sensor-ingest/ingest.db` for an absolute path; the folder is \
          created). When unset: PostgreSQL from the `DB_*` variables if any is set, else \
          SQLite in `./sensor-ingest.db`. A password is shown as `***` in every message.";
@@ -58,6 +60,36 @@ vars! {
     "PROCESSED_FOLDER", Literal("./processed"), "Loaded and duplicate files are moved here.";
     "QUARANTINE_FOLDER", Literal("./quarantine"),
         "Refused files are moved here, each beside its JSON report.";
+    "SOURCE_MODE", Literal("move"),
+        "`move`: each file is loaded once, then moved to `PROCESSED_FOLDER`; `append`: \
+         every file of the data folder is followed in place as it grows, never moved or \
+         written (a profile's `[source] mode = \"append\"` follows its own files whatever \
+         this says). See [append mode](../append.md).";
+    "SOURCE", Literal("folder"),
+        "`folder` reads `DATA_FOLDER`; `s3://bucket/prefix/` reads the objects of a bucket \
+         instead (see [S3](../s3.md)).";
+    "S3_ENDPOINT", Unset,
+        "With an `s3://` `SOURCE`: the server's URL for an S3-compatible store \
+         (`http://127.0.0.1:9000`), addressed path-style; unset: AWS.";
+    "AWS_REGION", Described("`AWS_DEFAULT_REGION`, else `us-east-1`"),
+        "With an `s3://` `SOURCE`: the bucket's region.";
+    "AWS_DEFAULT_REGION", Unset, "Read when `AWS_REGION` is unset.";
+    "AWS_ACCESS_KEY_ID", Unset, "With an `s3://` `SOURCE`: the access key.";
+    "AWS_SECRET_ACCESS_KEY", Unset,
+        "With an `s3://` `SOURCE`: the secret key; never logged.";
+    "S3_AFTER", Literal("move"),
+        "With an `s3://` `SOURCE`: `move` copies a loaded object under \
+         `S3_PROCESSED_PREFIX` and deletes it; `keep` leaves it in place.";
+    "S3_RECONCILE", Literal("1h"),
+        "With an `s3://` `SOURCE`: how often a full listing finds what the per-folder \
+         listings after their watermarks missed (`15m`, `30s`).";
+    "S3_PROCESSED_PREFIX", Literal("processed/"),
+        "With an `s3://` `SOURCE`: where loaded objects go, under the bucket.";
+    "S3_QUARANTINE_PREFIX", Literal("quarantine/"),
+        "With an `s3://` `SOURCE`: where refused objects go, each beside its JSON report.";
+    "S3_SPOOL_DIR", Described("the system's temporary folder"),
+        "With an `s3://` `SOURCE`: where an object being read is spooled (an unnamed \
+         file, gone when closed).";
     "PROFILES_DIR", Literal("./profiles"),
         "Source profiles (`*.toml`), see [profiles](../profiles.md); a folder that does \
          not exist holds none.";
@@ -175,6 +207,7 @@ mod tests {
             // The DB_* defaults apply once PostgreSQL is chosen by its parts.
             let base: &[(&str, &str)] = match var.name {
                 "DB_HOST" => &[("DB_PORT", "5432")],
+                n if n.starts_with("S3_") => &[("SOURCE", "s3://bucket/x/")],
                 n if n.starts_with("DB_") => &[("DB_HOST", "localhost")],
                 _ => &[],
             };
@@ -192,7 +225,11 @@ mod tests {
     #[test]
     fn every_variable_read_is_listed_and_every_listed_one_is_read() {
         let asked = RefCell::new(Vec::new());
-        for env in [&[][..], &[("DB_HOST", "localhost")][..]] {
+        for env in [
+            &[][..],
+            &[("DB_HOST", "localhost")][..],
+            &[("SOURCE", "s3://bucket/x/")][..],
+        ] {
             let _ = Settings::from_lookup(|k| {
                 asked.borrow_mut().push(k.to_owned());
                 env.iter()

@@ -4,11 +4,13 @@
 //!
 //! - [`quarantine`]: list, show, retry, purge the quarantine folder (one file per verb);
 //! - [`status`]: what the agent has been doing, from the ledger and the folders;
+//!   [`followed`]: the followed files (append mode) with their offsets and lag;
 //! - [`qc`]: a sensor's readings that carry quality flags, with the values around them;
 //! - [`simulate`]: deterministic, realistic test data written into the data folder;
 //! - [`suggest`]: a profile inferred from a sample (`sensor-ingest profile suggest`);
 //! - [`reference`](mod@reference): the reference pages of `docs/reference/`, made from the code.
 
+pub mod followed;
 pub mod qc;
 pub mod quarantine;
 pub mod reference;

@@ -78,6 +78,8 @@ pub struct Status {
     /// The agents that finished files in the last hour (`AGENT_ID`), each with its share
     /// of the files and rows, most files first.
     pub agents_last_hour: Vec<AgentShare>,
+    /// The followed files (append mode): offset, size now, lag and last growth.
+    pub followed: Vec<super::followed::Followed>,
 }
 
 /// Lists `folder`; a folder not created yet (the agent creates it at startup) is empty.
@@ -165,6 +167,7 @@ pub async fn collect(
     let last_loaded = store.last_loaded().await?;
     let storage = store.storage().await?;
     let agents_last_hour = store.agents_since(now - TimeDelta::hours(1)).await?;
+    let followed = super::followed::collect(folder, store, now).await?;
     let rows_loaded = last_hour.loaded.rows + last_hour.partial.rows;
     // A file loaded in less than a millisecond gives no meaningful rate.
     let rows_per_second_while_loading =
@@ -183,7 +186,32 @@ pub async fn collect(
         rows_per_minute_last_hour: rows_loaded as f64 / 60.0,
         storage,
         agents_last_hour,
+        followed,
     })
+}
+
+/// The `status` lines of the followed files (nothing when there are none).
+fn followed_text(files: &[super::followed::Followed]) -> String {
+    let mut out = String::new();
+    if files.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "followed      {}", count(files.len() as u64, "file"));
+    for f in files {
+        let size = f
+            .size
+            .map_or_else(|| "gone".to_owned(), |s| format!("{s} bytes now"));
+        let _ = writeln!(
+            out,
+            "  {}: offset {} ({} lines), {size}, lag {} bytes, last growth {} ago",
+            f.file_name,
+            f.offset,
+            f.lines,
+            f.lag_bytes,
+            human_age(f.last_growth_age_seconds)
+        );
+    }
+    out
 }
 
 /// A short human duration: `42s`, `3m 5s`, `2h 10m`, `3d 4h`.
@@ -277,6 +305,7 @@ pub fn format(s: &Status) -> String {
         }
     }
     let _ = writeln!(out, "left aside    {}", left_aside_text(&s.left_aside));
+    out.push_str(&followed_text(&s.followed));
     let _ = writeln!(
         out,
         "quarantine    {}",
@@ -428,6 +457,7 @@ mod tests {
         let at = Utc::now();
         let rows = hour.loaded.rows + hour.partial.rows;
         Status {
+            followed: Vec::new(),
             at,
             database: "sqlite:x.db".into(),
             file_pattern: "*.csv".into(),

@@ -482,6 +482,7 @@ mod tests {
                 size: 10,
                 started_at: Utc::now(),
                 profile: ProfileRef::default(),
+                follow: None,
             },
             rows: Vec::new(),
             stats: Box::default(),

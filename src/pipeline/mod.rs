@@ -29,12 +29,14 @@
 //!
 //! The rooms: this file holds the attempt and its outcome types; [`outcome`] the
 //! handlers that end an attempt (archive, duplicate, quarantine…); [`inspect`] the
-//! reading pass; [`group`] the committer of small files in groups; [`refusal`] why a file is quarantined and its report; [`retry`] the
+//! reading pass; [`group`] the committer of small files in groups; [`follow`] one
+//! increment of a followed file (append mode: `docs/append.md`); [`refusal`] why a file is quarantined and its report; [`retry`] the
 //! backoff; [`observe`] the log line and metrics of an outcome; `claim` a candidate's
 //! claim key and the renewal of its claim while it is worked on. Opening, hashing,
 //! archiving and quarantining a file are the [`crate::source`]'s.
 
 mod claim;
+mod follow;
 mod group;
 mod inspect;
 mod observe;
@@ -175,6 +177,12 @@ pub struct Pipeline {
     qc_memory: Arc<QcMemory>,
     /// The committer of small files in groups (`GROUP_FILES` above 1).
     group: Option<Arc<Grouper>>,
+    /// `append`: every file is followed in place (else only those whose profile says so).
+    mode: crate::source::Mode,
+    /// Held by an increment from its comparison with the stored readings to its commit,
+    /// so that two increments holding the same lines (a file and its rotated copy, read
+    /// at once) cannot both find them unstored.
+    follow_lock: Arc<tokio::sync::Mutex<()>>,
     /// The claims, claim releases and archive names of files in progress, each kind
     /// coalesced into one statement for the files asking at the same time.
     per_file: Arc<PerFile>,
@@ -197,6 +205,8 @@ impl Pipeline {
             profiles: Profiles::new(settings.profiles),
             metrics: None,
             qc: settings.qc,
+            mode: settings.source_mode,
+            follow_lock: Arc::default(),
             qc_memory: qc_memory.clone(),
             per_file: Arc::new(PerFile::new(store.clone())),
             group: Grouper::new(store, qc_memory, settings.group_files, settings.group_wait)
@@ -252,7 +262,37 @@ impl Pipeline {
     /// Processes one candidate, retrying transient failures until it reaches an
     /// outcome, `limit` is exhausted, or `shutdown` is cancelled during a wait. Logs one
     /// line with the outcome.
+    ///
+    /// A followed file (append mode) is processed one increment at a time, each with
+    /// its own outcome and log line, until it has no complete new line.
     pub async fn process(
+        &self,
+        candidate: &Candidate,
+        limit: RetryLimit,
+        shutdown: &CancellationToken,
+    ) -> Result<Outcome, ProcessError> {
+        if !self.follows(candidate.name()) {
+            return self.process_once(candidate, limit, shutdown).await;
+        }
+        // The outcome returned is the last increment's; what comes after it (nothing
+        // new, or a failure the next growth or poll retries) is logged on its own.
+        let mut last = None;
+        loop {
+            let result = self.process_once(candidate, limit, shutdown).await;
+            let more = matches!(
+                result,
+                Ok(Outcome::Loaded { .. } | Outcome::Quarantined { .. })
+            );
+            if more && !shutdown.is_cancelled() {
+                last = Some(result);
+                continue;
+            }
+            return if more { result } else { last.unwrap_or(result) };
+        }
+    }
+
+    /// [`Pipeline::process`] for one outcome.
+    async fn process_once(
         &self,
         candidate: &Candidate,
         limit: RetryLimit,
@@ -293,7 +333,13 @@ impl Pipeline {
     /// candidate left alone, as [`Outcome::Skipped`] with [`CLAIMED_ELSEWHERE`], when
     /// another agent holds it; the claim is renewed while the file is worked on.
     /// Opening and reading are the source's (for the folder, `intake`'s).
+    ///
+    /// A followed file's attempt is its next increment (nothing is claimed: its
+    /// position commits only from the position it read).
     pub async fn attempt(&self, candidate: &Candidate) -> Result<Outcome, ProcessError> {
+        if self.follows(candidate.name()) {
+            return self.follow_once(candidate).await;
+        }
         let started_at = Utc::now();
         let max = self.max_file_bytes;
         let Some(claims) = self.store.claims() else {
@@ -380,6 +426,7 @@ impl Pipeline {
                     name: cx.profile.name.clone(),
                     hash: cx.profile.hash.clone(),
                 },
+                follow: None,
             },
         };
         let looked_up = job.attempt.size > LOOKUP_FIRST_ABOVE_BYTES;

@@ -67,6 +67,7 @@ impl Pipeline {
             id,
             hash: ContentHash::unread(&format!("{name}:{size}:{id}")),
             profile: self.profile_of(name),
+            follow: None,
             file_name: name.to_owned(),
             size,
             started_at,
@@ -113,6 +114,7 @@ impl Pipeline {
                 size,
                 started_at: Utc::now(),
                 profile: loaded.attempt.profile.clone(),
+                follow: None,
             },
         };
         self.quarantine(job, refusal).await

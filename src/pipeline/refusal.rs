@@ -25,6 +25,20 @@ pub enum Decision {
         size: u64,
         ledger_id: Uuid,
     },
+    /// An increment of a followed file gives another value for a reading stored
+    /// already (same sensor, same time).
+    #[error(
+        "line {line}: sensor {sensor} at {time} has {new}, but {stored} is stored for that \
+         sensor and time (the file was rewritten, or the logger's clock set back); nothing of \
+         this increment was loaded"
+    )]
+    RewrittenValue {
+        line: u64,
+        sensor: String,
+        time: String,
+        stored: String,
+        new: String,
+    },
 }
 
 impl Decision {
@@ -32,6 +46,7 @@ impl Decision {
         match self {
             Decision::TooLarge { .. } => Rule::FileTooLarge,
             Decision::GrewAfterLoad { .. } => Rule::GrewAfterLoad,
+            Decision::RewrittenValue { .. } => Rule::RewrittenValue,
         }
     }
 }

@@ -30,4 +30,6 @@ pub struct PipelineSettings {
     pub group_files: usize,
     /// How long a group waits for more files after its first is ready.
     pub group_wait: Duration,
+    /// Whether every file is followed in place (`append`) or moved once loaded.
+    pub source_mode: crate::source::Mode,
 }

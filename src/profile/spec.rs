@@ -34,6 +34,9 @@
 //!
 //! [qc.temperature]            # quality-control thresholds (docs/quality.md)
 //! step_per_minute = 0.5
+//!
+//! [source]
+//! mode = "append"             # followed in place as the logger appends (docs/append.md)
 //! ```
 
 use std::collections::BTreeMap;
@@ -76,6 +79,26 @@ pub struct ProfileSpec {
     /// Quality-control thresholds for these files: `[qc]` (`enabled`, `window`) and
     /// `[qc.temperature]`, `[qc.humidity]`, `[qc.pressure]` (`step_per_minute = 0.5`…).
     pub qc: Option<crate::qc::QcOverrides>,
+    /// How the files are taken: `[source] mode = "append"` follows them in place.
+    pub source: Option<SourceSpec>,
+}
+
+/// How a profile's files are taken from the data folder.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// `move` (default: loaded once, then moved to `processed/`) or `append`: followed
+    /// in place, never moved, renamed or written; every growth loads its complete new
+    /// lines (`docs/append.md`).
+    pub mode: Option<SourceMode>,
+}
+
+/// `[source] mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceMode {
+    Move,
+    Append,
 }
 
 /// How the text is laid out.

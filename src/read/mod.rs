@@ -59,6 +59,14 @@ impl ContentHash {
         Self(format!("unread-{}", &digest[..57]))
     }
 
+    /// An identity that is not a digest of content: `KIND-` and 57 hex digits derived
+    /// from `key` (an increment of a followed file is `append-…`). It can never equal a
+    /// content hash, so it never matches a whole file's content.
+    pub fn derived(kind: &str, key: &str) -> Self {
+        let digest = blake3::hash(key.as_bytes()).to_hex();
+        Self(format!("{kind}-{}", &digest[..57]))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

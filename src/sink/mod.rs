@@ -22,6 +22,7 @@ pub mod claim;
 pub mod coalesce;
 pub mod dashboard;
 mod error;
+pub mod follow;
 mod ledger;
 pub mod mysql;
 pub mod postgres;
@@ -35,6 +36,7 @@ use std::sync::Arc;
 pub use self::claim::{ClaimKey, Claims};
 pub use self::error::{ErrorClass, SinkError};
 pub(crate) use self::error::{describe_sqlx, sink_error};
+pub use self::follow::{FollowMark, FollowedFile, ReadingKey, StoredReading};
 pub use self::ledger::{
     Activity, AgentShare, EntryStatus, LedgerQueries, LedgerRecord, RetentionDone, StatusTotals,
     Storage, UnknownStatus,

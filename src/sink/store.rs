@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use super::follow::{FollowMark, FollowedFile, ReadingKey, StoredReading, unsupported};
 use super::{Claims, EntryStatus, LedgerQueries, Retention, SinkError};
 use crate::enrich::EnrichedRow;
 use crate::qc::{HistoryQuery, HistoryReading};
@@ -23,6 +24,9 @@ pub struct FileAttempt {
     pub started_at: DateTime<Utc>,
     /// The profile that read it (name and hash of its text), recorded in the ledger.
     pub profile: ProfileRef,
+    /// An increment of a followed file: the position its ledger row commits with (in
+    /// [`Store::load`] and [`Store::record`] alike). `None` for a whole file.
+    pub follow: Option<Box<FollowMark>>,
 }
 
 /// Which profile read a file: its name and the hash of its text (`builtin` for the
@@ -134,6 +138,31 @@ pub trait Store: LedgerQueries {
     /// default) when only one agent may use it, and files need no claim.
     fn claims(&self) -> Option<&dyn Claims> {
         None
+    }
+
+    /// Whether this store keeps followed files (append mode): it writes an attempt's
+    /// [`FileAttempt::follow`] with its ledger row and answers the three questions
+    /// below. The agent refuses append mode on a store that does not.
+    fn follows(&self) -> bool {
+        false
+    }
+
+    /// Where the followed file called `file_name` stands, if it was ever followed.
+    async fn followed_file(&self, file_name: &str) -> Result<Option<FollowedFile>, SinkError> {
+        let _ = file_name;
+        Err(unsupported("reading a followed file's offset"))
+    }
+
+    /// Every followed file, by name (for `status` and the metrics).
+    async fn followed_files(&self) -> Result<Vec<FollowedFile>, SinkError> {
+        Ok(Vec::new())
+    }
+
+    /// The stored readings at these sensors and times (any order; several per key when
+    /// several were stored): what an increment's readings are compared with.
+    async fn stored_readings(&self, keys: &[ReadingKey]) -> Result<Vec<StoredReading>, SinkError> {
+        let _ = keys;
+        Err(unsupported("reading stored readings"))
     }
 
     /// The `loaded` ledger row for this content, if any.

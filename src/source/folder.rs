@@ -101,6 +101,18 @@ pub async fn watch(
     watch::watch(cfg, out, shutdown).await
 }
 
+/// Watches the folder `cfg` names until `shutdown` and sends each followed file (append
+/// mode: every file `followed` names) on `out` as a candidate whenever it may have grown
+/// (see [`watch::follow::follow`]).
+pub async fn follow(
+    cfg: WatchConfig,
+    followed: impl Fn(&str) -> bool + Send + Sync + 'static,
+    out: mpsc::Sender<Candidate>,
+    shutdown: CancellationToken,
+) -> Result<(), WatchError> {
+    watch::follow::follow(cfg, followed, out, shutdown).await
+}
+
 /// The data files in the folder `cfg` names once they have settled, in scan order (see
 /// [`watch::settled_files`]).
 pub async fn settled(cfg: &WatchConfig) -> io::Result<Vec<Candidate>> {

@@ -7,12 +7,14 @@
 //! the content hash; nothing past this seam knows what a folder is.
 //!
 //! The data folder is the first source ([`folder`]: its watcher, `intake` and
-//! `archive` behind the trait). A new source is a file here implementing [`Source`],
+//! `archive` behind the trait); [`follow`] reads its files in append mode, in place, one
+//! increment of complete lines at a time (`docs/append.md`). A new source is a file here implementing [`Source`],
 //! a [`Location`] and an [`Identity`] variant, and a discovery loop that sends its
 //! candidates to the agent; `docs/ARCHITECTURE.md` sketches a followed (appended) file
 //! and an S3 object.
 
 pub mod folder;
+pub mod follow;
 pub mod s3;
 
 use std::fs::File;
@@ -23,6 +25,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 
 pub use self::folder::{FileId, Folder};
+pub use self::follow::Mode;
 use crate::archive::ArchiveError;
 use crate::read::ContentHash;
 use crate::report::QuarantineReport;

@@ -35,6 +35,7 @@ use tracing::info;
 use crate::intake::display_name;
 use crate::pattern::FilePattern;
 
+pub mod follow;
 mod left_aside;
 mod queue;
 mod scan;

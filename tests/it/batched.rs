@@ -35,6 +35,7 @@ async fn record(store: &dyn Store, name: &str) -> Uuid {
                 size: 1,
                 started_at: Utc::now(),
                 profile: ProfileRef::default(),
+                follow: None,
             },
             status: EntryStatus::Quarantined,
             rows_read: 0,

@@ -8,6 +8,7 @@
 mod common;
 
 mod agents;
+mod append;
 mod batched;
 mod cli;
 mod corpus;

@@ -10,6 +10,9 @@
 //!   6-second window and reaches its fourth retry within a deadline: measurements that
 //!   should not depend on what else the machine is doing.
 //!
+//! - `append` SIGKILLs an agent in append mode 20 times while six files grow (fast,
+//!   rewritten, rotated, with a partial last line), on both backends; every complete
+//!   line must be stored exactly once (`APPEND_SEED`, `APPEND_KILLS`).
 //! - `agents` runs three agents on one folder and one PostgreSQL with over a thousand
 //!   files, SIGKILLs one and cuts another off for longer than a claim's lease: about a
 //!   minute of three processes busy at once.
@@ -30,6 +33,7 @@
 mod common;
 
 mod agents;
+mod append;
 mod crash;
 mod outage;
 mod restart;

@@ -157,6 +157,8 @@ pub struct Profile {
     pub qc: QcOverrides,
     /// The safety rules the profile turns off by name (each in [`Rule::RELAXABLE`]).
     pub relax: Vec<Rule>,
+    /// `[source] mode = "append"`: its files are followed in place as they grow.
+    pub follow: bool,
 }
 
 impl Profile {
@@ -182,6 +184,7 @@ impl Profile {
             skip_malformed: false,
             qc: QcOverrides::default(),
             relax: Vec::new(),
+            follow: false,
         }
     }
 
@@ -355,6 +358,8 @@ impl Checker<'_> {
             skip_malformed: spec.rows.skip_malformed.unwrap_or(false),
             qc,
             relax,
+            follow: spec.source.as_ref().and_then(|s| s.mode)
+                == Some(super::spec::SourceMode::Append),
         })
     }
 

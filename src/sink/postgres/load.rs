@@ -10,12 +10,12 @@ use uuid::Uuid;
 
 use super::copy::{BINARY_HEADER, BINARY_TRAILER, COPY_CHUNK, COPY_READINGS, encode_row};
 use super::partitions::MonthSet;
-use super::{PgStore, describe, err, is_unique_violation, qc};
+use super::{PgStore, describe, err, follow, is_unique_violation, qc};
 use crate::enrich::EnrichedRow;
 use crate::read::ContentHash;
 use crate::sink::{
-    ArchiveName, Claims, EntryStatus, ErrorClass, FileAttempt, GroupItem, LedgerEntry, LoadMsg,
-    LoadOutcome, LoadedFile, SinkError, Store,
+    ArchiveName, Claims, EntryStatus, ErrorClass, FileAttempt, FollowedFile, GroupItem,
+    LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, ReadingKey, SinkError, Store, StoredReading,
 };
 use crate::stats::FileStats;
 
@@ -35,6 +35,22 @@ impl Store for PgStore {
 
     async fn find_loaded(&self, hash: &ContentHash) -> Result<Option<LoadedFile>, SinkError> {
         self.find_loaded_row(hash).await
+    }
+
+    fn follows(&self) -> bool {
+        true
+    }
+
+    async fn followed_file(&self, file_name: &str) -> Result<Option<FollowedFile>, SinkError> {
+        self.followed_row(file_name).await
+    }
+
+    async fn followed_files(&self) -> Result<Vec<FollowedFile>, SinkError> {
+        self.followed_rows().await
+    }
+
+    async fn stored_readings(&self, keys: &[ReadingKey]) -> Result<Vec<StoredReading>, SinkError> {
+        self.stored(keys).await
     }
 
     async fn recent_readings(
@@ -79,9 +95,24 @@ impl Store for PgStore {
     }
 
     async fn record(&self, entry: &LedgerEntry) -> Result<(), SinkError> {
-        self.write_record(&self.pool, entry)
+        let Some(mark) = &entry.attempt.follow else {
+            return self
+                .write_record(&self.pool, entry)
+                .await
+                .map_err(err("writing the ledger row"));
+        };
+        // An increment refused: its ledger row and the followed file's new position
+        // commit together.
+        let mut tx = self
+            .pool
+            .begin()
             .await
-            .map_err(err("writing the ledger row"))
+            .map_err(err("starting the ledger row"))?;
+        self.write_record(&mut *tx, entry)
+            .await
+            .map_err(err("writing the ledger row"))?;
+        follow::write_mark(&mut tx, mark).await?;
+        tx.commit().await.map_err(err("committing"))
     }
 
     async fn mark_archived_all(&self, names: &[ArchiveName]) -> Result<(), SinkError> {
@@ -329,19 +360,23 @@ impl PgStore {
     ) -> Result<LoadOutcome, SinkError> {
         let rows = batch.len() as u64;
         self.ensure_months(&months_of([&batch])).await?;
-        if !stats.qc.amends() {
+        if !stats.qc.amends() && attempt.follow.is_none() {
             return match self.write_at_once(&self.pool, attempt, batch, stats).await {
                 Ok(()) => Ok(LoadOutcome::Committed { rows }),
                 Err(e) => self.claim_failed(attempt, e, "loading the file").await,
             };
         }
-        // Flags for an earlier file's reading: with the file, in one transaction.
+        // Flags for an earlier file's reading, or a followed file's new position: with
+        // the file, in one transaction.
         let mut tx = self.pool.begin().await.map_err(err("starting the load"))?;
         if let Err(e) = self.write_at_once(&mut *tx, attempt, batch, stats).await {
             drop(tx);
             return self.claim_failed(attempt, e, "loading the file").await;
         }
         qc::amend(&mut tx, &stats.qc).await?;
+        if let Some(mark) = &attempt.follow {
+            follow::write_mark(&mut tx, mark).await?;
+        }
         tx.commit().await.map_err(err("committing"))?;
         Ok(LoadOutcome::Committed { rows })
     }
@@ -455,6 +490,9 @@ impl PgStore {
         .execute(&mut *tx)
         .await
         .map_err(err("completing the ledger row"))?;
+        if let Some(mark) = &attempt.follow {
+            follow::write_mark(&mut tx, mark).await?;
+        }
         tx.commit().await.map_err(err("committing"))?;
         Ok(LoadOutcome::Committed { rows })
     }

@@ -14,6 +14,7 @@
 mod claim;
 mod copy;
 mod dashboard;
+mod follow;
 mod group;
 mod ledger;
 mod load;

@@ -20,6 +20,7 @@
 //! `writer.rs` the low-level writer, the only code here that calls SQLite's C API.
 
 mod dashboard;
+mod follow;
 mod group;
 mod ledger;
 mod load;
@@ -311,6 +312,7 @@ mod tests {
             size: 1,
             started_at: Utc::now(),
             profile: Default::default(),
+            follow: None,
         };
         let (tx, rx) = mpsc::channel(2);
         tx.send(LoadMsg::Rows(rows)).await.unwrap();

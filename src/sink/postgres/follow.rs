@@ -1,0 +1,143 @@
+//! Followed files on PostgreSQL (`sink/follow.rs`): the position an increment commits
+//! with its ledger row, read back, and the stored readings an increment is compared
+//! with.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{PgStore, err};
+use crate::sink::follow::moved_meanwhile;
+use crate::sink::{FollowMark, FollowedFile, ReadingKey, SinkError, StoredReading};
+
+const COLUMNS: &str = "file_name, device, inode, committed_offset, committed_lines, \
+     header_hash, tail_hash, last_growth, ledger_id";
+
+type Row = (
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    String,
+    String,
+    DateTime<Utc>,
+    Uuid,
+);
+
+/// Writes `mark` on `conn`, inside the transaction of its ledger row: only while the
+/// stored position is still the one the increment started from (a concurrent writer
+/// waits on the row, then finds it moved).
+pub(super) async fn write_mark(
+    conn: &mut PgConnection,
+    mark: &FollowMark,
+) -> Result<(), SinkError> {
+    let p = &mark.position;
+    let written = sqlx::query(
+        "INSERT INTO followed_files (file_name, device, inode, committed_offset, \
+         committed_lines, header_hash, tail_hash, last_growth, ledger_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (file_name) DO UPDATE SET device = excluded.device, \
+         inode = excluded.inode, committed_offset = excluded.committed_offset, \
+         committed_lines = excluded.committed_lines, header_hash = excluded.header_hash, \
+         tail_hash = excluded.tail_hash, last_growth = excluded.last_growth, \
+         committed_at = clock_timestamp(), ledger_id = excluded.ledger_id \
+         WHERE followed_files.ledger_id IS NOT DISTINCT FROM $10",
+    )
+    .bind(&p.file_name)
+    .bind(p.device as i64)
+    .bind(p.inode as i64)
+    .bind(p.offset as i64)
+    .bind(p.lines as i64)
+    .bind(&p.header_hash)
+    .bind(&p.tail_hash)
+    .bind(p.grown_at)
+    .bind(p.ledger_id)
+    .bind(mark.previous)
+    .execute(conn)
+    .await
+    .map_err(err("advancing a followed file's offset"))?;
+    if written.rows_affected() != 1 {
+        return Err(moved_meanwhile());
+    }
+    Ok(())
+}
+
+fn followed(row: Row) -> FollowedFile {
+    let (file_name, device, inode, offset, lines, header_hash, tail_hash, grown_at, ledger_id) =
+        row;
+    FollowedFile {
+        file_name,
+        device: device as u64,
+        inode: inode as u64,
+        offset: offset as u64,
+        lines: lines as u64,
+        header_hash,
+        tail_hash,
+        grown_at,
+        ledger_id,
+    }
+}
+
+impl PgStore {
+    pub(super) async fn followed_row(
+        &self,
+        file_name: &str,
+    ) -> Result<Option<FollowedFile>, SinkError> {
+        let sql = format!("SELECT {COLUMNS} FROM followed_files WHERE file_name = $1");
+        let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(file_name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err("reading a followed file's offset"))?;
+        Ok(row.map(followed))
+    }
+
+    pub(super) async fn followed_rows(&self) -> Result<Vec<FollowedFile>, SinkError> {
+        let sql = format!("SELECT {COLUMNS} FROM followed_files ORDER BY file_name");
+        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("listing followed files"))?;
+        Ok(rows.into_iter().map(followed).collect())
+    }
+
+    /// One statement for all the keys: an index search on (sensor_id, ts) each.
+    pub(super) async fn stored(
+        &self,
+        keys: &[ReadingKey],
+    ) -> Result<Vec<StoredReading>, SinkError> {
+        let sensors: Vec<&str> = keys.iter().map(|k| k.sensor_id.as_str()).collect();
+        let times: Vec<DateTime<Utc>> = keys.iter().map(|k| k.ts).collect();
+        type Stored = (
+            String,
+            DateTime<Utc>,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+            Option<String>,
+        );
+        let rows: Vec<Stored> = sqlx::query_as(
+            "SELECT r.sensor_id, r.ts, r.temperature, r.humidity, r.pressure, r.extra::text \
+             FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::timestamptz[])) AS k (sensor_id, ts) \
+             JOIN sensor_readings AS r ON r.sensor_id = k.sensor_id AND r.ts = k.ts",
+        )
+        .bind(&sensors)
+        .bind(&times)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err("reading stored readings"))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(sensor_id, ts, temperature, humidity, pressure, extra)| StoredReading {
+                    key: ReadingKey { sensor_id, ts },
+                    temperature,
+                    humidity,
+                    pressure,
+                    extra,
+                },
+            )
+            .collect())
+    }
+}

@@ -1,0 +1,419 @@
+//! Append mode (issue 25), on both backends: a followed file is loaded one increment of
+//! complete lines at a time and never moved; a partial last line waits for its newline;
+//! a rewritten, truncated or rotated file is read again from its first data line, the
+//! readings stored already with the same values skipped and a different value refused
+//! (`rewritten_value`, also what a logger clock set back gives); a TOA5-style metadata
+//! line still names the station in every increment; a read-only folder loads and
+//! nothing is written there; and the agent (`run`) follows growth by itself.
+
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::common::binary::{command, signal, spawn_logged, wait_exit};
+use crate::common::{Backend, TestEnv, env_or_skip, eventually, files_in};
+use rstest::rstest;
+use sensor_ingest::ops::followed;
+use sensor_ingest::pipeline::Outcome;
+use sensor_ingest::report::QuarantineReport;
+
+const HEADER: &str = "timestamp,sensor_id,temperature\n";
+
+fn line(minute: u32, value: f64) -> String {
+    format!("2024-05-01T00:{minute:02}:00Z,a,{value}\n")
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+async fn env(backend: Backend) -> Option<TestEnv> {
+    TestEnv::with_vars(backend, &[("SOURCE_MODE", "append")]).await
+}
+
+fn rows(outcome: &Outcome) -> u64 {
+    match outcome {
+        Outcome::Loaded { rows, .. } => *rows,
+        other => panic!("expected a load, got {other:?}"),
+    }
+}
+
+/// The minutes stored for sensor `a`, in time order, with their temperatures.
+async fn stored(env: &TestEnv) -> Vec<(u32, f64)> {
+    let mut r: Vec<(u32, f64)> = env
+        .db
+        .readings()
+        .await
+        .into_iter()
+        .map(|r| {
+            use chrono::Timelike;
+            (r.ts.minute(), r.temperature.unwrap())
+        })
+        .collect();
+    r.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    r
+}
+
+/// The one quarantine report in `env`'s quarantine folder.
+fn only_report(env: &TestEnv) -> QuarantineReport {
+    let reports: Vec<String> = files_in(&env.quarantine())
+        .into_iter()
+        .filter(|n| n.ends_with(".error.json"))
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let text = std::fs::read_to_string(env.quarantine().join(&reports[0])).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[rstest]
+#[tokio::test]
+async fn growth_loads_each_complete_line_once_and_holds_a_partial_line_back(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(env(backend));
+    let pipeline = env.pipeline().await;
+    let path = env.data().join("logger.csv");
+    std::fs::write(
+        &path,
+        format!("{HEADER}{}{}2024-05-01T00:02", line(0, 10.0), line(1, 11.0)),
+    )
+    .unwrap();
+    let inode = std::fs::metadata(&path).unwrap().ino();
+    assert_eq!(
+        rows(&env.process(&pipeline, "logger.csv").await.unwrap()),
+        2
+    );
+    // `status` (and the metrics) show the partial line as the file's lag.
+    let followed = followed::collect(&env.data(), env.store().as_ref(), chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(followed.len(), 1);
+    assert_eq!(
+        (
+            followed[0].file_name.as_str(),
+            followed[0].lag_bytes,
+            followed[0].lines
+        ),
+        ("logger.csv", "2024-05-01T00:02".len() as u64, 3)
+    );
+    // Nothing new but the partial line: nothing loaded, nothing moved.
+    assert!(matches!(
+        env.process(&pipeline, "logger.csv").await.unwrap(),
+        Outcome::Skipped { .. }
+    ));
+    append(&path, ":00Z,a,12\n");
+    append(&path, &line(3, 13.0));
+    assert_eq!(
+        rows(&env.process(&pipeline, "logger.csv").await.unwrap()),
+        2
+    );
+    for m in 4..7 {
+        append(&path, &line(m, 10.0 + f64::from(m)));
+        assert_eq!(
+            rows(&env.process(&pipeline, "logger.csv").await.unwrap()),
+            1
+        );
+    }
+    assert_eq!(
+        stored(&env).await,
+        (0..7).map(|m| (m, 10.0 + f64::from(m))).collect::<Vec<_>>()
+    );
+    // The lines keep their place in the followed file.
+    let mut lines: Vec<i64> = env.db.readings().await.iter().map(|r| r.line).collect();
+    lines.sort();
+    assert_eq!(lines, (2..9).collect::<Vec<_>>());
+    // One ledger row per increment, never a content hash; the file stays in place.
+    let ledger = env.db.ledger().await;
+    assert_eq!(ledger.len(), 5);
+    assert!(ledger.iter().all(|l| l.status == "loaded"
+        && l.file_name == "logger.csv"
+        && l.content_hash.starts_with("append-")
+        && l.archived_as.is_none()));
+    assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode);
+    assert!(files_in(&env.processed()).is_empty());
+    let size = std::fs::metadata(&path).unwrap().len() as i64;
+    assert_eq!(
+        env.db
+            .count("SELECT committed_offset FROM followed_files WHERE file_name = 'logger.csv'")
+            .await,
+        size
+    );
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_rewrite_skips_stored_values_and_refuses_a_different_one(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(env(backend));
+    let pipeline = env.pipeline().await;
+    let path = env.data().join("logger.csv");
+    let first: String = (0..3).map(|m| line(m, 20.0)).collect();
+    std::fs::write(&path, format!("{HEADER}{first}")).unwrap();
+    assert_eq!(
+        rows(&env.process(&pipeline, "logger.csv").await.unwrap()),
+        3
+    );
+    // Rewritten in place with the same lines plus one: only the new one loads.
+    std::fs::write(&path, format!("{HEADER}{}{first}", "")).unwrap();
+    let grown = format!("{HEADER}{first}{}", line(3, 21.0));
+    let tmp = env.dir.path().join("rewrite.tmp");
+    std::fs::write(&tmp, &grown).unwrap();
+    std::fs::copy(&tmp, &path).unwrap();
+    // The same size as before the new line was copied in: made different by the tail.
+    assert_eq!(
+        rows(&env.process(&pipeline, "logger.csv").await.unwrap()),
+        1
+    );
+    // Rewritten with another value for a stored minute: refused, nothing stored.
+    std::fs::write(
+        &path,
+        format!(
+            "{HEADER}{}{}{}",
+            line(0, 20.0),
+            line(1, 25.0),
+            line(2, 20.0)
+        ),
+    )
+    .unwrap();
+    match env.process(&pipeline, "logger.csv").await.unwrap() {
+        Outcome::Quarantined { .. } => {}
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let report = only_report(&env);
+    assert_eq!(report.rule.name(), "rewritten_value");
+    assert!(report.reason.contains("line 3"), "{}", report.reason);
+    assert_eq!(
+        stored(&env).await,
+        vec![(0, 20.0), (1, 20.0), (2, 20.0), (3, 21.0)]
+    );
+    // The followed file itself was never moved; its refused lines were copied.
+    assert!(path.exists());
+    let quarantined: Vec<String> = files_in(&env.quarantine())
+        .into_iter()
+        .filter(|n| !n.ends_with(".error.json"))
+        .collect();
+    assert_eq!(quarantined.len(), 1);
+    let copy = std::fs::read_to_string(env.quarantine().join(&quarantined[0])).unwrap();
+    assert!(
+        copy.starts_with(HEADER) && copy.contains(",a,25\n"),
+        "{copy}"
+    );
+}
+
+#[rstest]
+#[tokio::test]
+async fn rotation_and_truncation_start_over_without_loading_twice(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(env(backend));
+    let pipeline = env.pipeline().await;
+    let path = env.data().join("day.csv");
+    std::fs::write(&path, format!("{HEADER}{}{}", line(0, 1.0), line(1, 2.0))).unwrap();
+    assert_eq!(rows(&env.process(&pipeline, "day.csv").await.unwrap()), 2);
+    // Rotated by rename and recreate (the old name's file is out of the pattern).
+    std::fs::rename(&path, env.data().join("day.csv.1")).unwrap();
+    std::fs::write(&path, format!("{HEADER}{}", line(2, 3.0))).unwrap();
+    assert_eq!(rows(&env.process(&pipeline, "day.csv").await.unwrap()), 1);
+    // Truncated to its header, then written again: the new lines load.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(HEADER.len() as u64)
+        .unwrap();
+    assert!(matches!(
+        env.process(&pipeline, "day.csv").await.unwrap(),
+        Outcome::Skipped { .. }
+    ));
+    append(&path, &line(3, 4.0));
+    assert_eq!(rows(&env.process(&pipeline, "day.csv").await.unwrap()), 1);
+    // A rotation that repeats a stored line with its stored value skips it.
+    std::fs::rename(&path, env.data().join("day.csv.2")).unwrap();
+    std::fs::write(&path, format!("{HEADER}{}{}", line(3, 4.0), line(4, 5.0))).unwrap();
+    assert_eq!(rows(&env.process(&pipeline, "day.csv").await.unwrap()), 1);
+    assert_eq!(
+        stored(&env).await,
+        vec![(0, 1.0), (1, 2.0), (2, 3.0), (3, 4.0), (4, 5.0)]
+    );
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_clock_set_back_is_refused_and_the_lines_after_it_load(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(env(backend));
+    let pipeline = env.pipeline().await;
+    let path = env.data().join("clock.csv");
+    std::fs::write(&path, format!("{HEADER}{}{}", line(0, 1.0), line(1, 2.0))).unwrap();
+    assert_eq!(rows(&env.process(&pipeline, "clock.csv").await.unwrap()), 2);
+    // The logger's clock went back a minute: minute 1 again, another value.
+    append(&path, &line(1, 9.0));
+    assert!(matches!(
+        env.process(&pipeline, "clock.csv").await.unwrap(),
+        Outcome::Quarantined { .. }
+    ));
+    assert_eq!(only_report(&env).rule.name(), "rewritten_value");
+    // The clock fixed: the next line loads, the refused one stays refused.
+    append(&path, &line(2, 3.0));
+    assert_eq!(rows(&env.process(&pipeline, "clock.csv").await.unwrap()), 1);
+    assert_eq!(stored(&env).await, vec![(0, 1.0), (1, 2.0), (2, 3.0)]);
+    let statuses: Vec<String> = env
+        .db
+        .ledger()
+        .await
+        .into_iter()
+        .map(|l| l.status)
+        .collect();
+    assert_eq!(statuses, ["loaded", "quarantined", "loaded"]);
+}
+
+/// A TOA5-style export: a metadata line naming the station, the header, a units line.
+const TOA5_PROFILE: &str = "match = [\"pond_*.dat\"]\nmissing = [\"NAN\"]\n\
+    [layout]\npreamble = 1\nskip_after_header = 1\n\
+    [metadata]\nline = 1\nfields = { station = 2 }\n\
+    [sensor]\nmetadata = \"station\"\n\
+    [time]\ncolumn = \"TIMESTAMP\"\nzone = \"UTC\"\n\
+    [measures.temperature]\ncolumn = \"AirT_C\"\nunit = \"degC\"\n\
+    [measures.humidity]\ncolumn = \"RH\"\n\
+    [source]\nmode = \"append\"\n";
+
+#[rstest]
+#[tokio::test]
+async fn a_profile_in_append_mode_reads_every_increment_with_its_metadata_line(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(TestEnv::with_profiles(
+        backend,
+        &[("pond.toml", TOA5_PROFILE)],
+        &[]
+    ));
+    let pipeline = env.pipeline().await;
+    let path = env.data().join("pond_table1.dat");
+    let head = "\"TOA5\",\"PondNorth\",\"CR1000\"\n\"TIMESTAMP\",\"AirT_C\",\"RH\"\n\
+        \"TS\",\"Deg C\",\"%\"\n";
+    std::fs::write(&path, format!("{head}\"2024-05-01 00:00:00\",12.5,50\n")).unwrap();
+    assert_eq!(
+        rows(&env.process(&pipeline, "pond_table1.dat").await.unwrap()),
+        1
+    );
+    append(
+        &path,
+        "\"2024-05-01 00:01:00\",NAN,51\n\"2024-05-01 00:02:00\",13,52\n",
+    );
+    assert_eq!(
+        rows(&env.process(&pipeline, "pond_table1.dat").await.unwrap()),
+        2
+    );
+    let readings = env.db.readings().await;
+    assert_eq!(readings.len(), 3);
+    assert!(readings.iter().all(|r| r.sensor_id == "PondNorth"));
+    assert_eq!(
+        readings.iter().filter(|r| r.temperature.is_none()).count(),
+        1
+    );
+    assert!(path.exists() && files_in(&env.processed()).is_empty());
+    // A file of another profile in the same folder is still moved once loaded.
+    env.drop_file("whole.csv", format!("{HEADER}{}", line(5, 1.0)));
+    assert!(matches!(
+        env.process(&pipeline, "whole.csv").await.unwrap(),
+        Outcome::Loaded {
+            archived_as: Some(_),
+            ..
+        }
+    ));
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_read_only_folder_loads_and_nothing_is_written_there(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(env(backend));
+    let data = env.data();
+    let path = data.join("ro.csv");
+    std::fs::write(&path, format!("{HEADER}{}", line(0, 1.0))).unwrap();
+    let before = std::fs::metadata(&path).unwrap();
+    // A read-only bind mount where the kernel allows one (tests run as root, and root
+    // ignores permission bits); else the folder is made 0555 and checked unchanged.
+    let mounted = std::process::Command::new("mount")
+        .args(["--bind", "-o", "ro"])
+        .arg(&data)
+        .arg(&data)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    let result = async {
+        let pipeline = env.pipeline().await;
+        let first = env.process(&pipeline, "ro.csv").await;
+        let again = env.process(&pipeline, "ro.csv").await;
+        (first, again)
+    }
+    .await;
+    if mounted {
+        let _ = std::process::Command::new("umount").arg(&data).status();
+    }
+    let (first, again) = result;
+    assert_eq!(rows(&first.unwrap()), 1);
+    assert!(matches!(again.unwrap(), Outcome::Skipped { .. }));
+    assert_eq!(files_in(&data), ["ro.csv"]);
+    let after = std::fs::metadata(&path).unwrap();
+    assert_eq!(
+        (after.ino(), after.mtime(), after.mtime_nsec(), after.len()),
+        (
+            before.ino(),
+            before.mtime(),
+            before.mtime_nsec(),
+            before.len()
+        )
+    );
+    assert_eq!(env.db.readings().await.len(), 1);
+}
+
+#[rstest]
+#[tokio::test]
+async fn the_agent_follows_growth_by_itself(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(env(backend));
+    env.pipeline().await;
+    let path = env.data().join("live.csv");
+    std::fs::write(&path, format!("{HEADER}{}", line(0, 1.0))).unwrap();
+    let log = env.dir.path().join("agent.log");
+    let mut cmd = command(&env, &["run"]);
+    cmd.env("SOURCE_MODE", "append");
+    let mut agent = spawn_logged(cmd, &log);
+    // The writer keeps the file open and appends a line at a time, as a logger does.
+    let mut writer = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    for m in 1..6 {
+        writer
+            .write_all(line(m, f64::from(m) + 1.0).as_bytes())
+            .unwrap();
+        writer.flush().unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    writer.write_all(b"2024-05-01T00:06:00Z,a,").unwrap();
+    let all = eventually(Duration::from_secs(20), async || {
+        env.db.readings().await.len() == 6
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    signal(&agent, libc::SIGTERM);
+    wait_exit(&mut agent, Duration::from_secs(20)).await;
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(all, "the agent did not load the six lines:\n{log_text}");
+    assert_eq!(
+        stored(&env).await,
+        (0..6).map(|m| (m, f64::from(m) + 1.0)).collect::<Vec<_>>()
+    );
+    assert_eq!(files_in(&env.data()), ["live.csv"]);
+}
