@@ -244,6 +244,12 @@ impl Agent {
             Ok(()) if pipeline.follows_any() && !store.follows() => Err(AgentError::Database(
                 sink::follow::unsupported("following appended files"),
             )),
+            Ok(()) if pipeline.follows_any() && self.bucket.is_some() => Err(AgentError::Bucket(
+                "append mode (SOURCE_MODE=append or a profile's [source] mode = \"append\") \
+                 follows growing files of the data folder; a bucket's objects never grow: \
+                 read the bucket with SOURCE_MODE=move and no append profile"
+                    .into(),
+            )),
             Ok(()) => {
                 info!(database = %store.describe(), "database ready");
                 Ok(())

@@ -14,7 +14,10 @@ use sensor_ingest::config::Settings;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(cli.command, None | Some(Command::Run | Command::Once(_))) {
-        exit_quietly_on_a_closed_pipe();
+        // A command that only reports ends quietly when its reader goes (`check … |
+        // head`); `run` and `once` load data and serve HTTP, where a closed socket is an
+        // error to handle, never a reason to stop.
+        sensor_ingest::sys::end_quietly_on_a_closed_pipe();
     }
     // The documentation needs no settings: it is made from the code alone.
     if let Some(Command::Docs(cmd)) = cli.command {
@@ -47,18 +50,6 @@ fn main() -> ExitCode {
         Command::Migrate(args) => cli::migrate::run(&settings, args),
         Command::Docs(cmd) => cli::docs::run(cmd),
     })
-}
-
-/// A command that only reports (`check … | head`) ends quietly when its reader goes,
-/// as `cat` does, instead of panicking in `println!` on the broken pipe: Rust ignores
-/// SIGPIPE, so it is set back to the default here. Not for `run` and `once`, which load
-/// data and serve HTTP, where a closed socket is an error to handle, never a reason to stop.
-fn exit_quietly_on_a_closed_pipe() {
-    // SAFETY: called first thing in main, before any thread starts; SIG_DFL is a valid
-    // disposition for SIGPIPE.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
 }
 
 /// The exit code of a command's result, its error reported on stderr.
