@@ -145,6 +145,18 @@ pub fn agent_name() -> String {
     format!("{}:{}", hostname(), std::process::id())
 }
 
+/// Sets SIGPIPE back to its default (the process ends when its reader goes), for the
+/// commands that only print: Rust starts with it ignored, so `println!` into a closed
+/// pipe (`check … | head`) panics instead. Call it first thing in `main`, before any
+/// thread starts.
+pub fn end_quietly_on_a_closed_pipe() {
+    // SAFETY: SIG_DFL is a valid disposition for SIGPIPE, and no thread runs yet that
+    // could be changing signal dispositions at the same time.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,17 +281,5 @@ mod tests {
         let name = hostname();
         assert!(!name.is_empty());
         assert!(!name.contains('\0'));
-    }
-}
-
-/// Sets SIGPIPE back to its default (the process ends when its reader goes), for the
-/// commands that only print: Rust starts with it ignored, so `println!` into a closed
-/// pipe (`check … | head`) panics instead. Call it first thing in `main`, before any
-/// thread starts.
-pub fn end_quietly_on_a_closed_pipe() {
-    // SAFETY: SIG_DFL is a valid disposition for SIGPIPE, and no thread runs yet that
-    // could be changing signal dispositions at the same time.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
