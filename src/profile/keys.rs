@@ -43,6 +43,12 @@ keys! {
          measure.";
     "" "rows", "The `[rows]` table: what to do with bad or empty rows.";
     "" "qc", "The `[qc]` table: quality-control thresholds for these files.";
+    "" "source", "The `[source]` table: how these files are taken from the data folder.";
+
+    "source" "mode",
+        "`\"move\"` (default: loaded once, then moved to `processed/`) or `\"append\"`: \
+         followed in place, never moved, renamed or written; every growth loads its \
+         complete new lines (see [append mode](../append.md)).";
 
     "layout" "delimiter",
         "`\",\"` (default), `\";\"`, `\"\\t\"`, `\"|\"`, `\" \"`; or `\"whitespace\"`: one \
@@ -170,9 +176,11 @@ pub fn accepted() -> Vec<(&'static str, &'static [&'static str])> {
 
     use super::spec::{
         LayoutSpec, MeasureSpec, MetadataSpec, ProfileSpec, RowsSpec, SensorSpec, ShapeSpec,
+        SourceSpec,
     };
     vec![
         ("", fields::<ProfileSpec>()),
+        ("source", fields::<SourceSpec>()),
         ("layout", fields::<LayoutSpec>()),
         ("shape", fields::<ShapeSpec>()),
         ("metadata", fields::<MetadataSpec>()),
