@@ -135,6 +135,18 @@ impl Agent {
         &self.pipeline
     }
 
+    /// The quarantine the review reads: the bucket's, or the quarantine folder (also
+    /// when the bucket's client could not be made: the agent stops on that anyway).
+    fn quarantine_area(&self) -> Arc<dyn crate::source::QuarantineArea> {
+        match &self.bucket {
+            Some(Ok(bucket)) => bucket.clone(),
+            _ => Arc::new(crate::source::FolderQuarantine::new(
+                &self.settings.quarantine_folder,
+                &self.settings.data_folder,
+            )),
+        }
+    }
+
     /// The bucket files come from, if any.
     fn bucket(&self) -> Result<Option<Arc<Bucket>>, AgentError> {
         match &self.bucket {
@@ -293,6 +305,7 @@ impl Agent {
             self.pipeline.store().clone(),
             counts.clone(),
             self.bucket.as_ref().map(|_| self.bucket_hint.clone()),
+            self.quarantine_area(),
             shutdown.clone(),
         )
         .await?;

@@ -66,6 +66,7 @@ pub async fn serve(
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     bucket_hint: Option<Arc<Notify>>,
+    quarantine: Arc<dyn crate::source::QuarantineArea>,
     shutdown: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<Result<(), HttpError>>, HttpError> {
     let listener = TcpListener::bind(addr)
@@ -99,7 +100,7 @@ pub async fn serve(
         );
     }
     let app = app
-        .merge(crate::dashboard::Dashboard::new(settings).router())
+        .merge(crate::dashboard::Dashboard::new(settings, quarantine).router())
         .layer(axum::middleware::map_response(
             crate::dashboard::security_headers,
         ));

@@ -1,15 +1,17 @@
-//! `sensor-ingest quarantine list|show|retry|purge`: review the quarantine folder.
+//! `sensor-ingest quarantine list|show|retry|purge`: review the quarantine (the
+//! folder, or with `SOURCE=s3://…` the bucket's quarantine prefix).
 
-use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Subcommand;
 
-use super::{block_on, open_ledger, quiet_logs, report};
+use super::{open_ledger, quiet_logs, report};
 use crate::config::Settings;
 use crate::ops::quarantine as q;
+use crate::source::{FolderQuarantine, QuarantineArea};
 
 /// The verbs of `quarantine`.
 #[derive(Debug, Subcommand)]
@@ -65,28 +67,61 @@ fn parse_age(v: &str) -> Result<Duration, String> {
     q::parse_age(v).ok_or_else(|| format!("{v:?} is not an age such as 30d, 2w or 12h"))
 }
 
-/// Runs one verb on `QUARANTINE_FOLDER`.
+/// Runs one verb on the quarantine of the source `settings` name.
 pub fn run(settings: &Settings, cmd: Command) -> anyhow::Result<ExitCode> {
     let _guard = quiet_logs(settings)?;
-    let dir = &settings.quarantine_folder;
+    // Several threads: a bucket's requests are driven from this thread while the
+    // runtime's own threads run the I/O.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let area = area(settings, &runtime)?;
+    let area = area.as_ref();
     match cmd {
-        Command::List { json } => block_on(list(settings, json)),
-        Command::Show { file, json } => block_on(show(settings, &file, json)),
-        Command::Retry { files, all } => retry(dir, &settings.data_folder, &files, all),
-        Command::Purge { older_than, yes } => purge(dir, older_than, yes),
+        Command::List { json } => list(settings, &runtime, area, json),
+        Command::Show { file, json } => show(settings, &runtime, area, &file, json),
+        Command::Retry { files, all } => retry(area, &files, all),
+        Command::Purge { older_than, yes } => purge(area, older_than, yes),
     }
+}
+
+/// The quarantine of the source: the bucket's with `SOURCE=s3://…`, else the folder.
+fn area(
+    settings: &Settings,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<Arc<dyn QuarantineArea>> {
+    Ok(match &settings.s3 {
+        Some(cfg) => {
+            let _inside = runtime.enter();
+            Arc::new(crate::source::s3::Bucket::connect(cfg)?)
+        }
+        None => Arc::new(FolderQuarantine::new(
+            &settings.quarantine_folder,
+            &settings.data_folder,
+        )),
+    })
 }
 
 /// The table (or JSON); attempts are left unknown, with a warning, when the ledger
 /// cannot be read.
-async fn list(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
-    let dir = &settings.quarantine_folder;
-    let store = open_ledger(settings).await;
-    let (rows, ledger_error) = match &store {
-        Ok(store) => q::list(dir, Some(store.as_ref())).await?,
-        Err(_) => q::list(dir, None).await?,
-    };
-    if let Err(e) = &store {
+fn list(
+    settings: &Settings,
+    runtime: &tokio::runtime::Runtime,
+    area: &dyn QuarantineArea,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let entries = q::entries(area)?;
+    let (rows, ledger_error, store_error) = runtime.block_on(async {
+        let store = open_ledger(settings).await;
+        let (rows, ledger_error) = match &store {
+            Ok(store) => q::list(entries, Some(store.as_ref())).await?,
+            Err(_) => q::list(entries, None).await?,
+        };
+        anyhow::Ok((rows, ledger_error, store.err()))
+    })?;
+    if let Some(e) = &store_error {
         eprintln!("warning: attempts unknown: {}", report(e));
     } else if let Some(e) = ledger_error {
         eprintln!("warning: attempts unknown: {e}");
@@ -100,15 +135,25 @@ async fn list(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// One entry in full, with its ledger history when the ledger can be read.
-async fn show(settings: &Settings, file: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let dir = &settings.quarantine_folder;
-    let entry = q::find(dir, file)?;
-    let mut details = q::details(dir, entry)?;
+fn show(
+    settings: &Settings,
+    runtime: &tokio::runtime::Runtime,
+    area: &dyn QuarantineArea,
+    file: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let entry = q::find(area, file)?;
+    let mut details = q::details(area, entry)?;
     if let Some(r) = &details.entry.report {
-        match open_ledger(settings).await {
-            Ok(store) => details.history = store.history(&r.content_hash, &r.file).await?,
-            Err(e) => eprintln!("warning: no ledger history: {}", report(&e)),
-        }
+        details.history = runtime.block_on(async {
+            match open_ledger(settings).await {
+                Ok(store) => Ok(store.history(&r.content_hash, &r.file).await?),
+                Err(e) => {
+                    eprintln!("warning: no ledger history: {}", report(&e));
+                    anyhow::Ok(Vec::new())
+                }
+            }
+        })?;
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&details)?);
@@ -118,36 +163,33 @@ async fn show(settings: &Settings, file: &str, json: bool) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// Moves the named files (or all) back into the data folder; exits 1 if any could not
-/// be moved, after trying the others.
-fn retry(dir: &Path, data_dir: &Path, files: &[String], all: bool) -> anyhow::Result<ExitCode> {
+/// Puts the named items (or all) back into the source; exits 1 if any could not be
+/// put back, after trying the others.
+fn retry(area: &dyn QuarantineArea, files: &[String], all: bool) -> anyhow::Result<ExitCode> {
     let entries = if all {
-        q::entries(dir)?
+        q::entries(area)?
             .into_iter()
             .filter(|e| e.has_file)
             .collect()
     } else {
         files
             .iter()
-            .map(|f| q::find(dir, f))
+            .map(|f| q::find(area, f))
             .collect::<Result<Vec<_>, _>>()?
     };
     if entries.is_empty() {
-        println!("Nothing to retry: the quarantine folder has no files.");
+        println!("Nothing to retry: the quarantine holds no files.");
     }
+    let quarantine = area.describe();
     let mut failed = false;
     for entry in &entries {
-        match q::retry(dir, data_dir, entry) {
+        match q::retry(area, entry) {
             Ok(done) => {
                 let kept = done
                     .report_kept_as
-                    .map(|r| format!("; report kept as {}", dir.join(r).display()))
+                    .map(|r| format!("; report kept as {}/{r}", quarantine.trim_end_matches('/')))
                     .unwrap_or_default();
-                println!(
-                    "retrying {} as {}{kept}",
-                    done.name,
-                    done.moved_to.display()
-                );
+                println!("retrying {} as {}{kept}", done.name, done.moved_to);
             }
             Err(e) => {
                 failed = true;
@@ -164,10 +206,10 @@ fn retry(dir: &Path, data_dir: &Path, files: &[String], all: bool) -> anyhow::Re
 
 /// Lists what is older than `older_than`, asks (or needs `--yes`), then deletes it.
 /// Exits 2 when it cannot ask, 1 when the answer is no.
-fn purge(dir: &Path, older_than: Duration, yes: bool) -> anyhow::Result<ExitCode> {
+fn purge(area: &dyn QuarantineArea, older_than: Duration, yes: bool) -> anyhow::Result<ExitCode> {
     use std::io::{BufRead, IsTerminal, Write};
     let age = chrono::Duration::from_std(older_than).context("age out of range")?;
-    let plan = q::purge_plan(dir, chrono::Utc::now() - age)?;
+    let plan = q::purge_plan(area, chrono::Utc::now() - age)?;
     if plan.is_empty() {
         println!("Nothing quarantined before that; nothing to purge.");
         return Ok(ExitCode::SUCCESS);
@@ -202,7 +244,7 @@ fn purge(dir: &Path, older_than: Duration, yes: bool) -> anyhow::Result<ExitCode
             return Ok(ExitCode::FAILURE);
         }
     }
-    let removed = q::purge(dir, &plan)?;
+    let removed = q::purge(area, &plan)?;
     println!("Deleted {removed} files. The ledger keeps their history.");
     Ok(ExitCode::SUCCESS)
 }

@@ -36,6 +36,7 @@ pub use chart::{Series, time_chart};
 
 use crate::config::{FilePattern, Settings};
 use crate::sink::dashboard::DashboardQueries;
+use crate::source::QuarantineArea;
 
 /// Connections of the dashboard's read-only pool.
 const CONNECTIONS: u32 = 2;
@@ -55,21 +56,22 @@ struct Inner {
     db: Arc<dyn DashboardQueries>,
     database: String,
     data_folder: PathBuf,
-    quarantine_folder: PathBuf,
+    /// The source's quarantine: the folder's, or the bucket's quarantine prefix.
+    quarantine: Arc<dyn QuarantineArea>,
     pattern: FilePattern,
     auth: Option<Auth>,
 }
 
 impl Dashboard {
     /// The dashboard for `settings`, with its own read-only connections (opened on
-    /// first use).
-    pub fn new(settings: &Settings) -> Self {
+    /// first use); its quarantine page reviews `quarantine`.
+    pub fn new(settings: &Settings, quarantine: Arc<dyn QuarantineArea>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 db: crate::sink::open_read_only(&settings.database, CONNECTIONS),
                 database: settings.database.to_string(),
                 data_folder: settings.data_folder.clone(),
-                quarantine_folder: settings.quarantine_folder.clone(),
+                quarantine,
                 pattern: settings.file_pattern.clone(),
                 auth: settings.http_token.as_ref().map(Auth::new),
             }),

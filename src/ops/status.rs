@@ -161,7 +161,11 @@ pub async fn collect(
     } = listing(folder, &settings.file_pattern)?;
     let waiting = waiting_from(folder, &candidates, now.into());
     let left_aside = left_aside_from(folder, left_aside);
-    let quarantine_entries = quarantine::entries(&settings.quarantine_folder)?.len();
+    let quarantine_entries = quarantine::entries(&crate::source::FolderQuarantine::new(
+        &settings.quarantine_folder,
+        folder,
+    ))?
+    .len();
     let last_hour = store.activity_since(now - TimeDelta::hours(1)).await?;
     let last_day = store.activity_since(now - TimeDelta::days(1)).await?;
     let last_loaded = store.last_loaded().await?;

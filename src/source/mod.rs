@@ -8,13 +8,16 @@
 //!
 //! The data folder is the first source ([`folder`]: its watcher, `intake` and
 //! `archive` behind the trait); [`follow`] reads its files in append mode, in place, one
-//! increment of complete lines at a time (`docs/append.md`). A new source is a file here implementing [`Source`],
+//! increment of complete lines at a time (`docs/append.md`); [`s3`] takes objects from a
+//! bucket. The quarantine review reads what a source quarantined through
+//! [`QuarantineArea`] ([`review`]). A new source is a file here implementing [`Source`],
 //! a [`Location`] and an [`Identity`] variant, and a discovery loop that sends its
 //! candidates to the agent; `docs/ARCHITECTURE.md` sketches a followed (appended) file
 //! and an S3 object.
 
 pub mod folder;
 pub mod follow;
+pub mod review;
 pub mod s3;
 
 use std::fs::File;
@@ -26,6 +29,7 @@ use chrono::{DateTime, Utc};
 
 pub use self::folder::{FileId, Folder};
 pub use self::follow::Mode;
+pub use self::review::{FolderQuarantine, QuarantineArea, Stored};
 use crate::archive::ArchiveError;
 use crate::read::ContentHash;
 use crate::report::QuarantineReport;

@@ -458,7 +458,7 @@ async fn the_dashboard_in_chromium(
     assert!(
         text(&c, "#message")
             .await
-            .contains("is back in the data folder")
+            .contains("is back where it was dropped")
     );
     // The agent takes it again and, the content being the same, quarantines it again.
     let again = eventually(Duration::from_secs(30), async || {

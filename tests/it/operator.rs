@@ -163,7 +163,7 @@ async fn quarantine_list_show_and_retry_until_the_fixed_file_loads(
     assert!(list_json(&env).is_empty());
     assert_eq!(
         stdout(&run(&env, &["quarantine", "list"])),
-        "The quarantine folder is empty.\n"
+        "The quarantine is empty.\n"
     );
 }
 
@@ -176,7 +176,7 @@ async fn retry_never_overwrites_a_file_waiting_under_the_same_name() {
     let out = run(&env, &["quarantine", "retry", "x.csv"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("already has a file named \"x.csv\""),
+        String::from_utf8_lossy(&out.stderr).contains("already has an item named \"x.csv\""),
         "{}",
         both(&out)
     );

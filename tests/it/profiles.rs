@@ -303,8 +303,9 @@ async fn a_file_its_profile_cannot_read_waits_until_the_profile_is_fixed(
         },
         env.store(),
     );
-    let entry = quarantine::find(&env.quarantine(), "pond_1.dat").unwrap();
-    quarantine::retry(&env.quarantine(), &env.data(), &entry).unwrap();
+    let area = sensor_ingest::source::FolderQuarantine::new(env.quarantine(), env.data());
+    let entry = quarantine::find(&area, "pond_1.dat").unwrap();
+    quarantine::retry(&area, &entry).unwrap();
     assert!(matches!(
         env.process(&fixed, "pond_1.dat").await.unwrap(),
         Outcome::Loaded { rows: 3, .. }

@@ -499,3 +499,101 @@ async fn each_folder_has_its_own_watermark_and_reconciliation_finds_a_new_folder
     assert!(late, "found by the reconciliation:\n{text}");
     assert!(text.contains("the watermark had missed"), "{text}");
 }
+
+/// Runs `sensor-ingest quarantine ARGS` against the bucket; returns its exit code and
+/// its output (stdout, then stderr).
+fn review(s3: &S3Server, env: &TestEnv, args: &[&str]) -> (Option<i32>, String) {
+    let mut all = vec!["quarantine"];
+    all.extend_from_slice(args);
+    let out = s3.agent(env, &all).output().expect("quarantine runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains(SECRET_KEY), "the secret key leaked:\n{text}");
+    (out.status.code(), text)
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn a_quarantined_object_is_reviewed_fixed_retried_and_loaded_once(#[case] backend: Backend) {
+    let Some(s3) = S3Server::start().await else {
+        return;
+    };
+    let env = env_or_skip!(TestEnv::new(backend));
+    let good = csv(1, 4);
+    let bad = good.replacen(",1.5,", ",hot,", 1);
+    assert_ne!(bad, good);
+    s3.put("incoming/site-a/bad.csv", bad.clone()).await;
+    once(&s3, &env, true).await;
+    assert_eq!(count(&env, "quarantined").await, 1);
+
+    // The review reads the bucket's quarantine prefix, not the local folder.
+    let (code, listed) = review(&s3, &env, &["list"]);
+    assert_eq!(code, Some(0), "{listed}");
+    assert!(
+        listed.contains("bad.csv") && listed.contains("not a number"),
+        "{listed}"
+    );
+    let (code, json) = review(&s3, &env, &["list", "--json"]);
+    assert_eq!(code, Some(0), "{json}");
+    let rows: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(rows[0]["file"], "bad.csv", "{json}");
+    assert_eq!(rows[0]["attempts"], 1, "{json}");
+    assert_eq!(rows[0]["has_file"], true, "{json}");
+
+    let (code, shown) = review(&s3, &env, &["show", "bad.csv", "--json"]);
+    assert_eq!(code, Some(0), "{shown}");
+    let details: serde_json::Value = serde_json::from_str(&shown).expect("JSON");
+    let problem = &details["entry"]["report"]["errors"][0];
+    assert_eq!(problem["line"], 3, "{shown}");
+    assert_eq!(problem["column"], "temperature", "{shown}");
+    assert_eq!(problem["value"], "hot", "{shown}");
+    assert_eq!(problem["rule"], "not_a_number", "{shown}");
+    // The offending line is quoted from the quarantined object itself.
+    let line = bad.lines().nth(2).unwrap();
+    assert_eq!(details["lines"]["3"], line, "{shown}");
+    assert_eq!(details["history"][0]["status"], "quarantined", "{shown}");
+    let (_, text) = review(&s3, &env, &["show", "bad.csv"]);
+    assert!(
+        text.contains("line 3, column temperature") && text.contains(line),
+        "{text}"
+    );
+
+    // Fixed in the quarantine (the object replaced), then retried: back under the
+    // source prefix, its report kept among the attempts.
+    s3.put("quarantine/bad.csv", good.clone()).await;
+    let (code, retried) = review(&s3, &env, &["retry", "bad.csv"]);
+    assert_eq!(code, Some(0), "{retried}");
+    assert!(retried.contains("s3://fleet/incoming/bad.csv"), "{retried}");
+    assert_eq!(
+        s3.keys().await,
+        [
+            "incoming/bad.csv",
+            "quarantine/.attempts/bad.csv.1.error.json"
+        ]
+    );
+    // A second retry finds nothing to put back.
+    let (code, again) = review(&s3, &env, &["retry", "bad.csv"]);
+    assert_eq!(code, Some(1), "{again}");
+
+    once(&s3, &env, false).await;
+    once(&s3, &env, false).await;
+    assert_eq!(count(&env, "loaded").await, 1);
+    assert_eq!(count(&env, "quarantined").await, 1);
+    assert_eq!(count(&env, "duplicate").await, 0);
+    let rows = env.db.count("SELECT count(*) FROM sensor_readings").await;
+    assert_eq!(rows, 4);
+    assert_eq!(s3.text("processed/bad.csv").await, good);
+    let (_, listed) = review(&s3, &env, &["list"]);
+    assert!(listed.contains("The quarantine is empty."), "{listed}");
+
+    // The earlier report is purged from the bucket like any other.
+    let (code, purged) = review(&s3, &env, &["purge", "--older-than", "0", "--yes"]);
+    assert_eq!(code, Some(0), "{purged}");
+    assert!(purged.contains("Deleted 1 files"), "{purged}");
+    assert_eq!(s3.keys().await, ["processed/bad.csv"]);
+}

@@ -132,12 +132,12 @@ async fn quarantine_view(
             ),
         );
     };
-    let dir = d.inner.quarantine_folder.clone();
+    let area = d.inner.quarantine.clone();
     let lookup = name.clone();
     let found = blocking(move || {
-        let entry = q::find(&dir, &lookup)?;
+        let entry = q::find(area.as_ref(), &lookup)?;
         if entry.report.as_ref().is_some_and(|r| r.ledger_id == id) {
-            q::details(&dir, entry).map(Some)
+            q::details(area.as_ref(), entry).map(Some)
         } else {
             Ok(None)
         }

@@ -95,8 +95,8 @@ async fn waiting(d: &Dashboard) -> (String, bool) {
 
 /// How many files the quarantine folder holds.
 async fn quarantine(d: &Dashboard) -> String {
-    let qdir = d.inner.quarantine_folder.clone();
-    match blocking(move || q::entries(&qdir)).await {
+    let area = d.inner.quarantine.clone();
+    match blocking(move || q::entries(area.as_ref())).await {
         Ok(e) if e.is_empty() => "empty".to_owned(),
         Ok(e) => count(e.len() as u64, "file"),
         Err(e) => e,

@@ -22,18 +22,18 @@ pub async fn quarantine(
     headers: HeaderMap,
     Query(p): Params,
 ) -> Response {
-    let dir = d.inner.quarantine_folder.clone();
+    let area = d.inner.quarantine.clone();
     let mut page = views::Quarantine {
         layout: d.layout(&headers, Utc::now()),
         message: p.get("retried").map(|name| {
-            format!("{name} is back in the data folder; the agent will take it again.")
+            format!("{name} is back where it was dropped; the agent will take it again.")
         }),
         error: None,
         entries: Vec::new(),
         signed_in: d.signed_in(&headers),
         token_set: d.inner.auth.is_some(),
     };
-    let entries = match blocking(move || q::entries(&dir)).await {
+    let entries = match blocking(move || q::entries(area.as_ref())).await {
         Ok(entries) => entries,
         Err(e) => {
             page.error = Some(e);
@@ -83,7 +83,7 @@ pub struct RetryRequest {
     csrf: String,
 }
 
-/// Moves a quarantined file back into the data folder (`quarantine retry`), for a
+/// Puts a quarantined item back into its source (`quarantine retry`), for a
 /// signed-in browser posting a form of this site.
 pub async fn retry(
     State(d): State<Dashboard>,
@@ -102,19 +102,16 @@ pub async fn retry(
             format!("Retry refused: {why}."),
         );
     }
-    let (dir, data) = (
-        d.inner.quarantine_folder.clone(),
-        d.inner.data_folder.clone(),
-    );
+    let area = d.inner.quarantine.clone();
     let name = form.name.clone();
     match blocking(move || {
-        let entry = q::find(&dir, &name)?;
-        q::retry(&dir, &data, &entry)
+        let entry = q::find(area.as_ref(), &name)?;
+        q::retry(area.as_ref(), &entry)
     })
     .await
     {
         Ok(done) => {
-            info!(file = %done.name, moved_to = %done.moved_to.display(), "retried from the dashboard");
+            info!(file = %done.name, moved_to = %done.moved_to, "retried from the dashboard");
             redirect(&format!("/quarantine?retried={}", encode(&done.name)), None)
         }
         Err(e) => d.message(&headers, StatusCode::CONFLICT, "Not retried", e),

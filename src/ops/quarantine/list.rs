@@ -1,11 +1,9 @@
 //! `quarantine list`: every entry, newest first, with the attempts the ledger counted.
 
-use std::path::Path;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Entry, QuarantineError, entries, fit};
+use super::{Entry, QuarantineError, fit};
 use crate::rule::Rule;
 use crate::sink::{EntryStatus, LedgerQueries, SinkError};
 
@@ -41,15 +39,16 @@ pub struct Listed {
     pub detail: Option<String>,
 }
 
-/// The list, newest first, with attempt counts from the ledger when `store` answers.
-/// Returns the ledger's error beside the list when it did not.
+/// The list of `entries` (as [`super::entries`] found them, newest first), with
+/// attempt counts from the ledger when `store` answers. Returns the ledger's error
+/// beside the list when it did not.
 pub async fn list(
-    dir: &Path,
+    entries: Vec<Entry>,
     store: Option<&dyn LedgerQueries>,
 ) -> Result<(Vec<Listed>, Option<SinkError>), QuarantineError> {
     let mut ledger_error = None;
     let mut out = Vec::new();
-    for entry in entries(dir)? {
+    for entry in entries {
         let attempts = match (store, &ledger_error) {
             (Some(store), None) => match attempts(store, &entry).await {
                 Ok(n) => Some(n),
@@ -82,7 +81,7 @@ pub async fn list(
 pub fn format_list(rows: &[Listed]) -> String {
     use std::fmt::Write;
     if rows.is_empty() {
-        return "The quarantine folder is empty.\n".to_owned();
+        return "The quarantine is empty.\n".to_owned();
     }
     let mut out = format!(
         "{:<25} {:<16} {:<22} {:>6} {:>6}\n",

@@ -1,20 +1,21 @@
-//! Quarantine review: what is in the quarantine folder, why, what to do about it, and
-//! the way back into the data folder.
+//! Quarantine review: what is in the quarantine, why, what to do about it, and the
+//! way back into the source.
 //!
-//! The folder holds each rejected file (`NAME`) beside its report (`NAME.error.json`,
-//! see [`crate::report`]). Retrying a file moves it back into the data folder under the
-//! name it was dropped with, and first moves its report to
-//! `quarantine/.attempts/NAME.N.error.json` (N = 1, 2, …), so every earlier verdict is
-//! kept; the hidden folder is never taken for a quarantined file. The ledger keeps one
-//! row per attempt with the content hash, which links every attempt at the same bytes.
+//! The quarantine holds each rejected item (`NAME`) beside its report
+//! (`NAME.error.json`, see [`crate::report`]): the quarantine folder, or the bucket's
+//! quarantine prefix, read through the source's [`QuarantineArea`]. Retrying an item
+//! puts it back into the source under the name it was dropped with (what that means is
+//! the source's: a rename into the data folder, a copy under the bucket's prefix), and
+//! first moves its report to `.attempts/NAME.N.error.json` (N = 1, 2, …), so every
+//! earlier verdict is kept; the hidden area is never taken for a quarantined item. The
+//! ledger keeps one row per attempt with the content hash, which links every attempt
+//! at the same bytes.
 //!
 //! One file per verb (`list`, `show`, `retry`, `purge`); this module finds the entries
 //! they work on.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -22,6 +23,7 @@ use serde::Serialize;
 use crate::report::QuarantineReport;
 use crate::rule::Rule;
 use crate::sink::SinkError;
+use crate::source::QuarantineArea;
 
 mod list;
 mod purge;
@@ -36,42 +38,47 @@ pub use show::{Advice, Details, details, earlier_reports, format_details};
 /// Suffix of a quarantine report beside its file.
 pub const REPORT_SUFFIX: &str = ".error.json";
 /// Hidden folder inside the quarantine folder where reports of earlier attempts go.
-pub const ATTEMPTS_DIR: &str = ".attempts";
+pub const ATTEMPTS_DIR: &str = crate::source::review::ATTEMPTS;
 
 /// A quarantine operation that could not be done.
 #[derive(Debug, thiserror::Error)]
 pub enum QuarantineError {
-    #[error("{}: {source}", path.display())]
+    #[error("{place}: {source}")]
     Io {
-        path: PathBuf,
+        /// The quarantine item (or the quarantine itself) that could not be reached.
+        place: String,
         #[source]
         source: io::Error,
     },
-    #[error("{}: not a readable quarantine report: {source}", path.display())]
+    #[error("{place}: not a readable quarantine report: {source}")]
     Report {
-        path: PathBuf,
+        place: String,
         #[source]
         source: serde_json::Error,
     },
-    #[error("{0:?} is not in the quarantine folder (see `sensor-ingest quarantine list`)")]
+    #[error("{0:?} is not in the quarantine (see `sensor-ingest quarantine list`)")]
     NotFound(String),
     #[error(
         "{name:?} has only a report left in quarantine; the file itself is gone, so there is nothing to retry"
     )]
     NoFile { name: String },
     #[error(
-        "the data folder already has a file named {name:?}; move it away or rename one of them, then retry"
+        "the source already has an item named {name:?} waiting (a file in the data folder, an \
+         object under the bucket's prefix); move it away or rename one of them, then retry"
     )]
     NameTaken { name: String },
     #[error("reading the ledger: {0}")]
     Database(#[from] SinkError),
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> QuarantineError + '_ {
-    move |source| QuarantineError::Io {
-        path: path.to_owned(),
-        source,
-    }
+/// An I/O error about the item `name` of `area` (the whole quarantine when empty).
+fn io_err(area: &dyn QuarantineArea, name: &str) -> impl FnOnce(io::Error) -> QuarantineError {
+    let place = if name.is_empty() {
+        area.describe()
+    } else {
+        format!("{}/{name}", area.describe().trim_end_matches('/'))
+    };
+    move |source| QuarantineError::Io { place, source }
 }
 
 /// One quarantined file (or a report whose file is gone), as found in the folder.
@@ -118,37 +125,29 @@ impl Entry {
     }
 }
 
-/// Every entry of the quarantine folder `dir`, newest first. Hidden names (such as
-/// [`ATTEMPTS_DIR`]) and sub-folders are not entries; a folder not created yet has none.
-pub fn entries(dir: &Path) -> Result<Vec<Entry>, QuarantineError> {
-    let mut files: BTreeSet<String> = BTreeSet::new();
-    let mut reports: BTreeSet<String> = BTreeSet::new();
-    let listing = match fs::read_dir(dir) {
-        Ok(listing) => listing,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(dir)(e)),
-    };
-    for item in listing {
-        let item = item.map_err(io_err(dir))?;
-        let Some(name) = item.file_name().to_str().map(str::to_owned) else {
-            continue;
-        };
-        if name.starts_with('.') || !item.file_type().map_err(io_err(dir))?.is_file() {
-            continue;
-        }
-        match name.strip_suffix(REPORT_SUFFIX) {
-            Some(stem) if !stem.is_empty() => reports.insert(stem.to_owned()),
-            _ => files.insert(name),
+/// Every entry of the quarantine, newest first. Hidden names (such as
+/// [`ATTEMPTS_DIR`]) and sub-folders are not entries; a quarantine not created yet has
+/// none.
+pub fn entries(area: &dyn QuarantineArea) -> Result<Vec<Entry>, QuarantineError> {
+    let mut files: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    let mut reports: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    for item in area.list(false).map_err(io_err(area, ""))? {
+        match item.name.strip_suffix(REPORT_SUFFIX) {
+            Some(stem) if !stem.is_empty() => reports.insert(stem.to_owned(), item.modified),
+            _ => files.insert(item.name, item.modified),
         };
     }
+    let names: BTreeSet<&String> = files.keys().chain(reports.keys()).collect();
     let mut out = Vec::new();
-    for name in files.union(&reports) {
+    for name in names {
+        let written = files.get(name).or(reports.get(name)).copied();
         out.push(load_entry(
-            dir,
+            area,
             name,
-            files.contains(name),
-            reports.contains(name),
-        )?);
+            files.contains_key(name),
+            reports.contains_key(name),
+            written.unwrap_or_default(),
+        ));
     }
     out.sort_by(|a, b| {
         b.quarantined_at
@@ -158,69 +157,80 @@ pub fn entries(dir: &Path) -> Result<Vec<Entry>, QuarantineError> {
     Ok(out)
 }
 
+/// The entry `name`: its report read when there is one (a damaged or unreadable
+/// report is kept as an error, so that it does not hide the other entries), else the
+/// time the item was `written`.
 fn load_entry(
-    dir: &Path,
+    area: &dyn QuarantineArea,
     name: &str,
     has_file: bool,
     has_report: bool,
-) -> Result<Entry, QuarantineError> {
-    // A damaged report must not hide the other entries: keep its error instead.
+    written: DateTime<Utc>,
+) -> Entry {
     let (report, report_error) = if has_report {
-        match read_report(&dir.join(format!("{name}{REPORT_SUFFIX}"))) {
+        match read_report(area, &format!("{name}{REPORT_SUFFIX}")) {
             Ok(r) => (Some(r), None),
             Err(e) => (None, Some(e.to_string())),
         }
     } else {
         (None, None)
     };
-    let quarantined_at = match &report {
-        Some(r) => r.quarantined_at,
-        None => {
-            let path = if has_file {
-                dir.join(name)
-            } else {
-                dir.join(format!("{name}{REPORT_SUFFIX}"))
-            };
-            let meta = fs::metadata(&path).map_err(io_err(&path))?;
-            meta.modified()
-                .map(DateTime::<Utc>::from)
-                .unwrap_or_default()
-        }
-    };
-    Ok(Entry {
+    Entry {
         name: name.to_owned(),
         original_name: report
             .as_ref()
             .map_or_else(|| name.to_owned(), |r| r.file.clone()),
-        quarantined_at,
+        quarantined_at: report.as_ref().map_or(written, |r| r.quarantined_at),
         has_file,
         report,
         report_error,
-    })
+    }
 }
 
-/// Reads one quarantine report.
-pub fn read_report(path: &Path) -> Result<QuarantineReport, QuarantineError> {
-    let bytes = fs::read(path).map_err(io_err(path))?;
+/// Bytes read of a report at most: a real one is a few kilobytes (its problems are
+/// capped); anything larger is not a report of ours.
+const MAX_REPORT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads the quarantine report `name`.
+pub fn read_report(
+    area: &dyn QuarantineArea,
+    name: &str,
+) -> Result<QuarantineReport, QuarantineError> {
+    let mut bytes = Vec::new();
+    area.open(name)
+        .and_then(|r| {
+            use std::io::Read;
+            r.take(MAX_REPORT_BYTES).read_to_end(&mut bytes)
+        })
+        .map_err(io_err(area, name))?;
     serde_json::from_slice(&bytes).map_err(|source| QuarantineError::Report {
-        path: path.to_owned(),
+        place: format!("{}/{name}", area.describe().trim_end_matches('/')),
         source,
     })
 }
 
 /// The entry `file` names: a quarantine name, a path to it, or its report's name.
-pub fn find(dir: &Path, file: &str) -> Result<Entry, QuarantineError> {
-    let base = Path::new(file)
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or(file);
+pub fn find(area: &dyn QuarantineArea, file: &str) -> Result<Entry, QuarantineError> {
+    let base = file.rsplit('/').next().unwrap_or(file);
     let name = base.strip_suffix(REPORT_SUFFIX).unwrap_or(base);
-    let has_file = dir.join(name).is_file();
-    let has_report = dir.join(format!("{name}{REPORT_SUFFIX}")).is_file();
-    if name.starts_with('.') || !(has_file || has_report) {
+    if name.is_empty() || name.starts_with('.') {
         return Err(QuarantineError::NotFound(file.to_owned()));
     }
-    load_entry(dir, name, has_file, has_report)
+    let item = area.stat(name).map_err(io_err(area, name))?;
+    let report_name = format!("{name}{REPORT_SUFFIX}");
+    let report = area
+        .stat(&report_name)
+        .map_err(io_err(area, &report_name))?;
+    let Some(written) = item.as_ref().or(report.as_ref()).map(|s| s.modified) else {
+        return Err(QuarantineError::NotFound(file.to_owned()));
+    };
+    Ok(load_entry(
+        area,
+        name,
+        item.is_some(),
+        report.is_some(),
+        written,
+    ))
 }
 
 /// Cuts `s` to `width` characters, ending with `…` when cut.
@@ -239,12 +249,14 @@ mod tests {
 
     #[test]
     fn a_damaged_report_does_not_hide_the_other_entries() {
+        use std::fs;
         let dir = tempfile::tempdir().unwrap();
+        let area = crate::source::FolderQuarantine::new(dir.path(), dir.path().join("data"));
         fs::write(dir.path().join("a.csv"), "x").unwrap();
         fs::write(dir.path().join("a.csv.error.json"), "{not json").unwrap();
         fs::write(dir.path().join("b.csv"), "x").unwrap();
         fs::create_dir(dir.path().join(ATTEMPTS_DIR)).unwrap();
-        let found = entries(dir.path()).unwrap();
+        let found = entries(&area).unwrap();
         let names: Vec<&str> = found.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names.len(), 2);
         assert!(names.contains(&"a.csv") && names.contains(&"b.csv"));
@@ -258,6 +270,6 @@ mod tests {
         );
         let b = found.iter().find(|e| e.name == "b.csv").unwrap();
         assert_eq!(b.short_reason(), "no report");
-        assert!(format_details(&details(dir.path(), a.clone()).unwrap()).contains("unreadable"));
+        assert!(format_details(&details(&area, a.clone()).unwrap()).contains("unreadable"));
     }
 }

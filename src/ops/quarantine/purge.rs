@@ -1,14 +1,12 @@
 //! `quarantine purge`: what is older than a cutoff, and deleting it.
 
-use std::fs;
-use std::io;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{ATTEMPTS_DIR, Entry, QuarantineError, REPORT_SUFFIX, entries, io_err};
+use super::{Entry, QuarantineError, REPORT_SUFFIX, entries, io_err};
+use crate::source::QuarantineArea;
 
 /// What `purge` would delete (or deleted).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -27,26 +25,21 @@ impl PurgePlan {
 
 /// Entries quarantined before `cutoff`, and earlier-attempt reports last written
 /// before it.
-pub fn purge_plan(dir: &Path, cutoff: DateTime<Utc>) -> Result<PurgePlan, QuarantineError> {
-    let entries = entries(dir)?
+pub fn purge_plan(
+    area: &dyn QuarantineArea,
+    cutoff: DateTime<Utc>,
+) -> Result<PurgePlan, QuarantineError> {
+    let entries = entries(area)?
         .into_iter()
         .filter(|e| e.quarantined_at < cutoff)
         .collect();
-    let mut earlier_reports = Vec::new();
-    let attempts = dir.join(ATTEMPTS_DIR);
-    if let Ok(listing) = fs::read_dir(&attempts) {
-        for item in listing {
-            let item = item.map_err(io_err(&attempts))?;
-            let meta = item.metadata().map_err(io_err(&attempts))?;
-            let modified = meta.modified().map(DateTime::<Utc>::from);
-            if meta.is_file() && modified.is_ok_and(|m| m < cutoff) {
-                earlier_reports.push(format!(
-                    "{ATTEMPTS_DIR}/{}",
-                    item.file_name().to_string_lossy()
-                ));
-            }
-        }
-    }
+    let mut earlier_reports: Vec<String> = area
+        .list(true)
+        .map_err(io_err(area, super::ATTEMPTS_DIR))?
+        .into_iter()
+        .filter(|item| item.modified < cutoff)
+        .map(|item| item.name)
+        .collect();
     earlier_reports.sort();
     Ok(PurgePlan {
         entries,
@@ -54,24 +47,22 @@ pub fn purge_plan(dir: &Path, cutoff: DateTime<Utc>) -> Result<PurgePlan, Quaran
     })
 }
 
-/// Deletes what `plan` lists. Files already gone are not an error. Returns how many
-/// files were removed.
-pub fn purge(dir: &Path, plan: &PurgePlan) -> Result<usize, QuarantineError> {
+/// Deletes what `plan` lists. Items already gone are not an error. Returns how many
+/// items the plan found there (each file, report and earlier report).
+pub fn purge(area: &dyn QuarantineArea, plan: &PurgePlan) -> Result<usize, QuarantineError> {
     let mut removed = 0;
-    let mut remove = |path: PathBuf| match fs::remove_file(&path) {
-        Ok(()) => {
-            removed += 1;
-            Ok(())
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err(&path)(e)),
+    let mut remove = |name: &str, there: bool| {
+        area.remove(name).map_err(io_err(area, name))?;
+        removed += usize::from(there);
+        Ok::<(), QuarantineError>(())
     };
     for e in &plan.entries {
-        remove(dir.join(&e.name))?;
-        remove(dir.join(format!("{}{REPORT_SUFFIX}", e.name)))?;
+        remove(&e.name, e.has_file)?;
+        let has_report = e.report.is_some() || e.report_error.is_some();
+        remove(&format!("{}{REPORT_SUFFIX}", e.name), has_report)?;
     }
     for r in &plan.earlier_reports {
-        remove(dir.join(r))?;
+        remove(r, true)?;
     }
     Ok(removed)
 }

@@ -1,89 +1,87 @@
-//! `quarantine retry`: a file back into the data folder under the name it was dropped
-//! with (what putting back means is the folder source's, `source::folder::put_back`),
-//! its report kept among the earlier attempts.
+//! `quarantine retry`: an item back into its source under the name it was dropped
+//! with (what putting back means is the source's: `QuarantineArea::put_back`), its
+//! report kept among the earlier attempts.
 
 use std::io;
-use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::{ATTEMPTS_DIR, Entry, QuarantineError, REPORT_SUFFIX, io_err};
-use crate::archive;
-use crate::source::folder;
+use crate::source::QuarantineArea;
 
-/// Where a retried file went.
+/// Where a retried item went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Retried {
-    /// Its name in the quarantine folder.
+    /// Its name in the quarantine.
     pub name: String,
-    /// Its path in the data folder.
-    pub moved_to: PathBuf,
-    /// Where its report was kept, relative to the quarantine folder.
+    /// Where it is in the source now: a path in the data folder, or `s3://bucket/key`.
+    pub moved_to: String,
+    /// Where its report was kept, relative to the quarantine.
     pub report_kept_as: Option<String>,
 }
 
-/// Moves a quarantined file back into `data_dir` under the name it was dropped with,
-/// after moving its report to `.attempts/NAME.N.error.json`. Never overwrites: a file
-/// of that name already waiting in the data folder stops the retry, and the report is
-/// put back.
-pub fn retry(dir: &Path, data_dir: &Path, entry: &Entry) -> Result<Retried, QuarantineError> {
+/// Puts a quarantined item back into its source under the name it was dropped with,
+/// after moving its report to `.attempts/NAME.N.error.json`. Never overwrites: an item
+/// of that name already waiting in the source stops the retry, and the report is put
+/// back.
+pub fn retry(area: &dyn QuarantineArea, entry: &Entry) -> Result<Retried, QuarantineError> {
     if !entry.has_file {
         return Err(QuarantineError::NoFile {
             name: entry.name.clone(),
         });
     }
-    archive::ensure_dir(data_dir).map_err(io_err(data_dir))?;
-    if folder::is_waiting(data_dir, &entry.original_name) {
-        return Err(QuarantineError::NameTaken {
-            name: entry.original_name.clone(),
-        });
+    let name_taken = || QuarantineError::NameTaken {
+        name: entry.original_name.clone(),
+    };
+    if area
+        .is_waiting(&entry.original_name)
+        .map_err(io_err(area, ""))?
+    {
+        return Err(name_taken());
     }
-    let report_path = dir.join(format!("{}{REPORT_SUFFIX}", entry.name));
-    let kept = if report_path.is_file() {
-        let attempts = dir.join(ATTEMPTS_DIR);
-        archive::ensure_dir(&attempts).map_err(io_err(&attempts))?;
-        Some(keep_report(&report_path, &attempts, &entry.original_name)?)
+    let report = format!("{}{REPORT_SUFFIX}", entry.name);
+    let kept = if area.stat(&report).map_err(io_err(area, &report))?.is_some() {
+        Some(keep_report(area, &report, &entry.original_name)?)
     } else {
         None
     };
-    let src = dir.join(&entry.name);
-    let back = match folder::put_back(&src, data_dir, &entry.original_name) {
-        Ok(candidate) => candidate,
+    let moved_to = match area.put_back(&entry.name, &entry.original_name) {
+        Ok(to) => to,
         Err(e) => {
             if let Some(kept) = &kept {
                 // Put the report back so the entry stays whole; the error says why.
-                let _ = archive::move_no_clobber(&dir.join(kept), &report_path);
+                let _ = area.rename(kept, &report);
             }
             return Err(if e.kind() == io::ErrorKind::AlreadyExists {
-                QuarantineError::NameTaken {
-                    name: entry.original_name.clone(),
-                }
+                name_taken()
             } else {
-                io_err(&src)(e)
+                io_err(area, &entry.name)(e)
             });
         }
     };
     Ok(Retried {
         name: entry.name.clone(),
-        moved_to: folder::path_of(&back).to_owned(),
+        moved_to,
         report_kept_as: kept,
     })
 }
 
-/// Moves `report` to the first free `attempts/NAME.N.error.json`; returns its name
-/// relative to the quarantine folder.
+/// Moves `report` to the first free `.attempts/NAME.N.error.json`; returns its name
+/// relative to the quarantine.
 fn keep_report(
-    report: &Path,
-    attempts: &Path,
+    area: &dyn QuarantineArea,
+    report: &str,
     original_name: &str,
 ) -> Result<String, QuarantineError> {
     for n in 1..100_000u64 {
-        let name = format!("{original_name}.{n}{REPORT_SUFFIX}");
-        match archive::move_no_clobber(report, &attempts.join(&name)) {
-            Ok(()) => return Ok(format!("{ATTEMPTS_DIR}/{name}")),
+        let kept = format!("{ATTEMPTS_DIR}/{original_name}.{n}{REPORT_SUFFIX}");
+        match area.rename(report, &kept) {
+            Ok(()) => return Ok(kept),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(io_err(report)(e)),
+            Err(e) => return Err(io_err(area, report)(e)),
         }
     }
-    Err(io_err(attempts)(io::Error::other("no free attempt number")))
+    Err(io_err(area, ATTEMPTS_DIR)(io::Error::other(
+        "no free attempt number",
+    )))
 }

@@ -2,9 +2,7 @@
 //! advice per rule, and the reports of earlier attempts.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::io::{self, BufRead};
-use std::path::Path;
+use std::io::{self, BufRead, Read};
 
 use serde::Serialize;
 
@@ -12,6 +10,7 @@ use super::{ATTEMPTS_DIR, Entry, QuarantineError, REPORT_SUFFIX, fit, io_err};
 use crate::report::QuarantineReport;
 use crate::rule::Rule;
 use crate::sink::LedgerRecord;
+use crate::source::QuarantineArea;
 
 /// Everything `quarantine show` prints about one entry.
 #[derive(Debug, Clone, Serialize)]
@@ -43,7 +42,7 @@ const MAX_QUOTED_CHARS: usize = 200;
 
 /// Gathers the details of `entry`: the quoted lines from the file, advice per rule,
 /// and earlier reports. `history` is left empty for the caller to fill from the ledger.
-pub fn details(dir: &Path, entry: Entry) -> Result<Details, QuarantineError> {
+pub fn details(area: &dyn QuarantineArea, entry: Entry) -> Result<Details, QuarantineError> {
     let mut wanted: BTreeSet<u64> = BTreeSet::new();
     let mut counts: BTreeMap<Rule, u64> = BTreeMap::new();
     if let Some(r) = &entry.report {
@@ -56,8 +55,9 @@ pub fn details(dir: &Path, entry: Entry) -> Result<Details, QuarantineError> {
     }
     wanted.insert(1);
     let mut lines = if entry.has_file {
-        let path = dir.join(&entry.name);
-        quote_lines(&path, &wanted).map_err(io_err(&path))?
+        area.open(&entry.name)
+            .and_then(|r| quote_lines(r, &wanted))
+            .map_err(io_err(area, &entry.name))?
     } else {
         BTreeMap::new()
     };
@@ -76,7 +76,7 @@ pub fn details(dir: &Path, entry: Entry) -> Result<Details, QuarantineError> {
             count,
         })
         .collect();
-    let earlier_reports = earlier_reports(dir, &entry.original_name)?;
+    let earlier_reports = earlier_reports(area, &entry.original_name)?;
     Ok(Details {
         entry,
         header,
@@ -94,12 +94,12 @@ const MAX_QUOTED_BYTES: usize = 4096;
 /// The physical lines numbered in `wanted` (header = 1), without their line ending,
 /// control characters escaped, cut to [`MAX_QUOTED_CHARS`]. Reads no further than the
 /// last wanted line and keeps at most [`MAX_QUOTED_BYTES`] of each.
-fn quote_lines(path: &Path, wanted: &BTreeSet<u64>) -> io::Result<BTreeMap<u64, String>> {
+fn quote_lines(input: impl Read, wanted: &BTreeSet<u64>) -> io::Result<BTreeMap<u64, String>> {
     let mut out = BTreeMap::new();
     let Some(&last) = wanted.last() else {
         return Ok(out);
     };
-    let mut reader = io::BufReader::new(fs::File::open(path)?);
+    let mut reader = io::BufReader::new(input);
     let (mut n, mut line) = (1u64, Vec::new());
     loop {
         let buf = reader.fill_buf()?;
@@ -139,28 +139,24 @@ fn printable(bytes: &[u8]) -> String {
     crate::read::shorten(text, MAX_QUOTED_CHARS, true)
 }
 
-/// Names (relative to the quarantine folder) of earlier reports for `original_name`,
-/// in attempt order.
-pub fn earlier_reports(dir: &Path, original_name: &str) -> Result<Vec<String>, QuarantineError> {
-    let attempts = dir.join(ATTEMPTS_DIR);
+/// Names (relative to the quarantine) of earlier reports for `original_name`, in
+/// attempt order.
+pub fn earlier_reports(
+    area: &dyn QuarantineArea,
+    original_name: &str,
+) -> Result<Vec<String>, QuarantineError> {
     let mut found: Vec<(u64, String)> = Vec::new();
-    let listing = match fs::read_dir(&attempts) {
-        Ok(l) => l,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(&attempts)(e)),
-    };
-    for item in listing {
-        let item = item.map_err(io_err(&attempts))?;
-        let Some(name) = item.file_name().to_str().map(str::to_owned) else {
-            continue;
-        };
-        let n = name
-            .strip_prefix(original_name)
+    for item in area.list(true).map_err(io_err(area, ATTEMPTS_DIR))? {
+        let n = item
+            .name
+            .strip_prefix(ATTEMPTS_DIR)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|rest| rest.strip_prefix(original_name))
             .and_then(|rest| rest.strip_prefix('.'))
             .and_then(|rest| rest.strip_suffix(REPORT_SUFFIX))
             .and_then(|n| n.parse::<u64>().ok());
         if let Some(n) = n {
-            found.push((n, format!("{ATTEMPTS_DIR}/{name}")));
+            found.push((n, item.name));
         }
     }
     found.sort();
@@ -208,7 +204,7 @@ pub fn format_details(d: &Details) -> String {
     if e.has_file {
         let _ = writeln!(
             out,
-            "\nFix the file in the quarantine folder, check it with \
+            "\nFix the file in the quarantine, check it with \
              `sensor-ingest check`, then `sensor-ingest quarantine retry {}`.",
             e.name
         );
@@ -312,13 +308,10 @@ mod tests {
 
     #[test]
     fn only_the_wanted_lines_are_quoted_and_each_is_bounded() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.csv");
         let mut content = b"h1,h2\r\na,1\nb,2\n".to_vec();
         content.extend(std::iter::repeat_n(b'x', 100_000));
-        fs::write(&path, &content).unwrap();
         let wanted = BTreeSet::from([1, 3, 4, 9]);
-        let lines = quote_lines(&path, &wanted).unwrap();
+        let lines = quote_lines(&content[..], &wanted).unwrap();
         assert_eq!(lines[&1], "h1,h2");
         assert_eq!(lines[&3], "b,2");
         assert_eq!(

@@ -39,7 +39,7 @@ pub struct Bucket {
     pub(super) processed: String,
     pub(super) quarantine: String,
     pub(super) after: After,
-    spool_dir: PathBuf,
+    pub(super) spool_dir: PathBuf,
     backoff: Backoff,
     /// The agent's runtime: the source's methods run on its blocking pool, and drive
     /// their requests on it.

@@ -52,7 +52,7 @@ impl Bucket {
         }
     }
 
-    async fn copy(&self, from: &str, to: &str) -> Result<(), S3Error> {
+    pub(super) async fn copy(&self, from: &str, to: &str) -> Result<(), S3Error> {
         let (src, dst) = (Key::from(from), Key::from(to));
         self.backoff()
             .retry("COPY", || async {
@@ -64,7 +64,7 @@ impl Bucket {
             .await
     }
 
-    async fn delete(&self, key: &str) -> Result<(), S3Error> {
+    pub(super) async fn delete(&self, key: &str) -> Result<(), S3Error> {
         let path = Key::from(key);
         let deleted = self
             .backoff()
@@ -81,7 +81,7 @@ impl Bucket {
         }
     }
 
-    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), S3Error> {
+    pub(super) async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), S3Error> {
         let (path, payload) = (Key::from(key), PutPayload::from(bytes));
         self.backoff()
             .retry("PUT", || async {
@@ -224,7 +224,7 @@ impl Bucket {
     }
 
     /// A local file could not be read or written.
-    fn local(&self, key: &str, e: std::io::Error) -> S3Error {
+    pub(super) fn local(&self, key: &str, e: std::io::Error) -> S3Error {
         S3Error::Refused {
             bucket: self.bucket.clone(),
             key: key.to_owned(),

@@ -22,6 +22,7 @@ mod bucket;
 pub mod discover;
 pub mod error;
 mod let_go;
+mod review;
 
 use std::fmt;
 use std::path::PathBuf;
