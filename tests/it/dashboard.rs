@@ -18,7 +18,7 @@ use rstest::rstest;
 use crate::common::binary::{command, read_log, spawn_logged};
 use crate::common::{Backend, TestEnv, env_or_skip, eventually, in_ci};
 
-const TOKEN: &str = "dashboard-test-token-0123456789";
+pub(crate) const TOKEN: &str = "dashboard-test-token-0123456789";
 const HOSTILE: &str = "<img src=x onerror=alert(1)>.csv";
 const HOSTILE_SENSOR: &str = "<i>s2</i>";
 const BAD: &str = "timestamp,sensor_id,temperature,humidity\n\
@@ -61,7 +61,7 @@ fn free_port() -> u16 {
 }
 
 /// A child process killed when the test ends, even by a failed assertion.
-struct Killed(Child);
+pub(crate) struct Killed(Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -231,7 +231,7 @@ fn encode(s: &str) -> String {
 }
 
 /// chromedriver on a free port, or `None` (test skipped) when it is not installed here.
-fn chromedriver() -> Option<(Killed, u16)> {
+pub(crate) fn chromedriver() -> Option<(Killed, u16)> {
     let path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     if !std::path::Path::new(&path).exists() {
         assert!(
@@ -251,7 +251,7 @@ fn chromedriver() -> Option<(Killed, u16)> {
     Some((Killed(child), port))
 }
 
-async fn browser(driver_port: u16) -> Client {
+pub(crate) async fn browser(driver_port: u16) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -293,7 +293,7 @@ async fn screenshot(c: &Client, backend: Backend, page: &str) {
 }
 
 /// Waits (up to 10 s, as a page may still be loading after a click) for `css`.
-async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
+pub(crate) async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
     c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Css(css))
@@ -301,7 +301,7 @@ async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|e| panic!("{css}: {e}"))
 }
 
-async fn text(c: &Client, css: &str) -> String {
+pub(crate) async fn text(c: &Client, css: &str) -> String {
     c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Css(css))

@@ -597,3 +597,93 @@ async fn a_quarantined_object_is_reviewed_fixed_retried_and_loaded_once(#[case] 
     assert!(purged.contains("Deleted 1 files"), "{purged}");
     assert_eq!(s3.keys().await, ["processed/bad.csv"]);
 }
+
+/// The bucket's quarantine in the dashboard, in a real browser: the quarantine page
+/// lists the object, its file page quotes the offending line from the bucket, and a
+/// signed-in retry puts the fixed object back under the prefix, where it loads once.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn the_dashboard_reviews_and_retries_a_quarantined_object(#[case] backend: Backend) {
+    use crate::dashboard::{TOKEN, browser, chromedriver, find, text};
+    use fantoccini::Locator;
+    let Some(s3) = S3Server::start().await else {
+        return;
+    };
+    let Some((_driver, driver_port)) = chromedriver() else {
+        return;
+    };
+    let env = env_or_skip!(TestEnv::new(backend));
+    let good = csv(7, 4);
+    let bad = good.replacen(",1.5,", ",hot,", 1);
+    s3.put("incoming/bad.csv", bad.clone()).await;
+    prepared(&env).await;
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = env.dir.path().join("agent.log");
+    let mut cmd = s3.agent(&env, &["run"]);
+    cmd.env("HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("HTTP_TOKEN", TOKEN);
+    let mut agent = spawn_logged(cmd, &log);
+    let refused = eventually(Duration::from_secs(30), async || {
+        count(&env, "quarantined").await == 1
+    })
+    .await;
+    assert!(refused, "{}", read_log(&log));
+
+    let c = browser(driver_port).await;
+    let base = format!("http://127.0.0.1:{port}");
+    c.goto(&format!("{base}/quarantine")).await.unwrap();
+    assert!(text(&c, "#quarantine").await.contains("bad.csv"));
+    c.goto(&format!("{base}/files")).await.unwrap();
+    find(&c, "#files a").await.click().await.unwrap();
+    let line = bad.lines().nth(2).unwrap();
+    assert!(text(&c, "#quoted").await.contains(line));
+    assert!(text(&c, "#problems").await.contains("not_a_number"));
+
+    s3.put("quarantine/bad.csv", good.clone()).await;
+    c.goto(&format!("{base}/login")).await.unwrap();
+    find(&c, "#token").await.send_keys(TOKEN).await.unwrap();
+    find(&c, "#sign-in").await.click().await.unwrap();
+    let signed_in = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("logout"))
+        .await
+        .is_ok();
+    assert!(signed_in, "{}", c.source().await.unwrap_or_default());
+    c.goto(&format!("{base}/quarantine")).await.unwrap();
+    find(&c, ".retry-button").await.click().await.unwrap();
+    assert!(
+        text(&c, "#message")
+            .await
+            .contains("is back where it was dropped")
+    );
+    let loaded = eventually(Duration::from_secs(30), async || {
+        count(&env, "loaded").await == 1
+    })
+    .await;
+    c.goto(&format!("{base}/quarantine")).await.unwrap();
+    let page = c.source().await.unwrap_or_default();
+    c.close().await.unwrap();
+    signal(&agent, libc::SIGTERM);
+    wait_exit(&mut agent, Duration::from_secs(20)).await;
+    assert!(loaded, "the retried object loaded:\n{}", read_log(&log));
+    assert!(!page.contains("retry-button"), "{page}");
+    assert_eq!(count(&env, "quarantined").await, 1);
+    let rows = env.db.count("SELECT count(*) FROM sensor_readings").await;
+    assert_eq!(rows, 4);
+    let settled = eventually(Duration::from_secs(10), async || {
+        s3.keys().await
+            == [
+                "processed/bad.csv",
+                "quarantine/.attempts/bad.csv.1.error.json",
+            ]
+    })
+    .await;
+    assert!(settled, "{:?}", s3.keys().await);
+}
