@@ -324,6 +324,13 @@ impl Pipeline {
         if let Err(e) = self.per_file.mark_archived(id, archived_as.clone()).await {
             warn!(error = %e, "could not record the archive name in the ledger");
         }
+        // Released after the archive name is recorded: an identical upload taken next
+        // under the same identity is then told from this one by the ledger.
+        if let Some(key) = claim.filter(|_| self.source.claim_ends_when_let_go())
+            && let Err(e) = self.per_file.release(key.clone()).await
+        {
+            debug!(error = %e, "could not release the claim; it runs out by itself");
+        }
     }
 }
 

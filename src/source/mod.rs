@@ -284,4 +284,19 @@ pub trait Source: Send + Sync + std::fmt::Debug {
 
     /// The size of the item at `c` now, without taking it (for the room it needs).
     fn size_hint(&self, c: &Candidate) -> Option<u64>;
+
+    /// Whether the claim on an item ends once the item has been let go (archived or
+    /// quarantined): true when it is then no longer where it was found and [`read`]
+    /// fetches afresh (a [`Taken`] holds no bytes), so that whatever is taken under
+    /// the same identity afterwards is a new arrival to look at (identical bytes
+    /// uploaded again under the same key within the same second of Last-Modified),
+    /// not the item already done. False for the folder: [`take`] holds the open
+    /// file, and an agent that took it just before it was moved could read it once
+    /// more and record a spurious duplicate; its claim runs out by itself.
+    ///
+    /// [`read`]: Source::read
+    /// [`take`]: Source::take
+    fn claim_ends_when_let_go(&self) -> bool {
+        false
+    }
 }

@@ -134,6 +134,19 @@ impl S3Server {
         keys
     }
 
+    /// The upload time s3s-fs gives `key` (its file's mtime in the served folder).
+    fn modified(&self, key: &str) -> std::time::SystemTime {
+        let path = self.root.path().join(BUCKET).join(key);
+        std::fs::metadata(path).unwrap().modified().unwrap()
+    }
+
+    /// Sets the upload time s3s-fs gives `key`.
+    fn set_modified(&self, key: &str, at: std::time::SystemTime) {
+        let path = self.root.path().join(BUCKET).join(key);
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(at).unwrap();
+    }
+
     async fn text(&self, key: &str) -> String {
         let got = self.client().get(&Key::from(key)).await.unwrap();
         String::from_utf8(got.bytes().await.unwrap().to_vec()).unwrap()
@@ -255,14 +268,22 @@ async fn an_overwritten_key_is_a_new_delivery_and_an_identical_upload_a_duplicat
     };
     let env = env_or_skip!(TestEnv::new(backend));
     s3.put("incoming/a.csv", csv(1, 4)).await;
+    let uploaded = s3.modified("incoming/a.csv");
     once(&s3, &env, false).await;
-    // The same bytes uploaded again under the same key: a duplicate, moved aside. An
-    // object's identity holds its upload time to the second (S3's Last-Modified), so the
-    // upload waits for the next second: the same bytes under the same key in the same
-    // second are the same object to the claims (docs/s3.md, "Limits").
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // The same bytes uploaded again under the same key in the same second: the same
+    // identity (bucket, key, ETag, size, Last-Modified to the second) as the object
+    // already loaded and moved, so the same claim key. Made the same second for sure:
+    // s3s-fs gives a file's mtime as Last-Modified. Each `once` is another agent
+    // (AGENT_ID is host:pid); the re-upload is still a duplicate, recorded and moved.
     s3.put("incoming/a.csv", csv(1, 4)).await;
+    s3.set_modified("incoming/a.csv", uploaded);
     once(&s3, &env, false).await;
+    assert_eq!(count(&env, "duplicate").await, 1);
+    assert_eq!(
+        s3.keys().await,
+        ["processed/a.csv"],
+        "the re-upload is moved"
+    );
     // The key overwritten with new content: a new delivery, loaded.
     s3.put("incoming/a.csv", csv(2, 6)).await;
     once(&s3, &env, false).await;
@@ -375,6 +396,11 @@ async fn backlog_exactly_once(objects: usize, agents: usize, kills: usize) {
         .count("SELECT count(DISTINCT content_hash) FROM ingest_files WHERE status = 'loaded'")
         .await;
     assert_eq!(distinct, objects as i64);
+    if kills == 0 {
+        // Claims on moved objects end with the move: an agent that listed an object
+        // just before another moved it finds it gone, and records nothing.
+        assert_eq!(count(&env, "duplicate").await, 0);
+    }
     let rows = env.db.count("SELECT count(*) FROM sensor_readings").await;
     assert_eq!(rows, 3 * objects as i64);
 }

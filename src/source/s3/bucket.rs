@@ -363,6 +363,14 @@ impl Source for Bucket {
     fn size_hint(&self, c: &Candidate) -> Option<u64> {
         Self::key_of(c).map(|at| at.size)
     }
+
+    /// When objects are moved away (`S3_AFTER=move`): another agent that took the
+    /// object before the delete finds it gone when it reads (the GET is afresh), and
+    /// one that takes the same identity after it is looking at a new upload. Objects
+    /// left in place keep their claim until it runs out, as files do.
+    fn claim_ends_when_let_go(&self) -> bool {
+        self.after == After::Move
+    }
 }
 
 fn not_object_error(c: &Candidate) -> S3Error {
