@@ -191,7 +191,7 @@ async fn retry_never_overwrites_a_file_waiting_under_the_same_name() {
     );
     let out = run(&env, &["quarantine", "show", "nothing.csv"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not in the quarantine folder"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not in the quarantine (see"));
 }
 
 #[tokio::test]
