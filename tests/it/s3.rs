@@ -592,6 +592,28 @@ async fn a_quarantined_object_is_reviewed_fixed_retried_and_loaded_once(#[case] 
     // Fixed in the quarantine (the object replaced), then retried: back under the
     // source prefix, its report kept among the attempts.
     s3.put("quarantine/bad.csv", good.clone()).await;
+    // Never over an object waiting under the prefix with that name: the entry stays
+    // whole.
+    s3.put("incoming/bad.csv", "waiting").await;
+    let (code, refused) = review(&s3, &env, &["retry", "bad.csv"]);
+    assert_eq!(code, Some(1), "{refused}");
+    assert!(
+        refused.contains("already has an item named \"bad.csv\""),
+        "{refused}"
+    );
+    assert_eq!(
+        s3.keys().await,
+        [
+            "incoming/bad.csv",
+            "quarantine/bad.csv",
+            "quarantine/bad.csv.error.json"
+        ]
+    );
+    assert_eq!(s3.text("incoming/bad.csv").await, "waiting");
+    s3.client()
+        .delete(&Key::from("incoming/bad.csv"))
+        .await
+        .unwrap();
     let (code, retried) = review(&s3, &env, &["retry", "bad.csv"]);
     assert_eq!(code, Some(0), "{retried}");
     assert!(retried.contains("s3://fleet/incoming/bad.csv"), "{retried}");
