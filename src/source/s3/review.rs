@@ -118,14 +118,8 @@ impl QuarantineArea for Bucket {
         } else {
             self.quarantine.clone()
         };
-        let mut found = self
-            .block_on(self.list_level(&prefix, &self.quarantine))
-            .map_err(S3Error::into_io)?;
-        if attempts {
-            // Listed below `.attempts/`, whose own name starts with a dot.
-            found.retain(|s| s.name.starts_with(&format!("{ATTEMPTS}/")));
-        }
-        Ok(found)
+        self.block_on(self.list_level(&prefix, &self.quarantine))
+            .map_err(S3Error::into_io)
     }
 
     fn stat(&self, name: &str) -> io::Result<Option<Stored>> {
