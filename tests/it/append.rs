@@ -1,4 +1,4 @@
-//! Append mode (issue 25), on both backends: a followed file is loaded one increment of
+//! Append mode (issue 25), on every backend: a followed file is loaded one increment of
 //! complete lines at a time and never moved; a partial last line waits for its newline;
 //! a rewritten, truncated or rotated file is read again from its first data line, the
 //! readings stored already with the same values skipped and a different value refused
@@ -70,7 +70,7 @@ fn only_report(env: &TestEnv) -> QuarantineReport {
 #[rstest]
 #[tokio::test]
 async fn growth_loads_each_complete_line_once_and_holds_a_partial_line_back(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(env(backend));
     let pipeline = env.pipeline().await;
@@ -145,7 +145,7 @@ async fn growth_loads_each_complete_line_once_and_holds_a_partial_line_back(
 #[rstest]
 #[tokio::test]
 async fn a_rewrite_skips_stored_values_and_refuses_a_different_one(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(env(backend));
     let pipeline = env.pipeline().await;
@@ -206,7 +206,7 @@ async fn a_rewrite_skips_stored_values_and_refuses_a_different_one(
 #[rstest]
 #[tokio::test]
 async fn rotation_and_truncation_start_over_without_loading_twice(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(env(backend));
     let pipeline = env.pipeline().await;
@@ -243,7 +243,7 @@ async fn rotation_and_truncation_start_over_without_loading_twice(
 #[rstest]
 #[tokio::test]
 async fn a_clock_set_back_is_refused_and_the_lines_after_it_load(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(env(backend));
     let pipeline = env.pipeline().await;
@@ -284,7 +284,7 @@ const TOA5_PROFILE: &str = "match = [\"pond_*.dat\"]\nmissing = [\"NAN\"]\n\
 #[rstest]
 #[tokio::test]
 async fn a_profile_in_append_mode_reads_every_increment_with_its_metadata_line(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::with_profiles(
         backend,
@@ -330,7 +330,7 @@ async fn a_profile_in_append_mode_reads_every_increment_with_its_metadata_line(
 #[rstest]
 #[tokio::test]
 async fn a_read_only_folder_loads_and_nothing_is_written_there(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(env(backend));
     let data = env.data();
@@ -379,7 +379,7 @@ async fn a_read_only_folder_loads_and_nothing_is_written_there(
 #[rstest]
 #[tokio::test]
 async fn the_agent_follows_growth_by_itself(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(env(backend));
     env.pipeline().await;
