@@ -469,7 +469,10 @@ async fn two_attempts_from_one_position_cannot_both_advance_it(
     store.prepare().await.unwrap();
     let first = refused_increment(None, 100);
     store.record(&first).await.unwrap();
-    let not_first = store.record(&refused_increment(None, 120)).await.unwrap_err();
+    let not_first = store
+        .record(&refused_increment(None, 120))
+        .await
+        .unwrap_err();
     assert_eq!(not_first.class, ErrorClass::Transient, "{not_first}");
 
     let second = refused_increment(Some(first.attempt.id), 200);

@@ -157,7 +157,11 @@ impl MysqlStore {
                  FROM sensor_readings WHERE ",
             );
             for (i, k) in chunk.iter().enumerate() {
-                q.push(if i == 0 { "(sensor_id = " } else { " OR (sensor_id = " });
+                q.push(if i == 0 {
+                    "(sensor_id = "
+                } else {
+                    " OR (sensor_id = "
+                });
                 q.push_bind(k.sensor_id.as_str());
                 q.push(" AND ts = ");
                 q.push_bind(dt(k.ts));
