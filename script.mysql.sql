@@ -107,6 +107,24 @@ CREATE TABLE IF NOT EXISTS ingest_claims (
     KEY ingest_claims_expires (expires_at)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
+-- Files followed in place (append mode, docs/append.md): one row per file name, written
+-- in the InnoDB transaction of each increment's ledger row, so the offset commits with
+-- the rows. An increment commits only while the row still names the increment it
+-- started from (ledger_id): two attempts from one position cannot both advance it.
+-- 768 characters of utf8mb4 are InnoDB's 3,072-byte limit for a key.
+CREATE TABLE IF NOT EXISTS followed_files (
+    file_name        VARCHAR(768) NOT NULL PRIMARY KEY, -- the name in the data folder
+    device           BIGINT       NOT NULL,   -- device and inode read (another inode: rotated)
+    inode            BIGINT       NOT NULL,
+    committed_offset BIGINT       NOT NULL,   -- bytes loaded or refused, always after a newline
+    committed_lines  BIGINT       NOT NULL,   -- physical lines before the offset
+    header_hash      VARCHAR(128) CHARACTER SET ascii NOT NULL, -- BLAKE3 of the header lines
+    tail_hash        VARCHAR(128) CHARACTER SET ascii NOT NULL, -- BLAKE3 of the last <= 4 KiB
+    last_growth      DATETIME(6)  NOT NULL,   -- the file's mtime when the increment was read
+    committed_at     DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    ledger_id        CHAR(36)     CHARACTER SET ascii NOT NULL -- the increment's ledger row
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
 -- Gold layer: per sensor and UTC hour / UTC day, the count, min, max and mean of each
 -- measure (NULL cells are left out of that measure's figures; `readings` counts rows),
 -- and how many readings carry quality flags (`flagged`: any; `<measure>_flagged`: on

@@ -1,4 +1,4 @@
-//! Append mode (issue 25), on both backends: a followed file is loaded one increment of
+//! Append mode (issue 25), on every backend: a followed file is loaded one increment of
 //! complete lines at a time and never moved; a partial last line waits for its newline;
 //! a rewritten, truncated or rotated file is read again from its first data line, the
 //! readings stored already with the same values skipped and a different value refused
@@ -16,7 +16,11 @@ use crate::common::{Backend, TestEnv, env_or_skip, eventually, files_in};
 use rstest::rstest;
 use sensor_ingest::ops::followed;
 use sensor_ingest::pipeline::Outcome;
+use sensor_ingest::read::ContentHash;
 use sensor_ingest::report::QuarantineReport;
+use sensor_ingest::sink::{
+    EntryStatus, ErrorClass, FileAttempt, FollowMark, FollowedFile, LedgerEntry, ProfileRef,
+};
 
 const HEADER: &str = "timestamp,sensor_id,temperature\n";
 
@@ -70,7 +74,7 @@ fn only_report(env: &TestEnv) -> QuarantineReport {
 #[rstest]
 #[tokio::test]
 async fn growth_loads_each_complete_line_once_and_holds_a_partial_line_back(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(env(backend));
     let pipeline = env.pipeline().await;
@@ -145,7 +149,7 @@ async fn growth_loads_each_complete_line_once_and_holds_a_partial_line_back(
 #[rstest]
 #[tokio::test]
 async fn a_rewrite_skips_stored_values_and_refuses_a_different_one(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(env(backend));
     let pipeline = env.pipeline().await;
@@ -206,7 +210,7 @@ async fn a_rewrite_skips_stored_values_and_refuses_a_different_one(
 #[rstest]
 #[tokio::test]
 async fn rotation_and_truncation_start_over_without_loading_twice(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(env(backend));
     let pipeline = env.pipeline().await;
@@ -243,7 +247,7 @@ async fn rotation_and_truncation_start_over_without_loading_twice(
 #[rstest]
 #[tokio::test]
 async fn a_clock_set_back_is_refused_and_the_lines_after_it_load(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(env(backend));
     let pipeline = env.pipeline().await;
@@ -284,7 +288,7 @@ const TOA5_PROFILE: &str = "match = [\"pond_*.dat\"]\nmissing = [\"NAN\"]\n\
 #[rstest]
 #[tokio::test]
 async fn a_profile_in_append_mode_reads_every_increment_with_its_metadata_line(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(TestEnv::with_profiles(
         backend,
@@ -330,7 +334,7 @@ async fn a_profile_in_append_mode_reads_every_increment_with_its_metadata_line(
 #[rstest]
 #[tokio::test]
 async fn a_read_only_folder_loads_and_nothing_is_written_there(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(env(backend));
     let data = env.data();
@@ -379,7 +383,7 @@ async fn a_read_only_folder_loads_and_nothing_is_written_there(
 #[rstest]
 #[tokio::test]
 async fn the_agent_follows_growth_by_itself(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let env = env_or_skip!(env(backend));
     env.pipeline().await;
@@ -416,4 +420,77 @@ async fn the_agent_follows_growth_by_itself(
         (0..6).map(|m| (m, f64::from(m) + 1.0)).collect::<Vec<_>>()
     );
     assert_eq!(files_in(&env.data()), ["live.csv"]);
+}
+
+/// A refused increment's ledger row at `offset`, starting from `previous`.
+fn refused_increment(previous: Option<uuid::Uuid>, offset: u64) -> LedgerEntry {
+    let id = uuid::Uuid::now_v7();
+    LedgerEntry {
+        attempt: FileAttempt {
+            id,
+            file_name: "logger.csv".into(),
+            hash: ContentHash::unread(&format!("logger.csv@{offset}")),
+            size: offset,
+            started_at: chrono::Utc::now(),
+            profile: ProfileRef::default(),
+            follow: Some(Box::new(FollowMark {
+                position: FollowedFile {
+                    file_name: "logger.csv".into(),
+                    device: 1,
+                    inode: 2,
+                    offset,
+                    lines: offset / 10,
+                    header_hash: "h".into(),
+                    tail_hash: format!("t{offset}"),
+                    grown_at: chrono::Utc::now(),
+                    ledger_id: id,
+                },
+                previous,
+            })),
+        },
+        status: EntryStatus::Quarantined,
+        rows_read: 1,
+        rejected_rows: 1,
+        error_summary: Some("test".into()),
+        duplicate_of: None,
+    }
+}
+
+/// The offset's compare-and-set, at the store: of two attempts from one position only
+/// the first advances it, and the second's ledger row is rolled back with its position
+/// (a transient error: the next attempt starts from the new position).
+#[rstest]
+#[tokio::test]
+async fn two_attempts_from_one_position_cannot_both_advance_it(
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
+) {
+    let env = env_or_skip!(TestEnv::new(backend));
+    let store = env.store();
+    store.prepare().await.unwrap();
+    let first = refused_increment(None, 100);
+    store.record(&first).await.unwrap();
+    let not_first = store
+        .record(&refused_increment(None, 120))
+        .await
+        .unwrap_err();
+    assert_eq!(not_first.class, ErrorClass::Transient, "{not_first}");
+
+    let second = refused_increment(Some(first.attempt.id), 200);
+    store.record(&second).await.unwrap();
+    let stale = store
+        .record(&refused_increment(Some(first.attempt.id), 250))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.class, ErrorClass::Transient, "{stale}");
+
+    let at = store.followed_file("logger.csv").await.unwrap().unwrap();
+    assert_eq!(
+        (at.offset, at.lines, at.tail_hash.as_str(), at.ledger_id),
+        (200, 20, "t200", second.attempt.id)
+    );
+    assert_eq!(store.followed_files().await.unwrap(), vec![at]);
+    assert!(store.followed_file("other.csv").await.unwrap().is_none());
+    let mut sizes: Vec<i64> = env.db.ledger().await.iter().map(|l| l.size_bytes).collect();
+    sizes.sort();
+    assert_eq!(sizes, [100, 200]);
 }

@@ -94,7 +94,7 @@ fn write(data: PathBuf, name: &'static str, style: Style, stop: Arc<AtomicBool>)
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_while_files_grow_loses_nothing_and_loads_nothing_twice(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let _alone = crate::one_at_a_time().await;
     let env = env_or_skip!(TestEnv::with_vars(backend, &[("SOURCE_MODE", "append")]));

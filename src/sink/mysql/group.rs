@@ -122,10 +122,9 @@ impl MysqlStore {
         let rest = async {
             writer::insert_files_readings(&mut tx, ingested_at, &rows).await?;
             insert_metrics(&mut tx, &metrics).await?;
-            for (_, file) in &loads {
-                // Quality flags this file adds to readings of earlier files.
-                qc::amend(&mut tx, &file.stats.qc).await?;
-            }
+            // Quality flags the files add to readings of earlier files, all at once.
+            let summaries: Vec<_> = loads.iter().map(|(_, f)| &f.stats.qc).collect();
+            qc::amend_all(&mut tx, &summaries).await?;
             Ok::<_, SinkError>(())
         };
         match rest.await {

@@ -6,11 +6,11 @@ use chrono::Utc;
 use sqlx::{Connection, MySql, MySqlConnection, QueryBuilder};
 use tokio::sync::mpsc;
 
-use super::{MysqlStore, describe, dt, err, is_unique_violation, qc, writer};
+use super::{MysqlStore, describe, dt, err, follow, is_unique_violation, qc, writer};
 use crate::read::ContentHash;
 use crate::sink::{
-    ArchiveName, Claims, EntryStatus, ErrorClass, FileAttempt, GroupItem, LedgerEntry, LoadMsg,
-    LoadOutcome, LoadedFile, SinkError, Store,
+    ArchiveName, Claims, EntryStatus, ErrorClass, FileAttempt, FollowedFile, GroupItem,
+    LedgerEntry, LoadMsg, LoadOutcome, LoadedFile, ReadingKey, SinkError, Store, StoredReading,
 };
 use crate::stats::FileStats;
 
@@ -30,6 +30,22 @@ impl Store for MysqlStore {
 
     async fn find_loaded(&self, hash: &ContentHash) -> Result<Option<LoadedFile>, SinkError> {
         self.find_loaded_row(hash).await
+    }
+
+    fn follows(&self) -> bool {
+        true
+    }
+
+    async fn followed_file(&self, file_name: &str) -> Result<Option<FollowedFile>, SinkError> {
+        self.followed_row(file_name).await
+    }
+
+    async fn followed_files(&self) -> Result<Vec<FollowedFile>, SinkError> {
+        self.followed_rows().await
+    }
+
+    async fn stored_readings(&self, keys: &[ReadingKey]) -> Result<Vec<StoredReading>, SinkError> {
+        self.stored(keys).await
     }
 
     async fn recent_readings(
@@ -121,6 +137,9 @@ impl Store for MysqlStore {
         .execute(&mut *tx)
         .await
         .map_err(err("completing the ledger row"))?;
+        if let Some(mark) = &attempt.follow {
+            follow::write_mark(&mut tx, mark).await?;
+        }
         tx.commit().await.map_err(err("committing"))?;
         Ok(LoadOutcome::Committed { rows: inserted })
     }
@@ -134,9 +153,19 @@ impl Store for MysqlStore {
 
     async fn record(&self, entry: &LedgerEntry) -> Result<(), SinkError> {
         let mut conn = self.pool.acquire().await.map_err(err("connecting"))?;
-        write_record(&mut conn, &self.agent, entry)
+        let Some(mark) = &entry.attempt.follow else {
+            return write_record(&mut conn, &self.agent, entry)
+                .await
+                .map_err(err("writing the ledger row"));
+        };
+        // An increment refused: its ledger row and the followed file's new position
+        // commit together.
+        let mut tx = conn.begin().await.map_err(err("starting the ledger row"))?;
+        write_record(&mut tx, &self.agent, entry)
             .await
-            .map_err(err("writing the ledger row"))
+            .map_err(err("writing the ledger row"))?;
+        follow::write_mark(&mut tx, mark).await?;
+        tx.commit().await.map_err(err("committing"))
     }
 
     async fn mark_archived_all(&self, names: &[ArchiveName]) -> Result<(), SinkError> {

@@ -14,11 +14,12 @@
 //! Layout: this module connects, applies the schema and sorts errors; `load.rs` is the
 //! write path ([`Store`](super::Store)); `group.rs` the group commit of small files;
 //! `writer.rs` the readings' multi-row INSERTs; `ledger.rs` the read-only ledger queries
-//! ([`LedgerQueries`](super::LedgerQueries)); `qc.rs` quality control's history and
-//! amendments; `claim.rs` the claims of several agents; `dashboard.rs` the dashboard.
+//! ([`LedgerQueries`](super::LedgerQueries)); `follow.rs` followed files (append mode);
+//! `qc.rs` quality control's history and amendments; `claim.rs` the claims of several agents; `dashboard.rs` the dashboard.
 
 mod claim;
 mod dashboard;
+mod follow;
 mod group;
 mod ledger;
 mod load;
@@ -261,7 +262,7 @@ mod tests {
                 .iter()
                 .filter(|s| s.starts_with("CREATE TABLE"))
                 .count(),
-            4
+            5
         );
         assert_eq!(
             parts
