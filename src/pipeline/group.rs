@@ -20,6 +20,9 @@
 //! read side by side would otherwise not see each other, and each would read its
 //! sensors' history back from the database. A file whose flags add a spike to a
 //! reading of a group still committing waits for that group's commit before loading.
+//! Under `once`, small files reach the committer in the order they were taken
+//! ([`super::turns`]), so a backlog's groups hold consecutive files and a file of a
+//! sensor is never judged before the one before it.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

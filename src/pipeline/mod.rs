@@ -31,7 +31,7 @@
 //! handlers that end an attempt (archive, duplicate, quarantine…); [`inspect`] the
 //! reading pass; [`group`] the committer of small files in groups; [`follow`] one
 //! increment of a followed file (append mode: `docs/append.md`); [`refusal`] why a file is quarantined and its report; [`retry`] the
-//! backoff; [`observe`] the log line and metrics of an outcome; `claim` a candidate's
+//! backoff; [`turns`] the order a backlog's small files reach the committer in; [`observe`] the log line and metrics of an outcome; `claim` a candidate's
 //! claim key and the renewal of its claim while it is worked on. Opening, hashing,
 //! archiving and quarantining a file are the [`crate::source`]'s.
 
@@ -278,7 +278,7 @@ impl Pipeline {
     }
 
     /// [`Pipeline::process`] for a file of a backlog: a small file hands its rows to
-    /// the group committer in `turn`, after the files taken before it (`turns`).
+    /// the group committer in its `turn`, after the files taken before it ([`Turns`]).
     pub async fn process_in_turn(
         &self,
         candidate: &Candidate,
