@@ -24,7 +24,7 @@ use crate::config::Settings;
 use crate::http::{self, HttpError};
 use crate::lock::{self, AgentLocks, LockError};
 use crate::metrics::Metrics;
-use crate::pipeline::{Outcome, Pipeline, ProcessError, RetryLimit, RetryPolicy};
+use crate::pipeline::{Outcome, Pipeline, ProcessError, RetryLimit, RetryPolicy, Turn, Turns};
 use crate::sink::{self, ErrorClass, SinkError};
 use crate::source::s3::{Bucket, discover};
 use crate::source::{Candidate, folder};
@@ -447,6 +447,8 @@ impl Agent {
             .collect();
         progress.start(files.len(), sizes.iter().sum());
         let room = Room::new(pipeline, settings.workers);
+        // Small files reach the group committer in the order taken (pipeline::turns).
+        let turns = Turns::new();
         let mut workers = JoinSet::new();
         let mut summary = Summary::default();
         let mut record =
@@ -462,18 +464,21 @@ impl Agent {
                 }
             };
         'spawn: for (candidate, size) in files.into_iter().zip(sizes) {
+            let grouped = pipeline.groups(size);
             let permit = loop {
                 tokio::select! {
-                    p = room.take(pipeline.groups(size), size) => break p,
+                    p = room.take(grouped, size) => break p,
                     // Count files as they finish, so progress moves while others wait.
                     Some(done) = workers.join_next(), if !workers.is_empty() => record(done),
                     _ = shutdown.cancelled() => break 'spawn,
                 }
             };
             let (pipeline, token) = (pipeline.clone(), shutdown.clone());
+            let turn = if grouped { turns.take() } else { Turn::none() };
             workers.spawn(async move {
                 let _permit = permit;
-                (size, pipeline.process(&candidate, limit, &token).await)
+                let outcome = pipeline.process_in_turn(&candidate, turn, limit, &token);
+                (size, outcome.await)
             });
         }
         while let Some(done) = workers.join_next().await {

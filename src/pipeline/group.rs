@@ -20,6 +20,9 @@
 //! read side by side would otherwise not see each other, and each would read its
 //! sensors' history back from the database. A file whose flags add a spike to a
 //! reading of a group still committing waits for that group's commit before loading.
+//! Under `once`, small files reach the committer in the order they were taken
+//! ([`super::turns`]), so a backlog's groups hold consecutive files and a file of a
+//! sensor is never judged before the one before it.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -32,6 +35,7 @@ use tracing::debug;
 
 use super::inspect::BATCHES_IN_FLIGHT;
 use super::quality::{QcMemory, judge_group};
+use super::turns::Turn;
 use crate::qc::QcConfig;
 use crate::sink::{
     ErrorClass, FileAttempt, GroupFile, GroupItem, LedgerEntry, LoadMsg, LoadOutcome, SinkError,
@@ -141,11 +145,14 @@ impl Grouper {
         attempt: &FileAttempt,
         mut rows: mpsc::Receiver<LoadMsg>,
         qc: Option<QcConfig>,
+        turn: &Turn,
     ) -> Grouped {
         let mut kept = Vec::new();
         loop {
             match rows.recv().await {
                 Some(LoadMsg::Rows(batch)) if kept.len() + batch.len() > GROUP_MAX_FILE_ROWS => {
+                    // It goes to no group: no other file waits for it.
+                    turn.end();
                     if qc.is_some() {
                         return Grouped::TooLarge;
                     }
@@ -158,9 +165,13 @@ impl Grouper {
                         rows: kept,
                         stats,
                     };
-                    return Grouped::Loaded(self.commit(GroupItem::Load(file), qc).await);
+                    let loaded = self.commit(GroupItem::Load(file), qc, turn).await;
+                    return Grouped::Loaded(loaded);
                 }
-                Some(LoadMsg::Abort) | None => return Grouped::Loaded(Ok(LoadOutcome::Aborted)),
+                Some(LoadMsg::Abort) | None => {
+                    turn.end();
+                    return Grouped::Loaded(Ok(LoadOutcome::Aborted));
+                }
             }
         }
     }
@@ -196,7 +207,11 @@ impl Grouper {
     /// the next group, and returns once that group has committed.
     pub(super) async fn record(&self, entry: &LedgerEntry) -> Result<(), SinkError> {
         match self
-            .commit(GroupItem::Record(Box::new(entry.clone())), None)
+            .commit(
+                GroupItem::Record(Box::new(entry.clone())),
+                None,
+                &Turn::none(),
+            )
             .await?
         {
             LoadOutcome::Recorded => Ok(()),
@@ -208,16 +223,21 @@ impl Grouper {
         }
     }
 
-    /// Queues `item` for the next group and waits for its answer, given after the
-    /// group's commit.
+    /// Queues `item` for the next group in its `turn` (once the files taken before
+    /// it are queued or given up) and waits for its answer, given after the group's
+    /// commit.
     async fn commit(
         &self,
         item: GroupItem,
         qc: Option<QcConfig>,
+        turn: &Turn,
     ) -> Result<LoadOutcome, SinkError> {
         let (reply, answer) = oneshot::channel();
+        turn.wait().await;
         let queue = self.queue();
-        if queue.send(Pending { item, qc, reply }).await.is_err() {
+        let queued = queue.send(Pending { item, qc, reply }).await;
+        turn.end();
+        if queued.is_err() {
             return Err(gone());
         }
         answer.await.unwrap_or_else(|_| Err(gone()))
@@ -503,7 +523,7 @@ mod tests {
         let mut tasks = tokio::task::JoinSet::new();
         for n in 0..files {
             let grouper = grouper.clone();
-            tasks.spawn(async move { grouper.commit(file(n), None).await });
+            tasks.spawn(async move { grouper.commit(file(n), None, &Turn::none()).await });
         }
         while let Some(answer) = tasks.join_next().await {
             assert_eq!(answer.unwrap().unwrap(), LoadOutcome::Committed { rows: 0 });

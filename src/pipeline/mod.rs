@@ -31,7 +31,7 @@
 //! handlers that end an attempt (archive, duplicate, quarantine…); [`inspect`] the
 //! reading pass; [`group`] the committer of small files in groups; [`follow`] one
 //! increment of a followed file (append mode: `docs/append.md`); [`refusal`] why a file is quarantined and its report; [`retry`] the
-//! backoff; [`observe`] the log line and metrics of an outcome; `claim` a candidate's
+//! backoff; [`turns`] the order a backlog's small files reach the committer in; [`observe`] the log line and metrics of an outcome; `claim` a candidate's
 //! claim key and the renewal of its claim while it is worked on. Opening, hashing,
 //! archiving and quarantining a file are the [`crate::source`]'s.
 
@@ -45,6 +45,7 @@ mod quality;
 mod refusal;
 mod retry;
 mod settings;
+mod turns;
 
 use std::io;
 use std::sync::Arc;
@@ -68,6 +69,7 @@ use self::quality::{QcMemory, QcRun};
 pub use self::refusal::{Decision, Refusal};
 pub use self::retry::{RetryLimit, RetryPolicy, sleep_unless_cancelled};
 pub use self::settings::PipelineSettings;
+pub use self::turns::{Turn, Turns};
 use crate::archive::ArchiveError;
 use crate::metrics::Metrics;
 use crate::profile::Profiles;
@@ -271,14 +273,27 @@ impl Pipeline {
         limit: RetryLimit,
         shutdown: &CancellationToken,
     ) -> Result<Outcome, ProcessError> {
+        self.process_in_turn(candidate, Turn::none(), limit, shutdown)
+            .await
+    }
+
+    /// [`Pipeline::process`] for a file of a backlog: a small file hands its rows to
+    /// the group committer in its `turn`, after the files taken before it ([`Turns`]).
+    pub async fn process_in_turn(
+        &self,
+        candidate: &Candidate,
+        turn: Turn,
+        limit: RetryLimit,
+        shutdown: &CancellationToken,
+    ) -> Result<Outcome, ProcessError> {
         if !self.follows(candidate.name()) {
-            return self.process_once(candidate, limit, shutdown).await;
+            return self.process_once(candidate, &turn, limit, shutdown).await;
         }
         // The outcome returned is the last increment's; what comes after it (nothing
         // new, or a failure the next growth or poll retries) is logged on its own.
         let mut last = None;
         loop {
-            let result = self.process_once(candidate, limit, shutdown).await;
+            let result = self.process_once(candidate, &turn, limit, shutdown).await;
             let more = matches!(
                 result,
                 Ok(Outcome::Loaded { .. } | Outcome::Quarantined { .. })
@@ -295,6 +310,7 @@ impl Pipeline {
     async fn process_once(
         &self,
         candidate: &Candidate,
+        turn: &Turn,
         limit: RetryLimit,
         shutdown: &CancellationToken,
     ) -> Result<Outcome, ProcessError> {
@@ -305,7 +321,13 @@ impl Pipeline {
             .as_ref()
             .and_then(|_| self.source.arrival_time(candidate));
         let attempts = AtomicU32::new(1);
-        let result = (|| self.attempt(candidate))
+        // A turn lasts one attempt: a retry waits for no other file.
+        let attempt = || async {
+            let result = self.attempt_in_turn(candidate, turn).await;
+            turn.end();
+            result
+        };
+        let result = attempt
             .retry(self.retry.backoff(limit))
             .sleep(sleep_unless_cancelled(shutdown))
             .when(|e| e.is_transient() && !shutdown.is_cancelled())
@@ -337,6 +359,15 @@ impl Pipeline {
     /// A followed file's attempt is its next increment (nothing is claimed: its
     /// position commits only from the position it read).
     pub async fn attempt(&self, candidate: &Candidate) -> Result<Outcome, ProcessError> {
+        self.attempt_in_turn(candidate, &Turn::none()).await
+    }
+
+    /// [`Pipeline::attempt`], a small file handing its rows to the committer in `turn`.
+    async fn attempt_in_turn(
+        &self,
+        candidate: &Candidate,
+        turn: &Turn,
+    ) -> Result<Outcome, ProcessError> {
         if self.follows(candidate.name()) {
             return self.follow_once(candidate).await;
         }
@@ -348,7 +379,7 @@ impl Pipeline {
                 .on_source(candidate, move |s, c| s.open(c, max))
                 .await?;
             return self
-                .attempt_hashed(candidate, None, started_at, opened)
+                .attempt_hashed(candidate, None, started_at, opened, turn)
                 .await;
         };
         let taken = match self.on_source(candidate, |s, c| s.take(c)).await? {
@@ -366,7 +397,7 @@ impl Pipeline {
             let opened = self
                 .on_source(candidate, move |s, _| s.read(taken, max))
                 .await?;
-            self.attempt_hashed(candidate, Some(&key), started_at, opened)
+            self.attempt_hashed(candidate, Some(&key), started_at, opened, turn)
                 .await
         };
         let result = claim::while_held(claims, &key, RENEW_EVERY, work).await;
@@ -388,6 +419,7 @@ impl Pipeline {
         claim: Option<&ClaimKey>,
         started_at: chrono::DateTime<Utc>,
         opened: Opened,
+        turn: &Turn,
     ) -> Result<Outcome, ProcessError> {
         let name = candidate.name();
         let (file, hash, size, read) = match opened {
@@ -439,7 +471,7 @@ impl Pipeline {
             file: name.to_owned(),
             source,
         })?;
-        let (loaded, report) = self.load(&job, file, &after, &mut cx).await?;
+        let (loaded, report) = self.load(&job, file, &after, &mut cx, turn).await?;
         self.conclude(job, loaded, report, after, looked_up).await
     }
 
@@ -550,6 +582,7 @@ impl Pipeline {
         file: std::fs::File,
         after: &std::fs::File,
         cx: &mut ReadContext,
+        turn: &Turn,
     ) -> Result<(Result<LoadOutcome, SinkError>, ReadReport), ProcessError> {
         let name = &job.attempt.file_name;
         let mut file = Some(file);
@@ -576,9 +609,11 @@ impl Pipeline {
                 stream_to_sink(input, &reader_cx, &expected, &tx, reader_qc)
             });
             let loaded = match group {
-                Some(g) => match g.load(&job.attempt, rx, qc).await {
+                Some(g) => match g.load(&job.attempt, rx, qc, turn).await {
                     Grouped::Loaded(loaded) => loaded,
                     Grouped::TooLarge => {
+                        // It streams: no other file waits for it.
+                        turn.end();
                         // The reader stops at its next batch: the channel is closed.
                         reader.await.map_err(|e| internal(name, e))?;
                         group = None;

@@ -313,6 +313,79 @@ async fn hourly_files_read_side_by_side_get_the_flags_of_the_whole_day(
     counts_agree(&split, &b).await;
 }
 
+/// What `once` reports, not drawn.
+struct Quiet;
+
+impl sensor_ingest::agent::OnceProgress for Quiet {
+    fn start(&self, _: usize, _: u64) {}
+    fn file_done(&self, _: u64, _: &Result<Outcome, sensor_ingest::pipeline::ProcessError>) {}
+    fn finish(&self) {}
+}
+
+/// A backlog read all at once by `once` (files read side by side, many groups of a few
+/// files each) gets, reading by reading, the flags of the same files loaded one at a
+/// time in order: the committer takes the files in the order they were taken from the
+/// folder, so no file of a sensor is judged before the one before it (which would
+/// flag a gap that the later file fills, and leave that file's readings unjudged).
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_under_once_gets_the_flags_of_the_files_one_at_a_time(
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
+) {
+    const FILES: usize = 160;
+    let vars = &[
+        ("WORKERS", "4"),
+        ("GROUP_FILES", "8"),
+        ("GROUP_WAIT_MS", "5"),
+    ];
+    let backlog = env_or_skip!(TestEnv::with_vars(backend, vars));
+    let single = env_or_skip!(TestEnv::new(backend));
+    // Four sensors, half an hour each per file: 80 hours in all, with anomalies.
+    let mut sim = simulator(9, 4, 4 * 30, 0.003, &backlog);
+    let files: Vec<(String, String)> = (0..FILES)
+        .map(|_| {
+            let (name, content, _) = sim.next_file();
+            (name, content)
+        })
+        .collect();
+    for (name, content) in &files {
+        backlog.drop_file(name, content);
+    }
+    let agent = sensor_ingest::agent::Agent::build(&backlog.settings);
+    let summary = agent
+        .once(0, tokio_util::sync::CancellationToken::new(), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(summary.loaded, FILES, "{summary:?}");
+    load(&single, &files).await;
+
+    let (got, expected) = (flags(&backlog).await, flags(&single).await);
+    assert_eq!(got.len(), FILES * 4 * 30);
+    assert!(expected.values().filter(|f| **f != 0).count() >= 5);
+    let differ: Vec<String> = expected
+        .iter()
+        .filter(|(k, f)| got.get(*k) != Some(f))
+        .map(|(k, f)| {
+            let other = Flags(got.get(k).copied().unwrap_or(0)).describe();
+            format!(
+                "{} {}: {} under once, {} one at a time",
+                k.0,
+                k.1,
+                other,
+                Flags(*f).describe()
+            )
+        })
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{} of {} readings flagged otherwise: {:#?}",
+        differ.len(),
+        expected.len(),
+        &differ[..differ.len().min(20)]
+    );
+    counts_agree(&backlog, &got).await;
+}
+
 /// `QC=off` (the benchmark's baseline) stores no flags at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qc_off_flags_nothing() {
