@@ -334,6 +334,9 @@ impl Agent {
         };
 
         let room = Room::new(pipeline, settings.workers);
+        // Small files reach the group committer in the order taken, as under `once`: a
+        // burst dropped into the folder is judged in time order (pipeline::turns).
+        let turns = Turns::new();
         let in_flight: Arc<Mutex<HashSet<Candidate>>> = Arc::default();
         let mut workers = JoinSet::new();
         let result = loop {
@@ -356,15 +359,19 @@ impl Agent {
                     let Some(candidate) = candidate else { break Ok(()) };
                     let Some(claim) = InFlight::claim(&in_flight, &candidate) else { continue };
                     let size = pipeline.source().size_hint(&candidate).unwrap_or(u64::MAX);
+                    let grouped = pipeline.groups(size);
                     let permit = tokio::select! {
-                        p = room.take(pipeline.groups(size), size) => p,
+                        p = room.take(grouped, size) => p,
                         _ = shutdown.cancelled() => break Ok(()),
                     };
                     let (pipeline, token) = (pipeline.clone(), shutdown.clone());
+                    let turn = if grouped { turns.take() } else { Turn::none() };
                     workers.spawn(async move {
                         let _claim = claim;
                         let _permit = permit;
-                        let _ = pipeline.process(&candidate, RetryLimit::Forever, &token).await;
+                        let outcome =
+                            pipeline.process_in_turn(&candidate, turn, RetryLimit::Forever, &token);
+                        let _ = outcome.await;
                     });
                 }
             }

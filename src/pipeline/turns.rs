@@ -1,6 +1,6 @@
-//! The order small files of a backlog reach the group committer: the order `once`
-//! took them from the folder (oldest first, then by name), not the order their readers
-//! happen to finish in.
+//! The order small files of a backlog reach the group committer: the order the agent
+//! took them from the folder (`once` and `run`'s first scan: oldest first, then by
+//! name; `run` then as they arrive), not the order their readers happen to finish in.
 //!
 //! Quality control judges a group's files in time order, each continuing from the one
 //! before it, and a group after the group before it. Files read side by side finish in
@@ -12,7 +12,7 @@
 //! rows to the committer only once every file taken before it has handed over its rows
 //! or is done with the committer in this attempt (a duplicate, a refusal, a file too
 //! large for a group, a failed attempt: its turn is then given up, and its retry goes
-//! to the committer without waiting). Waiting files are bounded by the room `once`
+//! to the committer without waiting). Waiting files are bounded by the room the agent
 //! gives small files, the turns not yet given up likewise.
 
 use std::collections::BTreeSet;

@@ -11,7 +11,7 @@ use sensor_ingest::ops::simulate::{Anomaly, AnomalyKind, SimOptions, Simulator, 
 use sensor_ingest::pipeline::Outcome;
 use sensor_ingest::qc::{Flags, MEASURE_NAMES, Test};
 
-use crate::common::{Backend, TestEnv, env_or_skip};
+use crate::common::{Backend, TestEnv, env_or_skip, eventually, files_in};
 
 fn simulator(seed: u64, sensors: u32, rows: u32, anomalies: f64, env: &TestEnv) -> Simulator {
     Simulator::new(SimOptions {
@@ -332,6 +332,25 @@ impl sensor_ingest::agent::OnceProgress for Quiet {
 async fn a_backlog_under_once_gets_the_flags_of_the_files_one_at_a_time(
     #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
+    backlog_gets_the_flags_of_the_files_one_at_a_time(backend, Take::Once).await;
+}
+
+/// The same under `run`: half the backlog waits in the folder when the agent starts,
+/// the other half is dropped in a burst while it runs.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_under_run_gets_the_flags_of_the_files_one_at_a_time(
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
+) {
+    backlog_gets_the_flags_of_the_files_one_at_a_time(backend, Take::Run).await;
+}
+
+enum Take {
+    Once,
+    Run,
+}
+
+async fn backlog_gets_the_flags_of_the_files_one_at_a_time(backend: Backend, take: Take) {
     const FILES: usize = 160;
     let vars = &[
         ("WORKERS", "4"),
@@ -348,15 +367,49 @@ async fn a_backlog_under_once_gets_the_flags_of_the_files_one_at_a_time(
             (name, content)
         })
         .collect();
-    for (name, content) in &files {
-        backlog.drop_file(name, content);
-    }
     let agent = sensor_ingest::agent::Agent::build(&backlog.settings);
-    let summary = agent
-        .once(0, tokio_util::sync::CancellationToken::new(), &Quiet)
-        .await
-        .unwrap();
-    assert_eq!(summary.loaded, FILES, "{summary:?}");
+    match take {
+        Take::Once => {
+            for (name, content) in &files {
+                backlog.drop_file(name, content);
+            }
+            let summary = agent
+                .once(0, tokio_util::sync::CancellationToken::new(), &Quiet)
+                .await
+                .unwrap();
+            assert_eq!(summary.loaded, FILES, "{summary:?}");
+        }
+        Take::Run => {
+            let (waiting, burst) = files.split_at(FILES / 2);
+            for (name, content) in waiting {
+                backlog.drop_file(name, content);
+            }
+            let token = tokio_util::sync::CancellationToken::new();
+            let running = tokio::spawn({
+                let token = token.clone();
+                async move { agent.run(token).await }
+            });
+            for (name, content) in burst {
+                backlog.drop_file(name, content);
+            }
+            // A file is moved to processed/ only after its commit.
+            let processed = backlog.processed();
+            let all_moved = eventually(Duration::from_secs(120), async || {
+                processed.is_dir() && files_in(&processed).len() == FILES
+            })
+            .await;
+            token.cancel();
+            running.await.unwrap().unwrap();
+            assert!(all_moved, "not every file of the backlog was loaded");
+            assert_eq!(
+                backlog
+                    .db
+                    .count("SELECT count(*) FROM ingest_files WHERE status = 'loaded'")
+                    .await,
+                FILES as i64
+            );
+        }
+    }
     load(&single, &files).await;
 
     let (got, expected) = (flags(&backlog).await, flags(&single).await);
@@ -368,7 +421,7 @@ async fn a_backlog_under_once_gets_the_flags_of_the_files_one_at_a_time(
         .map(|(k, f)| {
             let other = Flags(got.get(k).copied().unwrap_or(0)).describe();
             format!(
-                "{} {}: {} under once, {} one at a time",
+                "{} {}: {} in the backlog, {} one at a time",
                 k.0,
                 k.1,
                 other,
