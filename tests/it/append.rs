@@ -140,6 +140,18 @@ async fn growth_loads_each_complete_line_once_and_holds_a_partial_line_back(
             .await,
         size
     );
+    // The dashboard's read-only query: the position and the last increment's status.
+    let dashboard = sensor_ingest::sink::open_read_only(&env.settings.database, 1);
+    let listed = dashboard.followed().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].position.offset, listed[0].position.lines),
+        (size as u64, 8)
+    );
+    assert_eq!(
+        listed[0].last_status,
+        Some(sensor_ingest::sink::EntryStatus::Loaded)
+    );
 }
 
 #[rstest]

@@ -7,7 +7,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{PgStore, err};
+use crate::sink::dashboard::FollowedSummary;
 use crate::sink::follow::moved_meanwhile;
+use crate::sink::ledger::ledger_status;
 use crate::sink::{FollowMark, FollowedFile, ReadingKey, SinkError, StoredReading};
 
 const COLUMNS: &str = "file_name, device, inode, committed_offset, committed_lines, \
@@ -100,6 +102,38 @@ impl PgStore {
             .await
             .map_err(err("listing followed files"))?;
         Ok(rows.into_iter().map(followed).collect())
+    }
+
+    /// Every followed file with the ledger status of its last increment (the dashboard).
+    pub(super) async fn followed_with_status(&self) -> Result<Vec<FollowedSummary>, SinkError> {
+        let sql = format!(
+            "SELECT f.*, (SELECT status FROM ingest_files i WHERE i.id = f.ledger_id) \
+             FROM (SELECT {COLUMNS} FROM followed_files) AS f ORDER BY f.file_name"
+        );
+        type WithStatus = (
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            String,
+            String,
+            DateTime<Utc>,
+            Uuid,
+            Option<String>,
+        );
+        let rows: Vec<WithStatus> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("listing followed files"))?;
+        rows.into_iter()
+            .map(|(a, b, c, d, e, f, g, h, i, status)| {
+                Ok(FollowedSummary {
+                    position: followed((a, b, c, d, e, f, g, h, i)),
+                    last_status: status.as_deref().map(ledger_status).transpose()?,
+                })
+            })
+            .collect()
     }
 
     /// One statement for all the keys: an index search on (sensor_id, ts) each.

@@ -4,7 +4,9 @@
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{SqliteStore, err, parse_id, parse_time};
+use crate::sink::dashboard::FollowedSummary;
 use crate::sink::follow::moved_meanwhile;
+use crate::sink::ledger::ledger_status;
 use crate::sink::{FollowMark, FollowedFile, ReadingKey, SinkError, StoredReading};
 use crate::timestamp::format_utc;
 
@@ -100,6 +102,38 @@ impl SqliteStore {
             .await
             .map_err(err("listing followed files"))?;
         rows.into_iter().map(followed).collect()
+    }
+
+    /// Every followed file with the ledger status of its last increment (the dashboard).
+    pub(super) async fn followed_with_status(&self) -> Result<Vec<FollowedSummary>, SinkError> {
+        let sql = format!(
+            "SELECT f.*, (SELECT status FROM ingest_files i WHERE i.id = f.ledger_id) \
+             FROM (SELECT {COLUMNS} FROM followed_files) AS f ORDER BY f.file_name"
+        );
+        type WithStatus = (
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+        );
+        let rows: Vec<WithStatus> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("listing followed files"))?;
+        rows.into_iter()
+            .map(|(a, b, c, d, e, f, g, h, i, status)| {
+                Ok(FollowedSummary {
+                    position: followed((a, b, c, d, e, f, g, h, i))?,
+                    last_status: status.as_deref().map(ledger_status).transpose()?,
+                })
+            })
+            .collect()
     }
 
     pub(super) async fn stored(
