@@ -429,3 +429,88 @@ async fn the_agent_follows_growth_by_itself(
     );
     assert_eq!(files_in(&env.data()), ["live.csv"]);
 }
+
+/// `check` on a followed file: the committed offset, the size, the complete lines
+/// pending after the offset, the partial last line held back (and not validated: the
+/// agent never reads it), and whether the bytes before the offset still match; without
+/// a database, that it would be followed from its start.
+#[rstest]
+#[tokio::test]
+async fn check_shows_where_a_followed_file_stands(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let env = env_or_skip!(env(backend));
+    let pipeline = env.pipeline().await;
+    let path = env.data().join("logger.csv");
+    std::fs::write(&path, format!("{HEADER}{}{}", line(0, 1.0), line(1, 2.0))).unwrap();
+    let offset = std::fs::metadata(&path).unwrap().len();
+    assert_eq!(
+        rows(&env.process(&pipeline, "logger.csv").await.unwrap()),
+        2
+    );
+    append(
+        &path,
+        &format!("{}{}2024-05-01T00:04", line(2, 3.0), line(3, 4.0)),
+    );
+    let check = |extra: &[(&str, &str)]| {
+        let mut cmd = command(&env, &["check", "--json", path.to_str().unwrap()]);
+        cmd.env("SOURCE_MODE", "append");
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v[0].clone()
+    };
+    let v = check(&[]);
+    assert_eq!(v["valid"], true, "the partial line is not read: {v}");
+    let f = &v["followed"];
+    assert_eq!(f["stored"]["committed_offset"], offset, "{f}");
+    assert_eq!(f["stored"]["committed_lines"], 3);
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert_eq!(f["now"]["size"], size);
+    assert_eq!(f["now"]["start"], offset);
+    assert_eq!(f["now"]["pending_lines"], 2);
+    assert_eq!(f["now"]["partial_bytes"], "2024-05-01T00:04".len());
+    assert_eq!(f["now"]["before_offset_matches"], true);
+
+    // A byte before the offset rewritten in place (same file, same size): seen.
+    {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let at = HEADER.len() + line(0, 1.0).len() - 2;
+        file.write_all_at(b"9", at as u64).unwrap();
+    }
+    let f = check(&[])["followed"].clone();
+    assert_eq!(f["now"]["before_offset_matches"], false, "{f}");
+    assert_eq!(f["now"]["read_from_start"], "rewritten");
+    assert_eq!(f["now"]["start"], HEADER.len());
+    assert_eq!(f["now"]["pending_lines"], 4);
+
+    // Without a database: followed from its start; nothing is created.
+    let missing = env.dir.path().join("none.db");
+    let url = format!("sqlite://{}", missing.display());
+    let f = check(&[("DATABASE_URL", url.as_str())])["followed"].clone();
+    assert!(f["stored"].is_null(), "{f}");
+    assert!(
+        f["no_position"]
+            .as_str()
+            .unwrap()
+            .contains("no database yet"),
+        "{f}"
+    );
+    assert_eq!(f["now"]["read_from_start"], "new");
+    assert!(!missing.exists());
+    let mut cmd = command(&env, &["check", path.to_str().unwrap()]);
+    cmd.env("SOURCE_MODE", "append").env("DATABASE_URL", &url);
+    let text = String::from_utf8(cmd.output().unwrap().stdout).unwrap();
+    assert!(
+        text.contains("without a stored position it would be followed from its start"),
+        "{text}"
+    );
+}
