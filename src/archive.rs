@@ -388,6 +388,7 @@ mod tests {
             errors_total: 1,
             errors_truncated: false,
             errors: Vec::new(),
+            copy_lines: None,
         };
         let name = quarantine(&src, read, &q, &mut report, &hash("bytes")).unwrap();
         assert_eq!(name.as_deref(), Some("bad.csv"));

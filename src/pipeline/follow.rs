@@ -19,6 +19,7 @@ use super::outcome::Job;
 use super::quality::QcRun;
 use super::{Decision, Outcome, Pipeline, ProcessError, ReadContext, Refusal, internal};
 use crate::enrich::EnrichedRow;
+use crate::report::CopyLines;
 use crate::sink::{
     EntryStatus, FileAttempt, FollowMark, LedgerEntry, LoadMsg, LoadOutcome, ProfileRef,
     ReadingKey, SinkError, Store, StoredReading,
@@ -253,6 +254,18 @@ impl Pipeline {
     ) -> Result<Outcome, ProcessError> {
         let attempt = job.attempt;
         let mut report = refusal.quarantine_report(&attempt);
+        // The reader counted lines in the copy; a person looks in the followed file.
+        // (A decision's lines, `rewritten_value`'s, are the followed file's already.)
+        let copy = CopyLines {
+            header_lines: inc.header_lines,
+            shift: inc.lines_before.saturating_sub(inc.header_lines),
+        };
+        if !matches!(refusal, Refusal::Decision(_)) {
+            for e in &mut report.errors {
+                e.line = e.line.map(|l| copy.in_file(l));
+            }
+        }
+        report.copy_lines = Some(copy);
         if let Some(m) = &self.metrics {
             m.rows_rejected(report.invalid_rows);
             m.quarantined(report.rule);

@@ -514,3 +514,43 @@ async fn check_shows_where_a_followed_file_stands(
         "{text}"
     );
 }
+
+/// A refused increment's report counts lines of the followed file (where a person looks
+/// for them), and `quarantine show` still quotes them from the copy beside the report.
+#[rstest]
+#[tokio::test]
+async fn a_refused_increment_reports_the_followed_file_s_line_numbers(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    use sensor_ingest::ops::quarantine;
+    let env = env_or_skip!(env(backend));
+    let pipeline = env.pipeline().await;
+    let path = env.data().join("logger.csv");
+    let first: String = (0..4).map(|m| line(m, 20.0)).collect();
+    std::fs::write(&path, format!("{HEADER}{first}")).unwrap();
+    assert_eq!(
+        rows(&env.process(&pipeline, "logger.csv").await.unwrap()),
+        4
+    );
+    // Lines 6 and 7 of the followed file; line 7 is not a number.
+    append(
+        &path,
+        &format!("{}2024-05-01T00:05:00Z,a,abc\n", line(4, 21.0)),
+    );
+    match env.process(&pipeline, "logger.csv").await.unwrap() {
+        Outcome::Quarantined { .. } => {}
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let report = only_report(&env);
+    assert_eq!(report.errors[0].line, Some(7), "{report:?}");
+    assert_eq!(report.errors[0].value, "abc");
+    let entry = quarantine::find(&env.quarantine(), &report.quarantined_as).unwrap();
+    let details = quarantine::details(&env.quarantine(), entry).unwrap();
+    assert_eq!(
+        details.lines.get(&7).map(String::as_str),
+        Some("2024-05-01T00:05:00Z,a,abc"),
+        "{:?}",
+        details.lines
+    );
+    assert_eq!(details.header.as_deref(), Some(HEADER.trim_end()));
+}

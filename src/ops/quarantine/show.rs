@@ -57,7 +57,18 @@ pub fn details(dir: &Path, entry: Entry) -> Result<Details, QuarantineError> {
     wanted.insert(1);
     let mut lines = if entry.has_file {
         let path = dir.join(&entry.name);
-        quote_lines(&path, &wanted).map_err(io_err(&path))?
+        match entry.report.as_ref().and_then(|r| r.copy_lines) {
+            // A followed file's increment: its lines are found in the copy.
+            Some(copy) => {
+                let in_copy = wanted.iter().filter_map(|l| copy.in_copy(*l)).collect();
+                quote_lines(&path, &in_copy)
+                    .map_err(io_err(&path))?
+                    .into_iter()
+                    .map(|(l, text)| (copy.in_file(l), text))
+                    .collect()
+            }
+            None => quote_lines(&path, &wanted).map_err(io_err(&path))?,
+        }
     } else {
         BTreeMap::new()
     };
