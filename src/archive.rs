@@ -51,13 +51,53 @@ impl FileIdentity {
     }
 
     /// True when `path` still names this file.
-    fn is_at(self, path: &Path) -> io::Result<bool> {
+    pub fn is_at(self, path: &Path) -> io::Result<bool> {
         match fs::symlink_metadata(path) {
             Ok(meta) => Ok(Self::of(&meta) == self),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e),
         }
     }
+}
+
+/// What archiving a followed file (append mode) that stopped growing does
+/// (`FOLLOW_ARCHIVE`, a profile's `[source] archive`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Keep {
+    /// Copied into `processed/`; the file stays, still followed.
+    #[default]
+    Copy,
+    /// Moved into `processed/`, its position forgotten.
+    Move,
+}
+
+impl std::str::FromStr for Keep {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.to_ascii_lowercase().as_str() {
+            "copy" => Ok(Keep::Copy),
+            "move" => Ok(Keep::Move),
+            _ => Err(()),
+        }
+    }
+}
+
+impl std::fmt::Display for Keep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Keep::Copy => "copy",
+            Keep::Move => "move",
+        })
+    }
+}
+
+/// When and how a followed file that stopped growing is archived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArchiveIdle {
+    /// Not grown for this long.
+    pub after: std::time::Duration,
+    pub keep: Keep,
 }
 
 /// Creates `dir` (and parents) if missing.
@@ -86,6 +126,56 @@ pub fn move_into(
     for candidate in candidates(name, hash, NAME_MAX) {
         match move_no_clobber(src, &dir.join(&candidate)) {
             Ok(()) => return Ok(Some(candidate)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    Err(fail(io::Error::other("no free name left")))
+}
+
+/// Copies the first `size` bytes of `src` (opened) into `dir` as `name`, or as
+/// `stem.HASH.ext` (then `stem.HASH.N.ext`) when that name is taken by another file,
+/// never overwriting; the copy keeps `src`'s modification time. A copy already there
+/// (the same size and modification time) is not made again. Returns the name, and
+/// whether it was copied now.
+pub fn copy_into(
+    src: &File,
+    dir: &Path,
+    name: &str,
+    hash: &ContentHash,
+) -> Result<(String, bool), ArchiveError> {
+    let fail = |source| ArchiveError {
+        file: name.to_owned(),
+        dir: dir.to_owned(),
+        source,
+    };
+    let meta = src.metadata().map_err(fail)?;
+    let mtime = meta.modified().map_err(fail)?;
+    for candidate in candidates(name, hash, NAME_MAX) {
+        let target = dir.join(&candidate);
+        match fs::symlink_metadata(&target) {
+            Ok(there) if there.len() == meta.len() && there.modified().ok() == Some(mtime) => {
+                return Ok((candidate, false));
+            }
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(fail(e)),
+        }
+        let (tmp, mut to) = create_temp(dir).map_err(fail)?;
+        let copied = (|| {
+            let mut from = src.try_clone()?;
+            io::Seek::rewind(&mut from)?;
+            io::copy(&mut io::Read::take(from, meta.len()), &mut to)?;
+            to.set_modified(mtime)?;
+            to.sync_all()?;
+            fs::hard_link(&tmp, &target)
+        })();
+        let _ = fs::remove_file(&tmp);
+        match copied {
+            Ok(()) => {
+                File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
+                return Ok((candidate, true));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(fail(e)),
         }

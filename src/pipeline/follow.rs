@@ -74,7 +74,12 @@ impl Pipeline {
             })
             .await?;
         let mut inc = match snapshot {
-            Snapshot::Nothing(reason) => return Ok(Outcome::Skipped { reason }),
+            Snapshot::Nothing(reason) => {
+                if let (Some(rule), Some(p)) = (self.archive_rule(&name), previous.as_ref()) {
+                    self.archive_if_idle(candidate, p, rule).await;
+                }
+                return Ok(Outcome::Skipped { reason });
+            }
             Snapshot::Increment(inc) => inc,
         };
         if let Some(restart) = inc.restart.filter(|r| *r != Restart::New) {

@@ -158,6 +158,18 @@ pub trait Store: LedgerQueries {
         Ok(Vec::new())
     }
 
+    /// Forgets the followed file `file_name` (its file was archived by a move): only
+    /// while its stored position is still the one of increment `ledger_id`, else the
+    /// error of a position that moved meanwhile. The next file of the name is new.
+    async fn forget_followed(
+        &self,
+        file_name: &str,
+        ledger_id: uuid::Uuid,
+    ) -> Result<(), SinkError> {
+        let _ = (file_name, ledger_id);
+        Err(unsupported("forgetting a followed file"))
+    }
+
     /// The stored readings at these sensors and times (any order; several per key when
     /// several were stored): what an increment's readings are compared with.
     async fn stored_readings(&self, keys: &[ReadingKey]) -> Result<Vec<StoredReading>, SinkError> {

@@ -15,6 +15,7 @@
 
 pub mod folder;
 pub mod follow;
+pub mod idle;
 pub mod s3;
 
 use std::fs::File;

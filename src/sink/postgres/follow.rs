@@ -136,6 +136,25 @@ impl PgStore {
             .collect()
     }
 
+    /// Deletes the position of `file_name` while it is still increment `ledger_id`'s.
+    pub(super) async fn forget(
+        &self,
+        file_name: &str,
+        ledger_id: uuid::Uuid,
+    ) -> Result<(), SinkError> {
+        let done =
+            sqlx::query("DELETE FROM followed_files WHERE file_name = $1 AND ledger_id = $2")
+                .bind(file_name)
+                .bind(ledger_id)
+                .execute(&self.pool)
+                .await
+                .map_err(err("forgetting a followed file"))?;
+        if done.rows_affected() != 1 {
+            return Err(moved_meanwhile());
+        }
+        Ok(())
+    }
+
     /// One statement for all the keys: an index search on (sensor_id, ts) each.
     pub(super) async fn stored(
         &self,

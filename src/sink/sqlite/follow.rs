@@ -104,6 +104,25 @@ impl SqliteStore {
         rows.into_iter().map(followed).collect()
     }
 
+    /// Deletes the position of `file_name` while it is still increment `ledger_id`'s.
+    pub(super) async fn forget(
+        &self,
+        file_name: &str,
+        ledger_id: uuid::Uuid,
+    ) -> Result<(), SinkError> {
+        let _writing = self.writer.lock().await;
+        let done = sqlx::query("DELETE FROM followed_files WHERE file_name = ? AND ledger_id = ?")
+            .bind(file_name)
+            .bind(ledger_id.hyphenated().to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(err("forgetting a followed file"))?;
+        if done.rows_affected() != 1 {
+            return Err(moved_meanwhile());
+        }
+        Ok(())
+    }
+
     /// Every followed file with the ledger status of its last increment (the dashboard).
     pub(super) async fn followed_with_status(&self) -> Result<Vec<FollowedSummary>, SinkError> {
         let sql = format!(

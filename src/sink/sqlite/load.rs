@@ -42,6 +42,14 @@ impl Store for SqliteStore {
         self.followed_rows().await
     }
 
+    async fn forget_followed(
+        &self,
+        file_name: &str,
+        ledger_id: uuid::Uuid,
+    ) -> Result<(), SinkError> {
+        self.forget(file_name, ledger_id).await
+    }
+
     async fn stored_readings(&self, keys: &[ReadingKey]) -> Result<Vec<StoredReading>, SinkError> {
         self.stored(keys).await
     }
