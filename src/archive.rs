@@ -60,46 +60,6 @@ impl FileIdentity {
     }
 }
 
-/// What archiving a followed file (append mode) that stopped growing does
-/// (`FOLLOW_ARCHIVE`, a profile's `[source] archive`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Keep {
-    /// Copied into `processed/`; the file stays, still followed.
-    #[default]
-    Copy,
-    /// Moved into `processed/`, its position forgotten.
-    Move,
-}
-
-impl std::str::FromStr for Keep {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s.to_ascii_lowercase().as_str() {
-            "copy" => Ok(Keep::Copy),
-            "move" => Ok(Keep::Move),
-            _ => Err(()),
-        }
-    }
-}
-
-impl std::fmt::Display for Keep {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Keep::Copy => "copy",
-            Keep::Move => "move",
-        })
-    }
-}
-
-/// When and how a followed file that stopped growing is archived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ArchiveIdle {
-    /// Not grown for this long.
-    pub after: std::time::Duration,
-    pub keep: Keep,
-}
-
 /// Creates `dir` (and parents) if missing.
 pub fn ensure_dir(dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use tracing::{debug, info, warn};
 
 use super::Pipeline;
-use crate::archive::{ArchiveIdle, Keep};
+use crate::profile::{ArchiveIdle, Keep};
 use crate::sink::{ErrorClass, FollowedFile};
 use crate::source::idle::{self, Idle};
 use crate::source::{Candidate, folder};

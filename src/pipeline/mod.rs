@@ -185,7 +185,7 @@ pub struct Pipeline {
     /// at once) cannot both find them unstored.
     follow_lock: Arc<tokio::sync::Mutex<()>>,
     /// Archiving followed files that stopped growing (`FOLLOW_ARCHIVE_AFTER`).
-    follow_archive: Option<crate::archive::ArchiveIdle>,
+    follow_archive: Option<crate::profile::ArchiveIdle>,
     /// Where archived followed files go.
     processed: std::path::PathBuf,
     /// The claims, claim releases and archive names of files in progress, each kind

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::archive::{self, ArchiveError, FileIdentity};
-pub use crate::archive::{ArchiveIdle, Keep};
+pub use crate::profile::{ArchiveIdle, Keep};
 use crate::read::ContentHash;
 use crate::sink::FollowedFile;
 use crate::sys;

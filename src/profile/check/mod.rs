@@ -4,6 +4,8 @@
 mod shape;
 mod source;
 
+pub use source::{ArchiveIdle, Keep};
+
 use crate::qc::QcOverrides;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -162,7 +164,7 @@ pub struct Profile {
     pub follow: bool,
     /// `[source] archive_after` and `archive`: its followed files archived once they
     /// stopped growing (over `FOLLOW_ARCHIVE_AFTER`).
-    pub archive_idle: Option<crate::archive::ArchiveIdle>,
+    pub archive_idle: Option<ArchiveIdle>,
 }
 
 impl Profile {

@@ -1,16 +1,57 @@
 //! Checks of a profile's `[source]` table beyond `mode`: archiving its followed files
-//! once they stopped growing (`archive_after`, `archive`).
+//! once they stopped growing (`archive_after`, `archive`), and the rule they give
+//! ([`ArchiveIdle`], also what `FOLLOW_ARCHIVE_AFTER` gives).
 
 use super::Checker;
+
+/// What archiving a followed file (append mode) that stopped growing does
+/// (`FOLLOW_ARCHIVE`, a profile's `[source] archive`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Keep {
+    /// Copied into `processed/`; the file stays, still followed.
+    #[default]
+    Copy,
+    /// Moved into `processed/`, its position forgotten.
+    Move,
+}
+
+impl std::str::FromStr for Keep {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.to_ascii_lowercase().as_str() {
+            "copy" => Ok(Keep::Copy),
+            "move" => Ok(Keep::Move),
+            _ => Err(()),
+        }
+    }
+}
+
+impl std::fmt::Display for Keep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Keep::Copy => "copy",
+            Keep::Move => "move",
+        })
+    }
+}
+
+/// When and how a followed file that stopped growing is archived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArchiveIdle {
+    /// Not grown for this long.
+    pub after: std::time::Duration,
+    pub keep: Keep,
+}
 
 impl Checker<'_> {
     /// `[source] archive_after` and `archive`.
     pub(super) fn archive_idle(
         &mut self,
         s: &crate::profile::spec::SourceSpec,
-    ) -> Option<crate::archive::ArchiveIdle> {
-        let keep = match s.archive.as_deref().map(str::parse::<crate::archive::Keep>) {
-            None => crate::archive::Keep::Copy,
+    ) -> Option<ArchiveIdle> {
+        let keep = match s.archive.as_deref().map(str::parse::<Keep>) {
+            None => Keep::Copy,
             Some(Ok(keep)) => keep,
             Some(Err(())) => {
                 self.fail("source.archive", "expected \"copy\" or \"move\"");
@@ -29,7 +70,7 @@ impl Checker<'_> {
             return None;
         }
         match idle_duration(text) {
-            Some(after) => Some(crate::archive::ArchiveIdle { after, keep }),
+            Some(after) => Some(ArchiveIdle { after, keep }),
             None => {
                 self.fail(
                     "source.archive_after",
@@ -61,7 +102,7 @@ fn idle_duration(text: &str) -> Option<std::time::Duration> {
 #[cfg(test)]
 mod tests {
     use super::idle_duration;
-    use crate::archive::{ArchiveIdle, Keep};
+    use super::{ArchiveIdle, Keep};
     use crate::profile::Profile;
     use std::path::Path;
     use std::time::Duration;
