@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tracing::info;
 use uuid::Uuid;
@@ -327,8 +327,14 @@ async fn compare(
         for row in &mut batch {
             row.reading.line += shift;
         }
-        let keys = keys_of(&batch);
-        let stored = match store.stored_readings(&keys).await {
+        // Most batches (a new file, plain growth) hold no stored sensor and time: one
+        // range probe per sensor says so, instead of looking up every reading.
+        let stored = match store.any_stored_within(&spans_of(&batch)).await {
+            Ok(false) => Ok(Vec::new()),
+            Ok(true) => store.stored_readings(&keys_of(&batch)).await,
+            Err(e) => Err(e),
+        };
+        let stored = match stored {
             Ok(stored) => stored,
             Err(e) => {
                 let _ = to_store.send(LoadMsg::Abort).await;
@@ -350,6 +356,25 @@ async fn compare(
         }
     }
     Compared::Stopped
+}
+
+/// Each sensor of `batch` with its first and last time there.
+fn spans_of(batch: &[EnrichedRow]) -> Vec<(String, DateTime<Utc>, DateTime<Utc>)> {
+    let mut spans: HashMap<&str, (DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
+    for r in batch {
+        let t = r.reading.timestamp;
+        spans
+            .entry(r.reading.sensor_id.as_str())
+            .and_modify(|(first, last)| {
+                *first = (*first).min(t);
+                *last = (*last).max(t);
+            })
+            .or_insert((t, t));
+    }
+    spans
+        .into_iter()
+        .map(|(sensor, (first, last))| (sensor.to_owned(), first, last))
+        .collect()
 }
 
 /// The distinct sensors and times of `batch`.

@@ -177,6 +177,18 @@ pub trait Store: LedgerQueries {
         Err(unsupported("reading stored readings"))
     }
 
+    /// Whether any reading is stored for one of these sensors within its time span
+    /// (`(sensor, first, last)`, both ends included): one index range probe per
+    /// sensor. `false` tells an increment that none of its readings can be stored
+    /// already, so they need not be looked up one by one.
+    async fn any_stored_within(
+        &self,
+        spans: &[(String, DateTime<Utc>, DateTime<Utc>)],
+    ) -> Result<bool, SinkError> {
+        let _ = spans;
+        Err(unsupported("reading stored readings"))
+    }
+
     /// The `loaded` ledger row for this content, if any.
     async fn find_loaded(&self, hash: &ContentHash) -> Result<Option<LoadedFile>, SinkError>;
 

@@ -140,6 +140,34 @@ async fn growth_loads_each_complete_line_once_and_holds_a_partial_line_back(
             .await,
         size
     );
+    // The range probe an increment asks before looking readings up one by one: a
+    // stored reading within a sensor's span, ends included; none between readings or
+    // for another sensor.
+    let at = |m: u32, s: u32| {
+        chrono::DateTime::parse_from_rfc3339(&format!("2024-05-01T00:{m:02}:{s:02}Z"))
+            .unwrap()
+            .to_utc()
+    };
+    let store = env.store();
+    let probe = async |sensor: &str, from, to| {
+        store
+            .any_stored_within(&[(sensor.to_owned(), from, to)])
+            .await
+            .unwrap()
+    };
+    assert!(probe("a", at(3, 0), at(3, 0)).await);
+    assert!(probe("a", at(2, 30), at(3, 0)).await);
+    assert!(!probe("a", at(2, 1), at(2, 59)).await);
+    assert!(!probe("b", at(0, 0), at(6, 0)).await);
+    assert!(
+        store
+            .any_stored_within(&[
+                ("b".to_owned(), at(0, 0), at(6, 0)),
+                ("a".to_owned(), at(6, 0), at(7, 0)),
+            ])
+            .await
+            .unwrap()
+    );
     // The dashboard's read-only query: the position and the last increment's status.
     let dashboard = sensor_ingest::sink::open_read_only(&env.settings.database, 1);
     let listed = dashboard.followed().await.unwrap();

@@ -155,6 +155,29 @@ impl PgStore {
         Ok(())
     }
 
+    /// Whether a reading is stored for a sensor within its span: one statement, an
+    /// index range probe per span.
+    pub(super) async fn any_within(
+        &self,
+        spans: &[(String, DateTime<Utc>, DateTime<Utc>)],
+    ) -> Result<bool, SinkError> {
+        let sensors: Vec<&str> = spans.iter().map(|s| s.0.as_str()).collect();
+        let firsts: Vec<DateTime<Utc>> = spans.iter().map(|s| s.1).collect();
+        let lasts: Vec<DateTime<Utc>> = spans.iter().map(|s| s.2).collect();
+        let (found,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) \
+             AS k (sensor_id, first_ts, last_ts) WHERE EXISTS (SELECT 1 FROM sensor_readings AS r \
+             WHERE r.sensor_id = k.sensor_id AND r.ts >= k.first_ts AND r.ts <= k.last_ts))",
+        )
+        .bind(&sensors)
+        .bind(&firsts)
+        .bind(&lasts)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(err("looking for stored readings"))?;
+        Ok(found)
+    }
+
     /// One statement for all the keys: an index search on (sensor_id, ts) each.
     pub(super) async fn stored(
         &self,

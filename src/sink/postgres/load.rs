@@ -53,6 +53,17 @@ impl Store for PgStore {
         self.forget(file_name, ledger_id).await
     }
 
+    async fn any_stored_within(
+        &self,
+        spans: &[(
+            String,
+            chrono::DateTime<chrono::Utc>,
+            chrono::DateTime<chrono::Utc>,
+        )],
+    ) -> Result<bool, SinkError> {
+        self.any_within(spans).await
+    }
+
     async fn stored_readings(&self, keys: &[ReadingKey]) -> Result<Vec<StoredReading>, SinkError> {
         self.stored(keys).await
     }

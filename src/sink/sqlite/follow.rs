@@ -1,6 +1,7 @@
 //! Followed files on SQLite (`sink/follow.rs`): the position an increment commits with
 //! its ledger row, read back, and the stored readings an increment is compared with.
 
+use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{SqliteStore, err, parse_id, parse_time};
@@ -121,6 +122,36 @@ impl SqliteStore {
             return Err(moved_meanwhile());
         }
         Ok(())
+    }
+
+    /// Whether a reading is stored for a sensor within its span: one index range probe
+    /// each, a statement per [`KEYS_PER_STATEMENT`] spans.
+    pub(super) async fn any_within(
+        &self,
+        spans: &[(String, DateTime<Utc>, DateTime<Utc>)],
+    ) -> Result<bool, SinkError> {
+        for chunk in spans.chunks(KEYS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT ");
+            let mut probes = q.separated(" OR ");
+            for (sensor, first, last) in chunk {
+                probes.push("EXISTS (SELECT 1 FROM sensor_readings WHERE sensor_id = ");
+                probes.push_bind_unseparated(sensor.clone());
+                probes.push_unseparated(" AND ts >= ");
+                probes.push_bind_unseparated(format_utc(*first));
+                probes.push_unseparated(" AND ts <= ");
+                probes.push_bind_unseparated(format_utc(*last));
+                probes.push_unseparated(")");
+            }
+            let (found,): (bool,) = q
+                .build_query_as()
+                .fetch_one(&self.pool)
+                .await
+                .map_err(err("looking for stored readings"))?;
+            if found {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Every followed file with the ledger status of its last increment (the dashboard).
