@@ -180,13 +180,15 @@ pub trait Store: LedgerQueries {
     /// Whether any reading is stored for one of these sensors within its time span
     /// (`(sensor, first, last)`, both ends included): one index range probe per
     /// sensor. `false` tells an increment that none of its readings can be stored
-    /// already, so they need not be looked up one by one.
+    /// already, so they need not be looked up one by one. A store without the probe
+    /// answers `true`: every reading is then looked up with
+    /// [`stored_readings`](Self::stored_readings), as before the probe existed.
     async fn any_stored_within(
         &self,
         spans: &[(String, DateTime<Utc>, DateTime<Utc>)],
     ) -> Result<bool, SinkError> {
         let _ = spans;
-        Err(unsupported("reading stored readings"))
+        Ok(true)
     }
 
     /// The `loaded` ledger row for this content, if any.
