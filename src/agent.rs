@@ -54,6 +54,17 @@ pub enum AgentError {
     Http(#[from] HttpError),
     #[error("cannot use the bucket: {0}")]
     Bucket(String),
+    #[error(
+        "followed files are to be archived by a move (FOLLOW_ARCHIVE=move or a profile's \
+         [source] archive = \"move\"), but nothing can be moved out of the data folder {}: \
+         {source}; use FOLLOW_ARCHIVE=copy (or archive = \"copy\"), or give the agent write \
+         access there", path.display()
+    )]
+    ArchiveByMove {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// Another agent holds the SQLite store or the data folder: a setup problem, like
     /// a bad setting (the process exits 2).
     #[error(transparent)]
@@ -256,6 +267,15 @@ impl Agent {
             Ok(()) if pipeline.follows_any() && !store.follows() => Err(AgentError::Database(
                 sink::follow::unsupported("following appended files"),
             )),
+            Ok(())
+                if pipeline.moves_idle_files()
+                    && let Err(e) = crate::sys::can_create_in(&self.settings.data_folder) =>
+            {
+                Err(AgentError::ArchiveByMove {
+                    path: self.settings.data_folder.clone(),
+                    source: e,
+                })
+            }
             Ok(()) if pipeline.follows_any() && self.bucket.is_some() => Err(AgentError::Bucket(
                 "append mode (SOURCE_MODE=append or a profile's [source] mode = \"append\") \
                  follows growing files of the data folder; a bucket's objects never grow: \

@@ -51,7 +51,7 @@ impl FileIdentity {
     }
 
     /// True when `path` still names this file.
-    fn is_at(self, path: &Path) -> io::Result<bool> {
+    pub fn is_at(self, path: &Path) -> io::Result<bool> {
         match fs::symlink_metadata(path) {
             Ok(meta) => Ok(Self::of(&meta) == self),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -86,6 +86,56 @@ pub fn move_into(
     for candidate in candidates(name, hash, NAME_MAX) {
         match move_no_clobber(src, &dir.join(&candidate)) {
             Ok(()) => return Ok(Some(candidate)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    Err(fail(io::Error::other("no free name left")))
+}
+
+/// Copies the first `size` bytes of `src` (opened) into `dir` as `name`, or as
+/// `stem.HASH.ext` (then `stem.HASH.N.ext`) when that name is taken by another file,
+/// never overwriting; the copy keeps `src`'s modification time. A copy already there
+/// (the same size and modification time) is not made again. Returns the name, and
+/// whether it was copied now.
+pub fn copy_into(
+    src: &File,
+    dir: &Path,
+    name: &str,
+    hash: &ContentHash,
+) -> Result<(String, bool), ArchiveError> {
+    let fail = |source| ArchiveError {
+        file: name.to_owned(),
+        dir: dir.to_owned(),
+        source,
+    };
+    let meta = src.metadata().map_err(fail)?;
+    let mtime = meta.modified().map_err(fail)?;
+    for candidate in candidates(name, hash, NAME_MAX) {
+        let target = dir.join(&candidate);
+        match fs::symlink_metadata(&target) {
+            Ok(there) if there.len() == meta.len() && there.modified().ok() == Some(mtime) => {
+                return Ok((candidate, false));
+            }
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(fail(e)),
+        }
+        let (tmp, mut to) = create_temp(dir).map_err(fail)?;
+        let copied = (|| {
+            let mut from = src.try_clone()?;
+            io::Seek::rewind(&mut from)?;
+            io::copy(&mut io::Read::take(from, meta.len()), &mut to)?;
+            to.set_modified(mtime)?;
+            to.sync_all()?;
+            fs::hard_link(&tmp, &target)
+        })();
+        let _ = fs::remove_file(&tmp);
+        match copied {
+            Ok(()) => {
+                File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
+                return Ok((candidate, true));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(fail(e)),
         }
@@ -388,6 +438,7 @@ mod tests {
             errors_total: 1,
             errors_truncated: false,
             errors: Vec::new(),
+            copy_lines: None,
         };
         let name = quarantine(&src, read, &q, &mut report, &hash("bytes")).unwrap();
         assert_eq!(name.as_deref(), Some("bad.csv"));

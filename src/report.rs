@@ -37,6 +37,41 @@ pub struct QuarantineReport {
     pub errors_truncated: bool,
     /// The first [`MAX_REPORTED_ERRORS`] problems, in file order.
     pub errors: Vec<ReportedError>,
+    /// A refused increment of a followed file (append mode): its line numbers count in
+    /// the followed file, and the copy beside the report holds the header lines then
+    /// the increment's lines, so a line after the header is this much earlier in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_lines: Option<CopyLines>,
+}
+
+/// Where the lines of a refused increment are in its copy (the quarantined file):
+/// the first `header_lines` are the followed file's own; every later line `l` of the
+/// followed file is line `l - shift` of the copy.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CopyLines {
+    pub header_lines: u64,
+    pub shift: u64,
+}
+
+impl CopyLines {
+    /// The copy's line for line `line` of the followed file (`None`: not in the copy).
+    pub fn in_copy(self, line: u64) -> Option<u64> {
+        if line <= self.header_lines {
+            Some(line)
+        } else {
+            line.checked_sub(self.shift)
+                .filter(|l| *l > self.header_lines)
+        }
+    }
+
+    /// The followed file's line for line `line` of the copy.
+    pub fn in_file(self, line: u64) -> u64 {
+        if line <= self.header_lines {
+            line
+        } else {
+            line + self.shift
+        }
+    }
 }
 
 /// One problem, positioned.

@@ -118,6 +118,80 @@ fn try_read_lease(file: &File) -> io::Result<()> {
     Err(io::Error::last_os_error())
 }
 
+/// A process that holds the file (`device`, `inode`) open for writing (`O_WRONLY` or
+/// `O_RDWR`), found in `/proc/*/fd` and the flags of `/proc/*/fdinfo`: its pid, or
+/// `None`. An error when that cannot be known for every process: `/proc` unreadable,
+/// mounted with `hidepid` (other processes hidden), or a process's descriptors not
+/// readable by this user. Processes that end during the scan are passed over.
+pub fn writer_of(device: u64, inode: u64) -> io::Result<Option<u32>> {
+    use std::os::unix::fs::MetadataExt;
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")?;
+    if mounts.lines().any(|l| {
+        l.split(" - ").nth(1).is_some_and(|fs| {
+            fs.starts_with("proc ")
+                && fs.contains("hidepid=")
+                && !fs.contains("hidepid=0")
+                && !fs.contains("hidepid=off")
+        })
+    }) {
+        return Err(io::Error::other(
+            "/proc is mounted with hidepid: other processes are hidden",
+        ));
+    }
+    let gone = |e: &io::Error| {
+        e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH)
+    };
+    for entry in std::fs::read_dir("/proc")? {
+        let entry = entry?;
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let fds = match std::fs::read_dir(entry.path().join("fd")) {
+            Ok(fds) => fds,
+            Err(e) if gone(&e) => continue,
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("the open files of process {pid} cannot be read: {e}"),
+                ));
+            }
+        };
+        for fd in fds {
+            let Ok(fd) = fd else { continue };
+            let Ok(meta) = std::fs::metadata(fd.path()) else {
+                continue;
+            };
+            if (meta.dev(), meta.ino()) != (device, inode) {
+                continue;
+            }
+            let info = entry.path().join("fdinfo").join(fd.file_name());
+            let flags = match std::fs::read_to_string(&info) {
+                Ok(text) => text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("flags:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok()),
+                Err(e) if gone(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            let Some(flags) = flags else {
+                return Err(io::Error::other(format!(
+                    "{} has no flags line",
+                    info.display()
+                )));
+            };
+            let access = flags & libc::O_ACCMODE as u32;
+            if access == libc::O_WRONLY as u32 || access == libc::O_RDWR as u32 {
+                return Ok(Some(pid));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// Creates a FIFO (named pipe) at `path` with permission bits `mode` (less the umask).
 pub fn make_fifo(path: &Path, mode: u32) -> io::Result<()> {
     rustix::fs::mkfifoat(rustix::fs::CWD, path, Mode::from_raw_mode(mode))?;
@@ -160,6 +234,27 @@ pub fn end_quietly_on_a_closed_pipe() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_writer_is_found_in_proc_and_a_reader_is_not() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        std::fs::write(&path, "x\n").unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        let _reader = File::open(&path).unwrap();
+        assert_eq!(writer_of(meta.dev(), meta.ino()).unwrap(), None);
+        let writer = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        assert_eq!(
+            writer_of(meta.dev(), meta.ino()).unwrap(),
+            Some(std::process::id())
+        );
+        drop(writer);
+        assert_eq!(writer_of(meta.dev(), meta.ino()).unwrap(), None);
+    }
     use std::io::Write;
 
     #[test]

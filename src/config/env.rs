@@ -31,6 +31,23 @@ impl Env<'_> {
             .filter(|v| !v.is_empty())
     }
 
+    /// `FOLLOW_ARCHIVE_AFTER` and `FOLLOW_ARCHIVE`: `None` when off.
+    fn follow_archive(&mut self) -> Option<crate::source::idle::ArchiveIdle> {
+        let after = self.parse(
+            "FOLLOW_ARCHIVE_AFTER",
+            Duration::ZERO,
+            "a duration such as 26h, 90m or 3600 (seconds); 0 for never",
+            |v| parse_duration(v, 1000),
+        );
+        let keep = self.parse(
+            "FOLLOW_ARCHIVE",
+            crate::source::idle::Keep::Copy,
+            "copy (a copy into PROCESSED_FOLDER) or move (moved there, its position forgotten)",
+            |v| v.parse().ok(),
+        );
+        (!after.is_zero()).then_some(crate::source::idle::ArchiveIdle { after, keep })
+    }
+
     pub(super) fn parse<T>(
         &mut self,
         var: &'static str,
@@ -112,10 +129,12 @@ impl Env<'_> {
              each file in place as it grows)",
             |v| v.parse().ok(),
         );
+        let follow_archive = self.follow_archive();
         Settings {
             qc,
             s3,
             source_mode,
+            follow_archive,
             database,
             data_folder,
             processed_folder,

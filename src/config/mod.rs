@@ -113,6 +113,9 @@ pub struct Settings {
     /// place as it grows, never moved or written; `docs/append.md`). A profile's
     /// `[source] mode = "append"` follows its own files whatever this says.
     pub source_mode: crate::source::Mode,
+    /// Archiving followed files that stopped growing (`FOLLOW_ARCHIVE_AFTER`,
+    /// `FOLLOW_ARCHIVE`); `None`: never.
+    pub follow_archive: Option<crate::source::idle::ArchiveIdle>,
 }
 
 /// The dashboard's secret (`HTTP_TOKEN`). `Debug` never shows it; only
@@ -173,6 +176,7 @@ impl From<&Settings> for crate::pipeline::PipelineSettings {
             group_files: s.group_files,
             group_wait: s.group_wait,
             source_mode: s.source_mode,
+            follow_archive: s.follow_archive,
         }
     }
 }

@@ -65,6 +65,17 @@ vars! {
          every file of the data folder is followed in place as it grows, never moved or \
          written (a profile's `[source] mode = \"append\"` follows its own files whatever \
          this says). See [append mode](../append.md).";
+    "FOLLOW_ARCHIVE_AFTER", Unset,
+        "Followed files (append mode) that have not grown for this long (`90m`, `26h`, \
+         in seconds without a unit) are archived as `FOLLOW_ARCHIVE` says, and only when no \
+         writer could still append: read to their end (no partial last line) and open for \
+         writing by no process (`/proc`). Unset or `0`: never (a profile's `[source] \
+         archive_after` sets it for its own files). See [append mode](../append.md).";
+    "FOLLOW_ARCHIVE", Literal("copy"),
+        "With `FOLLOW_ARCHIVE_AFTER`: `copy` puts a copy into `PROCESSED_FOLDER` (the file \
+         stays, still followed); `move` moves it there and forgets its position (the next \
+         file of that name is a new file). `move` is refused at startup when the data folder \
+         is read-only.";
     "SOURCE", Literal("folder"),
         "`folder` reads `DATA_FOLDER`; `s3://bucket/prefix/` reads the objects of a bucket \
          instead (see [S3](../s3.md)).";

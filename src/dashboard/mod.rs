@@ -3,7 +3,8 @@
 //! Pages (server-rendered HTML, no script; charts are SVG drawn here):
 //! `/` health, last hour and day, files and rows per minute, recent files;
 //! `/files` (paged) and `/files/{id}` (ledger history, column metrics, and for a
-//! quarantined file its report with the offending lines quoted); `/quarantine`;
+//! quarantined file its report with the offending lines quoted); `/followed` (files
+//! followed in place: offset, size, lag, last growth); `/quarantine`;
 //! `/sensors` (last reading, silent sensors marked) and `/sensor?id=` (temperature,
 //! humidity and pressure over a range, averaged in time buckets on the server).
 //!
@@ -84,6 +85,7 @@ impl Dashboard {
             .route("/", get(pages::overview))
             .route("/files", get(pages::files))
             .route("/files/{id}", get(pages::file))
+            .route("/followed", get(pages::followed))
             .route("/quarantine", get(pages::quarantine))
             .route("/quarantine/retry", post(pages::retry))
             .route("/sensors", get(pages::sensors))

@@ -191,6 +191,32 @@ pub struct Quarantine {
     pub token_set: bool,
 }
 
+/// One followed file (append mode).
+#[derive(Debug, Clone)]
+pub struct FollowedLine {
+    pub name: String,
+    pub offset: u64,
+    pub lines: u64,
+    /// Bytes now, or `gone`.
+    pub size: String,
+    /// Bytes after the offset (empty when the file is gone).
+    pub lag: String,
+    pub last_growth: String,
+    pub ago: String,
+    /// The ledger status of the last increment (empty when its row is gone).
+    pub status: &'static str,
+    /// The last increment's ledger page.
+    pub href: String,
+}
+
+#[derive(Template)]
+#[template(path = "followed.html")]
+pub struct Followed {
+    pub layout: Layout,
+    pub error: Option<String>,
+    pub files: Vec<FollowedLine>,
+}
+
 /// One row of the sensors page.
 #[derive(Debug, Clone)]
 pub struct SensorLine {

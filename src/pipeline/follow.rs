@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tracing::info;
 use uuid::Uuid;
@@ -19,6 +19,7 @@ use super::outcome::Job;
 use super::quality::QcRun;
 use super::{Decision, Outcome, Pipeline, ProcessError, ReadContext, Refusal, internal};
 use crate::enrich::EnrichedRow;
+use crate::report::CopyLines;
 use crate::sink::{
     EntryStatus, FileAttempt, FollowMark, LedgerEntry, LoadMsg, LoadOutcome, ProfileRef,
     ReadingKey, SinkError, Store, StoredReading,
@@ -73,7 +74,12 @@ impl Pipeline {
             })
             .await?;
         let mut inc = match snapshot {
-            Snapshot::Nothing(reason) => return Ok(Outcome::Skipped { reason }),
+            Snapshot::Nothing(reason) => {
+                if let (Some(rule), Some(p)) = (self.archive_rule(&name), previous.as_ref()) {
+                    self.archive_if_idle(candidate, p, rule).await;
+                }
+                return Ok(Outcome::Skipped { reason });
+            }
             Snapshot::Increment(inc) => inc,
         };
         if let Some(restart) = inc.restart.filter(|r| *r != Restart::New) {
@@ -253,6 +259,18 @@ impl Pipeline {
     ) -> Result<Outcome, ProcessError> {
         let attempt = job.attempt;
         let mut report = refusal.quarantine_report(&attempt);
+        // The reader counted lines in the copy; a person looks in the followed file.
+        // (A decision's lines, `rewritten_value`'s, are the followed file's already.)
+        let copy = CopyLines {
+            header_lines: inc.header_lines,
+            shift: inc.lines_before.saturating_sub(inc.header_lines),
+        };
+        if !matches!(refusal, Refusal::Decision(_)) {
+            for e in &mut report.errors {
+                e.line = e.line.map(|l| copy.in_file(l));
+            }
+        }
+        report.copy_lines = Some(copy);
         if let Some(m) = &self.metrics {
             m.rows_rejected(report.invalid_rows);
             m.quarantined(report.rule);
@@ -309,8 +327,14 @@ async fn compare(
         for row in &mut batch {
             row.reading.line += shift;
         }
-        let keys = keys_of(&batch);
-        let stored = match store.stored_readings(&keys).await {
+        // Most batches (a new file, plain growth) hold no stored sensor and time: one
+        // range probe per sensor says so, instead of looking up every reading.
+        let stored = match store.any_stored_within(&spans_of(&batch)).await {
+            Ok(false) => Ok(Vec::new()),
+            Ok(true) => store.stored_readings(&keys_of(&batch)).await,
+            Err(e) => Err(e),
+        };
+        let stored = match stored {
             Ok(stored) => stored,
             Err(e) => {
                 let _ = to_store.send(LoadMsg::Abort).await;
@@ -332,6 +356,25 @@ async fn compare(
         }
     }
     Compared::Stopped
+}
+
+/// Each sensor of `batch` with its first and last time there.
+fn spans_of(batch: &[EnrichedRow]) -> Vec<(String, DateTime<Utc>, DateTime<Utc>)> {
+    let mut spans: HashMap<&str, (DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
+    for r in batch {
+        let t = r.reading.timestamp;
+        spans
+            .entry(r.reading.sensor_id.as_str())
+            .and_modify(|(first, last)| {
+                *first = (*first).min(t);
+                *last = (*last).max(t);
+            })
+            .or_insert((t, t));
+    }
+    spans
+        .into_iter()
+        .map(|(sensor, (first, last))| (sensor.to_owned(), first, last))
+        .collect()
 }
 
 /// The distinct sensors and times of `batch`.

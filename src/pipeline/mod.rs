@@ -38,6 +38,7 @@
 mod claim;
 mod follow;
 mod group;
+mod idle;
 mod inspect;
 mod observe;
 mod outcome;
@@ -185,6 +186,10 @@ pub struct Pipeline {
     /// so that two increments holding the same lines (a file and its rotated copy, read
     /// at once) cannot both find them unstored.
     follow_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Archiving followed files that stopped growing (`FOLLOW_ARCHIVE_AFTER`).
+    follow_archive: Option<crate::profile::ArchiveIdle>,
+    /// Where archived followed files go.
+    processed: std::path::PathBuf,
     /// The claims, claim releases and archive names of files in progress, each kind
     /// coalesced into one statement for the files asking at the same time.
     per_file: Arc<PerFile>,
@@ -209,6 +214,8 @@ impl Pipeline {
             qc: settings.qc,
             mode: settings.source_mode,
             follow_lock: Arc::default(),
+            follow_archive: settings.follow_archive,
+            processed: settings.processed_folder.clone(),
             qc_memory: qc_memory.clone(),
             per_file: Arc::new(PerFile::new(store.clone())),
             group: Grouper::new(store, qc_memory, settings.group_files, settings.group_wait)

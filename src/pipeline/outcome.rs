@@ -273,6 +273,7 @@ impl Pipeline {
             errors_total: report.errors_total,
             errors_truncated: report.errors_total > report.errors.len() as u64,
             errors: report.errors.iter().map(ReportedError::from).collect(),
+            copy_lines: None,
         };
         let wanted: BTreeSet<u64> = report.skipped_lines.iter().copied().collect();
         let before_data = report.first_data_line.saturating_sub(1);

@@ -121,6 +121,7 @@ impl Refusal<'_> {
             errors_truncated: errors_total > errors.len() as u64,
             errors_total,
             errors,
+            copy_lines: None,
         }
     }
 }

@@ -32,4 +32,7 @@ pub struct PipelineSettings {
     pub group_wait: Duration,
     /// Whether every file is followed in place (`append`) or moved once loaded.
     pub source_mode: crate::source::Mode,
+    /// Archiving followed files that stopped growing; `None`: never (a profile's
+    /// `[source] archive_after` still applies to its own files).
+    pub follow_archive: Option<crate::source::idle::ArchiveIdle>,
 }

@@ -49,6 +49,14 @@ keys! {
         "`\"move\"` (default: loaded once, then moved to `processed/`) or `\"append\"`: \
          followed in place, never moved, renamed or written; every growth loads its \
          complete new lines (see [append mode](../append.md)).";
+    "source" "archive_after",
+        "With `mode = \"append\"`: its files not grown for this long (`\"26h\"`, `\"90m\"`, \
+         `\"2d\"`, `\"600s\"`) are archived as `archive` says, only once no writer could \
+         append (read to their end, open for writing by no process); over \
+         `FOLLOW_ARCHIVE_AFTER`.";
+    "source" "archive",
+        "`\"copy\"` (default: a copy into `processed/`, the file stays followed) or \
+         `\"move\"` (moved into `processed/`, its position forgotten), with `archive_after`.";
 
     "layout" "delimiter",
         "`\",\"` (default), `\";\"`, `\"\\t\"`, `\"|\"`, `\" \"`; or `\"whitespace\"`: one \

@@ -29,7 +29,7 @@ use std::time::SystemTime;
 
 use crate::pattern::glob_matches;
 
-pub use check::{MeasureTarget, Profile, ProfileError, RowPolicy};
+pub use check::{ArchiveIdle, Keep, MeasureTarget, Profile, ProfileError, RowPolicy};
 
 /// The profile every file that no profile matches is read with.
 pub const DEFAULT_NAME: &str = "default";

@@ -91,6 +91,11 @@ pub struct SourceSpec {
     /// in place, never moved, renamed or written; every growth loads its complete new
     /// lines (`docs/append.md`).
     pub mode: Option<SourceMode>,
+    /// Followed files not grown for this long (`"26h"`, `"90m"`, `"2d"`, `"600s"`) are
+    /// archived as `archive` says, once no writer could append.
+    pub archive_after: Option<String>,
+    /// `copy` (default) or `move`, with `archive_after`.
+    pub archive: Option<String>,
 }
 
 /// `[source] mode`.

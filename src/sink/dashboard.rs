@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{LedgerQueries, LedgerRecord, SinkError};
+use super::{EntryStatus, FollowedFile, LedgerQueries, LedgerRecord, SinkError};
 
 /// Files finished and rows loaded in one minute.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -95,6 +95,15 @@ impl Band {
     }
 }
 
+/// A followed file (append mode) as the dashboard lists it: its stored position and
+/// the ledger status of the increment that committed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowedSummary {
+    pub position: FollowedFile,
+    /// `None` when the ledger row is gone (removed by retention).
+    pub last_status: Option<EntryStatus>,
+}
+
 /// Read-only questions of the dashboard. Implementations answer from a pool that
 /// cannot write (PostgreSQL: `default_transaction_read_only`; SQLite: `query_only`).
 #[async_trait]
@@ -128,4 +137,10 @@ pub trait DashboardQueries: LedgerQueries {
         to: DateTime<Utc>,
         bucket_seconds: u32,
     ) -> Result<Vec<SeriesPoint>, SinkError>;
+
+    /// Every followed file (append mode) by name, with its last increment's ledger
+    /// status. A store that does not follow files has none.
+    async fn followed(&self) -> Result<Vec<FollowedSummary>, SinkError> {
+        Ok(Vec::new())
+    }
 }

@@ -158,11 +158,37 @@ pub trait Store: LedgerQueries {
         Ok(Vec::new())
     }
 
+    /// Forgets the followed file `file_name` (its file was archived by a move): only
+    /// while its stored position is still the one of increment `ledger_id`, else the
+    /// error of a position that moved meanwhile. The next file of the name is new.
+    async fn forget_followed(
+        &self,
+        file_name: &str,
+        ledger_id: uuid::Uuid,
+    ) -> Result<(), SinkError> {
+        let _ = (file_name, ledger_id);
+        Err(unsupported("forgetting a followed file"))
+    }
+
     /// The stored readings at these sensors and times (any order; several per key when
     /// several were stored): what an increment's readings are compared with.
     async fn stored_readings(&self, keys: &[ReadingKey]) -> Result<Vec<StoredReading>, SinkError> {
         let _ = keys;
         Err(unsupported("reading stored readings"))
+    }
+
+    /// Whether any reading is stored for one of these sensors within its time span
+    /// (`(sensor, first, last)`, both ends included): one index range probe per
+    /// sensor. `false` tells an increment that none of its readings can be stored
+    /// already, so they need not be looked up one by one. A store without the probe
+    /// answers `true`: every reading is then looked up with
+    /// [`stored_readings`](Self::stored_readings), as before the probe existed.
+    async fn any_stored_within(
+        &self,
+        spans: &[(String, DateTime<Utc>, DateTime<Utc>)],
+    ) -> Result<bool, SinkError> {
+        let _ = spans;
+        Ok(true)
     }
 
     /// The `loaded` ledger row for this content, if any.

@@ -151,16 +151,7 @@ pub fn snapshot(
     let header_len = header.len() as u64;
     let header_hash = blake3::hash(&header).to_hex().to_string();
     let size = meta.len();
-    let restart = match previous {
-        None => Some(Restart::New),
-        Some(p) if (p.device, p.inode) != (meta.dev(), meta.ino()) => Some(Restart::Rotated),
-        Some(p) if size < p.offset || p.offset < header_len => Some(Restart::Truncated),
-        Some(p) if p.header_hash != header_hash => Some(Restart::HeaderChanged),
-        Some(p) if tail_hash(&file, header_len, p.offset)? != p.tail_hash => {
-            Some(Restart::Rewritten)
-        }
-        Some(_) => None,
-    };
+    let restart = restart_of(&file, &meta, &header, previous)?;
     let (start, lines_before) = match (restart, previous) {
         (None, Some(p)) => (p.offset, p.lines),
         _ => (header_len, header_lines),
@@ -208,6 +199,98 @@ pub fn snapshot(
         restart,
         identity: super::Identity::File(super::FileId::of(&meta)),
     })))
+}
+
+/// Why the file (opened as `file`, with `header` its header lines) is read from its
+/// first data line again rather than after `previous`; `None`: it goes on from there.
+fn restart_of(
+    file: &File,
+    meta: &std::fs::Metadata,
+    header: &[u8],
+    previous: Option<&FollowedFile>,
+) -> io::Result<Option<Restart>> {
+    let header_len = header.len() as u64;
+    Ok(match previous {
+        None => Some(Restart::New),
+        Some(p) if (p.device, p.inode) != (meta.dev(), meta.ino()) => Some(Restart::Rotated),
+        Some(p) if meta.len() < p.offset || p.offset < header_len => Some(Restart::Truncated),
+        Some(p) if p.header_hash != blake3::hash(header).to_hex().to_string() => {
+            Some(Restart::HeaderChanged)
+        }
+        Some(p) if tail_hash(file, header_len, p.offset)? != p.tail_hash => {
+            Some(Restart::Rewritten)
+        }
+        Some(_) => None,
+    })
+}
+
+/// Where a followed file stands against its stored position, read without loading
+/// anything (`check`): what its next increment would read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    /// Its size now.
+    pub size: u64,
+    /// Why it would be read from its first data line again; `None`: the bytes before
+    /// the stored offset still match, it goes on after them.
+    pub restart: Option<Restart>,
+    /// Where the next increment starts.
+    pub start: u64,
+    /// Complete lines after `start`: what the next increment would read.
+    pub pending_lines: u64,
+    /// Bytes after the last newline: a partial line held back until its newline.
+    pub partial_bytes: u64,
+    /// Its modification time: its last growth.
+    pub modified: DateTime<Utc>,
+}
+
+/// Where the file at `path`, with `header_lines` lines before its data, stands after
+/// `previous` (`None`: never followed); `Err` with why when it cannot be followed now
+/// (not a regular file, header lines not complete). Reads the pending bytes once,
+/// a block at a time, to count their lines.
+pub fn standing(
+    path: &Path,
+    previous: Option<&FollowedFile>,
+    header_lines: u64,
+) -> io::Result<Result<Standing, &'static str>> {
+    let file = match intake::open_regular(path)? {
+        Ok((file, _)) => file,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let meta = file.metadata()?;
+    let Some(header) = read_header(&file, header_lines)? else {
+        return Ok(Err("its header lines are not complete yet"));
+    };
+    let restart = restart_of(&file, &meta, &header, previous)?;
+    let start = match (restart, previous) {
+        (None, Some(p)) => p.offset,
+        _ => header.len() as u64,
+    };
+    let size = meta.len();
+    let end = last_newline_end(&file, start, size)?.unwrap_or(start);
+    Ok(Ok(Standing {
+        size,
+        restart,
+        start,
+        pending_lines: count_newlines(&file, start, end)?,
+        partial_bytes: size - end,
+        modified: meta
+            .modified()
+            .map(DateTime::from)
+            .unwrap_or_else(|_| Utc::now()),
+    }))
+}
+
+/// The newlines among the bytes `start..end` of `file`.
+fn count_newlines(file: &File, start: u64, end: u64) -> io::Result<u64> {
+    let mut buf = vec![0; BLOCK];
+    let (mut at, mut lines) = (start, 0u64);
+    while at < end {
+        let n = BLOCK.min((end - at) as usize);
+        file.read_exact_at(&mut buf[..n], at)?;
+        lines += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
+        at += n as u64;
+    }
+    Ok(lines)
 }
 
 /// The first `lines` lines of `file`, each with its newline; `None` while they are
@@ -382,6 +465,36 @@ mod tests {
         let again = position(snapshot(&path, "a.csv", Some(&p), 1).unwrap());
         assert_eq!(again.restart, Some(Restart::Rotated));
         assert_eq!(again.start, 8);
+    }
+
+    #[test]
+    fn standing_counts_pending_lines_and_the_partial_one_and_sees_a_rewrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        std::fs::write(&path, "ts,id,t\n1,a,2\n").unwrap();
+        let fresh = standing(&path, None, 1).unwrap().unwrap();
+        assert_eq!(
+            (
+                fresh.restart,
+                fresh.start,
+                fresh.pending_lines,
+                fresh.partial_bytes
+            ),
+            (Some(Restart::New), 8, 1, 0)
+        );
+        let p = position(snapshot(&path, "a.csv", None, 1).unwrap()).position;
+        std::fs::write(&path, "ts,id,t\n1,a,2\n2,a,3\n3,a,4\n4,a").unwrap();
+        let s = standing(&path, Some(&p), 1).unwrap().unwrap();
+        assert_eq!(
+            (s.restart, s.start, s.pending_lines, s.partial_bytes, s.size),
+            (None, 14, 2, 3, 29)
+        );
+        std::fs::write(&path, "ts,id,t\n1,a,9\n2,a,3\n").unwrap();
+        let s = standing(&path, Some(&p), 1).unwrap().unwrap();
+        assert_eq!(
+            (s.restart, s.start, s.pending_lines),
+            (Some(Restart::Rewritten), 8, 2)
+        );
     }
 
     #[test]

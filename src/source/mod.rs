@@ -17,6 +17,7 @@
 
 pub mod folder;
 pub mod follow;
+pub mod idle;
 pub mod review;
 pub mod s3;
 

@@ -144,6 +144,46 @@ async fn growth_loads_each_complete_line_once_and_holds_a_partial_line_back(
             .await,
         size
     );
+    // The range probe an increment asks before looking readings up one by one: a
+    // stored reading within a sensor's span, ends included; none between readings or
+    // for another sensor.
+    let at = |m: u32, s: u32| {
+        chrono::DateTime::parse_from_rfc3339(&format!("2024-05-01T00:{m:02}:{s:02}Z"))
+            .unwrap()
+            .to_utc()
+    };
+    let store = env.store();
+    let probe = async |sensor: &str, from, to| {
+        store
+            .any_stored_within(&[(sensor.to_owned(), from, to)])
+            .await
+            .unwrap()
+    };
+    assert!(probe("a", at(3, 0), at(3, 0)).await);
+    assert!(probe("a", at(2, 30), at(3, 0)).await);
+    assert!(!probe("a", at(2, 1), at(2, 59)).await);
+    assert!(!probe("b", at(0, 0), at(6, 0)).await);
+    assert!(
+        store
+            .any_stored_within(&[
+                ("b".to_owned(), at(0, 0), at(6, 0)),
+                ("a".to_owned(), at(6, 0), at(7, 0)),
+            ])
+            .await
+            .unwrap()
+    );
+    // The dashboard's read-only query: the position and the last increment's status.
+    let dashboard = sensor_ingest::sink::open_read_only(&env.settings.database, 1);
+    let listed = dashboard.followed().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].position.offset, listed[0].position.lines),
+        (size as u64, 8)
+    );
+    assert_eq!(
+        listed[0].last_status,
+        Some(sensor_ingest::sink::EntryStatus::Loaded)
+    );
 }
 
 #[rstest]
@@ -493,4 +533,130 @@ async fn two_attempts_from_one_position_cannot_both_advance_it(
     let mut sizes: Vec<i64> = env.db.ledger().await.iter().map(|l| l.size_bytes).collect();
     sizes.sort();
     assert_eq!(sizes, [100, 200]);
+}
+
+/// `check` on a followed file: the committed offset, the size, the complete lines
+/// pending after the offset, the partial last line held back (and not validated: the
+/// agent never reads it), and whether the bytes before the offset still match; without
+/// a database, that it would be followed from its start.
+#[rstest]
+#[tokio::test]
+async fn check_shows_where_a_followed_file_stands(
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
+) {
+    let env = env_or_skip!(env(backend));
+    let pipeline = env.pipeline().await;
+    let path = env.data().join("logger.csv");
+    std::fs::write(&path, format!("{HEADER}{}{}", line(0, 1.0), line(1, 2.0))).unwrap();
+    let offset = std::fs::metadata(&path).unwrap().len();
+    assert_eq!(
+        rows(&env.process(&pipeline, "logger.csv").await.unwrap()),
+        2
+    );
+    append(
+        &path,
+        &format!("{}{}2024-05-01T00:04", line(2, 3.0), line(3, 4.0)),
+    );
+    let check = |extra: &[(&str, &str)]| {
+        let mut cmd = command(&env, &["check", "--json", path.to_str().unwrap()]);
+        cmd.env("SOURCE_MODE", "append");
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v[0].clone()
+    };
+    let v = check(&[]);
+    assert_eq!(v["valid"], true, "the partial line is not read: {v}");
+    let f = &v["followed"];
+    assert_eq!(f["stored"]["committed_offset"], offset, "{f}");
+    assert_eq!(f["stored"]["committed_lines"], 3);
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert_eq!(f["now"]["size"], size);
+    assert_eq!(f["now"]["start"], offset);
+    assert_eq!(f["now"]["pending_lines"], 2);
+    assert_eq!(f["now"]["partial_bytes"], "2024-05-01T00:04".len());
+    assert_eq!(f["now"]["before_offset_matches"], true);
+
+    // A byte before the offset rewritten in place (same file, same size): seen.
+    {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let at = HEADER.len() + line(0, 1.0).len() - 2;
+        file.write_all_at(b"9", at as u64).unwrap();
+    }
+    let f = check(&[])["followed"].clone();
+    assert_eq!(f["now"]["before_offset_matches"], false, "{f}");
+    assert_eq!(f["now"]["read_from_start"], "rewritten");
+    assert_eq!(f["now"]["start"], HEADER.len());
+    assert_eq!(f["now"]["pending_lines"], 4);
+
+    // Without a database: followed from its start; nothing is created.
+    let missing = env.dir.path().join("none.db");
+    let url = format!("sqlite://{}", missing.display());
+    let f = check(&[("DATABASE_URL", url.as_str())])["followed"].clone();
+    assert!(f["stored"].is_null(), "{f}");
+    assert!(
+        f["no_position"]
+            .as_str()
+            .unwrap()
+            .contains("no database yet"),
+        "{f}"
+    );
+    assert_eq!(f["now"]["read_from_start"], "new");
+    assert!(!missing.exists());
+    let mut cmd = command(&env, &["check", path.to_str().unwrap()]);
+    cmd.env("SOURCE_MODE", "append").env("DATABASE_URL", &url);
+    let text = String::from_utf8(cmd.output().unwrap().stdout).unwrap();
+    assert!(
+        text.contains("without a stored position it would be followed from its start"),
+        "{text}"
+    );
+}
+
+/// A refused increment's report counts lines of the followed file (where a person looks
+/// for them), and `quarantine show` still quotes them from the copy beside the report.
+#[rstest]
+#[tokio::test]
+async fn a_refused_increment_reports_the_followed_file_s_line_numbers(
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
+) {
+    use sensor_ingest::ops::quarantine;
+    let env = env_or_skip!(env(backend));
+    let pipeline = env.pipeline().await;
+    let path = env.data().join("logger.csv");
+    let first: String = (0..4).map(|m| line(m, 20.0)).collect();
+    std::fs::write(&path, format!("{HEADER}{first}")).unwrap();
+    assert_eq!(
+        rows(&env.process(&pipeline, "logger.csv").await.unwrap()),
+        4
+    );
+    // Lines 6 and 7 of the followed file; line 7 is not a number.
+    append(
+        &path,
+        &format!("{}2024-05-01T00:05:00Z,a,abc\n", line(4, 21.0)),
+    );
+    match env.process(&pipeline, "logger.csv").await.unwrap() {
+        Outcome::Quarantined { .. } => {}
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let report = only_report(&env);
+    assert_eq!(report.errors[0].line, Some(7), "{report:?}");
+    assert_eq!(report.errors[0].value, "abc");
+    let area = sensor_ingest::source::FolderQuarantine::new(env.quarantine(), env.data());
+    let entry = quarantine::find(&area, &report.quarantined_as).unwrap();
+    let details = quarantine::details(&area, entry).unwrap();
+    assert_eq!(
+        details.lines.get(&7).map(String::as_str),
+        Some("2024-05-01T00:05:00Z,a,abc"),
+        "{:?}",
+        details.lines
+    );
+    assert_eq!(details.header.as_deref(), Some(HEADER.trim_end()));
 }

@@ -475,6 +475,71 @@ async fn the_dashboard_in_chromium(
     c.close().await.unwrap();
 }
 
+/// A followed file (append mode) on `/followed`: its name, the offset of its last
+/// complete line, its size, the lines before the offset, the partial last line as lag,
+/// and its last increment's ledger status.
+#[rstest]
+#[tokio::test]
+async fn a_followed_file_shows_on_the_dashboard_with_its_offset_in_chromium(
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
+) {
+    let Some((_driver, driver_port)) = chromedriver() else {
+        return;
+    };
+    let env = env_or_skip!(TestEnv::with_vars(backend, &[("SOURCE_MODE", "append")]));
+    env.pipeline().await;
+    let complete = "timestamp,sensor_id,temperature\n\
+        2024-05-01T00:00:00Z,a,1.5\n\
+        2024-05-01T00:01:00Z,a,2.5\n";
+    let partial = "2024-05-01T00:02:00Z,a,";
+    env.drop_file("logger.csv", format!("{complete}{partial}"));
+    let port = free_port();
+    let mut cmd = command(&env, &["run"]);
+    cmd.env("SOURCE_MODE", "append")
+        .env("HTTP_ADDR", format!("127.0.0.1:{port}"));
+    let _agent = Killed(spawn_logged(cmd, &agent_log(&env)));
+    let loaded = eventually(Duration::from_secs(30), async || {
+        env.db.count("SELECT count(*) FROM followed_files").await == 1
+    })
+    .await;
+    assert!(loaded, "followed:\n{}", read_log(&agent_log(&env)));
+
+    let c = browser(driver_port).await;
+    c.goto(&format!("http://127.0.0.1:{port}/followed"))
+        .await
+        .unwrap();
+    let cells: Vec<String> = {
+        let row = find(&c, "#followed tbody tr").await;
+        let mut cells = Vec::new();
+        for td in row.find_all(Locator::Css("td")).await.unwrap() {
+            cells.push(td.text().await.unwrap());
+        }
+        cells
+    };
+    let size = complete.len() + partial.len();
+    assert_eq!(
+        cells[..5],
+        [
+            "logger.csv".to_owned(),
+            complete.len().to_string(),
+            size.to_string(),
+            "3".to_owned(),
+            partial.len().to_string(),
+        ],
+        "name, offset, size, lines, lag"
+    );
+    assert_eq!(cells[7], "loaded");
+    screenshot(&c, backend, "followed").await;
+    c.find(Locator::LinkText("loaded"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text(&c, "#file-name").await, "logger.csv");
+    c.close().await.unwrap();
+}
+
 #[rstest]
 #[tokio::test]
 async fn the_dashboard_queries_answer_alike_and_cannot_write(

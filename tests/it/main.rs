@@ -9,6 +9,7 @@ mod common;
 
 mod agents;
 mod append;
+mod append_archive;
 mod batched;
 mod cli;
 mod corpus;

@@ -1,16 +1,18 @@
 //! The page handlers, one file per page (`overview`, `files` with a file's own page,
-//! `quarantine` with the retry action, `sensors`, `login`), and what they share here.
+//! `followed`, `quarantine` with the retry action, `sensors`, `login`), and what they share here.
 //! Each asks the database (read-only) and the folders, then fills a template from
 //! [`super::views`]. A failed query shows as a sentence on the page, never as a panic
 //! or a blank page.
 
 mod files;
+mod followed;
 mod login;
 mod overview;
 mod quarantine;
 mod sensors;
 
 pub use files::{file, files};
+pub use followed::followed;
 pub use login::{login, login_form, logout};
 pub use overview::overview;
 pub use quarantine::{quarantine, retry};

@@ -55,9 +55,22 @@ pub fn details(area: &dyn QuarantineArea, entry: Entry) -> Result<Details, Quara
     }
     wanted.insert(1);
     let mut lines = if entry.has_file {
-        area.open(&entry.name)
-            .and_then(|r| quote_lines(r, &wanted))
-            .map_err(io_err(area, &entry.name))?
+        let open = |wanted: &BTreeSet<u64>| {
+            area.open(&entry.name)
+                .and_then(|r| quote_lines(r, wanted))
+                .map_err(io_err(area, &entry.name))
+        };
+        match entry.report.as_ref().and_then(|r| r.copy_lines) {
+            // A followed file's increment: its lines are found in the copy.
+            Some(copy) => {
+                let in_copy = wanted.iter().filter_map(|l| copy.in_copy(*l)).collect();
+                open(&in_copy)?
+                    .into_iter()
+                    .map(|(l, text)| (copy.in_file(l), text))
+                    .collect()
+            }
+            None => open(&wanted)?,
+        }
     } else {
         BTreeMap::new()
     };

@@ -2,6 +2,9 @@
 //! units parsed, every combination that cannot work refused with the key at fault.
 
 mod shape;
+mod source;
+
+pub use source::{ArchiveIdle, Keep};
 
 use crate::qc::QcOverrides;
 use std::fmt;
@@ -159,6 +162,9 @@ pub struct Profile {
     pub relax: Vec<Rule>,
     /// `[source] mode = "append"`: its files are followed in place as they grow.
     pub follow: bool,
+    /// `[source] archive_after` and `archive`: its followed files archived once they
+    /// stopped growing (over `FOLLOW_ARCHIVE_AFTER`).
+    pub archive_idle: Option<ArchiveIdle>,
 }
 
 impl Profile {
@@ -185,6 +191,7 @@ impl Profile {
             qc: QcOverrides::default(),
             relax: Vec::new(),
             follow: false,
+            archive_idle: None,
         }
     }
 
@@ -360,6 +367,7 @@ impl Checker<'_> {
             relax,
             follow: spec.source.as_ref().and_then(|s| s.mode)
                 == Some(super::spec::SourceMode::Append),
+            archive_idle: spec.source.as_ref().and_then(|s| self.archive_idle(s)),
         })
     }
 

@@ -11,7 +11,7 @@ use super::ledger::{RECORD_COLUMNS, ledger_record};
 use super::{MysqlStore, dt, err};
 use crate::sink::MysqlSettings;
 use crate::sink::dashboard::{
-    Band, ColumnMetrics, DashboardQueries, MinuteCount, SensorSummary, SeriesPoint,
+    Band, ColumnMetrics, DashboardQueries, FollowedSummary, MinuteCount, SensorSummary, SeriesPoint,
 };
 use crate::sink::{LedgerRecord, SinkError};
 use crate::sys::agent_name;
@@ -198,5 +198,9 @@ impl DashboardQueries for MysqlStore {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(err("reading a sensor's series"))
+    }
+
+    async fn followed(&self) -> Result<Vec<FollowedSummary>, SinkError> {
+        self.followed_with_status().await
     }
 }

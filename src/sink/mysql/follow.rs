@@ -12,8 +12,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{MySql, MySqlConnection, QueryBuilder};
 
 use super::{MysqlStore, dt, err, is_unique_violation, parse_id};
+use crate::sink::dashboard::FollowedSummary;
 use crate::sink::follow::moved_meanwhile;
-use crate::sink::{FollowMark, FollowedFile, ReadingKey, SinkError, StoredReading};
+use crate::sink::{FollowMark, FollowedFile, ReadingKey, SinkError, StoredReading, ledger_status};
 
 /// Keys per statement: a range search of the `(sensor_id, ts)` index each.
 const KEYS_PER_STATEMENT: usize = 500;
@@ -142,6 +143,92 @@ impl MysqlStore {
             .await
             .map_err(err("listing followed files"))?;
         rows.into_iter().map(followed).collect()
+    }
+
+    /// Every followed file with the ledger status of its last increment (the dashboard).
+    pub(super) async fn followed_with_status(&self) -> Result<Vec<FollowedSummary>, SinkError> {
+        let sql = format!(
+            "SELECT f.*, (SELECT status FROM ingest_files i WHERE i.id = f.ledger_id) \
+             FROM (SELECT {COLUMNS} FROM followed_files) AS f ORDER BY f.file_name"
+        );
+        type WithStatus = (
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            String,
+            String,
+            DateTime<Utc>,
+            String,
+            Option<String>,
+        );
+        let rows: Vec<WithStatus> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("listing followed files"))?;
+        rows.into_iter()
+            .map(|(a, b, c, d, e, f, g, h, i, status)| {
+                Ok(FollowedSummary {
+                    position: followed((a, b, c, d, e, f, g, h, i))?,
+                    last_status: status.as_deref().map(ledger_status).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes the position of `file_name` while it is still increment `ledger_id`'s.
+    pub(super) async fn forget(
+        &self,
+        file_name: &str,
+        ledger_id: uuid::Uuid,
+    ) -> Result<(), SinkError> {
+        let done = sqlx::query("DELETE FROM followed_files WHERE file_name = ? AND ledger_id = ?")
+            .bind(file_name)
+            .bind(ledger_id.hyphenated().to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(err("forgetting a followed file"))?;
+        if done.rows_affected() != 1 {
+            return Err(moved_meanwhile());
+        }
+        Ok(())
+    }
+
+    /// Whether a reading is stored for a sensor within its span: one statement of
+    /// `EXISTS` range probes of the `(sensor_id, ts)` index, [`KEYS_PER_STATEMENT`]
+    /// spans at a time.
+    pub(super) async fn any_within(
+        &self,
+        spans: &[(String, DateTime<Utc>, DateTime<Utc>)],
+    ) -> Result<bool, SinkError> {
+        for chunk in spans.chunks(KEYS_PER_STATEMENT) {
+            let mut q =
+                QueryBuilder::<MySql>::new("SELECT EXISTS (SELECT 1 FROM sensor_readings WHERE ");
+            for (i, (sensor, first, last)) in chunk.iter().enumerate() {
+                q.push(if i == 0 {
+                    "(sensor_id = "
+                } else {
+                    " OR (sensor_id = "
+                });
+                q.push_bind(sensor.as_str());
+                q.push(" AND ts >= ");
+                q.push_bind(dt(*first));
+                q.push(" AND ts <= ");
+                q.push_bind(dt(*last));
+                q.push(")");
+            }
+            q.push(")");
+            let (found,): (bool,) = q
+                .build_query_as()
+                .fetch_one(&self.pool)
+                .await
+                .map_err(err("looking for stored readings"))?;
+            if found {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// One statement per [`KEYS_PER_STATEMENT`] keys: `(sensor_id = ? AND ts = ?) OR …`,

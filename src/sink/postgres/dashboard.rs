@@ -13,7 +13,7 @@ use super::ledger::{RECORD_COLUMNS, ledger_record};
 use super::{PgStore, err};
 use crate::sink::PostgresSettings;
 use crate::sink::dashboard::{
-    Band, ColumnMetrics, DashboardQueries, MinuteCount, SensorSummary, SeriesPoint,
+    Band, ColumnMetrics, DashboardQueries, FollowedSummary, MinuteCount, SensorSummary, SeriesPoint,
 };
 use crate::sink::{LedgerRecord, SinkError};
 use crate::sys::agent_name;
@@ -196,5 +196,9 @@ impl DashboardQueries for PgStore {
                 flagged: [11, 12, 13].map(|i| r.get::<i64, _>(i).max(0) as u64),
             })
             .collect())
+    }
+
+    async fn followed(&self) -> Result<Vec<FollowedSummary>, SinkError> {
+        self.followed_with_status().await
     }
 }

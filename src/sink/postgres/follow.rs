@@ -7,7 +7,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{PgStore, err};
+use crate::sink::dashboard::FollowedSummary;
 use crate::sink::follow::moved_meanwhile;
+use crate::sink::ledger::ledger_status;
 use crate::sink::{FollowMark, FollowedFile, ReadingKey, SinkError, StoredReading};
 
 const COLUMNS: &str = "file_name, device, inode, committed_offset, committed_lines, \
@@ -100,6 +102,80 @@ impl PgStore {
             .await
             .map_err(err("listing followed files"))?;
         Ok(rows.into_iter().map(followed).collect())
+    }
+
+    /// Every followed file with the ledger status of its last increment (the dashboard).
+    pub(super) async fn followed_with_status(&self) -> Result<Vec<FollowedSummary>, SinkError> {
+        let sql = format!(
+            "SELECT f.*, (SELECT status FROM ingest_files i WHERE i.id = f.ledger_id) \
+             FROM (SELECT {COLUMNS} FROM followed_files) AS f ORDER BY f.file_name"
+        );
+        type WithStatus = (
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            String,
+            String,
+            DateTime<Utc>,
+            Uuid,
+            Option<String>,
+        );
+        let rows: Vec<WithStatus> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("listing followed files"))?;
+        rows.into_iter()
+            .map(|(a, b, c, d, e, f, g, h, i, status)| {
+                Ok(FollowedSummary {
+                    position: followed((a, b, c, d, e, f, g, h, i)),
+                    last_status: status.as_deref().map(ledger_status).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes the position of `file_name` while it is still increment `ledger_id`'s.
+    pub(super) async fn forget(
+        &self,
+        file_name: &str,
+        ledger_id: uuid::Uuid,
+    ) -> Result<(), SinkError> {
+        let done =
+            sqlx::query("DELETE FROM followed_files WHERE file_name = $1 AND ledger_id = $2")
+                .bind(file_name)
+                .bind(ledger_id)
+                .execute(&self.pool)
+                .await
+                .map_err(err("forgetting a followed file"))?;
+        if done.rows_affected() != 1 {
+            return Err(moved_meanwhile());
+        }
+        Ok(())
+    }
+
+    /// Whether a reading is stored for a sensor within its span: one statement, an
+    /// index range probe per span.
+    pub(super) async fn any_within(
+        &self,
+        spans: &[(String, DateTime<Utc>, DateTime<Utc>)],
+    ) -> Result<bool, SinkError> {
+        let sensors: Vec<&str> = spans.iter().map(|s| s.0.as_str()).collect();
+        let firsts: Vec<DateTime<Utc>> = spans.iter().map(|s| s.1).collect();
+        let lasts: Vec<DateTime<Utc>> = spans.iter().map(|s| s.2).collect();
+        let (found,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) \
+             AS k (sensor_id, first_ts, last_ts) WHERE EXISTS (SELECT 1 FROM sensor_readings AS r \
+             WHERE r.sensor_id = k.sensor_id AND r.ts >= k.first_ts AND r.ts <= k.last_ts))",
+        )
+        .bind(&sensors)
+        .bind(&firsts)
+        .bind(&lasts)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(err("looking for stored readings"))?;
+        Ok(found)
     }
 
     /// One statement for all the keys: an index search on (sensor_id, ts) each.

@@ -15,7 +15,7 @@ use super::ledger::{RECORD_COLUMNS, ledger_record};
 use super::{BUSY_TIMEOUT, SqliteStore, err, parse_time};
 use crate::sink::SqliteSettings;
 use crate::sink::dashboard::{
-    Band, ColumnMetrics, DashboardQueries, MinuteCount, SensorSummary, SeriesPoint,
+    Band, ColumnMetrics, DashboardQueries, FollowedSummary, MinuteCount, SensorSummary, SeriesPoint,
 };
 use crate::sink::{LedgerRecord, SinkError};
 use crate::sys::agent_name;
@@ -201,5 +201,9 @@ impl DashboardQueries for SqliteStore {
                 flagged: [11, 12, 13].map(|i| r.get::<i64, _>(i).max(0) as u64),
             })
             .collect())
+    }
+
+    async fn followed(&self) -> Result<Vec<FollowedSummary>, SinkError> {
+        self.followed_with_status().await
     }
 }

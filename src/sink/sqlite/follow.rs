@@ -1,10 +1,13 @@
 //! Followed files on SQLite (`sink/follow.rs`): the position an increment commits with
 //! its ledger row, read back, and the stored readings an increment is compared with.
 
+use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{SqliteStore, err, parse_id, parse_time};
+use crate::sink::dashboard::FollowedSummary;
 use crate::sink::follow::moved_meanwhile;
+use crate::sink::ledger::ledger_status;
 use crate::sink::{FollowMark, FollowedFile, ReadingKey, SinkError, StoredReading};
 use crate::timestamp::format_utc;
 
@@ -100,6 +103,87 @@ impl SqliteStore {
             .await
             .map_err(err("listing followed files"))?;
         rows.into_iter().map(followed).collect()
+    }
+
+    /// Deletes the position of `file_name` while it is still increment `ledger_id`'s.
+    pub(super) async fn forget(
+        &self,
+        file_name: &str,
+        ledger_id: uuid::Uuid,
+    ) -> Result<(), SinkError> {
+        let _writing = self.writer.lock().await;
+        let done = sqlx::query("DELETE FROM followed_files WHERE file_name = ? AND ledger_id = ?")
+            .bind(file_name)
+            .bind(ledger_id.hyphenated().to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(err("forgetting a followed file"))?;
+        if done.rows_affected() != 1 {
+            return Err(moved_meanwhile());
+        }
+        Ok(())
+    }
+
+    /// Whether a reading is stored for a sensor within its span: one index range probe
+    /// each, a statement per [`KEYS_PER_STATEMENT`] spans.
+    pub(super) async fn any_within(
+        &self,
+        spans: &[(String, DateTime<Utc>, DateTime<Utc>)],
+    ) -> Result<bool, SinkError> {
+        for chunk in spans.chunks(KEYS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT ");
+            let mut probes = q.separated(" OR ");
+            for (sensor, first, last) in chunk {
+                probes.push("EXISTS (SELECT 1 FROM sensor_readings WHERE sensor_id = ");
+                probes.push_bind_unseparated(sensor.clone());
+                probes.push_unseparated(" AND ts >= ");
+                probes.push_bind_unseparated(format_utc(*first));
+                probes.push_unseparated(" AND ts <= ");
+                probes.push_bind_unseparated(format_utc(*last));
+                probes.push_unseparated(")");
+            }
+            let (found,): (bool,) = q
+                .build_query_as()
+                .fetch_one(&self.pool)
+                .await
+                .map_err(err("looking for stored readings"))?;
+            if found {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Every followed file with the ledger status of its last increment (the dashboard).
+    pub(super) async fn followed_with_status(&self) -> Result<Vec<FollowedSummary>, SinkError> {
+        let sql = format!(
+            "SELECT f.*, (SELECT status FROM ingest_files i WHERE i.id = f.ledger_id) \
+             FROM (SELECT {COLUMNS} FROM followed_files) AS f ORDER BY f.file_name"
+        );
+        type WithStatus = (
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+        );
+        let rows: Vec<WithStatus> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("listing followed files"))?;
+        rows.into_iter()
+            .map(|(a, b, c, d, e, f, g, h, i, status)| {
+                Ok(FollowedSummary {
+                    position: followed((a, b, c, d, e, f, g, h, i))?,
+                    last_status: status.as_deref().map(ledger_status).transpose()?,
+                })
+            })
+            .collect()
     }
 
     pub(super) async fn stored(

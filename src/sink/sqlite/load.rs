@@ -42,6 +42,25 @@ impl Store for SqliteStore {
         self.followed_rows().await
     }
 
+    async fn forget_followed(
+        &self,
+        file_name: &str,
+        ledger_id: uuid::Uuid,
+    ) -> Result<(), SinkError> {
+        self.forget(file_name, ledger_id).await
+    }
+
+    async fn any_stored_within(
+        &self,
+        spans: &[(
+            String,
+            chrono::DateTime<chrono::Utc>,
+            chrono::DateTime<chrono::Utc>,
+        )],
+    ) -> Result<bool, SinkError> {
+        self.any_within(spans).await
+    }
+
     async fn stored_readings(&self, keys: &[ReadingKey]) -> Result<Vec<StoredReading>, SinkError> {
         self.stored(keys).await
     }

@@ -1,5 +1,8 @@
 //! `sensor-ingest check`: validate files without loading them, print every problem, and
-//! end each file with a [`Summary`] of what it would store.
+//! end each file with a [`Summary`] of what it would store; for a file followed in place
+//! (append mode), where it stands against its stored position ([`followed`]).
+
+mod followed;
 
 use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
@@ -8,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use chrono::SecondsFormat;
 
+use self::followed::{Followed, Positions};
 use super::summary::Summary;
 use crate::config::Settings;
 use crate::enrich::EnrichedRow;
@@ -61,12 +65,20 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut all_valid = true;
     let mut results = Vec::new();
+    // The stored positions of followed files, asked once and only when one is checked.
+    let mut positions: Option<Positions> = None;
     for path in &args.files {
         let shown = path.display().to_string();
         let name = crate::intake::display_name(path);
         let selection = forced
             .clone()
             .unwrap_or_else(|| settings.profiles.select(&name));
+        let followed = (settings.source_mode == crate::source::Mode::Append
+            || selection.profile.follow)
+            .then(|| {
+                let positions = positions.get_or_insert_with(|| Positions::read(settings));
+                Followed::of(path, &name, &selection.profile, positions)
+            });
         let cx = ReadContext {
             profile: selection.profile.clone(),
             file_name: name,
@@ -75,7 +87,9 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
             order: None,
         };
         let want = args.show.map_or(0, |n| n.min(MAX_SHOWN));
-        match check_showing(path, &cx, want) {
+        // A followed file is read as the agent reads it: its complete lines only.
+        let limit = followed.as_ref().and_then(Followed::complete_bytes);
+        match check_showing(path, &cx, want, limit) {
             Ok((report, rows, summary)) => {
                 all_valid &= report.is_valid();
                 // Rows read before the first bad one are not loaded: only a file that
@@ -91,6 +105,9 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
                     if let Some(rows) = &shown_rows {
                         value["rows"] = rows.iter().map(ShownRow::to_json).collect();
                     }
+                    if let Some(f) = &followed {
+                        value["followed"] = f.to_json();
+                    }
                     results.push(value);
                 } else {
                     print_text(&shown, &selection, &report);
@@ -98,6 +115,9 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
                         print_rows(rows, &report);
                     }
                     for line in summary.lines(&report, report.is_valid()) {
+                        println!("  {line}");
+                    }
+                    for line in followed.iter().flat_map(|f| f.lines(chrono::Utc::now())) {
                         println!("  {line}");
                     }
                 }
@@ -122,17 +142,20 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Validates a file without loading it, keeping its first `want` readings as they
-/// would be stored and the [`Summary`] of all of them; reads it again when its dates
-/// prove an order other than the one first assumed (as `check_file` does).
+/// Validates a file (its first `limit` bytes, when given) without loading it, keeping
+/// its first `want` readings as they would be stored and the [`Summary`] of all of
+/// them; reads it again when its dates prove an order other than the one first
+/// assumed (as `check_file` does).
 fn check_showing(
     path: &Path,
     cx: &ReadContext,
     want: usize,
+    limit: Option<u64>,
 ) -> io::Result<(ReadReport, Vec<EnrichedRow>, Summary)> {
     let mut cx = cx.clone();
     loop {
         let (file, _) = crate::intake::open_regular(path)?.map_err(io::Error::other)?;
+        let file = io::Read::take(file, limit.unwrap_or(u64::MAX));
         let mut rows = Vec::with_capacity(want.min(64));
         let mut summary = Summary::default();
         let report = read_rows(io::BufReader::with_capacity(256 * 1024, file), &cx, |row| {
