@@ -363,3 +363,31 @@ pub trait Source: Send + Sync + std::fmt::Debug {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_identity_tells_key_etag_and_size_apart_and_ignores_the_rest() {
+        let id = |key, e_tag, size| SourceIdentity::of("fleet", key, e_tag, size);
+        let base = id("in/a.csv", Some("\"e1\""), 10).unwrap();
+        assert_eq!(base.text().len(), 32);
+        assert!(base.text().bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(id("in/a.csv", Some("\"e1\""), 10), Some(base));
+        for other in [
+            id("in/b.csv", Some("\"e1\""), 10),
+            id("in/a.csv", Some("\"e2\""), 10),
+            id("in/a.csv", Some("\"e1\""), 11),
+            SourceIdentity::of("other", "in/a.csv", Some("\"e1\""), 10),
+        ] {
+            assert_ne!(other, Some(base));
+        }
+        assert_eq!(id("in/a.csv", None, 10), None, "no ETag, no identity");
+        // The object's identity from a HEAD (with a version and an upload time)
+        // records what the listing shows.
+        let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let head = ObjectId::of("fleet", "in/a.csv", Some("\"e1\""), Some("v7"), 10, t);
+        assert_eq!(Identity::Object(head).recorded(), Some(base));
+    }
+}
