@@ -7,9 +7,9 @@
 //! agent's `/s3/notify`) only wakes the next listing early: listings are the source
 //! of truth, so a notification lost costs a delay, never an object.
 //!
-//! What has been offered is remembered (key, ETag, size and Last-Modified: some servers,
-//! s3s-fs among them, list no ETag, and an overwrite still changes the others) until a full listing no longer
-//! shows it, so a reconciliation offers again only what the watermark missed, or, when
+//! What has been offered is remembered (key, ETag, size and Last-Modified: some
+//! servers, s3s-fs among them, list no ETag, and an overwrite still changes the others)
+//! until a full listing no longer shows it, so a reconciliation offers again only what the watermark missed, or, when
 //! objects are moved away after loading (`S3_AFTER=move`), whatever is still there.
 //!
 //! Objects left in place (`S3_AFTER=keep`) are looked up in the ledger before they are
@@ -65,10 +65,13 @@ pub struct Discovery {
     /// there: each folder is listed after its own watermark, so a site's new export is
     /// found even when another site's keys sort after it.
     watermarks: BTreeMap<String, String>,
-    /// Offered objects, key to ETag, as far as the last full listing knows them.
+    /// Offered objects, key to [`Stamp`], as far as the last full listing knows them.
     offered: HashMap<String, Stamp>,
     /// Whether a full listing has been made.
     listed_once: bool,
+    /// Whether objects were held back since the last full listing began (their look-up
+    /// failed): the next listing is a full one.
+    held_back: bool,
     /// Where objects left in place (`S3_AFTER=keep`) are looked up before they are
     /// offered; `None`: every object is offered.
     ledger: Option<Arc<dyn Store>>,
@@ -117,7 +120,7 @@ impl Discovery {
 
     /// Whether the next listing must be a full one.
     pub fn needs_full(&self) -> bool {
-        !self.listed_once
+        !self.listed_once || self.held_back
     }
 
     /// Lists the bucket's prefix (all of it when `full`; else each known folder after
@@ -138,6 +141,7 @@ impl Discovery {
             one_folder: false,
         };
         if full {
+            self.held_back = false;
             let mut seen_now = HashMap::new();
             self.list_range(
                 bucket,
@@ -277,7 +281,7 @@ impl Discovery {
                 self.offered.remove(&at.key);
             }
         }
-        self.listed_once = false;
+        self.held_back = true;
         Vec::new()
     }
 
@@ -362,6 +366,15 @@ pub async fn present(
     let listing = async move {
         let mut discovery = Discovery::new(ledger);
         let listed = discovery.list(bucket, pattern, true, &tx).await?;
+        if discovery.needs_full() {
+            // Objects were held back, the look-up having failed (logged): `once` does
+            // not list again, so it fails rather than leave them out unsaid.
+            return Err(S3Error::Transient {
+                bucket: bucket.bucket.clone(),
+                key: bucket.prefix.clone(),
+                message: "objects left in place could not be looked up in the ledger".into(),
+            });
+        }
         if let Some(m) = metrics {
             m.s3_known(listed.known);
         }
