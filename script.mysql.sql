@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS ingest_files (
     agent           VARCHAR(255)  NOT NULL,           -- AGENT_ID that wrote the row
     profile         VARCHAR(255),                     -- the source profile that read the file
     profile_hash    VARCHAR(128)  CHARACTER SET ascii, -- BLAKE3 of its text ('builtin': the default)
+    -- The digest of an object's bucket, key, ETag, size (NULL: a file). Databases
+    -- created before it gain it and its index at startup (mysql::add_source_identity).
+    source_identity CHAR(32)      CHARACTER SET ascii,
     loaded_hash     VARCHAR(128)  CHARACTER SET ascii
         AS (CASE WHEN status IN ('loaded', 'partial') THEN content_hash END) STORED,
     CONSTRAINT ingest_files_status CHECK (status IN ('loaded', 'partial', 'quarantined', 'duplicate')),
@@ -43,7 +46,8 @@ CREATE TABLE IF NOT EXISTS ingest_files (
     UNIQUE KEY ingest_files_one_load_per_content (loaded_hash),
     KEY ingest_files_hash (content_hash),
     KEY ingest_files_name (file_name(255)),
-    KEY ingest_files_finished (finished_at)
+    KEY ingest_files_finished (finished_at),
+    KEY ingest_files_source (source_identity)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
 -- One row per valid CSV row: canonical values as read, derived values beside them,

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS ingest_files (
     archived_at     timestamptz,
     agent           text        NOT NULL,          -- host:pid that wrote the row
     profile         text,                          -- the source profile that read the file
-    profile_hash    text                           -- BLAKE3 of its text ('builtin': the default)
+    profile_hash    text,                          -- BLAKE3 of its text ('builtin': the default)
+    source_identity text                           -- digest of an object's bucket, key, ETag, size; NULL: a file
 );
 -- Databases created before source profiles: the new columns, the 'partial' status, and
 -- the one-load index over both statuses that load rows.
@@ -53,6 +54,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS ingest_files_one_load_per_content
 DROP INDEX IF EXISTS ingest_files_one_load_per_hash;
 CREATE INDEX IF NOT EXISTS ingest_files_hash ON ingest_files (content_hash);
 CREATE INDEX IF NOT EXISTS ingest_files_finished ON ingest_files (finished_at);
+-- Objects left in place (S3_AFTER=keep) known from a listing, unread; databases
+-- created before it gain the column here.
+ALTER TABLE ingest_files ADD COLUMN IF NOT EXISTS source_identity text;
+CREATE INDEX IF NOT EXISTS ingest_files_source ON ingest_files (source_identity)
+    WHERE source_identity IS NOT NULL;
 
 -- One row per valid CSV row: canonical values as read, derived values beside them,
 -- other columns in `extra`, and lineage (file, physical line, ingest time).

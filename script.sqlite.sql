@@ -30,13 +30,18 @@ CREATE TABLE IF NOT EXISTS ingest_files (
     archived_at     TEXT,
     agent           TEXT    NOT NULL,          -- host:pid that wrote the row
     profile         TEXT,                      -- the source profile that read the file
-    profile_hash    TEXT                       -- BLAKE3 of its text ('builtin': the default)
+    profile_hash    TEXT,                      -- BLAKE3 of its text ('builtin': the default)
+    source_identity TEXT                       -- digest of an object's bucket, key, ETag, size; NULL: a file
 );
 CREATE UNIQUE INDEX IF NOT EXISTS ingest_files_one_load_per_content
     ON ingest_files (content_hash) WHERE status IN ('loaded', 'partial');
 DROP INDEX IF EXISTS ingest_files_one_load_per_hash;
 CREATE INDEX IF NOT EXISTS ingest_files_hash ON ingest_files (content_hash);
 CREATE INDEX IF NOT EXISTS ingest_files_finished ON ingest_files (finished_at);
+-- Objects left in place (S3_AFTER=keep) known from a listing, unread. The column is
+-- added to older databases before this script runs (sqlite::migrate_source_identity).
+CREATE INDEX IF NOT EXISTS ingest_files_source ON ingest_files (source_identity)
+    WHERE source_identity IS NOT NULL;
 
 -- One row per valid CSV row: canonical values as read, derived values beside them,
 -- other columns in `extra`, and lineage (file, physical line, ingest time).

@@ -184,6 +184,7 @@ impl Agent {
                 .map_or(settings.monitor_interval, |s| s.reconcile),
             hint: self.bucket_hint.clone(),
             metrics: self.pipeline.metrics().cloned(),
+            ledger: self.pipeline.store().clone(),
         };
         async move {
             discover::discover(bucket, cfg, out, token).await;
@@ -460,9 +461,14 @@ impl Agent {
         }
         maintain_once(pipeline.store().as_ref(), settings.retention).await;
         let files = match self.bucket()? {
-            Some(bucket) => discover::present(&bucket, &settings.file_pattern)
-                .await
-                .map_err(|e| AgentError::Bucket(e.to_string()))?,
+            Some(bucket) => discover::present(
+                &bucket,
+                &settings.file_pattern,
+                pipeline.store().clone(),
+                pipeline.metrics().map(|m| m.as_ref()),
+            )
+            .await
+            .map_err(|e| AgentError::Bucket(e.to_string()))?,
             None => folder::settled(&self.watch_config())
                 .await
                 .map_err(AgentError::Scan)?,

@@ -48,6 +48,7 @@ struct S3Counts {
     objects_listed: Counter,
     list_calls: Counter,
     reconcile_finds: Counter,
+    objects_known: Counter,
 }
 
 impl S3Counts {
@@ -67,6 +68,11 @@ impl S3Counts {
             "s3_reconcile_finds",
             "Objects a full listing found that the watermark listings and notifications had missed",
             s3.reconcile_finds.clone(),
+        );
+        registry.register(
+            "s3_objects_known",
+            "Objects left in place (S3_AFTER=keep) that the ledger records already: left alone, unread",
+            s3.objects_known.clone(),
         );
         s3
     }
@@ -214,6 +220,12 @@ impl Metrics {
         self.s3.reconcile_finds.inc_by(late);
     }
 
+    /// `objects` left in place were found recorded in the ledger already, and left
+    /// alone unread.
+    pub fn s3_known(&self, objects: u64) {
+        self.s3.objects_known.inc_by(objects);
+    }
+
     /// Sets the waiting-files gauges: `count` files wait, the oldest for `oldest`.
     pub fn set_waiting(&self, count: usize, oldest: Duration) {
         self.files_waiting
@@ -251,6 +263,7 @@ mod tests {
         m.bytes_read(100);
         m.committed(SystemTime::now() - Duration::from_millis(300));
         m.s3_listed(5, 2, 1);
+        m.s3_known(3);
         let text = m.encode();
         for needle in [
             "sensor_ingest_files_total{outcome=\"loaded\"} 1",
@@ -264,6 +277,7 @@ mod tests {
             "sensor_ingest_s3_objects_listed_total 5",
             "sensor_ingest_s3_list_calls_total 2",
             "sensor_ingest_s3_reconcile_finds_total 1",
+            "sensor_ingest_s3_objects_known_total 3",
         ] {
             assert!(text.contains(needle), "{needle} missing from\n{text}");
         }

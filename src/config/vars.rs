@@ -90,7 +90,8 @@ vars! {
         "With an `s3://` `SOURCE`: the secret key; never logged.";
     "S3_AFTER", Literal("move"),
         "With an `s3://` `SOURCE`: `move` copies a loaded object under \
-         `S3_PROCESSED_PREFIX` and deletes it; `keep` leaves it in place.";
+         `S3_PROCESSED_PREFIX` and deletes it; `keep` leaves it in place, loaded once: \
+         the ledger records it, and it is not read again.";
     "S3_RECONCILE", Literal("1h"),
         "With an `s3://` `SOURCE`: how often a full listing finds what the per-folder \
          listings after their watermarks missed (`15m`, `30s`).";

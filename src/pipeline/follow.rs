@@ -107,6 +107,7 @@ impl Pipeline {
                 position: inc.position.clone(),
                 previous: previous_id,
             })),
+            source_identity: None,
         };
         if let Some(m) = &self.metrics {
             m.bytes_read(attempt.size);

@@ -460,6 +460,9 @@ mod tests {
         async fn find_loaded(&self, _: &ContentHash) -> Result<Option<LoadedFile>, SinkError> {
             Ok(None)
         }
+        async fn known_sources(&self, _: &[String]) -> Result<Vec<String>, SinkError> {
+            Ok(Vec::new())
+        }
         async fn recent_readings(
             &self,
             queries: &[crate::qc::HistoryQuery],
@@ -503,6 +506,7 @@ mod tests {
                 started_at: Utc::now(),
                 profile: ProfileRef::default(),
                 follow: None,
+                source_identity: None,
             },
             rows: Vec::new(),
             stats: Box::default(),

@@ -79,7 +79,7 @@ use crate::sink::batched::PerFile;
 use crate::sink::claim::RENEW_EVERY;
 use crate::sink::{ClaimKey, FileAttempt, LedgerEntry, LoadOutcome, ProfileRef, SinkError, Store};
 pub use crate::source::Archived;
-use crate::source::{Candidate, Folder, Opened, Source};
+use crate::source::{Candidate, Folder, Identity, Opened, Source};
 use crate::timestamp::SourceTimezone;
 use crate::units::Ranges;
 
@@ -98,6 +98,11 @@ pub const CLAIMED_ELSEWHERE: &str = "claimed by another agent";
 /// this agent's attempt is dropped (its transaction rolls back) and the file is the
 /// other agent's.
 pub const TAKEN_OVER: &str = "taken over by another agent";
+
+/// [`Outcome::Skipped`]'s reason for an object left in place (`S3_AFTER=keep`) whose
+/// identity the ledger records already (another agent loaded it since this one listed
+/// it): left alone, unread.
+pub const RECORDED_ALREADY: &str = "recorded in the ledger already";
 
 /// How one file ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -399,6 +404,16 @@ impl Pipeline {
                 reason: CLAIMED_ELSEWHERE,
             });
         }
+        // Claimed, so no other agent is writing its ledger row now: one it recorded
+        // before is there to see.
+        if self.recorded_already(taken.identity()).await? {
+            if let Err(e) = self.per_file.release(key).await {
+                debug!(error = %e, "could not release the claim; it runs out by itself");
+            }
+            return Ok(Outcome::Skipped {
+                reason: RECORDED_ALREADY,
+            });
+        }
         // Read (hashed) only once claimed; the claim is held meanwhile.
         let work = async {
             let opened = self
@@ -416,6 +431,25 @@ impl Pipeline {
             }
         }
         result
+    }
+
+    /// Whether the item `identity` names stays where it is (`S3_AFTER=keep`) and the
+    /// ledger records it already: then it is not read again.
+    async fn recorded_already(&self, identity: Identity) -> Result<bool, ProcessError> {
+        let Some(recorded) = identity.recorded() else {
+            return Ok(false);
+        };
+        if !self.source.leaves_in_place() {
+            return Ok(false);
+        }
+        let known = self.store.known_sources(&[recorded.text()]).await?;
+        if known.is_empty() {
+            return Ok(false);
+        }
+        if let Some(m) = &self.metrics {
+            m.s3_known(1);
+        }
+        Ok(true)
     }
 
     /// The rest of an attempt, on the candidate opened and hashed (and claimed,
@@ -466,6 +500,7 @@ impl Pipeline {
                     hash: cx.profile.hash.clone(),
                 },
                 follow: None,
+                source_identity: read.recorded().map(|r| r.text()),
             },
         };
         let looked_up = job.attempt.size > LOOKUP_FIRST_ABOVE_BYTES;

@@ -68,6 +68,7 @@ impl Pipeline {
             hash: ContentHash::unread(&format!("{name}:{size}:{id}")),
             profile: self.profile_of(name),
             follow: None,
+            source_identity: read.recorded().map(|r| r.text()),
             file_name: name.to_owned(),
             size,
             started_at,
@@ -115,6 +116,7 @@ impl Pipeline {
                 started_at: Utc::now(),
                 profile: loaded.attempt.profile.clone(),
                 follow: None,
+                source_identity: loaded.attempt.source_identity.clone(),
             },
         };
         self.quarantine(job, refusal).await

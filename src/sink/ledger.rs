@@ -85,6 +85,15 @@ pub(crate) fn ledger_status(text: &str) -> Result<EntryStatus, SinkError> {
     })
 }
 
+/// The statuses of ledger rows whose source identity marks an item left in place as
+/// done ([`Store::known_sources`](super::Store::known_sources)), as an SQL list: not
+/// `quarantined`, whose object was moved to the quarantine (seen again under the same
+/// identity, it is a `quarantine retry` putting it back).
+pub(crate) const KNOWN_STATUSES: &str = "('loaded', 'partial', 'duplicate')";
+
+/// Source identities per lookup statement, where each is a bound parameter.
+pub(crate) const KNOWN_CHUNK: usize = 500;
+
 /// One ledger row as the operator tools (`status`, `quarantine`) and the dashboard
 /// read it back.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -41,7 +41,7 @@ pub use self::ledger::{
     Activity, AgentShare, EntryStatus, LedgerQueries, LedgerRecord, RetentionDone, StatusTotals,
     Storage, UnknownStatus,
 };
-pub(crate) use self::ledger::{ActivityRow, AgentRow, ledger_status};
+pub(crate) use self::ledger::{ActivityRow, AgentRow, KNOWN_CHUNK, KNOWN_STATUSES, ledger_status};
 pub use self::retention::{RETENTION_EXPECTED, Retention};
 pub use self::settings::{DatabaseSettings, MysqlSettings, PostgresSettings, SqliteSettings};
 pub use self::store::{

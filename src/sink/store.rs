@@ -27,6 +27,11 @@ pub struct FileAttempt {
     /// An increment of a followed file: the position its ledger row commits with (in
     /// [`Store::load`] and [`Store::record`] alike). `None` for a whole file.
     pub follow: Option<Box<FollowMark>>,
+    /// What the source knows the item by beyond its name (an object's bucket, key, ETag
+    /// and size, as a digest: `source::SourceIdentity`), recorded with the ledger row
+    /// whatever its status, so that an object left in place (`S3_AFTER=keep`) is known
+    /// across restarts and agents. `None` for a file.
+    pub source_identity: Option<String>,
 }
 
 /// Which profile read a file: its name and the hash of its text (`builtin` for the
@@ -193,6 +198,13 @@ pub trait Store: LedgerQueries {
 
     /// The `loaded` ledger row for this content, if any.
     async fn find_loaded(&self, hash: &ContentHash) -> Result<Option<LoadedFile>, SinkError>;
+
+    /// Those of `identities` (source identities, [`FileAttempt::source_identity`]) that a
+    /// `loaded`, `partial` or `duplicate` ledger row records: items left in place that
+    /// need not be read again. A `quarantined` row does not count: its object was moved
+    /// to the quarantine, and one seen again under the same identity is a `quarantine
+    /// retry` putting it back. One statement for the lot.
+    async fn known_sources(&self, identities: &[String]) -> Result<Vec<String>, SinkError>;
 
     /// For each query, the sensor's last `limit` stored readings before its time (and
     /// from its `from`, when given), oldest first, with their quality flags, in the

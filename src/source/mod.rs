@@ -108,14 +108,63 @@ pub enum Identity {
     Object(ObjectId),
 }
 
+impl Identity {
+    /// What the ledger records of the item's identity (`source_identity`): an
+    /// object's [`SourceIdentity`]; nothing for a file (files are moved away, and a
+    /// file's inode is reused).
+    pub fn recorded(&self) -> Option<SourceIdentity> {
+        match self {
+            Identity::File(_) => None,
+            Identity::Object(id) => id.recorded(),
+        }
+    }
+}
+
 /// An object's identity (see [`Identity::Object`]), kept small and `Copy`: the bucket,
 /// key, ETag and version enter a 128-bit digest, beside the size and upload time. The
 /// same key overwritten is a new ETag, so a new identity.
+///
+/// Beside it, what the ledger records of the object ([`SourceIdentity`]): only what a
+/// listing shows too, so that an object recorded already is known from the listing,
+/// unread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ObjectId {
     digest: [u8; 16],
     size: u64,
     modified_ns: i64,
+    recorded: Option<SourceIdentity>,
+}
+
+/// What the ledger records of an object (its `source_identity`): a 128-bit digest of
+/// its bucket, full key, ETag and size, as 32 hex digits. Only what a listing shows
+/// (a listing gives no version, and its Last-Modified is not always the HEAD's to the
+/// second): the same key overwritten with other bytes has another ETag, so another
+/// identity; the same bytes uploaded again under the same key are the same identity,
+/// which is right, as they would be a duplicate. An object without an ETag has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SourceIdentity([u8; 16]);
+
+impl SourceIdentity {
+    /// The identity of the object at `key` in `bucket` with this ETag and size; `None`
+    /// without an ETag (nothing would tell an overwrite apart).
+    pub fn of(bucket: &str, key: &str, e_tag: Option<&str>, size: u64) -> Option<Self> {
+        let e_tag = e_tag?;
+        let mut h = blake3::Hasher::new();
+        h.update(b"s3-object-v1");
+        for part in [bucket, key, e_tag] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        h.update(&size.to_le_bytes());
+        let mut digest = [0u8; 16];
+        digest.copy_from_slice(&h.finalize().as_bytes()[..16]);
+        Some(Self(digest))
+    }
+
+    /// The 32 hex digits the ledger stores.
+    pub fn text(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 impl ObjectId {
@@ -139,7 +188,13 @@ impl ObjectId {
             digest,
             size,
             modified_ns: modified.timestamp_nanos_opt().unwrap_or(i64::MAX),
+            recorded: SourceIdentity::of(bucket, key, e_tag, size),
         }
+    }
+
+    /// What the ledger records of it, if it has an ETag.
+    pub fn recorded(&self) -> Option<SourceIdentity> {
+        self.recorded
     }
 
     pub fn size(&self) -> u64 {
@@ -299,5 +354,41 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     /// [`take`]: Source::take
     fn claim_ends_when_let_go(&self) -> bool {
         false
+    }
+
+    /// Whether items stay where they were found after their outcome is committed (a
+    /// bucket with `S3_AFTER=keep`): then an item whose [`Identity::recorded`] the
+    /// ledger holds already is left alone, unread, however often it is seen. False for
+    /// the folder, whose files are moved away.
+    fn leaves_in_place(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_identity_tells_key_etag_and_size_apart_and_ignores_the_rest() {
+        let id = |key, e_tag, size| SourceIdentity::of("fleet", key, e_tag, size);
+        let base = id("in/a.csv", Some("\"e1\""), 10).unwrap();
+        assert_eq!(base.text().len(), 32);
+        assert!(base.text().bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(id("in/a.csv", Some("\"e1\""), 10), Some(base));
+        for other in [
+            id("in/b.csv", Some("\"e1\""), 10),
+            id("in/a.csv", Some("\"e2\""), 10),
+            id("in/a.csv", Some("\"e1\""), 11),
+            SourceIdentity::of("other", "in/a.csv", Some("\"e1\""), 10),
+        ] {
+            assert_ne!(other, Some(base));
+        }
+        assert_eq!(id("in/a.csv", None, 10), None, "no ETag, no identity");
+        // The object's identity from a HEAD (with a version and an upload time)
+        // records what the listing shows.
+        let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let head = ObjectId::of("fleet", "in/a.csv", Some("\"e1\""), Some("v7"), 10, t);
+        assert_eq!(Identity::Object(head).recorded(), Some(base));
     }
 }

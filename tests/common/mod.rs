@@ -715,6 +715,9 @@ impl Store for HookedStore {
     ) -> Result<Option<sink::LoadedFile>, sink::SinkError> {
         self.inner.find_loaded(hash).await
     }
+    async fn known_sources(&self, identities: &[String]) -> Result<Vec<String>, sink::SinkError> {
+        self.inner.known_sources(identities).await
+    }
     async fn recent_readings(
         &self,
         queries: &[sensor_ingest::qc::HistoryQuery],

@@ -473,6 +473,7 @@ fn refused_increment(previous: Option<uuid::Uuid>, offset: u64) -> LedgerEntry {
             size: offset,
             started_at: chrono::Utc::now(),
             profile: ProfileRef::default(),
+            source_identity: None,
             follow: Some(Box::new(FollowMark {
                 position: FollowedFile {
                     file_name: "logger.csv".into(),

@@ -36,6 +36,7 @@ async fn record(store: &dyn Store, name: &str) -> Uuid {
                 started_at: Utc::now(),
                 profile: ProfileRef::default(),
                 follow: None,
+                source_identity: None,
             },
             status: EntryStatus::Quarantined,
             rows_read: 0,

@@ -131,3 +131,67 @@ async fn a_database_from_before_profiles_is_migrated_and_keeps_its_rows(
         "the old metrics row is kept"
     );
 }
+
+/// Takes the source identity column (and its index) out of a ledger with one row in
+/// it: the ledger as an agent before `S3_AFTER=keep` remembered objects left it.
+async fn ledger_before_source_identities(env: &TestEnv) {
+    env.store().prepare().await.expect("schema applies");
+    let row = "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
+         row_count, started_at, agent) VALUES ('018f0000-0000-7000-8000-000000000002', \
+         'kept.csv', 'abc', 1, 'loaded', 1, '2024-05-01 12:00:01', 'old:1')";
+    let statements: &[&str] = match &env.db {
+        // An older agent's script had another fingerprint.
+        TestStore::Postgres(_) => &[
+            "DROP INDEX ingest_files_source",
+            "ALTER TABLE ingest_files DROP COLUMN source_identity",
+            "UPDATE sensor_ingest_schema SET fingerprint = 'older'",
+            row,
+        ],
+        TestStore::Sqlite(_) => &[
+            "DROP INDEX ingest_files_source",
+            "ALTER TABLE ingest_files DROP COLUMN source_identity",
+            row,
+        ],
+        TestStore::Mysql(_) => &[
+            "ALTER TABLE ingest_files DROP KEY ingest_files_source",
+            "ALTER TABLE ingest_files DROP COLUMN source_identity",
+            row,
+        ],
+    };
+    for &text in statements {
+        let sql = AssertSqlSafe(text);
+        match &env.db {
+            TestStore::Postgres(db) => sqlx::raw_sql(sql).execute(&db.pool).await.map(drop),
+            TestStore::Mysql(db) => sqlx::raw_sql(sql).execute(&db.pool).await.map(drop),
+            TestStore::Sqlite(db) => sqlx::raw_sql(sql).execute(&db.pool).await.map(drop),
+        }
+        .unwrap_or_else(|e| panic!("{text}: {e}"));
+    }
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_ledger_from_before_source_identities_gains_the_column_and_keeps_its_rows(
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
+) {
+    let env = env_or_skip!(TestEnv::new(backend));
+    ledger_before_source_identities(&env).await;
+    let without_identity = "SELECT count(*) FROM ingest_files WHERE source_identity IS NULL";
+    // Starting twice: the upgrade runs once and is then a no-op.
+    env.store().prepare().await.expect("the upgrade applies");
+    env.store()
+        .prepare()
+        .await
+        .expect("and is a no-op the second time");
+    assert_eq!(
+        env.db.count(without_identity).await,
+        1,
+        "the old row is kept, with no identity"
+    );
+    let known = env
+        .store()
+        .known_sources(&["0123456789abcdef0123456789abcdef".to_owned()])
+        .await
+        .expect("the look-up runs on the upgraded ledger");
+    assert!(known.is_empty());
+}

@@ -219,7 +219,7 @@ impl MysqlStore {
         let mut q = QueryBuilder::<MySql>::new(
             "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
              started_at, agent, row_count, first_timestamp, last_timestamp, finished_at, \
-             rejected_rows, profile, profile_hash) ",
+             rejected_rows, profile, profile_hash, source_identity) ",
         );
         q.push_values(files, |mut b, file| {
             let (attempt, stats) = (&file.attempt, &file.stats);
@@ -236,7 +236,8 @@ impl MysqlStore {
                 .push_bind(finished_at)
                 .push_bind(stats.rejected_rows as i64)
                 .push_bind(attempt.profile.name.clone())
-                .push_bind(attempt.profile.hash.clone());
+                .push_bind(attempt.profile.hash.clone())
+                .push_bind(attempt.source_identity.clone());
         });
         q.build().execute(&mut *conn).await?;
         Ok(())

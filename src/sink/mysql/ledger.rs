@@ -9,10 +9,38 @@ use sqlx::{AssertSqlSafe, Row};
 use super::{MysqlStore, dt, err, parse_id};
 use crate::read::ContentHash;
 use crate::sink::{
-    Activity, AgentShare, LedgerQueries, LedgerRecord, LoadedFile, SinkError, ledger_status,
+    Activity, AgentShare, KNOWN_CHUNK, KNOWN_STATUSES, LedgerQueries, LedgerRecord, LoadedFile,
+    SinkError, ledger_status,
 };
 
 impl MysqlStore {
+    /// Which of `identities` a ledger row that needs no second look records
+    /// ([`Store::known_sources`](crate::sink::Store::known_sources)), [`KNOWN_CHUNK`] at
+    /// a time.
+    pub(super) async fn known_source_rows(
+        &self,
+        identities: &[String],
+    ) -> Result<Vec<String>, SinkError> {
+        let mut known = Vec::new();
+        for chunk in identities.chunks(KNOWN_CHUNK) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT DISTINCT source_identity FROM ingest_files \
+                 WHERE source_identity IN ({marks}) AND status IN {KNOWN_STATUSES}"
+            );
+            let mut query = sqlx::query_scalar(AssertSqlSafe(sql));
+            for identity in chunk {
+                query = query.bind(identity);
+            }
+            let found: Vec<String> = query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err("looking up source identities"))?;
+            known.extend(found);
+        }
+        Ok(known)
+    }
+
     /// The `loaded` ledger row for this content, if any
     /// ([`Store::find_loaded`](crate::sink::Store::find_loaded)).
     pub(super) async fn find_loaded_row(

@@ -67,6 +67,10 @@ impl Store for MysqlStore {
         self.stored(keys).await
     }
 
+    async fn known_sources(&self, identities: &[String]) -> Result<Vec<String>, SinkError> {
+        self.known_source_rows(identities).await
+    }
+
     async fn recent_readings(
         &self,
         queries: &[crate::qc::HistoryQuery],
@@ -93,7 +97,7 @@ impl Store for MysqlStore {
         // claim uncommitted, InnoDB makes this one wait for its outcome.
         let claim = sqlx::query(
             "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
-             started_at, agent) VALUES (?, ?, ?, ?, 'loaded', ?, ?)",
+             started_at, agent, source_identity) VALUES (?, ?, ?, ?, 'loaded', ?, ?, ?)",
         )
         .bind(&id)
         .bind(&attempt.file_name)
@@ -101,6 +105,7 @@ impl Store for MysqlStore {
         .bind(attempt.size as i64)
         .bind(dt(attempt.started_at))
         .bind(&self.agent)
+        .bind(&attempt.source_identity)
         .execute(&mut *tx)
         .await;
         if let Err(e) = claim {
@@ -226,7 +231,8 @@ pub(super) async fn write_record(
     sqlx::query(
         "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
          row_count, rejected_rows, error_summary, duplicate_of, started_at, finished_at, \
-         agent, profile, profile_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         agent, profile, profile_hash, source_identity) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(a.id.hyphenated().to_string())
     .bind(&a.file_name)
@@ -242,6 +248,7 @@ pub(super) async fn write_record(
     .bind(agent)
     .bind(&a.profile.name)
     .bind(&a.profile.hash)
+    .bind(&a.source_identity)
     .execute(conn)
     .await?;
     Ok(())

@@ -108,7 +108,7 @@ impl MysqlStore {
                     .await
                     .map_err(err("applying script.mysql.sql"))?;
             }
-            Ok::<_, SinkError>(())
+            add_source_identity(&mut conn).await
         }
         .await;
         let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
@@ -117,6 +117,30 @@ impl MysqlStore {
             .await;
         applied
     }
+}
+
+/// Gives a ledger created before source identities its `source_identity` column and
+/// index (MySQL has no `ADD COLUMN IF NOT EXISTS`: the column is looked up first).
+/// Nothing happens on a new or already migrated database. Runs under the schema lock.
+async fn add_source_identity(conn: &mut MySqlConnection) -> Result<(), SinkError> {
+    let present: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = DATABASE() \
+         AND table_name = 'ingest_files' AND column_name = 'source_identity'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(err("reading the schema"))?;
+    if present > 0 {
+        return Ok(());
+    }
+    conn.execute(sqlx::raw_sql(
+        "ALTER TABLE ingest_files ADD COLUMN source_identity CHAR(32) CHARACTER SET ascii, \
+         ADD KEY ingest_files_source (source_identity)",
+    ))
+    .await
+    .map_err(err("migrating the ledger"))?;
+    tracing::info!("database migrated for source identities (ingest_files.source_identity)");
+    Ok(())
 }
 
 /// Sets up one session: strict mode (refuse, never truncate), READ COMMITTED, and for

@@ -228,14 +228,14 @@ impl PgStore {
 /// is copied (then the group is run file by file).
 const LEDGER_ROWS: &str = "INSERT INTO ingest_files (id, file_name, content_hash, \
         size_bytes, status, started_at, agent, row_count, first_timestamp, last_timestamp, \
-        finished_at, rejected_rows, profile, profile_hash) \
+        finished_at, rejected_rows, profile, profile_hash, source_identity) \
     SELECT id, name, hash, size, status, started, $7, n, first_ts, last_ts, \
-        clock_timestamp(), rejected, profile, profile_hash \
+        clock_timestamp(), rejected, profile, profile_hash, source \
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::text[], \
         $6::timestamptz[], $8::int8[], $9::timestamptz[], $10::timestamptz[], $11::int8[], \
-        $12::text[], $13::text[]) \
+        $12::text[], $13::text[], $14::text[]) \
         AS l (id, name, hash, size, status, started, n, first_ts, last_ts, rejected, \
-        profile, profile_hash)";
+        profile, profile_hash, source)";
 
 /// A group's metrics from one array per column.
 const METRICS_ROWS: &str = "INSERT INTO file_metrics (file_id, column_name, value_count, \
@@ -268,6 +268,7 @@ fn ledger_statement<'q>(
         .bind(column(files, |f| f.stats.rejected_rows as i64))
         .bind(column(files, |f| f.attempt.profile.name.as_str()))
         .bind(column(files, |f| f.attempt.profile.hash.as_str()))
+        .bind(column(files, |f| f.attempt.source_identity.as_deref()))
 }
 
 /// One array argument of [`LEDGER_ROWS`]: `field` of each of `files`, in order.

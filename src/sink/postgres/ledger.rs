@@ -9,11 +9,28 @@ use sqlx::postgres::PgRow;
 use super::{PgStore, err};
 use crate::read::ContentHash;
 use crate::sink::{
-    Activity, AgentShare, LedgerQueries, LedgerRecord, LoadedFile, RetentionDone, SinkError,
-    Storage, ledger_status,
+    Activity, AgentShare, KNOWN_STATUSES, LedgerQueries, LedgerRecord, LoadedFile, RetentionDone,
+    SinkError, Storage, ledger_status,
 };
 
 impl PgStore {
+    /// Which of `identities` a ledger row that needs no second look records
+    /// ([`Store::known_sources`](crate::sink::Store::known_sources)): one statement.
+    pub(super) async fn known_source_rows(
+        &self,
+        identities: &[String],
+    ) -> Result<Vec<String>, SinkError> {
+        let sql = format!(
+            "SELECT DISTINCT source_identity FROM ingest_files \
+             WHERE source_identity = ANY($1) AND status IN {KNOWN_STATUSES}"
+        );
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(identities)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("looking up source identities"))
+    }
+
     /// What `status` shows of the partitions, a pending migration and retention.
     pub(super) async fn storage_state(&self) -> Result<Storage, SinkError> {
         let mut conn = self.pool.acquire().await.map_err(err("connecting"))?;

@@ -37,6 +37,10 @@ impl Store for PgStore {
         self.find_loaded_row(hash).await
     }
 
+    async fn known_sources(&self, identities: &[String]) -> Result<Vec<String>, SinkError> {
+        self.known_source_rows(identities).await
+    }
+
     fn follows(&self) -> bool {
         true
     }
@@ -169,8 +173,8 @@ impl PgStore {
         sqlx::query(
             "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
              row_count, rejected_rows, error_summary, duplicate_of, started_at, agent, \
-             profile, profile_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             profile, profile_hash, source_identity) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(a.id)
         .bind(&a.file_name)
@@ -185,6 +189,7 @@ impl PgStore {
         .bind(&self.agent)
         .bind(&a.profile.name)
         .bind(&a.profile.hash)
+        .bind(&a.source_identity)
         .execute(on)
         .await?;
         Ok(())
@@ -261,7 +266,7 @@ impl PgStore {
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
-             started_at, agent) VALUES ($1, $2, $3, $4, 'loaded', $5, $6)",
+             started_at, agent, source_identity) VALUES ($1, $2, $3, $4, 'loaded', $5, $6, $7)",
         )
         .bind(attempt.id)
         .bind(&attempt.file_name)
@@ -269,6 +274,7 @@ impl PgStore {
         .bind(attempt.size as i64)
         .bind(attempt.started_at)
         .bind(&self.agent)
+        .bind(&attempt.source_identity)
         .execute(conn)
         .await
         .map(drop)
@@ -474,6 +480,7 @@ impl PgStore {
             .bind(qc_outlier)
             .bind(qc_gap)
             .bind(qc_travel)
+            .bind(&attempt.source_identity)
             .execute(on)
             .await?;
         Ok(())
@@ -563,8 +570,8 @@ enum Copied {
 const LOAD_AT_ONCE: &str = "WITH ledger AS ( \
     INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, started_at, \
         agent, row_count, first_timestamp, last_timestamp, finished_at, rejected_rows, \
-        profile, profile_hash) \
-    VALUES ($1, $2, $3, $4, $28, $5, $6, $7, $8, $9, clock_timestamp(), $29, $30, $31) \
+        profile, profile_hash, source_identity) \
+    VALUES ($1, $2, $3, $4, $28, $5, $6, $7, $8, $9, clock_timestamp(), $29, $30, $31, $41) \
     RETURNING id), \
 readings AS ( \
     INSERT INTO sensor_readings (file_id, line, ts, sensor_id, temperature, humidity, \

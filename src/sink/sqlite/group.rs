@@ -202,8 +202,8 @@ impl SqliteStore {
         let ledger = sqlx::query(
             "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
              started_at, agent, row_count, first_timestamp, last_timestamp, finished_at, \
-             rejected_rows, profile, profile_hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             rejected_rows, profile, profile_hash, source_identity) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&id)
         .bind(&attempt.file_name)
@@ -219,6 +219,7 @@ impl SqliteStore {
         .bind(stats.rejected_rows as i64)
         .bind(&attempt.profile.name)
         .bind(&attempt.profile.hash)
+        .bind(&attempt.source_identity)
         .execute(&mut *conn)
         .await;
         match ledger {

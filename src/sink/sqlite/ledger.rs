@@ -9,7 +9,8 @@ use sqlx::{AssertSqlSafe, Row};
 use super::{SqliteStore, err, parse_id, parse_time};
 use crate::read::ContentHash;
 use crate::sink::{
-    Activity, AgentShare, LedgerQueries, LedgerRecord, LoadedFile, SinkError, ledger_status,
+    Activity, AgentShare, KNOWN_CHUNK, KNOWN_STATUSES, LedgerQueries, LedgerRecord, LoadedFile,
+    SinkError, ledger_status,
 };
 use crate::timestamp::format_utc;
 
@@ -38,6 +39,36 @@ impl SqliteStore {
             })
         })
         .transpose()
+    }
+}
+
+impl SqliteStore {
+    /// Which of `identities` a ledger row that needs no second look records
+    /// ([`Store::known_sources`]), [`KNOWN_CHUNK`] at a time.
+    ///
+    /// [`Store::known_sources`]: crate::sink::Store::known_sources
+    pub(super) async fn known_source_rows(
+        &self,
+        identities: &[String],
+    ) -> Result<Vec<String>, SinkError> {
+        let mut known = Vec::new();
+        for chunk in identities.chunks(KNOWN_CHUNK) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT DISTINCT source_identity FROM ingest_files \
+                 WHERE source_identity IN ({marks}) AND status IN {KNOWN_STATUSES}"
+            );
+            let mut query = sqlx::query_scalar(AssertSqlSafe(sql));
+            for identity in chunk {
+                query = query.bind(identity);
+            }
+            let found: Vec<String> = query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err("looking up source identities"))?;
+            known.extend(found);
+        }
+        Ok(known)
     }
 }
 

@@ -30,6 +30,10 @@ impl Store for SqliteStore {
         self.find_loaded_row(hash).await
     }
 
+    async fn known_sources(&self, identities: &[String]) -> Result<Vec<String>, SinkError> {
+        self.known_source_rows(identities).await
+    }
+
     fn follows(&self) -> bool {
         true
     }
@@ -96,7 +100,7 @@ impl Store for SqliteStore {
         // reading is written if this content is already loaded.
         let claim = sqlx::query(
             "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
-             started_at, agent) VALUES (?, ?, ?, ?, 'loaded', ?, ?)",
+             started_at, agent, source_identity) VALUES (?, ?, ?, ?, 'loaded', ?, ?, ?)",
         )
         .bind(&id)
         .bind(&attempt.file_name)
@@ -104,6 +108,7 @@ impl Store for SqliteStore {
         .bind(attempt.size as i64)
         .bind(format_utc(attempt.started_at))
         .bind(&self.agent)
+        .bind(&attempt.source_identity)
         .execute(&mut *tx)
         .await;
         if let Err(e) = claim {
@@ -230,7 +235,8 @@ pub(super) async fn write_record(
     sqlx::query(
         "INSERT INTO ingest_files (id, file_name, content_hash, size_bytes, status, \
          row_count, rejected_rows, error_summary, duplicate_of, started_at, finished_at, \
-         agent, profile, profile_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         agent, profile, profile_hash, source_identity) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(a.id.hyphenated().to_string())
     .bind(&a.file_name)
@@ -246,6 +252,7 @@ pub(super) async fn write_record(
     .bind(agent)
     .bind(&a.profile.name)
     .bind(&a.profile.hash)
+    .bind(&a.source_identity)
     .execute(conn)
     .await?;
     Ok(())

@@ -107,6 +107,7 @@ impl SqliteStore {
         let _writing = self.writer.lock().await;
         let mut conn = self.pool.acquire().await.map_err(err("opening"))?;
         migrate_before_profiles(&mut conn).await?;
+        migrate_source_identity(&mut conn).await?;
         qc::migrate(&mut conn).await?;
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
             .await
@@ -200,6 +201,26 @@ async fn migrate_before_profiles(conn: &mut sqlx::SqliteConnection) -> Result<()
         .await
         .map_err(err("migrating the schema"))?;
     result
+}
+
+/// Gives a ledger created before source identities its `source_identity` column (the
+/// script's index on it needs it). Nothing happens on a new or already migrated
+/// database.
+async fn migrate_source_identity(conn: &mut sqlx::SqliteConnection) -> Result<(), SinkError> {
+    let columns: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM pragma_table_info('ingest_files')")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(err("reading the schema"))?;
+    if columns.is_empty() || columns.iter().any(|c| c == "source_identity") {
+        return Ok(());
+    }
+    sqlx::raw_sql("ALTER TABLE ingest_files ADD COLUMN source_identity TEXT")
+        .execute(&mut *conn)
+        .await
+        .map_err(err("migrating the ledger"))?;
+    tracing::info!("database migrated for source identities (ingest_files.source_identity)");
+    Ok(())
 }
 
 /// Sorts an SQLite error into transient, refused or data, mirroring the PostgreSQL
@@ -313,6 +334,7 @@ mod tests {
             started_at: Utc::now(),
             profile: Default::default(),
             follow: None,
+            source_identity: None,
         };
         let (tx, rx) = mpsc::channel(2);
         tx.send(LoadMsg::Rows(rows)).await.unwrap();

@@ -371,6 +371,11 @@ impl Source for Bucket {
     fn claim_ends_when_let_go(&self) -> bool {
         self.after == After::Move
     }
+
+    /// With `S3_AFTER=keep`.
+    fn leaves_in_place(&self) -> bool {
+        self.after == After::Keep
+    }
 }
 
 fn not_object_error(c: &Candidate) -> S3Error {

@@ -7,9 +7,16 @@
 //! agent's `/s3/notify`) only wakes the next listing early: listings are the source
 //! of truth, so a notification lost costs a delay, never an object.
 //!
-//! What has been offered is remembered (key and ETag) until a full listing no longer
-//! shows it, so a reconciliation offers again only what the watermark missed, or, when
+//! What has been offered is remembered (key, ETag, size and Last-Modified: some
+//! servers, s3s-fs among them, list no ETag, and an overwrite still changes the others)
+//! until a full listing no longer shows it, so a reconciliation offers again only what the watermark missed, or, when
 //! objects are moved away after loading (`S3_AFTER=move`), whatever is still there.
+//!
+//! Objects left in place (`S3_AFTER=keep`) are looked up in the ledger before they are
+//! offered, a page at a time, by their [`SourceIdentity`] (from the listing: key, ETag,
+//! size): one the ledger records as loaded, partial or duplicate is left alone, unread
+//! (`sensor_ingest_s3_objects_known_total`), after a restart and whichever agent
+//! recorded it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -26,7 +33,8 @@ use super::error::S3Error;
 use super::{After, Bucket};
 use crate::metrics::Metrics;
 use crate::pattern::FilePattern;
-use crate::source::Candidate;
+use crate::sink::Store;
+use crate::source::{Candidate, SourceIdentity};
 
 /// Keys per list call (S3's own maximum).
 const PAGE: usize = 1000;
@@ -46,6 +54,8 @@ pub struct DiscoverConfig {
     /// Poked by a bucket notification: list now.
     pub hint: Arc<Notify>,
     pub metrics: Option<Arc<Metrics>>,
+    /// The ledger objects left in place are looked up in.
+    pub ledger: Arc<dyn Store>,
 }
 
 /// The state of discovery between listings: a plain value, driven directly by tests.
@@ -55,10 +65,24 @@ pub struct Discovery {
     /// there: each folder is listed after its own watermark, so a site's new export is
     /// found even when another site's keys sort after it.
     watermarks: BTreeMap<String, String>,
-    /// Offered objects, key to ETag, as far as the last full listing knows them.
-    offered: HashMap<String, Option<String>>,
+    /// Offered objects, key to [`Stamp`], as far as the last full listing knows them.
+    offered: HashMap<String, Stamp>,
     /// Whether a full listing has been made.
     listed_once: bool,
+    /// Whether objects were held back since the last full listing began (their look-up
+    /// failed): the next listing is a full one.
+    held_back: bool,
+    /// Where objects left in place (`S3_AFTER=keep`) are looked up before they are
+    /// offered; `None`: every object is offered.
+    ledger: Option<Arc<dyn Store>>,
+}
+
+/// What tells one upload under a key from the next, as a listing shows it: the ETag
+/// (when the server lists one), the size and the Last-Modified.
+type Stamp = (Option<String>, u64, chrono::DateTime<chrono::Utc>);
+
+fn stamp(meta: &ObjectMeta) -> Stamp {
+    (meta.e_tag.clone(), meta.size, meta.last_modified)
 }
 
 /// One listing's result.
@@ -68,6 +92,8 @@ pub struct Listed {
     pub calls: u64,
     /// Objects a full listing found that had not been offered (the watermark's misses).
     pub found_late: u64,
+    /// Objects left in place that the ledger records already: not offered.
+    pub known: u64,
 }
 
 /// One listing request sequence: keys under `prefix` after `after`, only the folder's
@@ -84,9 +110,17 @@ fn folder_of(key: &str) -> &str {
 }
 
 impl Discovery {
+    /// Discovery that looks objects left in place up in `ledger` before offering them.
+    pub fn new(ledger: Arc<dyn Store>) -> Self {
+        Self {
+            ledger: Some(ledger),
+            ..Self::default()
+        }
+    }
+
     /// Whether the next listing must be a full one.
     pub fn needs_full(&self) -> bool {
-        !self.listed_once
+        !self.listed_once || self.held_back
     }
 
     /// Lists the bucket's prefix (all of it when `full`; else each known folder after
@@ -107,6 +141,7 @@ impl Discovery {
             one_folder: false,
         };
         if full {
+            self.held_back = false;
             let mut seen_now = HashMap::new();
             self.list_range(
                 bucket,
@@ -148,7 +183,7 @@ impl Discovery {
         bucket: &Bucket,
         pattern: &FilePattern,
         range: Range,
-        mut seen: Option<&mut HashMap<String, Option<String>>>,
+        mut seen: Option<&mut HashMap<String, Stamp>>,
         out: &mpsc::Sender<Candidate>,
         listed: &mut Listed,
     ) -> Result<bool, S3Error> {
@@ -164,6 +199,7 @@ impl Discovery {
             };
             let page = list_page(bucket, &range.prefix, opts).await?;
             listed.calls += 1;
+            let mut offers = Vec::new();
             for meta in &page.result.objects {
                 listed.objects += 1;
                 let key = meta.location.as_ref();
@@ -175,11 +211,13 @@ impl Discovery {
                     *mark = key.to_owned();
                 }
                 if let Some(seen) = seen.as_deref_mut() {
-                    seen.insert(key.to_owned(), meta.e_tag.clone());
+                    seen.insert(key.to_owned(), stamp(meta));
                 }
-                let Some(c) = self.offer(bucket, pattern, meta, full, listed) else {
-                    continue;
-                };
+                if let Some(c) = self.offer(bucket, pattern, meta, full, listed) {
+                    offers.push(c);
+                }
+            }
+            for c in self.unknown(bucket, offers, listed).await {
                 if out.send(c).await.is_err() {
                     return Ok(false);
                 }
@@ -189,6 +227,62 @@ impl Discovery {
                 return Ok(true);
             }
         }
+    }
+
+    /// Of a page's `offers`, those to send: all of them, unless objects are left in
+    /// place (`S3_AFTER=keep`), when those the ledger records already are left alone
+    /// (counted in `listed.known`). Should the ledger not answer, none is sent and all
+    /// are forgotten, and the next listing is a full one that offers them again: an
+    /// object is neither read unlooked-up nor lost.
+    async fn unknown(
+        &mut self,
+        bucket: &Bucket,
+        offers: Vec<Candidate>,
+        listed: &mut Listed,
+    ) -> Vec<Candidate> {
+        let Some(ledger) = self.ledger.as_ref().filter(|_| bucket.after == After::Keep) else {
+            return offers;
+        };
+        let identities = match identities(bucket, &offers).await {
+            Ok(identities) => identities,
+            Err(e) => return self.forget(offers, &e.to_string()),
+        };
+        let asked: Vec<String> = identities.iter().flatten().cloned().collect();
+        if asked.is_empty() {
+            return offers;
+        }
+        match ledger.known_sources(&asked).await {
+            Ok(known) => {
+                let known: std::collections::HashSet<String> = known.into_iter().collect();
+                let before = offers.len();
+                let left: Vec<Candidate> = offers
+                    .into_iter()
+                    .zip(identities)
+                    .filter(|(_, id)| id.as_ref().is_none_or(|id| !known.contains(id)))
+                    .map(|(c, _)| c)
+                    .collect();
+                listed.known += (before - left.len()) as u64;
+                left
+            }
+            Err(e) => self.forget(offers, &e.to_string()),
+        }
+    }
+
+    /// Holds `offers` back after a failed look-up: forgotten, and the next listing a
+    /// full one that offers them again.
+    fn forget(&mut self, offers: Vec<Candidate>, error: &str) -> Vec<Candidate> {
+        warn!(
+            error,
+            objects = offers.len(),
+            "could not look objects left in place up; listing them again"
+        );
+        for c in &offers {
+            if let Some(at) = Bucket::key_of(c) {
+                self.offered.remove(&at.key);
+            }
+        }
+        self.held_back = true;
+        Vec::new()
     }
 
     /// The candidate to send for `meta`, if any, remembering it as offered.
@@ -205,16 +299,40 @@ impl Discovery {
             return None;
         }
         let key = meta.location.as_ref();
-        let known = self.offered.get(key) == Some(&meta.e_tag);
+        let known = self.offered.get(key) == Some(&stamp(meta));
         if full && !known && !self.offered.is_empty() {
             listed.found_late += 1;
         }
         if known && !(full && bucket.after == After::Move) {
             return None;
         }
-        self.offered.insert(key.to_owned(), meta.e_tag.clone());
+        self.offered.insert(key.to_owned(), stamp(meta));
         Some(c)
     }
+}
+
+/// The ledger's source identity of each object `offers` name: from the listing, or,
+/// where the listing gave no ETag (s3s-fs gives none), from a HEAD. `None` for an
+/// object gone since it was listed (the attempt will find it gone) or without an ETag.
+async fn identities(bucket: &Bucket, offers: &[Candidate]) -> Result<Vec<Option<String>>, S3Error> {
+    let mut out = Vec::with_capacity(offers.len());
+    for c in offers {
+        let Some(at) = Bucket::key_of(c) else {
+            out.push(None);
+            continue;
+        };
+        let (e_tag, size) = match &at.e_tag {
+            Some(e_tag) => (Some(e_tag.clone()), at.size),
+            None => match bucket.head(&at.key).await {
+                Ok(meta) => (meta.e_tag, meta.size),
+                Err(S3Error::NotFound { .. }) => (None, at.size),
+                Err(e) => return Err(e),
+            },
+        };
+        let id = SourceIdentity::of(&bucket.bucket, &at.key, e_tag.as_deref(), size);
+        out.push(id.map(|i| i.text()));
+    }
+    Ok(out)
 }
 
 /// One list call under `prefix`, retried while the server is away.
@@ -236,12 +354,37 @@ async fn list_page(
         .await
 }
 
-/// Every data object under the prefix now, for `once`.
-pub async fn present(bucket: &Bucket, pattern: &FilePattern) -> Result<Vec<Candidate>, S3Error> {
+/// Every data object under the prefix now, for `once` (less those left in place that
+/// `ledger` records already: logged, and counted in `metrics`).
+pub async fn present(
+    bucket: &Bucket,
+    pattern: &FilePattern,
+    ledger: Arc<dyn Store>,
+    metrics: Option<&Metrics>,
+) -> Result<Vec<Candidate>, S3Error> {
     let (tx, mut rx) = mpsc::channel(PAGE);
     let listing = async move {
-        let mut discovery = Discovery::default();
-        discovery.list(bucket, pattern, true, &tx).await
+        let mut discovery = Discovery::new(ledger);
+        let listed = discovery.list(bucket, pattern, true, &tx).await?;
+        if discovery.needs_full() {
+            // Objects were held back, the look-up having failed (logged): `once` does
+            // not list again, so it fails rather than leave them out unsaid.
+            return Err(S3Error::Transient {
+                bucket: bucket.bucket.clone(),
+                key: bucket.prefix.clone(),
+                message: "objects left in place could not be looked up in the ledger".into(),
+            });
+        }
+        if let Some(m) = metrics {
+            m.s3_known(listed.known);
+        }
+        if listed.known > 0 {
+            info!(
+                objects = listed.known,
+                "objects left in place that the ledger records already: left alone, unread"
+            );
+        }
+        Ok::<_, S3Error>(listed)
     };
     let collect = async {
         let mut all = Vec::new();
@@ -262,7 +405,7 @@ pub async fn discover(
     out: mpsc::Sender<Candidate>,
     shutdown: CancellationToken,
 ) {
-    let mut discovery = Discovery::default();
+    let mut discovery = Discovery::new(cfg.ledger.clone());
     let mut last_full = Instant::now();
     info!(bucket = %bucket.bucket, prefix = %bucket.prefix, reconcile_s = cfg.reconcile.as_secs(),
         "listing the bucket for objects");
@@ -280,6 +423,13 @@ pub async fn discover(
                 }
                 if let Some(m) = &cfg.metrics {
                     m.s3_listed(listed.objects, listed.calls, listed.found_late);
+                    m.s3_known(listed.known);
+                }
+                if listed.known > 0 {
+                    debug!(
+                        objects = listed.known,
+                        "objects left in place that the ledger records already: left alone"
+                    );
                 }
                 if listed.found_late > 0 {
                     info!(

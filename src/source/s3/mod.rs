@@ -6,7 +6,9 @@
 //!
 //! An object's identity is its bucket, key, ETag, version and size: the same key
 //! overwritten is a new identity, so a new delivery; the content hash still decides
-//! duplicates. Requests that fail for a reason a retry can cure are retried
+//! duplicates. Each ledger row records the part of it a listing shows (bucket, key,
+//! ETag, size: [`crate::source::SourceIdentity`]), by which an object left in place is
+//! known from the listing, unread. Requests that fail for a reason a retry can cure are retried
 //! ([`error::Backoff`]), then handed to the pipeline's retry as transient; nothing is
 //! quarantined because the server was away.
 //!
@@ -36,8 +38,9 @@ pub use self::error::S3Error;
 pub enum After {
     /// Copied to the processed prefix, then deleted (the default).
     Move,
-    /// Left where it is; the agent remembers it was seen, and the ledger's content
-    /// hash makes a second look a duplicate.
+    /// Left where it is. Its ledger row records its identity (bucket, key, ETag,
+    /// size), so that it is not read again, after a restart or by another agent; the
+    /// same key overwritten is a new delivery.
     Keep,
 }
 

@@ -19,6 +19,7 @@ use rstest::rstest;
 use crate::common::binary::{self, read_log, signal, spawn_logged, wait_exit};
 use crate::common::{Backend, TestEnv, env_or_skip, eventually, in_ci};
 
+mod keep;
 mod quarantine;
 
 const BUCKET: &str = "fleet";
