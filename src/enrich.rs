@@ -17,6 +17,9 @@ pub struct EnrichedRow {
     pub pressure_norm: Option<f64>,
     /// Quality flags ([`crate::qc::Flags`]): 0 until the QC stage judges the reading.
     pub qc_flags: u16,
+    /// Quality flags of the further measures the QC settings name, in their order
+    /// (bit = test; `None` where the reading has no value): empty when they name none.
+    pub further_qc: Vec<Option<u8>>,
 }
 
 /// Adds the derived columns to `reading`.
@@ -27,6 +30,7 @@ pub fn enrich(reading: Reading, ranges: &Ranges) -> EnrichedRow {
         humidity_norm: reading.humidity.map(|v| ranges.humidity.normalize(v)),
         pressure_norm: reading.pressure.map(|v| ranges.pressure.normalize(v)),
         qc_flags: 0,
+        further_qc: Vec::new(),
         reading,
     }
 }
@@ -54,6 +58,24 @@ impl crate::qc::Judged for EnrichedRow {
 
     fn flags_mut(&mut self) -> &mut u16 {
         &mut self.qc_flags
+    }
+
+    /// Read from `extra`, where every further measure is kept under its name (as a
+    /// number, or `null`), parsed once per reading.
+    fn further(&self, measures: &[crate::qc::FurtherMeasure]) -> Vec<Option<f64>> {
+        let object: Option<serde_json::Map<String, serde_json::Value>> = self
+            .reading
+            .extra
+            .as_deref()
+            .and_then(|e| serde_json::from_str(e).ok());
+        measures
+            .iter()
+            .map(|m| object.as_ref()?.get(&m.name)?.as_f64())
+            .collect()
+    }
+
+    fn further_flags_mut(&mut self) -> &mut Vec<Option<u8>> {
+        &mut self.further_qc
     }
 }
 

@@ -47,10 +47,10 @@ mod stored;
 mod track;
 mod window;
 
-pub use config::{MEASURE_NAMES, MeasureQc, QcConfig, QcOverrides};
+pub use config::{FurtherMeasure, MEASURE_NAMES, MeasureQc, QcConfig, QcOverrides};
 pub use judge::{
-    Amendment, COUNTED, HistoryQuery, HistoryReading, Judge, Judged, MAX_SENSORS, QcSummary,
-    RunAmendment, SensorMemory,
+    Amendment, COUNTED, FurtherAmendment, FurtherRun, HistoryQuery, HistoryReading, Judge, Judged,
+    MAX_SENSORS, QcSummary, RunAmendment, SensorMemory, further_bit,
 };
 pub use stored::{FlaggedReading, StoredValues, flagged_sql};
 

@@ -17,6 +17,8 @@ fn hourly(values: &[f64]) -> Vec<Row> {
             ts: start() + TimeDelta::hours(i as i64),
             values: [None, None, Some(*v)],
             flags: 0,
+            further: Vec::new(),
+            further_flags: Vec::new(),
         })
         .collect()
 }

@@ -102,6 +102,7 @@ impl MysqlStore {
                         ts,
                         values: [t, h, p],
                         flags: flags as u16,
+                        further: Vec::new(),
                     });
                 }
             }

@@ -89,6 +89,7 @@ impl PgStore {
                     ts,
                     values: [t, h, p],
                     flags: flags as u16,
+                    further: Vec::new(),
                 });
             }
         }

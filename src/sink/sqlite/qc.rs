@@ -52,6 +52,7 @@ impl SqliteStore {
                         ts: parse_time(ts)?,
                         values: [t, h, p],
                         flags: flags as u16,
+                        further: Vec::new(),
                     });
                 }
             }
