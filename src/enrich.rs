@@ -19,7 +19,7 @@ pub struct EnrichedRow {
     pub qc_flags: u16,
     /// Quality flags of the further measures the QC settings name, in their order
     /// (bit = test; `None` where the reading has no value): empty when they name none.
-    pub further_qc: Vec<Option<u8>>,
+    pub further_qc: crate::qc::FurtherFlags,
 }
 
 /// Adds the derived columns to `reading`.
@@ -30,7 +30,7 @@ pub fn enrich(reading: Reading, ranges: &Ranges) -> EnrichedRow {
         humidity_norm: reading.humidity.map(|v| ranges.humidity.normalize(v)),
         pressure_norm: reading.pressure.map(|v| ranges.pressure.normalize(v)),
         qc_flags: 0,
-        further_qc: Vec::new(),
+        further_qc: crate::qc::FurtherFlags::default(),
         reading,
     }
 }
@@ -63,18 +63,10 @@ impl crate::qc::Judged for EnrichedRow {
     /// Read from `extra`, where every further measure is kept under its name (as a
     /// number, or `null`), parsed once per reading.
     fn further(&self, measures: &[crate::qc::FurtherMeasure]) -> Vec<Option<f64>> {
-        let object: Option<serde_json::Map<String, serde_json::Value>> = self
-            .reading
-            .extra
-            .as_deref()
-            .and_then(|e| serde_json::from_str(e).ok());
-        measures
-            .iter()
-            .map(|m| object.as_ref()?.get(&m.name)?.as_f64())
-            .collect()
+        crate::qc::further_values(self.reading.extra.as_deref(), measures)
     }
 
-    fn further_flags_mut(&mut self) -> &mut Vec<Option<u8>> {
+    fn further_flags_mut(&mut self) -> &mut crate::qc::FurtherFlags {
         &mut self.further_qc
     }
 }

@@ -154,6 +154,7 @@ impl<'a> QcStage<'a> {
                 sensor: sensor.clone(),
                 from: Some(from),
                 before,
+                further: run.cfg.further.clone(),
             };
             match run.memory.recall(&sensor, &run.cfg) {
                 Some(memory) if memory.ts < before && memory.ts >= before - span => {
@@ -373,6 +374,7 @@ fn history_queries(
                 sensor: sensor.clone(),
                 from,
                 before: *before,
+                further: files[f].1.further.clone(),
             });
             at.push((f, k));
         }

@@ -39,10 +39,29 @@ pub trait Judged {
     /// The values of the further `measures` (in their order; `None` where the row has
     /// none). Asked only when the settings name further measures.
     fn further(&self, measures: &[FurtherMeasure]) -> Vec<Option<f64>>;
-    /// The flags of the further measures, one per measure of the settings (bit = test;
-    /// `None` where the row has no value): empty until judged, and left empty when the
+    /// The flags of the further measures: empty until judged, and left empty when the
     /// settings name none.
-    fn further_flags_mut(&mut self) -> &mut Vec<Option<u8>>;
+    fn further_flags_mut(&mut self) -> &mut FurtherFlags;
+}
+
+/// A reading's flags of the further measures its settings name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FurtherFlags {
+    /// The measures judged (shared with the settings).
+    pub measures: std::sync::Arc<[FurtherMeasure]>,
+    /// One per measure, in their order: its test bits ([`further_bit`]), `None` where
+    /// the reading has no value.
+    pub bits: Vec<Option<u8>>,
+}
+
+impl FurtherFlags {
+    /// The measures flagged: name and test bits (what `qc_measure_flags` stores).
+    pub fn flagged(&self) -> impl Iterator<Item = (&str, u8)> {
+        self.measures
+            .iter()
+            .zip(&self.bits)
+            .filter_map(|(m, b)| b.filter(|b| *b != 0).map(|b| (m.name.as_str(), b)))
+    }
 }
 
 /// A reading stored before the file, as the database returns it.
@@ -65,6 +84,9 @@ pub struct HistoryQuery {
     pub sensor: String,
     pub from: Option<DateTime<Utc>>,
     pub before: DateTime<Utc>,
+    /// The further measures judged: their values and stored flags are wanted too
+    /// ([`HistoryReading::further`]); none, and nothing more is read.
+    pub further: std::sync::Arc<[FurtherMeasure]>,
 }
 
 /// A spike found on a reading stored by an earlier file (its last reading of the
@@ -94,6 +116,7 @@ pub struct RunAmendment {
 /// (test bits) is or-ed into its row of the further measures' flags.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FurtherAmendment {
+    pub sensor: String,
     pub file_id: String,
     pub line: i64,
     pub ts: DateTime<Utc>,
@@ -484,7 +507,10 @@ impl<P: Judged> Judge<P> {
                         .map(|v| v.map(|_| 0))
                         .collect();
                     self.summary.count_further(travel, &further);
-                    *row.further_flags_mut() = further;
+                    *row.further_flags_mut() = FurtherFlags {
+                        measures: cfg.further.clone(),
+                        bits: further,
+                    };
                 }
                 return Ok(Some(row));
             }
@@ -521,21 +547,25 @@ impl<P: Judged> Judge<P> {
             Vec::new()
         } else {
             let (bits, spikes, runs) = observe_further(cfg, series, &self.names[i], t, &row);
-            *row.further_flags_mut() = bits;
+            *row.further_flags_mut() = FurtherFlags {
+                measures: cfg.further.clone(),
+                bits,
+            };
             self.summary.further_runs.extend(runs);
             spikes
         };
         match std::mem::replace(&mut s.pending, Pending::Row(row)) {
             Pending::Row(mut p) => {
                 *p.flags_mut() |= spikes;
-                for (bits, spike) in p.further_flags_mut().iter_mut().zip(&further_spikes) {
+                for (bits, spike) in p.further_flags_mut().bits.iter_mut().zip(&further_spikes) {
                     if let Some(bits) = bits {
                         *bits |= spike;
                     }
                 }
                 let flags = *p.flags_mut();
                 self.summary.count(flags, present(&p));
-                self.summary.count_further(flags, p.further_flags_mut());
+                self.summary
+                    .count_further(flags, &p.further_flags_mut().bits);
                 Ok(Some(p))
             }
             Pending::Stored {
@@ -549,6 +579,7 @@ impl<P: Judged> Judge<P> {
                     let add = spike & !further.get(k).copied().unwrap_or(0);
                     if add != 0 {
                         self.summary.further_amendments.push(FurtherAmendment {
+                            sensor: self.names[i].clone(),
                             file_id: file_id.clone(),
                             line,
                             ts,
@@ -591,8 +622,9 @@ impl<P: Judged> Judge<P> {
                 Pending::Row(mut p) => {
                     let flags = *p.flags_mut();
                     self.summary.count(flags, present(&p));
-                    self.summary.count_further(flags, p.further_flags_mut());
-                    let further = p.further_flags_mut().iter().map(|b| b.unwrap_or(0));
+                    self.summary
+                        .count_further(flags, &p.further_flags_mut().bits);
+                    let further = p.further_flags_mut().bits.iter().map(|b| b.unwrap_or(0));
                     let further = further.collect();
                     let stored = (file_id.to_owned(), p.line(), p.timestamp(), flags, further);
                     rows.push(p);

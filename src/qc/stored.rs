@@ -6,6 +6,17 @@ use serde::Serialize;
 
 use super::{Flags, MEASURE_NAMES};
 
+/// The values of further `measures` in a reading's `extra` (a JSON object holding each
+/// under its name, as a number or `null`), in their order.
+pub fn further_values(extra: Option<&str>, measures: &[super::FurtherMeasure]) -> Vec<Option<f64>> {
+    let object: Option<serde_json::Map<String, serde_json::Value>> =
+        extra.and_then(|e| serde_json::from_str(e).ok());
+    measures
+        .iter()
+        .map(|m| object.as_ref()?.get(&m.name)?.as_f64())
+        .collect()
+}
+
 /// A stored reading's time and canonical values.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredValues {

@@ -16,7 +16,7 @@ struct Row {
     flags: u16,
     /// Further measures, by name (none in most tests), and their flags once judged.
     further: Vec<(&'static str, f64)>,
-    further_flags: Vec<Option<u8>>,
+    further_flags: FurtherFlags,
 }
 
 impl Judged for Row {
@@ -41,7 +41,7 @@ impl Judged for Row {
             .map(|m| self.further.iter().find(|(n, _)| *n == m.name).map(|v| v.1))
             .collect()
     }
-    fn further_flags_mut(&mut self) -> &mut Vec<Option<u8>> {
+    fn further_flags_mut(&mut self) -> &mut FurtherFlags {
         &mut self.further_flags
     }
 }
@@ -62,7 +62,7 @@ fn rows(values: &[f64]) -> Vec<Row> {
             values: [Some(*v), None, None],
             flags: 0,
             further: Vec::new(),
-            further_flags: Vec::new(),
+            further_flags: FurtherFlags::default(),
         })
         .collect()
 }
@@ -239,7 +239,7 @@ fn a_flat_line_of_an_hourly_series_needs_more_than_a_few_equal_readings() {
                 values: [Some(values(i)), None, None],
                 flags: 0,
                 further: Vec::new(),
-                further_flags: Vec::new(),
+                further_flags: FurtherFlags::default(),
             })
             .collect()
     };
@@ -539,7 +539,7 @@ fn day(seed: u64, minutes: usize) -> Vec<Row> {
                     ],
                     flags: 0,
                     further: Vec::new(),
-                    further_flags: Vec::new(),
+                    further_flags: FurtherFlags::default(),
                 },
             ));
         }
@@ -669,7 +669,7 @@ fn sensors_past_the_limit_go_through_unjudged() {
             values: [Some(1.0), None, None],
             flags: 0,
             further: Vec::new(),
-            further_flags: Vec::new(),
+            further_flags: FurtherFlags::default(),
         };
         let out = j.push(row, none).unwrap();
         assert_eq!(out.is_some(), k >= MAX_SENSORS, "sensor {k}");

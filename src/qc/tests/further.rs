@@ -46,7 +46,7 @@ fn week() -> Vec<Row> {
             values: [Some(20.0 + (i % 5) as f64 * 0.1), None, None],
             flags: 0,
             further: vec![("battery", b), ("wind_speed", 3.0)],
-            further_flags: Vec::new(),
+            further_flags: FurtherFlags::default(),
         })
         .collect()
 }
@@ -81,7 +81,7 @@ impl Db {
                 further: r
                     .further(&cfg.further)
                     .into_iter()
-                    .zip(r.further_flags.iter().chain(std::iter::repeat(&None)))
+                    .zip(r.further_flags.bits.iter().chain(std::iter::repeat(&None)))
                     .map(|(v, b)| (v, b.unwrap_or(0)))
                     .collect(),
             })
@@ -109,7 +109,7 @@ impl Db {
                     && r.ts < run.to
                     && value == Some(run.value)
                 {
-                    let bits = r.further_flags[k(&run.measure)].get_or_insert(0);
+                    let bits = r.further_flags.bits[k(&run.measure)].get_or_insert(0);
                     *bits |= further_bit(Test::Flat);
                 }
             }
@@ -120,7 +120,7 @@ impl Db {
                 .iter_mut()
                 .find(|(f, r)| *f == a.file_id && r.line == a.line)
                 .expect("the amended reading is stored");
-            *r.further_flags[k(&a.measure)].get_or_insert(0) |= a.add;
+            *r.further_flags.bits[k(&a.measure)].get_or_insert(0) |= a.add;
         }
         summary
     }
@@ -130,7 +130,7 @@ impl Db {
         let mut rows: Vec<&Row> = self.0.iter().map(|(_, r)| r).collect();
         rows.sort_by_key(|r| r.ts);
         rows.iter()
-            .map(|r| r.further_flags.first().copied().flatten().unwrap_or(0))
+            .map(|r| r.further_flags.bits.first().copied().flatten().unwrap_or(0))
             .collect()
     }
 }
@@ -222,7 +222,7 @@ fn without_thresholds_a_further_measure_is_not_judged() {
     let summary = db.load(&cfg, "a", week());
     assert!(summary.further_counts.is_empty() && summary.further_runs.is_empty());
     assert!(
-        db.0.iter().all(|(_, r)| r.further_flags.is_empty()),
+        db.0.iter().all(|(_, r)| r.further_flags.bits.is_empty()),
         "nothing kept per row"
     );
 }

@@ -326,6 +326,7 @@ mod tests {
             sensor: "s".into(),
             from: from_days.map(day),
             before: day(before_days),
+            further: Default::default(),
         }
     }
 

@@ -301,7 +301,7 @@ mod tests {
             humidity_norm: None,
             pressure_norm: Some(0.25),
             qc_flags: 0,
-            further_qc: Vec::new(),
+            further_qc: Default::default(),
         }
     }
 
