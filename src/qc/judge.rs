@@ -161,6 +161,19 @@ pub struct QcSummary {
     pub further_counts: Vec<(String, [u64; 6])>,
     pub further_amendments: Vec<FurtherAmendment>,
     pub further_runs: Vec<FurtherRun>,
+    /// This file's readings with a further measure flagged: the sink stores them
+    /// (`qc_measure_flags`) in the load's transaction, before the amendments.
+    pub further_flagged: Vec<FurtherFlagged>,
+}
+
+/// A reading of the file with flags on a further measure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FurtherFlagged {
+    pub sensor: String,
+    pub line: i64,
+    pub ts: DateTime<Utc>,
+    pub measure: String,
+    pub flags: u8,
 }
 
 impl QcSummary {
@@ -182,6 +195,24 @@ impl QcSummary {
             || !self.runs.is_empty()
             || !self.further_amendments.is_empty()
             || !self.further_runs.is_empty()
+    }
+
+    /// Counts the further measures' flags of `row`, decided, and lists it when one is
+    /// flagged.
+    fn count_further_row<P: Judged>(&mut self, row: &mut P) {
+        let flags = *row.flags_mut();
+        let (sensor, line, ts) = (row.sensor().to_owned(), row.line(), row.timestamp());
+        let further = row.further_flags_mut();
+        self.count_further(flags, &further.bits);
+        for (measure, bits) in further.flagged() {
+            self.further_flagged.push(FurtherFlagged {
+                sensor: sensor.clone(),
+                line,
+                ts,
+                measure: measure.to_owned(),
+                flags: bits,
+            });
+        }
     }
 
     /// Counts the further measures' flags of a reading with time flags `flags`.
@@ -564,8 +595,7 @@ impl<P: Judged> Judge<P> {
                 }
                 let flags = *p.flags_mut();
                 self.summary.count(flags, present(&p));
-                self.summary
-                    .count_further(flags, &p.further_flags_mut().bits);
+                self.summary.count_further_row(&mut p);
                 Ok(Some(p))
             }
             Pending::Stored {
@@ -622,8 +652,7 @@ impl<P: Judged> Judge<P> {
                 Pending::Row(mut p) => {
                     let flags = *p.flags_mut();
                     self.summary.count(flags, present(&p));
-                    self.summary
-                        .count_further(flags, &p.further_flags_mut().bits);
+                    self.summary.count_further_row(&mut p);
                     let further = p.further_flags_mut().bits.iter().map(|b| b.unwrap_or(0));
                     let further = further.collect();
                     let stored = (file_id.to_owned(), p.line(), p.timestamp(), flags, further);

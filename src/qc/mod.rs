@@ -49,8 +49,8 @@ mod window;
 
 pub use config::{FurtherMeasure, MEASURE_NAMES, MeasureQc, QcConfig, QcOverrides};
 pub use judge::{
-    Amendment, COUNTED, FurtherAmendment, FurtherFlags, FurtherRun, HistoryQuery, HistoryReading,
-    Judge, Judged, MAX_SENSORS, QcSummary, RunAmendment, SensorMemory, further_bit,
+    Amendment, COUNTED, FurtherAmendment, FurtherFlagged, FurtherFlags, FurtherRun, HistoryQuery,
+    HistoryReading, Judge, Judged, MAX_SENSORS, QcSummary, RunAmendment, SensorMemory, further_bit,
 };
 pub use stored::{FlaggedReading, StoredValues, flagged_sql, further_values};
 

@@ -4,12 +4,9 @@
 //! reading is flagged in `qc_measure_flags` (the whole flat run, amended across
 //! files), clean readings almost never, `file_metrics` counts agree; a further
 //! measure without thresholds gets no flags and no rows.
-//!
-//! SQLite only for now: the PostgreSQL and MariaDB stores do not store these flags yet.
-
-use std::collections::BTreeMap;
 
 use chrono::TimeDelta;
+use rstest::rstest;
 use sensor_ingest::ops::simulate::{Rng, default_start};
 use sensor_ingest::pipeline::Outcome;
 
@@ -69,8 +66,8 @@ fn files(per_file: usize, tag: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Loads the files in order; the battery flags stored, by slot.
-async fn load(env: &TestEnv, files: &[(String, String)]) -> BTreeMap<i64, u8> {
+/// Loads the files in order, each to the end.
+async fn load(env: &TestEnv, files: &[(String, String)]) {
     let pipeline = env.pipeline().await;
     for (name, content) in files {
         env.drop_file(name, content);
@@ -80,58 +77,50 @@ async fn load(env: &TestEnv, files: &[(String, String)]) -> BTreeMap<i64, u8> {
             "{name}: {outcome:?}"
         );
     }
-    let slots: BTreeMap<(String, i64), i64> = env
-        .db
-        .readings()
-        .await
-        .into_iter()
-        .map(|r| {
-            let slot = r.extra.as_ref().and_then(|e| e["slot"].as_i64()).unwrap();
-            ((r.file_id.hyphenated().to_string(), r.line), slot)
-        })
-        .collect();
-    let listed = env
-        .db
-        .text(
-            "SELECT group_concat(file_id || ' ' || line || ' ' || flags, ',') \
-             FROM qc_measure_flags WHERE measure = 'battery'",
-        )
-        .await
-        .unwrap_or_default();
-    listed
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(|entry| {
-            let parts: Vec<&str> = entry.split(' ').collect();
-            let slot = slots[&(parts[0].to_owned(), parts[1].parse().unwrap())];
-            (slot, parts[2].parse().unwrap())
-        })
-        .collect()
 }
 
-async fn check(env: &TestEnv, flags: &BTreeMap<i64, u8>, what: &str) {
-    let with = |bit: u8| -> Vec<i64> {
-        flags
-            .iter()
-            .filter(|(_, f)| **f & bit != 0)
-            .map(|(s, _)| *s)
-            .collect()
+/// The stored battery readings with flag `bit` whose slot is in `slots`.
+async fn flagged(env: &TestEnv, backend: Backend, bit: u8, slots: std::ops::Range<i64>) -> i64 {
+    let slot = match backend {
+        Backend::Sqlite => "json_extract(r.extra, '$.slot')",
+        Backend::Postgres => "(r.extra ->> 'slot')::int8",
+        Backend::Mysql => "CAST(JSON_VALUE(r.extra, '$.slot') AS SIGNED)",
     };
-    assert!(with(2).contains(&SPIKE), "{what}: spike {flags:?}");
-    let flat = with(4);
-    assert!(
-        FLAT.clone().all(|s| flat.contains(&s)),
-        "{what}: flat {flat:?}"
+    env.db
+        .count(&format!(
+            "SELECT count(*) FROM qc_measure_flags f JOIN sensor_readings r \
+             ON r.file_id = f.file_id AND r.line = f.line \
+             WHERE f.measure = 'battery' AND f.flags & {bit} <> 0 \
+               AND {slot} >= {} AND {slot} < {}",
+            slots.start, slots.end
+        ))
+        .await
+}
+
+async fn check(env: &TestEnv, backend: Backend, what: &str) {
+    let one = |s: i64| s..s + 1;
+    assert_eq!(
+        flagged(env, backend, 2, one(SPIKE)).await,
+        1,
+        "{what}: spike"
     );
-    assert!(with(1).contains(&STEP), "{what}: step {flags:?}");
-    assert!(with(8).contains(&OUTLIER), "{what}: outlier {flags:?}");
-    let clean = flags
-        .keys()
-        .filter(|s| ![SPIKE, STEP, OUTLIER].contains(s) && !FLAT.contains(s))
-        .count();
+    let flat = flagged(env, backend, 4, FLAT).await;
+    assert_eq!(flat, FLAT.end - FLAT.start, "{what}: the whole flat run");
+    assert_eq!(flagged(env, backend, 1, one(STEP)).await, 1, "{what}: step");
+    assert_eq!(
+        flagged(env, backend, 8, one(OUTLIER)).await,
+        1,
+        "{what}: outlier"
+    );
+    let all = 0..SLOTS as i64;
+    let faults = flagged(env, backend, 15, one(SPIKE)).await
+        + flagged(env, backend, 15, FLAT).await
+        + flagged(env, backend, 15, one(STEP)).await
+        + flagged(env, backend, 15, one(OUTLIER)).await;
+    let clean = flagged(env, backend, 15, all.clone()).await - faults;
     assert!(
-        clean * 200 <= SLOTS,
-        "{what}: {clean} clean readings flagged: {flags:?}"
+        clean * 200 <= SLOTS as i64,
+        "{what}: {clean} clean readings flagged"
     );
     for (test, bit) in [("step", 1u8), ("spike", 2), ("flat", 4), ("outlier", 8)] {
         let counted = env
@@ -141,11 +130,8 @@ async fn check(env: &TestEnv, flags: &BTreeMap<i64, u8>, what: &str) {
                  WHERE column_name = 'battery'"
             ))
             .await;
-        assert_eq!(
-            counted,
-            with(bit).len() as i64,
-            "{what}: file_metrics qc_{test}"
-        );
+        let stored = flagged(env, backend, bit, all.clone()).await;
+        assert_eq!(counted, stored, "{what}: file_metrics qc_{test}");
     }
     let wind = env
         .db
@@ -155,22 +141,24 @@ async fn check(env: &TestEnv, flags: &BTreeMap<i64, u8>, what: &str) {
     let wind_metrics = env
         .db
         .count(
-            "SELECT CAST(coalesce(sum(qc_flat), 0) AS BIGINT) FROM file_metrics \
-             WHERE column_name = 'wind_speed'",
+            "SELECT CAST(coalesce(sum(qc_flat + qc_spike + qc_step + qc_outlier), 0) AS BIGINT) \
+             FROM file_metrics WHERE column_name = 'wind_speed'",
         )
         .await;
     assert_eq!(wind_metrics, 0, "{what}");
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_further_measure_is_flagged_in_daily_and_hourly_files() {
-    for (per_file, tag) in [(144, "day"), (6, "hour")] {
-        let env = env_or_skip!(TestEnv::with_profiles(
-            Backend::Sqlite,
-            &[("logger.toml", PROFILE)],
-            &[]
-        ));
-        let flags = load(&env, &files(per_file, tag)).await;
-        check(&env, &flags, tag).await;
-    }
+async fn a_further_measure_is_flagged_in_daily_and_hourly_files(
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
+    #[values(144, 6)] per_file: usize,
+) {
+    let env = env_or_skip!(TestEnv::with_profiles(
+        backend,
+        &[("logger.toml", PROFILE)],
+        &[]
+    ));
+    load(&env, &files(per_file, "logger")).await;
+    check(&env, backend, &format!("{backend:?}, files of {per_file}")).await;
 }

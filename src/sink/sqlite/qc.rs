@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use super::{SqliteStore, err, parse_time};
-use crate::enrich::EnrichedRow;
 use crate::qc::{
     FlaggedReading, FurtherRun, HistoryQuery, HistoryReading, MEASURE_NAMES, QcSummary,
     RunAmendment, StoredValues, Test, flagged_sql, further_bit, further_values,
@@ -113,25 +112,23 @@ async fn further_flags(
     Ok(())
 }
 
-/// Stores the further measures' flags of `rows` (the flagged ones only), in the
-/// load's transaction.
-pub(super) async fn store_further(
+/// Stores the further measures' flags of file `file_id`'s readings (the flagged ones
+/// only), then adds those `qc` finds on earlier readings (spikes, flat runs) and counts
+/// them in their files' metrics: in the load's transaction, after its readings.
+pub(super) async fn amend_further(
     conn: &mut SqliteConnection,
-    rows: &[(&str, &EnrichedRow)],
+    file_id: &str,
+    qc: &QcSummary,
 ) -> Result<(), SinkError> {
-    for (file_id, row) in rows {
-        for (measure, flags) in row.further_qc.flagged() {
-            upsert_further(
-                conn,
-                file_id,
-                row.reading.line as i64,
-                row.reading.timestamp,
-                &row.reading.sensor_id,
-                measure,
-                flags,
-            )
-            .await?;
-        }
+    for f in &qc.further_flagged {
+        upsert_further(conn, file_id, f.line, f.ts, &f.sensor, &f.measure, f.flags).await?;
+    }
+    for a in &qc.further_amendments {
+        upsert_further(conn, &a.file_id, a.line, a.ts, &a.sensor, &a.measure, a.add).await?;
+        add_count(conn, "qc_spike", &a.file_id, &a.measure, 1).await?;
+    }
+    for run in &qc.further_runs {
+        amend_further_run(conn, run).await?;
     }
     Ok(())
 }
@@ -268,13 +265,6 @@ pub(super) async fn amend(conn: &mut SqliteConnection, qc: &QcSummary) -> Result
     }
     for (file_id, column, n) in qc.amended_spikes() {
         add_count(conn, "qc_spike", file_id, column, n).await?;
-    }
-    for a in &qc.further_amendments {
-        upsert_further(conn, &a.file_id, a.line, a.ts, &a.sensor, &a.measure, a.add).await?;
-        add_count(conn, "qc_spike", &a.file_id, &a.measure, 1).await?;
-    }
-    for run in &qc.further_runs {
-        amend_further_run(conn, run).await?;
     }
     Ok(())
 }

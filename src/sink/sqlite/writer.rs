@@ -69,27 +69,20 @@ pub(super) async fn insert_files_readings(
         .lock_handle()
         .await
         .map_err(err("inserting readings"))?;
-    let inserted = {
-        let db = handle.as_raw_handle().as_ptr();
-        // SAFETY: `handle` guarantees that sqlx's worker makes no call on this
-        // connection until it is dropped, after the insert; `db` is valid for that long.
-        let insert = || unsafe { insert_raw(db, ingested_at, &rows) };
-        // A batch takes a few milliseconds of CPU: let the runtime move other tasks off
-        // this thread while it runs (not possible on a current-thread runtime, as in
-        // tests).
-        if matches!(
-            tokio::runtime::Handle::current().runtime_flavor(),
-            tokio::runtime::RuntimeFlavor::MultiThread
-        ) {
-            tokio::task::block_in_place(insert)
-        } else {
-            insert()
-        }
-    }?;
-    drop(handle);
-    // The further measures' flags, of the few readings flagged, beside them.
-    super::qc::store_further(conn, &rows).await?;
-    Ok(inserted)
+    let db = handle.as_raw_handle().as_ptr();
+    // SAFETY: `handle` guarantees that sqlx's worker makes no call on this connection
+    // until it is dropped, after the insert; `db` is valid for that long.
+    let insert = || unsafe { insert_raw(db, ingested_at, &rows) };
+    // A batch takes a few milliseconds of CPU: let the runtime move other tasks off
+    // this thread while it runs (not possible on a current-thread runtime, as in tests).
+    if matches!(
+        tokio::runtime::Handle::current().runtime_flavor(),
+        tokio::runtime::RuntimeFlavor::MultiThread
+    ) {
+        tokio::task::block_in_place(insert)
+    } else {
+        insert()
+    }
 }
 
 /// A prepared statement, finalized when dropped.
