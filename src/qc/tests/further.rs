@@ -253,3 +253,41 @@ fn further_tables_are_read_checked_and_refused_when_incomplete() {
         .to_string();
     assert!(bad.contains("spikes"), "{bad}");
 }
+
+#[test]
+fn a_profile_checks_only_further_measures_it_reads() {
+    let read = |extra: &str| {
+        let text = format!(
+            "match = [\"*.csv\"]\n[sensor]\ncolumn = \"id\"\n[time]\ncolumn = \"t\"\n\
+             [measures.temperature]\ncolumn = \"temp\"\nunit = \"degC\"\n\
+             [measures.battery]\ncolumn = \"batt\"\n{extra}"
+        );
+        crate::profile::Profile::from_text("p", std::path::Path::new("p.toml"), &text)
+    };
+    let table = |name: &str| {
+        format!(
+            "[qc.{name}]\nstep_per_minute = 0.01\nstep_floor = 0.3\nstep_max = 1.0\n\
+             spike = 0.3\nspike_tolerance = 0.2\nflat_readings = 36\nflat_minutes = 360\n\
+             outlier_z = 6\noutlier_mad_floor = 0.005\n"
+        )
+    };
+    let ok = read(&table("battery")).expect("battery is read");
+    let cfg = QcConfig::default().with(&ok.qc);
+    assert_eq!(cfg.further.len(), 1);
+    assert_eq!(cfg.further[0].name, "battery");
+    let errors = read(&table("wind_speed")).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].key, "qc");
+    assert!(
+        errors[0]
+            .message
+            .contains("[qc.wind_speed]: the profile reads no further measure named wind_speed"),
+        "{}",
+        errors[0].message
+    );
+    let partial = read("[qc.battery]\nspike = 1\n").unwrap_err();
+    assert!(
+        partial[0].message.contains("qc.battery: missing"),
+        "{partial:?}"
+    );
+}

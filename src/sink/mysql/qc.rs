@@ -11,7 +11,7 @@ use sqlx::{MySql, MySqlConnection, QueryBuilder};
 use super::{MysqlStore, dt, err, parse_id};
 use crate::qc::{
     FlaggedReading, FurtherRun, HistoryQuery, HistoryReading, MEASURE_NAMES, QcSummary,
-    RunAmendment, StoredValues, Test, flagged_sql, further_bit, further_values,
+    RunAmendment, StoredValues, Test, attach_further, flagged_sql, further_bit, further_values,
 };
 use crate::sink::SinkError;
 
@@ -187,7 +187,8 @@ impl MysqlStore {
                 pressure: p,
             })
         };
-        rows.into_iter()
+        let mut out = rows
+            .into_iter()
             .map(|r| {
                 // Checked like every id read back from the ledger's tables.
                 parse_id(r.0.clone())?;
@@ -206,7 +207,22 @@ impl MysqlStore {
                     values(r.11, r.12, r.13, r.14),
                 ))
             })
-            .collect()
+            .collect::<Result<Vec<_>, SinkError>>()?;
+        if let (Some(first), Some(last)) = (out.first(), out.last()) {
+            let rows: Vec<(String, i64, String, i64)> = sqlx::query_as(
+                "SELECT file_id, line, measure, CAST(flags AS SIGNED) FROM qc_measure_flags \
+                 WHERE sensor_id = ? AND ts >= ? AND ts <= ?",
+            )
+            .bind(sensor)
+            .bind(dt(first.reading.ts))
+            .bind(dt(last.reading.ts))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("reading flagged readings"))?;
+            let rows = rows.into_iter().map(|(f, l, m, b)| (f, l, m, b as u8));
+            attach_further(&mut out, rows.collect());
+        }
+        Ok(out)
     }
 }
 

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{PgStore, err};
 use crate::qc::{
     FlaggedReading, HistoryQuery, HistoryReading, MEASURE_NAMES, QcSummary, RunAmendment,
-    StoredValues, Test, flagged_sql, further_bit, further_values,
+    StoredValues, Test, attach_further, flagged_sql, further_bit, further_values,
 };
 use crate::sink::{ErrorClass, SinkError};
 
@@ -333,7 +333,7 @@ impl PgStore {
                 pressure: p,
             })
         };
-        Ok(rows
+        let mut out: Vec<FlaggedReading> = rows
             .into_iter()
             .map(|r| {
                 FlaggedReading::new(
@@ -350,7 +350,24 @@ impl PgStore {
                     values(r.11, r.12, r.13, r.14),
                 )
             })
-            .collect())
+            .collect();
+        if let (Some(first), Some(last)) = (out.first(), out.last()) {
+            let rows: Vec<(Uuid, i64, String, i16)> = sqlx::query_as(
+                "SELECT file_id, line, measure, flags FROM qc_measure_flags \
+                 WHERE sensor_id = $1 AND ts >= $2 AND ts <= $3",
+            )
+            .bind(sensor)
+            .bind(first.reading.ts)
+            .bind(last.reading.ts)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("reading flagged readings"))?;
+            let rows = rows
+                .into_iter()
+                .map(|(f, l, m, b)| (f.hyphenated().to_string(), l, m, b as u8));
+            attach_further(&mut out, rows.collect());
+        }
+        Ok(out)
     }
 }
 

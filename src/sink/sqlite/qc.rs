@@ -9,7 +9,7 @@ use sqlx::SqliteConnection;
 use super::{SqliteStore, err, parse_time};
 use crate::qc::{
     FlaggedReading, FurtherRun, HistoryQuery, HistoryReading, MEASURE_NAMES, QcSummary,
-    RunAmendment, StoredValues, Test, flagged_sql, further_bit, further_values,
+    RunAmendment, StoredValues, Test, attach_further, flagged_sql, further_bit, further_values,
 };
 use crate::sink::SinkError;
 use crate::timestamp::format_utc;
@@ -223,7 +223,8 @@ impl SqliteStore {
             })
             .transpose()
         };
-        rows.into_iter()
+        let mut out = rows
+            .into_iter()
             .map(|r| {
                 let reading = StoredValues {
                     ts: parse_time(r.2)?,
@@ -240,7 +241,22 @@ impl SqliteStore {
                     values(r.11, r.12, r.13, r.14)?,
                 ))
             })
-            .collect()
+            .collect::<Result<Vec<_>, SinkError>>()?;
+        if let (Some(first), Some(last)) = (out.first(), out.last()) {
+            let rows: Vec<(String, i64, String, i64)> = sqlx::query_as(
+                "SELECT file_id, line, measure, flags FROM qc_measure_flags \
+                 WHERE sensor_id = ? AND ts >= ? AND ts <= ?",
+            )
+            .bind(sensor)
+            .bind(format_utc(first.reading.ts))
+            .bind(format_utc(last.reading.ts))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("reading flagged readings"))?;
+            let rows = rows.into_iter().map(|(f, l, m, b)| (f, l, m, b as u8));
+            attach_further(&mut out, rows.collect());
+        }
+        Ok(out)
     }
 }
 
