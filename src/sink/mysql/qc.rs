@@ -339,7 +339,7 @@ pub(super) async fn amend_further(
     file_id: &str,
     qc: &QcSummary,
 ) -> Result<(), SinkError> {
-    let mut rows: Vec<(&str, i64, DateTime<Utc>, &str, &str, u8)> = Vec::new();
+    let mut rows: Vec<FlagRow<'_>> = Vec::new();
     for f in &qc.further_flagged {
         rows.push((file_id, f.line, f.ts, &f.sensor, &f.measure, f.flags));
     }
@@ -356,11 +356,14 @@ pub(super) async fn amend_further(
     Ok(())
 }
 
+/// A row of `qc_measure_flags`: file, line, time, sensor, measure, flags.
+type FlagRow<'a> = (&'a str, i64, DateTime<Utc>, &'a str, &'a str, u8);
+
 /// Or-s flags into readings' rows of `qc_measure_flags` (file, line, time, sensor,
 /// measure, flags), in statements of [`KEYS_PER_STATEMENT`].
 async fn upsert_further(
     conn: &mut MySqlConnection,
-    rows: &[(&str, i64, DateTime<Utc>, &str, &str, u8)],
+    rows: &[FlagRow<'_>],
 ) -> Result<(), SinkError> {
     for chunk in rows.chunks(KEYS_PER_STATEMENT) {
         let mut q = QueryBuilder::<MySql>::new(
@@ -427,7 +430,7 @@ async fn amend_further_run(conn: &mut MySqlConnection, run: &FurtherRun) -> Resu
     .fetch_all(&mut *conn)
     .await
     .map_err(err("flagging the readings of a flat line"))?;
-    let rows: Vec<(&str, i64, DateTime<Utc>, &str, &str, u8)> = found
+    let rows: Vec<FlagRow<'_>> = found
         .iter()
         .map(|(f, line, ts)| {
             (
