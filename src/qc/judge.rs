@@ -47,8 +47,9 @@ pub trait Judged {
 /// A reading's flags of the further measures its settings name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FurtherFlags {
-    /// The measures judged (shared with the settings).
-    pub measures: std::sync::Arc<[FurtherMeasure]>,
+    /// The measures judged (shared with the settings); `None` until judged, so that a
+    /// reading without further measures to judge carries no allocation.
+    pub measures: Option<std::sync::Arc<[FurtherMeasure]>>,
     /// One per measure, in their order: its test bits ([`further_bit`]), `None` where
     /// the reading has no value.
     pub bits: Vec<Option<u8>>,
@@ -59,6 +60,7 @@ impl FurtherFlags {
     pub fn flagged(&self) -> impl Iterator<Item = (&str, u8)> {
         self.measures
             .iter()
+            .flat_map(|m| m.iter())
             .zip(&self.bits)
             .filter_map(|(m, b)| b.filter(|b| *b != 0).map(|b| (m.name.as_str(), b)))
     }
@@ -200,17 +202,26 @@ impl QcSummary {
     /// Counts the further measures' flags of `row`, decided, and lists it when one is
     /// flagged.
     fn count_further_row<P: Judged>(&mut self, row: &mut P) {
+        if row.further_flags_mut().bits.is_empty() {
+            // No further measure judged: nothing to count, nothing to list.
+            return;
+        }
         let flags = *row.flags_mut();
-        let (sensor, line, ts) = (row.sensor().to_owned(), row.line(), row.timestamp());
         let further = row.further_flags_mut();
         self.count_further(flags, &further.bits);
-        for (measure, bits) in further.flagged() {
+        let flagged: Vec<(String, u8)> =
+            further.flagged().map(|(m, b)| (m.to_owned(), b)).collect();
+        if flagged.is_empty() {
+            return;
+        }
+        let (sensor, line, ts) = (row.sensor(), row.line(), row.timestamp());
+        for (measure, flags) in flagged {
             self.further_flagged.push(FurtherFlagged {
-                sensor: sensor.clone(),
+                sensor: sensor.to_owned(),
                 line,
                 ts,
-                measure: measure.to_owned(),
-                flags: bits,
+                measure,
+                flags,
             });
         }
     }
@@ -539,7 +550,7 @@ impl<P: Judged> Judge<P> {
                         .collect();
                     self.summary.count_further(travel, &further);
                     *row.further_flags_mut() = FurtherFlags {
-                        measures: cfg.further.clone(),
+                        measures: Some(cfg.further.clone()),
                         bits: further,
                     };
                 }
@@ -579,7 +590,7 @@ impl<P: Judged> Judge<P> {
         } else {
             let (bits, spikes, runs) = observe_further(cfg, series, &self.names[i], t, &row);
             *row.further_flags_mut() = FurtherFlags {
-                measures: cfg.further.clone(),
+                measures: Some(cfg.further.clone()),
                 bits,
             };
             self.summary.further_runs.extend(runs);

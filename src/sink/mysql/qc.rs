@@ -361,10 +361,7 @@ type FlagRow<'a> = (&'a str, i64, DateTime<Utc>, &'a str, &'a str, u8);
 
 /// Or-s flags into readings' rows of `qc_measure_flags` (file, line, time, sensor,
 /// measure, flags), in statements of [`KEYS_PER_STATEMENT`].
-async fn upsert_further(
-    conn: &mut MySqlConnection,
-    rows: &[FlagRow<'_>],
-) -> Result<(), SinkError> {
+async fn upsert_further(conn: &mut MySqlConnection, rows: &[FlagRow<'_>]) -> Result<(), SinkError> {
     for chunk in rows.chunks(KEYS_PER_STATEMENT) {
         let mut q = QueryBuilder::<MySql>::new(
             "INSERT INTO qc_measure_flags (file_id, line, ts, sensor_id, measure, flags) ",
