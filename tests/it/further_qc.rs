@@ -1,5 +1,5 @@
 //! Quality flags of further measures (`[qc.<measure>]`), end to end: battery voltage
-//! at ten minutes with a spike, a flat run, a level shift and an outlier injected,
+//! at ten minutes and at one minute with a spike, a flat run, a level shift and an outlier injected,
 //! loaded as daily and as hourly files (faults across file boundaries): every fault
 //! reading is flagged in `qc_measure_flags` (the whole flat run, amended across
 //! files), clean readings almost never, `file_metrics` counts agree; a further
@@ -27,8 +27,8 @@ const PROFILE: &str = "match = [\"*.csv\"]\n\
     spike_tolerance = 0.2\nflat_readings = 30\nflat_minutes = 300\noutlier_z = 6\n\
     outlier_mad_floor = 0.005\n";
 
-/// Two days at ten minutes, cut into files of `per_file` readings.
-fn files(per_file: usize, tag: &str) -> Vec<(String, String)> {
+/// Two days' worth of readings every `cadence` minutes, cut into files of `per_file`.
+fn files(cadence: i64, per_file: usize, tag: &str) -> Vec<(String, String)> {
     let mut rng = Rng::new(29);
     let mut battery: Vec<f64> = (0..SLOTS)
         .map(|i| {
@@ -48,7 +48,7 @@ fn files(per_file: usize, tag: &str) -> Vec<(String, String)> {
         .iter()
         .enumerate()
         .map(|(i, b)| {
-            let ts = default_start() + TimeDelta::minutes(10 * i as i64);
+            let ts = default_start() + TimeDelta::minutes(cadence * i as i64);
             // Wind stuck at one value all along: a flat line, were it checked.
             format!(
                 "logger,{},{:.2},{b:.3},4.0,{i}\n",
@@ -153,12 +153,31 @@ async fn check(env: &TestEnv, backend: Backend, what: &str) {
 async fn a_further_measure_is_flagged_in_daily_and_hourly_files(
     #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
     #[values(144, 6)] per_file: usize,
+    #[values(10, 1)] cadence: i64,
 ) {
     let env = env_or_skip!(TestEnv::with_profiles(
         backend,
         &[("logger.toml", PROFILE)],
         &[]
     ));
-    load(&env, &files(per_file, "logger")).await;
-    check(&env, backend, &format!("{backend:?}, files of {per_file}")).await;
+    load(&env, &files(cadence, per_file, "logger")).await;
+    let what = format!("{backend:?}, every {cadence} min, files of {per_file}");
+    check(&env, backend, &what).await;
+    // The qc command lists them beside the canonical flags.
+    let store = env.store();
+    let report = sensor_ingest::ops::qc::collect(store.as_ref(), "logger", default_start(), 1000)
+        .await
+        .unwrap();
+    let spikes = report
+        .readings
+        .iter()
+        .filter(|r| r.tests.iter().any(|t| t == "battery:spike"))
+        .count();
+    assert_eq!(spikes, 1, "{what}: {:?}", report.readings);
+    let flat = report
+        .readings
+        .iter()
+        .filter(|r| r.further.iter().any(|(m, f)| m == "battery" && f & 4 != 0))
+        .count() as i64;
+    assert_eq!(flat, FLAT.end - FLAT.start, "{what}");
 }
