@@ -49,15 +49,18 @@ pub mod config;
 mod judge;
 mod resolution;
 mod stored;
+mod summary;
 mod track;
 mod window;
 
 pub use config::{FurtherMeasure, MEASURE_NAMES, MeasureQc, QcConfig, QcOverrides};
 pub use judge::{
-    Amendment, COUNTED, FurtherAmendment, FurtherFlagged, FurtherFlags, FurtherRun, HistoryQuery,
-    HistoryReading, Judge, Judged, MAX_SENSORS, QcSummary, RunAmendment, SensorMemory, further_bit,
+    COUNTED, FurtherFlags, HistoryQuery, HistoryReading, Judge, Judged, MAX_SENSORS, SensorMemory,
 };
 pub use stored::{FlaggedReading, StoredValues, attach_further, flagged_sql, further_values};
+pub use summary::{
+    Amendment, FurtherAmendment, FurtherFlagged, FurtherRun, QcSummary, RunAmendment, further_bit,
+};
 
 /// One of the four tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
