@@ -129,6 +129,22 @@ CREATE TABLE IF NOT EXISTS followed_files (
     ledger_id        CHAR(36)     CHARACTER SET ascii NOT NULL -- the increment's ledger row
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
+-- Quality flags of further measures (columns kept in `extra`, checked when a profile
+-- gives their thresholds in [qc.<measure>]), for flagged readings only: one row per
+-- reading and measure, `flags` with bit t per test (1 step, 2 spike, 4 flat,
+-- 8 outlier), the reading named by (file_id, line) as in sensor_readings. Written in
+-- the load's transaction; later files add spike and flat bits to it.
+CREATE TABLE IF NOT EXISTS qc_measure_flags (
+    file_id   CHAR(36)     CHARACTER SET ascii NOT NULL,
+    line      BIGINT       NOT NULL,
+    ts        DATETIME(6)  NOT NULL,
+    sensor_id VARCHAR(256) NOT NULL,
+    measure   VARCHAR(255) NOT NULL,
+    flags     SMALLINT     NOT NULL,
+    PRIMARY KEY (file_id, line, measure),
+    KEY qc_measure_flags_sensor (sensor_id, measure, ts)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
 -- Gold layer: per sensor and UTC hour / UTC day, the count, min, max and mean of each
 -- measure (NULL cells are left out of that measure's figures; `readings` counts rows),
 -- and how many readings carry quality flags (`flagged`: any; `<measure>_flagged`: on

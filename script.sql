@@ -165,6 +165,22 @@ ALTER TABLE file_metrics ADD COLUMN IF NOT EXISTS qc_outlier bigint NOT NULL DEF
 ALTER TABLE file_metrics ADD COLUMN IF NOT EXISTS qc_gap bigint NOT NULL DEFAULT 0;
 ALTER TABLE file_metrics ADD COLUMN IF NOT EXISTS qc_time_travel bigint NOT NULL DEFAULT 0;
 
+-- Quality flags of further measures (columns kept in `extra`, checked when a profile
+-- gives their thresholds in [qc.<measure>]), for flagged readings only: one row per
+-- reading and measure, `flags` with bit t per test (1 step, 2 spike, 4 flat,
+-- 8 outlier), the reading named by (file_id, line) as in sensor_readings. Written in
+-- the load's transaction; later files add spike and flat bits to it.
+CREATE TABLE IF NOT EXISTS qc_measure_flags (
+    file_id   uuid        NOT NULL,
+    line      bigint      NOT NULL,
+    ts        timestamptz NOT NULL,
+    sensor_id text        NOT NULL,
+    measure   text        NOT NULL,
+    flags     smallint    NOT NULL,
+    PRIMARY KEY (file_id, line, measure)
+);
+CREATE INDEX IF NOT EXISTS qc_measure_flags_sensor ON qc_measure_flags (sensor_id, measure, ts);
+
 -- Gold layer: per sensor and UTC hour / UTC day, the count, min, max and mean of each
 -- measure (NULL cells are left out of that measure's figures; `readings` counts rows),
 -- and how many readings carry quality flags (`flagged`: any; `<measure>_flagged`: on

@@ -17,6 +17,9 @@ pub struct EnrichedRow {
     pub pressure_norm: Option<f64>,
     /// Quality flags ([`crate::qc::Flags`]): 0 until the QC stage judges the reading.
     pub qc_flags: u16,
+    /// Quality flags of the further measures the QC settings name, in their order
+    /// (bit = test; `None` where the reading has no value): empty when they name none.
+    pub further_qc: crate::qc::FurtherFlags,
 }
 
 /// Adds the derived columns to `reading`.
@@ -27,6 +30,7 @@ pub fn enrich(reading: Reading, ranges: &Ranges) -> EnrichedRow {
         humidity_norm: reading.humidity.map(|v| ranges.humidity.normalize(v)),
         pressure_norm: reading.pressure.map(|v| ranges.pressure.normalize(v)),
         qc_flags: 0,
+        further_qc: crate::qc::FurtherFlags::default(),
         reading,
     }
 }
@@ -54,6 +58,16 @@ impl crate::qc::Judged for EnrichedRow {
 
     fn flags_mut(&mut self) -> &mut u16 {
         &mut self.qc_flags
+    }
+
+    /// Read from `extra`, where every further measure is kept under its name (as a
+    /// number, or `null`), parsed once per reading.
+    fn further(&self, measures: &[crate::qc::FurtherMeasure]) -> Vec<Option<f64>> {
+        crate::qc::further_values(self.reading.extra.as_deref(), measures)
+    }
+
+    fn further_flags_mut(&mut self) -> &mut crate::qc::FurtherFlags {
+        &mut self.further_qc
     }
 }
 

@@ -172,7 +172,7 @@ impl From<&Settings> for crate::pipeline::PipelineSettings {
             retry_max_delay: s.retry_max_delay,
             max_file_bytes: s.max_file_bytes,
             profiles: s.profiles.clone(),
-            qc: s.qc,
+            qc: s.qc.clone(),
             group_files: s.group_files,
             group_wait: s.group_wait,
             source_mode: s.source_mode,

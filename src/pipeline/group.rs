@@ -305,7 +305,7 @@ async fn commit_groups(
         group.sort_by_cached_key(Pending::first_reading);
         let mut judged: Vec<_> = group
             .iter_mut()
-            .filter_map(|p| match (&mut p.item, p.qc) {
+            .filter_map(|p| match (&mut p.item, p.qc.clone()) {
                 (GroupItem::Load(file), Some(cfg)) => Some((file, cfg)),
                 _ => None,
             })
@@ -602,7 +602,7 @@ mod tests {
         };
 
         let cfg = QcConfig::default();
-        let mut whole = Judge::new(cfg);
+        let mut whole = Judge::new(cfg.clone());
         let mut expected = ByReading::new();
         let mut decided = Vec::new();
         for row in (0..FILES).flat_map(rows) {
@@ -633,7 +633,7 @@ mod tests {
                     }
                 })
                 .collect();
-            let mut judged: Vec<_> = files.iter_mut().map(|f| (f, cfg)).collect();
+            let mut judged: Vec<_> = files.iter_mut().map(|f| (f, cfg.clone())).collect();
             judge_group(&store, &memory, &mut judged).await.unwrap();
             for f in &files {
                 let id = f.attempt.id.hyphenated().to_string();

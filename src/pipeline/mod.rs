@@ -640,7 +640,7 @@ impl Pipeline {
             let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
             let (reader_cx, expected) = (cx.clone(), job.attempt.hash.clone());
             let qc = Some(self.qc.with(&cx.profile.qc)).filter(|qc| qc.enabled);
-            let reader_qc = qc.filter(|_| group.is_none()).map(|cfg| QcRun {
+            let reader_qc = qc.clone().filter(|_| group.is_none()).map(|cfg| QcRun {
                 cfg,
                 store: self.store.clone(),
                 runtime: tokio::runtime::Handle::current(),

@@ -87,7 +87,7 @@ impl<'a> QcStage<'a> {
     pub(super) fn new(run: &'a QcRun) -> Self {
         Self {
             run,
-            judge: Judge::new(run.cfg),
+            judge: Judge::new(run.cfg.clone()),
             buffer: Vec::with_capacity(BATCH_ROWS),
         }
     }
@@ -154,6 +154,7 @@ impl<'a> QcStage<'a> {
                 sensor: sensor.clone(),
                 from: Some(from),
                 before,
+                further: run.cfg.further.clone(),
             };
             match run.memory.recall(&sensor, &run.cfg) {
                 Some(memory) if memory.ts < before && memory.ts >= before - span => {
@@ -316,7 +317,7 @@ pub(super) async fn judge_group(
     // The files in order, each continuing from the one before.
     let mut left: HashMap<String, SensorMemory> = HashMap::new();
     for ((file, cfg), plan) in files.iter_mut().zip(ready) {
-        judge_file(file, *cfg, plan, &mut left)?;
+        judge_file(file, cfg.clone(), plan, &mut left)?;
     }
     memory.remember(left.into_iter().collect());
     Ok(())
@@ -344,7 +345,7 @@ fn plan_starts(memory: &QcMemory, files: &[(&mut GroupFile, QcConfig)]) -> Vec<S
                     _ => Start::Stored,
                 },
             };
-            latest.insert(sensor.clone(), (last, *cfg));
+            latest.insert(sensor.clone(), (last, cfg.clone()));
             plan.push((sensor, first, start));
         }
         plans.push(plan);
@@ -373,6 +374,7 @@ fn history_queries(
                 sensor: sensor.clone(),
                 from,
                 before: *before,
+                further: files[f].1.further.clone(),
             });
             at.push((f, k));
         }
@@ -484,6 +486,7 @@ mod tests {
                 ts: DateTime::<Utc>::UNIX_EPOCH + TimeDelta::minutes(i as i64),
                 values: values(i),
                 flags: 0,
+                further: Vec::new(),
             })
             .collect()
     }

@@ -164,7 +164,11 @@ keys! {
     "qc" "time_travel", "`false`: no time-travel flags.";
     "qc" "temperature", "The `[qc.temperature]` thresholds (keys below).";
     "qc" "humidity", "The `[qc.humidity]` thresholds.";
-    "qc" "pressure", "The `[qc.pressure]` thresholds.";
+    "qc" "pressure",
+        "The `[qc.pressure]` thresholds. Any other `[qc.<measure>]` names a further measure \
+         of `[measures.<measure>]` (kept in `extra`) to check with the same four tests: its \
+         table gives all nine keys below (a further measure has no defaults); its flags go \
+         to `qc_measure_flags`.";
 
     "qc.MEASURE" "step_per_minute", "Step test: allowed change per minute of gap.";
     "qc.MEASURE" "step_floor", "Step test: the smallest threshold, however short the gap.";

@@ -41,9 +41,18 @@ impl MeasureQc {
     }
 }
 
+/// A further measure (a column the profile keeps in `extra`) checked with the
+/// thresholds its profile gives (`[qc.<name>]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FurtherMeasure {
+    /// The column's name, its key in `extra`.
+    pub name: String,
+    pub qc: MeasureQc,
+}
+
 /// QC settings: whether it runs, the outlier window, each measure's thresholds, and
 /// the two tests on a reading's time (gap, time travel).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QcConfig {
     pub enabled: bool,
     /// Outlier window: the sensor's previous readings the median and MAD are taken over.
@@ -59,6 +68,9 @@ pub struct QcConfig {
     pub history_hours: u32,
     /// Temperature, humidity, pressure.
     pub measures: [MeasureQc; 3],
+    /// The further measures checked (none unless a profile names them), shared by the
+    /// copies of these settings.
+    pub further: std::sync::Arc<[FurtherMeasure]>,
 }
 
 impl Default for QcConfig {
@@ -106,6 +118,7 @@ impl Default for QcConfig {
                     outlier_mad_floor: 0.2,
                 },
             ],
+            further: std::sync::Arc::new([]),
         }
     }
 }
@@ -147,6 +160,7 @@ impl QcConfig {
         let flat = self
             .measures
             .iter()
+            .chain(self.further.iter().map(|f| &f.qc))
             .map(|m| m.flat_readings)
             .max()
             .unwrap_or(0);
@@ -156,7 +170,7 @@ impl QcConfig {
     /// These settings with a profile's overrides applied (checked by the profile's
     /// checks: [`QcOverrides::problems`]).
     pub fn with(&self, o: &QcOverrides) -> QcConfig {
-        let mut c = *self;
+        let mut c = self.clone();
         if let Some(enabled) = o.enabled {
             c.enabled = enabled;
         }
@@ -177,6 +191,18 @@ impl QcConfig {
             if let Some(over) = over {
                 over.apply(m);
             }
+        }
+        if !o.further.is_empty() {
+            c.further = o
+                .further
+                .iter()
+                .filter_map(|(name, over)| {
+                    over.complete().map(|qc| FurtherMeasure {
+                        name: name.clone(),
+                        qc,
+                    })
+                })
+                .collect();
         }
         c
     }
@@ -246,10 +272,11 @@ pub fn parse_count(value: &str) -> Result<u32, &'static str> {
         .ok_or("a whole number from 2 to 1000")
 }
 
-/// A profile's `[qc]` table: `enabled`, `window`, `gap_factor`, `time_travel`, and
-/// `[qc.temperature]`, `[qc.humidity]`, `[qc.pressure]` with any of the measure keys.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A profile's `[qc]` table: `enabled`, `window`, `gap_factor`, `time_travel`,
+/// `[qc.temperature]`, `[qc.humidity]`, `[qc.pressure]` with any of the measure keys,
+/// and `[qc.<measure>]` for a further measure (a column kept in `extra`) with all of
+/// them: a further measure is checked only with thresholds the profile gives.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct QcOverrides {
     pub enabled: Option<bool>,
     pub window: Option<u32>,
@@ -258,6 +285,66 @@ pub struct QcOverrides {
     pub temperature: Option<MeasureOverrides>,
     pub humidity: Option<MeasureOverrides>,
     pub pressure: Option<MeasureOverrides>,
+    /// `[qc.<measure>]` of further measures, by name, in name order.
+    pub further: std::collections::BTreeMap<String, MeasureOverrides>,
+}
+
+/// The keys of `[qc]` other than further measures' tables.
+const QC_FIELDS: &[&str] = &[
+    "enabled",
+    "window",
+    "gap_factor",
+    "time_travel",
+    "temperature",
+    "humidity",
+    "pressure",
+];
+
+impl<'de> Deserialize<'de> for QcOverrides {
+    /// A struct to the deserializer (so the profile reference lists its fixed keys),
+    /// whose every other key is a further measure's table of thresholds.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_struct("QcOverrides", QC_FIELDS, QcVisitor)
+    }
+}
+
+struct QcVisitor;
+
+impl<'de> serde::de::Visitor<'de> for QcVisitor {
+    type Value = QcOverrides;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a [qc] table")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<QcOverrides, A::Error> {
+        use serde::de::Error;
+        let mut o = QcOverrides::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "enabled" => o.enabled = Some(map.next_value()?),
+                "window" => o.window = Some(map.next_value()?),
+                "gap_factor" => o.gap_factor = Some(map.next_value()?),
+                "time_travel" => o.time_travel = Some(map.next_value()?),
+                "temperature" => o.temperature = Some(map.next_value()?),
+                "humidity" => o.humidity = Some(map.next_value()?),
+                "pressure" => o.pressure = Some(map.next_value()?),
+                _ => {
+                    let table = map.next_value::<MeasureOverrides>().map_err(|e| {
+                        A::Error::custom(format!(
+                            "qc.{key}: expected one of {} or a [qc.{key}] table of \
+                             thresholds for the further measure {key} ({e})",
+                            QC_FIELDS.join(", ")
+                        ))
+                    })?;
+                    if o.further.insert(key.clone(), table).is_some() {
+                        return Err(A::Error::custom(format!("qc.{key} given twice")));
+                    }
+                }
+            }
+        }
+        Ok(o)
+    }
 }
 
 /// Any of [`MeasureQc`]'s thresholds, for one measure.
@@ -287,6 +374,39 @@ impl MeasureOverrides {
             self.outlier_z,
             self.outlier_mad_floor,
         ]
+    }
+
+    /// Every threshold, when all are given (a further measure has no defaults).
+    pub fn complete(&self) -> Option<MeasureQc> {
+        let mut m = MeasureQc {
+            step_per_minute: 0.0,
+            step_floor: 0.0,
+            step_max: 0.0,
+            spike: 0.0,
+            spike_tolerance: 0.0,
+            flat_readings: self.flat_readings?,
+            flat_minutes: 0.0,
+            outlier_z: 0.0,
+            outlier_mad_floor: 0.0,
+        };
+        for (key, v) in REAL_KEYS.iter().zip(self.reals()) {
+            *field(&mut m, key)? = v?;
+        }
+        Some(m)
+    }
+
+    /// The keys not given, `flat_readings` last.
+    pub fn missing(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = REAL_KEYS
+            .iter()
+            .zip(self.reals())
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        if self.flat_readings.is_none() {
+            out.push("flat_readings");
+        }
+        out
     }
 
     fn apply(&self, m: &mut MeasureQc) {
@@ -319,12 +439,12 @@ impl QcOverrides {
                 "qc.gap_factor = {g}: expected {GAP_FACTOR_EXPECTED}"
             ));
         }
-        for (name, over) in
-            MEASURE_NAMES
-                .iter()
-                .zip([&self.temperature, &self.humidity, &self.pressure])
-        {
-            let Some(over) = over else { continue };
+        let canonical = MEASURE_NAMES
+            .iter()
+            .zip([&self.temperature, &self.humidity, &self.pressure])
+            .filter_map(|(name, over)| over.as_ref().map(|o| (*name, o)));
+        let further = self.further.iter().map(|(name, o)| (name.as_str(), o));
+        for (name, over) in canonical.chain(further) {
             for (key, v) in REAL_KEYS.iter().zip(over.reals()) {
                 if let Some(v) = v
                     && !(v.is_finite() && v >= 0.0)
@@ -339,6 +459,16 @@ impl QcOverrides {
             {
                 out.push(format!(
                     "qc.{name}.flat_readings = {n}: expected a whole number from 2 to 1000"
+                ));
+            }
+        }
+        for (name, over) in &self.further {
+            let missing = over.missing();
+            if !missing.is_empty() {
+                out.push(format!(
+                    "qc.{name}: missing {}: a further measure has no default thresholds, \
+                     its table gives all nine",
+                    missing.join(", ")
                 ));
             }
         }

@@ -16,8 +16,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::cadence::{Cadence, Limits};
+use super::summary::{
+    Amendment, FurtherAmendment, FurtherFlagged, FurtherRun, QcSummary, RunAmendment, further_bit,
+};
 use super::track::{MICROS_PER_MINUTE, Track};
-use super::{Flags, QcConfig, Test};
+use super::{Flags, FurtherMeasure, QcConfig, Test};
 
 /// Sensors followed per file: the state of one is a few kilobytes (its windows and the
 /// reading held back), and its history is fetched once. Readings of further sensors
@@ -36,6 +39,34 @@ pub trait Judged {
     /// Measure `m` (0 temperature, 1 humidity, 2 pressure) in the stored unit.
     fn value(&self, m: usize) -> Option<f64>;
     fn flags_mut(&mut self) -> &mut u16;
+    /// The values of the further `measures` (in their order; `None` where the row has
+    /// none). Asked only when the settings name further measures.
+    fn further(&self, measures: &[FurtherMeasure]) -> Vec<Option<f64>>;
+    /// The flags of the further measures: empty until judged, and left empty when the
+    /// settings name none.
+    fn further_flags_mut(&mut self) -> &mut FurtherFlags;
+}
+
+/// A reading's flags of the further measures its settings name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FurtherFlags {
+    /// The measures judged (shared with the settings); `None` until judged, so that a
+    /// reading without further measures to judge carries no allocation.
+    pub measures: Option<std::sync::Arc<[FurtherMeasure]>>,
+    /// One per measure, in their order: its test bits ([`further_bit`]), `None` where
+    /// the reading has no value.
+    pub bits: Vec<Option<u8>>,
+}
+
+impl FurtherFlags {
+    /// The measures flagged: name and test bits (what `qc_measure_flags` stores).
+    pub fn flagged(&self) -> impl Iterator<Item = (&str, u8)> {
+        self.measures
+            .iter()
+            .flat_map(|m| m.iter())
+            .zip(&self.bits)
+            .filter_map(|(m, b)| b.filter(|b| *b != 0).map(|b| (m.name.as_str(), b)))
+    }
 }
 
 /// A reading stored before the file, as the database returns it.
@@ -46,6 +77,9 @@ pub struct HistoryReading {
     pub ts: DateTime<Utc>,
     pub values: [Option<f64>; 3],
     pub flags: u16,
+    /// The further measures of the settings, in their order: value and stored flags
+    /// (empty when the settings name none).
+    pub further: Vec<(Option<f64>, u8)>,
 }
 
 /// A question for the database: `sensor`'s last readings before `before`, from
@@ -55,101 +89,34 @@ pub struct HistoryQuery {
     pub sensor: String,
     pub from: Option<DateTime<Utc>>,
     pub before: DateTime<Utc>,
+    /// The further measures judged: their values and stored flags are wanted too
+    /// ([`HistoryReading::further`]); none, and nothing more is read.
+    pub further: std::sync::Arc<[FurtherMeasure]>,
 }
 
-/// A spike found on a reading stored by an earlier file (its last reading of the
-/// sensor): `add` is or-ed into its stored flags in the same transaction.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Amendment {
-    pub file_id: String,
-    pub line: i64,
-    pub ts: DateTime<Utc>,
-    pub add: u16,
-}
-
-/// A flat line found: the sensor's readings from `from` up to `to` (excluded) whose
-/// value of `measure` is `value` get the flat flag of that measure, in this file
-/// (they are stored in the same transaction before the flag is added) and in
-/// earlier ones; each file's `file_metrics` count the readings flagged.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunAmendment {
-    pub sensor: String,
-    pub measure: usize,
-    pub from: DateTime<Utc>,
-    pub to: DateTime<Utc>,
-    pub value: f64,
-}
-
-impl RunAmendment {
-    /// The flag added.
-    pub fn add(&self) -> u16 {
-        Flags::bit(self.measure, Test::Flat)
+/// Counts the further measures' flags of `row`, decided, and lists it when one is
+/// flagged.
+fn count_further_row<P: Judged>(summary: &mut QcSummary, row: &mut P) {
+    if row.further_flags_mut().bits.is_empty() {
+        // No further measure judged: nothing to count, nothing to list.
+        return;
     }
-}
-
-/// What a file's QC found: flags per measure and test over its readings, and the
-/// flags it adds to earlier readings.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct QcSummary {
-    /// `counts[measure][k]`: readings of this file flagged, `k` as in [`COUNTED`]
-    /// (the flat readings found by a [`RunAmendment`] are counted by the database).
-    pub counts: [[u64; 6]; 3],
-    pub amendments: Vec<Amendment>,
-    pub runs: Vec<RunAmendment>,
-}
-
-impl QcSummary {
-    /// `counts` of one measure, as in [`COUNTED`].
-    pub fn of(&self, measure: &str) -> [u64; 6] {
-        super::MEASURE_NAMES
-            .iter()
-            .position(|m| *m == measure)
-            .map_or([0; 6], |m| self.counts[m])
+    let flags = *row.flags_mut();
+    let further = row.further_flags_mut();
+    summary.count_further(flags, &further.bits);
+    let flagged: Vec<(String, u8)> = further.flagged().map(|(m, b)| (m.to_owned(), b)).collect();
+    if flagged.is_empty() {
+        return;
     }
-
-    /// Whether the file adds flags to readings stored before it.
-    pub fn amends(&self) -> bool {
-        !self.amendments.is_empty() || !self.runs.is_empty()
-    }
-
-    /// Spike flags added to earlier files, per file and measure: (file id, measure,
-    /// readings), for those files' `file_metrics`.
-    pub fn amended_spikes(&self) -> Vec<(&str, &'static str, u64)> {
-        let mut out: Vec<(&str, &'static str, u64)> = Vec::new();
-        for a in &self.amendments {
-            for (m, name) in super::MEASURE_NAMES.iter().enumerate() {
-                if a.add & Flags::bit(m, Test::Spike) == 0 {
-                    continue;
-                }
-                match out
-                    .iter_mut()
-                    .find(|(f, c, _)| *f == a.file_id && c == name)
-                {
-                    Some(entry) => entry.2 += 1,
-                    None => out.push((&a.file_id, name, 1)),
-                }
-            }
-        }
-        out
-    }
-
-    /// Counts a reading's flags; `present`: the measures it holds (bit per measure).
-    fn count(&mut self, flags: u16, present: u8) {
-        if flags == 0 {
-            return;
-        }
-        let gap = u64::from(flags & Flags::GAP != 0);
-        let travel = u64::from(flags & Flags::TIME_TRAVEL != 0);
-        for (m, row) in self.counts.iter_mut().enumerate() {
-            if present >> m & 1 == 0 {
-                continue;
-            }
-            for (t, n) in row.iter_mut().take(4).enumerate() {
-                *n += u64::from(flags >> (m * 4 + t) & 1);
-            }
-            row[4] += gap;
-            row[5] += travel;
-        }
+    let (sensor, line, ts) = (row.sensor(), row.line(), row.timestamp());
+    for (measure, flags) in flagged {
+        summary.further_flagged.push(FurtherFlagged {
+            sensor: sensor.to_owned(),
+            line,
+            ts,
+            measure,
+            flags,
+        });
     }
 }
 
@@ -168,6 +135,7 @@ enum Pending<P> {
         line: i64,
         ts: DateTime<Utc>,
         flags: u16,
+        further: Vec<u8>,
     },
 }
 
@@ -176,6 +144,9 @@ enum Pending<P> {
 #[derive(Debug, Clone)]
 struct Series {
     tracks: [Track; 3],
+    /// One per further measure of the settings (none when they name none).
+    further: Vec<Track>,
+    further_limits: Vec<Limits>,
     cadence: Cadence,
     /// The limits of each measure, for the interval `limits_for` (µs; 0: unknown).
     limits: [Limits; 3],
@@ -189,6 +160,8 @@ impl Series {
         let window = cfg.window as usize;
         Self {
             tracks: [Track::new(window), Track::new(window), Track::new(window)],
+            further: cfg.further.iter().map(|_| Track::new(window)).collect(),
+            further_limits: further_limits(&cfg.further, None),
             cadence: Cadence::default(),
             limits: cfg.measures.map(|m| Limits::new(&m, None)),
             limits_for: 0,
@@ -201,6 +174,7 @@ impl Series {
     fn restart(&mut self, cfg: &QcConfig) {
         let window = cfg.window as usize;
         self.tracks = self.tracks.each_ref().map(|t| t.restarted(window));
+        self.further = self.further.iter().map(|t| t.restarted(window)).collect();
         self.last = i64::MIN;
     }
 
@@ -234,9 +208,17 @@ impl Series {
             self.limits_for = usual;
             let minutes = (usual > 0).then(|| usual as f64 / MICROS_PER_MINUTE);
             self.limits = cfg.measures.map(|m| Limits::new(&m, minutes));
+            self.further_limits = further_limits(&cfg.further, minutes);
         }
         gap
     }
+}
+
+fn further_limits(further: &[FurtherMeasure], minutes: Option<f64>) -> Vec<Limits> {
+    further
+        .iter()
+        .map(|f| Limits::new(&f.qc, minutes))
+        .collect()
 }
 
 #[derive(Debug)]
@@ -307,6 +289,7 @@ pub struct SensorMemory {
     pub line: i64,
     pub ts: DateTime<Utc>,
     flags: u16,
+    further: Vec<u8>,
 }
 
 impl SensorMemory {
@@ -330,13 +313,21 @@ pub struct Judge<P> {
 
 impl<P: Judged> Judge<P> {
     pub fn new(cfg: QcConfig) -> Self {
+        let summary = QcSummary {
+            further_counts: cfg
+                .further
+                .iter()
+                .map(|f| (f.name.clone(), [0; 6]))
+                .collect(),
+            ..QcSummary::default()
+        };
         Self {
             cfg,
             names: Vec::new(),
             index: HashMap::new(),
             sensors: Vec::new(),
             last: usize::MAX,
-            summary: QcSummary::default(),
+            summary,
         }
     }
 
@@ -390,6 +381,18 @@ impl<P: Judged> Judge<P> {
                 s.in_file = true;
                 *row.flags_mut() = travel;
                 self.summary.count(travel, present(&row));
+                if !cfg.further.is_empty() {
+                    let further: Vec<Option<u8>> = row
+                        .further(&cfg.further)
+                        .iter()
+                        .map(|v| v.map(|_| 0))
+                        .collect();
+                    self.summary.count_further(travel, &further);
+                    *row.further_flags_mut() = FurtherFlags {
+                        measures: Some(cfg.further.clone()),
+                        bits: further,
+                    };
+                }
                 return Ok(Some(row));
             }
         }
@@ -421,10 +424,28 @@ impl<P: Judged> Judge<P> {
             }
         }
         *row.flags_mut() = flags;
+        let further_spikes = if cfg.further.is_empty() {
+            Vec::new()
+        } else {
+            let (bits, spikes, runs) = observe_further(cfg, series, &self.names[i], t, &row);
+            *row.further_flags_mut() = FurtherFlags {
+                measures: Some(cfg.further.clone()),
+                bits,
+            };
+            self.summary.further_runs.extend(runs);
+            spikes
+        };
         match std::mem::replace(&mut s.pending, Pending::Row(row)) {
             Pending::Row(mut p) => {
                 *p.flags_mut() |= spikes;
-                self.summary.count(*p.flags_mut(), present(&p));
+                for (bits, spike) in p.further_flags_mut().bits.iter_mut().zip(&further_spikes) {
+                    if let Some(bits) = bits {
+                        *bits |= spike;
+                    }
+                }
+                let flags = *p.flags_mut();
+                self.summary.count(flags, present(&p));
+                count_further_row(&mut self.summary, &mut p);
                 Ok(Some(p))
             }
             Pending::Stored {
@@ -432,7 +453,21 @@ impl<P: Judged> Judge<P> {
                 line,
                 ts,
                 flags,
+                further,
             } => {
+                for (k, spike) in further_spikes.iter().enumerate() {
+                    let add = spike & !further.get(k).copied().unwrap_or(0);
+                    if add != 0 {
+                        self.summary.further_amendments.push(FurtherAmendment {
+                            sensor: self.names[i].clone(),
+                            file_id: file_id.clone(),
+                            line,
+                            ts,
+                            measure: cfg.further[k].name.clone(),
+                            add,
+                        });
+                    }
+                }
                 if spikes & !flags != 0 {
                     self.summary.amendments.push(Amendment {
                         file_id,
@@ -467,7 +502,10 @@ impl<P: Judged> Judge<P> {
                 Pending::Row(mut p) => {
                     let flags = *p.flags_mut();
                     self.summary.count(flags, present(&p));
-                    let stored = (file_id.to_owned(), p.line(), p.timestamp(), flags);
+                    count_further_row(&mut self.summary, &mut p);
+                    let further = p.further_flags_mut().bits.iter().map(|b| b.unwrap_or(0));
+                    let further = further.collect();
+                    let stored = (file_id.to_owned(), p.line(), p.timestamp(), flags, further);
                     rows.push(p);
                     Some(stored)
                 }
@@ -476,19 +514,21 @@ impl<P: Judged> Judge<P> {
                     line,
                     ts,
                     flags,
-                } => Some((file_id, line, ts, flags)),
+                    further,
+                } => Some((file_id, line, ts, flags, further)),
                 Pending::None => None,
             };
-            if let Some((file_id, line, ts, flags)) = last {
+            if let Some((file_id, line, ts, flags, further)) = last {
                 memories.push((
                     name,
                     SensorMemory {
-                        cfg: self.cfg,
+                        cfg: self.cfg.clone(),
                         series: s.series,
                         file_id,
                         line,
                         ts,
                         flags,
+                        further,
                     },
                 ));
             }
@@ -524,9 +564,11 @@ impl<P: Judged> Judge<P> {
                 line: first.line,
                 ts: first.ts,
                 flags: first.flags,
+                further: first.further.iter().map(|(_, b)| *b).collect(),
             },
         );
-        replay(&self.cfg, &mut s, first.flags, since);
+        let prev_further: Vec<u8> = first.further.iter().map(|(_, b)| *b).collect();
+        replay(&self.cfg, &mut s, (first.flags, prev_further), since);
         self.insert(sensor, s);
         true
     }
@@ -549,6 +591,7 @@ impl<P: Judged> Judge<P> {
                 line: memory.line,
                 ts: memory.ts,
                 flags: memory.flags,
+                further: memory.further,
             },
         );
         self.insert(sensor, s);
@@ -579,7 +622,7 @@ impl<P: Judged> Judge<P> {
     /// the spikes of all but the last stored reading, which stays pending.
     fn add(&mut self, sensor: &str, history: Vec<HistoryReading>) -> usize {
         let mut s = Sensor::new(Box::new(Series::new(&self.cfg)), Pending::None);
-        replay(&self.cfg, &mut s, 0, history);
+        replay(&self.cfg, &mut s, (0, Vec::new()), history);
         self.insert(sensor, s)
     }
 
@@ -596,10 +639,56 @@ fn micros(t: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(t).unwrap_or_default()
 }
 
+/// The further measures' tests on `row` (of sensor `sensor`, at `t`): its flags, the
+/// spike bits of the sensor's previous reading, and the flat runs found.
+fn observe_further<P: Judged>(
+    cfg: &QcConfig,
+    series: &mut Series,
+    sensor: &str,
+    t: i64,
+    row: &P,
+) -> (Vec<Option<u8>>, Vec<u8>, Vec<FurtherRun>) {
+    let values = row.further(&cfg.further);
+    let mut bits = Vec::with_capacity(cfg.further.len());
+    let mut spikes = vec![0u8; cfg.further.len()];
+    let mut runs = Vec::new();
+    for (k, track) in series.further.iter_mut().enumerate() {
+        match values.get(k).copied().flatten() {
+            Some(x) => {
+                let seen = track.observe(t, x, &series.further_limits[k], None);
+                if seen.spike {
+                    spikes[k] = further_bit(Test::Spike);
+                }
+                bits.push(Some(seen.bits as u8));
+                if let Some(run) = seen.run {
+                    runs.push(FurtherRun {
+                        sensor: sensor.to_owned(),
+                        measure: cfg.further[k].name.clone(),
+                        from: micros(run.from),
+                        to: micros(run.to),
+                        value: run.value,
+                    });
+                }
+            }
+            None => {
+                track.skip();
+                bits.push(None);
+            }
+        }
+    }
+    (bits, spikes, runs)
+}
+
 /// Takes stored readings (oldest first) into `s` without flagging them: their spikes
-/// and flat lines are the stored ones (`prev_flags`: the flags of the reading before
-/// the first), and the last one stays pending.
-fn replay<P>(cfg: &QcConfig, s: &mut Sensor<P>, mut prev_flags: u16, history: Vec<HistoryReading>) {
+/// and flat lines are the stored ones (`prev`: the flags and further measures' flags
+/// of the reading before the first), and the last one stays pending.
+fn replay<P>(
+    cfg: &QcConfig,
+    s: &mut Sensor<P>,
+    prev: (u16, Vec<u8>),
+    history: Vec<HistoryReading>,
+) {
+    let (mut prev_flags, mut prev_further) = prev;
     for h in history {
         let t = h.ts.timestamp_micros();
         if t < s.series.last {
@@ -617,12 +706,27 @@ fn replay<P>(cfg: &QcConfig, s: &mut Sensor<P>, mut prev_flags: u16, history: Ve
                 None => track.skip(),
             }
         }
+        let further: Vec<u8> = h.further.iter().map(|(_, b)| *b).collect();
+        for (k, track) in series.further.iter_mut().enumerate() {
+            match h.further.get(k).and_then(|(v, _)| *v) {
+                Some(x) => {
+                    let spike =
+                        prev_further.get(k).copied().unwrap_or(0) & further_bit(Test::Spike);
+                    let flat = further[k] & further_bit(Test::Flat) != 0;
+                    let limits = &series.further_limits[k];
+                    track.observe(t, x, limits, Some((spike != 0, flat)));
+                }
+                None => track.skip(),
+            }
+        }
         prev_flags = h.flags;
+        prev_further = further.clone();
         s.pending = Pending::Stored {
             file_id: h.file_id,
             line: h.line,
             ts: h.ts,
             flags: h.flags,
+            further,
         };
     }
 }

@@ -34,6 +34,11 @@
 //! outlier 3), then [`Flags::GAP`] (bit 12) and [`Flags::TIME_TRAVEL`] (bit 13); 0
 //! means nothing flagged.
 //!
+//! A profile's further measures (kept in `extra`) are judged with the same tests when
+//! it gives their thresholds (`[qc.<measure>]`, [`FurtherMeasure`]); their flags, 4
+//! test bits per measure ([`FurtherFlags`]), are stored apart (`qc_measure_flags`, only
+//! the flagged readings) and amended across files as the canonical ones.
+//!
 //! The module does no I/O. [`Judge`] follows every sensor of a file in file order,
 //! after its history (the last readings before the file, from the database) has been
 //! replayed, so a day loaded as one file or as 24 hourly files in time order gets the
@@ -44,15 +49,18 @@ pub mod config;
 mod judge;
 mod resolution;
 mod stored;
+mod summary;
 mod track;
 mod window;
 
-pub use config::{MEASURE_NAMES, MeasureQc, QcConfig, QcOverrides};
+pub use config::{FurtherMeasure, MEASURE_NAMES, MeasureQc, QcConfig, QcOverrides};
 pub use judge::{
-    Amendment, COUNTED, HistoryQuery, HistoryReading, Judge, Judged, MAX_SENSORS, QcSummary,
-    RunAmendment, SensorMemory,
+    COUNTED, FurtherFlags, HistoryQuery, HistoryReading, Judge, Judged, MAX_SENSORS, SensorMemory,
 };
-pub use stored::{FlaggedReading, StoredValues, flagged_sql};
+pub use stored::{FlaggedReading, StoredValues, attach_further, flagged_sql, further_values};
+pub use summary::{
+    Amendment, FurtherAmendment, FurtherFlagged, FurtherRun, QcSummary, RunAmendment, further_bit,
+};
 
 /// One of the four tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -6,6 +6,17 @@ use serde::Serialize;
 
 use super::{Flags, MEASURE_NAMES};
 
+/// The values of further `measures` in a reading's `extra` (a JSON object holding each
+/// under its name, as a number or `null`), in their order.
+pub fn further_values(extra: Option<&str>, measures: &[super::FurtherMeasure]) -> Vec<Option<f64>> {
+    let object: Option<serde_json::Map<String, serde_json::Value>> =
+        extra.and_then(|e| serde_json::from_str(e).ok());
+    measures
+        .iter()
+        .map(|m| object.as_ref()?.get(&m.name)?.as_f64())
+        .collect()
+}
+
 /// A stored reading's time and canonical values.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredValues {
@@ -33,6 +44,9 @@ pub struct FlaggedReading {
     pub reading: StoredValues,
     pub previous: Option<StoredValues>,
     pub next: Option<StoredValues>,
+    /// The further measures flagged (`qc_measure_flags`): name and test bits; their
+    /// tests are in `tests` too, as `<measure>:<test>`.
+    pub further: Vec<(String, u8)>,
 }
 
 impl FlaggedReading {
@@ -53,7 +67,18 @@ impl FlaggedReading {
             reading,
             previous,
             next,
+            further: Vec::new(),
         }
+    }
+
+    /// Adds the flags of a further measure.
+    pub fn add_further(&mut self, measure: String, flags: u8) {
+        for t in super::Test::ALL {
+            if flags & super::further_bit(t) != 0 {
+                self.tests.push(format!("{measure}:{}", t.name()));
+            }
+        }
+        self.further.push((measure, flags));
     }
 
     /// The measures (indexes) with at least one flag.
@@ -78,7 +103,22 @@ pub const FLAGGED_SQL: &str = "WITH r AS ( \
     WINDOW w AS (ORDER BY ts, line)) \
 SELECT file_id, line, ts, temperature, humidity, pressure, qc_flags, p_ts, p_t, p_h, p_p, \
     n_ts, n_t, n_h, n_p \
-FROM r WHERE qc_flags <> 0 AND ts >= {since} ORDER BY ts, line LIMIT {limit}";
+FROM r WHERE (qc_flags <> 0 OR EXISTS (SELECT 1 FROM qc_measure_flags f \
+    WHERE f.file_id = r.file_id AND f.line = r.line)) \
+    AND ts >= {since} ORDER BY ts, line LIMIT {limit}";
+
+/// Adds the further measures' flags (file id, line, measure, flags: rows of
+/// `qc_measure_flags` around them) to the flagged readings they belong to.
+pub fn attach_further(readings: &mut [FlaggedReading], rows: Vec<(String, i64, String, u8)>) {
+    for (file_id, line, measure, flags) in rows {
+        if let Some(r) = readings
+            .iter_mut()
+            .find(|r| r.line == line && r.file_id == file_id)
+        {
+            r.add_further(measure, flags);
+        }
+    }
+}
 
 /// [`FLAGGED_SQL`] with these placeholders.
 pub fn flagged_sql(sensor: &str, since: &str, limit: &str) -> String {

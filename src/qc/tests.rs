@@ -5,6 +5,7 @@ use super::*;
 use crate::ops::simulate::Rng;
 
 mod coarse;
+mod further;
 
 #[derive(Debug, Clone, PartialEq)]
 struct Row {
@@ -13,6 +14,9 @@ struct Row {
     ts: DateTime<Utc>,
     values: [Option<f64>; 3],
     flags: u16,
+    /// Further measures, by name (none in most tests), and their flags once judged.
+    further: Vec<(&'static str, f64)>,
+    further_flags: FurtherFlags,
 }
 
 impl Judged for Row {
@@ -31,6 +35,15 @@ impl Judged for Row {
     fn flags_mut(&mut self) -> &mut u16 {
         &mut self.flags
     }
+    fn further(&self, measures: &[FurtherMeasure]) -> Vec<Option<f64>> {
+        measures
+            .iter()
+            .map(|m| self.further.iter().find(|(n, _)| *n == m.name).map(|v| v.1))
+            .collect()
+    }
+    fn further_flags_mut(&mut self) -> &mut FurtherFlags {
+        &mut self.further_flags
+    }
 }
 
 fn start() -> DateTime<Utc> {
@@ -48,6 +61,8 @@ fn rows(values: &[f64]) -> Vec<Row> {
             ts: start() + TimeDelta::minutes(i as i64),
             values: [Some(*v), None, None],
             flags: 0,
+            further: Vec::new(),
+            further_flags: FurtherFlags::default(),
         })
         .collect()
 }
@@ -223,6 +238,8 @@ fn a_flat_line_of_an_hourly_series_needs_more_than_a_few_equal_readings() {
                 ts: start() + TimeDelta::hours(i),
                 values: [Some(values(i)), None, None],
                 flags: 0,
+                further: Vec::new(),
+                further_flags: FurtherFlags::default(),
             })
             .collect()
     };
@@ -393,6 +410,7 @@ impl Stored {
                 ts: r.ts,
                 values: r.values,
                 flags: r.flags,
+                further: Vec::new(),
             })
             .collect()
     }
@@ -520,6 +538,8 @@ fn day(seed: u64, minutes: usize) -> Vec<Row> {
                         (i % 7 != 3).then_some(1000.0 + i as f64 * 0.01),
                     ],
                     flags: 0,
+                    further: Vec::new(),
+                    further_flags: FurtherFlags::default(),
                 },
             ));
         }
@@ -648,6 +668,8 @@ fn sensors_past_the_limit_go_through_unjudged() {
             ts: start(),
             values: [Some(1.0), None, None],
             flags: 0,
+            further: Vec::new(),
+            further_flags: FurtherFlags::default(),
         };
         let out = j.push(row, none).unwrap();
         assert_eq!(out.is_some(), k >= MAX_SENSORS, "sensor {k}");

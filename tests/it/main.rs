@@ -16,6 +16,7 @@ mod corpus;
 mod dashboard;
 mod faults;
 mod filesystem;
+mod further_qc;
 mod grafana;
 mod group;
 mod left_aside;

@@ -817,7 +817,10 @@ async fn tables_owned_by_someone_else_are_used_as_they_are() {
 
     for sql in [
         format!("GRANT SELECT, INSERT, UPDATE ON ingest_files TO {role}"),
-        format!("GRANT SELECT, INSERT, UPDATE ON sensor_readings, file_metrics TO {role}"),
+        format!(
+            "GRANT SELECT, INSERT, UPDATE ON sensor_readings, file_metrics, qc_measure_flags \
+             TO {role}"
+        ),
         format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ingest_claims TO {role}"),
     ] {
         sqlx::query(sqlx::AssertSqlSafe(sql))

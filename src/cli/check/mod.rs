@@ -44,6 +44,21 @@ pub struct Args {
     pub show: Option<usize>,
 }
 
+/// The measures quality control checks in files read with `profile`, when its
+/// `[qc.<measure>]` tables add further measures to the canonical three (QC on).
+fn qc_measures(settings: &Settings, profile: &Profile) -> Option<Vec<String>> {
+    let qc = settings.qc.with(&profile.qc);
+    if !qc.enabled || qc.further.is_empty() {
+        return None;
+    }
+    let canonical = crate::qc::MEASURE_NAMES.iter().map(|m| (*m).to_owned());
+    Some(
+        canonical
+            .chain(qc.further.iter().map(|f| f.name.clone()))
+            .collect(),
+    )
+}
+
 /// Checks each file in turn; exits 1 if any is invalid or cannot be read.
 pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let _guard = super::quiet_logs(settings)?;
@@ -99,9 +114,13 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
                     Some(_) => Some(with_raw_lines(path, &cx.profile, rows)),
                     None => None,
                 };
+                let checked = qc_measures(settings, &selection.profile);
                 if json {
                     let mut value = as_json(&shown, &selection, &report);
                     value["summary"] = summary.to_json(&report);
+                    if let Some(measures) = &checked {
+                        value["summary"]["qc_measures"] = serde_json::json!(measures);
+                    }
                     if let Some(rows) = &shown_rows {
                         value["rows"] = rows.iter().map(ShownRow::to_json).collect();
                     }
@@ -116,6 +135,9 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
                     }
                     for line in summary.lines(&report, report.is_valid()) {
                         println!("  {line}");
+                    }
+                    if let Some(measures) = &checked {
+                        println!("  quality checks on: {}", measures.join(", "));
                     }
                     for line in followed.iter().flat_map(|f| f.lines(chrono::Utc::now())) {
                         println!("  {line}");

@@ -345,6 +345,21 @@ impl Checker<'_> {
         for problem in qc.problems() {
             self.fail("qc", problem);
         }
+        for name in qc.further.keys() {
+            let read = measures
+                .iter()
+                .any(|m| matches!(&m.target, MeasureTarget::Further(n) if n == name));
+            if !read {
+                self.fail(
+                    "qc",
+                    format!(
+                        "[qc.{name}]: the profile reads no further measure named {name} \
+                         (thresholds apply to temperature, humidity, pressure or a measure \
+                         of [measures.*] kept in extra)"
+                    ),
+                );
+            }
+        }
         let relax = self.relax(&spec.relax);
         Some(Profile {
             name: name.to_owned(),

@@ -4,7 +4,7 @@
 use chrono::TimeDelta;
 
 use super::{Row, flagged, judge, start};
-use crate::qc::{Flags, Test};
+use crate::qc::{Flags, FurtherFlags, Test};
 
 /// An hourly pressure series of `values`.
 fn hourly(values: &[f64]) -> Vec<Row> {
@@ -17,6 +17,8 @@ fn hourly(values: &[f64]) -> Vec<Row> {
             ts: start() + TimeDelta::hours(i as i64),
             values: [None, None, Some(*v)],
             flags: 0,
+            further: Vec::new(),
+            further_flags: FurtherFlags::default(),
         })
         .collect()
 }

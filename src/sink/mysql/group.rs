@@ -125,6 +125,9 @@ impl MysqlStore {
             // Quality flags the files add to readings of earlier files, all at once.
             let summaries: Vec<_> = loads.iter().map(|(_, f)| &f.stats.qc).collect();
             qc::amend_all(&mut tx, &summaries).await?;
+            for (id, file) in &loads {
+                qc::amend_further(&mut tx, id, &file.stats.qc).await?;
+            }
             Ok::<_, SinkError>(())
         };
         match rest.await {
@@ -190,6 +193,7 @@ impl MysqlStore {
         let rows = writer::insert_readings(conn, &id, ingested_at, &file.rows).await?;
         insert_metrics(conn, &[(&id, &file.stats)]).await?;
         qc::amend(conn, &file.stats.qc).await?;
+        qc::amend_further(conn, &id, &file.stats.qc).await?;
         Ok(Written::Rows(rows))
     }
 

@@ -286,7 +286,7 @@ mod tests {
                 .iter()
                 .filter(|s| s.starts_with("CREATE TABLE"))
                 .count(),
-            5
+            6
         );
         assert_eq!(
             parts

@@ -10,8 +10,8 @@ use sqlx::{MySql, MySqlConnection, QueryBuilder};
 
 use super::{MysqlStore, dt, err, parse_id};
 use crate::qc::{
-    FlaggedReading, HistoryQuery, HistoryReading, MEASURE_NAMES, QcSummary, RunAmendment,
-    StoredValues, flagged_sql,
+    FlaggedReading, FurtherRun, HistoryQuery, HistoryReading, MEASURE_NAMES, QcSummary,
+    RunAmendment, StoredValues, Test, attach_further, flagged_sql, further_bit, further_values,
 };
 use crate::sink::SinkError;
 
@@ -36,6 +36,7 @@ type KeyedRow = (
     Option<f64>,
     Option<f64>,
     i64,
+    Option<String>,
 );
 
 /// One row of [`flagged_sql`]: the reading, then its predecessor's and successor's
@@ -69,12 +70,18 @@ impl MysqlStore {
     ) -> Result<Vec<Vec<HistoryReading>>, SinkError> {
         let mut out: Vec<Vec<HistoryReading>> = vec![Vec::new(); queries.len()];
         for (chunk_no, chunk) in queries.chunks(SENSORS_PER_STATEMENT).enumerate() {
+            // `extra` is read only for the further measures judged.
+            let extra = if chunk.iter().any(|h| !h.further.is_empty()) {
+                "CAST(extra AS CHAR)"
+            } else {
+                "CAST(NULL AS CHAR)"
+            };
             let sql = (0..chunk.len())
                 .map(|i| {
                     // The position is a number this code makes, never input.
                     format!(
                         "(SELECT {} AS k, file_id, line, ts, temperature, humidity, pressure, \
-                         qc_flags FROM sensor_readings WHERE sensor_id = ? AND ts < ? \
+                         qc_flags, {extra} FROM sensor_readings WHERE sensor_id = ? AND ts < ? \
                          AND ts >= ? ORDER BY ts DESC LIMIT ?)",
                         chunk_no * SENSORS_PER_STATEMENT + i
                     )
@@ -94,19 +101,63 @@ impl MysqlStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(err("reading the sensors' last readings"))?;
-            for (k, file_id, line, ts, t, h, p, flags) in rows {
-                if let Some(list) = out.get_mut(k as usize) {
+            for (k, file_id, line, ts, t, h, p, flags, extra) in rows {
+                if let (Some(list), Some(query)) =
+                    (out.get_mut(k as usize), queries.get(k as usize))
+                {
+                    let further = further_values(extra.as_deref(), &query.further);
                     list.push(HistoryReading {
                         file_id,
                         line,
                         ts,
                         values: [t, h, p],
                         flags: flags as u16,
+                        further: further.into_iter().map(|v| (v, 0)).collect(),
                     });
                 }
             }
         }
+        for (query, list) in queries.iter().zip(out.iter_mut()) {
+            self.further_flags(query, list).await?;
+        }
         Ok(out)
+    }
+
+    /// Sets the stored flags of the further measures on a sensor's history (one indexed
+    /// read of the flagged ones; nothing when none are judged).
+    async fn further_flags(
+        &self,
+        query: &HistoryQuery,
+        list: &mut [HistoryReading],
+    ) -> Result<(), SinkError> {
+        let Some(first) = list.first() else {
+            return Ok(());
+        };
+        if query.further.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(String, i64, String, i64)> = sqlx::query_as(
+            "SELECT file_id, line, measure, CAST(flags AS SIGNED) FROM qc_measure_flags \
+             WHERE sensor_id = ? AND ts >= ? AND ts < ?",
+        )
+        .bind(&query.sensor)
+        .bind(dt(first.ts))
+        .bind(dt(query.before))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err("reading the sensors' last readings"))?;
+        for (file_id, line, measure, flags) in rows {
+            let Some(k) = query.further.iter().position(|m| m.name == measure) else {
+                continue;
+            };
+            if let Some(h) = list
+                .iter_mut()
+                .find(|h| h.line == line && h.file_id == file_id)
+            {
+                h.further[k].1 = flags as u8;
+            }
+        }
+        Ok(())
     }
 
     /// See [`LedgerQueries::flagged_readings`](crate::sink::LedgerQueries::flagged_readings).
@@ -136,7 +187,8 @@ impl MysqlStore {
                 pressure: p,
             })
         };
-        rows.into_iter()
+        let mut out = rows
+            .into_iter()
             .map(|r| {
                 // Checked like every id read back from the ledger's tables.
                 parse_id(r.0.clone())?;
@@ -155,7 +207,22 @@ impl MysqlStore {
                     values(r.11, r.12, r.13, r.14),
                 ))
             })
-            .collect()
+            .collect::<Result<Vec<_>, SinkError>>()?;
+        if let (Some(first), Some(last)) = (out.first(), out.last()) {
+            let rows: Vec<(String, i64, String, i64)> = sqlx::query_as(
+                "SELECT file_id, line, measure, CAST(flags AS SIGNED) FROM qc_measure_flags \
+                 WHERE sensor_id = ? AND ts >= ? AND ts <= ?",
+            )
+            .bind(sensor)
+            .bind(dt(first.reading.ts))
+            .bind(dt(last.reading.ts))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("reading flagged readings"))?;
+            let rows = rows.into_iter().map(|(f, l, m, b)| (f, l, m, b as u8));
+            attach_further(&mut out, rows.collect());
+        }
+        Ok(out)
     }
 }
 
@@ -260,6 +327,124 @@ where
             .execute(&mut *conn)
             .await
             .map_err(err("adding quality flags to earlier readings"))?;
+    }
+    Ok(())
+}
+
+/// Stores the further measures' flags of file `file_id`'s readings (the flagged ones
+/// only), then adds those `qc` finds on earlier readings (spikes, flat runs) and counts
+/// them in their files' metrics: in the load's transaction, after its readings.
+pub(super) async fn amend_further(
+    conn: &mut MySqlConnection,
+    file_id: &str,
+    qc: &QcSummary,
+) -> Result<(), SinkError> {
+    let mut rows: Vec<FlagRow<'_>> = Vec::new();
+    for f in &qc.further_flagged {
+        rows.push((file_id, f.line, f.ts, &f.sensor, &f.measure, f.flags));
+    }
+    for a in &qc.further_amendments {
+        rows.push((&a.file_id, a.line, a.ts, &a.sensor, &a.measure, a.add));
+    }
+    upsert_further(conn, &rows).await?;
+    for a in &qc.further_amendments {
+        add_count(conn, "qc_spike", &a.file_id, &a.measure, 1).await?;
+    }
+    for run in &qc.further_runs {
+        amend_further_run(conn, run).await?;
+    }
+    Ok(())
+}
+
+/// A row of `qc_measure_flags`: file, line, time, sensor, measure, flags.
+type FlagRow<'a> = (&'a str, i64, DateTime<Utc>, &'a str, &'a str, u8);
+
+/// Or-s flags into readings' rows of `qc_measure_flags` (file, line, time, sensor,
+/// measure, flags), in statements of [`KEYS_PER_STATEMENT`].
+async fn upsert_further(conn: &mut MySqlConnection, rows: &[FlagRow<'_>]) -> Result<(), SinkError> {
+    for chunk in rows.chunks(KEYS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<MySql>::new(
+            "INSERT INTO qc_measure_flags (file_id, line, ts, sensor_id, measure, flags) ",
+        );
+        q.push_values(chunk, |mut b, (file, line, ts, sensor, measure, flags)| {
+            b.push_bind(*file)
+                .push_bind(*line)
+                .push_bind(dt(*ts))
+                .push_bind(*sensor)
+                .push_bind(*measure)
+                .push_bind(i64::from(*flags));
+        });
+        q.push(" ON DUPLICATE KEY UPDATE flags = flags | VALUES(flags)");
+        q.build()
+            .execute(&mut *conn)
+            .await
+            .map_err(err("storing the quality flags of further measures"))?;
+    }
+    Ok(())
+}
+
+/// Adds `n` to count `counter` (a qc_* column, a constant) of a file's column.
+async fn add_count(
+    conn: &mut MySqlConnection,
+    counter: &'static str,
+    file_id: &str,
+    column: &str,
+    n: u64,
+) -> Result<(), SinkError> {
+    let sql = format!(
+        "UPDATE file_metrics SET {counter} = {counter} + ? WHERE file_id = ? AND column_name = ?"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(n as i64)
+        .bind(file_id)
+        .bind(column)
+        .execute(&mut *conn)
+        .await
+        .map_err(err("adding quality flags to earlier readings"))?;
+    Ok(())
+}
+
+/// Flags the readings of a further measure's flat run (its value read from `extra`)
+/// not flagged flat yet, read with a lock first, and counts them in their files'
+/// metrics.
+async fn amend_further_run(conn: &mut MySqlConnection, run: &FurtherRun) -> Result<(), SinkError> {
+    let flat = further_bit(Test::Flat);
+    let found: Vec<(String, i64, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT r.file_id, r.line, r.ts FROM sensor_readings r \
+         LEFT JOIN qc_measure_flags f \
+           ON f.file_id = r.file_id AND f.line = r.line AND f.measure = ? \
+         WHERE r.sensor_id = ? AND r.ts >= ? AND r.ts < ? \
+           AND CAST(JSON_VALUE(r.extra, CONCAT('$.\"', ?, '\"')) AS DOUBLE) = ? \
+           AND coalesce(f.flags, 0) & ? = 0 FOR UPDATE",
+    )
+    .bind(&run.measure)
+    .bind(&run.sensor)
+    .bind(dt(run.from))
+    .bind(dt(run.to))
+    .bind(&run.measure)
+    .bind(run.value)
+    .bind(i64::from(flat))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(err("flagging the readings of a flat line"))?;
+    let rows: Vec<FlagRow<'_>> = found
+        .iter()
+        .map(|(f, line, ts)| {
+            (
+                f.as_str(),
+                *line,
+                *ts,
+                run.sensor.as_str(),
+                run.measure.as_str(),
+                flat,
+            )
+        })
+        .collect();
+    upsert_further(conn, &rows).await?;
+    let mut files: Vec<&str> = found.iter().map(|(f, _, _)| f.as_str()).collect();
+    files.sort_unstable();
+    for group in files.chunk_by(|a, b| a == b) {
+        add_count(conn, "qc_flat", group[0], &run.measure, group.len() as u64).await?;
     }
     Ok(())
 }

@@ -89,6 +89,7 @@ mod tests {
             humidity_norm: None,
             pressure_norm: None,
             qc_flags: 0,
+            further_qc: Default::default(),
         };
         let mut buf = Vec::new();
         encode_row(&mut buf, &[7u8; 16], &row);

@@ -140,6 +140,7 @@ impl PgStore {
             } // Quality flags that files of the group add to readings of earlier files.
             for file in &loads {
                 qc::amend(&mut tx, &file.stats.qc).await?;
+                qc::amend_further(&mut tx, file.attempt.id, &file.stats.qc).await?;
             }
         }
         tx.commit().await.map_err(err("committing"))?;
@@ -189,6 +190,7 @@ impl PgStore {
                         .await;
                     if written.is_ok() {
                         qc::amend(&mut tx, &file.stats.qc).await?;
+                        qc::amend_further(&mut tx, file.attempt.id, &file.stats.qc).await?;
                     }
                     (written, Answer::Written { rows })
                 }

@@ -381,7 +381,7 @@ impl PgStore {
     ) -> Result<LoadOutcome, SinkError> {
         let rows = batch.len() as u64;
         self.ensure_months(&months_of([&batch])).await?;
-        if !stats.qc.amends() && attempt.follow.is_none() {
+        if !stats.qc.amends() && stats.qc.further_flagged.is_empty() && attempt.follow.is_none() {
             return match self.write_at_once(&self.pool, attempt, batch, stats).await {
                 Ok(()) => Ok(LoadOutcome::Committed { rows }),
                 Err(e) => self.claim_failed(attempt, e, "loading the file").await,
@@ -395,6 +395,7 @@ impl PgStore {
             return self.claim_failed(attempt, e, "loading the file").await;
         }
         qc::amend(&mut tx, &stats.qc).await?;
+        qc::amend_further(&mut tx, attempt.id, &stats.qc).await?;
         if let Some(mark) = &attempt.follow {
             follow::write_mark(&mut tx, mark).await?;
         }
@@ -496,6 +497,7 @@ impl PgStore {
     ) -> Result<LoadOutcome, SinkError> {
         insert_metrics(&mut tx, attempt.id, stats).await?;
         qc::amend(&mut tx, &stats.qc).await?;
+        qc::amend_further(&mut tx, attempt.id, &stats.qc).await?;
         sqlx::query(
             "UPDATE ingest_files SET row_count = $2, first_timestamp = $3, last_timestamp = $4, \
              finished_at = clock_timestamp(), status = $5, rejected_rows = $6, profile = $7, \

@@ -91,13 +91,13 @@ impl PgStore {
         &self.pool
     }
 
-    /// Whether the four tables exist and grant the agent what loading needs.
+    /// Whether the five tables exist and grant the agent what loading needs.
     async fn tables_usable(&self, conn: &mut sqlx::PgConnection) -> Result<bool, SinkError> {
         // The privileges loading needs, and the columns of this version's schema: tables
         // the owner has not migrated yet would fail every file instead of the start.
         sqlx::query_scalar(
             "SELECT coalesce(bool_and(has_table_privilege(c.oid, p.privileges)), false) \
-                    AND count(c.oid) = 4 \
+                    AND count(c.oid) = 5 \
                     AND (SELECT count(*) FROM pg_attribute a \
                          WHERE NOT a.attisdropped AND (a.attrelid, a.attname) IN ( \
                             (to_regclass('ingest_files'), 'profile'), \
@@ -114,6 +114,7 @@ impl PgStore {
              FROM (VALUES ('ingest_files', 'SELECT, INSERT, UPDATE'), \
                           ('sensor_readings', 'SELECT, INSERT, UPDATE'), \
                           ('file_metrics', 'SELECT, INSERT, UPDATE'), \
+                          ('qc_measure_flags', 'SELECT, INSERT, UPDATE'), \
                           ('ingest_claims', 'SELECT, INSERT, UPDATE, DELETE')) \
                     AS p (name, privileges) \
              LEFT JOIN pg_class c ON c.oid = to_regclass(p.name)",

@@ -399,6 +399,13 @@ async fn drop_old_locked(
             .execute(&mut *tx)
             .await
             .map_err(err("dropping an old partition"))?;
+        // The further measures' flags of those readings go with them.
+        sqlx::query("DELETE FROM qc_measure_flags WHERE ts >= $1 AND ts < $2")
+            .bind(month.start())
+            .bind(month.next().start())
+            .execute(&mut *tx)
+            .await
+            .map_err(err("dropping an old partition"))?;
         tx.commit()
             .await
             .map_err(err("dropping an old partition"))?;

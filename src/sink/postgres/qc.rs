@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{PgStore, err};
 use crate::qc::{
     FlaggedReading, HistoryQuery, HistoryReading, MEASURE_NAMES, QcSummary, RunAmendment,
-    StoredValues, flagged_sql,
+    StoredValues, Test, attach_further, flagged_sql, further_bit, further_values,
 };
 use crate::sink::{ErrorClass, SinkError};
 
@@ -51,7 +51,10 @@ impl PgStore {
             Option<f64>,
             Option<f64>,
             i16,
+            Option<String>,
         );
+        // `extra` is read only for the further measures judged.
+        let wants_extra = queries.iter().any(|q| !q.further.is_empty());
         let names: Vec<&str> = queries.iter().map(|q| q.sensor.as_str()).collect();
         let froms: Vec<Option<DateTime<Utc>>> = queries.iter().map(|q| q.from).collect();
         let times: Vec<DateTime<Utc>> = queries.iter().map(|q| q.before).collect();
@@ -61,7 +64,7 @@ impl PgStore {
         let latest = times.iter().copied().max();
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT q.k::int4, r.file_id, r.line, r.ts, r.temperature, r.humidity, r.pressure, \
-                    r.qc_flags \
+                    r.qc_flags, CASE WHEN $7 THEN r.extra::text END \
              FROM unnest($1::text[], $2::timestamptz[], $4::timestamptz[]) \
                  WITH ORDINALITY AS q (sensor, before, since, k) \
              CROSS JOIN LATERAL (SELECT * FROM sensor_readings s \
@@ -77,23 +80,179 @@ impl PgStore {
         .bind(froms)
         .bind(earliest)
         .bind(latest)
+        .bind(wants_extra)
         .fetch_all(&self.pool)
         .await
         .map_err(err("reading the sensors' last readings"))?;
         let mut out: Vec<Vec<HistoryReading>> = vec![Vec::new(); queries.len()];
-        for (k, file_id, line, ts, t, h, p, flags) in rows {
-            if let Some(list) = out.get_mut((k as usize).wrapping_sub(1)) {
+        for (k, file_id, line, ts, t, h, p, flags, extra) in rows {
+            let i = (k as usize).wrapping_sub(1);
+            if let (Some(list), Some(query)) = (out.get_mut(i), queries.get(i)) {
+                let further = further_values(extra.as_deref(), &query.further);
                 list.push(HistoryReading {
                     file_id: file_id.hyphenated().to_string(),
                     line,
                     ts,
                     values: [t, h, p],
                     flags: flags as u16,
+                    further: further.into_iter().map(|v| (v, 0)).collect(),
                 });
             }
         }
+        for (query, list) in queries.iter().zip(out.iter_mut()) {
+            self.further_flags(query, list).await?;
+        }
         Ok(out)
     }
+
+    /// Sets the stored flags of the further measures on a sensor's history (one indexed
+    /// read of the flagged ones; nothing when none are judged).
+    async fn further_flags(
+        &self,
+        query: &HistoryQuery,
+        list: &mut [HistoryReading],
+    ) -> Result<(), SinkError> {
+        let Some(first) = list.first() else {
+            return Ok(());
+        };
+        if query.further.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(Uuid, i64, String, i16)> = sqlx::query_as(
+            "SELECT file_id, line, measure, flags FROM qc_measure_flags \
+             WHERE sensor_id = $1 AND ts >= $2 AND ts < $3",
+        )
+        .bind(&query.sensor)
+        .bind(first.ts)
+        .bind(query.before)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err("reading the sensors' last readings"))?;
+        for (file_id, line, measure, flags) in rows {
+            let Some(k) = query.further.iter().position(|m| m.name == measure) else {
+                continue;
+            };
+            let file_id = file_id.hyphenated().to_string();
+            if let Some(h) = list
+                .iter_mut()
+                .find(|h| h.line == line && h.file_id == file_id)
+            {
+                h.further[k].1 = flags as u8;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Stores the further measures' flags of file `file_id`'s readings (the flagged ones
+/// only), then adds those `qc` finds on earlier readings (spikes, flat runs) and counts
+/// them in their files' metrics: in the load's transaction, after its readings.
+pub(super) async fn amend_further(
+    conn: &mut sqlx::PgConnection,
+    file_id: Uuid,
+    qc: &QcSummary,
+) -> Result<(), SinkError> {
+    let mut files = Vec::new();
+    let mut lines = Vec::new();
+    let mut times = Vec::new();
+    let mut sensors = Vec::new();
+    let mut measures = Vec::new();
+    let mut flags = Vec::new();
+    for f in &qc.further_flagged {
+        files.push(file_id);
+        lines.push(f.line);
+        times.push(f.ts);
+        sensors.push(f.sensor.as_str());
+        measures.push(f.measure.as_str());
+        flags.push(i16::from(f.flags));
+    }
+    for a in &qc.further_amendments {
+        files.push(parse_id(&a.file_id)?);
+        lines.push(a.line);
+        times.push(a.ts);
+        sensors.push(a.sensor.as_str());
+        measures.push(a.measure.as_str());
+        flags.push(i16::from(a.add));
+    }
+    if !files.is_empty() {
+        sqlx::query(
+            "INSERT INTO qc_measure_flags (file_id, line, ts, sensor_id, measure, flags) \
+             SELECT * FROM unnest($1::uuid[], $2::int8[], $3::timestamptz[], $4::text[], \
+                 $5::text[], $6::int2[]) \
+             ON CONFLICT (file_id, line, measure) \
+             DO UPDATE SET flags = qc_measure_flags.flags | excluded.flags",
+        )
+        .bind(files)
+        .bind(lines)
+        .bind(times)
+        .bind(sensors)
+        .bind(measures)
+        .bind(flags)
+        .execute(&mut *conn)
+        .await
+        .map_err(err("storing the quality flags of further measures"))?;
+    }
+    for a in &qc.further_amendments {
+        add_count(conn, "qc_spike", parse_id(&a.file_id)?, &a.measure, 1).await?;
+    }
+    let flat = i16::from(further_bit(Test::Flat));
+    for run in &qc.further_runs {
+        let counts: Vec<(Uuid, i64)> = sqlx::query_as(
+            "WITH u AS ( \
+                INSERT INTO qc_measure_flags (file_id, line, ts, sensor_id, measure, flags) \
+                SELECT file_id, line, ts, sensor_id, $5, $6 FROM sensor_readings \
+                WHERE sensor_id = $1 AND ts >= $2 AND ts < $3 \
+                  AND (extra ->> $5)::float8 = $4 \
+                ON CONFLICT (file_id, line, measure) \
+                DO UPDATE SET flags = qc_measure_flags.flags | $6 \
+                WHERE qc_measure_flags.flags & $6 = 0 \
+                RETURNING file_id) \
+             SELECT file_id, count(*) FROM u GROUP BY file_id",
+        )
+        .bind(&run.sensor)
+        .bind(run.from)
+        .bind(run.to)
+        .bind(run.value)
+        .bind(&run.measure)
+        .bind(flat)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(err("flagging the readings of a flat line"))?;
+        for (file, n) in counts {
+            add_count(conn, "qc_flat", file, &run.measure, n as u64).await?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_id(text: &str) -> Result<Uuid, SinkError> {
+    Uuid::parse_str(text).map_err(|e| SinkError {
+        class: ErrorClass::Refused,
+        context: "adding quality flags to earlier readings",
+        detail: format!("file id {text:?}: {e}"),
+    })
+}
+
+/// Adds `n` to count `counter` (a qc_* column, a constant) of a file's column.
+async fn add_count(
+    conn: &mut sqlx::PgConnection,
+    counter: &'static str,
+    file_id: Uuid,
+    column: &str,
+    n: u64,
+) -> Result<(), SinkError> {
+    let sql = format!(
+        "UPDATE file_metrics SET {counter} = {counter} + $1 \
+         WHERE file_id = $2 AND column_name = $3"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(n as i64)
+        .bind(file_id)
+        .bind(column)
+        .execute(&mut *conn)
+        .await
+        .map_err(err("adding quality flags to earlier readings"))?;
+    Ok(())
 }
 
 /// The widest span of time one history statement covers: two monthly partitions or
@@ -174,7 +333,7 @@ impl PgStore {
                 pressure: p,
             })
         };
-        Ok(rows
+        let mut out: Vec<FlaggedReading> = rows
             .into_iter()
             .map(|r| {
                 FlaggedReading::new(
@@ -191,7 +350,24 @@ impl PgStore {
                     values(r.11, r.12, r.13, r.14),
                 )
             })
-            .collect())
+            .collect();
+        if let (Some(first), Some(last)) = (out.first(), out.last()) {
+            let rows: Vec<(Uuid, i64, String, i16)> = sqlx::query_as(
+                "SELECT file_id, line, measure, flags FROM qc_measure_flags \
+                 WHERE sensor_id = $1 AND ts >= $2 AND ts <= $3",
+            )
+            .bind(sensor)
+            .bind(first.reading.ts)
+            .bind(last.reading.ts)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("reading flagged readings"))?;
+            let rows = rows
+                .into_iter()
+                .map(|(f, l, m, b)| (f.hyphenated().to_string(), l, m, b as u8));
+            attach_further(&mut out, rows.collect());
+        }
+        Ok(out)
     }
 }
 
@@ -325,6 +501,7 @@ mod tests {
             sensor: "s".into(),
             from: from_days.map(day),
             before: day(before_days),
+            further: Default::default(),
         }
     }
 

@@ -99,6 +99,7 @@ impl SqliteStore {
                 insert_metrics(&mut tx, id, &file.stats).await?;
                 // Quality flags this file adds to readings of earlier files.
                 qc::amend(&mut tx, &file.stats.qc).await?;
+                qc::amend_further(&mut tx, id, &file.stats.qc).await?;
             }
             Ok::<_, SinkError>(())
         };
@@ -171,6 +172,7 @@ impl SqliteStore {
         insert_metrics(conn, &id, &file.stats).await?;
         // Quality flags this file adds to readings of earlier files.
         qc::amend(conn, &file.stats.qc).await?;
+        qc::amend_further(conn, &id, &file.stats.qc).await?;
         Ok(Written::Rows(rows))
     }
 

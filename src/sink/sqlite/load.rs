@@ -147,6 +147,7 @@ impl Store for SqliteStore {
 
         insert_metrics(&mut tx, &id, &stats).await?;
         qc::amend(&mut tx, &stats.qc).await?;
+        qc::amend_further(&mut tx, &id, &stats.qc).await?;
         sqlx::query(
             "UPDATE ingest_files SET row_count = ?, first_timestamp = ?, last_timestamp = ?, \
              finished_at = ?, status = ?, rejected_rows = ?, profile = ?, profile_hash = ? \

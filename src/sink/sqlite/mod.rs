@@ -322,6 +322,7 @@ mod tests {
             humidity_norm: None,
             pressure_norm: Some(0.25),
             qc_flags: 0,
+            further_qc: Default::default(),
         }
     }
 

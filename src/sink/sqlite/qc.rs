@@ -8,8 +8,8 @@ use sqlx::SqliteConnection;
 
 use super::{SqliteStore, err, parse_time};
 use crate::qc::{
-    FlaggedReading, HistoryQuery, HistoryReading, MEASURE_NAMES, QcSummary, RunAmendment,
-    StoredValues, flagged_sql,
+    FlaggedReading, FurtherRun, HistoryQuery, HistoryReading, MEASURE_NAMES, QcSummary,
+    RunAmendment, StoredValues, Test, attach_further, flagged_sql, further_bit, further_values,
 };
 use crate::sink::SinkError;
 use crate::timestamp::format_utc;
@@ -26,9 +26,17 @@ impl SqliteStore {
         let mut conn = self.pool.acquire().await.map_err(err("opening"))?;
         let mut out: Vec<Vec<HistoryReading>> = vec![Vec::new(); queries.len()];
         for (chunk_no, chunk) in queries.chunks(SENSORS_PER_STATEMENT).enumerate() {
-            let one = "SELECT * FROM (SELECT ? AS k, file_id, line, ts, temperature, humidity, \
-                       pressure, qc_flags FROM sensor_readings \
-                       WHERE sensor_id = ? AND ts < ? AND ts >= ? ORDER BY ts DESC LIMIT ?)";
+            // `extra` is read only for the further measures judged.
+            let extra = if chunk.iter().any(|h| !h.further.is_empty()) {
+                "extra"
+            } else {
+                "NULL"
+            };
+            let one = format!(
+                "SELECT * FROM (SELECT ? AS k, file_id, line, ts, temperature, humidity, \
+                 pressure, qc_flags, {extra} FROM sensor_readings \
+                 WHERE sensor_id = ? AND ts < ? AND ts >= ? ORDER BY ts DESC LIMIT ?)"
+            );
             let sql = vec![one; chunk.len()].join(" UNION ALL ") + " ORDER BY 1, 4, 3";
             let mut q = sqlx::query_as::<_, KeyedRow>(sqlx::AssertSqlSafe(sql));
             for (i, h) in chunk.iter().enumerate() {
@@ -44,20 +52,112 @@ impl SqliteStore {
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(err("reading the sensors' last readings"))?;
-            for (k, file_id, line, ts, t, h, p, flags) in rows {
-                if let Some(list) = out.get_mut(k as usize) {
+            for (k, file_id, line, ts, t, h, p, flags, extra) in rows {
+                if let (Some(list), Some(query)) =
+                    (out.get_mut(k as usize), queries.get(k as usize))
+                {
+                    let further = further_values(extra.as_deref(), &query.further);
                     list.push(HistoryReading {
                         file_id,
                         line,
                         ts: parse_time(ts)?,
                         values: [t, h, p],
                         flags: flags as u16,
+                        further: further.into_iter().map(|v| (v, 0)).collect(),
                     });
                 }
             }
         }
+        for (query, list) in queries.iter().zip(out.iter_mut()) {
+            further_flags(&mut conn, query, list).await?;
+        }
         Ok(out)
     }
+}
+
+/// Sets the stored flags of the further measures on a sensor's history (one indexed
+/// read of the flagged ones; nothing when none are judged).
+async fn further_flags(
+    conn: &mut SqliteConnection,
+    query: &HistoryQuery,
+    list: &mut [HistoryReading],
+) -> Result<(), SinkError> {
+    let Some(first) = list.first() else {
+        return Ok(());
+    };
+    if query.further.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<(String, i64, String, i64)> = sqlx::query_as(
+        "SELECT file_id, line, measure, flags FROM qc_measure_flags \
+         WHERE sensor_id = ? AND ts >= ? AND ts < ?",
+    )
+    .bind(&query.sensor)
+    .bind(format_utc(first.ts))
+    .bind(format_utc(query.before))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(err("reading the sensors' last readings"))?;
+    for (file_id, line, measure, flags) in rows {
+        let Some(k) = query.further.iter().position(|m| m.name == measure) else {
+            continue;
+        };
+        if let Some(h) = list
+            .iter_mut()
+            .find(|h| h.line == line && h.file_id == file_id)
+        {
+            h.further[k].1 = flags as u8;
+        }
+    }
+    Ok(())
+}
+
+/// Stores the further measures' flags of file `file_id`'s readings (the flagged ones
+/// only), then adds those `qc` finds on earlier readings (spikes, flat runs) and counts
+/// them in their files' metrics: in the load's transaction, after its readings.
+pub(super) async fn amend_further(
+    conn: &mut SqliteConnection,
+    file_id: &str,
+    qc: &QcSummary,
+) -> Result<(), SinkError> {
+    for f in &qc.further_flagged {
+        upsert_further(conn, file_id, f.line, f.ts, &f.sensor, &f.measure, f.flags).await?;
+    }
+    for a in &qc.further_amendments {
+        upsert_further(conn, &a.file_id, a.line, a.ts, &a.sensor, &a.measure, a.add).await?;
+        add_count(conn, "qc_spike", &a.file_id, &a.measure, 1).await?;
+    }
+    for run in &qc.further_runs {
+        amend_further_run(conn, run).await?;
+    }
+    Ok(())
+}
+
+/// Adds `flags` to a reading's row of `measure` in `qc_measure_flags`.
+async fn upsert_further(
+    conn: &mut SqliteConnection,
+    file_id: &str,
+    line: i64,
+    ts: DateTime<Utc>,
+    sensor: &str,
+    measure: &str,
+    flags: u8,
+) -> Result<(), SinkError> {
+    sqlx::query(
+        "INSERT INTO qc_measure_flags (file_id, line, ts, sensor_id, measure, flags) \
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (file_id, line, measure) \
+         DO UPDATE SET flags = flags | excluded.flags",
+    )
+    .bind(file_id)
+    .bind(line)
+    .bind(format_utc(ts))
+    .bind(sensor)
+    .bind(measure)
+    .bind(i64::from(flags))
+    .execute(&mut *conn)
+    .await
+    .map_err(err("storing the quality flags of further measures"))?;
+    Ok(())
 }
 
 /// Sensors per history statement: five parameters each, well under SQLite's limit.
@@ -73,6 +173,7 @@ type KeyedRow = (
     Option<f64>,
     Option<f64>,
     i64,
+    Option<String>,
 );
 
 /// One row of [`flagged_sql`]: the reading, then its predecessor's and successor's
@@ -122,7 +223,8 @@ impl SqliteStore {
             })
             .transpose()
         };
-        rows.into_iter()
+        let mut out = rows
+            .into_iter()
             .map(|r| {
                 let reading = StoredValues {
                     ts: parse_time(r.2)?,
@@ -139,7 +241,22 @@ impl SqliteStore {
                     values(r.11, r.12, r.13, r.14)?,
                 ))
             })
-            .collect()
+            .collect::<Result<Vec<_>, SinkError>>()?;
+        if let (Some(first), Some(last)) = (out.first(), out.last()) {
+            let rows: Vec<(String, i64, String, i64)> = sqlx::query_as(
+                "SELECT file_id, line, measure, flags FROM qc_measure_flags \
+                 WHERE sensor_id = ? AND ts >= ? AND ts <= ?",
+            )
+            .bind(sensor)
+            .bind(format_utc(first.reading.ts))
+            .bind(format_utc(last.reading.ts))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("reading flagged readings"))?;
+            let rows = rows.into_iter().map(|(f, l, m, b)| (f, l, m, b as u8));
+            attach_further(&mut out, rows.collect());
+        }
+        Ok(out)
     }
 }
 
@@ -163,15 +280,56 @@ pub(super) async fn amend(conn: &mut SqliteConnection, qc: &QcSummary) -> Result
         .map_err(err("adding quality flags to earlier readings"))?;
     }
     for (file_id, column, n) in qc.amended_spikes() {
-        sqlx::query(
-            "UPDATE file_metrics SET qc_spike = qc_spike + ? WHERE file_id = ? AND column_name = ?",
-        )
+        add_count(conn, "qc_spike", file_id, column, n).await?;
+    }
+    Ok(())
+}
+
+/// Adds `n` to count `counter` (a qc_* column, a constant) of a file's column.
+async fn add_count(
+    conn: &mut SqliteConnection,
+    counter: &'static str,
+    file_id: &str,
+    column: &str,
+    n: u64,
+) -> Result<(), SinkError> {
+    let sql = format!(
+        "UPDATE file_metrics SET {counter} = {counter} + ? WHERE file_id = ? AND column_name = ?"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(n as i64)
         .bind(file_id)
         .bind(column)
         .execute(&mut *conn)
         .await
         .map_err(err("adding quality flags to earlier readings"))?;
+    Ok(())
+}
+
+/// Flags the readings of a further measure's flat run (its value read from `extra`)
+/// and counts them in their files' metrics.
+async fn amend_further_run(conn: &mut SqliteConnection, run: &FurtherRun) -> Result<(), SinkError> {
+    let flat = i64::from(further_bit(Test::Flat));
+    let mut files: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO qc_measure_flags (file_id, line, ts, sensor_id, measure, flags) \
+         SELECT file_id, line, ts, sensor_id, ?5, ?6 FROM sensor_readings \
+         WHERE sensor_id = ?1 AND ts >= ?2 AND ts < ?3 \
+           AND json_extract(extra, '$.\"' || ?5 || '\"') = ?4 \
+         ON CONFLICT (file_id, line, measure) DO UPDATE SET flags = flags | ?6 \
+         WHERE (flags & ?6) = 0 RETURNING file_id",
+    )
+    .bind(&run.sensor)
+    .bind(format_utc(run.from))
+    .bind(format_utc(run.to))
+    .bind(run.value)
+    .bind(&run.measure)
+    .bind(flat)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(err("flagging the readings of a flat line"))?;
+    files.sort_unstable();
+    for group in files.chunk_by(|a, b| a == b) {
+        add_count(conn, "qc_flat", &group[0], &run.measure, group.len() as u64).await?;
     }
     Ok(())
 }
