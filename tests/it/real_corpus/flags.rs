@@ -118,7 +118,7 @@ async fn flags_of(backend: Backend, file: &CorpusFile) -> Option<FileFlags> {
 #[rstest]
 #[tokio::test]
 async fn curated_series_are_rarely_flagged(
-    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Postgres, Backend::Sqlite, Backend::Mysql)] backend: Backend,
 ) {
     let mut files = Vec::new();
     for file in loadable() {

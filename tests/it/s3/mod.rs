@@ -2,7 +2,7 @@
 //! loopback port over a temp folder, killed at the end; `scripts/s3-test-server
 //! install` builds it once). Without the server the tests skip, saying how to install
 //! it; with `CI=true` they fail. The agent runs as the real binary with
-//! `SOURCE=s3://…`, on SQLite and PostgreSQL.
+//! `SOURCE=s3://…`, on SQLite, PostgreSQL and MariaDB.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -222,6 +222,7 @@ async fn once(s3: &S3Server, env: &TestEnv, quarantines: bool) -> String {
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
 #[case::postgres(Backend::Postgres)]
+#[case::mariadb(Backend::Mysql)]
 #[tokio::test]
 async fn objects_are_loaded_and_moved_and_a_bad_one_quarantined_with_its_report(
     #[case] backend: Backend,
@@ -262,6 +263,7 @@ async fn objects_are_loaded_and_moved_and_a_bad_one_quarantined_with_its_report(
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
 #[case::postgres(Backend::Postgres)]
+#[case::mariadb(Backend::Mysql)]
 #[tokio::test]
 async fn an_overwritten_key_is_a_new_delivery_and_an_identical_upload_a_duplicate(
     #[case] backend: Backend,

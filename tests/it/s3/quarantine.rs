@@ -31,6 +31,7 @@ fn review(s3: &S3Server, env: &TestEnv, args: &[&str]) -> (Option<i32>, String) 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
 #[case::postgres(Backend::Postgres)]
+#[case::mariadb(Backend::Mysql)]
 #[tokio::test]
 async fn a_quarantined_object_is_reviewed_fixed_retried_and_loaded_once(#[case] backend: Backend) {
     let Some(s3) = S3Server::start().await else {
@@ -139,6 +140,7 @@ async fn a_quarantined_object_is_reviewed_fixed_retried_and_loaded_once(#[case] 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
 #[case::postgres(Backend::Postgres)]
+#[case::mariadb(Backend::Mysql)]
 #[tokio::test]
 async fn the_dashboard_reviews_and_retries_a_quarantined_object(#[case] backend: Backend) {
     use crate::dashboard::{TOKEN, browser, chromedriver, find, text};
